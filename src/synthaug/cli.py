@@ -1,0 +1,146 @@
+"""The `synthaug` command: one subcommand per pipeline stage and tool.
+
+Stage subcommands take their input and output paths as arguments that match dvc.yaml, read only
+their own params sections, and are what `dvc repro` runs. Errors the user can fix are printed as
+one message (exit code 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from synthaug import __version__
+from synthaug.errors import SynthaugError
+
+PARAMS_HELP = "params file (default: params.yaml in the current folder)"
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help=PARAMS_HELP)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from synthaug.stages import demo
+
+    demo.main(args.params, args.data_dir, force=args.force)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from synthaug.stages import prepare
+
+    prepare.main(args.params, args.out_dir, args.metrics)
+
+
+def cmd_featurize(args: argparse.Namespace) -> None:
+    from synthaug.stages import featurize
+
+    featurize.main(args.params, args.manifest, args.out_dir, args.metrics)
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    from synthaug import tracking
+
+    uri = tracking.tracking_uri(Path.cwd())
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    print(f"MLflow UI for {uri}\n  open http://{args.host}:{args.port} in a browser (Ctrl+C stops it)", flush=True)
+    os.execv(mlflow_bin, [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
+
+
+def cmd_where(args: argparse.Namespace) -> None:
+    from synthaug import tracking
+
+    root = Path.cwd()
+    outputs = [p for p in ("outputs/prepare/manifest.csv", "outputs/features", "metrics") if (root / p).exists()]
+    print("Results:")
+    for path in outputs:
+        print(f"  {path}")
+    print("  `dvc metrics show` prints the metrics; `dvc plots show` renders the curves.")
+    print(f"MLflow runs: {tracking.tracking_uri(root)}")
+    print(f"  artifacts: {tracking.artifact_root(root)}")
+    print("  open the UI with `make ui` (then http://127.0.0.1:5000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthaug",
+        description="Does synthetic training data help your audio classifier? Each subcommand is one "
+        "pipeline stage or tool; `dvc repro` runs the stages in order.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthaug {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="write the built-in demo data sets into data/ (only when data/ holds no files)",
+        description="Reads params `demo`. Writes DATA_DIR/demo/cough and DATA_DIR/demo/machine: audio "
+        "files plus metadata.csv, generated from a seed (no download). Does nothing when DATA_DIR already "
+        "holds files, unless --force.",
+    )
+    _add_params(demo)
+    demo.add_argument("data_dir", type=Path, nargs="?", default=Path("data"), help="data folder (default: data)")
+    demo.add_argument("--force", action="store_true", help="write the demo sets even if DATA_DIR holds files")
+    demo.set_defaults(func=cmd_demo)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="stage: raw audio + metadata -> manifest with grouped, stratified splits",
+        description="Reads params `dataset` and `prepare` and the audio under dataset.root. Writes "
+        "OUT_DIR/manifest.csv (path, label, group, split, source, duration_s, sample_rate), "
+        "OUT_DIR/report.json (what the adapter excluded and why) and METRICS (counts per class and split). "
+        "Logs an MLflow run.",
+    )
+    _add_params(prepare)
+    prepare.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/prepare")
+    prepare.add_argument("--metrics", type=Path, default=Path("metrics/prepare.json"), help="metrics JSON to write")
+    prepare.set_defaults(func=cmd_prepare)
+
+    featurize = commands.add_parser(
+        "featurize",
+        help="stage: manifest -> normalized log-mel spectrograms per split",
+        description="Reads params `dataset` and `featurize`, MANIFEST and the audio it lists. Writes "
+        "OUT_DIR/{train,val,test}.npz, OUT_DIR/normalizer.json (per-mel mean/std from train), "
+        "OUT_DIR/report.json (skipped files) and METRICS. Logs an MLflow run with example spectrograms.",
+    )
+    _add_params(featurize)
+    featurize.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    featurize.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/features")
+    featurize.add_argument("--metrics", type=Path, default=Path("metrics/featurize.json"), help="metrics JSON to write")
+    featurize.set_defaults(func=cmd_featurize)
+
+    ui = commands.add_parser(
+        "ui",
+        help="serve the MLflow UI on the project's tracking store",
+        description="Reads the tracking store (mlflow.db in the project, or MLFLOW_TRACKING_URI). Writes nothing.",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    ui.set_defaults(func=cmd_ui)
+
+    where = commands.add_parser(
+        "where",
+        help="print where the pipeline's outputs and MLflow runs are",
+        description="Reads nothing but the folder layout. Writes nothing.",
+    )
+    where.set_defaults(func=cmd_where)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SynthaugError as exc:
+        print(f"synthaug {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"synthaug {args.command}: interrupted; outputs of this step were not written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""A typed, validated view of params.yaml (plus profile overlays).
+
+params.yaml is the single source of parameters, one section per stage, so DVC can track exactly the
+keys each stage reads. This module only parses and validates; stages decide what to read. Any
+problem is reported as a ConfigError that names the file, the dotted key and what to change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synthaug.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+PROFILES_DIR = "profiles"
+
+
+class Section(BaseModel):
+    # Unknown keys are errors: a typo in params.yaml must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetParams(Section):
+    """Which data the pipeline reads: an adapter, its root folder and adapter options."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    adapter: str
+    root: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DemoParams(Section):
+    """Sizes of the built-in demo data sets (written by `synthaug demo` when data/ is empty)."""
+
+    seed: int = 0
+    cough: dict[str, Any] = Field(default_factory=dict)
+    machine: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitParams(Section):
+    train: float = Field(0.7, gt=0, lt=1)
+    val: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1.0, got {total:g}")
+        return self
+
+
+class PrepareParams(Section):
+    split: SplitParams = Field(default_factory=SplitParams)
+
+
+class FeaturizeParams(Section):
+    """Log-mel parameters (the medical protocol's by default) and how to treat bad files."""
+
+    sample_rate: int = Field(16000, gt=0)
+    n_fft: int = Field(2048, gt=0)
+    hop_length: int = Field(512, gt=0)
+    window: Literal["hann"] = "hann"
+    n_mels: int = Field(128, gt=0)
+    f_min: float = Field(0.0, ge=0)
+    f_max: float = Field(8000.0, gt=0)
+    mode: Literal["crop", "clips"] = "crop"
+    duration_s: float = Field(3.0, gt=0)
+    clip_overlap: float = Field(0.5, ge=0, lt=1)
+    on_bad_file: Literal["error", "skip"] = "error"
+    workers: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _band_fits(self) -> FeaturizeParams:
+        if self.f_max > self.sample_rate / 2:
+            raise ValueError(f"f_max {self.f_max:g} is above the Nyquist frequency {self.sample_rate / 2:g}")
+        if self.f_min >= self.f_max:
+            raise ValueError(f"f_min {self.f_min:g} must be below f_max {self.f_max:g}")
+        return self
+
+
+class Params(Section):
+    dataset: DatasetParams
+    demo: DemoParams = Field(default_factory=DemoParams)
+    prepare: PrepareParams = Field(default_factory=PrepareParams)
+    featurize: FeaturizeParams = Field(default_factory=FeaturizeParams)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_given(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("the dataset section is empty")
+        return value
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Return base updated by overlay; nested mappings merge, everything else is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found. Run from the project root or pass --params PATH.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def parse_params(raw: dict[str, Any], where: str = PARAMS_FILE) -> Params:
+    """Validate a params mapping; errors name each bad key and its value."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (a typo?); remove it or check the README's params reference"
+            elif "input" in error and error["type"] != "missing":
+                message += f" (got {error['input']!r})"
+            problems.append(f"  {key}: {message}")
+        raise ConfigError(f"{where}: invalid parameters:\n" + "\n".join(problems)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    return parse_params(read_yaml(path), where=str(path))

@@ -1,0 +1,148 @@
+"""Splits: grouped and stratified train/val/test assignment, and nested data-scarcity subsets."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from synthaug.datasets.manifest import SPLITS, validate_manifest
+from synthaug.errors import ConfigError, DataError
+
+# Whole folds go to each split, so fractions are met in steps of 1/k. k is the smallest count that
+# makes every fraction whole (20 for 70/15/15, 10 for 80/10/10); fractions that would need more
+# than _MAX_FOLDS folds get 20 (within 2.5 points), since the greedy fold search slows with k.
+_MAX_FOLDS = 100
+_FALLBACK_FOLDS = 20
+
+
+def assign_splits(manifest: pd.DataFrame, *, train: float = 0.7, val: float = 0.15, test: float = 0.15,
+                  seed: int = 0) -> pd.DataFrame:
+    """Return a copy of `manifest` with every row's `split` set; deterministic for a given seed.
+
+    - No row has a split: a three-way split, grouped (no group in two splits) and stratified by
+      label, with about the given fractions of files (whole groups move together).
+    - Every row has a split: kept as is; when train and test are given but no val, val is carved
+      from the train groups (fraction val / (train + val), grouped and stratified).
+    - Some rows have a split and others do not, or another partial set of splits: DataError.
+
+    Every class must reach every split; a class with too few groups for that is a DataError.
+    """
+    fractions = _check_fractions(train=train, val=val, test=test)
+    validate_manifest(manifest, where="assign_splits")
+    out = manifest.copy()
+    given = out["split"] != ""
+    if not given.any():
+        out["split"] = _grouped_split(out, fractions, seed)
+        return out
+    if not given.all():
+        raise DataError(
+            f"assign_splits: {(~given).sum()} rows have no split while {given.sum()} rows do "
+            f"(e.g. {out.loc[~given, 'path'].iloc[0]}); give every row a split or none, so that "
+            "predefined splits are kept and the rest are drawn in one grouped, stratified step")
+    present = set(out["split"])
+    if present == set(SPLITS):
+        return out
+    if present == {"train", "test"}:
+        carve = out["split"] == "train"
+        inner = {"train": train / (train + val), "val": val / (train + val)}
+        out.loc[carve, "split"] = _grouped_split(out[carve], inner, seed)
+        return out
+    raise DataError(f"assign_splits: the manifest predefines only {sorted(present)}; a predefined split "
+                    "needs train and test (val is then carved from train) or all of train, val and test")
+
+
+def scarcity_subsets(manifest: pd.DataFrame, n_per_class: list[int], *, seed: int) -> dict[int, list[str]]:
+    """Nested subsets of the train split with exactly n files per class, for each n.
+
+    Each class's train files are put in one seeded random order and subset n takes the first n of
+    each class, so a smaller subset always lies inside a larger one. Returns {n: sorted paths}.
+    """
+    sizes = sorted(set(n_per_class)) if not isinstance(n_per_class, (str, bytes)) else []
+    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ConfigError(f"n_per_class: expected a list of positive integers, got {n_per_class!r}")
+    train = manifest[manifest["split"] == "train"]
+    if train.empty:
+        raise DataError("scarcity_subsets: the manifest has no train rows; assign splits first")
+    class_sizes = train["label"].value_counts()
+    too_small = [(n, label, int(size)) for n in sizes for label, size in class_sizes.items() if n > size]
+    if too_small:
+        n, label, size = too_small[0]
+        raise DataError(f"scarcity_subsets: n={n} files per class, but class {label!r} has only {size} "
+                        "train files; lower the largest n_per_class")
+    # Sorting first makes the order depend only on the files and the seed, not on the row order.
+    shuffled = train.sort_values("path").sample(frac=1.0, random_state=seed)
+    rank = shuffled.groupby("label").cumcount()
+    return {n: sorted(shuffled.loc[rank < n, "path"]) for n in sizes}
+
+
+def _grouped_split(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
+    """Split names for the rows of `frame`: groups are allotted whole, classes kept in proportion.
+
+    StratifiedGroupKFold makes k folds of similar class make-up; whole folds then go to each
+    split (round(fraction * k) folds, at least one). The finest k whose folds give every split
+    every class wins; small classes force coarser folds.
+    """
+    groups_per_class = frame.groupby("label")["group"].nunique()
+    if groups_per_class.min() < len(fractions):
+        label = groups_per_class.idxmin()
+        raise DataError(f"assign_splits: class {label!r} has {groups_per_class.min()} groups, too few to reach "
+                        f"each of {list(fractions)}; add data for it or give the manifest predefined splits")
+    ideal = _ideal_folds(fractions)
+    candidates = [ideal, *range(min(ideal - 1, int(groups_per_class.min())), len(fractions) - 1, -1)]
+    # StratifiedGroupKFold needs at least one class with k groups.
+    for k in (k for k in candidates if k <= groups_per_class.max()):
+        folds = _fold_numbers(frame, k, seed)
+        split = folds.map(_allot_folds(fractions, k))
+        classes_per_split = frame.groupby(split)["label"].nunique()
+        if len(classes_per_split) == len(fractions) and (classes_per_split == len(groups_per_class)).all():
+            return split
+    raise DataError(f"assign_splits: no grouped split gives every class a place in each of {list(fractions)} "
+                    f"(groups per class: {groups_per_class.to_dict()}); add data or predefine the splits")
+
+
+def _fold_numbers(frame: pd.DataFrame, k: int, seed: int) -> pd.Series:
+    """The StratifiedGroupKFold test fold of every row."""
+    folds = np.empty(len(frame), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # A class smaller than k is fine here: the caller checks that every split gets every class.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for fold, (_, rows) in enumerate(splitter.split(np.zeros(len(frame)), frame["label"], frame["group"])):
+            folds[rows] = fold
+    return pd.Series(folds, index=frame.index)
+
+
+def _allot_folds(fractions: dict[str, float], k: int) -> dict[int, str]:
+    """Fold number -> split: non-train splits take round(fraction * k) folds (at least 1) first."""
+    counts = {name: max(1, round(f * k)) for name, f in fractions.items() if name != "train"}
+    counts["train"] = k - sum(counts.values())
+    while counts["train"] < 1:  # rounding up small splits can leave train nothing when k is small
+        largest = max((name for name in counts if name != "train"), key=counts.get)
+        counts[largest] -= 1
+        counts["train"] += 1
+    names = [name for name, count in counts.items() for _ in range(count)]
+    return dict(enumerate(names))
+
+
+def _ideal_folds(fractions: dict[str, float]) -> int:
+    """The smallest k at which every fraction is a whole number of folds, else a fine default."""
+    for k in range(len(fractions), _MAX_FOLDS + 1):
+        if all(math.isclose(f * k, round(f * k), abs_tol=1e-6) and round(f * k) >= 1 for f in fractions.values()):
+            return k
+    return _FALLBACK_FOLDS
+
+
+def _check_fractions(**fractions: float) -> dict[str, float]:
+    for name, value in fractions.items():
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
+            raise ConfigError(f"prepare.split.{name}: expected a fraction between 0 and 1 (exclusive), got {value!r}")
+    total = sum(fractions.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ConfigError(f"prepare.split.train, prepare.split.val and prepare.split.test must sum to 1, "
+                          f"got {total:g} ({fractions})")
+    return {name: float(value) for name, value in fractions.items()}

@@ -1,0 +1,1 @@
+"""Metrics, statistics, fidelity of synthetic data, reports and figures."""

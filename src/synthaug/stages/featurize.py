@@ -1,0 +1,95 @@
+"""featurize: manifest -> normalized log-mel spectrogram sets, one per split.
+
+Reads params `dataset.name`, `dataset.root` and `featurize`; reads MANIFEST and the audio it lists;
+writes OUT_DIR/{train,val,test}.npz (DESIGN.md §4 schema), OUT_DIR/normalizer.json (per-mel-channel
+mean and std fitted on train only) and OUT_DIR/report.json (skipped files), and counts to METRICS.
+Logs one MLflow run with example spectrograms per class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.datasets.manifest import SPLITS, read_manifest
+from synthaug.errors import DataError
+from synthaug.evaluation.figures import spectrogram_examples
+from synthaug.features import LogMelParams, extract, fit_normalizer
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
+
+
+def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
+    params = load_params(params_path)
+    dataset, settings = params.dataset, params.featurize
+    logmel = LogMelParams(**settings.model_dump(exclude={"on_bad_file", "workers"}))
+    manifest = read_manifest(manifest_path)
+    class_names = sorted(manifest["label"].unique())
+    labels = pd.Categorical(manifest["label"], categories=class_names).codes.astype(np.int64)
+
+    # One extraction over every split, so a bad file anywhere is reported together with all others.
+    root = Path(dataset.root)
+    extraction = extract(
+        [root / path for path in manifest["path"]],
+        list(manifest["path"]),
+        logmel,
+        on_bad_file=settings.on_bad_file,
+        workers=settings.workers,
+    )
+    clip_split = manifest["split"].to_numpy()[extraction.source_index]
+    clip_label = labels[extraction.source_index]
+    is_train = clip_split == "train"
+    if not is_train.any():
+        raise DataError(f"{manifest_path}: no usable training files; check the manifest and featurize.on_bad_file")
+    normalizer = fit_normalizer(extraction.x[is_train])
+
+    metrics: dict = {"clips": {}, "files": {}, "skipped_files": len(extraction.bad_files)}
+    sets: dict[str, SpectrogramSet] = {}
+    for split in SPLITS:
+        chosen = clip_split == split
+        sets[split] = SpectrogramSet(
+            x=normalizer.apply(extraction.x[chosen]),
+            y=clip_label[chosen],
+            file_id=extraction.file_id[chosen],
+            class_names=class_names,
+            feature_params=dataclasses.asdict(logmel),
+            metadata={"split": split, "dataset": dataset.name, "normalization": "per-mel z-score fitted on train"},
+        )
+        counts = np.bincount(sets[split].y, minlength=len(class_names))
+        metrics["clips"][split] = {name: int(n) for name, n in zip(class_names, counts)}
+        metrics["files"][split] = int(len(np.unique(sets[split].file_id)))
+    metrics["shape"] = list(extraction.x.shape[1:])
+
+    report = {
+        "skipped_files": [{"path": str(p), "reason": r, "detail": d} for p, r, d in extraction.bad_files],
+        "class_names": class_names,
+    }
+    with atomic_directory(out_dir) as tmp:
+        for split, spectrograms in sets.items():
+            save_spectrogram_set(tmp / f"{split}.npz", spectrograms)
+        write_json_atomic(tmp / "normalizer.json", normalizer.to_dict())
+        write_json_atomic(tmp / "report.json", report)
+    write_json_atomic(metrics_path, metrics)
+
+    with tracking.stage_run(
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="featurize",
+        protocol=dataset.adapter,
+        params={"dataset": {"name": dataset.name, "root": dataset.root}, "featurize": settings.model_dump()},
+    ):
+        tracking.log_counts(metrics["clips"], "featurize.clips")
+        tracking.log_counts({"files": metrics["files"], "skipped_files": metrics["skipped_files"]}, "featurize")
+        train = sets["train"]
+        figure = spectrogram_examples(train.x, train.y, class_names, title=f"{dataset.name}: normalized log-mel, train")
+        tracking.log_figure(figure, "examples_per_class.png")
+        tracking.log_file(out_dir / "normalizer.json")
+        tracking.log_file(out_dir / "report.json")
+    skipped = f", {len(extraction.bad_files)} skipped (see {out_dir / 'report.json'})" if extraction.bad_files else ""
+    print(f"featurize: {len(extraction.x)} spectrograms {tuple(metrics['shape'])}{skipped} -> {out_dir}")
+    return out_dir

@@ -1,0 +1,82 @@
+"""prepare: raw audio + metadata -> one manifest with grouped, stratified splits.
+
+Reads params `dataset` and `prepare`; reads the data set under `dataset.root`; writes
+OUT_DIR/manifest.csv and OUT_DIR/report.json (what the adapter excluded and why), and the counts
+per class and split to METRICS (JSON for `dvc metrics show`). Logs one MLflow run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.datasets import load_dataset
+from synthaug.datasets.manifest import SPLITS, validate_manifest, write_manifest
+from synthaug.datasets.splits import assign_splits
+from synthaug.evaluation.figures import counts_by_split, spectrogram_examples
+from synthaug.features import LogMelParams, extract
+from synthaug.io import atomic_directory, write_json_atomic
+
+
+def count_table(manifest: pd.DataFrame, column: str = "path") -> pd.DataFrame:
+    """Distinct values of `column` (files or groups) per label (rows) and split (columns)."""
+    table = manifest.pivot_table(index="label", columns="split", values=column, aggfunc="nunique", fill_value=0)
+    return table.reindex(columns=[s for s in SPLITS if s in table.columns]).astype(int)
+
+
+def raw_examples_figure(manifest: pd.DataFrame, root: Path, title: str, per_class: int = 4):
+    """Log-mel previews (default parameters, not normalized) of a few training files per class."""
+    class_names = sorted(manifest["label"].unique())
+    rows = manifest[manifest["split"] == "train"].groupby("label").head(per_class)
+    previews = extract(
+        [root / path for path in rows["path"]], list(rows["path"]), LogMelParams(), on_bad_file="skip", workers=1, progress=False
+    )
+    labels = rows["label"].to_numpy()[previews.source_index]
+    y = pd.Categorical(labels, categories=class_names).codes
+    return spectrogram_examples(previews.x, y, class_names, per_class=per_class, title=title)
+
+
+def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
+    params = load_params(params_path)
+    dataset, split = params.dataset, params.prepare.split
+    result = load_dataset(dataset.adapter, Path(dataset.root), dataset.options)
+    manifest = assign_splits(result.manifest, train=split.train, val=split.val, test=split.test, seed=split.seed)
+    validate_manifest(manifest, where=f"manifest of dataset {dataset.name!r}")
+
+    files, groups = count_table(manifest, "path"), count_table(manifest, "group")
+    metrics = {
+        "files": {"total": len(manifest), **files.to_dict()},
+        "groups": {"total": int(manifest["group"].nunique()), **groups.to_dict()},
+    }
+    with atomic_directory(out_dir) as tmp:
+        write_manifest(manifest, tmp / "manifest.csv")
+        write_json_atomic(tmp / "report.json", {"adapter": dataset.adapter, **result.report})
+    write_json_atomic(metrics_path, metrics)
+
+    with tracking.stage_run(
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="prepare",
+        protocol=dataset.adapter,
+        params={"dataset": dataset.model_dump(), "prepare": params.prepare.model_dump()},
+    ):
+        tracking.log_counts(metrics, "prepare")
+        tracking.log_dataset_input(
+            manifest,
+            name=dataset.name,
+            source=str(Path(dataset.root)),
+            digest=tracking.data_version(project_root),
+            context="prepare",
+        )
+        tracking.log_file(out_dir / "manifest.csv")
+        tracking.log_file(out_dir / "report.json")
+        tracking.log_figure(counts_by_split(files, title=f"{dataset.name}: files", ylabel="files"), "files_per_split.png")
+        tracking.log_figure(
+            raw_examples_figure(manifest, Path(dataset.root), f"{dataset.name}: raw log-mel per class"), "examples_per_class.png"
+        )
+        tracking.log_figure(counts_by_split(groups, title=f"{dataset.name}: groups", ylabel="groups"), "groups_per_split.png")
+    print(f"prepare: {len(manifest)} files, {metrics['groups']['total']} groups -> {out_dir / 'manifest.csv'}")
+    return out_dir / "manifest.csv"

@@ -1,0 +1,45 @@
+"""The fsdd and covid19-cough adapters on the real data sets in ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthaug.datasets import covid19_cough, fsdd
+from synthaug.errors import ConfigError
+
+
+def test_fsdd(fsdd_root):
+    result = fsdd.load(fsdd_root)
+    manifest = result.manifest
+    assert len(manifest) == 3000
+    assert sorted(manifest["label"].unique()) == [str(d) for d in range(10)]
+    assert manifest["label"].value_counts().eq(300).all()
+    assert sorted(manifest["group"].unique()) == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
+    assert (manifest["group"] == manifest["path"].str.split("_").str[1]).all()
+    assert (manifest["sample_rate"] == 8000).all() and manifest["duration_s"].between(0.1, 2.5).all()
+    assert result.report["unreadable"]["count"] == 0 and result.report["missing_files"]["count"] == 0
+
+
+def test_covid19_cough(covid19_cough_root):
+    result = covid19_cough.load(covid19_cough_root)
+    manifest, report = result.manifest, result.report
+    assert len(manifest) == 1324
+    assert manifest["label"].value_counts().to_dict() == {"positive": 682, "negative": 642}
+    assert manifest["group"].is_unique
+    assert set(manifest["source"]) == {"call-center", "telegram"}
+    # A few files in this release are truncated: they stay listed, counted as unreadable.
+    unreadable = manifest["duration_s"].isna()
+    assert report["unreadable"]["count"] == unreadable.sum()
+    assert json.dumps(report)
+    assert (manifest.loc[unreadable, "sample_rate"] == 0).all()
+    assert set(manifest.loc[~unreadable & (manifest["source"] == "telegram"), "sample_rate"]) == {48000}
+
+
+def test_covid19_cough_sources_option(covid19_cough_root):
+    result = covid19_cough.load(covid19_cough_root, sources=["telegram"])
+    assert result.manifest["label"].value_counts().to_dict() == {"negative": 438, "positive": 186}
+    assert result.report["excluded_sources"] == {"call-center": 700}
+    with pytest.raises(ConfigError, match=r"unknown channels \['radio'\].*'call-center', 'telegram'"):
+        covid19_cough.load(covid19_cough_root, sources=["radio"])

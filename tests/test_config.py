@@ -1,0 +1,56 @@
+"""params.yaml validation: the shipped file is valid, and every mistake names its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthaug.config import deep_merge, load_params, parse_params
+from synthaug.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shipped() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def test_shipped_params_are_valid_and_follow_the_medical_protocol():
+    params = load_params(REPO_ROOT / "params.yaml")
+    features = params.featurize
+    assert (features.sample_rate, features.n_fft, features.hop_length, features.n_mels) == (16000, 2048, 512, 128)
+    assert (features.f_min, features.f_max, features.duration_s) == (0.0, 8000.0, 3.0)
+    split = params.prepare.split
+    assert (split.train, split.val, split.test) == (0.7, 0.15, 0.15)
+
+
+@pytest.mark.parametrize(
+    "overlay, key",
+    [
+        ({"featurize": {"n_mels": 0}}, "featurize.n_mels"),
+        ({"featurize": {"n_mesl": 64}}, "featurize.n_mesl"),
+        ({"featurize": {"mode": "chunks"}}, "featurize.mode"),
+        ({"featurize": {"f_max": 12000}}, "Nyquist"),
+        ({"prepare": {"split": {"train": 0.8}}}, "must be 1.0"),
+        ({"dataset": {"name": "has space"}}, "dataset.name"),
+        ({"featrize": {}}, "featrize"),
+    ],
+)
+def test_invalid_params_name_the_key(overlay, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        parse_params(deep_merge(shipped(), overlay))
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "params.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("dataset: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_deep_merge_keeps_siblings():
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 3}
