@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,12 +161,14 @@ def log_file(path: Path, artifact_path: str | None = None) -> None:
 
 def log_dataset_input(frame, *, name: str, source: str, digest: str, context: str) -> None:
     """Record the data a run read (the manifest) with its DVC version as the dataset digest."""
+    import warnings
+
     import mlflow
     import mlflow.data
 
-    dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
+    with warnings.catch_warnings():
+        # MLflow warns that a local path could be several source types and that integer columns
+        # cannot hold missing values; neither matters for a manifest recorded as lineage.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
     mlflow.log_input(dataset, context=context)
-
-
-def temp_artifact_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="synthaug-artifacts-")
