@@ -1,0 +1,1 @@
+"""Generative models of spectrograms; base.py holds the interface every generator follows."""
