@@ -41,6 +41,17 @@ def cmd_featurize(args: argparse.Namespace) -> None:
     featurize.main(args.params, args.manifest, args.out_dir, args.metrics)
 
 
+def cmd_profile(args: argparse.Namespace) -> None:
+    from synthaug import profiles
+
+    root = Path.cwd()
+    if args.name is None:
+        print("profiles: " + ", ".join(profiles.available(root)))
+        return
+    changed = profiles.apply_profile(args.name, args.params, root)
+    print(f"profile {args.name}: updated {', '.join(changed)} in {args.params} (git checkout {args.params} undoes it)")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
@@ -110,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     featurize.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/features")
     featurize.add_argument("--metrics", type=Path, default=Path("metrics/featurize.json"), help="metrics JSON to write")
     featurize.set_defaults(func=cmd_featurize)
+
+    profile = commands.add_parser(
+        "profile",
+        help="apply a profile (profiles/NAME.yaml) to params.yaml",
+        description="Reads profiles/NAME.yaml and PARAMS. Writes PARAMS with the profile merged in (comments "
+        "kept; validated first). Without NAME, lists the profiles.",
+    )
+    _add_params(profile)
+    profile.add_argument("name", nargs="?", help="profile name, e.g. tiny or machine")
+    profile.set_defaults(func=cmd_profile)
 
     ui = commands.add_parser(
         "ui",

@@ -28,6 +28,7 @@ class DatasetParams(Section):
     """Which data the pipeline reads: an adapter, its root folder and adapter options."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    protocol: Literal["medical", "industrial"] = "medical"
     adapter: str
     root: str
     options: dict[str, Any] = Field(default_factory=dict)

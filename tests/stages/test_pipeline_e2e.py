@@ -19,7 +19,6 @@ pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-TINY = {"demo": {"cough": {"n_participants": 40}, "machine": {"train_files_per_class": 2, "test_files_per_class": 1, "duration_s": 6}}}
 
 
 def run(cmd: list[str], cwd: Path) -> str:
@@ -43,14 +42,15 @@ def set_params(project: Path, overlay: dict) -> None:
     path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A fresh project with the tiny demo data, after one `dvc repro`."""
+def new_project(tmp_path_factory, *profiles: str) -> Path:
+    """A fresh project with the tiny demo data and the given profiles, after one `dvc repro`."""
     project = tmp_path_factory.mktemp("project")
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO_ROOT / name, project / name)
-    shutil.copytree(REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    set_params(project, TINY)
+    for folder in ("src", "profiles"):
+        shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for profile in ("tiny", *profiles):
+        run(["synthaug", "profile", profile], project)
     run(["git", "init", "-q"], project)
     run(["dvc", "init", "-q"], project)
     run(["synthaug", "demo", "data"], project)
@@ -59,6 +59,11 @@ def project(tmp_path_factory) -> Path:
     run(["git", "commit", "-qm", "tiny project"], project)
     run(["dvc", "repro"], project)
     return project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return new_project(tmp_path_factory)
 
 
 def test_repro_writes_manifest_features_and_metrics(project: Path):
@@ -117,3 +122,17 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"
     assert featurize.data.metrics["featurize.files.train"] > 0
+
+
+def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(tmp_path_factory):
+    import pandas as pd
+
+    project = new_project(tmp_path_factory, "machine")
+    manifest = pd.read_csv(project / "outputs/prepare/manifest.csv")
+    test_files = manifest[manifest["split"] == "test"]["path"]
+    assert test_files.str.endswith("_vol100.wav").all() and len(test_files) == 4
+    assert set(manifest["split"]) == {"train", "val", "test"}  # val carved out of the predefined train
+    test = load_spectrogram_set(project / "outputs/features/test.npz")
+    # 6 s recordings, 5 s clips, 50 % overlap: one clip per file; every clip keeps its file id.
+    assert test.x.shape[1:] == (1, 128, 157)
+    assert sorted(set(test.file_id)) == sorted(test_files)

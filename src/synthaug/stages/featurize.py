@@ -80,7 +80,7 @@ def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Pa
         project_root=project_root,
         dataset_name=dataset.name,
         stage="featurize",
-        protocol=dataset.adapter,
+        protocol=dataset.protocol,
         params={"dataset": {"name": dataset.name, "root": dataset.root}, "featurize": settings.model_dump()},
     ):
         tracking.log_counts(metrics["clips"], "featurize.clips")

@@ -60,7 +60,7 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         project_root=project_root,
         dataset_name=dataset.name,
         stage="prepare",
-        protocol=dataset.adapter,
+        protocol=dataset.protocol,
         params={"dataset": dataset.model_dump(), "prepare": params.prepare.model_dump()},
     ):
         tracking.log_counts(metrics, "prepare")

@@ -1,0 +1,37 @@
+"""Shape helpers shared by the generators: spectrogram sizes are not powers of two.
+
+A network that halves the resolution k times needs mels and frames divisible by 2**k. Rather than
+resizing (which would change what is learned), the encoder side pads the input at the bottom/right
+with zeros (the per-channel mean of z-scored data) and the decoder side crops its output back to
+the exact input shape, so the padded band never reaches a loss or a caller.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def padded_size(size: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= size."""
+    return -(-int(size) // int(multiple)) * int(multiple)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad the last two dims of x at the end so both are multiples of `multiple`."""
+    height, width = x.shape[-2:]
+    extra_h = padded_size(height, multiple) - height
+    extra_w = padded_size(width, multiple) - width
+    if extra_h == 0 and extra_w == 0:
+        return x
+    return F.pad(x, (0, extra_w, 0, extra_h))
+
+
+def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The top-left [height, width] of the last two dims of x (the inverse of pad_to_multiple)."""
+    return x[..., :height, :width]
+
+
+def scaled(filters: int, width: float) -> int:
+    """A filter count times the width multiplier, at least 1 (width 1.0 is the published size)."""
+    return max(1, round(filters * float(width)))

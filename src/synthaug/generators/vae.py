@@ -1,0 +1,154 @@
+"""A convolutional VAE of spectrograms at the medical study's published architecture.
+
+Encoder: four blocks of two 3x3 convolutions (64/128/256/512 filters times `width`), each followed
+by batch norm and LeakyReLU; the second convolution of a block has stride 2, so downsampling is
+learned rather than pooled and each block halves both axes. Then global average pooling, a dense
+layer and two dense heads for the 128-d posterior mean and log-variance. The decoder mirrors it: a
+dense projection to the smallest feature map, four blocks of a stride-2 transposed convolution
+(upsampling) and a 3x3 transposed convolution, each with batch norm and LeakyReLU, and a linear 3x3
+output (z-scored data is unbounded, so no squashing). Inputs are padded to a multiple of 16 and
+outputs cropped back, so any [1, mels, frames] works.
+
+Loss per spectrogram, averaged over the batch: summed squared error + beta * KL(q(z|x) || N(0, I))
+summed over latent dimensions (the beta-VAE form of the ELBO; the paper names MSE + KL with
+beta 0.1 and no further scaling).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthaug.errors import ConfigError
+from synthaug.generators.base import Generator, batches
+from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
+
+FILTERS = (64, 128, 256, 512)
+DOWNSAMPLING = 2 ** len(FILTERS)
+SLOPE = 0.2
+# exp(logvar) beyond these bounds only appears when training is already diverging; clamping keeps
+# one bad batch from turning into inf before the divergence guard sees a finite, large loss.
+LOGVAR_RANGE = (-30.0, 20.0)
+
+
+def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE)]
+
+
+def _upconv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    # Kernel 4 with stride 2 (divisible) avoids the checkerboard pattern of uneven kernel overlap.
+    kernel, padding = (4, 1) if stride == 2 else (3, 1)
+    layer = nn.ConvTranspose2d(c_in, c_out, kernel, stride=stride, padding=padding)
+    return [layer, nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE)]
+
+
+class Encoder(nn.Module):
+    """[B, 1, mels, frames] -> (mu, logvar), each [B, latent_dim]."""
+
+    def __init__(self, filters: list[int], latent_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in filters:
+            layers += _conv(c_in, c, 1) + _conv(c, c, 2)
+            c_in = c
+        self.blocks = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = nn.Sequential(nn.Linear(c_in, c_in), nn.LeakyReLU(SLOPE))
+        self.mu = nn.Linear(c_in, latent_dim)
+        self.logvar = nn.Linear(c_in, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.hidden(self.pool(self.blocks(pad_to_multiple(x, DOWNSAMPLING))).flatten(1))
+        return self.mu(h), self.logvar(h).clamp(*LOGVAR_RANGE)
+
+
+class Decoder(nn.Module):
+    """[B, latent_dim] -> [B, 1, mels, frames] (the exact input shape)."""
+
+    def __init__(self, filters: list[int], latent_dim: int, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.out_hw = input_shape[1:]
+        self.start_hw = tuple(-(-d // DOWNSAMPLING) for d in self.out_hw)
+        self.start_c = filters[-1]
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, self.start_c * self.start_hw[0] * self.start_hw[1]), nn.LeakyReLU(SLOPE)
+        )
+        widths = filters[::-1] + [filters[0]]  # 512, 256, 128, 64, 64: each block undoes one encoder block
+        layers: list[nn.Module] = []
+        for c, c_next in zip(widths[:-1], widths[1:]):
+            layers += _upconv(c, c, 2) + _upconv(c, c_next, 1)
+        self.blocks = nn.Sequential(*layers)
+        self.output = nn.Conv2d(widths[-1], 1, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(-1, self.start_c, *self.start_hw)
+        return crop_to(self.output(self.blocks(h)), *self.out_hw)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions: [B]."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+class VAE(Generator):
+    """Unconditional VAE; `fit` it on one class, `sample` decodes z ~ N(0, I)."""
+
+    name = "vae"
+    conditional = False
+    defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 200, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0,
+    }
+
+    def build(self) -> None:
+        for key in ("epochs", "batch_size", "lr", "latent_dim", "width"):
+            if not float(self.config[key]) > 0:
+                raise ConfigError(f"generators.{self.name}.{key} must be > 0, got {self.config[key]!r}")
+        if float(self.config["beta"]) < 0:
+            raise ConfigError(f"generators.{self.name}.beta must be >= 0, got {self.config['beta']!r}")
+        filters = [scaled(f, self.config["width"]) for f in FILTERS]
+        latent_dim = int(self.config["latent_dim"])
+        self.encoder = Encoder(filters, latent_dim).to(self.device)
+        self.decoder = Decoder(filters, latent_dim, self.input_shape).to(self.device)
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=float(self.config["lr"]))
+
+    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {"encoder": self.encoder, "decoder": self.decoder, "optimizer": self.optimizer}
+
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """Mean per-spectrogram 'loss' = 'reconstruction' + beta * 'kl' over the epoch's batches."""
+        self.encoder.train()
+        self.decoder.train()
+        beta = float(self.config["beta"])
+        totals = torch.zeros(3, device=self.device)
+        for idx in batches(len(x), int(self.config["batch_size"]), rng, self.device):
+            real = x[idx]
+            mu, logvar = self.encoder(real)
+            # Reparameterisation noise from `rng` (on CPU) keeps a resumed run bit-identical.
+            eps = torch.randn(mu.shape, generator=rng).to(self.device)
+            recon = self.decoder(mu + eps * (0.5 * logvar).exp())
+            reconstruction = (recon - real).pow(2).flatten(1).sum(dim=1).mean()
+            kl = kl_to_standard_normal(mu, logvar).mean()
+            loss = reconstruction + beta * kl
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            totals += len(idx) * torch.stack([loss, reconstruction, kl]).detach()
+        loss, reconstruction, kl = (totals / len(x)).tolist()
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+
+    @torch.no_grad()
+    def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
+        """n spectrograms decoded from z ~ N(0, I); the same seed gives the same spectrograms."""
+        if n <= 0:
+            return np.zeros((0, *self.input_shape), dtype=np.float32)
+        self.decoder.eval()
+        rng = torch.Generator(device="cpu").manual_seed(int(seed))
+        z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
+        chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
+        parts = [self.decoder(part.to(self.device)).cpu() for part in z.split(chunk)]
+        return torch.cat(parts).numpy().astype(np.float32)
