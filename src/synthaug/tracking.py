@@ -171,4 +171,4 @@ def log_dataset_input(frame, *, name: str, source: str, digest: str, context: st
         # cannot hold missing values; neither matters for a manifest recorded as lineage.
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
-    mlflow.log_input(dataset, context=context)
+        mlflow.log_input(dataset, context=context)

@@ -154,35 +154,39 @@ class WGANGP(Generator):
         step = self.epochs_done * len(index)
         critic_totals = torch.zeros(3, device=self.device)
         generator_losses: list[torch.Tensor] = []
+        fake_scores: list[torch.Tensor] = []
         for idx in index:
             real = x[idx]
             with torch.no_grad():
                 fake = self.generator(self._noise(len(idx), rng))
-            real_score, fake_score = self.critic(real).mean(), self.critic(fake).mean()
+            # One forward over real and fake together: the critic has no batch statistics to mix.
+            real_score, fake_score = self.critic(torch.cat([real, fake])).split(len(idx))
+            wasserstein = real_score.mean() - fake_score.mean()
             penalty = gradient_penalty(self.critic, real, fake, rng, gp_lambda=gp_lambda)
-            wasserstein = real_score - fake_score
             critic_loss = penalty - wasserstein
             self.critic_optimizer.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimizer.step()
             critic_totals += torch.stack([critic_loss, penalty, wasserstein]).detach()
+            fake_scores.append(fake_score.mean().detach())
             step += 1
             if step % n_critic == 0:
                 generator_losses.append(self._generator_step(len(idx), rng))
-            elif not generator_losses:
-                generator_losses.append(-fake_score.detach())  # fallback estimate, see docstring
         critic_loss, penalty, wasserstein = (critic_totals / len(index)).tolist()
-        stepped = [loss for loss in generator_losses if loss.requires_grad is False]
-        generator_loss = torch.stack(stepped).mean().item()
-        return {"critic_loss": critic_loss, "generator_loss": generator_loss, "gradient_penalty": penalty,
+        generator_loss = torch.stack(generator_losses).mean() if generator_losses else -torch.stack(fake_scores).mean()
+        return {"critic_loss": critic_loss, "generator_loss": generator_loss.item(), "gradient_penalty": penalty,
                 "wasserstein": wasserstein}
 
     def _generator_step(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        # The critic's parameters get gradients here too; they are cleared before its next step.
-        loss = -self.critic(self.generator(self._noise(n, rng))).mean()
-        self.generator_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.generator_optimizer.step()
+        # Frozen critic: its weight gradients would be discarded anyway (cleared before its next step).
+        self.critic.requires_grad_(False)
+        try:
+            loss = -self.critic(self.generator(self._noise(n, rng))).mean()
+            self.generator_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.generator_optimizer.step()
+        finally:
+            self.critic.requires_grad_(True)
         return loss.detach()
 
     @torch.no_grad()
