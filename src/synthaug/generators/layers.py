@@ -35,3 +35,11 @@ def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def scaled(filters: int, width: float) -> int:
     """A filter count times the width multiplier, at least 1 (width 1.0 is the published size)."""
     return max(1, round(filters * float(width)))
+
+
+def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Zero-pad the last two dims of x at the end to exactly [height, width] (each >= x's size)."""
+    extra_h, extra_w = int(height) - x.shape[-2], int(width) - x.shape[-1]
+    if extra_h < 0 or extra_w < 0:
+        raise ValueError(f"cannot pad {tuple(x.shape[-2:])} to the smaller ({height}, {width})")
+    return F.pad(x, (0, extra_w, 0, extra_h)) if extra_h or extra_w else x

@@ -95,7 +95,8 @@ class GeneratorNet(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in zip(filters[:-1], filters[1:]):
             # Kernel 4 with stride 2 (divisible) avoids the checkerboard pattern of uneven overlap.
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE)]
+            upsample = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
+            layers += [upsample, nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE)]
         self.blocks = nn.Sequential(*layers)
         self.output = nn.Conv2d(filters[-1], input_shape[0], 3, padding=1)
 
