@@ -134,7 +134,8 @@ class DDPM(Generator):
         channels, height, width = self.input_shape
         # All starting noise is drawn up front, so chunking for memory does not change the result.
         noise = torch.randn((int(n), channels, *self.padded_hw), generator=rng)
-        parts = [crop_to(self.denoise(part), height, width).cpu() for part in noise.split(int(self.config["batch_size"]))]
+        chunks = noise.split(int(self.config["batch_size"]))
+        parts = [crop_to(self.denoise(part), height, width).cpu() for part in chunks]
         if not parts:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         return torch.cat(parts).numpy().astype(np.float32)

@@ -1,0 +1,141 @@
+"""DDPM: the published U-Net layout, the noise schedule and DDIM sampler in closed form, training,
+deterministic sampling, save/load and exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers.models.unets.unet_2d_blocks import AttnDownBlock2D, AttnUpBlock2D
+from diffusers.models.unets.unet_2d import UNet2DOutput
+
+from synthaug.errors import ConfigError
+from synthaug.generators.ddpm import DDPM
+
+SHAPE = (1, 16, 12)  # frames not a multiple of 16: exercises pad and crop
+TINY = {
+    "epochs": 3, "batch_size": 8, "lr": 1e-3, "base_channels": 8, "channel_mults": [1, 1, 1, 1, 1],
+    "layers_per_block": 1, "attention_head_dim": 4, "norm_num_groups": 4, "sampling_steps": 4,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on busy cores their barriers cost 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**overrides) -> DDPM:
+    return DDPM({**TINY, **overrides}, input_shape=SHAPE, seed=0, device="cpu")
+
+
+def spectrograms(n: int = 16) -> np.ndarray:
+    """Smooth, learnable structure: a ramp over mels times a random per-sample gain, plus noise."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(-1.5, 1.5, SHAPE[1])[None, None, :, None]
+    x = ramp * rng.uniform(0.5, 1.5, (n, 1, 1, 1)) + 0.1 * rng.normal(size=(n, *SHAPE))
+    return x.astype(np.float32)
+
+
+def test_unet_has_five_down_five_up_blocks_and_attention_only_at_the_bottleneck():
+    unet = DDPM({}, input_shape=(1, 128, 94), device="cpu").unet
+    assert len(unet.down_blocks) == 5 and len(unet.up_blocks) == 5
+    assert [isinstance(b, AttnDownBlock2D) for b in unet.down_blocks] == [False] * 4 + [True]
+    assert [isinstance(b, AttnUpBlock2D) for b in unet.up_blocks] == [True] + [False] * 4
+    assert unet.mid_block.attentions[0] is not None
+    # Four halvings: the lowest-resolution (attention) block sees 128x96 / 16 = 8x6.
+    assert sum(b.downsamplers is not None for b in unet.down_blocks) == 4
+    assert list(unet.config.block_out_channels) == [32, 64, 64, 128, 128]
+
+
+def test_noise_schedule_is_linear_betas_with_closed_form_alphas_cumprod():
+    scheduler = tiny().noise_scheduler
+    betas = np.linspace(1e-4, 0.02, 1000)
+    np.testing.assert_allclose(scheduler.betas.numpy(), betas, rtol=1e-5)
+    np.testing.assert_allclose(scheduler.alphas_cumprod.numpy(), np.cumprod(1 - betas), rtol=1e-4)
+    x0, eps, t = torch.ones(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5), torch.tensor([499])
+    a = np.prod(1 - betas[:500])
+    expected = np.sqrt(a) * 1.0 + np.sqrt(1 - a) * 0.5
+    np.testing.assert_allclose(scheduler.add_noise(x0, eps, t).numpy(), expected, rtol=1e-4)
+
+
+def test_ddim_50_steps_match_the_closed_form_with_eta_zero():
+    model = tiny(sampling_steps=50)
+    sampler = model.sampler()
+    assert sampler.timesteps.tolist() == list(range(980, -1, -20))
+    alphas = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
+
+    def ddim_step(x, eps, t, t_prev):
+        a_t, a_prev = alphas[t], (alphas[t_prev] if t_prev >= 0 else 1.0)
+        x0 = (x - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t)
+        return np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps
+
+    # One step with an arbitrary noise estimate, through diffusers' scheduler.
+    rng = np.random.default_rng(1)
+    x, eps = rng.normal(size=(2, 1, 4, 4)), rng.normal(size=(2, 1, 4, 4))
+    got = sampler.step(torch.tensor(eps, dtype=torch.float32), 980, torch.tensor(x, dtype=torch.float32)).prev_sample
+    np.testing.assert_allclose(got.numpy(), ddim_step(x, eps, 980, 960), rtol=1e-4, atol=1e-5)
+
+    # The whole sampler with a network whose noise estimate is 0.3 * x_t, against the same recursion.
+    class LinearEps(torch.nn.Module):
+        def forward(self, sample, t):
+            return UNet2DOutput(sample=0.3 * sample)
+
+    model.unet = LinearEps()
+    noise = rng.normal(size=(2, 1, 16, 16))
+    expected = noise
+    for t in range(980, -1, -20):
+        expected = ddim_step(expected, 0.3 * expected, t, t - 20)
+    got = model.denoise(torch.tensor(noise, dtype=torch.float32))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_fit_lowers_the_noise_prediction_loss_and_samples_the_input_shape():
+    model = tiny(epochs=8)
+    history = model.fit(spectrograms(32))
+    losses = [h["loss"] for h in history]
+    assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
+    out = model.sample(3, seed=7)
+    assert out.shape == (3, *SHAPE) and out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, model.sample(3, seed=7))
+    assert not np.array_equal(out, model.sample(3, seed=8))
+
+
+def test_save_and_load_give_identical_samples(tmp_path):
+    model = tiny(epochs=1)
+    model.fit(spectrograms(8))
+    model.save(tmp_path / "ddpm.pt")
+    loaded = DDPM.load(tmp_path / "ddpm.pt", device="cpu")
+    assert loaded.config == model.config and loaded.epochs_done == 1
+    np.testing.assert_array_equal(loaded.sample(2, seed=3), model.sample(2, seed=3))
+
+
+def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
+    x = spectrograms(12)
+    straight = tiny()
+    straight.fit(x)
+
+    def killed_after_second_epoch(epoch, losses):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny().fit(x, checkpoint_dir=tmp_path, on_epoch_end=killed_after_second_epoch)
+    resumed = tiny()
+    resumed.fit(x, checkpoint_dir=tmp_path)
+    assert resumed.epochs_done == 3
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    for key, value in straight.unet.state_dict().items():
+        torch.testing.assert_close(resumed.unet.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_bad_config_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown parameter.*width"):
+        DDPM({"width": 2}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="norm_num_groups"):
+        tiny(norm_num_groups=3)
+    with pytest.raises(ConfigError, match="channel_mults"):
+        tiny(channel_mults=[])
