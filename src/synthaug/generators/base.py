@@ -98,6 +98,10 @@ class Generator(ABC):
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
         """Everything whose state a checkpoint must hold (networks, optimizers, schedulers)."""
 
+    def epochs_needed(self, n_train: int) -> int:
+        """Epochs `fit` runs on n_train spectrograms; a schedule counted in images overrides this."""
+        return int(self.config["epochs"])
+
     # ---- the shared epoch loop -------------------------------------------------------------------
     def fit(
         self,
@@ -121,7 +125,7 @@ class Generator(ABC):
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         if checkpoint is not None and checkpoint.is_file():
             rng.set_state(self._load_checkpoint(checkpoint))
-        epochs = int(self.config["epochs"])
+        epochs = self.epochs_needed(len(x))
         while self.epochs_done < epochs:
             started = time.perf_counter()
             losses = self.train_epoch(xt, yt, rng)
@@ -204,4 +208,8 @@ def _atomic_torch_save(payload: Mapping[str, Any], path: Path) -> None:
 def batches(n: int, batch_size: int, rng: torch.Generator, device: torch.device) -> list[torch.Tensor]:
     """Shuffled mini-batch index tensors for one epoch, drawn from `rng` (the last may be smaller)."""
     order = torch.randperm(n, generator=rng).to(device)
-    return list(order.split(batch_size))
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) == 1:
+        # A batch of one breaks batch norm in training mode; fold it into the previous batch.
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks

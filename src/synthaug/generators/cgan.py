@@ -181,16 +181,18 @@ class ConditionalProgressiveGAN(Generator):
     name = "cgan"
     conditional = True
     defaults: ClassVar[dict[str, Any]] = {
-        # Epochs are passes over the training set; set them with epochs_for(n_train, images_per_stage,
-        # n_stages) so that every stage is reached (100 is only a placeholder).
-        "epochs": 100, "batch_size": 16, "lr": 1e-3, "noise_dim": 128, "base_channels": 128,
+        # Epochs are passes over the training set; null derives them from the data size with
+        # epochs_for(n_train, images_per_stage, n_stages), so that every stage gets its images.
+        "epochs": None, "batch_size": 16, "lr": 1e-3, "noise_dim": 128, "base_channels": 128,
         "max_channels": 256, "images_per_stage": 8000, "start_resolution": None, "gp_lambda": 10.0,
         "drift_weight": 1e-3, "ac_weight": 1.0, "fade_in_fraction": 0.5,
     }
 
     def build(self) -> None:
         c = self.config
-        for key in ("epochs", "batch_size", "lr", "noise_dim", "base_channels", "max_channels", "images_per_stage"):
+        if c["epochs"] is not None and not int(c["epochs"]) > 0:
+            raise ConfigError(f"generators.{self.name}.epochs must be null (derived) or > 0, got {c['epochs']!r}")
+        for key in ("batch_size", "lr", "noise_dim", "base_channels", "max_channels", "images_per_stage"):
             if not float(c[key]) > 0:
                 raise ConfigError(f"generators.{self.name}.{key} must be > 0, got {c[key]!r}")
         for key in ("gp_lambda", "drift_weight", "ac_weight"):
@@ -212,6 +214,11 @@ class ConditionalProgressiveGAN(Generator):
         adam = {"lr": float(c["lr"]), "betas": (0.0, 0.99)}
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), **adam)
+
+    def epochs_needed(self, n_train: int) -> int:
+        if self.config["epochs"] is not None:
+            return int(self.config["epochs"])
+        return epochs_for(n_train, int(self.config["images_per_stage"]), self.n_stages)
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"generator": self.generator, "discriminator": self.discriminator,

@@ -1,0 +1,108 @@
+"""Which classes a generator learns, and one model per class or one conditional model for all.
+
+Two modes, as in the two protocols:
+- `minority` (medical): only the class with the fewest training spectrograms is learned; the
+  generator never sees another class. Unconditional and conditional generators alike get one
+  model trained on that class alone.
+- `all` (industrial): every class. A conditional generator (cgan) is one model over all classes;
+  an unconditional one gets one model per class.
+
+A trained set is a folder with one state-dict file per model and `generators.json` saying which
+file serves which class and under which label inside the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from synthaug.errors import DataError
+from synthaug.generators import generator_class
+from synthaug.generators.base import Generator
+from synthaug.io import write_json_atomic
+
+INDEX_FILE = "generators.json"
+Mode = Literal["minority", "all"]
+
+
+@dataclass
+class ModelSlot:
+    """One trained model and the classes it serves: real class index -> label inside the model."""
+
+    key: str
+    labels: dict[int, int]
+
+
+def target_classes(y: np.ndarray, n_classes: int, mode: Mode) -> list[int]:
+    """Real class indices to learn: the minority class alone, or every class present."""
+    counts = np.bincount(y, minlength=n_classes)
+    if mode == "minority":
+        return [int(np.argmin(np.where(counts > 0, counts, np.iinfo(np.int64).max)))]
+    return [c for c in range(n_classes) if counts[c] > 0]
+
+
+def plan_models(name: str, y: np.ndarray, class_names: list[str], mode: Mode) -> list[ModelSlot]:
+    """The models to train for generator `name` under `mode`."""
+    targets = target_classes(y, len(class_names), mode)
+    if generator_class(name).conditional:
+        return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]
+    return [ModelSlot(key=f"class-{class_names[c]}", labels={c: 0}) for c in targets]
+
+
+def fit_models(
+    name: str,
+    config: Mapping[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: list[str],
+    *,
+    mode: Mode,
+    seed: int,
+    checkpoint_root: Path | None,
+    device: str = "auto",
+    on_epoch_end: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> list[tuple[ModelSlot, Generator]]:
+    """Train every model of the plan on exactly its classes' spectrograms; return them with their slots."""
+    trained = []
+    for index, slot in enumerate(plan_models(name, y, class_names, mode)):
+        chosen = np.isin(y, list(slot.labels))
+        if not chosen.any():
+            raise DataError(f"generator {name}: no training spectrograms for {slot.key}")
+        model_labels = np.vectorize(slot.labels.get)(y[chosen]).astype(np.int64)
+        generator = generator_class(name)(
+            config, input_shape=tuple(x.shape[1:]), n_classes=len(slot.labels), seed=seed + index, device=device
+        )
+        callback = None if on_epoch_end is None else (lambda e, losses, key=slot.key: on_epoch_end(key, e, losses))
+        checkpoint_dir = None if checkpoint_root is None else checkpoint_root / slot.key
+        generator.fit(x[chosen], model_labels, checkpoint_dir=checkpoint_dir, on_epoch_end=callback)
+        trained.append((slot, generator))
+    return trained
+
+
+def save_models(out_dir: Path, name: str, trained: list[tuple[ModelSlot, Generator]], class_names: list[str], **info: Any) -> None:
+    """Write one .pt per model plus the index; `info` (e.g. the MLflow run id) goes into the index."""
+    slots = []
+    for slot, generator in trained:
+        generator.save(out_dir / f"{slot.key}.pt")
+        slots.append({"key": slot.key, "file": f"{slot.key}.pt", "labels": {class_names[c]: m for c, m in slot.labels.items()}})
+    write_json_atomic(out_dir / INDEX_FILE, {"generator": name, "class_names": class_names, "models": slots, **info})
+
+
+def load_models(model_dir: Path, device: str = "auto") -> tuple[dict[str, Any], dict[str, tuple[Generator, int]]]:
+    """(index, {class name: (generator, label inside it)}) for a folder written by save_models."""
+    index_path = model_dir / INDEX_FILE
+    if not index_path.is_file():
+        raise DataError(f"{index_path}: not found; run the train_generator stage first (dvc repro)")
+    index = json.loads(index_path.read_text())
+    cls = generator_class(index["generator"])
+    by_class: dict[str, tuple[Generator, int]] = {}
+    for slot in index["models"]:
+        generator = cls.load(model_dir / slot["file"], device=device)
+        for class_name, label in slot["labels"].items():
+            by_class[class_name] = (generator, int(label))
+    return index, by_class

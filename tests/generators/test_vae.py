@@ -1,0 +1,120 @@
+"""The VAE generator: learns, samples deterministically, saves, resumes exactly, guards divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from synthaug.errors import ConfigError
+from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
+from synthaug.generators.vae import VAE
+
+SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
+TINY = {"epochs": 3, "batch_size": 8, "width": 0.125, "latent_dim": 8, "lr": 1e-3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: splitting them over threads costs more than it saves, and thrashes under load."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Stop(Exception):
+    """Stands in for a killed process."""
+
+
+def spectrograms(n: int = 16, seed: int = 0) -> np.ndarray:
+    """Smooth random patterns (learnable structure, unlike white noise), z-scored-ish."""
+    rng = np.random.default_rng(seed)
+    mels, frames = np.meshgrid(np.linspace(0, 1, SHAPE[1]), np.linspace(0, 1, SHAPE[2]), indexing="ij")
+    freq = rng.uniform(1, 4, size=(n, 1, 1))
+    x = np.sin(2 * np.pi * freq * mels + rng.uniform(0, 6, size=(n, 1, 1))) * np.cos(3 * frames)
+    return x[:, None].astype(np.float32)
+
+
+def weights(generator: VAE) -> dict[str, torch.Tensor]:
+    return {f"{name}.{key}": value for name in ("encoder", "decoder")
+            for key, value in generator.modules()[name].state_dict().items()}
+
+
+def test_fits_a_tiny_set_and_samples_the_input_shape():
+    vae = VAE({**TINY, "epochs": 8}, input_shape=SHAPE, seed=0, device="cpu")
+    history = vae.fit(spectrograms())
+    losses = [h["loss"] for h in history]
+    assert set(history[0]) >= {"loss", "reconstruction", "kl"}
+    assert losses[-1] < 0.7 * losses[0]
+    assert history[-1]["loss"] == pytest.approx(history[-1]["reconstruction"] + 0.1 * history[-1]["kl"], rel=1e-5)
+    samples = vae.sample(5, seed=3)
+    assert samples.shape == (5, *SHAPE) and samples.dtype == np.float32 and np.isfinite(samples).all()
+
+
+def test_sampling_is_deterministic_per_seed_and_survives_save_load(tmp_path):
+    vae = VAE(TINY, input_shape=SHAPE, seed=1, device="cpu")
+    vae.fit(spectrograms())
+    first = vae.sample(4, seed=7)
+    np.testing.assert_array_equal(first, vae.sample(4, seed=7))
+    assert not np.array_equal(first, vae.sample(4, seed=8))
+    vae.save(tmp_path / "vae.pt")
+    loaded = VAE.load(tmp_path / "vae.pt", device="cpu")
+    np.testing.assert_array_equal(first, loaded.sample(4, seed=7))
+    assert loaded.epochs_done == TINY["epochs"] and loaded.config == vae.config
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    x = spectrograms()
+    straight = VAE(TINY, input_shape=SHAPE, seed=2, device="cpu")
+    straight.fit(x)
+
+    def kill_after_two(epoch, losses):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        VAE(TINY, input_shape=SHAPE, seed=2, device="cpu").fit(x, checkpoint_dir=tmp_path, on_epoch_end=kill_after_two)
+    resumed = VAE(TINY, input_shape=SHAPE, seed=2, device="cpu")
+    ran: list[int] = []
+    history = resumed.fit(x, checkpoint_dir=tmp_path, on_epoch_end=lambda epoch, losses: ran.append(epoch))
+    assert ran == [3]  # continued from the checkpoint rather than starting over
+    assert len(history) == TINY["epochs"] and resumed.epochs_done == TINY["epochs"]
+    expected, actual = weights(straight), weights(resumed)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key
+    assert [h["loss"] for h in history] == [h["loss"] for h in straight.history]
+
+
+def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
+    x = spectrograms()
+    VAE({**TINY, "epochs": 1}, input_shape=SHAPE, device="cpu").fit(x, checkpoint_dir=tmp_path)
+    good = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    bad = x.copy()
+    bad[3, 0, 5, 5] = np.nan
+    with pytest.raises(TrainingDiverged, match="epoch 2"):
+        VAE({**TINY, "epochs": 2}, input_shape=SHAPE, device="cpu").fit(bad, checkpoint_dir=tmp_path)
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
+
+
+def test_published_architecture_at_width_one():
+    vae = VAE({}, input_shape=(1, 128, 94), device="cpu")
+    assert vae.config == {"epochs": 200, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0}
+    convs = [m for m in vae.encoder.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert [c.stride for c in convs][1::2] == [(2, 2)] * 4  # one downsampling per block
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in vae.encoder.modules()) == 8
+    assert vae.encoder.mu.out_features == 128 and vae.encoder.logvar.out_features == 128
+    assert isinstance(vae.optimizer, torch.optim.Adam) and vae.optimizer.defaults["lr"] == 1e-4
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in vae.decoder.modules())
+    assert vae.sample(2, seed=0).shape == (2, 1, 128, 94)
+
+
+def test_unknown_or_invalid_config_is_a_config_error():
+    with pytest.raises(ConfigError, match="latent_size"):
+        VAE({"latent_size": 4}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="width"):
+        VAE({"width": 0}, input_shape=SHAPE, device="cpu")
