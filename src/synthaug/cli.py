@@ -41,6 +41,18 @@ def cmd_featurize(args: argparse.Namespace) -> None:
     featurize.main(args.params, args.manifest, args.out_dir, args.metrics)
 
 
+def cmd_train_generator(args: argparse.Namespace) -> None:
+    from synthaug.stages import train_generator
+
+    train_generator.main(args.name, args.params, args.features, args.out_dir, args.metrics)
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from synthaug.stages import synthesize
+
+    synthesize.main(args.name, args.params, args.features, args.model_dir, args.out_dir, args.metrics)
+
+
 def cmd_profile(args: argparse.Namespace) -> None:
     from synthaug import profiles
 
@@ -121,6 +133,35 @@ def build_parser() -> argparse.ArgumentParser:
     featurize.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/features")
     featurize.add_argument("--metrics", type=Path, default=Path("metrics/featurize.json"), help="metrics JSON to write")
     featurize.set_defaults(func=cmd_featurize)
+
+    train_gen = commands.add_parser(
+        "train_generator",
+        help="stage: training spectrograms -> a trained generator (vae, wgan_gp, ddpm or cgan)",
+        description="Reads params `dataset`, `train_generator` and `train_generator.models.NAME`, and "
+        "FEATURES/train.npz. Writes OUT_DIR/*.pt and OUT_DIR/generators.json, METRICS, and resumable "
+        "checkpoints under checkpoints/train_generator/NAME/. Logs an MLflow run with losses and sample grids.",
+    )
+    _add_params(train_gen)
+    train_gen.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
+    train_gen.add_argument("features", type=Path, help="folder written by featurize")
+    train_gen.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/generators/vae")
+    train_gen.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    train_gen.set_defaults(func=cmd_train_generator)
+
+    synthesize = commands.add_parser(
+        "synthesize",
+        help="stage: a trained generator -> a labelled synthetic spectrogram set with previews",
+        description="Reads params `dataset`, `train_generator.classes` and `synthesize`, FEATURES/train.npz, "
+        "FEATURES/normalizer.json and MODEL_DIR. Writes OUT_DIR/synthetic.npz, OUT_DIR/real_vs_synthetic.png, "
+        "OUT_DIR/previews/*.wav and METRICS. Logs an MLflow run linked to the generator's run.",
+    )
+    _add_params(synthesize)
+    synthesize.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
+    synthesize.add_argument("features", type=Path, help="folder written by featurize")
+    synthesize.add_argument("model_dir", type=Path, help="folder written by train_generator")
+    synthesize.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/synthetic/vae")
+    synthesize.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    synthesize.set_defaults(func=cmd_synthesize)
 
     profile = commands.add_parser(
         "profile",

@@ -85,11 +85,43 @@ class FeaturizeParams(Section):
         return self
 
 
+class TrainGeneratorParams(Section):
+    """How generators are trained; `models` holds each generator's own hyperparameters."""
+
+    classes: Literal["minority", "all"] = "minority"
+    seed: int = 0
+    device: str = "auto"
+    grid_every: int = Field(5, ge=1)
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("models")
+    @classmethod
+    def _known_generators(cls, models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from synthaug.generators import GENERATOR_NAMES
+
+        unknown = sorted(set(models) - set(GENERATOR_NAMES))
+        if unknown:
+            raise ValueError(f"unknown generator(s) {', '.join(unknown)}; valid: {', '.join(GENERATOR_NAMES)}")
+        return models
+
+
+class SynthesizeParams(Section):
+    """How many synthetic spectrograms each generator writes, and the previews that go with them."""
+
+    minority_ratio: float = Field(0.5, gt=0)
+    n_per_class: int = Field(500, ge=1)
+    seed: int = 0
+    batch_size: int = Field(64, ge=1)
+    previews_per_class: int = Field(2, ge=0)
+
+
 class Params(Section):
     dataset: DatasetParams
     demo: DemoParams = Field(default_factory=DemoParams)
     prepare: PrepareParams = Field(default_factory=PrepareParams)
     featurize: FeaturizeParams = Field(default_factory=FeaturizeParams)
+    train_generator: TrainGeneratorParams = Field(default_factory=TrainGeneratorParams)
+    synthesize: SynthesizeParams = Field(default_factory=SynthesizeParams)
 
     @field_validator("dataset", mode="before")
     @classmethod

@@ -276,3 +276,26 @@ def fit_normalizer(x: np.ndarray) -> Normalizer:
     mean = x.mean(axis=(0, 1, 3), dtype=np.float64)
     std = x.std(axis=(0, 1, 3), dtype=np.float64)
     return Normalizer(mean=mean.astype(np.float32), std=np.maximum(std, STD_FLOOR).astype(np.float32))
+
+
+def log_mel_to_audio(x_db: np.ndarray, params: LogMelParams, *, n_iter: int = 32, seed: int = 0) -> np.ndarray:
+    """An audible rendering of one log-mel spectrogram [n_mels, frames] in dB (de-normalized).
+
+    Inverse mel filterbank (least squares) then Griffin-Lim phase reconstruction: a preview for
+    listening, not a faithful resynthesis. Returns float32 audio of `params.clip_samples` samples,
+    peak-normalized to 0.9.
+    """
+    power = torch.from_numpy(np.power(10.0, np.asarray(x_db, np.float64) / 10.0).astype(np.float32))
+    inverse_mel = torchaudio.transforms.InverseMelScale(
+        n_stft=params.n_fft // 2 + 1, n_mels=params.n_mels, sample_rate=params.sample_rate,
+        f_min=params.f_min, f_max=params.f_max, norm="slaney", mel_scale="slaney",
+    )
+    griffin_lim = torchaudio.transforms.GriffinLim(
+        n_fft=params.n_fft, win_length=params.win_length, hop_length=params.hop_length,
+        power=2.0, n_iter=n_iter, length=params.clip_samples,  # without length it comes back short
+    )
+    torch.manual_seed(seed)  # Griffin-Lim starts from random phases
+    with torch.inference_mode():
+        wave = griffin_lim(inverse_mel(power).clamp_min(0.0)).numpy()
+    peak = float(np.abs(wave).max())
+    return (0.9 * wave / peak if peak > 0 else wave).astype(np.float32)

@@ -63,7 +63,7 @@ def test_noise_schedule_is_linear_betas_with_closed_form_alphas_cumprod():
 
 
 def test_ddim_50_steps_match_the_closed_form_with_eta_zero():
-    model = tiny(sampling_steps=50)
+    model = tiny(sampling_steps=50, clip_sample_range=None)  # the plain DDIM recursion, unclamped
     sampler = model.sampler()
     assert sampler.timesteps.tolist() == list(range(980, -1, -20))
     alphas = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
@@ -139,3 +139,10 @@ def test_bad_config_is_a_config_error():
         tiny(norm_num_groups=3)
     with pytest.raises(ConfigError, match="channel_mults"):
         tiny(channel_mults=[])
+
+
+def test_clamped_sampling_keeps_an_untrained_model_in_range():
+    # The predicted x0 is clamped to +-clip_sample_range at every step, so even an untrained
+    # network's samples stay within the range of z-scored spectrograms.
+    samples = tiny(sampling_steps=10, clip_sample_range=2.0).sample(3, seed=0)
+    assert np.isfinite(samples).all() and np.abs(samples).max() <= 2.0 + 1e-4

@@ -42,8 +42,8 @@ def set_params(project: Path, overlay: dict) -> None:
     path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
 
 
-def new_project(tmp_path_factory, *profiles: str) -> Path:
-    """A fresh project with the tiny demo data and the given profiles, after one `dvc repro`."""
+def new_project(tmp_path_factory, *profiles: str, target: str | None = None) -> Path:
+    """A fresh project with the tiny demo data and the given profiles, after one `dvc repro [target]`."""
     project = tmp_path_factory.mktemp("project")
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO_ROOT / name, project / name)
@@ -57,7 +57,7 @@ def new_project(tmp_path_factory, *profiles: str) -> Path:
     run(["dvc", "add", "data", "-q"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "tiny project"], project)
-    run(["dvc", "repro"], project)
+    run(["dvc", "repro", *([target] if target else [])], project)
     return project
 
 
@@ -94,11 +94,44 @@ def test_second_repro_changes_nothing(project: Path):
     assert "up to date" in out
 
 
-def test_featurize_param_reruns_featurize_only(project: Path):
+GENERATORS = ("vae", "wgan_gp", "ddpm", "cgan")
+
+
+def test_every_generator_writes_a_labelled_synthetic_minority_set(project: Path):
+    train = load_spectrogram_set(project / "outputs/features/train.npz")
+    minority = int(np.argmin(np.bincount(train.y)))
+    expected = round(0.5 * int((train.y == minority).sum()))
+    for name in GENERATORS:
+        synthetic = load_spectrogram_set(project / f"outputs/synthetic/{name}/synthetic.npz")
+        assert synthetic.x.shape == (expected, *train.x.shape[1:])
+        assert (synthetic.y == minority).all() and np.isfinite(synthetic.x).all()
+        assert synthetic.metadata["generator"] == name and synthetic.metadata["generator_run_id"]
+        assert (project / f"outputs/synthetic/{name}/real_vs_synthetic.png").is_file()
+        assert len(list((project / f"outputs/synthetic/{name}/previews").glob("*.wav"))) == 1
+    # Training finished, so no checkpoint is left to resume from.
+    assert not any((project / "checkpoints").rglob("*.pt"))
+
+
+def would_run(project: Path) -> set[str]:
+    """The stages whose own inputs changed (a dry run executes nothing, so stages further down,
+    which run only when these change their outputs, are not listed)."""
+    out = run(["dvc", "repro", "--dry"], project)
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+
+
+def test_generator_param_reruns_only_its_chain(project: Path):
+    before = (project / "params.yaml").read_text()
+    set_params(project, {"train_generator": {"models": {"vae": {"latent_dim": 64}}}})
+    assert would_run(project) == {"train_generator@vae"}  # then synthesize@vae, which reads its output
+    (project / "params.yaml").write_text(before)
+    assert would_run(project) == set()
+
+
+def test_featurize_param_reruns_featurize_and_its_dependents_only(project: Path):
     set_params(project, {"featurize": {"n_mels": 64}})
-    out = run(["dvc", "repro"], project)
-    assert "Running stage 'featurize'" in out
-    assert "Running stage 'prepare'" not in out
+    assert would_run(project) == {"featurize"}
+    out = run(["dvc", "repro", "featurize"], project)
+    assert "Running stage 'featurize'" in out and "Running stage 'prepare'" not in out
     assert load_spectrogram_set(project / "outputs/features/val.npz").x.shape[2] == 64
 
 
@@ -110,7 +143,12 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
     stages = {run.data.tags["synthaug.stage"] for run in runs}
-    assert {"prepare", "featurize"} <= stages
+    assert {"prepare", "featurize", "train_generator", "synthesize"} <= stages
+    by_id = {run.info.run_id: run for run in runs}
+    for run in runs:
+        if run.data.tags["synthaug.stage"] == "synthesize":  # lineage: synthesis -> generator run
+            parent = by_id[run.data.tags["synthaug.generator_run_id"]]
+            assert parent.data.tags["synthaug.method"] == run.data.tags["synthaug.method"]
     client = mlflow.MlflowClient()
     for run in runs:
         tags = run.data.tags
@@ -118,7 +156,9 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
         assert tags["mlflow.source.git.commit"] != "unknown"
         assert run.info.status == "FINISHED"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert "examples_per_class.png" in artifacts
+        expected = {"prepare": "examples_per_class.png", "featurize": "examples_per_class.png",
+                    "train_generator": "samples", "synthesize": "real_vs_synthetic.png"}
+        assert expected[tags["synthaug.stage"]] in artifacts
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"
     assert featurize.data.metrics["featurize.files.train"] > 0
@@ -127,7 +167,7 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
 def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(tmp_path_factory):
     import pandas as pd
 
-    project = new_project(tmp_path_factory, "machine")
+    project = new_project(tmp_path_factory, "machine", target="featurize")
     manifest = pd.read_csv(project / "outputs/prepare/manifest.csv")
     test_files = manifest[manifest["split"] == "test"]["path"]
     assert test_files.str.endswith("_vol100.wav").all() and len(test_files) == 4

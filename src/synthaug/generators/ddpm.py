@@ -34,7 +34,7 @@ class DDPM(Generator):
     conditional = False
     defaults: ClassVar[dict[str, Any]] = {
         "epochs": 400, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01,
-        "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "sampling_steps": 50,
+        "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "sampling_steps": 50, "clip_sample_range": 6.0,
         "base_channels": 32, "channel_mults": [1, 2, 2, 4, 4], "layers_per_block": 2,
         "attention_head_dim": 8, "norm_num_groups": 8,
     }
@@ -112,7 +112,12 @@ class DDPM(Generator):
 
     def sampler(self) -> DDIMScheduler:
         """A DDIM scheduler on the training noise schedule, set to `sampling_steps` timesteps."""
-        scheduler = DDIMScheduler.from_config(self.noise_scheduler.config)
+        clip = self.config["clip_sample_range"]
+        # Clamping the predicted x0 keeps an under-trained model's samples in the range of z-scored
+        # spectrograms (|x| rarely exceeds 4) instead of exploding over the 50 steps; null disables.
+        scheduler = DDIMScheduler.from_config(
+            self.noise_scheduler.config, clip_sample=clip is not None, clip_sample_range=float(clip or 1.0)
+        )
         scheduler.set_timesteps(int(self.config["sampling_steps"]))
         return scheduler
 

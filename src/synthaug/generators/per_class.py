@@ -65,9 +65,12 @@ def fit_models(
     seed: int,
     checkpoint_root: Path | None,
     device: str = "auto",
-    on_epoch_end: Callable[[str, int, dict[str, float]], None] | None = None,
+    on_epoch_end: Callable[[ModelSlot, Generator, int, dict[str, float]], None] | None = None,
 ) -> list[tuple[ModelSlot, Generator]]:
-    """Train every model of the plan on exactly its classes' spectrograms; return them with their slots."""
+    """Train every model of the plan on exactly its classes' spectrograms; return them with their slots.
+
+    `on_epoch_end(slot, generator, epoch, losses)` runs after each epoch's checkpoint is written.
+    """
     trained = []
     for index, slot in enumerate(plan_models(name, y, class_names, mode)):
         chosen = np.isin(y, list(slot.labels))
@@ -77,7 +80,9 @@ def fit_models(
         generator = generator_class(name)(
             config, input_shape=tuple(x.shape[1:]), n_classes=len(slot.labels), seed=seed + index, device=device
         )
-        callback = None if on_epoch_end is None else (lambda e, losses, key=slot.key: on_epoch_end(key, e, losses))
+        callback = None
+        if on_epoch_end is not None:
+            callback = lambda e, losses, s=slot, g=generator: on_epoch_end(s, g, e, losses)  # noqa: E731
         checkpoint_dir = None if checkpoint_root is None else checkpoint_root / slot.key
         generator.fit(x[chosen], model_labels, checkpoint_dir=checkpoint_dir, on_epoch_end=callback)
         trained.append((slot, generator))

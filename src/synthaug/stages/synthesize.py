@@ -1,0 +1,132 @@
+"""synthesize@NAME: a trained generator -> a labelled synthetic spectrogram set, previews and audio.
+
+Reads params `dataset.name`, `dataset.protocol`, `train_generator.classes` and `synthesize`;
+reads FEATURES/train.npz, FEATURES/normalizer.json and MODEL_DIR (written by train_generator@NAME).
+Writes OUT_DIR/synthetic.npz (the DESIGN.md §4 schema, with the generator's MLflow run id and the
+seed in its metadata), OUT_DIR/real_vs_synthetic.png, OUT_DIR/previews/*.wav (inverse mel +
+Griffin-Lim of de-normalized samples) and counts and timing to METRICS. Logs one MLflow run.
+
+How many: in `minority` mode the minority class grows by `minority_ratio` of its training size
+(the medical protocol: 0.5); in `all` mode every class gets `n_per_class` (the industrial one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.errors import DataError
+from synthaug.evaluation.figures import spectrogram_examples
+from synthaug.features import LogMelParams, Normalizer, log_mel_to_audio
+from synthaug.generators.per_class import load_models
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set
+
+
+def counts_per_class(train_y: np.ndarray, class_names: list[str], served: list[str], mode: str, ratio: float, n_per_class: int) -> dict[str, int]:
+    """Synthetic spectrograms to draw for each class the generator serves."""
+    if mode == "all":
+        return {name: n_per_class for name in served}
+    sizes = np.bincount(train_y, minlength=len(class_names))
+    counts = {name: int(round(ratio * sizes[class_names.index(name)])) for name in served}
+    empty = [f"{name} ({sizes[class_names.index(name)]} training spectrograms)" for name, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(
+            f"synthesize.minority_ratio {ratio:g} asks for no synthetic spectrograms of {', '.join(empty)}; "
+            "raise the ratio or use train_generator.classes: all with synthesize.n_per_class"
+        )
+    return counts
+
+
+def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+    params = load_params(params_path)
+    dataset, settings = params.dataset, params.synthesize
+    train = load_spectrogram_set(features_dir / "train.npz")
+    normalizer = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
+    logmel = LogMelParams(**train.feature_params)
+    index, models = load_models(model_dir, device=params.train_generator.device)
+    counts = counts_per_class(
+        train.y, train.class_names, sorted(models), params.train_generator.classes, settings.minority_ratio, settings.n_per_class
+    )
+
+    started = time.perf_counter()
+    xs, ys = [], []
+    for offset, (class_name, n) in enumerate(sorted(counts.items())):
+        generator, label = models[class_name]
+        for start in range(0, n, settings.batch_size):
+            batch = min(settings.batch_size, n - start)
+            # One seed per (class, batch): the set does not depend on the batch size's effect on RNG order.
+            xs.append(generator.sample(batch, label, seed=settings.seed * 1_000_003 + offset * 10_007 + start))
+        ys.append(np.full(n, train.class_names.index(class_name), np.int64))
+    seconds = time.perf_counter() - started
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.concatenate(ys)
+    lineage = {
+        "generator": name,
+        "generator_run_id": index.get("mlflow_run_id", ""),
+        "seed": settings.seed,
+        "data_version": tracking.data_version(project_root),
+    }
+    synthetic = SpectrogramSet(
+        x=x, y=y, file_id=np.array([f"synthetic/{name}/{i:06d}" for i in range(len(x))]),
+        class_names=train.class_names, feature_params=train.feature_params, metadata=lineage,
+    )
+
+    with tracking.stage_run(
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="synthesize",
+        protocol=dataset.protocol,
+        params={"generator": name, **settings.model_dump(), "classes": params.train_generator.classes},
+        run_name=f"synthesize-{name}",
+        tags={
+            "synthaug.method": name,
+            "synthaug.seed": str(settings.seed),
+            "synthaug.generator_run_id": lineage["generator_run_id"],
+        },
+    ):
+        with atomic_directory(out_dir) as tmp:
+            save_spectrogram_set(tmp / "synthetic.npz", synthetic)
+            figure = real_vs_synthetic(train, synthetic, name)
+            figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
+            write_previews(tmp / "previews", synthetic, normalizer, logmel, settings.previews_per_class)
+        metrics = {"count": {k: int(v) for k, v in counts.items()}, "total": len(x), "seconds": seconds,
+                   "spectrograms_per_second": len(x) / max(seconds, 1e-9)}
+        write_json_atomic(metrics_path, metrics)
+        tracking.log_counts(metrics, "synthesize")
+        tracking.log_figure(figure, "real_vs_synthetic.png")
+        for preview in sorted((out_dir / "previews").glob("*.wav")):
+            tracking.log_file(preview, "previews")
+    print(f"synthesize {name}: {len(x)} spectrograms {dict(counts)} in {seconds:.1f} s -> {out_dir}")
+
+
+def real_vs_synthetic(real: SpectrogramSet, synthetic: SpectrogramSet, name: str, per_class: int = 4):
+    """Rows: for each synthesized class, real examples then synthetic ones."""
+    classes = sorted(set(synthetic.y.tolist()))
+    xs, ys, names = [], [], []
+    for row, c in enumerate(classes):
+        for source, label in ((real, "real"), (synthetic, name)):
+            members = np.flatnonzero(source.y == c)[:per_class]
+            xs.append(source.x[members])
+            ys.append(np.full(len(members), len(names)))
+            names.append(f"{real.class_names[c]}: {label}")
+    return spectrogram_examples(np.concatenate(xs), np.concatenate(ys), names, per_class=per_class, title=f"real vs {name}")
+
+
+def write_previews(folder: Path, synthetic: SpectrogramSet, normalizer: Normalizer, logmel: LogMelParams, per_class: int) -> None:
+    """A few synthetic spectrograms per class rendered to audio, de-normalized with the training statistics."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = synthetic.x[:, 0] * normalizer.std[None, :, None] + normalizer.mean[None, :, None]
+    # Between digital silence (-100 dB, the log floor) and far above any real recording: keeps a
+    # wild sample of an under-trained generator from overflowing when turned back into power.
+    db = np.clip(db, -100.0, 120.0)
+    for c in sorted(set(synthetic.y.tolist())):
+        for k, i in enumerate(np.flatnonzero(synthetic.y == c)[:per_class]):
+            wave = log_mel_to_audio(db[i], logmel, seed=k)
+            sf.write(folder / f"{synthetic.class_names[c]}_{k}.wav", wave, logmel.sample_rate, subtype="PCM_16")

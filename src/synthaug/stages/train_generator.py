@@ -1,0 +1,102 @@
+"""train_generator@NAME: training spectrograms -> a trained generator (one model per class, or one conditional).
+
+Reads params `dataset.name`, `dataset.protocol`, `train_generator` (classes, seed, device,
+grid_every) and `train_generator.models.NAME`; reads FEATURES/train.npz. Writes OUT_DIR/*.pt
+(state dicts with their config) and OUT_DIR/generators.json (which model serves which class, the
+MLflow run id), and final losses and timing to METRICS. Checkpoints go to
+checkpoints/train_generator/NAME/<fingerprint>/ (outside DVC's outputs, which DVC clears before a
+run), so an interrupted training resumes where it stopped; a change of parameters or data starts
+afresh. Logs one MLflow run: params, per-epoch losses, sample grids every `grid_every` epochs,
+the trained models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.evaluation.figures import spectrogram_examples
+from synthaug.generators.base import Generator
+from synthaug.generators.per_class import ModelSlot, fit_models, save_models
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import load_spectrogram_set
+
+CHECKPOINT_ROOT = Path("checkpoints/train_generator")
+GRID_SAMPLES = 4
+
+
+def fingerprint(settings: dict, data_file: Path) -> str:
+    """Changes whenever the parameters or the training data change: stale checkpoints never resume."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(hashlib.md5(data_file.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def sample_grid(slot: ModelSlot, generator: Generator, class_names: list[str], title: str):
+    rows = [generator.sample(GRID_SAMPLES, label, seed=0) for label in slot.labels.values()]
+    y = np.repeat(list(slot.labels), GRID_SAMPLES)
+    return spectrogram_examples(np.concatenate(rows), y, class_names, per_class=GRID_SAMPLES, title=title)
+
+
+def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+    params = load_params(params_path)
+    dataset, settings = params.dataset, params.train_generator
+    config = settings.models.get(name, {})
+    train = load_spectrogram_set(features_dir / "train.npz")
+    run_settings = {"generator": name, "config": config, "classes": settings.classes, "seed": settings.seed}
+    checkpoint_root = CHECKPOINT_ROOT / name / fingerprint(run_settings, features_dir / "train.npz")
+
+    with tracking.stage_run(
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="train_generator",
+        protocol=dataset.protocol,
+        params={"generator": name, **config, "classes": settings.classes, "seed": settings.seed},
+        run_name=f"train_generator-{name}",
+        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed)},
+    ) as run:
+        import mlflow
+
+        logged_until: dict[str, int] = {}
+
+        def on_epoch_end(slot: ModelSlot, generator: Generator, epoch: int, losses: dict[str, float]) -> None:
+            # A resumed run first logs the epochs restored from the checkpoint, so curves are whole.
+            for step in range(logged_until.get(slot.key, 0) + 1, epoch + 1):
+                mlflow.log_metrics({f"{slot.key}.{k}": float(v) for k, v in generator.history[step - 1].items()}, step=step)
+            logged_until[slot.key] = epoch
+            last_epoch = generator.epochs_needed(int(np.isin(train.y, list(slot.labels)).sum()))
+            if epoch % settings.grid_every == 0 and epoch != last_epoch:  # the final grid is logged below
+                title = f"{name} {slot.key}, epoch {epoch}"
+                tracking.log_figure(sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/epoch_{epoch:04d}.png")
+
+        started = time.perf_counter()
+        trained = fit_models(
+            name, config, train.x, train.y, train.class_names,
+            mode=settings.classes, seed=settings.seed, checkpoint_root=checkpoint_root,
+            device=settings.device, on_epoch_end=on_epoch_end,
+        )
+        seconds = time.perf_counter() - started
+
+        metrics = {"train_seconds": seconds, "models": {}}
+        for slot, generator in trained:
+            final = {k: float(v) for k, v in generator.history[-1].items()} if generator.history else {}
+            metrics["models"][slot.key] = {"epochs": generator.epochs_done, "n_train": int(np.isin(train.y, list(slot.labels)).sum()), **final}
+            tracking.log_figure(sample_grid(slot, generator, train.class_names, f"{name} {slot.key}, final"), f"samples/{slot.key}/final.png")
+        with atomic_directory(out_dir) as tmp:
+            save_models(tmp, name, trained, train.class_names, mlflow_run_id=run.info.run_id, classes=settings.classes, seed=settings.seed)
+        write_json_atomic(metrics_path, metrics)
+        mlflow.log_metric("train_seconds", seconds)
+        tracking.log_counts(metrics["models"], "final")
+        for model_file in sorted(out_dir.glob("*.pt")):
+            tracking.log_file(model_file, "model")
+        tracking.log_file(out_dir / "generators.json", "model")
+    # Training finished and its outputs are written: the checkpoints have served their purpose.
+    shutil.rmtree(checkpoint_root, ignore_errors=True)
+    print(f"train_generator {name}: {len(trained)} model(s) in {seconds:.0f} s -> {out_dir}")

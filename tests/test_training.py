@@ -1,0 +1,157 @@
+"""The training loop: it learns what can be learned, stops early on the best epoch, resumes exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from synthaug.classifiers import Augmenter, build_classifier
+from synthaug.errors import ConfigError
+from synthaug.training import TrainConfig, predict_proba, train_classifier
+
+# One thread: tiny models are dominated by per-op overhead, and one thread keeps them fast and
+# steady when the machine is shared.
+FAST = {"num_threads": 1, "batch_size": 16}
+
+
+def toy_set(n: int, seed: int, shuffle_labels: bool = False):
+    """16x16 noise spectrograms with a bright band of mel channels whose position gives the class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 1, 16, 16)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, 0, 2 + 8 * label : 6 + 8 * label] += 1.5
+    return x, (rng.permutation(y) if shuffle_labels else y)
+
+
+def small_model(seed: int = 0):
+    return build_classifier("three_layer_cnn", 2, (1, 16, 16), seed=seed, width=4)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_learns_a_separable_set():
+    result = train_classifier(small_model(), toy_set(128, 0), toy_set(64, 1), TrainConfig(epochs=8, **FAST))
+    x_test, y_test = toy_set(200, 2)
+    proba = predict_proba(result.model, x_test, batch_size=64)
+    assert f1_score(y_test, proba.argmax(1), average="macro") > 0.95
+    assert result.history[result.best_epoch - 1]["val_macro_f1"] > 0.95
+    assert set(result.history[0]) == {"epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy", "lr", "seconds"}
+
+
+def test_does_not_learn_shuffled_labels():
+    result = train_classifier(
+        small_model(), toy_set(128, 0, shuffle_labels=True), toy_set(64, 1, shuffle_labels=True),
+        TrainConfig(epochs=8, **FAST),
+    )
+    x_test, y_test = toy_set(400, 2, shuffle_labels=True)
+    assert f1_score(y_test, predict_proba(result.model, x_test).argmax(1), average="macro") < 0.65
+
+
+def test_early_stopping_restores_the_best_epoch():
+    snapshots = {}
+    model = small_model()
+    x_val, y_val = toy_set(64, 1)
+    config = TrainConfig(epochs=30, patience=3, **FAST)
+
+    def remember(epoch, record):
+        snapshots[epoch] = (weights(model), predict_proba(model, x_val))
+
+    result = train_classifier(model, toy_set(128, 0), (x_val, y_val), config, on_epoch_end=remember)
+    assert result.stopped_early and len(result.history) < 30
+    assert result.best_epoch == len(result.history) - 3
+    best_f1 = max(h["val_macro_f1"] for h in result.history)
+    assert result.history[result.best_epoch - 1]["val_macro_f1"] == best_f1 == result.best_val_macro_f1
+    best_weights, best_proba = snapshots[result.best_epoch]
+    assert same_weights(weights(result.model), best_weights)
+    assert not same_weights(weights(result.model), snapshots[len(result.history)][0])
+    np.testing.assert_allclose(predict_proba(result.model, x_val), best_proba, atol=1e-6)
+
+
+AUGMENT = {"time_mask": {"n_masks": 1, "max_width": 4}, "mixup": {"alpha": 0.4}}
+
+
+def run(tmp_path=None, seed=0, on_epoch_end=None, **overrides):
+    settings = {"epochs": 5, "patience": 50, "seed": seed, "balance": "weighted_sampler", **FAST, **overrides}
+    config = TrainConfig(**settings)
+    return train_classifier(
+        small_model(), toy_set(96, 0), toy_set(40, 1), config, augmenter=Augmenter.from_params(AUGMENT),
+        checkpoint_dir=tmp_path, on_epoch_end=on_epoch_end,
+    )
+
+
+def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
+    uninterrupted = run()
+
+    def kill_at_epoch_3(epoch, record):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, on_epoch_end=kill_at_epoch_3)
+    seen = []
+    resumed = run(tmp_path, on_epoch_end=lambda epoch, record: seen.append(epoch))
+    assert seen == [4, 5]
+    assert same_weights(weights(resumed.model), weights(uninterrupted.model))
+    strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert strip(resumed.history) == strip(uninterrupted.history)
+    # A finished run found in its checkpoint folder is returned as it is, without training.
+    again = run(tmp_path, on_epoch_end=lambda epoch, record: seen.append(epoch))
+    assert seen == [4, 5] and same_weights(weights(again.model), weights(resumed.model))
+
+
+def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path):
+    run(tmp_path, epochs=1)
+    with pytest.raises(ConfigError, match="lr"):
+        run(tmp_path, epochs=1, lr=1e-2)
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    before, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    first, second, other = run(seed=1), run(seed=1), run(seed=2)
+    assert same_weights(weights(first.model), weights(second.model))
+    assert not same_weights(weights(first.model), weights(other.model))
+    # Callers' global state is untouched: RNG, thread count, deterministic-algorithms flag.
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_class_weights_and_contiguous_layout_run():
+    x, y = toy_set(64, 0)
+    keep = (y == 1) | (np.arange(64) < 10)  # imbalanced: few class-0 samples
+    result = train_classifier(
+        small_model(), (x[keep], y[keep]), toy_set(32, 1),
+        TrainConfig(epochs=2, balance="class_weight", channels_last=False, **FAST),
+    )
+    assert len(result.history) == 2 and result.history[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_file_ids_make_validation_file_level():
+    x_val, y_val = toy_set(40, 1)
+    file_id = np.array([f"file{i // 4}-{y_val[i]}" for i in range(40)])
+    result = train_classifier(small_model(), toy_set(96, 0), (x_val, y_val, file_id), TrainConfig(epochs=2, **FAST))
+    assert 0.0 <= result.history[-1]["val_macro_f1"] <= 1.0
+
+
+def test_predict_proba_is_batched_and_normalized():
+    model = small_model()
+    x, _ = toy_set(10, 0)
+    proba = predict_proba(model, x, batch_size=3)
+    assert proba.shape == (10, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(proba, predict_proba(model, x, batch_size=10), atol=1e-6)
+    assert model.training  # the caller's mode is restored
+
+
+@pytest.mark.parametrize("key, value", [("balance", "oversample"), ("epochs", 0), ("lr", 0.0)])
+def test_invalid_config_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"train_classifier.{key}"):
+        TrainConfig(**{key: value})
