@@ -53,6 +53,12 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     synthesize.main(args.name, args.params, args.features, args.model_dir, args.out_dir, args.metrics)
 
 
+def cmd_train_classifier(args: argparse.Namespace) -> None:
+    from synthaug.stages import train_classifier
+
+    train_classifier.main(args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic)
+
+
 def cmd_profile(args: argparse.Namespace) -> None:
     from synthaug import profiles
 
@@ -162,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
     synthesize.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/synthetic/vae")
     synthesize.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     synthesize.set_defaults(func=cmd_synthesize)
+
+    train_cls = commands.add_parser(
+        "train_classifier",
+        help="stage: spectrograms (+ an optional synthetic set) -> a trained, evaluated classifier",
+        description="Reads params `dataset` and `train_classifier`, FEATURES/{train,val,test}.npz, "
+        "FEATURES/normalizer.json and, with --synthetic, a synthetic set added to training only. Writes "
+        "OUT_DIR/model.pt, OUT_DIR/predictions_{train,val,test}.csv, OUT_DIR/evaluation.json and figures, "
+        "METRICS, PLOTS/learning_curve.csv, and resumable checkpoints under checkpoints/train_classifier/NAME/. "
+        "Logs an MLflow run with curves, figures and the model.",
+    )
+    _add_params(train_cls)
+    train_cls.add_argument("name", help="name of this classifier variant, e.g. baseline")
+    train_cls.add_argument("features", type=Path, help="folder written by featurize")
+    train_cls.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/classifiers/baseline")
+    train_cls.add_argument("--synthetic", type=Path, help="synthetic set (synthetic.npz) to add to training")
+    train_cls.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    train_cls.add_argument("--plots", type=Path, required=True, help="folder for the learning-curve CSV")
+    train_cls.set_defaults(func=cmd_train_classifier)
 
     profile = commands.add_parser(
         "profile",

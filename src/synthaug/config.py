@@ -115,6 +115,28 @@ class SynthesizeParams(Section):
     previews_per_class: int = Field(2, ge=0)
 
 
+class TrainClassifierParams(Section):
+    """The classifier and its one training loop; `model` and `augment` are checked by their builders."""
+
+    model: dict[str, Any] = Field(default_factory=lambda: {"architecture": "medical_cnn"})
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(15, ge=1)
+    balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
+    seed: int = 0
+    device: str = "auto"
+    augment: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _architecture_given(cls, model: dict[str, Any]) -> dict[str, Any]:
+        if "architecture" not in model:
+            raise ValueError("missing `architecture` (medical_cnn, resnet_cnn or three_layer_cnn)")
+        return model
+
+
 class Params(Section):
     dataset: DatasetParams
     demo: DemoParams = Field(default_factory=DemoParams)
@@ -122,6 +144,7 @@ class Params(Section):
     featurize: FeaturizeParams = Field(default_factory=FeaturizeParams)
     train_generator: TrainGeneratorParams = Field(default_factory=TrainGeneratorParams)
     synthesize: SynthesizeParams = Field(default_factory=SynthesizeParams)
+    train_classifier: TrainClassifierParams = Field(default_factory=TrainClassifierParams)
 
     @field_validator("dataset", mode="before")
     @classmethod

@@ -172,3 +172,29 @@ def log_dataset_input(frame, *, name: str, source: str, digest: str, context: st
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
         mlflow.log_input(dataset, context=context)
+
+
+def log_classifier(model, input_example, class_names) -> None:
+    """Log a classifier as an MLflow PyTorch model that maps spectrograms to class probabilities.
+
+    torch.export (MLflow's default) freezes the batch size unless the example has at least two
+    rows; pinned pip requirements skip MLflow's slow environment inference.
+    """
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+    from mlflow.models import infer_signature
+
+    probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).cpu().eval()
+    example = np.asarray(input_example, dtype=np.float32)
+    with torch.no_grad():
+        output = probabilities(torch.from_numpy(example)).numpy()
+    mlflow.pytorch.log_model(
+        probabilities,
+        name="model",
+        input_example=example,
+        signature=infer_signature(example, output),
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
+        metadata={"class_names": list(class_names)},
+    )

@@ -65,7 +65,7 @@ class TrainConfig:
     checkpoint_every: int = 1
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True
-    eval_batch_size: int = 256
+    eval_batch_size: int = 128
     retain_memory: bool = True  # CPU with glibc: keep freed memory in the heap while training (see _runtime)
 
     def __post_init__(self) -> None:
@@ -111,13 +111,12 @@ def train_classifier(
     n_classes = int(getattr(model, "n_classes", 0)) or int(max(np.max(train[1]), np.max(val[1])) + 1)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     with _runtime(device, config.num_threads, config.retain_memory):
-        # ---- data, once, as contiguous device tensors ----------------------------------------------
+        # ---- data, once, as contiguous device tensors; class and sample weights -------------------
         x_train, y_train = _tensors(train[0], train[1], device, n_classes, "train")
         x_val, y_val = _tensors(val[0], val[1], device, n_classes, "val")
         val_files = np.asarray(val[2]).astype(str) if len(val) > 2 and val[2] is not None else None
         counts = torch.bincount(y_train.cpu(), minlength=n_classes).double()
-        # sklearn's "balanced" weights n / (k * count), 0 for an absent class; sampling weights 1 / count.
-        balanced = torch.where(counts > 0, len(y_train) / (n_classes * counts), 0.0).float().to(device)
+        balanced = torch.where(counts > 0, len(y_train) / (n_classes * counts), 0.0).float().to(device)  # sklearn's
         class_weights = balanced if config.balance == "class_weight" else None
         sample_weights = (1.0 / counts.clamp(min=1))[y_train.cpu()] if config.balance == "weighted_sampler" else None
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda" else contextlib.nullcontext()
@@ -241,17 +240,18 @@ def _tensors(x, y, device: torch.device, n_classes: int, split: str) -> tuple[to
 def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool) -> Iterator[None]:
     """Process-wide settings while training, restored after: `num_threads` threads (default: all cores
     this process may use); on the CPU, deterministic algorithms (not on CUDA, where some kernels have
-    none) and, with glibc, freed memory kept in the heap. glibc serves blocks over 32 MiB (the medical
-    CNN's activations) with mmap and unmaps them on free, so each step page-faults and zeroes them
-    afresh; keeping them measured about 1.4x faster. After: glibc's dynamic maxima and a trimmed heap.
+    none) and, with glibc and `retain_memory`, freed memory kept in the heap: glibc serves blocks over
+    32 MiB (the medical CNN's activations) with mmap and unmaps them on free, so each step page-faults
+    and zeroes them afresh. After: glibc's dynamic maxima and a trimmed heap.
     """
     previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled())
+                torch.is_deterministic_algorithms_warn_only_enabled(), torch.utils.deterministic.fill_uninitialized_memory)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(int(num_threads) if num_threads else cores)
     libc = _GLIBC if device.type == "cpu" and retain_memory else None
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
+        torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors cost 16 % of a step
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, 1 << 30), libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
     try:
@@ -259,6 +259,7 @@ def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool)
     finally:
         torch.set_num_threads(previous[0])
         torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
+        torch.utils.deterministic.fill_uninitialized_memory = previous[3]
         if libc is not None:
             libc.mallopt(M_MMAP_THRESHOLD, 32 << 20), libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
             libc.malloc_trim(0)

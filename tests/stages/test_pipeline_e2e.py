@@ -97,6 +97,44 @@ def test_second_repro_changes_nothing(project: Path):
 GENERATORS = ("vae", "wgan_gp", "ddpm", "cgan")
 
 
+def test_baseline_classifier_metrics_predictions_and_curves(project: Path):
+    import pandas as pd
+
+    metrics = json.loads((project / "metrics/classifiers/baseline.json").read_text())
+    for key in ("macro_f1", "auroc", "accuracy"):
+        assert 0.0 <= metrics["test"]["clip"][key] <= 1.0
+    shown = run(["dvc", "metrics", "show"], project)
+    assert "metrics/classifiers/baseline.json" in shown and "test.clip.macro_f1" in shown
+    predictions = pd.read_csv(project / "outputs/classifiers/baseline/predictions_test.csv")
+    assert list(predictions.columns) == ["file_id", "label", "p_negative", "p_positive"]
+    assert np.allclose(predictions[["p_negative", "p_positive"]].sum(axis=1), 1.0, atol=1e-5)
+    test = load_spectrogram_set(project / "outputs/features/test.npz")
+    assert len(predictions) == len(test.y)  # the test split holds real data only
+    curve = pd.read_csv(project / "plots/classifiers/baseline/learning_curve.csv")
+    assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
+    for figure in ("learning_curves.png", "confusion_matrix.png", "roc.png"):
+        assert (project / "outputs/classifiers/baseline" / figure).is_file()
+
+
+def test_logged_classifier_loads_back_and_predicts_like_the_pipeline(project: Path):
+    import mlflow
+    import pandas as pd
+
+    from synthaug import tracking
+
+    mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
+    run_ = mlflow.search_runs(
+        experiment_names=["synthaug-demo-cough"], filter_string="tags.`synthaug.stage` = 'train_classifier'",
+        output_format="list",
+    )[0]
+    logged = [m for m in mlflow.search_logged_models(experiment_ids=[run_.info.experiment_id], output_format="list")
+              if m.source_run_id == run_.info.run_id]
+    model = mlflow.pyfunc.load_model(logged[0].model_uri)
+    test = load_spectrogram_set(project / "outputs/features/test.npz")
+    expected = pd.read_csv(project / "outputs/classifiers/baseline/predictions_test.csv")[["p_negative", "p_positive"]]
+    assert np.allclose(np.asarray(model.predict(test.x[:5])), expected.to_numpy()[:5], atol=1e-5)
+
+
 def test_every_generator_writes_a_labelled_synthetic_minority_set(project: Path):
     train = load_spectrogram_set(project / "outputs/features/train.npz")
     minority = int(np.argmin(np.bincount(train.y)))
@@ -143,7 +181,7 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
     stages = {run.data.tags["synthaug.stage"] for run in runs}
-    assert {"prepare", "featurize", "train_generator", "synthesize"} <= stages
+    assert {"prepare", "featurize", "train_generator", "synthesize", "train_classifier"} <= stages
     by_id = {run.info.run_id: run for run in runs}
     for run in runs:
         if run.data.tags["synthaug.stage"] == "synthesize":  # lineage: synthesis -> generator run
@@ -157,7 +195,8 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
         assert run.info.status == "FINISHED"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         expected = {"prepare": "examples_per_class.png", "featurize": "examples_per_class.png",
-                    "train_generator": "samples", "synthesize": "real_vs_synthetic.png"}
+                    "train_generator": "samples", "synthesize": "real_vs_synthetic.png",
+                    "train_classifier": "learning_curves.png"}
         assert expected[tags["synthaug.stage"]] in artifacts
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"

@@ -61,3 +61,62 @@ def counts_by_split(counts: pd.DataFrame, *, title: str, ylabel: str) -> Figure:
     axis.set_title(title)
     axis.legend(title="split")
     return figure
+
+
+def learning_curves(history: Sequence[dict], *, best_epoch: int, title: str) -> Figure:
+    """Training and validation loss, and validation macro F1, per epoch; the restored epoch marked."""
+    epochs = [h["epoch"] for h in history]
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    loss_axis, f1_axis = figure.subplots(1, 2)
+    loss_axis.plot(epochs, [h["train_loss"] for h in history], label="train")
+    loss_axis.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("cross-entropy")
+    loss_axis.legend()
+    f1_axis.plot(epochs, [h["val_macro_f1"] for h in history], color="tab:green")
+    f1_axis.set_xlabel("epoch")
+    f1_axis.set_ylabel("validation macro F1")
+    for axis in (loss_axis, f1_axis):
+        axis.axvline(best_epoch, color="grey", linestyle=":", label="best epoch")
+    figure.suptitle(title)
+    return figure
+
+
+def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str) -> Figure:
+    """Counts with true classes as rows and predicted classes as columns."""
+    matrix = np.asarray(matrix)
+    size = 1.0 + 0.7 * len(class_names)
+    figure = Figure(figsize=(size + 1.2, size), layout="constrained")
+    axis = figure.subplots()
+    image = axis.imshow(matrix, cmap="Blues")
+    for (row, col), value in np.ndenumerate(matrix):
+        color = "white" if value > matrix.max() / 2 else "black"
+        axis.text(col, row, str(value), ha="center", va="center", color=color)
+    axis.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, shrink=0.8)
+    return figure
+
+
+def roc_figure(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], *, title: str) -> Figure:
+    """ROC curves: the positive class for two classes, one-vs-rest per class otherwise."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    figure = Figure(figsize=(4.2, 4.0), layout="constrained")
+    axis = figure.subplots()
+    classes = [1] if len(class_names) == 2 else range(len(class_names))
+    for c in classes:
+        positive = (np.asarray(y_true) == c).astype(int)
+        if positive.min() == positive.max():
+            continue  # a class absent from (or alone in) the split has no ROC curve
+        fpr, tpr, _ = roc_curve(positive, proba[:, c])
+        axis.plot(fpr, tpr, label=f"{class_names[c]} (AUROC {roc_auc_score(positive, proba[:, c]):.3f})")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title(title)
+    axis.legend(loc="lower right", fontsize=8)
+    return figure

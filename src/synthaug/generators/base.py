@@ -13,8 +13,6 @@ conditional ones (`conditional = True`) learn p(x | label).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 
 from synthaug.errors import SynthaugError
+from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # A loss this many times larger than its first finite value counts as diverged.
@@ -169,7 +168,7 @@ class Generator(ABC):
         self.history = list(state["history"])
 
     def _save_checkpoint(self, path: Path, rng_state: torch.Tensor) -> None:
-        _atomic_torch_save({**self._state(), "rng_state": rng_state}, path)
+        torch_save_atomic({**self._state(), "rng_state": rng_state}, path)
 
     def _load_checkpoint(self, path: Path) -> torch.Tensor:
         state = torch.load(path, map_location=self.device, weights_only=True)
@@ -178,7 +177,7 @@ class Generator(ABC):
 
     def save(self, path: Path) -> None:
         """Write the trained generator with its config (state dicts only: loads with weights_only)."""
-        _atomic_torch_save(self._state(), Path(path))
+        torch_save_atomic(self._state(), Path(path))
 
     @classmethod
     def load(cls, path: Path, *, device: str = "auto") -> Generator:
@@ -191,18 +190,6 @@ class Generator(ABC):
         )
         generator._restore(state)
         return generator
-
-
-def _atomic_torch_save(payload: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(dict(payload), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def batches(n: int, batch_size: int, rng: torch.Generator, device: torch.device) -> list[torch.Tensor]:

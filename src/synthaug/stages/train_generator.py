@@ -12,8 +12,6 @@ the trained models.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug import tracking
+from synthaug.checkpoints import checkpoint_dir
 from synthaug.config import load_params
 from synthaug.evaluation.figures import spectrogram_examples
 from synthaug.generators.base import Generator
@@ -28,15 +27,7 @@ from synthaug.generators.per_class import ModelSlot, fit_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
-CHECKPOINT_ROOT = Path("checkpoints/train_generator")
 GRID_SAMPLES = 4
-
-
-def fingerprint(settings: dict, data_file: Path) -> str:
-    """Changes whenever the parameters or the training data change: stale checkpoints never resume."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    digest.update(hashlib.md5(data_file.read_bytes()).digest())
-    return digest.hexdigest()[:16]
 
 
 def sample_grid(slot: ModelSlot, generator: Generator, class_names: list[str], title: str):
@@ -51,7 +42,7 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
     config = settings.models.get(name, {})
     train = load_spectrogram_set(features_dir / "train.npz")
     run_settings = {"generator": name, "config": config, "classes": settings.classes, "seed": settings.seed}
-    checkpoint_root = CHECKPOINT_ROOT / name / fingerprint(run_settings, features_dir / "train.npz")
+    checkpoint_root = checkpoint_dir("train_generator", name, run_settings, [features_dir / "train.npz"])
 
     with tracking.stage_run(
         project_root=project_root,
