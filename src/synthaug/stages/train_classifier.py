@@ -89,6 +89,8 @@ def main(
             logged.add(epoch)
 
         val = splits["val"]
+        if any(checkpoints.glob("*.pt")):
+            print(f"train_classifier {name}: resuming from the checkpoint in {checkpoints}")
         result = train_classifier(model, (train_x, train_y), (val.x, val.y, val.file_id), config,
                                   augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end)
         for record in result.history:  # epochs restored from a checkpoint were logged by an earlier run

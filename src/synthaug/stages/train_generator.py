@@ -67,6 +67,8 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
                 title = f"{name} {slot.key}, epoch {epoch}"
                 tracking.log_figure(sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/epoch_{epoch:04d}.png")
 
+        if any(checkpoint_root.rglob("*.pt")):
+            print(f"train_generator {name}: resuming from the checkpoints in {checkpoint_root}")
         started = time.perf_counter()
         trained = fit_models(
             name, config, train.x, train.y, train.class_names,
