@@ -26,7 +26,21 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Strict JSON (NaN, e.g. an undefined AUROC, becomes null) written atomically."""
+    text = json.dumps(_nan_to_none(payload), indent=2, default=_json_default, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return _nan_to_none(value.item())
+    return value
 
 
 def _json_default(value: Any) -> Any:

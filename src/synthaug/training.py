@@ -40,6 +40,7 @@ from synthaug.classifiers.augment import Augmenter
 from synthaug.errors import ConfigError
 from synthaug.evaluation.metrics import aggregate_by_file
 from synthaug.generators.base import pick_device
+from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "classifier_checkpoint.pt"
 BALANCE_MODES = ("none", "class_weight", "weighted_sampler")
@@ -279,10 +280,7 @@ def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch
     """Write the whole training state atomically (temporary file, then rename): tensors and primitives only."""
     payload = {"config": _comparable(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                "scheduler": scheduler.state_dict(), "rng_state": rng.get_state(), **state}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a leftover from a kill is overwritten next time
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    torch_save_atomic(payload, path)
 
 
 def _load_checkpoint(path: Path, config, model, optimizer, scheduler, rng, device) -> dict[str, Any]:
