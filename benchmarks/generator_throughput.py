@@ -1,0 +1,93 @@
+"""Training and sampling throughput, and peak memory, of each generator at quick-profile size.
+
+For every generator in params.yaml's `train_generator.models` (the quick profile's sizes), on
+random z-scored spectrograms of the demo shape [1, 128, 94]:
+- training: spectrograms per second over `--epochs` epochs after one warm-up epoch (the
+  progressive GAN at its final, full-resolution stage, its slowest);
+- sampling: spectrograms per second (DDPM with its configured DDIM steps, 50 by default);
+- peak memory: the process's peak resident set size after the generator ran (each generator runs
+  in its own process, so the peaks do not mix), and on CUDA the peak allocated GPU memory.
+
+    python benchmarks/generator_throughput.py [--n 64] [--epochs 2] [--samples 16] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from synthaug.config import load_params  # noqa: E402
+from synthaug.generators import generator_class  # noqa: E402
+
+SHAPE = (1, 128, 94)
+
+
+def measure(name: str, config: dict, n: int, epochs: int, samples: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, *SHAPE)).astype(np.float32)
+    y = np.zeros(n, dtype=np.int64)
+    config = {**config, "epochs": 1}
+    if name == "cgan":
+        # Its cost grows with the resolution stage; time the final (full-size) stage, the slowest.
+        config["images_per_stage"] = 1
+    generator = generator_class(name)(config, input_shape=SHAPE, n_classes=1, seed=0)
+    generator.fit(x, y)  # warm-up epoch (allocations, kernel selection)
+    generator.config["epochs"] = 1 + epochs
+    started = time.perf_counter()
+    generator.fit(x, y)
+    train_seconds = time.perf_counter() - started
+    generator.sample(2, 0, seed=0)  # warm-up
+    started = time.perf_counter()
+    generator.sample(samples, 0, seed=1)
+    sample_seconds = time.perf_counter() - started
+    result = {
+        "generator": name,
+        "train_spectrograms_per_s": n * epochs / train_seconds,
+        "sample_spectrograms_per_s": samples / sample_seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": sum(p.numel() for m in generator.modules().values() if isinstance(m, torch.nn.Module) for p in m.parameters()),
+    }
+    if torch.cuda.is_available():
+        result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def _worker(args: tuple) -> dict:
+    return measure(*args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=64, help="training spectrograms (default 64)")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (default 2)")
+    parser.add_argument("--samples", type=int, default=16, help="spectrograms to sample (default 16)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    models = load_params(ROOT / "params.yaml").train_generator.models
+    context = multiprocessing.get_context("spawn")  # a fresh process per generator: separate peak memory
+    results = []
+    for name, config in models.items():
+        with context.Pool(1) as pool:
+            result = pool.apply(_worker, ((name, config, args.n, args.epochs, args.samples),))
+        results.append(result)
+        print(f"{name:8s} train {result['train_spectrograms_per_s']:7.1f} spectrograms/s   "
+              f"sample {result['sample_spectrograms_per_s']:7.1f} spectrograms/s   "
+              f"peak RSS {result['peak_rss_mib']:6.0f} MiB   {result['parameters'] / 1e6:5.2f} M parameters", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"cpu_threads": torch.get_num_threads(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

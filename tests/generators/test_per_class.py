@@ -1,0 +1,64 @@
+"""Which classes a generator learns: minority-only never sees another class; all-classes covers each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models, target_classes
+
+SHAPE = (1, 16, 12)
+TINY = {"vae": {"epochs": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def data():
+    # Class 0: 12 spectrograms of value -1; class 1 (the minority): 5 of value +1.
+    x = np.concatenate([np.full((12, *SHAPE), -1.0), np.full((5, *SHAPE), 1.0)]).astype(np.float32)
+    return x, np.array([0] * 12 + [1] * 5)
+
+
+def test_minority_mode_learns_only_the_smallest_class():
+    _, y = data()
+    assert target_classes(y, 2, "minority") == [1]
+    assert target_classes(y, 2, "all") == [0, 1]
+
+
+def test_minority_mode_never_shows_the_other_class(monkeypatch):
+    x, y = data()
+    seen = []
+    from synthaug.generators.vae import VAE
+
+    original = VAE.fit
+    monkeypatch.setattr(VAE, "fit", lambda self, xs, ys=None, **kw: (seen.append(xs.copy()), original(self, xs, ys, **kw))[1])
+    trained = fit_models("vae", TINY["vae"], x, y, ["healthy", "positive"], mode="minority", seed=0, checkpoint_root=None)
+    assert [slot.key for slot, _ in trained] == ["class-positive"]
+    assert len(seen) == 1 and (seen[0] == 1.0).all() and len(seen[0]) == 5
+
+
+def test_all_mode_one_model_per_class_or_one_conditional():
+    _, y = data()
+    names = ["healthy", "positive"]
+    assert [s.key for s in plan_models("vae", y, names, "all")] == ["class-healthy", "class-positive"]
+    conditional = plan_models("cgan", y, names, "all")
+    assert [s.key for s in conditional] == ["conditional"] and conditional[0].labels == {0: 0, 1: 1}
+
+
+def test_saved_models_serve_their_classes(tmp_path):
+    x, y = data()
+    names = ["healthy", "positive"]
+    trained = fit_models("vae", TINY["vae"], x, y, names, mode="all", seed=0, checkpoint_root=None)
+    save_models(tmp_path, "vae", trained, names, mlflow_run_id="abc")
+    index, by_class = load_models(tmp_path, device="cpu")
+    assert index["mlflow_run_id"] == "abc" and sorted(by_class) == names
+    generator, label = by_class["positive"]
+    original = next(g for s, g in trained if s.key == "class-positive")
+    np.testing.assert_array_equal(generator.sample(2, label, seed=3), original.sample(2, 0, seed=3))
