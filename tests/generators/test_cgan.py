@@ -15,14 +15,6 @@ SHAPE = (1, 16, 12)  # auto layout: 3 stages, 4x3 -> 8x6 -> 16x12
 TINY = {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 8, "images_per_stage": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on busy cores their barriers cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny(n_classes: int = 2, **overrides) -> ConditionalProgressiveGAN:
     config = {**TINY, **overrides}

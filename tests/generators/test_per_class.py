@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models, target_classes
 
 SHAPE = (1, 16, 12)
 TINY = {"vae": {"epochs": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def data():

@@ -17,14 +17,6 @@ SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
 TINY = {"epochs": 3, "batch_size": 8, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: splitting them over threads costs more than it saves, and thrashes under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class Stop(Exception):
     """Stands in for a killed process."""
