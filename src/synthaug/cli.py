@@ -83,7 +83,9 @@ def cmd_where(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
     root = Path.cwd()
-    outputs = [p for p in ("outputs/prepare/manifest.csv", "outputs/features", "metrics") if (root / p).exists()]
+    candidates = ("outputs/prepare/manifest.csv", "outputs/features", "outputs/generators", "outputs/synthetic",
+                  "outputs/classifiers", "metrics", "plots")
+    outputs = [p for p in candidates if (root / p).exists()]
     print("Results:")
     for path in outputs:
         print(f"  {path}")
