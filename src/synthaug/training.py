@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from synthaug.classifiers.augment import Augmenter
 from synthaug.errors import ConfigError
 from synthaug.evaluation.metrics import aggregate_by_file
-from synthaug.generators.base import pick_device
+from synthaug.devices import pick_device
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "classifier_checkpoint.pt"

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from synthaug.devices import pick_device
 from synthaug.errors import SynthaugError
 from synthaug.io import torch_save_atomic
 
@@ -32,12 +33,6 @@ DIVERGENCE_FACTOR = 1e4
 
 class TrainingDiverged(SynthaugError):
     """Losses became NaN/inf or exploded; the last good checkpoint is kept."""
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class Generator(ABC):
