@@ -11,10 +11,11 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test ui lock clean-outputs
+.PHONY: help setup run industrial test ui lock clean-outputs
 
 help:
-	@echo "make run    set up, create the demo data if data/ is empty, run the DVC pipeline"
+	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
+	@echo "make industrial  the industrial protocol (data-scarcity sweep) on the machine demo data"
 	@echo "make test   set up and run the tests"
 	@echo "make ui     serve the MLflow UI on the project's tracking store"
 
@@ -34,6 +35,16 @@ $(STAMP): requirements.lock pyproject.toml
 run: setup .dvc/config
 	$(BIN)/synthaug demo data
 	$(BIN)/dvc add data --quiet
+	$(BIN)/dvc repro
+	@echo
+	$(BIN)/synthaug where
+
+# Applies the machine profile to params.yaml, then runs the same pipeline; `git checkout params.yaml
+# dvc.lock && dvc checkout` returns to the medical demo (DVC keeps both runs' outputs in its cache).
+industrial: setup .dvc/config
+	$(BIN)/synthaug demo data
+	$(BIN)/dvc add data --quiet
+	$(BIN)/synthaug profile machine
 	$(BIN)/dvc repro
 	@echo
 	$(BIN)/synthaug where

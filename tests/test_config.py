@@ -36,6 +36,12 @@ def test_shipped_params_are_valid_and_follow_the_medical_protocol():
         ({"prepare": {"split": {"train": 0.8}}}, "must be 1.0"),
         ({"dataset": {"name": "has space"}}, "dataset.name"),
         ({"featrize": {}}, "featrize"),
+        ({"train_classifier": {"seeds": [0, 0]}}, "train_classifier.seeds"),
+        ({"train_classifier": {"seeds": []}}, "train_classifier.seeds"),
+        ({"ensemble": {"members": ["baseline"]}}, "ensemble.members"),
+        ({"scarcity": {"files_per_class": [4, 0]}}, "scarcity.files_per_class"),
+        ({"scarcity": {"trials": [1, 1]}}, "scarcity.trials"),
+        ({"report": {"confidence": 1.5}}, "report.confidence"),
     ],
 )
 def test_invalid_params_name_the_key(overlay, key):

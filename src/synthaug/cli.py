@@ -59,6 +59,24 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     train_classifier.main(args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic)
 
 
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from synthaug.stages import ensemble
+
+    ensemble.main(args.params, args.classifiers, args.features, args.out_dir, args.metrics)
+
+
+def cmd_scarcity(args: argparse.Namespace) -> None:
+    from synthaug.stages import scarcity
+
+    scarcity.main(args.files_per_class, args.trial, args.params, args.manifest, args.features, args.out_dir, args.metrics)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from synthaug.stages import report
+
+    report.main(args.params, args.features, args.classifiers, args.ensemble, args.scarcity, args.out_dir, args.metrics, args.plots)
+
+
 def cmd_profile(args: argparse.Namespace) -> None:
     from synthaug import profiles
 
@@ -83,8 +101,8 @@ def cmd_where(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
     root = Path.cwd()
-    candidates = ("outputs/prepare/manifest.csv", "outputs/features", "outputs/generators", "outputs/synthetic",
-                  "outputs/classifiers", "metrics", "plots")
+    candidates = ("reports/results.md", "outputs/prepare/manifest.csv", "outputs/features", "outputs/generators",
+                  "outputs/synthetic", "outputs/classifiers", "outputs/ensemble", "outputs/scarcity", "metrics", "plots")
     outputs = [p for p in candidates if (root / p).exists()]
     print("Results:")
     for path in outputs:
@@ -176,9 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage: spectrograms (+ an optional synthetic set) -> a trained, evaluated classifier",
         description="Reads params `dataset` and `train_classifier`, FEATURES/{train,val,test}.npz, "
         "FEATURES/normalizer.json and, with --synthetic, a synthetic set added to training only. Writes "
-        "OUT_DIR/model.pt, OUT_DIR/predictions_{train,val,test}.csv, OUT_DIR/evaluation.json and figures, "
-        "METRICS, PLOTS/learning_curve.csv, and resumable checkpoints under checkpoints/train_classifier/NAME/. "
-        "Logs an MLflow run with curves, figures and the model.",
+        "for each seed in train_classifier.seeds OUT_DIR/seed<S>/ (model.pt, predictions_{val,test}.csv, "
+        "evaluation.json, learning curve and figures), then METRICS (mean and std over seeds) and "
+        "PLOTS/learning_curve.csv; resumable checkpoints wait under checkpoints/train_classifier/NAME/. "
+        "Logs one MLflow run per seed with curves, figures and the model.",
     )
     _add_params(train_cls)
     train_cls.add_argument("name", help="name of this classifier variant, e.g. baseline")
@@ -188,6 +207,57 @@ def build_parser() -> argparse.ArgumentParser:
     train_cls.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     train_cls.add_argument("--plots", type=Path, required=True, help="folder for the learning-curve CSV")
     train_cls.set_defaults(func=cmd_train_classifier)
+
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="stage: members' predictions -> ensemble predictions per seed (equal and validation-fitted weights)",
+        description="Reads params `dataset`, `ensemble` and `train_classifier.seeds`, FEATURES/val.npz and "
+        "CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv. Writes OUT_DIR/equal/seed<S>/ and, with "
+        "ensemble.fit_weights, OUT_DIR/fitted/seed<S>/ (predictions, evaluation, figures), and METRICS. "
+        "Logs one MLflow run per variant and seed, tagged with its members' run ids.",
+    )
+    _add_params(ensemble)
+    ensemble.add_argument("classifiers", type=Path, help="folder of trained classifiers, e.g. outputs/classifiers")
+    ensemble.add_argument("features", type=Path, help="folder written by featurize")
+    ensemble.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/ensemble")
+    ensemble.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    ensemble.set_defaults(func=cmd_ensemble)
+
+    scarcity = commands.add_parser(
+        "scarcity",
+        help="stage: one point of the data-scarcity sweep (N real files per class, trial T)",
+        description="Reads params `dataset`, `train_generator`, `synthesize`, `train_classifier` and `scarcity`, "
+        "MANIFEST and FEATURES/{train,val,test}.npz. Trains the conditional GAN on exactly N files per class "
+        "(seed T), synthesizes synthesize.n_per_class spectrograms per class and trains four classifiers "
+        "(baseline, baseline_classic, gan, gan_classic). Writes OUT_DIR/<variant>/, OUT_DIR/point.json, "
+        "OUT_DIR/subset.txt, OUT_DIR/real_vs_synthetic.png and METRICS. Logs MLflow runs for the GAN and each classifier.",
+    )
+    _add_params(scarcity)
+    scarcity.add_argument("files_per_class", type=int, help="real training files per class, one of scarcity.files_per_class")
+    scarcity.add_argument("trial", type=int, help="trial number, one of scarcity.trials (seeds the GAN and classifiers)")
+    scarcity.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    scarcity.add_argument("features", type=Path, help="folder written by featurize")
+    scarcity.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/scarcity/n4-t0")
+    scarcity.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    scarcity.set_defaults(func=cmd_scarcity)
+
+    report = commands.add_parser(
+        "report",
+        help="stage: all predictions -> reports/results.md with statistics, figures and an MLflow summary run",
+        description="Reads params `dataset`, `train_generator.models`, `train_classifier.seeds`, `ensemble`, "
+        "`scarcity` and `report`, FEATURES/val.npz and the run folders under CLASSIFIERS, ENSEMBLE and SCARCITY. "
+        "Writes OUT_DIR/results.md, OUT_DIR/results.json, OUT_DIR/figures/*.png, METRICS and PLOTS/*.csv. "
+        "Logs an MLflow summary run linked to every run it summarizes.",
+    )
+    _add_params(report)
+    report.add_argument("features", type=Path, help="folder written by featurize")
+    report.add_argument("classifiers", type=Path, help="folder of trained classifiers, e.g. outputs/classifiers")
+    report.add_argument("ensemble", type=Path, help="folder written by the ensemble stage")
+    report.add_argument("scarcity", type=Path, help="folder of the scarcity sweep's points, e.g. outputs/scarcity")
+    report.add_argument("out_dir", type=Path, help="output folder, e.g. reports")
+    report.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    report.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")
+    report.set_defaults(func=cmd_report)
 
     profile = commands.add_parser(
         "profile",

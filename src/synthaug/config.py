@@ -125,9 +125,16 @@ class TrainClassifierParams(Section):
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(15, ge=1)
     balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
-    seed: int = 0
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: str = "auto"
     augment: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct: a repeated seed repeats the same classifier")
+        return seeds
 
     @field_validator("model")
     @classmethod
@@ -135,6 +142,45 @@ class TrainClassifierParams(Section):
         if "architecture" not in model:
             raise ValueError("missing `architecture` (medical_cnn, resnet_cnn or three_layer_cnn)")
         return model
+
+
+class EnsembleParams(Section):
+    """The ensemble: members' class probabilities averaged (the medical protocol: equal weights)."""
+
+    members: list[str] = Field(default_factory=lambda: ["baseline", "vae", "wgan_gp", "ddpm"], min_length=2)
+    fit_weights: bool = True  # also an ensemble with weights fitted on validation log loss
+
+
+class ReportParams(Section):
+    """Statistics of the report: paired bootstrap intervals and permutation tests against the baseline."""
+
+    n_resamples: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class ScarcityParams(Section):
+    """The industrial protocol's data-scarcity sweep; an empty `files_per_class` turns it off."""
+
+    files_per_class: list[int] = Field(default_factory=list)
+    trials: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    gan_per_trial: bool = True  # false: every trial of a level uses one GAN (seed 0), as for Pucks
+    subset_seed: int = 0
+    augment: dict[str, Any] = Field(default_factory=dict)  # the classic augmentation of the "+ classic" variants
+
+    @field_validator("files_per_class")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[int]) -> list[int]:
+        if any(n < 1 for n in sizes) or len(set(sizes)) != len(sizes):
+            raise ValueError("expected distinct positive numbers of files per class, e.g. [2, 4, 8]")
+        return sizes
+
+    @field_validator("trials")
+    @classmethod
+    def _distinct_trials(cls, trials: list[int]) -> list[int]:
+        if len(set(trials)) != len(trials):
+            raise ValueError("trials must be distinct: each trial's number seeds its GAN and classifiers")
+        return trials
 
 
 class Params(Section):
@@ -145,6 +191,9 @@ class Params(Section):
     train_generator: TrainGeneratorParams = Field(default_factory=TrainGeneratorParams)
     synthesize: SynthesizeParams = Field(default_factory=SynthesizeParams)
     train_classifier: TrainClassifierParams = Field(default_factory=TrainClassifierParams)
+    ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
+    scarcity: ScarcityParams = Field(default_factory=ScarcityParams)
+    report: ReportParams = Field(default_factory=ReportParams)
 
     @field_validator("dataset", mode="before")
     @classmethod

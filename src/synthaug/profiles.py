@@ -1,7 +1,7 @@
 """Profiles: overlays on params.yaml (profiles/NAME.yaml) applied by one command.
 
 params.yaml holds the quick profile. `synthaug profile NAME` deep-merges profiles/NAME.yaml into
-it, keeping its comments and key order (ruamel.yaml round trip), and validates the result before
+it (a `null` value removes that key), keeping its comments and key order (ruamel.yaml round trip), and validates the result before
 writing, so a broken overlay never leaves a broken params.yaml. `git checkout params.yaml` returns
 to the quick profile.
 """
@@ -26,10 +26,23 @@ def available(project_root: Path) -> list[str]:
 
 def _merge_into(target: CommentedMap, overlay: dict[str, Any]) -> None:
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
+        if value is None:  # `key: null` in a profile removes the key, e.g. a generator the profile does not use
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge_into(target[key], value)
         else:
             target[key] = value
+
+
+def _represent_float(representer, value: float):
+    # ruamel writes 5e-05 for 0.00005, which YAML 1.1 readers (PyYAML, so DVC and the stages) take
+    # for a string; YAML 1.1 floats need a dot in the mantissa.
+    if value != value or value in (float("inf"), float("-inf")):
+        return representer.represent_float(value)
+    text = repr(float(value))
+    if "e" in text and "." not in text.split("e")[0]:
+        text = text.replace("e", ".0e")
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def apply_profile(name: str, params_path: Path, project_root: Path) -> list[str]:
@@ -40,6 +53,7 @@ def apply_profile(name: str, params_path: Path, project_root: Path) -> list[str]
     overlay = read_yaml(overlay_path)
     yaml = YAML()  # round-trip mode keeps comments and order
     yaml.preserve_quotes = True
+    yaml.representer.add_representer(float, _represent_float)
     document = yaml.load(params_path.read_text())
     _merge_into(document, overlay)
     buffer = io.StringIO()
@@ -47,3 +61,24 @@ def apply_profile(name: str, params_path: Path, project_root: Path) -> list[str]
     parse_params(YAML(typ="safe").load(buffer.getvalue()), where=f"{params_path} with profile {name!r}")
     write_text_atomic(params_path, buffer.getvalue())
     return sorted(overlay)
+
+
+def differences_from_profile(params: dict[str, Any], name: str, project_root: Path) -> list[dict[str, Any]]:
+    """Settings where `params` differs from profiles/NAME.yaml: [{key, here, published}], data set keys left out.
+
+    Reports use it to say exactly what a run shrank or changed compared with a published protocol.
+    """
+    from synthaug.tracking import flatten
+
+    overlay = read_yaml(project_root / PROFILES_DIR / f"{name}.yaml")
+    overlay.pop("dataset", None)
+    here = flatten(params)
+    differences = []
+    for key, value in flatten(overlay).items():
+        if value is None:  # the profile removes this key (e.g. a generator the protocol does not use)
+            present = key in here or any(k.startswith(f"{key}.") for k in here)
+            if present:
+                differences.append({"key": key, "here": "(used)", "published": "(not used)"})
+        elif here.get(key, "(not set)") != value:
+            differences.append({"key": key, "here": here.get(key, "(not set)"), "published": value})
+    return differences

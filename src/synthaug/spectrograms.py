@@ -8,6 +8,8 @@ the file loads with allow_pickle=False.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import tempfile
@@ -33,6 +35,10 @@ class SpectrogramSet:
     class_names: list[str]
     feature_params: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)  # e.g. split; for synthetic sets generator run id, seed
+
+    def select(self, mask: np.ndarray) -> SpectrogramSet:
+        """The spectrograms where `mask` is true (a boolean array or indices), with the same metadata."""
+        return dataclasses.replace(self, x=self.x[mask], y=self.y[mask], file_id=self.file_id[mask])
 
     def __len__(self) -> int:
         return len(self.x)

@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of prepare + featurize on a tiny demo set in a temporary git repository."""
+"""End to end: `dvc repro` of both protocols on tiny demo sets in temporary git repositories."""
 
 from __future__ import annotations
 
@@ -42,15 +42,18 @@ def set_params(project: Path, overlay: dict) -> None:
     path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
 
 
-def new_project(tmp_path_factory, *profiles: str, target: str | None = None) -> Path:
-    """A fresh project with the tiny demo data and the given profiles, after one `dvc repro [target]`."""
+def new_project(tmp_path_factory, *profiles: str, target: str | None = None, overlay: dict | None = None) -> Path:
+    """A fresh project with the tiny demo data, the given profiles and `overlay`, after one `dvc repro [target]`."""
     project = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+    for name in ("dvc.yaml", "params.yaml", ".gitignore", "outputs/scarcity/.gitignore"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_ROOT / name, project / name)
     for folder in ("src", "profiles"):
         shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for profile in ("tiny", *profiles):
         run(["synthaug", "profile", profile], project)
+    if overlay:
+        set_params(project, overlay)
     run(["git", "init", "-q"], project)
     run(["dvc", "init", "-q"], project)
     run(["synthaug", "demo", "data"], project)
@@ -101,11 +104,15 @@ def test_baseline_classifier_metrics_predictions_and_curves(project: Path):
     import pandas as pd
 
     metrics = json.loads((project / "metrics/classifiers/baseline.json").read_text())
+    assert metrics["seeds"] == 2
     for key in ("macro_f1", "auroc", "accuracy"):
-        assert 0.0 <= metrics["test"]["clip"][key] <= 1.0
+        assert 0.0 <= metrics["test"]["file"][f"{key}_mean"] <= 1.0 and metrics["test"]["file"][f"{key}_std"] >= 0.0
     shown = run(["dvc", "metrics", "show"], project)
-    assert "metrics/classifiers/baseline.json" in shown and "test.clip.macro_f1" in shown
-    predictions = pd.read_csv(project / "outputs/classifiers/baseline/predictions_test.csv")
+    assert "metrics/classifiers/baseline.json" in shown and "test.file.macro_f1_mean" in shown
+    for seed in (0, 1):  # one complete run folder per seed
+        run_json = json.loads((project / f"outputs/classifiers/baseline/seed{seed}/run.json").read_text())
+        assert run_json["seed"] == seed and run_json["mlflow_run_id"]
+    predictions = pd.read_csv(project / "outputs/classifiers/baseline/seed0/predictions_test.csv")
     assert list(predictions.columns) == ["file_id", "label", "p_negative", "p_positive"]
     assert np.allclose(predictions[["p_negative", "p_positive"]].sum(axis=1), 1.0, atol=1e-5)
     test = load_spectrogram_set(project / "outputs/features/test.npz")
@@ -113,7 +120,7 @@ def test_baseline_classifier_metrics_predictions_and_curves(project: Path):
     curve = pd.read_csv(project / "plots/classifiers/baseline/learning_curve.csv")
     assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
     for figure in ("learning_curves.png", "confusion_matrix.png", "roc.png"):
-        assert (project / "outputs/classifiers/baseline" / figure).is_file()
+        assert (project / "outputs/classifiers/baseline/seed1" / figure).is_file()
 
 
 def test_logged_classifier_loads_back_and_predicts_like_the_pipeline(project: Path):
@@ -124,14 +131,14 @@ def test_logged_classifier_loads_back_and_predicts_like_the_pipeline(project: Pa
 
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     run_ = mlflow.search_runs(
-        experiment_names=["synthaug-demo-cough"], filter_string="tags.`synthaug.stage` = 'train_classifier'",
-        output_format="list",
+        experiment_names=["synthaug-demo-cough"],
+        filter_string="tags.`synthaug.method` = 'baseline' and tags.`synthaug.seed` = '0'", output_format="list",
     )[0]
     logged = [m for m in mlflow.search_logged_models(experiment_ids=[run_.info.experiment_id], output_format="list")
               if m.source_run_id == run_.info.run_id]
     model = mlflow.pyfunc.load_model(logged[0].model_uri)
     test = load_spectrogram_set(project / "outputs/features/test.npz")
-    expected = pd.read_csv(project / "outputs/classifiers/baseline/predictions_test.csv")[["p_negative", "p_positive"]]
+    expected = pd.read_csv(project / "outputs/classifiers/baseline/seed0/predictions_test.csv")[["p_negative", "p_positive"]]
     assert np.allclose(np.asarray(model.predict(test.x[:5])), expected.to_numpy()[:5], atol=1e-5)
 
 
@@ -150,6 +157,67 @@ def test_every_generator_writes_a_labelled_synthetic_minority_set(project: Path)
     assert not any((project / "checkpoints").rglob("*.pt"))
 
 
+METHODS = ("baseline", *GENERATORS, "ensemble", "ensemble_fitted")
+
+
+def test_ensemble_is_the_mean_of_its_members_probabilities(project: Path):
+    import pandas as pd
+
+    members = ("baseline", "vae", "wgan_gp", "ddpm")
+    for seed in (0, 1):
+        ensemble = pd.read_csv(project / f"outputs/ensemble/equal/seed{seed}/predictions_test.csv")
+        probas = [pd.read_csv(project / f"outputs/classifiers/{m}/seed{seed}/predictions_test.csv")["p_positive"] for m in members]
+        assert np.allclose(ensemble["p_positive"], np.mean(probas, axis=0), atol=1e-9)
+        fitted = json.loads((project / f"outputs/ensemble/fitted/seed{seed}/run.json").read_text())
+        assert fitted["members"] == list(members) and abs(sum(fitted["weights"]) - 1.0) < 1e-9
+
+
+def test_report_has_every_method_with_statistics_and_figures(project: Path):
+    report = (project / "reports/results.md").read_text()
+    assert "# Results: demo-cough (medical protocol)" in report
+    assert "2 per method (0, 1)" in report  # the header states the seeds
+    assert "`train_classifier.epochs` | `3` | `100`" in report  # and what the profile shrank
+    methods_table = report.split("## Methods")[1].split("\n\n")[1]  # the first table of the section
+    rows = {line.split("|")[1].strip(): line for line in methods_table.splitlines() if line.startswith("| ")}
+    for method in METHODS:
+        assert "±" in rows[method], method
+        if method != "baseline":
+            assert "p = " in rows[method] and "[" in rows[method], method  # difference, CI and p-value
+    for figure in ("reports/figures/methods.png",):
+        assert (project / figure).stat().st_size > 10_000
+    metrics = json.loads((project / "metrics/report.json").read_text())
+    assert set(metrics["methods"]) == set(METHODS)
+    assert "delta_macro_f1" in metrics["methods"]["vae"] and "delta_macro_f1" not in metrics["methods"]["baseline"]
+    assert "method" in (project / "plots/report/methods.csv").read_text().splitlines()[0]
+
+
+def test_summary_run_links_every_classifier_run_of_the_report(project: Path):
+    import mlflow
+
+    from synthaug import tracking
+
+    mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
+    runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
+    summary = [r for r in runs if r.data.tags["synthaug.stage"] == "report"][-1]
+    classifier_runs = [r for r in runs if r.data.tags["synthaug.stage"] in ("train_classifier", "ensemble")]
+    assert {r.data.tags["synthaug.method"] for r in classifier_runs} == set(METHODS)
+    assert len(classifier_runs) == len(METHODS) * 2  # one per method and seed
+    for r in classifier_runs:
+        assert r.data.tags["synthaug.protocol"] == "medical"
+        assert r.data.tags["synthaug.summary_run_id"] == summary.info.run_id
+        assert r.info.run_id in summary.data.tags["mlflow.note.content"]
+    assert summary.data.tags["synthaug.summarized_runs"] == str(len(classifier_runs))
+
+
+def test_dvc_experiment_changes_a_param_and_lists_metrics(project: Path):
+    out = run(["dvc", "exp", "run", "-S", "ensemble.fit_weights=false"], project)
+    assert "Running stage 'ensemble'" in out and "Running stage 'report'" in out
+    assert "Running stage 'train_classifier'" not in out
+    shown = run(["dvc", "exp", "show", "--json"], project)
+    assert "metrics/report.json" in shown and "delta_macro_f1" in shown
+    assert "ensemble_fitted" not in json.loads((project / "metrics/report.json").read_text())["methods"]
+
+
 def would_run(project: Path) -> set[str]:
     """The stages whose own inputs changed (a dry run executes nothing, so stages further down,
     which run only when these change their outputs, are not listed)."""
@@ -160,7 +228,8 @@ def would_run(project: Path) -> set[str]:
 def test_generator_param_reruns_only_its_chain(project: Path):
     before = (project / "params.yaml").read_text()
     set_params(project, {"train_generator": {"models": {"vae": {"latent_dim": 64}}}})
-    assert would_run(project) == {"train_generator@vae"}  # then synthesize@vae, which reads its output
+    # Then synthesize@vae and train_augmented@vae, which read its output; the report lists the generators.
+    assert would_run(project) == {"train_generator@vae", "report"}
     (project / "params.yaml").write_text(before)
     assert would_run(project) == set()
 
@@ -181,7 +250,7 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
     stages = {run.data.tags["synthaug.stage"] for run in runs}
-    assert {"prepare", "featurize", "train_generator", "synthesize", "train_classifier"} <= stages
+    assert {"prepare", "featurize", "train_generator", "synthesize", "train_classifier", "ensemble", "report"} <= stages
     by_id = {run.info.run_id: run for run in runs}
     for run in runs:
         if run.data.tags["synthaug.stage"] == "synthesize":  # lineage: synthesis -> generator run
@@ -196,22 +265,66 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         expected = {"prepare": "examples_per_class.png", "featurize": "examples_per_class.png",
                     "train_generator": "samples", "synthesize": "real_vs_synthetic.png",
-                    "train_classifier": "learning_curves.png"}
+                    "train_classifier": "learning_curves.png", "ensemble": "roc.png", "report": "results.md"}
         assert expected[tags["synthaug.stage"]] in artifacts
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"
     assert featurize.data.metrics["featurize.files.train"] > 0
 
 
-def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(tmp_path_factory):
+@pytest.fixture(scope="module")
+def machine_project(tmp_path_factory) -> Path:
+    """The industrial protocol on the tiny machine set: 3 recordings per class before validation is carved out."""
+    overlay = {"demo": {"machine": {"train_files_per_class": 3}}, "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]}}
+    return new_project(tmp_path_factory, "machine", overlay=overlay)
+
+
+def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(machine_project: Path):
     import pandas as pd
 
-    project = new_project(tmp_path_factory, "machine", target="featurize")
-    manifest = pd.read_csv(project / "outputs/prepare/manifest.csv")
+    manifest = pd.read_csv(machine_project / "outputs/prepare/manifest.csv")
     test_files = manifest[manifest["split"] == "test"]["path"]
     assert test_files.str.endswith("_vol100.wav").all() and len(test_files) == 4
     assert set(manifest["split"]) == {"train", "val", "test"}  # val carved out of the predefined train
-    test = load_spectrogram_set(project / "outputs/features/test.npz")
+    test = load_spectrogram_set(machine_project / "outputs/features/test.npz")
     # 6 s recordings, 5 s clips, 50 % overlap: one clip per file; every clip keeps its file id.
     assert test.x.shape[1:] == (1, 128, 157)
     assert sorted(set(test.file_id)) == sorted(test_files)
+
+
+def test_scarcity_trains_each_gan_on_exactly_its_nested_subset(machine_project: Path):
+    import pandas as pd
+
+    manifest = pd.read_csv(machine_project / "outputs/prepare/manifest.csv")
+    train_files = set(manifest.loc[manifest["split"] == "train", "path"])
+    label = dict(zip(manifest["path"], manifest["label"]))
+    train = load_spectrogram_set(machine_project / "outputs/features/train.npz")
+    subsets = {}
+    for n in (1, 2):
+        for trial in (0, 1):
+            point = machine_project / f"outputs/scarcity/n{n}-t{trial}"
+            subset = (point / "subset.txt").read_text().split()
+            assert set(subset) <= train_files
+            assert pd.Series([label[p] for p in subset]).value_counts().eq(n).all() and len(subset) == 4 * n
+            summary = json.loads((point / "point.json").read_text())
+            assert summary["n_real_clips"] == int(np.isin(train.file_id, subset).sum())
+            assert set(summary["runs"]) == {"baseline", "baseline_classic", "gan", "gan_classic"}
+            assert summary["runs"]["gan"]["n_synthetic"] > 0 and summary["runs"]["baseline"]["n_synthetic"] == 0
+            subsets.setdefault(n, set(subset))
+            assert subsets[n] == set(subset)  # every trial uses the same subset
+    assert subsets[1] < subsets[2]  # nested
+
+
+def test_industrial_report_has_the_scarcity_table_and_figures(machine_project: Path):
+    report = (machine_project / "reports/results.md").read_text()
+    assert "# Results: demo-machine (industrial protocol)" in report and "## Data scarcity" in report
+    accuracy_table = report.split("## Data scarcity")[1].split("\n\n")[2]  # after the sentence introducing it
+    rows = [line for line in accuracy_table.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert len(rows) == 2 and all(line.count("±") == 4 for line in rows)  # four variants, mean ± std
+    for metric in ("accuracy", "macro_f1"):
+        assert (machine_project / f"reports/figures/scarcity_{metric}.png").stat().st_size > 10_000
+    wide = (machine_project / "plots/report/scarcity_accuracy.csv").read_text().splitlines()
+    assert wide[0] == "files_per_class,baseline,baseline_classic,gan,gan_classic" and len(wide) == 3
+    metrics = json.loads((machine_project / "metrics/report.json").read_text())
+    assert set(metrics["scarcity_accuracy"]) == {"n1", "n2"}
+    assert set(metrics["methods"]) == {"baseline", "cgan", "ensemble", "ensemble_fitted"}

@@ -120,3 +120,58 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]
     axis.set_title(title)
     axis.legend(loc="lower right", fontsize=8)
     return figure
+
+
+def real_vs_synthetic(real, synthetic, name: str, per_class: int = 4) -> Figure:
+    """Rows: for each synthesized class, real examples then synthetic ones (two SpectrogramSets)."""
+    classes = sorted(set(synthetic.y.tolist()))
+    xs, ys, names = [], [], []
+    for row, c in enumerate(classes):
+        for source, label in ((real, "real"), (synthetic, name)):
+            members = np.flatnonzero(source.y == c)[:per_class]
+            xs.append(source.x[members])
+            ys.append(np.full(len(members), len(names)))
+            names.append(f"{real.class_names[c]}: {label}")
+    return spectrogram_examples(np.concatenate(xs), np.concatenate(ys), names, per_class=per_class, title=f"real vs {name}")
+
+
+def method_bars(summary: pd.DataFrame, metrics: Sequence[str], *, title: str) -> Figure:
+    """Grouped bars of each method's mean metric with standard-deviation error bars.
+
+    `summary` has one row per method (index: method name) and `<metric>_mean`, `<metric>_std` columns.
+    """
+    figure = Figure(figsize=(max(5.0, 1.1 * len(summary) + 2), 3.6), layout="constrained")
+    axis = figure.subplots()
+    width = 0.8 / len(metrics)
+    positions = np.arange(len(summary))
+    for i, metric in enumerate(metrics):
+        means, stds = summary[f"{metric}_mean"].to_numpy(float), summary[f"{metric}_std"].to_numpy(float)
+        bars = axis.bar(positions + i * width, means, width, yerr=stds, capsize=3, label=metric.replace("_", " "))
+        axis.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=7, padding=2)
+    axis.set_xticks(positions + width * (len(metrics) - 1) / 2, list(summary.index), rotation=20, ha="right")
+    axis.set_ylim(0, 1.2)  # headroom for the legend above bars that reach 1
+    axis.set_ylabel("test score (mean ± std over seeds)")
+    axis.set_title(title)
+    axis.legend(loc="upper center", ncol=len(metrics))
+    return figure
+
+
+def scarcity_curves(table: pd.DataFrame, metric: str, *, title: str) -> Figure:
+    """Mean metric against real files per class, one line per variant, standard deviation as error bars.
+
+    `table` has columns files_per_class, variant, `<metric>_mean`, `<metric>_std`.
+    """
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    axis = figure.subplots()
+    for variant, rows in table.groupby("variant", sort=False):
+        rows = rows.sort_values("files_per_class")
+        axis.errorbar(rows["files_per_class"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"],
+                      marker="o", capsize=3, label=str(variant))
+    sizes = sorted(table["files_per_class"].unique())
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(sizes, [str(n) for n in sizes])
+    axis.set_xlabel("real files per class")
+    axis.set_ylabel(f"test {metric.replace('_', ' ')} (mean ± std over trials)")
+    axis.set_title(title)
+    axis.legend()
+    return figure

@@ -111,3 +111,23 @@ def load_models(model_dir: Path, device: str = "auto") -> tuple[dict[str, Any], 
         for class_name, label in slot["labels"].items():
             by_class[class_name] = (generator, int(label))
     return index, by_class
+
+
+def by_class(trained: list[tuple[ModelSlot, Generator]], class_names: list[str]) -> dict[str, tuple[Generator, int]]:
+    """{class name: (generator, label inside it)} for freshly trained models, as load_models gives."""
+    return {class_names[c]: (generator, m) for slot, generator in trained for c, m in slot.labels.items()}
+
+
+def sample_classes(
+    models: Mapping[str, tuple[Generator, int]], counts: Mapping[str, int], class_names: list[str], *, seed: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw counts[class] spectrograms of each class: (x float32 [N, ...], y int64 [N] in class_names' indices)."""
+    xs, ys = [], []
+    for offset, (class_name, n) in enumerate(sorted(counts.items())):
+        generator, label = models[class_name]
+        for start in range(0, n, batch_size):
+            batch = min(batch_size, n - start)
+            # One seed per (class, batch): the set does not depend on the batch size's effect on RNG order.
+            xs.append(generator.sample(batch, label, seed=seed * 1_000_003 + offset * 10_007 + start))
+        ys.append(np.full(n, class_names.index(class_name), np.int64))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)

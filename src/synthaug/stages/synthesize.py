@@ -22,9 +22,9 @@ import soundfile as sf
 from synthaug import tracking
 from synthaug.config import load_params
 from synthaug.errors import DataError
-from synthaug.evaluation.figures import spectrogram_examples
+from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import LogMelParams, Normalizer, log_mel_to_audio
-from synthaug.generators.per_class import load_models
+from synthaug.generators.per_class import load_models, sample_classes
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set
 
@@ -56,17 +56,8 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
     )
 
     started = time.perf_counter()
-    xs, ys = [], []
-    for offset, (class_name, n) in enumerate(sorted(counts.items())):
-        generator, label = models[class_name]
-        for start in range(0, n, settings.batch_size):
-            batch = min(settings.batch_size, n - start)
-            # One seed per (class, batch): the set does not depend on the batch size's effect on RNG order.
-            xs.append(generator.sample(batch, label, seed=settings.seed * 1_000_003 + offset * 10_007 + start))
-        ys.append(np.full(n, train.class_names.index(class_name), np.int64))
+    x, y = sample_classes(models, counts, train.class_names, seed=settings.seed, batch_size=settings.batch_size)
     seconds = time.perf_counter() - started
-    x = np.concatenate(xs).astype(np.float32)
-    y = np.concatenate(ys)
     lineage = {
         "generator": name,
         "generator_run_id": index.get("mlflow_run_id", ""),
@@ -104,19 +95,6 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
         for preview in sorted((out_dir / "previews").glob("*.wav")):
             tracking.log_file(preview, "previews")
     print(f"synthesize {name}: {len(x)} spectrograms {dict(counts)} in {seconds:.1f} s -> {out_dir}")
-
-
-def real_vs_synthetic(real: SpectrogramSet, synthetic: SpectrogramSet, name: str, per_class: int = 4):
-    """Rows: for each synthesized class, real examples then synthetic ones."""
-    classes = sorted(set(synthetic.y.tolist()))
-    xs, ys, names = [], [], []
-    for row, c in enumerate(classes):
-        for source, label in ((real, "real"), (synthetic, name)):
-            members = np.flatnonzero(source.y == c)[:per_class]
-            xs.append(source.x[members])
-            ys.append(np.full(len(members), len(names)))
-            names.append(f"{real.class_names[c]}: {label}")
-    return spectrogram_examples(np.concatenate(xs), np.concatenate(ys), names, per_class=per_class, title=f"real vs {name}")
 
 
 def write_previews(folder: Path, synthetic: SpectrogramSet, normalizer: Normalizer, logmel: LogMelParams, per_class: int) -> None:

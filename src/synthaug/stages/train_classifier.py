@@ -1,13 +1,14 @@
-"""train_classifier@NAME: spectrograms (real, plus a synthetic set if given) -> a classifier and its evaluation.
+"""train_classifier@NAME: spectrograms (real, plus a synthetic set if given) -> one classifier per seed.
 
 Reads params `dataset.name`, `dataset.protocol` and `train_classifier`; reads FEATURES/{train,val,
 test}.npz and FEATURES/normalizer.json, and with --synthetic a synthetic set (added to training
-only: validation and test stay real). Writes OUT_DIR/model.pt (state dict + architecture + classes),
-OUT_DIR/predictions_{train,val,test}.csv (file id, true label, class probabilities per clip),
-OUT_DIR/evaluation.json (clip- and file-level metrics incl. per-class results and confusion
-matrices), OUT_DIR/*.png (learning curves, confusion matrix, ROC), the headline metrics to METRICS
-and the per-epoch learning curve to PLOTS (for `dvc plots`). Checkpoints every epoch under
-checkpoints/train_classifier/NAME/, so a killed run resumes. Logs one MLflow run with the model.
+only: validation and test stay real). For each seed in `train_classifier.seeds`, writes
+OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.classifier_runs) and logs
+one MLflow run. Writes the mean and standard deviation over seeds of the headline metrics to
+METRICS, and the first seed's learning curve to PLOTS/learning_curve.csv (for `dvc plots`).
+
+Finished seeds and per-epoch checkpoints wait under checkpoints/train_classifier/NAME/ until every
+seed is done, so a killed run resumes where it stopped and OUT_DIR only ever holds a full set.
 """
 
 from __future__ import annotations
@@ -17,33 +18,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifiers import Augmenter, build_classifier
-from synthaug.classifiers.saved import save_classifier
+from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier, seed_summary
 from synthaug.config import load_params
-from synthaug.evaluation.figures import confusion_matrix_figure, learning_curves, roc_figure
-from synthaug.evaluation.metrics import evaluate
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
-from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
-from synthaug.training import TrainConfig, predict_proba, train_classifier
-
-HEADLINE = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
-TRAINING_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "balance", "seed", "device")
-
-
-def headline(evaluation: dict) -> dict:
-    """The few numbers `dvc metrics show` and the MLflow run list show: per level, per metric."""
-    return {level: {k: result[k] for k in HEADLINE} for level, result in evaluation.items() if result}
-
-
-def predictions_frame(spectrograms: SpectrogramSet, proba: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"file_id": spectrograms.file_id, "label": np.asarray(spectrograms.class_names)[spectrograms.y]})
-    for c, name in enumerate(spectrograms.class_names):
-        frame[f"p_{name}"] = proba[:, c]
-    return frame
+from synthaug.spectrograms import load_spectrogram_set
 
 
 def main(
@@ -52,86 +32,42 @@ def main(
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
-    splits = {split: load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test")}
+    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
     normalizer = json.loads((features_dir / "normalizer.json").read_text())
-    train_x, train_y = splits["train"].x, splits["train"].y
-    lineage: dict[str, str] = {"synthaug.synthetic_set": "none"}
+    train_x, train_y = train.x, train.y
+    tags: dict[str, str] = {"synthaug.synthetic_set": "none"}
     if synthetic_path is not None:
         synthetic = load_spectrogram_set(synthetic_path)
         train_x, train_y = np.concatenate([train_x, synthetic.x]), np.concatenate([train_y, synthetic.y])
-        lineage = {"synthaug.synthetic_set": str(synthetic_path), "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", "")}
+        tags = {"synthaug.synthetic_set": str(synthetic_path),
+                "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", "")}
+    data = ClassifierData(train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]),
+                          n_synthetic=len(train_y) - len(train.y))
+    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags)
+    inputs = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
 
-    class_names = splits["train"].class_names
-    input_shape = tuple(train_x.shape[1:])
-    options = {k: v for k, v in settings.model.items() if k != "architecture"}
-    architecture = settings.model["architecture"]
-    model = build_classifier(architecture, len(class_names), input_shape, seed=settings.seed, **options)
-    augmenter = Augmenter.from_params(settings.augment, channel_std=normalizer["std"])
-    config = TrainConfig(**{k: getattr(settings, k) for k in TRAINING_KEYS})
-    inputs = [features_dir / f"{split}.npz" for split in splits] + ([synthetic_path] if synthetic_path else [])
-    checkpoints = checkpoint_dir("train_classifier", name, settings.model_dump(), inputs)
+    staged: dict[int, Path] = {}
+    runs = []
+    for seed in settings.seeds:
+        # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
+        staging = checkpoint_dir("train_classifier", f"{name}/seed{seed}", settings.model_dump(exclude={"seeds"}), inputs)
+        run = run_classifier(name, seed, data, settings, staging / "run", staging / "epochs", context)
+        staged[seed] = staging
+        runs.append(run)
+        test_file = run["test"]["file"]
+        print(f"train_classifier {name} seed {seed}: test macro F1 {test_file['macro_f1']:.3f}, "
+              f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})")
 
-    with tracking.stage_run(
-        project_root=project_root,
-        dataset_name=dataset.name,
-        stage="train_classifier",
-        protocol=dataset.protocol,
-        params={"train_classifier": settings.model_dump(), "n_train": len(train_y), "n_synthetic": len(train_y) - len(splits["train"].y)},
-        run_name=f"train_classifier-{name}-seed{settings.seed}",
-        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed), **lineage},
-    ):
-        import mlflow
-
-        logged: set[int] = set()
-
-        def on_epoch_end(epoch: int, record: dict) -> None:
-            mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=epoch)
-            logged.add(epoch)
-
-        val = splits["val"]
-        if any(checkpoints.glob("*.pt")):
-            print(f"train_classifier {name}: resuming from the checkpoint in {checkpoints}")
-        result = train_classifier(model, (train_x, train_y), (val.x, val.y, val.file_id), config,
-                                  augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end)
-        for record in result.history:  # epochs restored from a checkpoint were logged by an earlier run
-            if record["epoch"] not in logged:
-                mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"])
-
-        evaluations, probabilities = {}, {}
-        for split, spectrograms in splits.items():
-            probabilities[split] = predict_proba(result.model, spectrograms.x, device=config.device)
-            evaluations[split] = evaluate(spectrograms.y, probabilities[split], spectrograms.file_id, class_names)
-        metrics = {split: headline(evaluations[split]) for split in ("val", "test")}
-        metrics.update(best_epoch=result.best_epoch, epochs_run=len(result.history), n_train=len(train_y))
-
-        test = splits["test"]
-        figures = {
-            "learning_curves.png": learning_curves(result.history, best_epoch=result.best_epoch, title=f"{name}, seed {settings.seed}"),
-            "confusion_matrix.png": confusion_matrix_figure(evaluations["test"]["clip"]["confusion_matrix"], class_names, title=f"{name}: test"),
-            "roc.png": roc_figure(test.y, probabilities["test"], class_names, title=f"{name}: test ROC"),
-        }
-        with atomic_directory(out_dir) as tmp:
-            save_classifier(tmp / "model.pt", result.model, architecture=architecture, options=options,
-                            class_names=class_names, input_shape=input_shape)
-            for split, spectrograms in splits.items():
-                predictions_frame(spectrograms, probabilities[split]).to_csv(tmp / f"predictions_{split}.csv", index=False)
-            write_json_atomic(tmp / "evaluation.json", evaluations)
-            for file_name, figure in figures.items():
-                figure.savefig(tmp / file_name, dpi=90)
-        write_json_atomic(metrics_path, metrics)
-        curve = pd.DataFrame(result.history)[["epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy"]]
-        write_text_atomic(plots_dir / "learning_curve.csv", curve.to_csv(index=False))
-
-        for split in ("val", "test"):
-            for level, values in metrics[split].items():
-                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items()})
-        mlflow.log_metric("best_epoch", result.best_epoch)
-        for file_name, figure in figures.items():
-            tracking.log_figure(figure, file_name)
-        for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in splits)]:
-            tracking.log_file(out_dir / artifact, "evaluation")
-        tracking.log_classifier(result.model, test.x[:2], class_names)
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    test_clip = metrics["test"]["clip"]
-    print(f"train_classifier {name}: test macro F1 {test_clip['macro_f1']:.3f}, AUROC {test_clip['auroc']:.3f}, "
-          f"accuracy {test_clip['accuracy']:.3f} (best epoch {result.best_epoch}) -> {out_dir}")
+    summary = seed_summary(runs)
+    with atomic_directory(out_dir) as tmp:
+        for seed, staging in staged.items():
+            shutil.copytree(staging / "run", tmp / f"seed{seed}")
+        write_json_atomic(tmp / "runs.json", runs)
+    write_json_atomic(metrics_path, summary)
+    first = out_dir / f"seed{settings.seeds[0]}" / "learning_curve.csv"
+    write_text_atomic(plots_dir / "learning_curve.csv", first.read_text())
+    for staging in staged.values():
+        shutil.rmtree(staging, ignore_errors=True)
+    test_file = summary["test"]["file"]
+    print(f"train_classifier {name}: {len(runs)} seeds, test macro F1 {test_file['macro_f1_mean']:.3f} ± "
+          f"{test_file['macro_f1_std']:.3f}, AUROC {test_file['auroc_mean']:.3f} ± {test_file['auroc_std']:.3f} -> {out_dir}")

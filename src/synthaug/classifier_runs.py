@@ -1,0 +1,222 @@
+"""One classifier run: train on real (+ synthetic) spectrograms, predict, evaluate, save, log to MLflow.
+
+The train_classifier stage makes one run per seed; the scarcity stage four per point of its sweep.
+A run writes its folder atomically and, once everything is logged to MLflow, `run.json` (headline
+metrics and the MLflow run id) into it, so a caller resuming after a kill skips finished runs (`completed`): their MLflow runs are
+logged already and nothing is trained twice. An unfinished run resumes from its epoch checkpoint.
+
+A run folder holds model.pt, predictions_{val,test}.csv (file id, true label and the probability of
+each class, per clip), evaluation.json (clip- and file-level metrics with per-class results and the
+confusion matrix), learning_curve.csv, three PNG figures and run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synthaug import tracking
+from synthaug.classifiers import Augmenter, build_classifier
+from synthaug.classifiers.saved import save_classifier
+from synthaug.config import TrainClassifierParams
+from synthaug.evaluation.figures import confusion_matrix_figure, learning_curves, roc_figure
+from synthaug.errors import DataError
+from synthaug.evaluation.metrics import aggregate_by_file, evaluate
+from synthaug.evaluation.statistics import summarize
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import SpectrogramSet
+from synthaug.training import TrainConfig, predict_proba, train_classifier
+
+RUN_FILE = "run.json"
+HEADLINE = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
+TRAINING_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "balance", "device")
+EVALUATED_SPLITS = ("val", "test")
+
+
+@dataclass
+class ClassifierData:
+    """What a run trains and is judged on: training arrays (real, then any synthetic rows) and real val/test."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val: SpectrogramSet
+    test: SpectrogramSet
+    channel_std: np.ndarray  # per-mel standard deviation of the real training data, for gain augmentation
+    n_synthetic: int = 0
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.val.class_names)
+
+
+@dataclass
+class RunContext:
+    """Where a run is logged and how it is tagged, beyond the project-wide tags of `tracking.stage_run`."""
+
+    project_root: Path
+    dataset_name: str
+    protocol: str
+    stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    log_model: bool = True
+
+
+def headline(evaluation: dict) -> dict:
+    """The few numbers `dvc metrics show` and the MLflow run list show: per level, per metric."""
+    return {level: {k: result[k] for k in HEADLINE} for level, result in evaluation.items() if result}
+
+
+def seed_summary(runs: list[dict]) -> dict:
+    """{split: {level: {metric_mean, metric_std}}} over the seeds' runs, plus the seed count."""
+    summary: dict = {"seeds": len(runs)}
+    for split in EVALUATED_SPLITS:
+        summary[split] = {}
+        for level in runs[0][split]:
+            summary[split][level] = {}
+            for metric in HEADLINE:
+                stats = summarize([run[split][level][metric] for run in runs])
+                summary[split][level][f"{metric}_mean"] = stats["mean"]
+                summary[split][level][f"{metric}_std"] = stats["std"]
+    return summary
+
+
+def completed(out_dir: Path) -> dict | None:
+    """The run.json of a finished run folder, or None when the run has not finished."""
+    path = Path(out_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def predictions_frame(spectrograms: SpectrogramSet, proba: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"file_id": spectrograms.file_id, "label": np.asarray(spectrograms.class_names)[spectrograms.y]})
+    for c, name in enumerate(spectrograms.class_names):
+        frame[f"p_{name}"] = proba[:, c]
+    return frame
+
+
+def run_classifier(
+    name: str,
+    seed: int,
+    data: ClassifierData,
+    settings: TrainClassifierParams,
+    out_dir: Path,
+    checkpoints: Path,
+    context: RunContext,
+    *,
+    augment: dict | None = None,
+) -> dict:
+    """Train, evaluate and save one classifier (method `name`, `seed`); return its run.json content.
+
+    `augment` overrides `settings.augment` (the scarcity sweep's classic-augmentation variants).
+    A finished `out_dir` is returned as it is.
+    """
+    done = completed(out_dir)
+    if done is not None:
+        return done
+    class_names = data.class_names
+    input_shape = tuple(data.train_x.shape[1:])
+    architecture = settings.model["architecture"]
+    options = {k: v for k, v in settings.model.items() if k != "architecture"}
+    model = build_classifier(architecture, len(class_names), input_shape, seed=seed, **options)
+    augment = settings.augment if augment is None else augment
+    augmenter = Augmenter.from_params(augment, channel_std=data.channel_std)
+    config = TrainConfig(seed=seed, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    n_train = len(data.train_y)
+
+    with tracking.stage_run(
+        project_root=context.project_root,
+        dataset_name=context.dataset_name,
+        stage=context.stage,
+        protocol=context.protocol,
+        params={**context.params, "train_classifier": {**settings.model_dump(exclude={"seeds"}), "augment": augment},
+                "seed": seed, "n_train": n_train, "n_synthetic": data.n_synthetic},
+        run_name=f"{context.stage}-{name}-seed{seed}",
+        tags={"synthaug.method": name, "synthaug.seed": str(seed), **context.tags},
+    ) as run:
+        import mlflow
+
+        logged: set[int] = set()
+
+        def on_epoch_end(epoch: int, record: dict) -> None:
+            mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=epoch)
+            logged.add(epoch)
+
+        if any(Path(checkpoints).glob("*.pt")):
+            print(f"{context.stage} {name} seed {seed}: resuming from the checkpoint in {checkpoints}")
+        val, test = data.val, data.test
+        result = train_classifier(model, (data.train_x, data.train_y), (val.x, val.y, val.file_id), config,
+                                  augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end)
+        for record in result.history:  # epochs restored from a checkpoint were logged by an earlier run
+            if record["epoch"] not in logged:
+                mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"])
+
+        splits = {"val": val, "test": test}
+        probabilities = {s: predict_proba(result.model, splits[s].x, device=config.device) for s in EVALUATED_SPLITS}
+        evaluations = {s: evaluate(splits[s].y, probabilities[s], splits[s].file_id, class_names) for s in EVALUATED_SPLITS}
+        summary = {
+            "method": name, "seed": seed, "mlflow_run_id": run.info.run_id,
+            **{s: headline(evaluations[s]) for s in EVALUATED_SPLITS},
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "n_train": n_train, "n_synthetic": data.n_synthetic,
+        }
+        title = f"{name}, seed {seed}"
+        figures = {
+            "learning_curves.png": learning_curves(result.history, best_epoch=result.best_epoch, title=title),
+            "confusion_matrix.png": confusion_matrix_figure(
+                evaluations["test"]["clip"]["confusion_matrix"], class_names, title=f"{title}: test"),
+            "roc.png": roc_figure(test.y, probabilities["test"], class_names, title=f"{title}: test ROC"),
+        }
+        curve = pd.DataFrame(result.history)[["epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy"]]
+        with atomic_directory(out_dir) as tmp:
+            save_classifier(tmp / "model.pt", result.model, architecture=architecture, options=options,
+                            class_names=class_names, input_shape=input_shape)
+            for split in EVALUATED_SPLITS:
+                predictions_frame(splits[split], probabilities[split]).to_csv(tmp / f"predictions_{split}.csv", index=False)
+            write_json_atomic(tmp / "evaluation.json", evaluations)
+            curve.to_csv(tmp / "learning_curve.csv", index=False)
+            for file_name, figure in figures.items():
+                figure.savefig(tmp / file_name, dpi=80)
+
+        for split in EVALUATED_SPLITS:
+            for level, values in summary[split].items():
+                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v})
+        mlflow.log_metric("best_epoch", result.best_epoch)
+        for file_name, figure in figures.items():
+            tracking.log_figure(figure, file_name)
+        for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS)]:
+            tracking.log_file(out_dir / artifact, "evaluation")
+        if context.log_model:
+            tracking.log_classifier(result.model, test.x[:2], class_names)
+    write_json_atomic(out_dir / RUN_FILE, summary)  # last: the run counts as finished once it is logged
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return summary
+
+
+def read_predictions(run_dir: Path, split: str, class_names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """(file_id/label frame, clip probabilities [N, C]) from a run folder's predictions_<split>.csv."""
+    path = Path(run_dir) / f"predictions_{split}.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: not found; run the stage that trains this classifier first (dvc repro)")
+    frame = pd.read_csv(path, dtype={"file_id": str, "label": str})
+    columns = [f"p_{name}" for name in class_names]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: no column(s) {', '.join(missing)}; it was written for other classes")
+    return frame[["file_id", "label"]], frame[columns].to_numpy(np.float64)
+
+
+def file_level(run_dir: Path, split: str, class_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """File-level (probabilities [F, C], true class [F], file ids [F]) of a run folder, files sorted by id.
+
+    Sorting aligns the files of every method, so their predictions can be compared pairwise.
+    """
+    ids, proba = read_predictions(run_dir, split, class_names)
+    y = pd.Categorical(ids["label"], categories=class_names).codes.astype(np.int64)
+    file_proba, file_y, file_ids = aggregate_by_file(proba, y, ids["file_id"].to_numpy())
+    order = np.argsort(file_ids, kind="stable")
+    return file_proba[order], file_y[order], file_ids[order]

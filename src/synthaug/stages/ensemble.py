@@ -1,0 +1,122 @@
+"""ensemble: the members' class probabilities averaged, per seed -> ensemble predictions and evaluation.
+
+Reads params `dataset.name`, `dataset.protocol`, `ensemble` and `train_classifier.seeds`; reads
+CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv for each member in `ensemble.members`.
+Writes OUT_DIR/equal/seed<S>/ (the published rule: equal weights) and, with `ensemble.fit_weights`,
+OUT_DIR/fitted/seed<S>/ (weights minimizing validation log loss, fitted on validation only) in the
+run-folder layout of synthaug.classifier_runs, and the mean and standard deviation over seeds of
+the headline metrics to METRICS. Logs one MLflow run per variant and seed, linked to its members.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synthaug import tracking
+from synthaug.classifier_runs import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
+from synthaug.config import load_params
+from synthaug.errors import ConfigError, DataError
+from synthaug.evaluation.ensemble import average_probabilities, fit_weights
+from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
+from synthaug.evaluation.metrics import evaluate
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import load_spectrogram_set
+
+METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
+
+
+def member_predictions(classifiers_dir: Path, members: list[str], seed: int, split: str, class_names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """(file_id/label frame shared by all members, member probabilities [M, N, C]) for one seed and split."""
+    frames, probas = [], []
+    for member in members:
+        frame, proba = read_predictions(classifiers_dir / member / f"seed{seed}", split, class_names)
+        if frames and not frame.equals(frames[0]):
+            raise DataError(f"{classifiers_dir / member}: its {split} predictions list other clips than "
+                            f"{members[0]}'s; re-run both from the same features (dvc repro)")
+        frames.append(frame)
+        probas.append(proba)
+    return frames[0], np.stack(probas)
+
+
+def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+    params = load_params(params_path)
+    dataset, settings, seeds = params.dataset, params.ensemble, params.train_classifier.seeds
+    missing = [m for m in settings.members if not (classifiers_dir / m).is_dir()]
+    if missing:
+        raise ConfigError(f"ensemble.members: no trained classifiers for {', '.join(missing)} in {classifiers_dir}; "
+                          "list only baseline and generators in train_generator.models")
+    class_names = load_spectrogram_set(features_dir / "val.npz").class_names
+    variants = ["equal", "fitted"] if settings.fit_weights else ["equal"]
+
+    summaries: dict[str, list[dict]] = {variant: [] for variant in variants}
+    with atomic_directory(out_dir) as tmp:
+        for seed in seeds:
+            inputs = {split: member_predictions(classifiers_dir, settings.members, seed, split, class_names) for split in EVALUATED_SPLITS}
+            member_runs = {m: _run_id(classifiers_dir / m / f"seed{seed}") for m in settings.members}
+            for variant in variants:
+                frame_val, probas_val = inputs["val"]
+                y_val = pd.Categorical(frame_val["label"], categories=class_names).codes
+                weights = fit_weights(y_val, probas_val) if variant == "fitted" else np.full(len(settings.members), 1 / len(settings.members))
+                summary = _ensemble_run(
+                    METHODS[variant], seed, inputs, weights, class_names, tmp / variant / f"seed{seed}",
+                    settings.members, member_runs, dataset, project_root,
+                )
+                summaries[variant].append(summary)
+    metrics = {variant: seed_summary(runs) for variant, runs in summaries.items()}
+    write_json_atomic(metrics_path, metrics)
+    for variant, runs in summaries.items():
+        test = metrics[variant]["test"]["file"]
+        print(f"ensemble {variant} of {', '.join(settings.members)}: {len(runs)} seeds, test macro F1 "
+              f"{test['macro_f1_mean']:.3f} ± {test['macro_f1_std']:.3f}, AUROC {test['auroc_mean']:.3f} ± {test['auroc_std']:.3f}")
+
+
+def _run_id(run_dir: Path) -> str:
+    return (completed(run_dir) or {}).get("mlflow_run_id", "")
+
+
+def _ensemble_run(method, seed, inputs, weights, class_names, run_dir, members, member_runs, dataset, project_root) -> dict:
+    """Average, evaluate, write one run folder and log its MLflow run; return its run.json content."""
+    with tracking.stage_run(
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="ensemble",
+        protocol=dataset.protocol,
+        params={"members": ",".join(members), "seed": seed, **{f"weight.{m}": float(w) for m, w in zip(members, weights)}},
+        run_name=f"ensemble-{method}-seed{seed}",
+        tags={"synthaug.method": method, "synthaug.seed": str(seed), "synthaug.members": ",".join(members),
+              **{f"synthaug.member_run_id.{m}": run_id for m, run_id in member_runs.items()}},
+    ) as run:
+        import mlflow
+
+        evaluations, frames = {}, {}
+        for split, (frame, probas) in inputs.items():
+            proba = average_probabilities(probas, weights)
+            y = pd.Categorical(frame["label"], categories=class_names).codes
+            evaluations[split] = evaluate(y, proba, frame["file_id"].to_numpy(), class_names)
+            frames[split] = frame.assign(**{f"p_{name}": proba[:, c] for c, name in enumerate(class_names)})
+        summary = {"method": method, "seed": seed, "mlflow_run_id": run.info.run_id, "members": members,
+                   "weights": [float(w) for w in weights], **{s: headline(evaluations[s]) for s in EVALUATED_SPLITS}}
+        test_frame = frames["test"]
+        test_y = pd.Categorical(test_frame["label"], categories=class_names).codes
+        figures = {
+            "confusion_matrix.png": confusion_matrix_figure(evaluations["test"]["clip"]["confusion_matrix"], class_names,
+                                                            title=f"{method}, seed {seed}: test"),
+            "roc.png": roc_figure(test_y, test_frame[[f"p_{n}" for n in class_names]].to_numpy(), class_names,
+                                  title=f"{method}, seed {seed}: test ROC"),
+        }
+        run_dir.mkdir(parents=True)
+        for split, frame in frames.items():
+            frame.to_csv(run_dir / f"predictions_{split}.csv", index=False)
+        write_json_atomic(run_dir / "evaluation.json", evaluations)
+        for file_name, figure in figures.items():
+            figure.savefig(run_dir / file_name, dpi=80)
+            tracking.log_figure(figure, file_name)
+        write_json_atomic(run_dir / RUN_FILE, summary)
+        for split in EVALUATED_SPLITS:
+            for level, values in summary[split].items():
+                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v})
+        tracking.log_file(run_dir / "evaluation.json", "evaluation")
+    return summary

@@ -1,0 +1,118 @@
+"""scarcity@N-T: one point of the industrial data-scarcity sweep, N real files per class, trial T.
+
+Reads params `dataset`, `train_generator` (device, models.cgan), `synthesize` (n_per_class,
+batch_size), `train_classifier` and `scarcity`; reads MANIFEST (for the nested subsets of
+`scarcity_subsets`) and FEATURES/{train,val,test}.npz. As the industrial study does, it trains the
+conditional GAN on exactly the subset's training clips (seed T; seed 0 for every trial when
+`scarcity.gan_per_trial` is false, the study's single GAN per level for Pucks), draws `synthesize.n_per_class`
+synthetic spectrograms per class, and trains four classifiers with seed T on that same real subset:
+
+- baseline: the real subset alone;
+- baseline_classic: the real subset with classic augmentation (`scarcity.augment`);
+- gan: the real subset plus the synthetic set;
+- gan_classic: the real subset plus the synthetic set, classic augmentation on both.
+
+Validation (early stopping) and test use the full real splits. Writes OUT_DIR/subset.txt (the
+files trained on), OUT_DIR/real_vs_synthetic.png, one run folder per variant (see
+synthaug.classifier_runs) and OUT_DIR/point.json; the variants' headline metrics to METRICS. Logs
+one MLflow run for the GAN and one per classifier, tagged with files_per_class and trial. Work in
+progress waits under checkpoints/scarcity/, so a killed point resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from synthaug import tracking
+from synthaug.checkpoints import checkpoint_dir
+from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
+from synthaug.config import load_params
+from synthaug.datasets.manifest import read_manifest
+from synthaug.datasets.splits import scarcity_subsets
+from synthaug.errors import ConfigError, DataError
+from synthaug.evaluation.figures import real_vs_synthetic
+from synthaug.generators.per_class import by_class, fit_models, sample_classes
+from synthaug.io import atomic_directory, write_json_atomic
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
+
+GENERATOR = "cgan"
+VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
+    "baseline": (False, False),
+    "baseline_classic": (False, True),
+    "gan": (True, False),
+    "gan_classic": (True, True),
+}
+
+
+def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Path, features_dir: Path,
+         out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+    params = load_params(params_path)
+    dataset, settings, classifier = params.dataset, params.scarcity, params.train_classifier
+    if files_per_class not in settings.files_per_class or trial not in settings.trials:
+        raise ConfigError(f"scarcity: ({files_per_class} files per class, trial {trial}) is not in scarcity.files_per_class "
+                          f"{settings.files_per_class} x scarcity.trials {settings.trials}")
+    if GENERATOR not in params.train_generator.models:
+        raise ConfigError("scarcity needs the conditional GAN: add `cgan` to train_generator.models")
+    gan_config = params.train_generator.models[GENERATOR]
+    subset = scarcity_subsets(read_manifest(manifest_path), settings.files_per_class, seed=settings.subset_seed)[files_per_class]
+    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
+    chosen = np.isin(train.file_id, subset)
+    if not chosen.any():
+        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
+    real_x, real_y = train.x[chosen], train.y[chosen]
+    class_names = train.class_names
+    normalizer = json.loads((features_dir / "normalizer.json").read_text())
+    point = f"n{files_per_class}-t{trial}"
+    tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
+    fingerprint = {"point": point, "generator": gan_config, "synthesize": params.synthesize.model_dump(),
+                   "classifier": classifier.model_dump(exclude={"seeds"}), "scarcity": settings.model_dump()}
+    gan_seed = trial if settings.gan_per_trial else 0
+    staging = checkpoint_dir("scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")])
+
+    with tracking.stage_run(
+        project_root=project_root, dataset_name=dataset.name, stage="train_generator", protocol=dataset.protocol,
+        params={"generator": GENERATOR, **gan_config, "classes": "all", "seed": gan_seed, "n_train": int(chosen.sum())},
+        run_name=f"scarcity-{point}-{GENERATOR}", tags={"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
+    ) as run:
+        trained = fit_models(GENERATOR, gan_config, real_x, real_y, class_names, mode="all", seed=gan_seed,
+                             checkpoint_root=staging / "gan", device=params.train_generator.device)
+        generator_run_id = run.info.run_id
+        counts = {name: params.synthesize.n_per_class for name in class_names}
+        synthetic_x, synthetic_y = sample_classes(by_class(trained, class_names), counts, class_names,
+                                                  seed=gan_seed, batch_size=params.synthesize.batch_size)
+        for slot, generator in trained:
+            tracking.log_counts({k: float(v) for k, v in generator.history[-1].items()}, f"final.{slot.key}")
+        synthetic = SpectrogramSet(x=synthetic_x, y=synthetic_y, file_id=np.array([f"synthetic/{i}" for i in range(len(synthetic_y))]),
+                                   class_names=class_names, feature_params=train.feature_params, metadata={})
+        figure = real_vs_synthetic(train.select(chosen), synthetic, GENERATOR)
+        tracking.log_figure(figure, "real_vs_synthetic.png")
+
+    runs = {}
+    for variant, (with_synthetic, classic) in VARIANTS.items():
+        x = np.concatenate([real_x, synthetic_x]) if with_synthetic else real_x
+        y = np.concatenate([real_y, synthetic_y]) if with_synthetic else real_y
+        data = ClassifierData(x, y, val, test, channel_std=np.asarray(normalizer["std"]),
+                              n_synthetic=len(synthetic_y) if with_synthetic else 0)
+        variant_tags = {**tags, "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
+                        "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none"}
+        context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=variant_tags,
+                             params={"files_per_class": files_per_class, "trial": trial}, log_model=False)
+        runs[variant] = run_classifier(variant, trial, data, classifier, staging / "runs" / variant, staging / "epochs" / variant,
+                                       context, augment=settings.augment if classic else {})
+        test_file = runs[variant]["test"]["file"]
+        print(f"scarcity {point} {variant}: test file accuracy {test_file['accuracy']:.3f}, macro F1 {test_file['macro_f1']:.3f}")
+
+    summary = {"files_per_class": files_per_class, "trial": trial, "n_real_clips": int(chosen.sum()),
+               "n_synthetic": int(len(synthetic_y)), "generator_run_id": generator_run_id, "runs": runs}
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "subset.txt").write_text("\n".join(subset) + "\n")
+        figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
+        for variant in VARIANTS:
+            shutil.copytree(staging / "runs" / variant, tmp / variant)
+        write_json_atomic(tmp / "point.json", summary)
+    write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
+    shutil.rmtree(staging, ignore_errors=True)

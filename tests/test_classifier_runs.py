@@ -1,0 +1,49 @@
+"""One classifier run: its folder and MLflow run, and a finished run is never trained twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthaug.classifier_runs import ClassifierData, RunContext, completed, file_level, run_classifier
+from synthaug.config import TrainClassifierParams
+from synthaug.spectrograms import SpectrogramSet
+
+
+def spectrograms(n: int, seed: int, prefix: str) -> SpectrogramSet:
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) // 2) % 2  # two clips per file, files alternate between the classes
+    x = rng.normal(size=(n, 1, 16, 12)).astype(np.float32) + y[:, None, None, None].astype(np.float32)
+    return SpectrogramSet(x=x, y=y, file_id=np.array([f"{prefix}{i // 2}" for i in range(n)]), class_names=["a", "b"])
+
+
+@pytest.fixture
+def context(tmp_path: Path, monkeypatch) -> RunContext:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    torch.set_num_threads(1)
+    return RunContext(tmp_path, "unit", "medical", "train_classifier", tags={"synthaug.synthetic_set": "none"}, log_model=False)
+
+
+def test_run_writes_its_folder_and_is_not_repeated(tmp_path: Path, context: RunContext):
+    import mlflow
+
+    train = spectrograms(32, 0, "t")
+    data = ClassifierData(train.x, train.y, spectrograms(12, 1, "v"), spectrograms(12, 2, "s"), channel_std=np.ones(16))
+    settings = TrainClassifierParams(model={"architecture": "three_layer_cnn", "width": 4}, epochs=2, patience=2)
+    out = tmp_path / "run"
+    summary = run_classifier("baseline", 3, data, settings, out, tmp_path / "epochs", context)
+    assert completed(out) == json.loads(json.dumps(summary))
+    assert {p.name for p in out.iterdir()} >= {"model.pt", "predictions_val.csv", "predictions_test.csv", "evaluation.json",
+                                             "learning_curve.csv", "roc.png", "run.json"}
+    proba, y, ids = file_level(out, "test", ["a", "b"])
+    assert proba.shape == (6, 2) and list(ids) == sorted(ids)  # two clips per file, averaged
+    run = mlflow.get_run(summary["mlflow_run_id"])
+    assert run.data.tags["synthaug.seed"] == "3" and run.info.status == "FINISHED"
+
+    again = run_classifier("baseline", 3, data, settings, out, tmp_path / "epochs", context)
+    assert again == completed(out)
+    assert len(mlflow.search_runs(experiment_names=["synthaug-unit"], output_format="list")) == 1
