@@ -186,8 +186,8 @@ def run_classifier(
             for level, values in summary[split].items():
                 mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v})
         mlflow.log_metric("best_epoch", result.best_epoch)
-        for file_name, figure in figures.items():
-            tracking.log_figure(figure, file_name)
+        for file_name in figures:  # the saved PNGs: logging the figures would render them again
+            tracking.log_file(out_dir / file_name)
         for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS)]:
             tracking.log_file(out_dir / artifact, "evaluation")
         if context.log_model:
