@@ -56,13 +56,19 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 def cmd_train_classifier(args: argparse.Namespace) -> None:
     from synthaug.stages import train_classifier
 
-    train_classifier.main(args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic)
+    train_classifier.main(args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic, args.audit)
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from synthaug.stages import ensemble
 
     ensemble.main(args.params, args.classifiers, args.features, args.out_dir, args.metrics)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from synthaug.stages import audit
+
+    audit.main(args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics)
 
 
 def cmd_scarcity(args: argparse.Namespace) -> None:
@@ -74,7 +80,8 @@ def cmd_scarcity(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from synthaug.stages import report
 
-    report.main(args.params, args.features, args.classifiers, args.ensemble, args.scarcity, args.out_dir, args.metrics, args.plots)
+    report.main(args.params, args.features, args.classifiers, args.ensemble, args.scarcity, args.audit, args.out_dir,
+                args.metrics, args.plots)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -102,7 +109,7 @@ def cmd_where(args: argparse.Namespace) -> None:
 
     root = Path.cwd()
     candidates = ("reports/results.md", "outputs/prepare/manifest.csv", "outputs/features", "outputs/generators",
-                  "outputs/synthetic", "outputs/classifiers", "outputs/ensemble", "outputs/scarcity", "metrics", "plots")
+                  "outputs/synthetic", "outputs/audit", "outputs/classifiers", "outputs/ensemble", "outputs/scarcity", "metrics", "plots")
     outputs = [p for p in candidates if (root / p).exists()]
     print("Results:")
     for path in outputs:
@@ -193,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train_classifier",
         help="stage: spectrograms (+ an optional synthetic set) -> a trained, evaluated classifier",
         description="Reads params `dataset` and `train_classifier`, FEATURES/{train,val,test}.npz, "
-        "FEATURES/normalizer.json and, with --synthetic, a synthetic set added to training only. Writes "
+        "FEATURES/normalizer.json and, with --synthetic, a synthetic set added to training only (curated with "
+        "--audit's scores when curation.enabled). Writes "
         "for each seed in train_classifier.seeds OUT_DIR/seed<S>/ (model.pt, predictions_{val,test}.csv, "
         "evaluation.json, learning curve and figures), then METRICS (mean and std over seeds) and "
         "PLOTS/learning_curve.csv; resumable checkpoints wait under checkpoints/train_classifier/NAME/. "
@@ -204,9 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     train_cls.add_argument("features", type=Path, help="folder written by featurize")
     train_cls.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/classifiers/baseline")
     train_cls.add_argument("--synthetic", type=Path, help="synthetic set (synthetic.npz) to add to training")
+    train_cls.add_argument("--audit", type=Path, help="the synthetic set's audit folder (scores.npz), used when curation.enabled")
     train_cls.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     train_cls.add_argument("--plots", type=Path, required=True, help="folder for the learning-curve CSV")
     train_cls.set_defaults(func=cmd_train_classifier)
+
+    audit = commands.add_parser(
+        "audit",
+        help="stage: synthetic sets -> fidelity, diversity and memorization audit per generator and class",
+        description="Reads params `dataset`, `audit`, `train_generator.models` and `train_classifier.seeds`, "
+        "FEATURES/{train,test}.npz, CLASSIFIERS/baseline/seed<S>/model.pt and SYNTHETIC/<name>/synthetic.npz. "
+        "Writes OUT_DIR/<name>/{audit.json,scores.npz,nearest_neighbours.png} and METRICS; logs the audit "
+        "into each generator's MLflow run.",
+    )
+    _add_params(audit)
+    audit.add_argument("features", type=Path, help="folder written by featurize")
+    audit.add_argument("classifiers", type=Path, help="folder of trained classifiers (the baseline's are used)")
+    audit.add_argument("synthetic", type=Path, help="folder of synthetic sets, e.g. outputs/synthetic")
+    audit.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/audit")
+    audit.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    audit.set_defaults(func=cmd_audit)
 
     ensemble = commands.add_parser(
         "ensemble",
@@ -254,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("classifiers", type=Path, help="folder of trained classifiers, e.g. outputs/classifiers")
     report.add_argument("ensemble", type=Path, help="folder written by the ensemble stage")
     report.add_argument("scarcity", type=Path, help="folder of the scarcity sweep's points, e.g. outputs/scarcity")
+    report.add_argument("audit", type=Path, help="folder written by the audit stage, e.g. outputs/audit")
     report.add_argument("out_dir", type=Path, help="output folder, e.g. reports")
     report.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     report.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")

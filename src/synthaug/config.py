@@ -144,6 +144,28 @@ class TrainClassifierParams(Section):
         return model
 
 
+class AuditParams(Section):
+    """How synthetic sets are audited against the real data (fidelity, diversity, memorization)."""
+
+    n_samples: int = Field(500, ge=2)  # Fréchet distances use this many samples per side, at most
+    k: int = Field(5, ge=1)  # neighbours of the precision/recall/density/coverage manifolds
+    memorization_quantile: float = Field(0.05, gt=0, lt=1)
+    projection_dim: int = Field(128, ge=2)  # the random projection of the log-mel (the second view)
+    seed: int = 0
+
+
+class CurationParams(Section):
+    """Optional curation: synthetic samples outside these bounds are dropped before training (off by default).
+
+    Each bound may be null (not applied). Scores come from the audit stage, see synthaug.evaluation.fidelity.
+    """
+
+    enabled: bool = False
+    max_manifold_distance: float | None = Field(1.5, gt=0)  # > 1: outside the real training manifold
+    min_copy_ratio: float | None = Field(1.0, ge=0)  # < 1: closer to a training sample than real test data is
+    min_confidence: float | None = Field(0.5, ge=0, le=1)  # the baseline's probability of the sample's label
+
+
 class EnsembleParams(Section):
     """The ensemble: members' class probabilities averaged (the medical protocol: equal weights)."""
 
@@ -183,6 +205,52 @@ class ScarcityParams(Section):
         return trials
 
 
+class SearchDimension(Section):
+    """One hyperparameter's range: {low, high[, log][, step]} (numbers; ints when low and high are ints) or {choices}."""
+
+    low: int | float | None = None  # int bounds (and step) make an integer dimension
+    high: int | float | None = None
+    log: bool = False
+    step: int | float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchDimension:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either non-empty `choices` or `low` and `high`, not both")
+        elif self.low is None or self.high is None or not self.low <= self.high:
+            raise ValueError(f"needs low <= high (or choices), got low={self.low}, high={self.high}")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class TuneParams(Section):
+    """Optuna studies of the augmentation ratio and generator hyperparameters (`synthaug tune`)."""
+
+    generator: str = "vae"
+    n_trials: int = Field(20, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)  # classifier seeds averaged per trial
+    storage: str | None = None  # null: SQLite file optuna.db in the project; journal:PATH; or an SQLAlchemy URL
+    study_name: str | None = None  # null: synthaug-<dataset.name>-<generator>
+    pruner: Literal["median", "successive_halving", "none"] = "median"
+    sampler_seed: int = 0
+    # Per generator: params.yaml keys of train_generator.models.<generator> -> their range; `ratio`
+    # (the synthetic share: minority_ratio, or per-class count / real class size) is shared.
+    space: dict[str, dict[str, SearchDimension]] = Field(default_factory=dict)
+
+    @field_validator("space")
+    @classmethod
+    def _known_keys(cls, space: dict[str, dict[str, SearchDimension]]) -> dict[str, dict[str, SearchDimension]]:
+        from synthaug.generators import GENERATOR_NAMES
+
+        unknown = sorted(set(space) - set(GENERATOR_NAMES) - {"shared"})
+        if unknown:
+            raise ValueError(f"unknown section(s) {', '.join(unknown)}; use shared or a generator: {', '.join(GENERATOR_NAMES)}")
+        return space
+
+
 class Params(Section):
     dataset: DatasetParams
     demo: DemoParams = Field(default_factory=DemoParams)
@@ -191,9 +259,12 @@ class Params(Section):
     train_generator: TrainGeneratorParams = Field(default_factory=TrainGeneratorParams)
     synthesize: SynthesizeParams = Field(default_factory=SynthesizeParams)
     train_classifier: TrainClassifierParams = Field(default_factory=TrainClassifierParams)
+    audit: AuditParams = Field(default_factory=AuditParams)
+    curation: CurationParams = Field(default_factory=CurationParams)
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     scarcity: ScarcityParams = Field(default_factory=ScarcityParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    tune: TuneParams = Field(default_factory=TuneParams)
 
     @field_validator("dataset", mode="before")
     @classmethod

@@ -199,6 +199,20 @@ def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: in
     return torch.softmax(logits, dim=1).cpu().numpy()
 
 
+@torch.inference_mode()
+def predict_embeddings(model: nn.Module, x: np.ndarray, batch_size: int = 256, device: str = "auto") -> np.ndarray:
+    """Penultimate-layer features [N, D] (float32) of a SpectrogramClassifier (its `embed`), in eval mode."""
+    was_training = model.training
+    model.to(pick_device(device)).eval()
+    try:
+        target = next(model.parameters()).device
+        inputs = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        parts = [model.embed(part.to(target)).float().cpu() for part in inputs.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
+
+
 def _validate(model, x, y, files, batch_size, memory_format) -> tuple[float, float, float]:
     """(loss per clip, macro F1, accuracy) on the validation set; F1 and accuracy per file with `files`."""
     logits = _logits(model, x, batch_size, memory_format)

@@ -209,6 +209,34 @@ def test_summary_run_links_every_classifier_run_of_the_report(project: Path):
     assert summary.data.tags["synthaug.summarized_runs"] == str(len(classifier_runs))
 
 
+def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project: Path):
+    import mlflow
+
+    from synthaug import tracking
+
+    metrics = json.loads((project / "metrics/audit.json").read_text())
+    assert set(metrics) == set(GENERATORS)
+    for name in GENERATORS:
+        audit = metrics[name]["positive"]  # the medical protocol audits the minority class
+        assert set(audit) == {"classifier", "log_mel"}
+        assert 0.0 <= audit["classifier"]["two_sample_auroc"] <= 1.0 and audit["classifier"]["frechet"] >= 0.0
+        scores = np.load(project / f"outputs/audit/{name}/scores.npz")
+        assert set(scores.files) == {"manifold_distance", "copy_ratio", "confidence"}
+        assert len(scores["confidence"]) == len(load_spectrogram_set(project / f"outputs/synthetic/{name}/synthetic.npz").y)
+    report = (project / "reports/results.md").read_text()
+    audit_table = report.split("## Synthetic data audit")[1]
+    for name in GENERATORS:
+        assert f"| {name} | positive |" in audit_table
+        assert (project / f"reports/figures/nearest_neighbours_{name}.png").is_file()
+    mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
+    generator_runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list",
+                                        filter_string="tags.`synthaug.stage` = 'train_generator'")
+    for run_ in generator_runs:
+        name = run_.data.tags["synthaug.method"]
+        logged = run_.data.metrics["audit.positive.classifier.two_sample_auroc"]
+        assert logged == pytest.approx(metrics[name]["positive"]["classifier"]["two_sample_auroc"])
+
+
 def test_dvc_experiment_changes_a_param_and_lists_metrics(project: Path):
     out = run(["dvc", "exp", "run", "-S", "ensemble.fit_weights=false"], project)
     assert "Running stage 'ensemble'" in out and "Running stage 'report'" in out
@@ -228,8 +256,8 @@ def would_run(project: Path) -> set[str]:
 def test_generator_param_reruns_only_its_chain(project: Path):
     before = (project / "params.yaml").read_text()
     set_params(project, {"train_generator": {"models": {"vae": {"latent_dim": 64}}}})
-    # Then synthesize@vae and train_augmented@vae, which read its output; the report lists the generators.
-    assert would_run(project) == {"train_generator@vae", "report"}
+    # Then synthesize@vae and train_augmented@vae, which read its output; audit and report list the generators.
+    assert would_run(project) == {"train_generator@vae", "audit", "report"}
     (project / "params.yaml").write_text(before)
     assert would_run(project) == set()
 
@@ -275,7 +303,8 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
 @pytest.fixture(scope="module")
 def machine_project(tmp_path_factory) -> Path:
     """The industrial protocol on the tiny machine set: 3 recordings per class before validation is carved out."""
-    overlay = {"demo": {"machine": {"train_files_per_class": 3}}, "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]}}
+    overlay = {"demo": {"machine": {"train_files_per_class": 3}}, "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]},
+               "curation": {"enabled": True, "min_confidence": 0.9}}
     return new_project(tmp_path_factory, "machine", overlay=overlay)
 
 
@@ -328,3 +357,19 @@ def test_industrial_report_has_the_scarcity_table_and_figures(machine_project: P
     metrics = json.loads((machine_project / "metrics/report.json").read_text())
     assert set(metrics["scarcity_accuracy"]) == {"n1", "n2"}
     assert set(metrics["methods"]) == {"baseline", "cgan", "ensemble", "ensemble_fitted"}
+
+
+def test_curation_drops_synthetic_samples_and_logs_the_share(machine_project: Path):
+    import mlflow
+
+    from synthaug import tracking
+
+    metrics = json.loads((machine_project / "metrics/classifiers/cgan.json").read_text())
+    n_synthetic = len(load_spectrogram_set(machine_project / "outputs/synthetic/cgan/synthetic.npz").y)
+    assert 0 <= metrics["curation_dropped"] <= n_synthetic
+    assert metrics["curation_dropped_share"] == pytest.approx(metrics["curation_dropped"] / n_synthetic)
+    mlflow.set_tracking_uri(tracking.default_tracking_uri(machine_project))
+    runs = mlflow.search_runs(experiment_names=["synthaug-demo-machine"], output_format="list",
+                              filter_string="tags.`synthaug.method` = 'cgan' and tags.`synthaug.stage` = 'train_classifier'")
+    assert runs and all(r.data.tags["synthaug.curated"] == "true" for r in runs)
+    assert all(float(r.data.params["curation_dropped_share"]) == pytest.approx(metrics["curation_dropped_share"]) for r in runs)

@@ -175,3 +175,61 @@ def scarcity_curves(table: pd.DataFrame, metric: str, *, title: str) -> Figure:
     axis.set_title(title)
     axis.legend()
     return figure
+
+
+def nearest_neighbours(
+    synthetic_x: np.ndarray,
+    train_x: np.ndarray,
+    nearest_train: np.ndarray,
+    distances: np.ndarray,
+    *,
+    n: int = 6,
+    title: str = "",
+) -> Figure:
+    """The most copy-like synthetic spectrograms (top row) above their nearest training spectrograms (bottom row).
+
+    `synthetic_x` and `train_x` are [N, 1, mels, frames]; `nearest_train` and `distances` are, per synthetic
+    sample, the index of and embedding distance to its nearest training sample (as returned by
+    `fidelity.memorization`). The `n` synthetic samples with the smallest distance are shown, closest first;
+    fewer columns when there are fewer synthetic samples. Both rows share one colour scale.
+    """
+    distances = np.asarray(distances)
+    chosen = np.argsort(distances, kind="stable")[: max(0, n)]  # stable: ties keep a reproducible order
+    columns = max(1, len(chosen))
+    figure = Figure(figsize=(2.6 * columns, 2.0 * 2 + 0.6), layout="constrained")
+    axes = figure.subplots(2, columns, squeeze=False)
+    shown = [synthetic_x[i, 0] for i in chosen] + [train_x[nearest_train[i], 0] for i in chosen]
+    low, high = np.percentile(np.stack(shown), [1, 99]) if shown else (0.0, 1.0)
+    for col in range(columns):
+        for row in range(2):
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+        if col < len(chosen):
+            i = chosen[col]
+            j = nearest_train[i]
+            axes[0, col].imshow(synthetic_x[i, 0], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
+            axes[0, col].set_title(f"synthetic {i}\ndistance {distances[i]:.3g}", fontsize=9)
+            axes[1, col].imshow(train_x[j, 0], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
+            axes[1, col].set_title(f"train {j}", fontsize=9)
+    axes[0, 0].set_ylabel("synthetic\n(mel bin)")
+    axes[1, 0].set_ylabel("nearest train\n(mel bin)")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def audit_bars(table: pd.DataFrame, *, title: str) -> Figure:
+    """Grouped bars of each generator's audit scores (rows: generators, columns: scores in [0, 1])."""
+    figure = Figure(figsize=(max(6.0, 1.6 * len(table) + 3), 3.8), layout="constrained")
+    axis = figure.subplots()
+    width = 0.8 / max(1, table.shape[1])
+    positions = np.arange(len(table))
+    for i, column in enumerate(table.columns):
+        axis.bar(positions + i * width, table[column].to_numpy(float), width, label=column.replace("_", " "))
+    axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)  # two-sample AUROC of indistinguishable sets
+    axis.set_xticks(positions + width * (table.shape[1] - 1) / 2, list(table.index))
+    axis.set_ylim(0, max(1.3, float(np.nanmax(table.to_numpy(float))) * 1.1 if table.size else 1.3))
+    axis.set_ylabel("score")
+    axis.set_title(title)
+    axis.legend(loc="upper center", ncol=3, fontsize=8)
+    return figure

@@ -1,11 +1,11 @@
 """report: every classifier's predictions -> reports/results.md, figures, statistics and an MLflow summary run.
 
 Reads params `dataset`, `train_generator.models` (the methods, in order), `train_classifier.seeds`,
-`ensemble`, `scarcity` and `report`; reads FEATURES/val.npz (class names), the run folders under
-CLASSIFIERS/<method>/seed<S>/, ENSEMBLE/{equal,fitted}/seed<S>/ and, when the scarcity sweep is on,
-SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data and seeds; the
+`ensemble`, `scarcity`, `audit` and `report`; reads FEATURES/val.npz (class names), the run folders
+under CLASSIFIERS/<method>/seed<S>/, ENSEMBLE/{equal,fitted}/seed<S>/, AUDIT/<generator>/ and, when
+the scarcity sweep is on, SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data and seeds; the
 method table with mean ± std and differences to the baseline with bootstrap CIs and p-values;
-per-class results; the scarcity table), OUT_DIR/results.json (every number), OUT_DIR/figures/*.png,
+per-class results; each generator's audit beside its classifier gain; the scarcity table), OUT_DIR/results.json (every number), OUT_DIR/figures/*.png,
 the key numbers to METRICS (for `dvc metrics show` and `dvc exp show`) and PLOTS/*.csv (for
 `dvc plots`). Logs one MLflow summary run holding the same files, linked to every run it summarizes.
 """
@@ -13,6 +13,8 @@ the key numbers to METRICS (for `dvc metrics show` and `dvc exp show`) and PLOTS
 from __future__ import annotations
 
 import dataclasses
+import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +22,7 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.classifier_runs import completed
 from synthaug.config import Params, load_params, read_yaml
-from synthaug.evaluation.figures import method_bars, scarcity_curves
+from synthaug.evaluation.figures import audit_bars, method_bars, scarcity_curves
 from synthaug.evaluation.report import (
     MethodScores, compare_methods, difference, markdown_methods, markdown_per_class, markdown_table, mean_std,
 )
@@ -51,12 +53,20 @@ def scarcity_runs(params: Params, scarcity_dir: Path) -> dict[int, dict[str, lis
             for n in settings.files_per_class}
 
 
+def audit_results(params: Params, audit_dir: Path) -> dict[str, dict]:
+    """{generator: audit.json content} for the generators the audit stage covered."""
+    import json
+
+    return {name: json.loads((audit_dir / name / "audit.json").read_text())
+            for name in params.train_generator.models if (audit_dir / name / "audit.json").is_file()}
+
+
 def linked_runs(folders: list[Path]) -> list[str]:
     run_ids = [(completed(folder) or {}).get("mlflow_run_id", "") for folder in folders]
     return sorted({run_id for run_id in run_ids if run_id})
 
 
-def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_dir: Path, scarcity_dir: Path,
+def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_dir: Path, scarcity_dir: Path, audit_dir: Path,
          out_dir: Path, metrics_path: Path, plots_dir: Path, project_root: Path = Path(".")) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.report
@@ -71,15 +81,18 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
     figures = {"methods.png": method_bars(_summary_frame(methods), ["macro_f1", "auroc"],
                                           title=f"{dataset.name}: test scores per method")}
+    audits = audit_results(params, audit_dir)
+    if audits:
+        figures["audit.png"] = audit_bars(_audit_frame(audits), title=f"{dataset.name}: synthetic data audit (classifier view)")
     scarcity_table = _scarcity_frame(scarcity)
     if scarcity:
         for metric in ("accuracy", "macro_f1"):
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
-    markdown = render(params, methods, scarcity, scarcity_table, shrunk, published_profile, len(class_names))
+    markdown = render(params, methods, scarcity, scarcity_table, shrunk, published_profile, len(class_names), audits)
     results = {
         "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds, "statistics": statistics,
-        "differences_from_published": shrunk,
+        "differences_from_published": shrunk, "audit": audits,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
     }
@@ -87,6 +100,8 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
         (tmp / "figures").mkdir()
         for name, figure in figures.items():
             figure.savefig(tmp / "figures" / name, dpi=90)
+        for name in audits:
+            shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
         write_text_atomic(tmp / "results.md", markdown)
         write_json_atomic(tmp / "results.json", results)
     write_json_atomic(metrics_path, _key_metrics(methods, scarcity))
@@ -103,7 +118,7 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
 
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
-           scarcity_table: pd.DataFrame, shrunk: list[dict], published_profile: str, n_classes: int) -> str:
+           scarcity_table: pd.DataFrame, shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
     dataset, report = params.dataset, params.report
     seeds = params.train_classifier.seeds
     lines = [
@@ -128,6 +143,8 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
                   markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
     lines += ["", "## Per-class results (test, argmax decision)", "", markdown_per_class(methods)]
+    if audits:
+        lines += render_audit(audits, methods, params.audit)
     if scarcity:
         variants = list(SCARCITY_VARIANTS)
         rows = []
@@ -147,6 +164,58 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
                 rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
         lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p", "Δ macro F1 [CI], p"], rows))
     return "\n".join(lines) + "\n"
+
+
+AUDIT_COLUMNS = ("precision", "recall", "density", "coverage", "memorization_rate", "two_sample_auroc")
+
+
+def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], settings) -> list[str]:
+    """The audit section: each generator's fidelity, diversity and memorization beside its classifier gain."""
+    def rows(view: str, with_gain: bool) -> list[list[str]]:
+        out = []
+        for name, result in audits.items():
+            for cls, by_view in result["classes"].items():
+                a = by_view[view]
+                gain = difference(methods[name].versus_baseline.get("macro_f1")) if name in methods else "n/a"
+                out.append([name, cls, f"{_number(a['frechet'], '.3g')} ({_number(a['frechet_reference'], '.3g')})",
+                            _number(a["n_frechet"], "d"), *(_number(a[k], ".2f") for k in AUDIT_COLUMNS),
+                            *([gain] if with_gain else [])])
+        return out
+
+    header = ["Generator", "Class", "Fréchet (real vs real)", "n", "Precision", "Recall", "Density", "Coverage",
+              "Memorized", "Two-sample AUROC"]
+    lines = ["", "## Synthetic data audit", "",
+             "Each synthetic set against the real training data of its class (the classifier's embedding: the "
+             "penultimate layer of the first seed's baseline). Fréchet distance on n samples per side, beside the "
+             "distance between two disjoint halves of the real data; precision and density: how much of the "
+             f"synthetic data lies on the real manifold (k = {settings.k}); recall and coverage: how much of the real "
+             "data the synthetic data covers; memorized: share of synthetic samples closer to a training sample "
+             f"than the closest {settings.memorization_quantile:.0%} of real test samples are; two-sample AUROC: a "
+             "logistic regression telling real from synthetic (0.5 = indistinguishable). The last column is the "
+             "generator's classifier gain from the methods table.", "",
+             markdown_table([*header, "Δ Macro F1 vs baseline [CI], p"], rows("classifier", True)), "",
+             "![audit per generator](figures/audit.png)", "",
+             "The same in the second view, a fixed random projection of the log-mel spectrogram:", "",
+             markdown_table(header, rows("log_mel", False)), ""]
+    for name in audits:
+        lines += [f"![{name}: most copy-like samples](figures/nearest_neighbours_{name}.png)", ""]
+    return lines[:-1]
+
+
+def _number(value, spec: str) -> str:
+    """A metric for a table; 'n/a' where it could not be computed (null in JSON, NaN), e.g. for tiny classes."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
+    """One row per generator (its first class, the minority class in the medical protocol), classifier view."""
+    rows = {}
+    for name, result in audits.items():
+        first = next(iter(result["classes"].values()))["classifier"]
+        rows[name] = {k: math.nan if first[k] is None else first[k] for k in AUDIT_COLUMNS}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _summary_frame(methods: dict[str, MethodScores]) -> pd.DataFrame:

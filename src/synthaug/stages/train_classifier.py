@@ -2,7 +2,8 @@
 
 Reads params `dataset.name`, `dataset.protocol` and `train_classifier`; reads FEATURES/{train,val,
 test}.npz and FEATURES/normalizer.json, and with --synthetic a synthetic set (added to training
-only: validation and test stay real). For each seed in `train_classifier.seeds`, writes
+only: validation and test stay real). With --audit (the set's audit folder) and `curation.enabled`,
+synthetic samples outside the `curation` bounds are dropped first and the share dropped is logged. For each seed in `train_classifier.seeds`, writes
 OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.classifier_runs) and logs
 one MLflow run. Writes the mean and standard deviation over seeds of the headline metrics to
 METRICS, and the first seed's learning curve to PLOTS/learning_curve.csv (for `dvc plots`).
@@ -22,13 +23,14 @@ import numpy as np
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier, seed_summary
 from synthaug.config import load_params
+from synthaug.curation import keep_mask
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
 
 def main(
     name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
-    synthetic_path: Path | None = None, project_root: Path = Path("."),
+    synthetic_path: Path | None = None, audit_dir: Path | None = None, project_root: Path = Path("."),
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
@@ -36,21 +38,32 @@ def main(
     normalizer = json.loads((features_dir / "normalizer.json").read_text())
     train_x, train_y = train.x, train.y
     tags: dict[str, str] = {"synthaug.synthetic_set": "none"}
+    curation: dict = {}
     if synthetic_path is not None:
         synthetic = load_spectrogram_set(synthetic_path)
+        if params.curation.enabled and audit_dir is not None:
+            keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation)
+            curation = {"curation": params.curation.model_dump(), "curation_dropped": int((~keep).sum()),
+                        "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0}
+            print(f"train_classifier {name}: curation drops {curation['curation_dropped']} of {len(keep)} synthetic samples")
+            synthetic = synthetic.select(keep)
         train_x, train_y = np.concatenate([train_x, synthetic.x]), np.concatenate([train_y, synthetic.y])
         tags = {"synthaug.synthetic_set": str(synthetic_path),
-                "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", "")}
+                "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", ""),
+                "synthaug.curated": str(bool(curation)).lower()}
     data = ClassifierData(train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]),
                           n_synthetic=len(train_y) - len(train.y))
-    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags)
+    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation)
     inputs = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
+    if curation:  # the curation bounds change the training data, so they belong in the fingerprint
+        inputs.append(audit_dir / "scores.npz")
 
     staged: dict[int, Path] = {}
     runs = []
     for seed in settings.seeds:
         # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
-        staging = checkpoint_dir("train_classifier", f"{name}/seed{seed}", settings.model_dump(exclude={"seeds"}), inputs)
+        fingerprint = {**settings.model_dump(exclude={"seeds"}), **curation}
+        staging = checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, inputs)
         run = run_classifier(name, seed, data, settings, staging / "run", staging / "epochs", context)
         staged[seed] = staging
         runs.append(run)
@@ -58,7 +71,7 @@ def main(
         print(f"train_classifier {name} seed {seed}: test macro F1 {test_file['macro_f1']:.3f}, "
               f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})")
 
-    summary = seed_summary(runs)
+    summary = {**seed_summary(runs), **{k: v for k, v in curation.items() if k != "curation"}}
     with atomic_directory(out_dir) as tmp:
         for seed, staging in staged.items():
             shutil.copytree(staging / "run", tmp / f"seed{seed}")

@@ -1,0 +1,36 @@
+"""Curation: which synthetic samples to keep, from their audit scores and the `curation` bounds.
+
+A sample is dropped when it lies too far outside the real training manifold (`manifold_distance`
+above `max_manifold_distance`), is a near-copy of a training sample (`copy_ratio` below
+`min_copy_ratio`), or the baseline classifier doubts its label (`confidence` below
+`min_confidence`). A bound set to None is not applied; a score that could not be computed (NaN,
+e.g. for a class with too few samples) never drops a sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from synthaug.config import CurationParams
+from synthaug.errors import DataError
+
+SCORES = ("manifold_distance", "copy_ratio", "confidence")
+
+
+def keep_mask(scores: Mapping[str, np.ndarray], bounds: CurationParams) -> np.ndarray:
+    """Boolean [N]: True for the synthetic samples within every bound."""
+    missing = [name for name in SCORES if name not in scores]
+    if missing:
+        raise DataError(f"audit scores lack {', '.join(missing)}; re-run the audit stage (dvc repro)")
+    n = len(scores["confidence"])
+    keep = np.ones(n, dtype=bool)
+    checks = (("manifold_distance", bounds.max_manifold_distance, np.greater),
+              ("copy_ratio", bounds.min_copy_ratio, np.less),
+              ("confidence", bounds.min_confidence, np.less))
+    for name, bound, outside in checks:
+        if bound is not None:
+            values = np.asarray(scores[name], dtype=np.float64)
+            keep &= ~(outside(values, bound) & ~np.isnan(values))
+    return keep

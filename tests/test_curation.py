@@ -1,0 +1,31 @@
+"""Curation keeps exactly the synthetic samples within every bound that is set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthaug.config import CurationParams
+from synthaug.curation import keep_mask
+from synthaug.errors import DataError
+
+SCORES = {
+    "manifold_distance": np.array([0.5, 2.0, 0.8, 0.9, np.nan]),
+    "copy_ratio": np.array([3.0, 3.0, 0.2, 2.0, 2.0]),
+    "confidence": np.array([0.9, 0.9, 0.9, 0.1, 0.9]),
+}
+
+
+def test_each_bound_drops_its_samples_and_nan_scores_never_drop():
+    keep = keep_mask(SCORES, CurationParams(enabled=True, max_manifold_distance=1.5, min_copy_ratio=1.0, min_confidence=0.5))
+    assert keep.tolist() == [True, False, False, False, True]
+
+
+def test_a_null_bound_is_not_applied():
+    keep = keep_mask(SCORES, CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None, min_confidence=0.5))
+    assert keep.tolist() == [True, True, True, False, True]
+
+
+def test_missing_scores_name_the_fix():
+    with pytest.raises(DataError, match="re-run the audit stage"):
+        keep_mask({"confidence": np.ones(2)}, CurationParams())
