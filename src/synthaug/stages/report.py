@@ -241,6 +241,24 @@ def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str,
     return metrics
 
 
+NOTE_LIMIT = 8000  # MLflow truncates longer tag values
+
+
+def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized: list[str], experiment_id: str) -> str:
+    """The summary run's description: the methods table and a link to every run it summarizes."""
+    head = (f"# Results: {dataset_name}\n\n{markdown_methods(methods)}\n\nThe full report is the artifact results.md; "
+            "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n")
+    links, length = [], len(head)
+    for run_id in summarized:
+        link = f"- [{run_id}](#/experiments/{experiment_id}/runs/{run_id})\n"
+        if length + len(link) > NOTE_LIMIT - 100:
+            links.append(f"- … and {len(summarized) - len(links)} more in summarized_runs.json\n")
+            break
+        links.append(link)
+        length += len(link)
+    return head + "".join(links)
+
+
 def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str]) -> None:
     import mlflow
 
@@ -259,8 +277,7 @@ def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods:
             tracking.log_file(figure, "figures")
         tracking.log_json({"summarized_run_ids": summarized}, "summarized_runs.json")
         experiment_id = run.info.experiment_id
-        links = "\n".join(f"- [{run_id}](#/experiments/{experiment_id}/runs/{run_id})" for run_id in summarized)
-        mlflow.set_tag("mlflow.note.content", (out_dir / "results.md").read_text() + "\n## Runs summarized\n\n" + links + "\n")
+        mlflow.set_tag("mlflow.note.content", summary_note(dataset.name, methods, summarized, experiment_id))
         client = mlflow.MlflowClient()
         for run_id in summarized:
             client.set_tag(run_id, "synthaug.summary_run_id", run.info.run_id)
