@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.classifier_runs import file_level
+from synthaug.config import Params
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.statistics import choose_threshold, compare_to_baseline, metric_values, summarize
@@ -147,3 +148,101 @@ def markdown_per_class(results: Mapping[str, MethodScores]) -> str:
     rows = [[method, *(mean_std(r.per_class[name][k]) for name in class_names for k in ("precision", "recall", "f1"))]
             for method, r in results.items()]
     return markdown_table(header, rows)
+
+
+SCARCITY_VARIANTS = ("baseline", "baseline_classic", "gan", "gan_classic")
+PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); DESIGN.md §1
+    "baseline": (0.645, 0.745), "vae": (0.646, 0.748), "wgan_gp": (0.609, 0.726), "ddpm": (0.644, 0.746), "ensemble": (0.664, 0.761),
+}
+
+def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
+           shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
+    """reports/results.md: header (data, seeds, what differs from the published profile), methods, per class, audit, scarcity."""
+    dataset, report = params.dataset, params.report
+    seeds = params.train_classifier.seeds
+    lines = [
+        f"# Results: {dataset.name} ({dataset.protocol} protocol)",
+        "",
+        f"- **Data:** `{dataset.name}` (adapter `{dataset.adapter}`, `{dataset.root}`), {n_classes} classes; every score is "
+        "file-level on the real test split, which no generator and no classifier saw in training.",
+        f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample std over seeds.",
+        f"- **Statistics:** differences to the baseline are paired (same test files, seeds paired); {report.confidence:.0%} "
+        f"bootstrap intervals from {report.n_resamples} resamples of test files (stratified by class) and seeds; "
+        "p-values from a paired permutation test. The validation split only picks early stopping and the decision "
+        "threshold of the \"val. threshold\" column.",
+    ]
+    if shrunk:
+        lines += ["", f"**Profile:** differs from the published protocol (`profiles/{published_profile}.yaml`) in "
+                  f"{len(shrunk)} setting(s), so these numbers are not the published experiment:", "",
+                  markdown_table(["Setting", "Here", "Published"], [[f"`{d['key']}`", f"`{d['here']}`", f"`{d['published']}`"] for d in shrunk])]
+    else:
+        lines += ["", f"**Profile:** the published protocol's settings (`profiles/{published_profile}.yaml`)."]
+    lines += ["", "## Methods", "", markdown_methods(methods), "", "![macro F1 and AUROC per method](figures/methods.png)"]
+    if dataset.protocol == "medical":
+        lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
+                  markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
+    lines += ["", "## Per-class results (test, argmax decision)", "", markdown_per_class(methods)]
+    if audits:
+        lines += render_audit(audits, methods, params.audit)
+    if scarcity:
+        variants = list(SCARCITY_VARIANTS)
+        rows = []
+        for n, point in scarcity.items():
+            rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
+        lines += ["", "## Data scarcity", "",
+                  f"Test accuracy (file level, mean ± std over {len(params.scarcity.trials)} trials) against real training files "
+                  "per class; each trial trains its own conditional GAN on exactly that subset.", "",
+                  markdown_table(["Files per class", *variants], rows), "",
+                  "![accuracy against files per class](figures/scarcity_accuracy.png)", "",
+                  "![macro F1 against files per class](figures/scarcity_macro_f1.png)", "",
+                  "Differences to the baseline at each level (accuracy, macro F1):", ""]
+        rows = []
+        for n, point in scarcity.items():
+            for v in variants[1:]:
+                versus = point[v].versus_baseline
+                rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
+        lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p", "Δ macro F1 [CI], p"], rows))
+    return "\n".join(lines) + "\n"
+
+
+AUDIT_COLUMNS = ("precision", "recall", "density", "coverage", "memorization_rate", "two_sample_auroc")
+
+
+def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], settings) -> list[str]:
+    """The audit section: each generator's fidelity, diversity and memorization beside its classifier gain."""
+    def rows(view: str, with_gain: bool) -> list[list[str]]:
+        out = []
+        for name, result in audits.items():
+            for cls, by_view in result["classes"].items():
+                a = by_view[view]
+                gain = difference(methods[name].versus_baseline.get("macro_f1")) if name in methods else "n/a"
+                out.append([name, cls, f"{_number(a['frechet'], '.3g')} ({_number(a['frechet_reference'], '.3g')})",
+                            _number(a["n_frechet"], "d"), *(_number(a[k], ".2f") for k in AUDIT_COLUMNS),
+                            *([gain] if with_gain else [])])
+        return out
+
+    header = ["Generator", "Class", "Fréchet (real vs real)", "n", "Precision", "Recall", "Density", "Coverage",
+              "Memorized", "Two-sample AUROC"]
+    lines = ["", "## Synthetic data audit", "",
+             "Each synthetic set against the real training data of its class (the classifier's embedding: the "
+             "penultimate layer of the first seed's baseline). Fréchet distance on n samples per side, beside the "
+             "distance between two disjoint halves of the real data; precision and density: how much of the "
+             f"synthetic data lies on the real manifold (k = {settings.k}); recall and coverage: how much of the real "
+             "data the synthetic data covers; memorized: share of synthetic samples closer to a training sample "
+             f"than the closest {settings.memorization_quantile:.0%} of real test samples are; two-sample AUROC: a "
+             "logistic regression telling real from synthetic (0.5 = indistinguishable). The last column is the "
+             "generator's classifier gain from the methods table.", "",
+             markdown_table([*header, "Δ Macro F1 vs baseline [CI], p"], rows("classifier", True)), "",
+             "![audit per generator](figures/audit.png)", "",
+             "The same in the second view, a fixed random projection of the log-mel spectrogram:", "",
+             markdown_table(header, rows("log_mel", False)), ""]
+    for name in audits:
+        lines += [f"![{name}: most copy-like samples](figures/nearest_neighbours_{name}.png)", ""]
+    return lines[:-1]
+
+
+def _number(value, spec: str) -> str:
+    """A metric for a table; 'n/a' where it could not be computed (null in JSON, NaN), e.g. for tiny classes."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return format(value, spec)
