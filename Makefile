@@ -11,13 +11,15 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run industrial test ui lock clean-outputs
+.PHONY: help setup run industrial test ui tune tune-create tune-worker dashboard lock clean-outputs
 
 help:
 	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
 	@echo "make industrial  the industrial protocol (data-scarcity sweep) on the machine demo data"
 	@echo "make test   set up and run the tests"
 	@echo "make ui     serve the MLflow UI on the project's tracking store"
+	@echo "make tune   a short Optuna study (GENERATOR=vae TRIALS=8 STORAGE=...); writes profiles/tuned-GENERATOR.yaml"
+	@echo "make tune-worker   join a study as one more worker (same STORAGE); make dashboard: optuna-dashboard"
 
 setup: $(STAMP)
 
@@ -54,6 +56,27 @@ test: setup
 
 ui: setup
 	$(BIN)/synthaug ui
+
+# Tuning (outside dvc repro). STORAGE: empty = optuna.db in the project, journal:PATH, or an SQLAlchemy
+# URL (postgresql://user:pass@host/db) shared by workers on many machines: `make tune-create` once,
+# then `make tune-worker` on each machine.
+GENERATOR ?= vae
+TRIALS ?= 8
+STORAGE ?=
+TUNE_ARGS = --generator $(GENERATOR) --n-trials $(TRIALS) $(if $(STORAGE),--storage $(STORAGE))
+
+tune: setup
+	@test -f outputs/features/train.npz || $(MAKE) run
+	$(BIN)/synthaug tune $(TUNE_ARGS)
+
+tune-create: setup
+	$(BIN)/synthaug tune $(TUNE_ARGS) --create-only
+
+tune-worker: setup
+	$(BIN)/synthaug tune $(TUNE_ARGS) --worker
+
+dashboard: setup
+	$(BIN)/optuna-dashboard $(if $(STORAGE),$(patsubst journal:%,%,$(STORAGE)),sqlite:///optuna.db)
 
 # Re-resolve requirements.lock from requirements.in in a scratch environment.
 lock:

@@ -84,6 +84,13 @@ def cmd_report(args: argparse.Namespace) -> None:
                 args.metrics, args.plots)
 
 
+def cmd_tune(args: argparse.Namespace) -> None:
+    from synthaug.stages import tune
+
+    tune.main(args.params, args.features, generator=args.generator, n_trials=args.n_trials, storage=args.storage,
+              study_name=args.study_name, create_only=args.create_only, worker=args.worker, threads=args.threads)
+
+
 def cmd_profile(args: argparse.Namespace) -> None:
     from synthaug import profiles
 
@@ -284,6 +291,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     report.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")
     report.set_defaults(func=cmd_report)
+
+    tune = commands.add_parser(
+        "tune",
+        help="tool: Optuna study of the synthetic share and a generator's hyperparameters (outside dvc repro)",
+        description="Reads params `tune` (search space, storage, trials), `train_generator`, `synthesize`, "
+        "`train_classifier` and `dataset`, and FEATURES/{train,val}.npz (never the test split). Creates the study "
+        "once (--create-only), runs trials as a worker (--worker joins an existing study), and by default does both "
+        "and writes the best trial's values to profiles/tuned-<generator>.yaml: `synthaug profile tuned-<generator> "
+        "&& dvc repro` re-runs the pipeline with them. Logs a parent MLflow run per study and a nested run per trial.",
+    )
+    _add_params(tune)
+    tune.add_argument("features", type=Path, nargs="?", default=Path("outputs/features"),
+                      help="folder written by featurize (default: outputs/features)")
+    tune.add_argument("--generator", help="generator to tune (default: tune.generator)")
+    tune.add_argument("--n-trials", type=int, help="trials in the study (default: tune.n_trials)")
+    tune.add_argument("--storage", help="null/optuna.db, journal:PATH or an SQLAlchemy URL (default: tune.storage)")
+    tune.add_argument("--study-name", help="study name (default: tune.study_name or synthaug-<dataset>-<generator>)")
+    tune.add_argument("--create-only", action="store_true", help="create the study and exit (run once before workers)")
+    tune.add_argument("--worker", action="store_true", help="join an existing study and run trials until it is finished")
+    tune.add_argument("--threads", type=int, help="torch threads per worker (default: all cores)")
+    tune.set_defaults(func=cmd_tune)
 
     profile = commands.add_parser(
         "profile",

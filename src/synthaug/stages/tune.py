@@ -1,0 +1,91 @@
+"""tune: an Optuna study of the synthetic share and one generator's hyperparameters (not a DVC stage).
+
+Reads params `dataset.name`, `dataset.protocol`, `train_generator`, `synthesize`, `train_classifier`
+and `tune`; reads FEATURES/train.npz, FEATURES/val.npz and FEATURES/normalizer.json only (the test
+split is never opened). The study lives in the Optuna storage (`tune.storage`: null = optuna.db in
+the project, journal:PATH, or an SQLAlchemy URL); runs go to the project's MLflow experiment.
+
+Three ways to run it:
+- default: create the study if needed, run one worker until the study has its n_trials finished
+  trials, then write profiles/tuned-<generator>.yaml with the best trial's values;
+- create_only: create the study (and its MLflow parent run) and return, so that several workers
+  can then start together (on an empty database, workers creating it at once would race);
+- worker: join an existing study and run trials until it is finished; the worker that sees it
+  finished also writes the profile (every worker writes the same one).
+Arguments given here (generator, n_trials, storage, study_name) override the `tune` params.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthaug import tuning
+from synthaug.config import PROFILES_DIR, load_params
+from synthaug.errors import ConfigError
+from synthaug.generators import generator_class
+
+
+def main(
+    params_path: Path,
+    features_dir: Path,
+    *,
+    generator: str | None = None,
+    n_trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    create_only: bool = False,
+    worker: bool = False,
+    threads: int | None = None,
+    project_root: Path = Path("."),
+) -> Path | None:
+    """Run `synthaug tune`; return the written profile's path (None with create_only).
+
+    `threads`: torch threads per worker (None: all cores; give 1 when running one worker per core).
+    """
+    import optuna
+
+    if create_only and worker:
+        raise ConfigError("tune: --create-only and --worker exclude each other")
+    params = load_params(params_path)
+    settings, dataset = params.tune, params.dataset
+    generator = generator or settings.generator
+    if generator not in params.train_generator.models:
+        raise ConfigError(f"tune.generator: {generator!r} is not in train_generator.models "
+                          f"({', '.join(params.train_generator.models)})")
+    storage_name = storage if storage is not None else settings.storage
+    name = study_name or settings.study_name or f"synthaug-{dataset.name}-{generator}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the worker prints one line per trial itself
+    optuna_storage = tuning.make_storage(storage_name, project_root)
+    tracking = tuning.Tracking(project_root, dataset.name, dataset.protocol)
+    where = f"study {name} in {tuning.redacted(storage_name) if storage_name else tuning.OPTUNA_DB}"
+
+    if worker:
+        study = tuning.load_study(name, optuna_storage)
+    else:
+        space = tuning.search_space(settings, generator, sorted(generator_class(generator).defaults))
+        study = tuning.create_study(
+            name, optuna_storage, n_trials=n_trials or settings.n_trials, generator=generator, space=space,
+            pruner=settings.pruner, sampler_seed=settings.sampler_seed, tracking=tracking, storage_name=storage_name,
+            run_params={"seeds": settings.seeds, "classes": params.train_generator.classes,
+                        "train_classifier": params.train_classifier.model_dump(exclude={"seeds"}),
+                        "train_generator": params.train_generator.models[generator]},
+        )
+        if create_only:
+            storage_flag = f" --storage '{tuning.redacted(storage)}'" if storage else ""  # else workers read tune.storage
+            print(f"tune: created {where} ({study.user_attrs[tuning.N_TRIALS_ATTR]} trials); start workers with\n"
+                  f"  synthaug tune --worker --generator {generator} --study-name {name}{storage_flag}")
+            return None
+    if study.user_attrs.get(tuning.GENERATOR_ATTR) != generator:
+        raise ConfigError(f"{where} tunes {study.user_attrs.get(tuning.GENERATOR_ATTR)}, not {generator}; pass --generator")
+
+    data = tuning.load_tune_data(features_dir)
+    setup = tuning.TrialSetup.from_params(params, generator, num_threads=threads)
+    print(f"tune: {where}, generator {generator}, {study.user_attrs[tuning.N_TRIALS_ATTR]} trials")
+    report = tuning.run_worker(study, tuning.make_objective(study, data, setup, tracking))
+    best = tuning.finish_study(study, tracking)
+    profile = Path(project_root) / PROFILES_DIR / f"tuned-{generator}.yaml"
+    tuning.write_best_params(study, params, generator, profile)
+    print(f"tune: this worker finished {len(report.finished)} trial(s); best is trial {best.number} "
+          f"(validation macro F1 {best.value:.4f}) with {best.params}")
+    print(f"tune: best parameters -> {profile}\n  use them: synthaug profile tuned-{generator} && dvc repro")
+    return profile
