@@ -111,8 +111,10 @@ def test_search_space_merges_shared_and_generator_ranges_and_names_bad_keys():
     assert set(space) == {"ratio", "lr"} and space["lr"].low == 1e-3  # the generator's range wins
     with pytest.raises(ConfigError, match=r"tune.space.vae.width: not a hyperparameter"):
         tuning.search_space(TuneParams(space={"vae": {"width": {"low": 0.1, "high": 1.0}}}), "vae", keys)
-    with pytest.raises(ConfigError, match="curation bounds cannot be tuned.*test split"):
-        tuning.search_space(TuneParams(space={"shared": {"curation.min_confidence": {"low": 0.1, "high": 0.9}}}), "vae", keys)
+    curated = tuning.search_space(TuneParams(space={"shared": {"curation.min_confidence": {"low": 0.1, "high": 0.9}}}), "vae", keys)
+    assert set(curated) == {"curation.min_confidence"}
+    with pytest.raises(ConfigError, match=r"tune.space.shared.curation.min_quality: not a curation bound"):
+        tuning.search_space(TuneParams(space={"shared": {"curation.min_quality": {"low": 0.1, "high": 0.9}}}), "vae", keys)
     with pytest.raises(ConfigError, match="cannot be negative"):
         tuning.search_space(TuneParams(space={"shared": {"ratio": {"low": -1.0, "high": 1.0}}}), "vae", keys)
 
@@ -243,7 +245,9 @@ def finished_study(params: dict, counts: dict[str, int], value: float = 0.7) -> 
         "ratio": optuna.distributions.FloatDistribution(0.0, 2.0),
         "lr": optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True),
         "latent_dim": optuna.distributions.CategoricalDistribution([32, 64]),
+        "curation.min_confidence": optuna.distributions.FloatDistribution(0.0, 1.0),
     }
+    distributions = {name: d for name, d in distributions.items() if name in params}
     study = optuna.create_study(study_name="best", direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=value - 0.1, params={**params, "ratio": 1.0},
                                               distributions=distributions, user_attrs={tuning.COUNTS_ATTR: {"x": 1}}))
@@ -269,6 +273,14 @@ def test_best_params_profile_applies_and_reads_back_floats(tmp_path):
     tuned = load_params(tmp_path / "params.yaml")
     assert tuned.train_generator.models["vae"]["lr"] == 5e-05 and tuned.synthesize.minority_ratio == 0.75
     assert tuned.train_generator.models["vae"]["epochs"] == params.train_generator.models["vae"]["epochs"]
+
+
+def test_tuned_curation_bounds_switch_curation_on_in_the_profile(tmp_path):
+    params = load_params(REPO_ROOT / "params.yaml")
+    study = finished_study({"ratio": 0.5, "curation.min_confidence": 0.3, "lr": 1e-4}, {"positive": 5})
+    overlay = tuning.write_best_params(study, params, "vae", tmp_path / "curated.yaml")
+    assert overlay["curation"] == {"enabled": True, "min_confidence": 0.3}
+    assert overlay["train_generator"] == {"models": {"vae": {"lr": 1e-4}}}
 
 
 def test_best_params_in_all_mode_and_when_the_baseline_wins(tmp_path):
@@ -308,6 +320,29 @@ def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     steps = []
     result = tuning.evaluate_trial({"ratio": 0.0, "lr": 1e-3}, data, setup, on_epoch=lambda step, seed, record: steps.append(step))
     assert result["counts"] == {} and 0.0 <= result["value"] <= 1.0 and steps == [1, 2]
+
+
+def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
+    """Scores as the audit's, without the test split: a strict confidence bound drops samples, none drops none."""
+    from synthaug.config import CurationParams
+
+    params = load_params(tiny_project / "params.yaml")
+    data = tuning.load_tune_data(tiny_project / "outputs/features")
+    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    assert tuning.curation_bounds({"ratio": 0.5}, CurationParams(enabled=False)) is None
+    bounds = tuning.curation_bounds({"curation.min_confidence": 0.99}, CurationParams(enabled=False))
+    assert bounds.min_confidence == 0.99 and bounds.max_manifold_distance is None and bounds.min_copy_ratio is None
+
+    positive = data.train.class_names.index("positive")
+    x = data.val.x[data.val.y == positive]  # real positive spectrograms standing in for synthetic ones
+    y = data.val.y[data.val.y == positive]
+    strict = tuning.curation_keep_mask(x, y, bounds, data, setup)
+    loose = tuning.curation_keep_mask(x, y, CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None,
+                                                            min_confidence=0.0), data, setup)
+    assert loose.all() and not strict.all()  # a 2-epoch classifier is not 99 % sure of every positive
+
+    result = tuning.evaluate_trial({"ratio": 0.5, "epochs": 1, "curation.min_confidence": 0.99}, data, setup)
+    assert result["counts"] == {"positive": 5} and 0 < result["curation_dropped"] <= 5
 
 
 def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monkeypatch):

@@ -17,6 +17,7 @@ Arguments given here (generator, n_trials, storage, study_name) override the `tu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from synthaug import tuning
@@ -52,7 +53,8 @@ def main(
     if generator not in params.train_generator.models:
         raise ConfigError(f"tune.generator: {generator!r} is not in train_generator.models "
                           f"({', '.join(params.train_generator.models)})")
-    storage_name = storage if storage is not None else settings.storage
+    # Team setups name the shared database in the environment (team.env), not in params.yaml.
+    storage_name = storage if storage is not None else (settings.storage or os.environ.get("SYNTHAUG_TUNE_STORAGE"))
     name = study_name or settings.study_name or f"synthaug-{dataset.name}-{generator}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the worker prints one line per trial itself
     optuna_storage = tuning.make_storage(storage_name, project_root)

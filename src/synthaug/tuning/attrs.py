@@ -1,0 +1,31 @@
+"""Names and constants a study, its trials and its workers agree on (Optuna attrs, defaults)."""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+CURATION_PREFIX = "curation."  # tune.space keys curation.<bound> tune the curation bounds
+RATIO = "ratio"  # the synthetic share: synthetic spectrograms per real training spectrogram of a served class
+OPTUNA_DB = "optuna.db"
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 60  # a RUNNING trial whose heartbeat is older than this is taken for dead and retried
+
+# Study user attrs: a study holds its own definition, so every worker searches the same space.
+N_TRIALS_ATTR = "n_trials"
+GENERATOR_ATTR = "generator"
+SPACE_ATTR = "space"
+PRUNER_ATTR = "pruner"
+SAMPLER_SEED_ATTR = "sampler_seed"
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+# Trial attrs.
+SLOT_ATTR = "synthaug:slot"  # system attr: which of the n_trials slots a trial fills
+HEARTBEAT_ATTR = "synthaug:heartbeat"  # system attr (journal storage only): time.time() of the last beat
+ERROR_ATTR = "error"  # user attr of a trial whose objective raised
+DISCARDED_ATTR = "discarded"  # user attr of a duplicate trial, failed unrun
+MLFLOW_RUN_ATTR = "mlflow_run_id"
+COUNTS_ATTR = "synthetic_per_class"  # user attr: synthetic spectrograms drawn per class
+CURATION_DROPPED_ATTR = "curation_dropped"  # user attr: synthetic spectrograms curation dropped
+WORKER_ATTR = "worker"  # user attr: host:pid of the worker that ran the trial
+
+PRUNERS = ("median", "successive_halving", "none")
+FINISHED_OK = (TrialState.COMPLETE, TrialState.PRUNED)

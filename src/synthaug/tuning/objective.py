@@ -1,0 +1,270 @@
+"""A trial: train the generator with the suggested values, mix its samples in, score the classifier on validation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+
+from synthaug import tracking as tracking_conventions
+from synthaug.config import CurationParams
+from synthaug.errors import DataError
+from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
+from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflow_client
+from synthaug.tuning.space import suggest
+from synthaug.tuning.study import study_space
+
+if TYPE_CHECKING:
+    from synthaug.config import Params, TrainClassifierParams
+    from synthaug.spectrograms import SpectrogramSet
+
+
+
+
+@dataclass
+class TuneData:
+    """The real spectrograms a trial may use: training and validation only."""
+
+    train: SpectrogramSet
+    val: SpectrogramSet
+    channel_std: np.ndarray  # per-mel std of the real training data (gain augmentation)
+    # Trials that curate: a classifier trained on the real data only, with its train and val embeddings
+    # (trained once per worker, on the first trial that needs it).
+    reference: tuple[Any, np.ndarray, np.ndarray] | None = None
+
+
+def load_tune_data(features_dir: Path) -> TuneData:
+    """Read FEATURES/train.npz, val.npz and normalizer.json; nothing else (never test.npz)."""
+    import json
+
+    from synthaug.spectrograms import load_spectrogram_set
+
+    features_dir = Path(features_dir)
+    normalizer = features_dir / "normalizer.json"
+    if not normalizer.is_file():
+        raise DataError(f"{normalizer}: not found; run featurize first (dvc repro featurize)")
+    train = load_spectrogram_set(features_dir / "train.npz")
+    val = load_spectrogram_set(features_dir / "val.npz")
+    if train.class_names != val.class_names:
+        raise DataError(f"{features_dir}: train and val have different class names; re-run featurize")
+    return TuneData(train, val, np.asarray(json.loads(normalizer.read_text())["std"], dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """Everything a trial needs besides the suggested values: params.yaml's fixed settings."""
+
+    generator: str
+    generator_config: dict[str, Any]  # train_generator.models.<generator>; suggested values override it
+    classes: str  # minority | all (train_generator.classes)
+    generator_seed: int
+    generator_device: str
+    synthesize_seed: int
+    synthesize_batch_size: int
+    default_ratio: float | None  # minority mode without a searched ratio: synthesize.minority_ratio
+    default_per_class: int  # all mode without a searched ratio: synthesize.n_per_class
+    classifier: TrainClassifierParams
+    seeds: tuple[int, ...]  # tune.seeds: one classifier per seed, the objective is their mean
+    num_threads: int | None = None
+    curation: CurationParams = field(default_factory=CurationParams)  # the pipeline's bounds (used when enabled)
+    audit_k: int = 5  # audit.k: neighbours of the manifold balls
+    memorization_quantile: float = 0.05  # audit.memorization_quantile: sets the copy threshold
+
+    @classmethod
+    def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
+        return cls(
+            generator=generator, generator_config=dict(params.train_generator.models.get(generator, {})),
+            classes=params.train_generator.classes, generator_seed=params.train_generator.seed,
+            generator_device=params.train_generator.device, synthesize_seed=params.synthesize.seed,
+            synthesize_batch_size=params.synthesize.batch_size, default_ratio=params.synthesize.minority_ratio,
+            default_per_class=params.synthesize.n_per_class, classifier=params.train_classifier,
+            seeds=tuple(params.tune.seeds), num_threads=num_threads, curation=params.curation,
+            audit_k=params.audit.k, memorization_quantile=params.audit.memorization_quantile,
+        )
+
+
+def synthetic_counts(train_y: np.ndarray, class_names: list[str], classes: str, ratio: float | None,
+                     per_class: int) -> dict[str, int]:
+    """Synthetic spectrograms per served class: round(ratio x its training size), or `per_class`
+    when no ratio is given (all mode's fixed count); classes that would get none are left out."""
+    from synthaug.generators.per_class import target_classes
+
+    served = target_classes(np.asarray(train_y), len(class_names), classes)  # type: ignore[arg-type]
+    sizes = np.bincount(train_y, minlength=len(class_names))
+    counts = {class_names[c]: (per_class if ratio is None else int(round(ratio * sizes[c]))) for c in served}
+    return {name: n for name, n in counts.items() if n > 0}
+
+
+def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
+                   on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+                   on_generator_epoch: Callable[[str, int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train the generator (unless no synthetic data is asked for) and the classifiers; return the result.
+
+    With curation (tuned `curation.*` bounds, or `curation.enabled` in params), synthetic samples
+    outside the bounds are dropped before classifier training, scored as the audit scores them
+    (see `curation_keep_mask`). `on_epoch(step, seed, record)` runs after each classifier epoch,
+    step counting epochs across seeds (seed index x epochs + epoch) so trials are compared at equal
+    training; raising from it stops the trial (pruning). Returns {"value": mean best validation
+    macro F1 (file level), "per_seed": {seed: value}, "counts": {class: synthetic count drawn},
+    "curation_dropped": samples dropped, "seconds": ...}.
+    """
+    import torch
+
+    from synthaug.generators.per_class import by_class, fit_models, sample_classes
+
+    started = time.perf_counter()
+    if setup.num_threads:
+        torch.set_num_threads(int(setup.num_threads))
+    train = data.train
+    class_names = list(train.class_names)
+    ratio = values.get(RATIO)
+    if ratio is None and setup.classes == "minority":
+        ratio = setup.default_ratio
+    counts = synthetic_counts(train.y, class_names, setup.classes, None if ratio is None else float(ratio),
+                              setup.default_per_class)
+    train_x, train_y = train.x, train.y
+    dropped = 0
+    if counts:
+        config = {**setup.generator_config, **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)}}
+        callback = None
+        if on_generator_epoch is not None:
+            callback = lambda slot, generator, epoch, losses: on_generator_epoch(slot.key, epoch, losses)  # noqa: E731
+        trained = fit_models(setup.generator, config, train.x, train.y, class_names, mode=setup.classes,  # type: ignore[arg-type]
+                             seed=setup.generator_seed, checkpoint_root=None, device=setup.generator_device,
+                             on_epoch_end=callback)
+        x, y = sample_classes(by_class(trained, class_names), counts, class_names,
+                              seed=setup.synthesize_seed, batch_size=setup.synthesize_batch_size)
+        if not np.isfinite(x).all():
+            raise FloatingPointError(f"generator {setup.generator} produced non-finite spectrograms with {dict(values)}")
+        bounds = curation_bounds(values, setup.curation)
+        if bounds is not None:
+            keep = curation_keep_mask(x, y, bounds, data, setup)
+            x, y, dropped = x[keep], y[keep], int((~keep).sum())
+        train_x, train_y = np.concatenate([train.x, x]), np.concatenate([train.y, y])
+
+    per_seed: dict[int, float] = {}
+    for index, seed in enumerate(setup.seeds):
+        offset = index * setup.classifier.epochs
+
+        def epoch_end(epoch: int, record: dict[str, float], seed: int = seed, offset: int = offset) -> None:
+            if on_epoch is not None:
+                on_epoch(offset + epoch, seed, record)
+
+        per_seed[seed] = float(_train_classifier(train_x, train_y, data, setup, seed, epoch_end).best_val_macro_f1)
+    return {"value": float(np.mean(list(per_seed.values()))), "per_seed": per_seed, "counts": counts,
+            "curation_dropped": dropped, "seconds": time.perf_counter() - started}
+
+
+def _train_classifier(train_x: np.ndarray, train_y: np.ndarray, data: TuneData, setup: TrialSetup, seed: int,
+                      on_epoch_end: Callable[[int, dict[str, float]], None] | None = None):
+    """One classifier as the pipeline trains it (train_classifier params), judged on the real validation split."""
+    from synthaug.classifier_runs import TRAINING_KEYS
+    from synthaug.classifiers import Augmenter, build_classifier
+    from synthaug.training import TrainConfig, train_classifier
+
+    settings = setup.classifier
+    options = {k: v for k, v in settings.model.items() if k != "architecture"}
+    model = build_classifier(settings.model["architecture"], len(data.train.class_names), tuple(train_x.shape[1:]),
+                             seed=seed, **options)
+    config = TrainConfig(seed=seed, num_threads=setup.num_threads, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    augmenter = Augmenter.from_params(settings.augment, channel_std=data.channel_std)
+    val = data.val
+    return train_classifier(model, (train_x, train_y), (val.x, val.y, val.file_id), config,
+                            augmenter=augmenter or None, on_epoch_end=on_epoch_end, progress=False)
+
+
+def curation_bounds(values: Mapping[str, Any], fixed: CurationParams) -> CurationParams | None:
+    """The curation a trial applies: its tuned `curation.*` bounds, the others from params when
+    curation is enabled there (else not applied); None when the trial does not curate at all."""
+    tuned = {k.removeprefix(CURATION_PREFIX): v for k, v in values.items() if k.startswith(CURATION_PREFIX)}
+    if not tuned and not fixed.enabled:
+        return None
+    from synthaug.curation import CURATION_BOUNDS
+
+    return CurationParams(enabled=True, **{b: tuned.get(b, getattr(fixed, b) if fixed.enabled else None) for b in CURATION_BOUNDS})
+
+
+def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, data: TuneData, setup: TrialSetup) -> np.ndarray:
+    """Which synthetic samples pass `bounds`, scored as the audit stage scores them but without the test
+    split: the embeddings and label confidence of a classifier trained on the real training data
+    (the trial's baseline, seed tune.seeds[0]), and a copy threshold calibrated on validation."""
+    from synthaug.curation import embedding_scores, keep_mask
+    from synthaug.training import predict_embeddings, predict_proba
+
+    if data.reference is None:
+        model = _train_classifier(data.train.x, data.train.y, data, setup, setup.seeds[0]).model
+        data.reference = (model, predict_embeddings(model, data.train.x), predict_embeddings(model, data.val.x))
+    model, train_embedded, val_embedded = data.reference
+    scores: dict[str, np.ndarray] = embedding_scores(
+        predict_embeddings(model, x), y, train_embedded, data.train.y, val_embedded, data.val.y,
+        k=setup.audit_k, quantile=setup.memorization_quantile)
+    scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
+    return keep_mask(scores, bounds)
+
+
+def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
+                   tracking: Tracking | None = None) -> Callable[[optuna.Trial], float]:
+    """The study's objective: suggest from the study's recorded space, evaluate, report per epoch
+    for pruning; with `tracking`, log the trial as a nested MLflow run of the study's parent run."""
+    space = study_space(study)
+    parent_run = study.user_attrs.get(PARENT_RUN_ATTR)
+    experiment_id = tracking.experiment_id() if tracking is not None else None
+
+    def objective(trial: optuna.Trial) -> float:
+        values = suggest(trial, space)
+        client, run_id = None, None
+        if tracking is not None:
+            client = mlflow_client()
+            prefix = tracking_conventions.TAG_PREFIX
+            tags = {**tracking.tags(), f"{prefix}stage": "tune_trial", f"{prefix}trial": str(trial.number),
+                    f"{prefix}generator": setup.generator, f"{prefix}study": study.study_name}
+            if parent_run:
+                tags["mlflow.parentRunId"] = parent_run
+            run_id = client.create_run(experiment_id, run_name=f"trial-{trial.number}", tags=tags).info.run_id
+            trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
+            log_params(client, run_id, {**values, "generator": setup.generator, "trial": trial.number,
+                                         "seeds": list(setup.seeds), "classes": setup.classes})
+
+        def on_epoch(step: int, seed: int, record: dict[str, float]) -> None:
+            value = float(record["val_macro_f1"])
+            if client is not None:
+                metrics = {f"seed{seed}.{k}": v for k, v in record.items() if k not in ("epoch", "seconds")}
+                log_metrics(client, run_id, {**metrics, "intermediate_val_macro_f1": value}, step=step)
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation macro F1 {value:.4f} at step {step} lags the other trials")
+
+        def on_generator_epoch(key: str, epoch: int, losses: dict[str, float]) -> None:
+            if client is not None:
+                log_metrics(client, run_id, {f"generator.{key}.{k}": v for k, v in losses.items()}, step=epoch)
+
+        status, state = "FAILED", "FAIL"
+        try:
+            result = evaluate_trial(values, data, setup, on_epoch, on_generator_epoch)
+            trial.set_user_attr(COUNTS_ATTR, {k: int(v) for k, v in result["counts"].items()})
+            trial.set_user_attr(CURATION_DROPPED_ATTR, result["curation_dropped"])
+            if client is not None:
+                log_metrics(client, run_id, {"val_file_macro_f1": result["value"], "seconds": result["seconds"],
+                                              "n_synthetic": sum(result["counts"].values()) - result["curation_dropped"],
+                                              "curation_dropped": result["curation_dropped"],
+                                              **{f"seed{s}.best_val_macro_f1": v for s, v in result["per_seed"].items()}})
+            status, state = "FINISHED", "COMPLETE"
+            return result["value"]
+        except optuna.TrialPruned:
+            status, state = "FINISHED", "PRUNED"
+            raise
+        except Exception as exc:
+            if client is not None:
+                client.set_tag(run_id, f"{tracking_conventions.TAG_PREFIX}error", f"{type(exc).__name__}: {exc}"[:5000])
+            raise
+        finally:
+            if client is not None:
+                client.set_tag(run_id, f"{tracking_conventions.TAG_PREFIX}trial_state", state)
+                client.set_terminated(run_id, status)
+
+    return objective
