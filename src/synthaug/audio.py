@@ -52,16 +52,32 @@ def load(path: str | Path, sample_rate: int) -> np.ndarray:
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises several types (LibsndfileError, RuntimeError)
         raise AudioError(path, "unreadable", str(exc).strip()) from exc
+    return to_model_rate(data, source_rate, sample_rate, source=path)
+
+
+def to_model_rate(data: np.ndarray, source_rate: int, sample_rate: int, *, source: str | Path = "waveform") -> np.ndarray:
+    """Checked mono float32 waveform at `sample_rate` from samples [n] or [n, channels] at `source_rate`.
+
+    What `load` does after decoding, for waveforms that arrive decoded (the registered model's
+    waveform input); raises AudioError naming `source` for the same reasons as `load`.
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise AudioError(source, "unreadable", f"expected samples [n] or [n, channels], got shape {list(data.shape)}")
     if data.size == 0:
-        raise AudioError(path, "empty", "the file holds no samples")
+        raise AudioError(source, "empty", "the file holds no samples")
+    if not int(source_rate) > 0:
+        raise AudioError(source, "unreadable", f"sample rate must be positive, got {source_rate}")
     wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(wave).all():
-        raise AudioError(path, "non-finite", "the file holds NaN or infinite samples")
+        raise AudioError(source, "non-finite", "the file holds NaN or infinite samples")
     peak = float(np.abs(wave).max())
     if peak < SILENCE_PEAK:
-        raise AudioError(path, "silent", f"peak amplitude {peak:.2g} is below {SILENCE_PEAK:g}")
-    if source_rate != sample_rate:
-        wave = resample(wave, source_rate, sample_rate)
+        raise AudioError(source, "silent", f"peak amplitude {peak:.2g} is below {SILENCE_PEAK:g}")
+    if int(source_rate) != sample_rate:
+        wave = resample(wave, int(source_rate), sample_rate)
     return np.ascontiguousarray(wave, dtype=np.float32)
 
 

@@ -173,6 +173,17 @@ class EnsembleParams(Section):
     fit_weights: bool = True  # also an ensemble with weights fitted on validation log loss
 
 
+REGISTRY_METRICS = ("val_file_macro_f1", "val_file_auroc", "val_file_accuracy", "val_file_balanced_accuracy")
+
+
+class RegistryParams(Section):
+    """The model registry: which registered model, and when a version earns the `champion` alias."""
+
+    model_name: str | None = None  # null: synthaug-<dataset.name>
+    metric: Literal[REGISTRY_METRICS] = "val_file_macro_f1"  # type: ignore[valid-type]  # validation split, file level; higher is better
+    margin: float = Field(0.0, ge=0)  # promote only when the candidate beats the champion by more than this
+
+
 class ReportParams(Section):
     """Statistics of the report: paired bootstrap intervals and permutation tests against the baseline."""
 
@@ -265,6 +276,7 @@ class Params(Section):
     scarcity: ScarcityParams = Field(default_factory=ScarcityParams)
     report: ReportParams = Field(default_factory=ReportParams)
     tune: TuneParams = Field(default_factory=TuneParams)
+    registry: RegistryParams = Field(default_factory=RegistryParams)
 
     @field_validator("dataset", mode="before")
     @classmethod

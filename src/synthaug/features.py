@@ -221,6 +221,28 @@ def _log_mel(waves: torch.Tensor, params: LogMelParams) -> torch.Tensor:
     return torch.log10(mel.reshape(-1, batch, frames).transpose(0, 1) + LOG_FLOOR).mul_(10.0)
 
 
+def file_clips(wave: np.ndarray, params: LogMelParams) -> np.ndarray:
+    """The clips [K, clip_samples] a waveform contributes: one centre crop ('crop') or its segments ('clips')."""
+    if params.mode == "crop":
+        return audio.fix_length(wave, params.clip_samples)[None, :]
+    return audio.segment(wave, params.clip_samples, params.hop_samples)
+
+
+def log_mel_clips(clips: np.ndarray, params: LogMelParams) -> np.ndarray:
+    """Log-mel spectrograms [K, 1, n_mels, n_frames] (float32) of clips [K, clip_samples].
+
+    Batches of CLIPS_PER_BATCH, as featurize computes them, so the registered model's features
+    equal the pipeline's.
+    """
+    if len(clips) == 0:
+        return _empty_result(params)["x"]
+    waves = torch.from_numpy(np.ascontiguousarray(clips, dtype=np.float32))
+    with torch.inference_mode():
+        starts = range(0, len(waves), CLIPS_PER_BATCH)
+        x = torch.cat([_log_mel(waves[start : start + CLIPS_PER_BATCH], params) for start in starts])
+    return x.unsqueeze(1).numpy()
+
+
 def _featurize_task(task: tuple[LogMelParams, list[int], list[str]]) -> dict:
     """Decode a group of files and compute the log-mel spectrograms of all their clips."""
     params, indices, paths = task
@@ -231,19 +253,12 @@ def _featurize_task(task: tuple[LogMelParams, list[int], list[str]]) -> dict:
         except AudioError as exc:
             bad.append((exc.path, exc.reason, exc.detail))
             continue
-        if params.mode == "crop":
-            file_clips = audio.fix_length(wave, params.clip_samples)[None, :]
-        else:
-            file_clips = audio.segment(wave, params.clip_samples, params.hop_samples)
-        clips.append(file_clips)
-        clip_index.extend([index] * len(file_clips))
+        clips.append(file_clips(wave, params))
+        clip_index.extend([index] * len(clips[-1]))
     if not clips:
         return {**_empty_result(params), "bad": bad}
-    waves = torch.from_numpy(np.concatenate(clips))
-    with torch.inference_mode():
-        starts = range(0, len(waves), CLIPS_PER_BATCH)
-        x = torch.cat([_log_mel(waves[start : start + CLIPS_PER_BATCH], params) for start in starts])
-    return {"x": x.unsqueeze(1).numpy(), "indices": np.asarray(clip_index, np.int64), "bad": bad}
+    x = log_mel_clips(np.concatenate(clips), params)
+    return {"x": x, "indices": np.asarray(clip_index, np.int64), "bad": bad}
 
 
 @dataclass

@@ -42,8 +42,10 @@ def set_params(project: Path, overlay: dict) -> None:
     path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
 
 
-def new_project(tmp_path_factory, *profiles: str, target: str | None = None, overlay: dict | None = None) -> Path:
-    """A fresh project with the tiny demo data, the given profiles and `overlay`, after one `dvc repro [target]`."""
+def new_project(tmp_path_factory, *profiles: str, target: str | None = None, overlay: dict | None = None,
+                before_repro=None) -> Path:
+    """A fresh project with the tiny demo data, the given profiles and `overlay`, after one `dvc repro [target]`
+    (`before_repro(project)` runs just before it, on the committed project)."""
     project = tmp_path_factory.mktemp("project")
     for name in ("dvc.yaml", "params.yaml", ".gitignore", "outputs/scarcity/.gitignore"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,8 @@ def new_project(tmp_path_factory, *profiles: str, target: str | None = None, ove
     run(["dvc", "add", "data", "-q"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "tiny project"], project)
+    if before_repro is not None:
+        before_repro(project)
     run(["dvc", "repro", *([target] if target else [])], project)
     return project
 
@@ -235,6 +239,38 @@ def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project
         name = run_.data.tags["synthaug.method"]
         logged = run_.data.metrics["audit.positive.classifier.two_sample_auroc"]
         assert logged == pytest.approx(metrics[name]["positive"]["classifier"]["two_sample_auroc"])
+
+
+def test_promoted_champion_classifies_new_audio_like_the_pipeline(project: Path):
+    """make promote's two commands, then `synthaug predict` on the data folder: the champion's file-level
+    probabilities are its pipeline run's, computed here from the audio alone."""
+    import mlflow
+    import pandas as pd
+
+    from synthaug import tracking
+    from synthaug.classifier_runs import file_level
+
+    assert "new version(s)" in run(["synthaug", "register"], project)
+    assert "champion is now version" in run(["synthaug", "promote"], project)
+    assert "0 new version(s)" in run(["synthaug", "register"], project)  # registering again adds nothing
+    out = run(["synthaug", "predict", "models:/synthaug-demo-cough@champion", "data/demo/cough", "--out", "predictions.csv"],
+              project)
+    assert "file(s) classified" in out
+
+    mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("synthaug-demo-cough", "champion")
+    versions = client.search_model_versions("name = 'synthaug-demo-cough'")
+    assert len(versions) == 5 * 2 + 2 * 2  # 5 methods x 2 seeds, equal and fitted ensembles x 2 seeds
+    best = max(float(v.tags["val_file_macro_f1"]) for v in versions)
+    assert float(champion.tags["val_file_macro_f1"]) == best
+    assert champion.tags["synthaug.promotion.outcome"] == "promoted"
+
+    predicted = pd.read_csv(project / "predictions.csv", keep_default_na=False)
+    predicted["file_id"] = [str(Path(p).relative_to("data/demo/cough")) for p in predicted["path"]]
+    proba, _, file_ids = file_level(project / champion.tags["synthaug.run_dir"], "test", ["negative", "positive"])
+    mine = predicted.set_index("file_id").loc[list(file_ids), ["p_negative", "p_positive"]].astype(float).to_numpy()
+    assert np.allclose(mine, proba, atol=1e-5)
 
 
 def test_dvc_experiment_changes_a_param_and_lists_metrics(project: Path):

@@ -1,0 +1,153 @@
+"""Register the pipeline's evaluated classifiers and ensembles as versions of one registered model.
+
+Each classifier run folder (outputs/classifiers/<method>/seed<S>/) and each ensemble run folder
+(outputs/ensemble/<variant>/seed<S>/) becomes one version. Its AudioClassifier bundle (the run's
+network, or the ensemble's members with their weights, plus the featurize preprocessing) is logged
+as a pyfunc model into the run that produced it, so the version's source run is the classifier's
+or ensemble's own MLflow run, with its metrics and figures. Version tags carry the validation and
+test metrics (file and clip level) and the lineage: data version, git commit, method, seed,
+synthetic set and generator run, ensemble members. A run already registered is left alone, so
+registering again after `dvc repro` adds only the new runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthaug import tracking
+from synthaug.classifier_runs import EVALUATED_SPLITS, HEADLINE, completed
+from synthaug.errors import DataError, SynthaugError
+from synthaug.registry.audio_model import AudioClassifier
+from synthaug.registry.packaging import log_audio_model
+from synthaug.spectrograms import load_spectrogram_set
+
+PREFIX = tracking.TAG_PREFIX
+# Run tags copied onto the version: lineage the model page shows without opening the run.
+LINEAGE_TAGS = ("synthaug.method", "synthaug.seed", "synthaug.protocol", "synthaug.dataset", "synthaug.data_version",
+                "synthaug.synthetic_set", "synthaug.generator_run_id", "synthaug.curated", "synthaug.members",
+                "mlflow.source.git.commit")
+
+
+def model_name(configured: str | None, dataset_name: str) -> str:
+    return configured or f"synthaug-{dataset_name}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated run folder: its run.json, and the trained networks with their weights."""
+
+    run_dir: Path
+    summary: dict
+    member_paths: tuple[Path, ...]
+    weights: tuple[float, ...]
+    kind: str  # classifier | ensemble
+
+    @property
+    def run_id(self) -> str:
+        return self.summary["mlflow_run_id"]
+
+
+def find_candidates(classifiers_dir: Path, ensemble_dir: Path | None) -> list[Candidate]:
+    """Every finished run folder of the classifiers and the ensembles, in a stable order."""
+    candidates = []
+    for run_dir in sorted(Path(classifiers_dir).glob("*/seed*")):
+        summary = completed(run_dir)
+        if summary is not None and (run_dir / "model.pt").is_file():
+            candidates.append(Candidate(run_dir, summary, (run_dir / "model.pt",), (1.0,), "classifier"))
+    for run_dir in sorted(Path(ensemble_dir).glob("*/seed*")) if ensemble_dir else []:
+        summary = completed(run_dir)
+        if summary is None:
+            continue
+        members = tuple(Path(classifiers_dir) / m / f"seed{summary['seed']}" / "model.pt" for m in summary["members"])
+        missing = [str(p) for p in members if not p.is_file()]
+        if missing:
+            raise DataError(f"{run_dir}: the ensemble's member model(s) {', '.join(missing)} are missing; "
+                            "re-run the pipeline (dvc repro)")
+        candidates.append(Candidate(run_dir, summary, members, tuple(summary["weights"]), "ensemble"))
+    if not candidates:
+        raise DataError(f"{classifiers_dir}: no finished classifier runs to register; run the pipeline first (dvc repro)")
+    return candidates
+
+
+def metric_tags(summary: dict) -> dict[str, str]:
+    """val_file_macro_f1, test_clip_auroc, ...: the run's headline metrics as version tags."""
+    tags = {}
+    for split in EVALUATED_SPLITS:
+        for level, values in summary.get(split, {}).items():
+            for metric in HEADLINE:
+                if metric in values and values[metric] is not None:
+                    tags[f"{split}_{level}_{metric}"] = repr(float(values[metric]))
+    return tags
+
+
+def register_all(
+    name: str, candidates: list[Candidate], features_dir: Path, *, log=print,
+) -> list[tuple[str, str, bool]]:
+    """Register every candidate not registered yet; return (run folder, version, newly registered) each."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    _quiet_mlflow()
+    client = MlflowClient()
+    reference = load_spectrogram_set(Path(features_dir) / "val.npz")
+    normalizer = json.loads((Path(features_dir) / "normalizer.json").read_text())
+    _ensure_registered_model(client, name, reference.metadata.get("dataset", ""))
+    results = []
+    for candidate in candidates:
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{candidate.run_id}'")
+        if existing:
+            results.append((str(candidate.run_dir), existing[0].version, False))
+            continue
+        try:
+            run = client.get_run(candidate.run_id)
+        except MlflowException as exc:
+            raise SynthaugError(f"{candidate.run_dir}: its MLflow run {candidate.run_id} is not in the tracking store "
+                                f"{mlflow.get_tracking_uri()}; register against the store the pipeline logged to "
+                                "(MLFLOW_TRACKING_URI, team.env)") from exc
+        description = {"kind": candidate.kind, "method": candidate.summary["method"], "seed": candidate.summary["seed"],
+                       "run_id": candidate.run_id}
+        with tempfile.TemporaryDirectory(prefix="synthaug-bundle-") as tmp:
+            bundle = AudioClassifier.write_bundle(
+                Path(tmp) / "bundle", candidate.member_paths, candidate.weights, reference.feature_params,
+                normalizer, reference.class_names, description)
+            # Logged into the run that trained (or combined) the networks: the version links back to it.
+            with mlflow.start_run(run_id=candidate.run_id):
+                info = log_audio_model(bundle, reference.class_names, int(reference.feature_params["sample_rate"]))
+        tags = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
+        tags.update(metric_tags(candidate.summary))
+        tags.update({f"{PREFIX}kind": candidate.kind, f"{PREFIX}source_run_id": candidate.run_id,
+                     f"{PREFIX}run_dir": str(candidate.run_dir)})
+        if candidate.kind == "ensemble":
+            tags[f"{PREFIX}weights"] = ",".join(f"{w:.4f}" for w in candidate.weights)
+        version = mlflow.register_model(info.model_uri, name, tags=tags)
+        log(f"register: {name} version {version.version} <- {candidate.run_dir} "
+            f"(val file macro F1 {tags.get('val_file_macro_f1', 'n/a')})")
+        results.append((str(candidate.run_dir), version.version, True))
+    return results
+
+
+def _quiet_mlflow() -> None:
+    # Per version, MLflow would print an artifact progress bar and three INFO lines; one line of ours says it all.
+    import logging
+    import os
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _ensure_registered_model(client, name: str, dataset_name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, tags={f"{PREFIX}dataset": dataset_name},
+            description=("synthaug audio classifiers: each version takes audio files (column `path`) or waveforms "
+                         "(`waveform`, `sample_rate`) and returns the label and class probabilities. Versions are "
+                         "the pipeline's classifiers and ensembles; `synthaug promote` moves the `champion` alias."),
+        )

@@ -1,0 +1,50 @@
+"""promote: move the `champion` alias of the registered model to the best version, if it earned it.
+
+Reads params `dataset`, `registry` and data.dvc (the current data version); with a champion of
+another data version, also outputs/prepare/manifest.csv and the validation audio it lists, to
+compare both on the same split. See synthaug.registry.promotion for the rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.registry import promotion
+from synthaug.registry.versions import model_name
+
+
+def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, project_root: Path = Path(".")) -> promotion.Decision:
+    from mlflow import MlflowClient
+
+    params = load_params(params_path)
+    settings = params.registry
+    name = model_name(settings.model_name, params.dataset.name)
+    tracking.use_project_store(project_root, params.dataset.name)
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}'")
+    data_version = tracking.data_version(project_root)
+    candidate = promotion.choose_candidate(versions, settings.metric, data_version)
+    champion = promotion.current_champion(client, name)
+
+    def evaluate_champion(version) -> float:
+        import mlflow.pyfunc
+
+        from synthaug.registry.prediction import evaluate_split
+
+        print(f"promote: champion version {version.version} was trained on data version "
+              f"{version.tags.get(promotion.DATA_VERSION_TAG)}; evaluating it on the current validation files")
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+        class_names = [c.removeprefix("p_") for c in model.metadata.get_output_schema().input_names() if c.startswith("p_")]
+        return evaluate_split(model, manifest_path, Path(params.dataset.root), "val", class_names, settings.metric)
+
+    decision = promotion.decide(candidate, champion, settings.metric, settings.margin, data_version, evaluate_champion)
+    verb = ("would promote" if dry_run else "promotes") if decision.promote else "keeps the champion"
+    print(f"promote: {name}: {'(dry run) ' if dry_run else ''}{verb}: {decision.reason}")
+    if not dry_run:
+        promotion.apply(client, name, decision, settings.metric, settings.margin)
+        if decision.promote:
+            print(f"promote: {name}@champion is now version {decision.candidate_version}"
+                  + (f" (previous: version {decision.champion_version})" if decision.champion_version else ""))
+    return decision

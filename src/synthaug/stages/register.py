@@ -1,0 +1,26 @@
+"""register: the pipeline's evaluated classifiers and ensembles -> versions of one registered model.
+
+Reads params `dataset.name` and `registry.model_name`; reads CLASSIFIERS/<method>/seed<S>/ and
+ENSEMBLE/<variant>/seed<S>/ run folders and FEATURES/{val.npz, normalizer.json}. Outside `dvc repro`:
+the registry is state in the MLflow store (see synthaug.registry.versions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthaug import tracking
+from synthaug.config import load_params
+from synthaug.registry.versions import find_candidates, model_name, register_all
+
+
+def main(params_path: Path, classifiers_dir: Path, ensemble_dir: Path, features_dir: Path,
+         project_root: Path = Path(".")) -> str:
+    params = load_params(params_path)
+    name = model_name(params.registry.model_name, params.dataset.name)
+    tracking.use_project_store(project_root, params.dataset.name)
+    candidates = find_candidates(classifiers_dir, ensemble_dir if Path(ensemble_dir).is_dir() else None)
+    results = register_all(name, candidates, features_dir)
+    new = sum(1 for *_, added in results if added)
+    print(f"register: {name}: {new} new version(s), {len(results) - new} already registered")
+    return name

@@ -1,0 +1,115 @@
+"""Promotion moves `champion` only to a better version, keeps the old one as `previous`, and says why."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from synthaug import tracking
+from synthaug.errors import DataError
+from synthaug.registry import promotion
+from synthaug.registry.versions import find_candidates, register_all
+from tests.registry.conftest import write_run_folder
+
+METRIC = "val_file_macro_f1"
+
+
+def version(number: int, value: float | None, data_version: str = "d1") -> SimpleNamespace:
+    tags = {promotion.DATA_VERSION_TAG: data_version}
+    if value is not None:
+        tags[METRIC] = repr(value)
+    return SimpleNamespace(version=str(number), tags=tags)
+
+
+def never(_version) -> float:
+    raise AssertionError("the champion was evaluated although its tags apply")
+
+
+def test_candidate_is_the_best_version_of_the_current_data_version():
+    versions = [version(1, 0.9, "d0"), version(2, 0.6), version(3, 0.7), version(4, 0.7), version(5, None)]
+    assert promotion.choose_candidate(versions, METRIC, "d1").version == "3"  # 0.9 is another data version; ties: earliest
+
+
+def test_no_version_of_the_current_data_is_a_clear_error():
+    with pytest.raises(DataError, match="synthaug register"):
+        promotion.choose_candidate([version(1, 0.9, "d0")], METRIC, "d1")
+
+
+def test_first_promotion_needs_no_champion():
+    decision = promotion.decide(version(2, 0.6), None, METRIC, 0.0, "d1", never)
+    assert decision.promote and "no champion yet" in decision.reason
+
+
+@pytest.mark.parametrize(("candidate", "margin", "promote"), [(0.71, 0.0, True), (0.70, 0.0, False), (0.65, 0.0, False),
+                                                               (0.74, 0.05, False), (0.76, 0.05, True)])
+def test_candidate_must_beat_the_champion_by_more_than_the_margin(candidate, margin, promote):
+    decision = promotion.decide(version(3, candidate), version(2, 0.70), METRIC, margin, "d1", never)
+    assert decision.promote is promote
+    assert decision.champion_value == pytest.approx(0.70) and decision.champion_value_source == "tag"
+
+
+def test_champion_of_other_data_is_re_evaluated_on_the_current_split():
+    evaluated = []
+
+    def evaluate(champion) -> float:
+        evaluated.append(champion.version)
+        return 0.8
+
+    decision = promotion.decide(version(3, 0.75), version(1, 0.99, "d0"), METRIC, 0.0, "d1", evaluate)
+    assert evaluated == ["1"] and not decision.promote and decision.champion_value == 0.8
+    assert decision.champion_value_source.startswith("re-evaluated")
+
+
+def test_registry_promotion_moves_aliases_only_for_a_better_model_and_records_why(project, store):
+    """Real registry (the project's SQLite store): register, promote, then a worse and a better model arrive."""
+    from mlflow import MlflowClient
+
+    from synthaug.stages import promote
+
+    name = "synthaug-demo-cough"
+    features = project / "outputs/features"
+    classifiers = project / "outputs/promotion-classifiers"
+    data_version = tracking.data_version(project)
+
+    write_run_folder(classifiers, "baseline", 0, val_macro_f1=0.60)
+    write_run_folder(classifiers, "vae", 0, val_macro_f1=0.70)
+    register_all(name, find_candidates(classifiers, None), features, log=lambda _: None)
+    client = MlflowClient()
+    versions = {v.tags["synthaug.method"]: v for v in client.search_model_versions(f"name = '{name}'")}
+    assert set(versions) == {"baseline", "vae"}
+    vae = versions["vae"]
+    assert vae.tags[METRIC] == repr(0.70) and vae.tags["test_file_macro_f1"] == repr(0.70)
+    assert vae.tags["synthaug.data_version"] == data_version and vae.tags["synthaug.source_run_id"] == vae.run_id
+
+    dry = promote.main(project / "params.yaml", project / "outputs/prepare/manifest.csv", dry_run=True, project_root=project)
+    assert dry.promote and promotion.current_champion(client, name) is None  # a dry run changes nothing
+
+    first = promote.main(project / "params.yaml", project / "outputs/prepare/manifest.csv", project_root=project)
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert first.promote and str(champion.version) == str(vae.version)
+    assert champion.tags["synthaug.promotion.outcome"] == "promoted"
+    assert champion.tags["synthaug.promotion.metric"] == METRIC
+    assert float(champion.tags["synthaug.promotion.value"]) == pytest.approx(0.70)
+    assert champion.tags["synthaug.promotion.compared_with"] == "none" and champion.tags["synthaug.promotion.date"]
+
+    # Registering again adds only new runs; a worse one leaves the champion in place.
+    write_run_folder(classifiers, "ddpm", 0, val_macro_f1=0.65)
+    register_all(name, find_candidates(classifiers, None), features, log=lambda _: None)
+    assert len(client.search_model_versions(f"name = '{name}'")) == 3
+    kept = promote.main(project / "params.yaml", project / "outputs/prepare/manifest.csv", project_root=project)
+    assert not kept.promote and str(client.get_model_version_by_alias(name, "champion").version) == str(vae.version)
+
+    # A better one takes the alias; the old champion becomes `previous`, and the tags say why.
+    write_run_folder(classifiers, "cgan", 0, val_macro_f1=0.72)
+    register_all(name, find_candidates(classifiers, None), features, log=lambda _: None)
+    better = promote.main(project / "params.yaml", project / "outputs/prepare/manifest.csv", project_root=project)
+    new = client.get_model_version_by_alias(name, "champion")
+    assert better.promote and new.tags["synthaug.method"] == "cgan"
+    assert str(client.get_model_version_by_alias(name, "previous").version) == str(vae.version)
+    assert new.tags["synthaug.promotion.compared_with"] == str(vae.version)
+    assert float(new.tags["synthaug.promotion.compared_value"]) == pytest.approx(0.70)
+    assert "beats the champion" in new.tags["synthaug.promotion.reason"]
+    assert "promoted version" in client.get_registered_model(name).tags["synthaug.promotion.last"]
+    assert not math.isnan(float(new.tags["synthaug.promotion.value"]))
