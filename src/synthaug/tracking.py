@@ -36,8 +36,15 @@ def tracking_uri(project_root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_root)
 
 
-def artifact_root(project_root: Path) -> str:
-    return os.environ.get("SYNTHAUG_ARTIFACT_ROOT") or (project_root / ARTIFACTS_DIR).resolve().as_uri()
+def artifact_root(project_root: Path) -> str | None:
+    """Where a new experiment keeps its artifacts: SYNTHAUG_ARTIFACT_ROOT; else, with a tracking
+    server, the server's own default (None: it proxies them to its artifact store); else the
+    project's mlartifacts/ folder."""
+    if os.environ.get("SYNTHAUG_ARTIFACT_ROOT"):
+        return os.environ["SYNTHAUG_ARTIFACT_ROOT"]
+    if tracking_uri(project_root).startswith(("http://", "https://")):
+        return None
+    return (project_root / ARTIFACTS_DIR).resolve().as_uri()
 
 
 def experiment_name(dataset_name: str) -> str:
