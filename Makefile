@@ -10,8 +10,12 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 STAMP := $(VENV)/.installed
+# Team settings (MLflow server, S3, DVC remote, tuning database): team.env, git-ignored, written by
+# `make team-up` for the local stack or by hand for a real one (README: Team setup).
+-include team.env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' team.env 2>/dev/null)
 
-.PHONY: help setup run industrial test ui tune tune-create tune-worker dashboard lock clean-outputs
+.PHONY: help setup run industrial test ui tune tune-create tune-worker dashboard promote predict serve team-up team-down team-check push pull lock clean-outputs
 
 help:
 	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
@@ -20,6 +24,11 @@ help:
 	@echo "make ui     serve the MLflow UI on the project's tracking store"
 	@echo "make tune   a short Optuna study (GENERATOR=vae TRIALS=8 STORAGE=...); writes profiles/tuned-GENERATOR.yaml"
 	@echo "make tune-worker   join a study as one more worker (same STORAGE); make dashboard: optuna-dashboard"
+	@echo "make promote  register the evaluated classifiers and ensembles, move the champion alias if earned"
+	@echo "make predict FILES='a.wav folder/'   classify audio with the champion -> predictions.csv"
+	@echo "make serve    serve the champion over HTTP on 127.0.0.1:5001"
+	@echo "make team-up  a local team stack (PostgreSQL, S3, MLflow server) and team.env; make team-down stops it"
+	@echo "make team-check   which team services answer; make push / make pull: DVC data and outputs to/from the remote"
 
 setup: $(STAMP)
 
@@ -77,6 +86,40 @@ tune-worker: setup
 
 dashboard: setup
 	$(BIN)/optuna-dashboard $(if $(STORAGE),$(patsubst journal:%,%,$(STORAGE)),sqlite:///optuna.db)
+
+# The model registry (outside dvc repro). MODEL: any MLflow model URI; default the data set's champion.
+MODEL ?= models:/$(shell $(BIN)/python -c "from synthaug.config import load_params; from synthaug.registry.versions import model_name; p = load_params('params.yaml'); print(model_name(p.registry.model_name, p.dataset.name))")@champion
+FILES ?=
+OUT ?= predictions.csv
+
+promote: setup
+	@test -d outputs/classifiers || $(MAKE) run
+	$(BIN)/synthaug register
+	$(BIN)/synthaug promote
+
+predict: setup
+	@test -n "$(FILES)" || { echo "make predict: give the audio, e.g. make predict FILES='data/demo/cough/p0001 more.wav'"; exit 2; }
+	$(BIN)/synthaug predict $(MODEL) $(FILES) --out $(OUT)
+
+serve: setup
+	$(BIN)/synthaug serve $(MODEL)
+
+# Team scale (README: Team setup). team-up writes team.env, which every target reads.
+team-up: setup
+	$(BIN)/synthaug team up
+	$(BIN)/synthaug team remote
+
+team-down: setup
+	$(BIN)/synthaug team down
+
+team-check: setup
+	$(BIN)/synthaug team check
+
+push: setup
+	$(BIN)/dvc push
+
+pull: setup
+	$(BIN)/dvc pull
 
 # Re-resolve requirements.lock from requirements.in in a scratch environment.
 lock:

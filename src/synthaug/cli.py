@@ -102,10 +102,72 @@ def cmd_profile(args: argparse.Namespace) -> None:
     print(f"profile {args.name}: updated {', '.join(changed)} in {args.params} (git checkout {args.params} undoes it)")
 
 
+def cmd_register(args: argparse.Namespace) -> None:
+    from synthaug.stages import register
+
+    register.main(args.params, args.classifiers, args.ensemble, args.features)
+
+
+def cmd_promote(args: argparse.Namespace) -> None:
+    from synthaug.stages import promote
+
+    promote.main(args.params, args.manifest, dry_run=args.dry_run)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from synthaug.stages import predict
+
+    predict.main(args.model, args.paths, args.out)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from synthaug import tracking
+
+    # mlflow models serve starts `uvicorn` from PATH: put this environment's bin folder first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking.tracking_uri(Path.cwd())}
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl+C stops it)\n"
+          f"  try: curl -X POST -H 'Content-Type: application/json' http://{args.host}:{args.port}/invocations "
+          "-d '{\"dataframe_records\": [{\"path\": \"/abs/path/to/file.wav\"}]}'", flush=True)
+    # --env-manager local: the model runs in this environment, which has its pinned requirements.
+    os.execve(mlflow_bin, [mlflow_bin, "models", "serve", "-m", args.model, "--env-manager", "local",
+                           "--host", args.host, "--port", str(args.port)], env)
+
+
+def cmd_team(args: argparse.Namespace) -> None:
+    from synthaug.team import check, remote, stack
+
+    root = Path.cwd()
+    if args.action == "up":
+        stack.up(root, postgres_port=args.postgres_port, s3_port=args.s3_port, mlflow_port=args.mlflow_port)
+    elif args.action == "down":
+        stack.down(root)
+    elif args.action == "remote":
+        remote.configure_remote(root, args.url)
+    else:
+        checks = check.run_checks(root)
+        print(check.render(checks))
+        failed = [c.service for c in checks if c.ok is False]
+        if failed:
+            raise SynthaugError(f"not reachable: {', '.join(failed)} (see above)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from synthaug.team.s3 import import_prefix
+
+    report = import_prefix(args.url, args.dest)
+    print(f"import: {len(report.downloaded)} file(s), {report.bytes / 1e6:.1f} MB downloaded and verified, "
+          f"{len(report.skipped)} already present -> {args.dest}; version it with `dvc add data`")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
     uri = tracking.tracking_uri(Path.cwd())
+    if uri.startswith(("http://", "https://")):
+        print(f"runs go to the MLflow server {uri}: its UI is at that address")
+        return
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     print(f"MLflow UI for {uri}\n  open http://{args.host}:{args.port} in a browser (Ctrl+C stops it)", flush=True)
     os.execv(mlflow_bin, [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
@@ -123,8 +185,10 @@ def cmd_where(args: argparse.Namespace) -> None:
         print(f"  {path}")
     print("  `dvc metrics show` prints the metrics; `dvc plots show` renders the curves.")
     print(f"MLflow runs: {tracking.tracking_uri(root)}")
-    print(f"  artifacts: {tracking.artifact_root(root)}")
+    print(f"  artifacts: {tracking.artifact_root(root) or 'those of the tracking server'}")
     print("  open the UI with `make ui` (then http://127.0.0.1:5000)")
+    print("Next: `make promote` registers the classifiers and promotes a champion; "
+          "`make predict FILES=...` classifies new audio with it.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="tool: Optuna study of the synthetic share and a generator's hyperparameters (outside dvc repro)",
         description="Reads params `tune` (search space, storage, trials), `train_generator`, `synthesize`, "
         "`train_classifier` and `dataset`, and FEATURES/{train,val}.npz (never the test split). Creates the study "
-        "once (--create-only), runs trials as a worker (--worker joins an existing study), and by default does both "
-        "and writes the best trial's values to profiles/tuned-<generator>.yaml: `synthaug profile tuned-<generator> "
+        "once (--create-only), runs trials as a worker (--worker joins an existing study), and by default does both. "
+        "Writes the study to the Optuna storage and the best trial's values to profiles/tuned-<generator>.yaml: `synthaug profile tuned-<generator> "
         "&& dvc repro` re-runs the pipeline with them. Logs a parent MLflow run per study and a nested run per trial.",
     )
     _add_params(tune)
@@ -323,6 +387,86 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("name", nargs="?", help="profile name, e.g. tiny or machine")
     profile.set_defaults(func=cmd_profile)
 
+    register = commands.add_parser(
+        "register",
+        help="register every evaluated classifier and ensemble as a version of the data set's registered model",
+        description="Reads params `dataset` and `registry`, the run folders under CLASSIFIERS and ENSEMBLE and "
+        "FEATURES/{val.npz,normalizer.json}. Writes each run's audio model (preprocessing + networks) into its MLflow "
+        "run and registers it with its metrics and lineage as version tags; runs already registered are skipped.",
+    )
+    _add_params(register)
+    register.add_argument("classifiers", type=Path, nargs="?", default=Path("outputs/classifiers"),
+                          help="classifier run folders (default: outputs/classifiers)")
+    register.add_argument("ensemble", type=Path, nargs="?", default=Path("outputs/ensemble"),
+                          help="ensemble run folders (default: outputs/ensemble)")
+    register.add_argument("features", type=Path, nargs="?", default=Path("outputs/features"),
+                          help="featurize outputs (default: outputs/features)")
+    register.set_defaults(func=cmd_register)
+
+    promote = commands.add_parser(
+        "promote",
+        help="move the `champion` alias to the best registered version when it beats the champion",
+        description="Reads params `dataset` and `registry` (metric, margin) and the registry. Picks the version "
+        "with the best validation metric on the current data version, compares it with the champion on the same "
+        "split and moves `champion` (old one: `previous`) only when it is better by more than the margin. Writes "
+        "the aliases and the reasons as tags in the registry. A champion of another data version is re-evaluated "
+        "on MANIFEST's validation files.",
+    )
+    _add_params(promote)
+    promote.add_argument("manifest", type=Path, nargs="?", default=Path("outputs/prepare/manifest.csv"),
+                         help="manifest, for re-evaluating an older champion (default: outputs/prepare/manifest.csv)")
+    promote.add_argument("--dry-run", action="store_true", help="print the decision, change nothing")
+    promote.set_defaults(func=cmd_promote)
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify audio files or folders with a registered model",
+        description="Reads MODEL (e.g. models:/synthaug-cough@champion) and the audio files under PATHS (folders "
+        "are searched recursively). Writes OUT: path, label, one probability per class, clips, error. Unusable "
+        "files are listed on stderr and in the error column.",
+    )
+    predict.add_argument("model", help="model URI, e.g. models:/synthaug-cough@champion")
+    predict.add_argument("paths", type=Path, nargs="+", help="audio files and folders")
+    predict.add_argument("--out", type=Path, default=Path("predictions.csv"), help="CSV to write (default: predictions.csv)")
+    predict.set_defaults(func=cmd_predict)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a registered model over HTTP (mlflow models serve in this environment)",
+        description="Reads MODEL from the project's MLflow store (or MLFLOW_TRACKING_URI). Writes nothing: POST "
+        "/invocations with {\"dataframe_records\": [{\"path\": ...}]} or waveform rows answers the model's predictions.",
+    )
+    serve.add_argument("model", help="model URI, e.g. models:/synthaug-cough@champion")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5001, help="port (default: 5001)")
+    serve.set_defaults(func=cmd_serve)
+
+    team = commands.add_parser(
+        "team",
+        help="team setup: a local stack (up/down), the DVC remote, and a connectivity check",
+        description="Reads the environment and team.env (see synthaug.team.settings). Writes, for up: .team/ (a "
+        "PostgreSQL cluster, an S3 endpoint (moto) and an MLflow server on loopback, their logs) and team.env "
+        "pointing at them; down: stops them; remote: SYNTHAUG_DVC_REMOTE as the default DVC remote in "
+        ".dvc/config.local; check: nothing, it reports which configured services answer.",
+    )
+    team.add_argument("action", choices=["up", "down", "remote", "check"])
+    team.add_argument("url", nargs="?", help="remote: the DVC remote's URL (default: SYNTHAUG_DVC_REMOTE)")
+    team.add_argument("--postgres-port", type=int, help="up: PostgreSQL port (default: a free one)")
+    team.add_argument("--s3-port", type=int, help="up: S3 endpoint port (default: a free one)")
+    team.add_argument("--mlflow-port", type=int, help="up: MLflow server port (default: a free one)")
+    team.set_defaults(func=cmd_team)
+
+    import_ = commands.add_parser(
+        "import",
+        help="download a raw data set from S3 into data/ (resumable, verified)",
+        description="Reads every object under s3://BUCKET/PREFIX (endpoint and credentials from the environment or "
+        "team.env). Writes them below DEST with their paths, and DEST/.synthaug-import.json; re-running skips "
+        "what is already there.",
+    )
+    import_.add_argument("url", help="s3://BUCKET/PREFIX")
+    import_.add_argument("dest", type=Path, help="folder to write, e.g. data/coswara")
+    import_.set_defaults(func=cmd_import)
+
     ui = commands.add_parser(
         "ui",
         help="serve the MLflow UI on the project's tracking store",
@@ -344,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from synthaug.team.settings import load_team_env
+
+        load_team_env(Path.cwd())  # the team's services, when team.env says where they are
         args.func(args)
     except SynthaugError as exc:
         print(f"synthaug {args.command}: error: {exc}", file=sys.stderr)
