@@ -23,6 +23,7 @@ class RestartableProxy:
         self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
         self.bytes = 0
+        self.accepted = 0  # connections accepted since creation
 
     def start(self) -> None:
         listener = socket.socket()
@@ -35,6 +36,10 @@ class RestartableProxy:
     def stop(self) -> None:
         listener, self.listener = self.listener, None
         if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept(); close() alone would not
+            except OSError:
+                pass
             listener.close()
         with self.lock:
             for connection in self.connections:
@@ -58,6 +63,7 @@ class RestartableProxy:
                 continue
             with self.lock:
                 self.connections += [client, upstream]
+                self.accepted += 1
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 

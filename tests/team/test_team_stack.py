@@ -100,7 +100,8 @@ def test_register_promote_and_load_back_by_alias_from_the_server(project: Path):
     wav = next((project / "data/demo/cough").rglob("*.wav"))
     out = model.predict(pd.DataFrame({"path": [str(wav)]}))
     assert out["label"].iloc[0] in ("negative", "positive") and out["error"].iloc[0] == ""
-    assert any("/audio_model/" in k for k in keys(project, "mlartifacts/"))  # the registered model lives in S3
+    stored = keys(project, "mlartifacts/")  # the registered models live in S3: MLmodel and the bundle
+    assert any(k.endswith("/MLmodel") for k in stored) and any(k.endswith("/bundle/model.json") for k in stored)
 
 
 def test_push_then_a_clean_clone_pulls_and_has_nothing_to_reproduce(project: Path, tmp_path: Path):

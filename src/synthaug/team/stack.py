@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,14 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from synthaug.errors import SynthaugError
+from synthaug.io import write_text_atomic
 from synthaug.team.settings import TEAM_ENV, write_env_file
 
 STACK_DIR = ".team"
 BUCKET = "synthaug"
 USER = "synthaug"
 DATABASES = ("mlflow", "optuna")
-# moto accepts any key; these are the local stack's, never a real account's.
-LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LOCAL_REGION = "synthaug-local", "synthaug-local-secret", "us-east-1"
+# moto accepts any key; the local stack's secret is drawn anew by each `up` and kept in team.env only.
+LOCAL_ACCESS_KEY, LOCAL_REGION = "synthaug-local", "us-east-1"
 START_TIMEOUT_S = 120
 
 
@@ -40,6 +42,8 @@ class Stack:
     postgres_port: int
     s3_port: int
     mlflow_port: int
+    postgres_dir: str = ""
+    secret_key: str = ""
     s3_pid: int | None = None
     mlflow_pid: int | None = None
 
@@ -55,7 +59,7 @@ class Stack:
         return {
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{self.mlflow_port}",
             "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_DEFAULT_REGION": LOCAL_REGION,
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
             "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint,
@@ -80,6 +84,18 @@ def load(project_root: Path) -> Stack | None:
 
 
 # ---- PostgreSQL ----------------------------------------------------------------------------------------
+
+
+def postgres_dir(project_root: Path) -> Path:
+    """Where the cluster lives: .team/postgres, or, as root (the server then runs as the postgres
+    account, which may not be able to enter the project), a folder of its own in the temp dir."""
+    if os.geteuid() != 0:
+        return Path(project_root) / STACK_DIR / "postgres"
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha1(str(Path(project_root).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"synthaug-team-postgres-{digest}"
 
 
 def postgres_bin() -> Path:
@@ -144,17 +160,17 @@ def start_s3(folder: Path, port: int) -> int:
     return process.pid
 
 
-def create_bucket(endpoint: str, bucket: str) -> None:
+def create_bucket(endpoint: str, bucket: str, secret_key: str) -> None:
     from synthaug.team.s3 import client
 
-    s3 = client(endpoint_url=endpoint, access_key=LOCAL_ACCESS_KEY, secret_key=LOCAL_SECRET_KEY, region=LOCAL_REGION)
+    s3 = client(endpoint_url=endpoint, access_key=LOCAL_ACCESS_KEY, secret_key=secret_key, region=LOCAL_REGION)
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
 
 
-def start_mlflow(folder: Path, port: int, backend_store: str, artifacts: str, s3_endpoint: str) -> int:
+def start_mlflow(folder: Path, port: int, backend_store: str, artifacts: str, s3_endpoint: str, secret_key: str) -> int:
     """`mlflow server` with runs in BACKEND_STORE and artifacts proxied to ARTIFACTS; returns its pid."""
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret_key,
            "AWS_DEFAULT_REGION": LOCAL_REGION, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ENDPOINT_URL_S3": s3_endpoint,
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -179,29 +195,32 @@ def up(project_root: Path, *, postgres_port: int | None = None, s3_port: int | N
         return running
     folder = project_root / STACK_DIR
     folder.mkdir(exist_ok=True)
-    stack = Stack(str(project_root), postgres_port or free_port(), s3_port or free_port(), mlflow_port or free_port())
+    stack = Stack(str(project_root), postgres_port or free_port(), s3_port or free_port(), mlflow_port or free_port(),
+                  postgres_dir=str(postgres_dir(project_root)), secret_key=secrets.token_hex(16))
     try:
-        log(f"team stack: PostgreSQL on 127.0.0.1:{stack.postgres_port} ({folder / 'postgres'})")
-        start_postgres(folder / "postgres", stack.postgres_port, DATABASES)
+        log(f"team stack: PostgreSQL on 127.0.0.1:{stack.postgres_port} ({stack.postgres_dir})")
+        start_postgres(Path(stack.postgres_dir), stack.postgres_port, DATABASES)
         log(f"team stack: S3 endpoint (moto) on {stack.s3_endpoint}, bucket {BUCKET}")
         stack.s3_pid = start_s3(folder, stack.s3_port)
-        create_bucket(stack.s3_endpoint, BUCKET)
+        create_bucket(stack.s3_endpoint, BUCKET, stack.secret_key)
         log(f"team stack: MLflow server on http://127.0.0.1:{stack.mlflow_port} (runs in PostgreSQL, artifacts in s3://{BUCKET}/mlartifacts)")
         stack.mlflow_pid = start_mlflow(folder, stack.mlflow_port, stack.database_url("mlflow"),
-                                        f"s3://{BUCKET}/mlartifacts", stack.s3_endpoint)
+                                        f"s3://{BUCKET}/mlartifacts", stack.s3_endpoint, stack.secret_key)
     except BaseException:
         down(project_root, stack=stack, log=lambda _: None)
         raise
-    state_file(project_root).write_text(json.dumps(asdict(stack)))
+    write_text_atomic(state_file(project_root), json.dumps(asdict(stack)))
+    state_file(project_root).chmod(0o600)  # it holds the local secret too
     write_env_file(project_root / TEAM_ENV, stack.env(),
                    f"The local team stack (synthaug team up); `synthaug team down` stops it.\n"
-                   f"Logs: {folder}/*.log. Local credentials only: moto accepts any key.")
+                   f"Logs: {folder}/*.log. Local credentials only, drawn for this stack: moto accepts any key.")
     log(f"team stack: up; {TEAM_ENV} points synthaug, MLflow, DVC and boto3 at it")
     return stack
 
 
 def down(project_root: Path, *, stack: Stack | None = None, log=print) -> None:
-    """Stop the stack's processes; the PostgreSQL data stays in .team/postgres (moto's S3 is in memory)."""
+    """Stop the stack and delete its PostgreSQL data: moto's S3 is in memory, so the runs' artifacts
+    are gone with it, and runs without their artifacts would only mislead."""
     project_root = Path(project_root).resolve()
     stack = stack or load(project_root)
     if stack is None:
@@ -211,12 +230,14 @@ def down(project_root: Path, *, stack: Stack | None = None, log=print) -> None:
         if pid and _alive(pid):
             os.killpg(pid, signal.SIGTERM)
             _wait_gone(pid)
-    stop_postgres(project_root / STACK_DIR / "postgres")
+    cluster = Path(stack.postgres_dir or postgres_dir(project_root))
+    stop_postgres(cluster)
+    shutil.rmtree(cluster, ignore_errors=True)
     state_file(project_root).unlink(missing_ok=True)
     env_file = project_root / TEAM_ENV
     if env_file.is_file() and "synthaug team up" in env_file.read_text():
         env_file.unlink()  # it pointed at this stack only
-    log("team stack: stopped")
+    log("team stack: stopped, its data deleted")
 
 
 def _spawn(command: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
