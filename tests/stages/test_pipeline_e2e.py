@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from synthaug.spectrograms import load_spectrogram_set
+from synthaug.team.settings import KEYS as TEAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,8 @@ def run(cmd: list[str], cwd: Path) -> str:
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for key in TEAM_KEYS:  # the project's own team.env, if any, says where services are; the caller's environment does not
+        env.pop(key, None)
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr

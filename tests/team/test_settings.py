@@ -28,12 +28,13 @@ def test_a_line_that_is_not_key_value_is_named(tmp_path):
 
 def test_the_environment_wins_over_team_env(tmp_path, monkeypatch):
     (tmp_path / "team.env").write_text("MLFLOW_TRACKING_URI=http://from-file\nSYNTHAUG_DVC_REMOTE=s3://from-file\n")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://from-environment")
-    monkeypatch.delenv("SYNTHAUG_DVC_REMOTE", raising=False)
+    environment = {k: v for k, v in os.environ.items() if k != "SYNTHAUG_DVC_REMOTE"}
+    environment["MLFLOW_TRACKING_URI"] = "http://from-environment"
+    monkeypatch.setattr(os, "environ", environment)  # a copy: nothing leaks into the other tests
     added = load_team_env(tmp_path)
     assert added == {"SYNTHAUG_DVC_REMOTE": "s3://from-file"}
-    assert os.environ["MLFLOW_TRACKING_URI"] == "http://from-environment"
-    monkeypatch.delenv("SYNTHAUG_DVC_REMOTE")
+    assert environment["MLFLOW_TRACKING_URI"] == "http://from-environment"
+    assert environment["SYNTHAUG_DVC_REMOTE"] == "s3://from-file"
 
 
 def test_written_env_file_is_readable_by_its_owner_only(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from synthaug.team.settings import KEYS as TEAM_KEYS
 from synthaug.team.settings import TEAM_ENV, read_env_file
 from tests.stages.test_pipeline_e2e import BIN, new_project, run
 from tests.team.tcp_proxy import RestartableProxy
@@ -24,11 +25,14 @@ def team_env(project: Path) -> dict[str, str]:
     return read_env_file(project / TEAM_ENV)
 
 
+def command_env(project: Path) -> dict[str, str]:
+    """This environment with the project's team settings instead of any of the caller's (as `make` gives them to dvc)."""
+    return {**{k: v for k, v in os.environ.items() if k not in TEAM_KEYS}, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1", **team_env(project)}
+
+
 def team_run(cmd: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
-    """A command with the team settings in its environment (as `make` gives them to dvc)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           **team_env(cwd)}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=cwd, env=command_env(cwd), capture_output=True, text=True)
     if check:
         assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -130,8 +134,7 @@ def test_s3_endpoint_restarted_during_a_push_never_leaves_a_corrupt_remote(proje
     try:
         team_run(["dvc", "remote", "add", "--local", "--force", "flaky", "s3://synthaug/dvc-flaky"], project)
         team_run(["dvc", "remote", "modify", "--local", "flaky", "endpointurl", f"http://127.0.0.1:{proxy.port}"], project)
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **team_env(project)}
-        push = subprocess.Popen([str(BIN / "dvc"), "push", "-r", "flaky"], cwd=project, env=env,
+        push = subprocess.Popen([str(BIN / "dvc"), "push", "-r", "flaky"], cwd=project, env=command_env(project),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
         while proxy.bytes < 2_000_000 and push.poll() is None and time.monotonic() < deadline:

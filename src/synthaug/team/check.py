@@ -50,11 +50,14 @@ def check_s3() -> Check:
 
 
 def check_dvc_remote(project_root: Path) -> Check:
-    result = subprocess.run(["dvc", "remote", "default"], cwd=project_root, capture_output=True, text=True)
+    from synthaug.team.remote import dvc_executable
+
+    dvc = dvc_executable()
+    result = subprocess.run([dvc, "remote", "default"], cwd=project_root, capture_output=True, text=True)
     name = result.stdout.strip()
     if result.returncode != 0 or not name:
         return Check("DVC remote", "none", None, "no default remote; `synthaug team remote` adds SYNTHAUG_DVC_REMOTE")
-    status = subprocess.run(["dvc", "status", "--cloud", "--quiet"], cwd=project_root, capture_output=True, text=True)
+    status = subprocess.run([dvc, "status", "--cloud", "--quiet"], cwd=project_root, capture_output=True, text=True)
     if status.returncode not in (0, 1):  # 1: reachable, with differences to push or pull
         lines = (status.stderr or status.stdout).strip().splitlines()
         return Check("DVC remote", name, False, lines[-1] if lines else f"dvc status --cloud failed ({status.returncode})")
