@@ -11,13 +11,9 @@ the kill provably lands mid-trial.
 
 from __future__ import annotations
 
-import glob
 import multiprocessing
 import os
-import pwd
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -39,64 +35,35 @@ STUDY = "workers"
 # ---- a throwaway PostgreSQL cluster ------------------------------------------------------------------
 
 
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    """A PostgreSQL server on 127.0.0.1 (trust auth, user synthaug) for this module; yields a factory
-    of fresh databases (their SQLAlchemy URLs). Stopped and deleted at teardown."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql to run these tests")
+    """A PostgreSQL server on 127.0.0.1 (trust auth, user synthaug) for this module, the team stack's own
+    throwaway cluster; yields a factory of fresh databases (their SQLAlchemy URLs). Deleted at teardown."""
+    from synthaug.errors import SynthaugError
+    from synthaug.team import stack
+
+    try:
+        stack.postgres_bin()
+    except SynthaugError as exc:
+        pytest.skip(str(exc))
     import psycopg
 
-    base = Path(tempfile.mkdtemp(prefix="synthaug-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: run the server as an unprivileged account
-        account = "postgres" if _has_user("postgres") else "nobody"
-        shutil.chown(base, user=account)
-        prefix = ["runuser", "-u", account, "--"]
-    port = _free_port()
-    data = base / "data"
+    base = Path(tempfile.mkdtemp(prefix="synthaug-pg-"))  # in the temp dir: the postgres account can enter it
+    port = stack.free_port()
     try:
-        subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "synthaug", "-A", "trust",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} -c fsync=off"
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w",
-                        "-o", options, "start"], check=True, capture_output=True)
+        stack.start_postgres(base, port)
         counter = iter(range(1000))
 
         def new_database() -> str:
             name = f"optuna_{next(counter)}"
-            with psycopg.connect(f"postgresql://synthaug@127.0.0.1:{port}/postgres", autocommit=True) as connection:
+            with psycopg.connect(f"postgresql://{stack.USER}@127.0.0.1:{port}/postgres", autocommit=True) as connection:
                 connection.execute(f"CREATE DATABASE {name}")
-            return f"postgresql://synthaug@127.0.0.1:{port}/{name}"
+            return f"postgresql://{stack.USER}@127.0.0.1:{port}/{name}"
 
         yield new_database
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True)
+        stack.stop_postgres(base)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
 
 
 @pytest.fixture(params=["postgresql", "journal", "sqlite"])
