@@ -36,26 +36,3 @@ def keep_mask(scores: Mapping[str, np.ndarray], bounds: CurationParams) -> np.nd
             keep &= ~(outside(values, bound) & ~np.isnan(values))
     return keep
 
-
-def embedding_scores(
-    synthetic: np.ndarray, synthetic_y: np.ndarray, train: np.ndarray, train_y: np.ndarray,
-    reference: np.ndarray, reference_y: np.ndarray, *, k: int, quantile: float,
-) -> dict[str, np.ndarray]:
-    """manifold_distance and copy_ratio [N] of synthetic samples, class by class, from embeddings.
-
-    As the audit stage scores them, with the copy threshold calibrated on `reference` (the audit
-    uses the test split; tuning, which must not, the validation split). A class with fewer than two
-    training samples or no reference sample keeps NaN scores, which never drop a sample.
-    """
-    from synthaug.evaluation.fidelity import memorization, sample_scores
-
-    scores = {name: np.full(len(synthetic), np.nan, np.float32) for name in ("manifold_distance", "copy_ratio")}
-    for c in np.unique(synthetic_y):
-        rows, train_rows, reference_rows = synthetic_y == c, train_y == c, reference_y == c
-        if train_rows.sum() < 2 or not reference_rows.any():
-            continue
-        threshold = memorization(synthetic[rows], train[train_rows], reference[reference_rows], quantile=quantile)["threshold"]
-        per_sample = sample_scores(synthetic[rows], train[train_rows], k=k, copy_threshold=threshold)
-        for name in scores:
-            scores[name][rows] = per_sample[name]
-    return scores

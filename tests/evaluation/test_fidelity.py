@@ -245,3 +245,21 @@ def test_nearest_neighbours_figure_has_two_rows_and_orders_by_distance():
     # Fewer synthetic samples than requested: one column per sample.
     small = nearest_neighbours(synthetic_x[:3], train_x, nearest[:3], distances[:3], n=6)
     assert len(small.axes) == 6
+
+
+def test_class_sample_scores_score_each_class_against_its_own_real_samples():
+    from synthaug.evaluation.fidelity import class_sample_scores
+
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.normal(0, 1, (30, 4)), rng.normal(10, 1, (30, 4))])
+    train_y = np.repeat([0, 1], 30)
+    reference, reference_y = rng.normal(0, 1, (10, 4)), np.zeros(10, dtype=int)  # no reference of class 1
+    synthetic = np.concatenate([rng.normal(0, 1, (5, 4)), rng.normal(10, 1, (5, 4))])
+    synthetic_y = np.repeat([0, 1], 5)
+    scores = class_sample_scores(synthetic, synthetic_y, train, train_y, reference, reference_y, k=3, quantile=0.05)
+
+    threshold = memorization(synthetic[:5], train[:30], reference, quantile=0.05)["threshold"]
+    expected = sample_scores(synthetic[:5], train[:30], k=3, copy_threshold=threshold)
+    assert np.allclose(scores["manifold_distance"][:5], expected["manifold_distance"])
+    assert np.allclose(scores["copy_ratio"][:5], expected["copy_ratio"])
+    assert np.isnan(scores["manifold_distance"][5:]).all() and np.isnan(scores["copy_ratio"][5:]).all()

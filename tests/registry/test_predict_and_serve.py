@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from synthaug import tracking
 from synthaug.registry.versions import find_candidates, register_all
+from synthaug.team.stack import free_port
 from tests.registry.conftest import write_run_folder
 
 NAME = "synthaug-serve-test"
@@ -77,12 +77,6 @@ def test_predict_names_a_missing_path(project, champion, tmp_path, store):
     with pytest.raises(DataError, match="no-such-folder: no such file or folder"):
         predict.main(champion, [tmp_path / "no-such-folder"], tmp_path / "p.csv", project_root=project)
     assert not (tmp_path / "p.csv").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_served_champion_answers_a_post_on_loopback(project, champion, tmp_path):

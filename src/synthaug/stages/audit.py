@@ -25,7 +25,7 @@ import numpy as np
 
 from synthaug.classifiers.saved import load_classifier
 from synthaug.config import load_params
-from synthaug.evaluation.fidelity import audit, memorization, random_projection, sample_scores
+from synthaug.evaluation.fidelity import audit, class_sample_scores, memorization, random_projection
 from synthaug.evaluation.figures import nearest_neighbours
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
@@ -44,7 +44,9 @@ def audit_set(synthetic: SpectrogramSet, views: dict[str, dict[str, np.ndarray]]
               settings, models: list) -> tuple[dict, dict[str, np.ndarray], object]:
     """(metrics {class: {view: audit}}, per-sample scores, nearest-neighbour figure) of one synthetic set."""
     results: dict = {}
-    scores = {name: np.full(len(synthetic), np.nan, np.float32) for name in ("manifold_distance", "copy_ratio")}
+    embedded = views["classifier"]
+    scores = class_sample_scores(embedded["synthetic"], synthetic.y, embedded["train"], train.y, embedded["test"], test.y,
+                                 k=settings.k, quantile=settings.memorization_quantile)
     scores["confidence"] = label_confidence(models, synthetic.x, synthetic.y).astype(np.float32)
     figure = None
     for c in sorted(set(synthetic.y.tolist())):
@@ -55,16 +57,11 @@ def audit_set(synthetic: SpectrogramSet, views: dict[str, dict[str, np.ndarray]]
                         k=settings.k, quantile=settings.memorization_quantile, seed=settings.seed)
             for view, v in views.items()
         }
-        if not te_rows.any() or s_rows.sum() < 2:
-            continue  # no real test data of this class to set the memorization threshold against
-        embedded = views["classifier"]
-        copies = memorization(embedded["synthetic"][s_rows], embedded["train"][tr_rows], embedded["test"][te_rows],
-                              quantile=settings.memorization_quantile)
-        per_sample = sample_scores(embedded["synthetic"][s_rows], embedded["train"][tr_rows], k=settings.k,
-                                   copy_threshold=copies["threshold"])
-        for key in ("manifold_distance", "copy_ratio"):
-            scores[key][s_rows] = per_sample[key]
-        if figure is None:  # the first synthesized class: the minority class in the medical protocol
+        # The figure shows the first synthesized class that has real test data to set the threshold
+        # against: the minority class in the medical protocol.
+        if figure is None and te_rows.any() and s_rows.sum() >= 2:
+            copies = memorization(embedded["synthetic"][s_rows], embedded["train"][tr_rows], embedded["test"][te_rows],
+                                  quantile=settings.memorization_quantile)
             figure = nearest_neighbours(synthetic.x[s_rows], train.x[tr_rows], copies["nearest_train"], copies["synthetic_to_train"],
                                         title=f"{synthetic.metadata.get('generator', '')} {name}: most copy-like samples and their nearest training spectrograms")
     return results, scores, figure

@@ -193,14 +193,15 @@ def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, dat
     """Which synthetic samples pass `bounds`, scored as the audit stage scores them but without the test
     split: the embeddings and label confidence of a classifier trained on the real training data
     (the trial's baseline, seed tune.seeds[0]), and a copy threshold calibrated on validation."""
-    from synthaug.curation import embedding_scores, keep_mask
+    from synthaug.curation import keep_mask
+    from synthaug.evaluation.fidelity import class_sample_scores
     from synthaug.training import predict_embeddings, predict_proba
 
     if data.reference is None:
         model = _train_classifier(data.train.x, data.train.y, data, setup, setup.seeds[0]).model
         data.reference = (model, predict_embeddings(model, data.train.x), predict_embeddings(model, data.val.x))
     model, train_embedded, val_embedded = data.reference
-    scores: dict[str, np.ndarray] = embedding_scores(
+    scores: dict[str, np.ndarray] = class_sample_scores(
         predict_embeddings(model, x), y, train_embedded, data.train.y, val_embedded, data.val.y,
         k=setup.audit_k, quantile=setup.memorization_quantile)
     scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
