@@ -1,4 +1,5 @@
-"""Paired statistics: metrics against scikit-learn, bootstrap intervals, permutation p-values, thresholds."""
+"""Paired statistics: metrics against scikit-learn, bootstrap intervals, permutation p-values, thresholds,
+and the unit of resampling (participants, not recordings)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from benchmarks.bootstrap_coverage import coverage, rejection_rate
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.statistics import (
+    bootstrap_interval,
     choose_threshold,
     compare_to_baseline,
+    groups_per_class,
     metric_values,
     paired_bootstrap,
     paired_permutation_test,
@@ -252,7 +256,7 @@ def test_compare_to_baseline_reports_every_metric():
     assert set(result) == {"macro_f1", "auroc", "accuracy"}
     for metric, entry in result.items():
         assert set(entry) == {"difference", "ci_low", "ci_high", "confidence", "n_resamples", "n_files",
-                              "n_seeds", "p_value"}
+                              "n_groups", "n_seeds", "p_value"}
         assert entry["difference"] == pytest.approx(
             metric_values(y, proba_b, metric).mean() - metric_values(y, proba_a, metric).mean()
         )
@@ -269,3 +273,122 @@ def test_compare_to_baseline_gives_nan_for_an_undefined_auroc():
     assert math.isfinite(result["accuracy"]["ci_low"]) and math.isfinite(result["accuracy"]["p_value"])
     with pytest.raises(ValueError, match="unknown metric"):
         compare_to_baseline(y, proba_a, proba_b, metrics=("f2",))
+
+
+# --- groups: participants, not recordings, are the unit ---------------------------------------------
+
+
+def copies_in_groups(y: np.ndarray, proba: np.ndarray, copies: np.ndarray):
+    """Each file repeated `copies[f]` times, the copies of a file forming one group: (y, proba, groups)."""
+    rows = np.repeat(np.arange(len(y)), copies)
+    return y[rows], proba[:, rows], rows
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "auroc"])
+def test_copies_of_a_recording_within_a_group_add_no_information(metric):
+    # Participants whose recordings are exact copies of one another: drawing a participant k times
+    # weighs each copy k times, so the grouped analysis of the copies is exactly the analysis of
+    # the single recordings (every weight tripled), while treating the copies as independent
+    # narrows the interval.
+    y, proba_a = random_predictions(2, n_seeds=3, n_files=50, seed=30)
+    _, proba_b = random_predictions(2, n_seeds=3, n_files=50, seed=31)
+    copies = np.full(len(y), 3)  # equal group sizes: k draws of a group weigh its one recording 3k times
+    y_c, a_c, groups = copies_in_groups(y, proba_a, copies)
+    _, b_c, _ = copies_in_groups(y, proba_b, copies)
+    single = paired_bootstrap(y, proba_a, proba_b, metric, n_resamples=400, seed=5)
+    grouped = paired_bootstrap(y_c, a_c, b_c, metric, groups=groups, n_resamples=400, seed=5)
+    for key in ("ci_low", "ci_high"):
+        assert grouped[key] == pytest.approx(single[key], abs=1e-12), key
+    assert grouped["n_groups"] == 50 and grouped["n_files"] == copies.sum()
+    as_if_independent = paired_bootstrap(y_c, a_c, b_c, metric, n_resamples=400, seed=5)
+    assert as_if_independent["ci_high"] - as_if_independent["ci_low"] < 0.9 * (single["ci_high"] - single["ci_low"])
+
+    # The permutation test swaps a participant's copies together: the same p-value as for the single recordings.
+    p_single = paired_permutation_test(y, proba_a, proba_b, metric, n_permutations=300, seed=6)
+    p_grouped = paired_permutation_test(y_c, a_c, b_c, metric, groups=groups, n_permutations=300, seed=6)
+    assert p_grouped == p_single
+    # Per-method intervals follow the same rule.
+    one = bootstrap_interval(y, proba_b, metric, n_resamples=300, seed=7)
+    many = bootstrap_interval(y_c, b_c, metric, groups=groups, n_resamples=300, seed=7)
+    assert (many["ci_low"], many["ci_high"]) == pytest.approx((one["ci_low"], one["ci_high"]), abs=1e-12)
+
+
+def test_one_group_per_file_is_the_recording_level_analysis():
+    y, proba_a = random_predictions(2, n_seeds=2, seed=33)
+    _, proba_b = random_predictions(2, n_seeds=2, seed=34)
+    names = np.array([f"file{i}" for i in range(len(y))])  # any labels, here strings
+    for metric in ("accuracy", "auroc"):
+        assert paired_bootstrap(y, proba_a, proba_b, metric, groups=names, n_resamples=200) == \
+            paired_bootstrap(y, proba_a, proba_b, metric, n_resamples=200)
+        assert paired_permutation_test(y, proba_a, proba_b, metric, groups=names, n_permutations=200) == \
+            paired_permutation_test(y, proba_a, proba_b, metric, n_permutations=200)
+    with pytest.raises(ValueError, match="groups must be"):
+        paired_bootstrap(y, proba_a, proba_b, "auroc", groups=names[:-1])
+
+
+def test_grouped_bootstrap_covers_the_truth_and_the_recording_level_bootstrap_does_not():
+    # 200 simulated test sets: 40 participants per class with 2-3 recordings each, two methods
+    # built alike (true AUROC difference 0) whose errors are shared by a participant's recordings.
+    result = coverage(n_datasets=200, n_resamples=300, metric="auroc", seed=0)
+    print(f"\n95 % interval coverage of the true AUROC difference: {result['grouped_coverage']:.1%} resampling "
+          f"participants, {result['recording_coverage']:.1%} resampling recordings")
+    assert result["grouped_coverage"] >= 0.88
+    assert result["recording_coverage"] < 0.85
+    assert result["recording_coverage"] < result["grouped_coverage"] - 0.08
+
+
+def test_permutation_test_swapping_groups_keeps_its_size_under_correlated_recordings():
+    result = rejection_rate(n_datasets=100, n_permutations=100, metric="auroc", seed=0)
+    print(f"\nrejections of a true null at 5 %: {result['grouped_rejection_rate']:.0%} swapping participants, "
+          f"{result['recording_rejection_rate']:.0%} swapping recordings")
+    assert result["grouped_rejection_rate"] <= 0.12
+    assert result["recording_rejection_rate"] > 0.12
+
+
+def test_groups_holding_two_classes_keep_every_class_in_every_resample():
+    # Class 1 only occurs in participants who also have a class-0 recording: stratifying such
+    # participants by a majority class could drop class 1 from a resample and leave AUROC undefined.
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0, 1])
+    groups = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    rng = np.random.default_rng(35)
+    proba_a, proba_b = rng.dirichlet([1, 1], size=(2, 2, len(y)))
+    result = paired_bootstrap(y, proba_a, proba_b, "auroc", groups=groups, n_resamples=500)
+    assert math.isfinite(result["ci_low"]) and math.isfinite(result["ci_high"])
+    interval = bootstrap_interval(y, proba_a, "auroc", groups=groups, n_resamples=500)
+    assert interval["ci_low"] <= interval["ci_high"] and math.isfinite(interval["ci_low"])
+    assert groups_per_class(y, groups) == {0: 5, 1: 2}
+    assert groups_per_class(y) == {0: 8, 1: 2}
+
+
+# --- per-method intervals --------------------------------------------------------------------------
+
+
+def test_per_method_interval_brackets_the_mean_and_widens_with_fewer_independent_units():
+    rng = np.random.default_rng(36)
+    y = rng.permutation(np.arange(120) % 2)
+    proba = np.stack([fixed_skill(y, 2, 90, rng) for _ in range(3)])
+    result = bootstrap_interval(y, proba, "accuracy", n_resamples=1000, seed=1)
+    assert result["value"] == pytest.approx(0.75)
+    assert result["ci_low"] < 0.75 < result["ci_high"]
+    assert 0.08 < result["ci_high"] - result["ci_low"] < 0.25  # about ±1.96·sqrt(0.75·0.25/120) = ±0.077
+    assert {k: result[k] for k in ("n_files", "n_groups", "n_seeds", "n_resamples")} == {
+        "n_files": 120, "n_groups": 120, "n_seeds": 3, "n_resamples": 1000}
+    assert result == bootstrap_interval(y, proba, "accuracy", n_resamples=1000, seed=1)
+    # The same files as 30 participants of 4 same-class recordings, each participant's recordings
+    # sharing their predictions' errors: four times fewer independent units, a wider interval.
+    order = np.argsort(y, kind="stable")
+    y_sorted, proba_sorted = y[order], proba[:, order]
+    groups = np.arange(120) // 4
+    shared = np.repeat(np.arange(0, 120, 4), 4)
+    clustered = bootstrap_interval(y_sorted, proba_sorted[:, shared], "accuracy", groups=groups, n_resamples=1000, seed=1)
+    assert clustered["n_groups"] == 30
+    assert clustered["ci_high"] - clustered["ci_low"] > 1.5 * (result["ci_high"] - result["ci_low"])
+
+
+def test_per_method_interval_is_nan_for_an_undefined_auroc():
+    y = np.zeros(10, dtype=int)
+    proba = np.random.default_rng(37).dirichlet([1, 1], size=(2, 10))
+    result = bootstrap_interval(y, proba, "auroc", n_resamples=100)
+    assert all(math.isnan(result[k]) for k in ("value", "ci_low", "ci_high"))
+    thresholded = bootstrap_interval(y, proba, "macro_f1", thresholds=[0.4, 0.6], n_resamples=100)
+    assert thresholded["value"] == pytest.approx(metric_values(y, proba, "macro_f1", thresholds=[0.4, 0.6]).mean())

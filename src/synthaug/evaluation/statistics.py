@@ -5,6 +5,19 @@ Inputs are file-level class probabilities: `y` int [F] holds the true class of e
 Two methods are compared *paired*: both are evaluated on the same files, and seed index s of
 method A is paired with seed index s of method B.
 
+Test files are often not independent: a participant, patient or speaker contributes several
+recordings, which share whatever makes that person easy or hard to classify. The unit of
+resampling is therefore the *group* (`groups` [F]: the group of each file, e.g. the manifest's
+`group` column). Resampling recordings of such data as if independent makes every interval too
+narrow and every p-value too small. Without `groups` each file is its own group, the classic
+recording-level analysis.
+
+Strata of the bootstrap: a group is stratified by the class of its files, so every class keeps its
+number of groups in every resample. A group holding files of several classes (a participant with
+a positive and a negative recording) is not forced into one class: such groups form strata of
+their own, one per set of classes they hold, and are drawn among themselves. Every class present
+in the test files then stays present in every resample, so AUROC stays defined.
+
 The metrics are defined exactly as in `synthaug.evaluation.metrics` (scikit-learn's definitions):
 
 - ``"macro_f1"``: unweighted mean over all C classes of F1 = 2·TP / (2·TP + FP + FN), 0 for a class
@@ -23,10 +36,14 @@ Public functions:
   counts); with integer weights this equals scikit-learn on the data with files repeated.
 - `choose_threshold`: the binary decision threshold maximizing macro F1 on validation data.
 - `summarize`: mean, sample standard deviation and count of a set of values, ignoring NaN.
+- `bootstrap_interval`: one method's mean-over-seeds metric with a percentile confidence interval
+  from a two-level (groups stratified by class × seeds) bootstrap.
 - `paired_bootstrap`: the mean-over-seeds difference B − A with a percentile confidence interval
-  from a two-level (files stratified by class × seeds) paired bootstrap.
-- `paired_permutation_test`: the two-sided p-value of a paired approximate randomization test.
+  from the same two-level bootstrap, paired.
+- `paired_permutation_test`: the two-sided p-value of a paired approximate randomization test that
+  swaps whole groups between the two methods.
 - `compare_to_baseline`: both of the above for several metrics.
+- `groups_per_class`: how many test groups hold files of each class (the effective sample size).
 
 All returned numbers are plain Python floats and ints (JSON-ready), except the arrays of
 `metric_values`.
@@ -100,6 +117,40 @@ def _check_inputs(
         if not np.all(np.isfinite(thresholds)):
             raise ValueError("thresholds hold NaN or infinite values")
     return y, proba, thresholds
+
+
+def _group_index(groups: Sequence | np.ndarray | None, n_files: int) -> np.ndarray:
+    """Index [F] of each file's group (0 … G−1, numbered in order of first appearance); one group per file without `groups`.
+
+    Numbering by first appearance rather than by sorted name makes one distinctly named group per
+    file give exactly the same resamples as no groups at all.
+    """
+    if groups is None:
+        return np.arange(n_files)
+    groups = np.asarray(groups)
+    if groups.shape != (n_files,):
+        raise ValueError(f"groups must be [F] = [{n_files}] (the group of each file), got shape {list(groups.shape)}")
+    if groups.dtype.kind == "O":
+        groups = groups.astype(str)  # np.unique cannot order mixed Python objects
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(n_files)]
+
+
+def _group_strata(y: np.ndarray, group_index: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """The groups of each bootstrap stratum: one stratum per set of classes a group holds files of.
+
+    Single-class groups come first, in class order (so without groups the strata are the classes
+    themselves, in order), then mixed-class groups.
+    """
+    n_groups = int(group_index.max()) + 1
+    holds = np.zeros((n_groups, n_classes), dtype=bool)
+    holds[group_index, y] = True
+    keys, stratum = np.unique(holds, axis=0, return_inverse=True)
+    stratum = stratum.reshape(n_groups)
+    order = sorted(range(len(keys)), key=lambda k: (int(keys[k].sum()), list(np.flatnonzero(keys[k]))))
+    return [np.flatnonzero(stratum == k) for k in order]
 
 
 def _check_weights(weights: np.ndarray | None, n_files: int) -> np.ndarray:
@@ -228,6 +279,17 @@ def _auroc_matrix(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.n
 # --------------------------------------------------------------------------------------------------
 
 
+def groups_per_class(y: Sequence[int] | np.ndarray, groups: Sequence | np.ndarray | None = None) -> dict[int, int]:
+    """{class index: number of distinct groups holding at least one file of that class}, classes in order.
+
+    Without `groups` every file is its own group, so this counts files per class. A group holding
+    files of two classes counts once for each.
+    """
+    y = _check_labels(y)
+    group_index = _group_index(groups, len(y))
+    return {int(c): int(len(np.unique(group_index[y == c]))) for c in np.unique(y)}
+
+
 def metric_values(
     y: Sequence[int] | np.ndarray,
     proba: np.ndarray,
@@ -318,6 +380,94 @@ def _observed_difference(y, proba_a, proba_b, metric, thresholds_a, thresholds_b
     return float(value_b.mean() - value_a.mean())
 
 
+def _check_resampling(n_resamples: int, confidence: float) -> int:
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    return int(n_resamples)
+
+
+def _bootstrap_statistics(
+    y: np.ndarray,
+    group_index: np.ndarray,
+    terms: Sequence[tuple[float, np.ndarray, np.ndarray | None]],
+    metric: str,
+    n_resamples: int,
+    seed: int,
+) -> np.ndarray:
+    """[n_resamples] draws of mean over drawn seeds of Σ sign · metric(proba) over `terms` (sign, proba, thresholds).
+
+    Each resample draws, within every stratum of `_group_strata`, as many groups as it holds, with
+    replacement; a group drawn k times gives each of its files weight k. With several seeds it
+    also draws the seed indices with replacement. Every term sees the same draws (paired).
+    """
+    n_seeds, n_files, n_classes = terms[0][1].shape
+    strata = _group_strata(y, group_index, n_classes)
+    n_groups = int(group_index.max()) + 1
+    rng = np.random.default_rng(seed)
+    statistics = np.empty(n_resamples)
+    block = max(1, _BLOCK_ELEMENTS // max(n_files, n_seeds))
+    for start in range(0, n_resamples, block):
+        n = min(block, n_resamples - start)
+        # Drawing g groups with replacement from a stratum of g groups = multinomial counts.
+        group_counts = np.zeros((n, n_groups))
+        for members in strata:
+            group_counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n)
+        file_counts = group_counts[:, group_index]
+        if n_seeds > 1:
+            drawn = rng.integers(0, n_seeds, size=(n, n_seeds))
+            seed_counts = (drawn[:, :, None] == np.arange(n_seeds)).sum(axis=1)
+        else:
+            seed_counts = np.ones((n, 1), dtype=np.int64)
+        value = sum(sign * _metric_matrix(y, proba, metric, file_counts, thresholds) for sign, proba, thresholds in terms)
+        statistics[start : start + n] = np.sum(seed_counts * value, axis=1) / n_seeds
+    return statistics
+
+
+def _percentile_interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(statistics, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
+def bootstrap_interval(
+    y: Sequence[int] | np.ndarray,
+    proba: np.ndarray,
+    metric: str,
+    *,
+    groups: Sequence | np.ndarray | None = None,
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """One method's mean-over-seeds metric with a two-level percentile bootstrap interval.
+
+    `value` is the mean over seeds of the metric on the test files. Each resample draws the test
+    groups with replacement within their strata (see the module docstring; without `groups`, the
+    files within each class) and the seed indices with replacement; [ci_low, ci_high] are the
+    (1 − confidence)/2 and (1 + confidence)/2 percentiles of the resampled seed-mean metric, so
+    the interval covers both the finite test set and training variability.
+
+    Returns {"value", "ci_low", "ci_high", "confidence", "n_resamples", "n_files", "n_groups",
+    "n_seeds"}; value and interval are NaN when the metric is undefined on the test files.
+    """
+    _check_metric(metric)
+    y, proba, thresholds = _check_inputs(y, proba, thresholds)
+    n_resamples = _check_resampling(n_resamples, confidence)
+    group_index = _group_index(groups, len(y))
+    n_seeds, n_files, _ = proba.shape
+    value = float(_metric_matrix(y, proba, metric, np.ones((1, n_files)), thresholds)[0].mean())
+    result = {"value": value, "ci_low": math.nan, "ci_high": math.nan, "confidence": float(confidence),
+              "n_resamples": n_resamples, "n_files": int(n_files), "n_groups": int(group_index.max()) + 1,
+              "n_seeds": int(n_seeds)}
+    if math.isfinite(value):
+        statistics = _bootstrap_statistics(y, group_index, [(1.0, proba, thresholds)], metric, n_resamples, seed)
+        result["ci_low"], result["ci_high"] = _percentile_interval(statistics, confidence)
+    return result
+
+
 def paired_bootstrap(
     y: Sequence[int] | np.ndarray,
     proba_a: np.ndarray,
@@ -326,6 +476,7 @@ def paired_bootstrap(
     *,
     thresholds_a: Sequence[float] | np.ndarray | None = None,
     thresholds_b: Sequence[float] | np.ndarray | None = None,
+    groups: Sequence | np.ndarray | None = None,
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -333,28 +484,27 @@ def paired_bootstrap(
     """Difference B − A of the seed-mean metric with a paired two-level percentile bootstrap interval.
 
     `difference` is mean over seeds of metric(B) minus mean over seeds of metric(A) on the real test
-    files. Each resample draws the test files with replacement *stratified by true class* (every
-    class keeps its count, so AUROC stays defined) and, when there are several seeds, the seed
-    indices with replacement; the same draws apply to A and B (paired). The resampled statistic is
-    the mean over the drawn seeds of metric(B) − metric(A), and [ci_low, ci_high] are its
-    (1 − confidence)/2 and (1 + confidence)/2 percentiles. The seed level makes the interval account
-    for training variability as well as for the finite test set.
+    files. Each resample draws the test groups `groups` [F] with replacement *stratified by class*
+    (see the module docstring: every class keeps its number of groups, so AUROC stays defined; a
+    group drawn k times weighs each of its files k times; without `groups` the files themselves)
+    and, when there are several seeds, the seed indices with replacement; the same draws apply to
+    A and B (paired). The resampled statistic is the mean over the drawn seeds of
+    metric(B) − metric(A), and [ci_low, ci_high] are its (1 − confidence)/2 and (1 + confidence)/2
+    percentiles. The seed level makes the interval account for training variability as well as for
+    the finite test set.
 
-    Returns {"difference", "ci_low", "ci_high", "confidence", "n_resamples", "n_files", "n_seeds"};
-    difference and interval are NaN when the metric is undefined on the test files (AUROC with a
-    class absent). A and B must have the same [S, F, C] shape (ValueError otherwise).
+    Returns {"difference", "ci_low", "ci_high", "confidence", "n_resamples", "n_files", "n_groups",
+    "n_seeds"}; difference and interval are NaN when the metric is undefined on the test files
+    (AUROC with a class absent). A and B must have the same [S, F, C] shape (ValueError otherwise).
     """
     # Written by hand: scipy.stats.bootstrap resamples one axis of independent observations, while
-    # here files and seeds are resampled jointly (hierarchically), stratified by class, and the
+    # here groups and seeds are resampled jointly (hierarchically), stratified by class, and the
     # statistic needs both methods' draws to be identical.
     y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(
         y, proba_a, proba_b, metric, thresholds_a, thresholds_b
     )
-    if int(n_resamples) < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    n_resamples = int(n_resamples)
+    n_resamples = _check_resampling(n_resamples, confidence)
+    group_index = _group_index(groups, len(y))
     n_seeds, n_files, _ = proba_a.shape
     result = {
         "difference": _observed_difference(y, proba_a, proba_b, metric, thresholds_a, thresholds_b),
@@ -363,32 +513,14 @@ def paired_bootstrap(
         "confidence": float(confidence),
         "n_resamples": n_resamples,
         "n_files": int(n_files),
+        "n_groups": int(group_index.max()) + 1,
         "n_seeds": int(n_seeds),
     }
     if not math.isfinite(result["difference"]):
         return result
-
-    rng = np.random.default_rng(seed)
-    strata = [np.flatnonzero(y == c) for c in np.unique(y)]
-    statistics = np.empty(n_resamples)
-    block = max(1, _BLOCK_ELEMENTS // max(n_files, n_seeds))
-    for start in range(0, n_resamples, block):
-        n = min(block, n_resamples - start)
-        # Drawing n_c files with replacement from a class of n_c files = multinomial counts.
-        file_counts = np.zeros((n, n_files))
-        for members in strata:
-            file_counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n)
-        if n_seeds > 1:
-            drawn = rng.integers(0, n_seeds, size=(n, n_seeds))
-            seed_counts = (drawn[:, :, None] == np.arange(n_seeds)).sum(axis=1)
-        else:
-            seed_counts = np.ones((n, 1), dtype=np.int64)
-        value_a = _metric_matrix(y, proba_a, metric, file_counts, thresholds_a)
-        value_b = _metric_matrix(y, proba_b, metric, file_counts, thresholds_b)
-        statistics[start : start + n] = np.sum(seed_counts * (value_b - value_a), axis=1) / n_seeds
-    alpha = (1 - confidence) / 2
-    low, high = np.percentile(statistics, [100 * alpha, 100 * (1 - alpha)])
-    result["ci_low"], result["ci_high"] = float(low), float(high)
+    terms = [(-1.0, proba_a, thresholds_a), (1.0, proba_b, thresholds_b)]
+    statistics = _bootstrap_statistics(y, group_index, terms, metric, n_resamples, seed)
+    result["ci_low"], result["ci_high"] = _percentile_interval(statistics, confidence)
     return result
 
 
@@ -400,14 +532,18 @@ def paired_permutation_test(
     *,
     thresholds_a: Sequence[float] | np.ndarray | None = None,
     thresholds_b: Sequence[float] | np.ndarray | None = None,
+    groups: Sequence | np.ndarray | None = None,
     n_permutations: int = 2000,
     seed: int = 0,
 ) -> float:
     """Two-sided p-value of a paired approximate randomization test of "A and B perform the same".
 
     Each permutation swaps the predicted probabilities of A and B, independently for every
-    (seed, file) pair, with probability 1/2, and recomputes d* = mean over seeds of
-    metric(B) − metric(A). Thresholds stay with their method: a swapped file is scored with the
+    (seed, group) pair, with probability 1/2, and recomputes d* = mean over seeds of
+    metric(B) − metric(A). A swapped group swaps all its files together (`groups` [F]: the group of
+    each file; without it every file is its own group): under the null hypothesis the two methods'
+    predictions are exchangeable group by group, not recording by recording, because recordings of
+    one participant share what makes them easy or hard. Thresholds stay with their method: a swapped file is scored with the
     probabilities of the other method but the threshold of the column it now sits in (a threshold
     belongs to a classifier's decision rule, not to a file). The p-value is
     (1 + #{|d*| >= |d_obs| − 1e-12}) / (1 + n_permutations); the tolerance keeps exact ties (e.g.
@@ -415,14 +551,16 @@ def paired_permutation_test(
     metric is undefined on the test files.
     """
     # Written by hand: scipy.stats.permutation_test's "samples" permutation swaps whole paired
-    # observations, but here one observation is a (seed, file) cell and the statistic is a
-    # non-decomposable metric recomputed over all cells at once.
+    # observations, but here one observation is a (seed, group) cell of several files and the
+    # statistic is a non-decomposable metric recomputed over all cells at once.
     y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(
         y, proba_a, proba_b, metric, thresholds_a, thresholds_b
     )
     if int(n_permutations) < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
     n_permutations = int(n_permutations)
+    group_index = _group_index(groups, len(y))
+    n_groups = int(group_index.max()) + 1
     observed = _observed_difference(y, proba_a, proba_b, metric, thresholds_a, thresholds_b)
     if not math.isfinite(observed):
         return math.nan
@@ -434,7 +572,7 @@ def paired_permutation_test(
     block = max(1, _BLOCK_ELEMENTS // proba_a.size)
     for start in range(0, n_permutations, block):
         n = min(block, n_permutations - start)
-        swap = (rng.random((n, n_seeds, n_files)) < 0.5)[..., None]
+        swap = (rng.random((n, n_seeds, n_groups)) < 0.5)[:, :, group_index, None]
         perm_a = np.where(swap, proba_b, proba_a).reshape(n * n_seeds, n_files, n_classes)
         perm_b = np.where(swap, proba_a, proba_b).reshape(n * n_seeds, n_files, n_classes)
         rows_a = None if thresholds_a is None else np.tile(thresholds_a, n)
@@ -454,6 +592,7 @@ def compare_to_baseline(
     metrics: Sequence[str] = ("macro_f1", "auroc", "accuracy"),
     thresholds_baseline: Sequence[float] | np.ndarray | None = None,
     thresholds_method: Sequence[float] | np.ndarray | None = None,
+    groups: Sequence | np.ndarray | None = None,
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -461,14 +600,15 @@ def compare_to_baseline(
     """Per metric: `paired_bootstrap` of method − baseline plus "p_value" from `paired_permutation_test`.
 
     The baseline is method A and the compared method is B, so a positive difference favours the
-    method. The permutation test uses `n_resamples` permutations. A metric undefined on the test
+    method. Both resample or swap whole `groups` (the group of each test file; None: each file is
+    its own group). The permutation test uses `n_resamples` permutations. A metric undefined on the test
     files (AUROC with a class absent) gets NaN difference, interval and p-value.
     """
     for metric in metrics:
         _check_metric(metric)
     out: dict[str, dict] = {}
     for metric in metrics:
-        common = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, seed=seed)
+        common = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, groups=groups, seed=seed)
         result = paired_bootstrap(y, baseline_proba, method_proba, metric, n_resamples=n_resamples,
                                   confidence=confidence, **common)
         result["p_value"] = paired_permutation_test(
