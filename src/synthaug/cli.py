@@ -81,7 +81,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from synthaug.stages import report
 
     report.main(args.params, args.features, args.classifiers, args.ensemble, args.scarcity, args.audit, args.out_dir,
-                args.metrics, args.plots)
+                args.metrics, args.plots, manifest_path=args.manifest)
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -341,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="stage: all predictions -> reports/results.md with statistics, figures and an MLflow summary run",
         description="Reads params `dataset`, `train_generator.models`, `train_classifier.seeds`, `ensemble`, "
-        "`scarcity` and `report`, FEATURES/val.npz and the run folders under CLASSIFIERS, ENSEMBLE and SCARCITY. "
+        "`scarcity` and `report`, FEATURES/val.npz, the manifest (the group of each test file, the unit the bootstrap "
+        "and permutation tests resample) and the run folders under CLASSIFIERS, ENSEMBLE and SCARCITY. "
         "Writes OUT_DIR/results.md, OUT_DIR/results.json, OUT_DIR/figures/*.png, METRICS and PLOTS/*.csv. "
         "Logs an MLflow summary run linked to every run it summarizes.",
     )
@@ -354,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("out_dir", type=Path, help="output folder, e.g. reports")
     report.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     report.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")
+    report.add_argument("--manifest", type=Path, required=True,
+                        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (test file -> group)")
     report.set_defaults(func=cmd_report)
 
     tune = commands.add_parser(

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from synthaug.errors import DataError
-from synthaug.evaluation.report import compare_methods, markdown_methods, markdown_per_class
+from synthaug.evaluation.report import (
+    MIN_TEST_GROUPS_PER_CLASS,
+    compare_methods,
+    detectable_difference,
+    markdown_methods,
+    markdown_per_class,
+    resolution_lines,
+)
 
 CLASSES = ["negative", "positive"]
 
@@ -71,3 +78,51 @@ def test_methods_tested_on_other_files_are_refused(runs, tmp_path: Path):
         compare_methods({"baseline": runs["baseline"], "other": other}, CLASSES, n_resamples=100)
     with pytest.raises(DataError, match="baseline"):
         compare_methods({"better": runs["better"]}, CLASSES)
+
+
+def participants(size: int) -> dict[str, str]:
+    """{file id: participant} for the fixture's 200 files, `size` consecutive files (one class) per participant."""
+    return {f"f{i:03d}": f"p{i // size:03d}" for i in range(200)}
+
+
+def test_each_method_has_its_own_interval_beside_mean_and_std(runs):
+    results = compare_methods(runs, CLASSES, groups=participants(2), n_resamples=200)
+    for method, result in results.items():
+        for score in ("macro_f1", "auroc", "accuracy", "macro_f1_val_threshold"):
+            interval = result.intervals[score]
+            assert interval["ci_low"] <= result.summary[score]["mean"] <= interval["ci_high"], (method, score)
+            assert interval["n_groups"] == 100 and interval["n_files"] == 200
+    row = next(line for line in markdown_methods(results).splitlines() if line.startswith("| better |"))
+    auroc = results["better"].intervals["auroc"]
+    assert f"± {results['better'].summary['auroc']['std']:.3f} [{auroc['ci_low']:.2f}, {auroc['ci_high']:.2f}]" in row
+    assert results["better"].versus_baseline["auroc"]["n_groups"] == 100
+
+
+def test_header_states_the_detectable_difference_and_the_groups_per_class(runs):
+    results = compare_methods(runs, CLASSES, groups=participants(2), n_resamples=200)
+    assert results["baseline"].test_groups == {"negative": 50, "positive": 50}
+    resolution = detectable_difference(results)
+    versus = results["better"].versus_baseline["auroc"]
+    assert resolution["auroc"] == (versus["ci_high"] - versus["ci_low"]) / 2  # one compared method: its half-width
+    header = "\n".join(resolution_lines(results))
+    assert "with 100 test groups (50 negative, 50 positive)" in header
+    assert f"±{resolution['auroc']:.3f} in AUROC (±{resolution['macro_f1']:.3f} in macro F1)" in header
+    assert "Warning" not in header
+
+
+def test_header_warns_loudly_when_a_class_has_too_few_groups(runs):
+    results = compare_methods(runs, CLASSES, groups=participants(10), n_resamples=200)  # 10 participants per class
+    assert results["baseline"].test_groups == {"negative": 10, "positive": 10} and 10 < MIN_TEST_GROUPS_PER_CLASS
+    header = "\n".join(resolution_lines(results))
+    assert "differences between methods cannot be detected" in header
+    assert "10 of class `negative`, 10 of class `positive`" in header
+    # Alone, the baseline has nothing to compare: the header still counts the groups.
+    alone = "\n".join(resolution_lines(compare_methods({"baseline": runs["baseline"]}, CLASSES, n_resamples=100)))
+    assert "200 test groups (100 negative, 100 positive)" in alone and "no method is compared" in alone
+
+
+def test_test_files_missing_from_the_manifest_are_refused(runs):
+    groups = participants(2)
+    del groups["f007"]
+    with pytest.raises(DataError, match="f007.*re-run featurize"):
+        compare_methods(runs, CLASSES, groups=groups, n_resamples=100)

@@ -1,11 +1,15 @@
 """The results report: each method's scores over seeds and its paired comparison with the baseline.
 
 `compare_methods` turns the run folders of each method (one per seed or trial, see
-synthaug.classifier_runs) into per-seed scores, mean ± std, per-class results and, for every
-method but the baseline, the paired difference to the baseline with a bootstrap confidence
-interval and a permutation-test p-value (synthaug.evaluation.statistics). Every score is
-file-level on the real test split; the validation split only chooses the decision threshold of
-"macro F1 at the validation threshold" (two classes only). `markdown_*` render the tables.
+synthaug.classifier_runs) into per-seed scores, mean ± std with a bootstrap confidence interval,
+per-class results and, for every method but the baseline, the paired difference to the baseline
+with a bootstrap confidence interval and a permutation-test p-value
+(synthaug.evaluation.statistics). Every score is file-level on the real test split; the bootstrap
+resamples test groups (participants, patients, speakers: the manifest's `group`) within class and
+the permutation test swaps whole groups, because a group's recordings are not independent. The
+validation split only chooses the decision threshold of "macro F1 at the validation threshold"
+(two classes only). `detectable_difference` sizes the differences the test split can resolve;
+`markdown_*` render the tables.
 """
 
 from __future__ import annotations
@@ -21,11 +25,22 @@ from synthaug.classifier_runs import file_level
 from synthaug.config import Params
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import classification_metrics
-from synthaug.evaluation.statistics import choose_threshold, compare_to_baseline, metric_values, summarize
+from synthaug.evaluation.statistics import (
+    bootstrap_interval,
+    choose_threshold,
+    compare_to_baseline,
+    groups_per_class,
+    metric_values,
+    summarize,
+)
 
 ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy")
 THRESHOLD_SCORE = "macro_f1_val_threshold"
 SCORE_TITLES = {"macro_f1": "Macro F1", THRESHOLD_SCORE: "Macro F1 (val. threshold)", "auroc": "AUROC", "accuracy": "Accuracy"}
+# Below this many test groups in some class, a percentile bootstrap of a paired difference is both
+# wide and unreliable (it under-covers with few clusters), so the report says no difference can be
+# detected rather than quoting intervals as if they meant something.
+MIN_TEST_GROUPS_PER_CLASS = 20
 
 
 @dataclass
@@ -39,6 +54,9 @@ class MethodScores:
     per_class: dict[str, dict[str, dict]]  # class -> precision/recall/f1 -> {mean, std, n}
     versus_baseline: dict[str, dict] = field(default_factory=dict)  # score -> difference, ci_low, ci_high, p_value
     thresholds: list[float] = field(default_factory=list)
+    intervals: dict[str, dict] = field(default_factory=dict)  # score -> bootstrap_interval (value, ci_low, ci_high, …)
+    test_groups: dict[str, int] = field(default_factory=dict)  # class -> test groups holding files of it
+    n_test_groups: int = 0
 
 
 @dataclass
@@ -61,21 +79,43 @@ def _load(method: str, run_dirs: Sequence[Path], class_names: list[str]) -> _Pre
     return _Predictions(tests[0][1], np.stack([t[0] for t in tests]), tests[0][2], vals[0][1], np.stack([v[0] for v in vals]))
 
 
+def test_file_groups(file_ids: np.ndarray, groups: Mapping[str, str] | None) -> np.ndarray:
+    """The group of each test file from {file id: group} (the manifest's path -> group); each file its own without a mapping."""
+    if groups is None:
+        return np.asarray(file_ids, dtype=str)
+    missing = [str(f) for f in file_ids if str(f) not in groups]
+    if missing:
+        raise DataError(f"{len(missing)} test file(s) not in the manifest, e.g. {missing[0]!r}; the predictions are "
+                        "older than the manifest: re-run featurize and the classifiers (dvc repro)")
+    return np.asarray([groups[str(f)] for f in file_ids], dtype=str)
+
+
 def compare_methods(
     runs: Mapping[str, Sequence[Path]],
     class_names: list[str],
     *,
+    groups: Mapping[str, str] | None = None,
     baseline: str = "baseline",
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, MethodScores]:
-    """Scores of every method in `runs` ({method: run folders, one per seed}, seeds paired by position)."""
+    """Scores of every method in `runs` ({method: run folders, one per seed}, seeds paired by position).
+
+    `groups` maps each test file id (the manifest's `path`) to its group (participant, patient,
+    speaker); intervals and permutation tests resample or swap whole groups. Without it every test
+    file is its own group (recordings treated as independent).
+    """
     if baseline not in runs:
         raise DataError(f"no {baseline!r} runs to compare with; the report needs the baseline classifier")
     loaded = {method: _load(method, dirs, class_names) for method, dirs in runs.items()}
     reference = loaded[baseline]
     binary = len(class_names) == 2
+    test_groups = test_file_groups(reference.test_ids, groups)
+    per_class_groups = groups_per_class(reference.y_test, test_groups)
+    group_counts = {name: per_class_groups.get(c, 0) for c, name in enumerate(class_names)}
+    n_test_groups = len(np.unique(test_groups))
+    resampling = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     thresholds = {m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()}
     results = {}
     for method, predictions in loaded.items():
@@ -85,23 +125,28 @@ def compare_methods(
         if binary:
             per_seed[THRESHOLD_SCORE] = metric_values(predictions.y_test, predictions.test, "macro_f1",
                                                       thresholds=np.asarray(thresholds[method]))[0].tolist()
+        intervals = {score: bootstrap_interval(predictions.y_test, predictions.test, score, **resampling)
+                     for score in ARGMAX_SCORES}
+        if binary:
+            intervals[THRESHOLD_SCORE] = bootstrap_interval(predictions.y_test, predictions.test, "macro_f1",
+                                                            thresholds=np.asarray(thresholds[method]), **resampling)
         scores = MethodScores(
             method=method, seeds=len(predictions.test), per_seed=per_seed,
             summary={score: summarize(values) for score, values in per_seed.items()},
             per_class=_per_class(predictions, class_names), thresholds=thresholds[method] or [],
+            intervals=intervals, test_groups=group_counts, n_test_groups=n_test_groups,
         )
         if method != baseline:
             if len(predictions.test) != len(reference.test):
                 raise DataError(f"{method} has {len(predictions.test)} seeds, {baseline} {len(reference.test)}; "
                                 "paired comparisons need the same seeds")
-            common = {"n_resamples": n_resamples, "seed": seed}
             scores.versus_baseline = compare_to_baseline(reference.y_test, reference.test, predictions.test,
-                                                         metrics=ARGMAX_SCORES, confidence=confidence, **common)
+                                                         metrics=ARGMAX_SCORES, **resampling)
             if binary:
                 scores.versus_baseline[THRESHOLD_SCORE] = compare_to_baseline(
-                    reference.y_test, reference.test, predictions.test, metrics=("macro_f1",), confidence=confidence,
+                    reference.y_test, reference.test, predictions.test, metrics=("macro_f1",),
                     thresholds_baseline=np.asarray(thresholds[baseline]), thresholds_method=np.asarray(thresholds[method]),
-                    **common)["macro_f1"]
+                    **resampling)["macro_f1"]
         results[method] = scores
     return results
 
@@ -115,6 +160,59 @@ def mean_std(stats: Mapping[str, float]) -> str:
     if stats.get("n", 0) == 0 or stats["mean"] is None or math.isnan(stats["mean"]):
         return "n/a"
     return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def mean_std_interval(stats: Mapping[str, float], interval: Mapping[str, float] | None) -> str:
+    """'0.745 ± 0.012 [0.70, 0.79]': mean ± std over seeds and the bootstrap interval of the seed mean."""
+    text = mean_std(stats)
+    if text == "n/a" or not interval or not _finite(interval.get("ci_low")) or not _finite(interval.get("ci_high")):
+        return text
+    return f"{text} [{interval['ci_low']:.2f}, {interval['ci_high']:.2f}]"
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[str] = ("auroc", "macro_f1")) -> dict[str, float]:
+    """{score: median over compared methods of the half-width of the paired difference's interval}; NaN without comparisons.
+
+    A true difference much smaller than this half-width cannot be told from the noise of the test
+    split and the seeds: it is the resolution of the comparison, not a property of any one method.
+    """
+    out = {}
+    for score in scores:
+        half_widths = [(v["ci_high"] - v["ci_low"]) / 2 for r in results.values()
+                       if (v := r.versus_baseline.get(score)) and _finite(v["ci_low"]) and _finite(v["ci_high"])]
+        out[score] = float(np.median(half_widths)) if half_widths else math.nan
+    return out
+
+
+def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
+    """The header's statement of what the test split can resolve, and a loud warning when it cannot."""
+    reference = next(iter(results.values()))
+    counts = reference.test_groups
+    per_class = ", ".join(f"{n} {name}" for name, n in counts.items())
+    resolution = detectable_difference(results)
+    lines = []
+    if all(math.isnan(v) for v in resolution.values()):
+        lines.append(f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
+                     "with the baseline, so no smallest detectable difference is estimated.")
+    else:
+        def amount(score: str) -> str:
+            return "n/a" if math.isnan(resolution[score]) else f"±{resolution[score]:.3f}"
+
+        lines.append(f"- **Resolution:** with {reference.n_test_groups} test groups ({per_class}), differences smaller "
+                     f"than about {amount('auroc')} in AUROC ({amount('macro_f1')} in macro F1) cannot be told from "
+                     "noise (median half-width of the paired differences' intervals below).")
+    scarce = {name: n for name, n in counts.items() if n < MIN_TEST_GROUPS_PER_CLASS}
+    if scarce:
+        listed = ", ".join(f"{n} of class `{name}`" for name, n in scarce.items())
+        lines += ["", f"> **Warning: differences between methods cannot be detected on this test split.** It holds only "
+                      f"{listed} (fewer than {MIN_TEST_GROUPS_PER_CLASS} groups per class): the intervals are wide and "
+                      "themselves unreliable, so treat every comparison below as inconclusive and evaluate on more "
+                      "participants before drawing conclusions."]
+    return lines
 
 
 def difference(comparison: Mapping[str, float] | None) -> str:
@@ -134,10 +232,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc")) -> str:
-    """The published-style table: each score as mean ± std, then differences to the baseline with CIs."""
+    """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs."""
     scores = [s for s in SCORE_TITLES if any(s in r.summary for r in results.values())]
-    header = ["Method", "Seeds", *(SCORE_TITLES[s] for s in scores), *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p" for s in versus)]
-    rows = [[name, str(r.seeds), *(mean_std(r.summary[s]) if s in r.summary else "n/a" for s in scores),
+    header = ["Method", "Seeds", *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
+              *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p" for s in versus)]
+    rows = [[name, str(r.seeds), *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
              *(difference(r.versus_baseline.get(s)) for s in versus)] for name, r in results.items()]
     return markdown_table(header, rows)
 
@@ -166,10 +265,13 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         f"- **Data:** `{dataset.name}` (adapter `{dataset.adapter}`, `{dataset.root}`), {n_classes} classes; every score is "
         "file-level on the real test split, which no generator and no classifier saw in training.",
         f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample std over seeds.",
-        f"- **Statistics:** differences to the baseline are paired (same test files, seeds paired); {report.confidence:.0%} "
-        f"bootstrap intervals from {report.n_resamples} resamples of test files (stratified by class) and seeds; "
-        "p-values from a paired permutation test. The validation split only picks early stopping and the decision "
-        "threshold of the \"val. threshold\" column.",
+        f"- **Statistics:** {report.confidence:.0%} bootstrap intervals from {report.n_resamples} resamples of the test "
+        "groups (participants, patients or speakers, drawn with replacement within each class, all recordings of a "
+        "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
+        "differences to the baseline are paired (same test files, the same draws, seeds paired), with p-values from "
+        "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
+        "early stopping and the decision threshold of the \"val. threshold\" column.",
+        *resolution_lines(methods),
     ]
     if shrunk:
         lines += ["", f"**Profile:** differs from the published protocol (`profiles/{published_profile}.yaml`) in "

@@ -1,10 +1,12 @@
 """report: every classifier's predictions -> reports/results.md, figures, statistics and an MLflow summary run.
 
 Reads params `dataset`, `train_generator.models` (the methods, in order), `train_classifier.seeds`,
-`ensemble`, `scarcity`, `audit` and `report`; reads FEATURES/val.npz (class names), the run folders
+`ensemble`, `scarcity`, `audit` and `report`; reads FEATURES/val.npz (class names), MANIFEST (the
+group of each test file: the unit the statistics resample), the run folders
 under CLASSIFIERS/<method>/seed<S>/, ENSEMBLE/{equal,fitted}/seed<S>/, AUDIT/<generator>/ and, when
-the scarcity sweep is on, SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data and seeds; the
-method table with mean ± std and differences to the baseline with bootstrap CIs and p-values;
+the scarcity sweep is on, SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data, seeds and
+the smallest difference the test split can resolve; the method table with mean ± std [bootstrap CI] and
+differences to the baseline with bootstrap CIs and p-values;
 per-class results; each generator's audit beside its classifier gain; the scarcity table), OUT_DIR/results.json (every number), OUT_DIR/figures/*.png,
 the key numbers to METRICS (for `dvc metrics show` and `dvc exp show`) and PLOTS/*.csv (for
 `dvc plots`). Logs one MLflow summary run holding the same files, linked to every run it summarizes.
@@ -22,8 +24,17 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.classifier_runs import completed
 from synthaug.config import Params, load_params, read_yaml
+from synthaug.datasets.manifest import read_manifest
 from synthaug.evaluation.figures import audit_bars, method_bars, scarcity_curves
-from synthaug.evaluation.report import AUDIT_COLUMNS, SCARCITY_VARIANTS, MethodScores, compare_methods, markdown_methods, render
+from synthaug.evaluation.report import (
+    AUDIT_COLUMNS,
+    SCARCITY_VARIANTS,
+    MethodScores,
+    compare_methods,
+    detectable_difference,
+    markdown_methods,
+    render,
+)
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.profiles import differences_from_profile
 from synthaug.spectrograms import load_spectrogram_set
@@ -60,16 +71,24 @@ def linked_runs(folders: list[Path]) -> list[str]:
     return sorted({run_id for run_id in run_ids if run_id})
 
 
+def file_groups(manifest_path: Path) -> dict[str, str]:
+    """{file id: group} from the manifest: featurize names each file by its manifest `path`."""
+    manifest = read_manifest(manifest_path)
+    return dict(zip(manifest["path"], manifest["group"]))
+
+
 def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_dir: Path, scarcity_dir: Path, audit_dir: Path,
-         out_dir: Path, metrics_path: Path, plots_dir: Path, project_root: Path = Path(".")) -> None:
+         out_dir: Path, metrics_path: Path, plots_dir: Path, manifest_path: Path, project_root: Path = Path(".")) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
     statistics = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
+    groups = file_groups(manifest_path)
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
-    methods = compare_methods(runs, class_names, **statistics)
-    scarcity = {n: compare_methods(point, class_names, **statistics) for n, point in scarcity_runs(params, scarcity_dir).items()}
+    methods = compare_methods(runs, class_names, groups=groups, **statistics)
+    scarcity = {n: compare_methods(point, class_names, groups=groups, **statistics)
+                for n, point in scarcity_runs(params, scarcity_dir).items()}
     published_profile = PAPER_PROFILES[dataset.protocol]
     shrunk = differences_from_profile(read_yaml(params_path), published_profile, project_root)
 
@@ -85,7 +104,9 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
     markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits)
     results = {
-        "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds, "statistics": statistics,
+        "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds,
+        "statistics": {**statistics, "unit": "test group (manifest `group`), resampled within class",
+                       "test_groups": methods["baseline"].test_groups, "detectable_difference": detectable_difference(methods)},
         "differences_from_published": shrunk, "audit": audits,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
@@ -133,7 +154,7 @@ def _scarcity_frame(scarcity: dict[int, dict[str, MethodScores]]) -> pd.DataFram
 
 def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]]) -> dict:
     """The numbers `dvc exp show` lines up side by side: means, and differences to the baseline."""
-    metrics: dict = {"methods": {}}
+    metrics: dict = {"methods": {}, "detectable_difference": detectable_difference(methods)}
     for method, r in methods.items():
         entry = {score: r.summary[score]["mean"] for score in r.summary}
         entry.update({f"delta_{score}": v["difference"] for score, v in r.versus_baseline.items()})
