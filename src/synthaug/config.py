@@ -57,7 +57,13 @@ class SplitParams(Section):
 
 
 class PrepareParams(Section):
+    """The split, and the data report's checks (thresholds of its warnings, the upsampling refusal)."""
+
     split: SplitParams = Field(default_factory=SplitParams)
+    allow_upsampling: bool = False  # true: files recorded below featurize.sample_rate or 2 x f_max only warn
+    min_groups_per_class: int = Field(10, ge=0)  # fewer groups of a class in val or test warn; 0: no check
+    max_class_association: float = Field(0.2, ge=0, le=1)  # Cramér's V of class vs native rate/channels/source
+    max_duration_ratio: float = Field(1.5, ge=1)  # largest / smallest median duration of the classes
 
 
 class FeaturizeParams(Section):

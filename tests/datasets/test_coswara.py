@@ -183,9 +183,9 @@ def test_quality_filter_against_real_annotations(full_tree, metadata_root, metad
 
 def test_bad_options_and_missing_inputs(small_tree, tmp_path):
     root, _, _ = small_tree
-    with pytest.raises(ConfigError, match="prepare.options.min_quality"):
+    with pytest.raises(ConfigError, match="dataset.options.min_quality"):
         coswara.load(root, min_quality=3)
-    with pytest.raises(ConfigError, match="prepare.options.recordings"):
+    with pytest.raises(ConfigError, match="dataset.options.recordings"):
         coswara.load(root, recordings="cough-heavy")
     with pytest.raises(DataError, match="annotations"):
         coswara.load(root, min_quality=1)  # no <root>/annotations: filtering is impossible

@@ -52,7 +52,7 @@ def test_absolute_table_path(table_root, tmp_path_factory):
 
 
 def test_wrong_column_and_bad_split_values(table_root):
-    with pytest.raises(ConfigError, match=r"prepare.options.label_column: column 'label'.*'class'"):
+    with pytest.raises(ConfigError, match=r"dataset.options.label_column: column 'label'.*'class'"):
         csv_table.load(table_root, table="list.csv", path_column="file")
     pd.DataFrame({"path": ["audio/a.wav"], "label": ["x"], "split": ["dev"]}).to_csv(table_root / "s.csv", index=False)
     with pytest.raises(DataError, match=r"unknown split values \['dev'\]"):

@@ -65,12 +65,12 @@ def test_label_pattern_from_file_name(tmp_path):
 
 
 @pytest.mark.parametrize("options, key", [
-    ({"split_pattern": "vol(\\d+)"}, "prepare.options.split_pattern"),
-    ({"group_pattern": "(?P<group"}, "prepare.options.group_pattern"),
-    ({"split_map": {"a": "train"}}, "prepare.options.split_map"),
-    ({"split_pattern": "(?P<split>x)", "split_map": {"x": "training"}}, "prepare.options.split_map"),
-    ({"split_dirs": {"train": "train"}, "split_pattern": "(?P<split>x)"}, "prepare.options.split_dirs"),
-    ({"split_dirs": {"training": "train"}}, "prepare.options.split_dirs"),
+    ({"split_pattern": "vol(\\d+)"}, "dataset.options.split_pattern"),
+    ({"group_pattern": "(?P<group"}, "dataset.options.group_pattern"),
+    ({"split_map": {"a": "train"}}, "dataset.options.split_map"),
+    ({"split_pattern": "(?P<split>x)", "split_map": {"x": "training"}}, "dataset.options.split_map"),
+    ({"split_dirs": {"train": "train"}, "split_pattern": "(?P<split>x)"}, "dataset.options.split_dirs"),
+    ({"split_dirs": {"training": "train"}}, "dataset.options.split_dirs"),
 ])
 def test_bad_options_are_named(tmp_path, options, key):
     write_audio(tmp_path / "train" / "a" / "x.wav")

@@ -16,14 +16,14 @@ def test_every_adapter_is_registered():
 
 
 def test_unknown_adapter_lists_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match=r"prepare.adapter: .*'nope'.*'coswara'.*'folder'"):
+    with pytest.raises(ConfigError, match=r"dataset.adapter: .*'nope'.*'coswara'.*'folder'"):
         load_dataset("nope", tmp_path, {})
 
 
 def test_unknown_option_is_named_with_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match=r"prepare.options.min_qualty: .*'coswara'.*'min_quality'"):
+    with pytest.raises(ConfigError, match=r"dataset.options.min_qualty: .*'coswara'.*'min_quality'"):
         load_dataset("coswara", tmp_path, {"min_qualty": 1})
-    with pytest.raises(ConfigError, match=r"prepare.options.table: .*'fsdd'.*none"):
+    with pytest.raises(ConfigError, match=r"dataset.options.table: .*'fsdd'.*none"):
         load_dataset("fsdd", tmp_path, {"table": "x.csv"})
 
 

@@ -64,6 +64,8 @@ def test_failed_write_leaves_the_previous_file(tmp_path):
       {"path": "y.wav", "label": "a", "group": "g", "split": "test"}], "more than one split"),
     ([{"path": "x.wav", "label": "a", "group": "g", "split": "validation"}], "unknown split values"),
     ([{"path": "/abs/x.wav", "label": "a", "group": "g"}], "absolute paths"),
+    ([{"path": "x.wav", "label": "a", "group": "g"}, {"path": "a/../../params.yaml", "label": "a", "group": "h"}],
+     r"1 paths lead outside the data root \(dataset.root\), e.g. \[\"row 1: 'a/../../params.yaml'\"\]"),
     ([{"path": "x.wav", "label": "", "group": "g"}], "empty 'label'"),
 ])
 def test_validation_names_the_place_and_the_problem(rows, problem):

@@ -26,15 +26,15 @@ ADAPTERS = {
 def load_dataset(adapter: str, root: str | Path, options: dict | None = None) -> AdapterResult:
     """Run adapter `adapter` on `root` with `options`; unknown names and keys are a ConfigError."""
     if adapter not in ADAPTERS:
-        raise ConfigError(f"prepare.adapter: unknown adapter {adapter!r}; valid adapters: {sorted(ADAPTERS)}")
+        raise ConfigError(f"dataset.adapter: unknown adapter {adapter!r}; valid adapters: {sorted(ADAPTERS)}")
     options = {} if options is None else options
     if not isinstance(options, dict):
-        raise ConfigError(f"prepare.options: expected a mapping of option names to values, got {options!r}")
+        raise ConfigError(f"dataset.options: expected a mapping of option names to values, got {options!r}")
     load = ADAPTERS[adapter]
     valid = [name for name in inspect.signature(load).parameters if name != "root"]
     for key in options:
         if key not in valid:
-            raise ConfigError(f"prepare.options.{key}: not an option of adapter {adapter!r}; "
+            raise ConfigError(f"dataset.options.{key}: not an option of adapter {adapter!r}; "
                               f"valid options: {valid or 'none'}")
     return load(Path(root), **options)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthaug.datasets.manifest import to_manifest, validate_manifest
+from synthaug.datasets.manifest import MANIFEST_COLUMNS, to_manifest, validate_manifest
 from synthaug.datasets.probing import probe_files
 from synthaug.errors import ConfigError, DataError
 
@@ -60,7 +60,7 @@ def resolve_option_path(root: Path, value: str | Path | None, default: str, key:
     if value is None:
         return root / default
     if not isinstance(value, (str, Path)) or not str(value):
-        raise ConfigError(f"prepare.options.{key}: expected a path, got {value!r}")
+        raise ConfigError(f"dataset.options.{key}: expected a path, got {value!r}")
     path = Path(value)
     return path if path.is_absolute() else root / path
 
@@ -76,17 +76,24 @@ def require_columns(table: pd.DataFrame, columns, where: Path) -> None:
 def finish(files: pd.DataFrame, root: Path, adapter: str, report: dict) -> AdapterResult:
     """Probe every listed file and return the manifest plus the report with the shared counts.
 
-    `files` holds `path`, `label`, `group`, `split`, `source` and any extra columns. Unreadable
-    files stay in the manifest (duration NaN, sample rate 0) and are counted: featurize decides
-    whether to fail or skip them. An empty result is a DataError that quotes the report.
+    `files` holds `path`, `label`, `group`, `split`, `source` and any extra columns. The header
+    read adds `duration_s`, `sample_rate` and `channels` (the native values; `channels` is the
+    first extra column). Unreadable files stay in the manifest (duration NaN, sample rate and
+    channels 0) and are counted: featurize decides whether to fail or skip them. An empty result
+    is a DataError that quotes the report.
     """
     if files.empty:
         raise DataError(f"{adapter} adapter found no usable audio files under {root}; what it excluded: "
-                        f"{json.dumps(report, default=str)}. Check the data root and the adapter options")
+                        f"{json.dumps(report, default=str)}. Check dataset.root and dataset.options")
     files = files.sort_values("path", kind="stable").reset_index(drop=True)
+    # Paths that lead out of the root are refused before any file outside it is opened.
+    validate_manifest(to_manifest(files.assign(duration_s=float("nan"), sample_rate=0)),
+                      where=f"{adapter} adapter ({root})")
     probed = probe_files(root, files["path"].tolist())
+    files = files.drop(columns=["channels"], errors="ignore")  # the header's count replaces a listed one
     files = files.assign(duration_s=probed["duration_s"], sample_rate=probed["sample_rate"])
     manifest = to_manifest(files)
+    manifest.insert(len(MANIFEST_COLUMNS), "channels", probed["channels"].astype("int64").to_numpy())
     notes = validate_manifest(manifest, where=f"{adapter} adapter ({root})")
 
     unreadable = manifest.loc[probed["error"] != "", "path"]

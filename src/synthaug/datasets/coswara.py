@@ -40,12 +40,12 @@ def load(
     `metadata_csv` defaults to `<root>/combined_data.csv`, `annotations_dir` to `<root>/annotations`
     (optional unless `min_quality` is set); relative paths are relative to `root`.
     """
-    fix = "point prepare.root at the extracted Coswara data (date folders holding participant folders)"
+    fix = "point dataset.root at the extracted Coswara data (date folders holding participant folders)"
     root = require_dir(Path(root), "Coswara root", fix)
     recordings = _check_recordings(recordings)
     _check_min_quality(min_quality)
     metadata_path = require_file(resolve_option_path(root, metadata_csv, "combined_data.csv", "metadata_csv"),
-                                 "Coswara metadata", "set prepare.options.metadata_csv to combined_data.csv")
+                                 "Coswara metadata", "set dataset.options.metadata_csv to combined_data.csv")
     participants, report = _read_participants(metadata_path)
     folders, folder_report = _find_folders(root, participants)
     report.update(folder_report)
@@ -123,14 +123,14 @@ def _find_folders(root: Path, participants: pd.DataFrame) -> tuple[pd.DataFrame,
 def _read_quality(root: Path, annotations_dir, recordings: list[str], required: bool) -> pd.DataFrame:
     """group, recording, quality for every annotated recording (empty when there are no annotations)."""
     folder = resolve_option_path(root, annotations_dir, "annotations", "annotations_dir")
-    fix = "set prepare.options.annotations_dir to the Coswara annotations folder"
+    fix = "set dataset.options.annotations_dir to the Coswara annotations folder"
     if required or annotations_dir is not None:
         require_dir(folder, "Coswara annotations folder", fix)
     frames = []
     for recording in recordings:
         path = folder / f"{recording}_labels.csv"
         if required:
-            require_file(path, f"quality labels for {recording!r}", f"{fix}, or set prepare.options.min_quality "
+            require_file(path, f"quality labels for {recording!r}", f"{fix}, or set dataset.options.min_quality "
                          "to null (only cough recordings are annotated)")
         if path.is_file():
             # The published header is "FILENAME, QUALITY": skipinitialspace drops the blank.
@@ -152,12 +152,12 @@ def _per_recording(files: pd.DataFrame, recordings: list[str]) -> dict:
 
 def _check_recordings(recordings) -> list[str]:
     if isinstance(recordings, str) or not recordings or not all(isinstance(r, str) and r for r in recordings):
-        raise ConfigError(f"prepare.options.recordings: expected a list of recording names such as "
+        raise ConfigError(f"dataset.options.recordings: expected a list of recording names such as "
                           f"['cough-heavy', 'cough-shallow'], got {recordings!r}")
     return list(dict.fromkeys(recordings))
 
 
 def _check_min_quality(min_quality) -> None:
     if min_quality is not None and (isinstance(min_quality, bool) or min_quality not in QUALITY_LEVELS):
-        raise ConfigError(f"prepare.options.min_quality: expected null or one of {list(QUALITY_LEVELS)} "
+        raise ConfigError(f"dataset.options.min_quality: expected null or one of {list(QUALITY_LEVELS)} "
                           f"(0 bad, 1 good, 2 excellent), got {min_quality!r}")

@@ -26,7 +26,7 @@ EXTRAS = ("verified", "asymptomatic", "start_at", "end_at")
 
 def load(root: Path, sources: list[str] | None = None) -> AdapterResult:
     """List the recordings under `root`; `sources` keeps only those channels (None keeps all)."""
-    fix = "point prepare.root at the covid19-cough data set (metadata.json and raw/)"
+    fix = "point dataset.root at the covid19-cough data set (metadata.json and raw/)"
     root = require_dir(Path(root), "covid19-cough root", fix)
     metadata = require_file(root / METADATA, "covid19-cough metadata", fix)
     audio_dir = require_dir(root / AUDIO_DIR, "covid19-cough audio folder", fix)
@@ -66,9 +66,9 @@ def load(root: Path, sources: list[str] | None = None) -> AdapterResult:
 def _check_sources(sources, channels: pd.Series) -> list[str]:
     available = sorted(set(channels) - {""})
     if isinstance(sources, str) or not all(isinstance(s, str) for s in sources):
-        raise ConfigError(f"prepare.options.sources: expected a list of channel names from {available}, "
+        raise ConfigError(f"dataset.options.sources: expected a list of channel names from {available}, "
                           f"got {sources!r}")
     unknown = sorted(set(sources) - set(available))
     if unknown:
-        raise ConfigError(f"prepare.options.sources: unknown channels {unknown}; available: {available}")
+        raise ConfigError(f"dataset.options.sources: unknown channels {unknown}; available: {available}")
     return list(sources)

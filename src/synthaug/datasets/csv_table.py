@@ -2,19 +2,29 @@
 
 Rows with an empty label or group, or whose file does not exist, are left out and counted in the
 report (`missing_label`, `missing_group`, `missing_files`); split values other than train, val,
-test or empty are a DataError. Other columns of the table are kept as extra manifest columns.
+test or empty, and paths that lead outside the data root, are a DataError naming the line. Other
+columns of the table are kept as extra manifest columns. Without `group_column`, every file is its
+own group: columns whose names say they hold groups (participant, patient, speaker, subject,
+group) are then listed in the report under `unused_group_columns`, for the data report to warn.
 """
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+import os
+import posixpath
+import re
+from pathlib import Path
 
 import pandas as pd
 
 from synthaug.datasets.base import (AdapterResult, counted, finish, require_dir, require_file,
                                     resolve_option_path)
-from synthaug.datasets.manifest import MANIFEST_COLUMNS, SPLITS
+from synthaug.datasets.manifest import MANIFEST_COLUMNS, SPLITS, escapes_root
 from synthaug.errors import ConfigError, DataError
+
+# Column names that say a column identifies the people or recordings files belong together by,
+# e.g. "participant", "Speaker ID", "subject_id", "patient_no", "groups".
+GROUP_LIKE_COLUMN = re.compile(r"(group|participant|patient|speaker|subject)s?([ _-]?(id|no|number|code))?")
 
 
 def load(
@@ -41,20 +51,23 @@ def read_table(root: Path, *, table: str | Path, path_column: str, label_column:
                source: str) -> tuple[pd.DataFrame, dict]:
     """The usable rows of `table` (manifest columns without the probed ones) and the report so far;
     adapters for sources that ship such a table build on this."""
-    root = require_dir(Path(root), "data root", "point prepare.root at the folder holding the audio files")
+    root = require_dir(Path(root), "data root", "point dataset.root at the folder holding the audio files")
     table_path = require_file(resolve_option_path(root, table, "metadata.csv", "table"), "metadata table",
-                              "set prepare.options.table to the CSV that lists the audio files")
+                              "set dataset.options.table to the CSV that lists the audio files")
     # Everything as literal text: a label "NA" or a speaker "None" is data, not a missing value.
     rows = pd.read_csv(table_path, dtype=str, keep_default_na=False)
     columns = {"path_column": path_column, "label_column": label_column,
                "group_column": group_column, "split_column": split_column}
     for key, column in columns.items():
         if column is not None and column not in rows.columns:
-            raise ConfigError(f"prepare.options.{key}: column {column!r} is not in {table_path}; "
+            raise ConfigError(f"dataset.options.{key}: column {column!r} is not in {table_path}; "
                               f"its columns are {list(rows.columns)}")
 
+    # Line numbers as an editor shows them: the header is line 1.
+    paths = [_relative_posix(p, root, table_path, line=i + 2, column=path_column)
+             for i, p in enumerate(rows[path_column].str.strip())]
     files = pd.DataFrame({
-        "path": rows[path_column].str.strip().map(lambda p: _relative_posix(p, root, table_path)),
+        "path": pd.Series(paths, index=rows.index, dtype=str),
         "label": rows[label_column].str.strip(),
         "split": rows[split_column].str.strip().str.lower() if split_column else "",
         "source": source,
@@ -75,20 +88,38 @@ def read_table(root: Path, *, table: str | Path, path_column: str, label_column:
         "missing_label": counted(files.loc[no_label, "path"]),
         "missing_group": counted(files.loc[no_group, "path"]),
         "missing_files": counted(files.loc[missing, "path"]),
+        "unused_group_columns": [] if group_column else group_like_columns(rows.columns),
     }
     return files[~no_label & ~no_group & ~missing], report
 
 
-def _relative_posix(path: str, root: Path, table_path: Path) -> str:
-    """A table path as posix relative to root; absolute paths must lie inside root."""
+def group_like_columns(columns) -> list[str]:
+    """The columns whose names say they hold a group (participant, speaker, ...) id."""
+    return [str(c) for c in columns if GROUP_LIKE_COLUMN.fullmatch(str(c).strip().lower())]
+
+
+def _relative_posix(path: str, root: Path, table_path: Path, *, line: int, column: str) -> str:
+    """A table path as a normalized posix path relative to root; a path outside root is a DataError."""
+    if not path:
+        return path
+    where = f"{table_path} line {line} (column {column!r})"
+    fix = "list paths relative to dataset.root, to files inside it"
     candidate = Path(path)
     if candidate.is_absolute():
-        try:
-            candidate = candidate.resolve().relative_to(root.resolve())
-        except ValueError:
-            raise DataError(f"{table_path}: path {path} lies outside the data root {root}; "
-                            "list paths relative to the data root") from None
-    return PurePosixPath(candidate.as_posix()).as_posix()
+        # Compared as text first: files inside the root may be links into a cache (DVC) that
+        # resolve elsewhere. Resolved second, for a root given through a link.
+        for inner, outer in ((candidate, root.absolute()), (candidate.resolve(), root.resolve())):
+            try:
+                candidate = Path(os.path.normpath(inner)).relative_to(os.path.normpath(outer))
+                break
+            except ValueError:
+                continue
+        else:
+            raise DataError(f"{where}: path {path} lies outside the data root dataset.root = {root}; {fix}")
+    relative = posixpath.normpath(candidate.as_posix())
+    if escapes_root(relative):
+        raise DataError(f"{where}: path {path!r} leads outside the data root dataset.root = {root}; {fix}")
+    return relative
 
 
 def _check_splits(splits: pd.Series, table_path: Path, split_column: str | None) -> None:

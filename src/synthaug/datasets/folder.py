@@ -45,12 +45,12 @@ def load(
     source: str = "folder",
 ) -> AdapterResult:
     """List the audio files under `root` as described in the module docstring."""
-    root = require_dir(Path(root), "data root", "point prepare.root at the folder that holds the class folders")
+    root = require_dir(Path(root), "data root", "point dataset.root at the folder that holds the class folders")
     if split_dirs is not None and split_pattern is not None:
-        raise ConfigError("prepare.options.split_dirs and prepare.options.split_pattern both set; "
+        raise ConfigError("dataset.options.split_dirs and dataset.options.split_pattern both set; "
                           "the split comes either from folders or from file names, set only one")
     if isinstance(extensions, str) or not extensions:
-        raise ConfigError(f"prepare.options.extensions: expected a list such as {list(DEFAULT_EXTENSIONS)}, "
+        raise ConfigError(f"dataset.options.extensions: expected a list such as {list(DEFAULT_EXTENSIONS)}, "
                           f"got {extensions!r}")
     suffixes = {"." + str(e).lower().lstrip(".") for e in extensions}
     listing = _list_files(root, _check_split_dirs(root, split_dirs))
@@ -67,7 +67,7 @@ def load(
         split = split.where(split.isin(SPLITS))
     else:
         if split_map is not None:
-            raise ConfigError("prepare.options.split_map: only used with prepare.options.split_pattern")
+            raise ConfigError("dataset.options.split_map: only used with dataset.options.split_pattern")
         split = files["split"]
     unmatched = {"label": label.isna(), "split": split.isna(), "group": group.isna()}
     usable = ~(unmatched["label"] | unmatched["split"] | unmatched["group"])
@@ -100,7 +100,7 @@ def _list_files(root: Path, split_dirs: dict[str, str]) -> pd.DataFrame:
 
 
 def _compile(pattern: str, group: str) -> re.Pattern:
-    key = f"prepare.options.{group}_pattern"
+    key = f"dataset.options.{group}_pattern"
     try:
         regex = re.compile(pattern)
     except (re.error, TypeError) as exc:
@@ -121,16 +121,16 @@ def _check_split_dirs(root: Path, split_dirs: dict[str, str] | None) -> dict[str
     if split_dirs is None:
         return {}
     if not isinstance(split_dirs, dict) or not split_dirs or set(split_dirs) - set(SPLITS):
-        raise ConfigError(f"prepare.options.split_dirs: expected a mapping from {list(SPLITS)} to folders "
+        raise ConfigError(f"dataset.options.split_dirs: expected a mapping from {list(SPLITS)} to folders "
                           f"under the data root, got {split_dirs!r}")
     for split, folder in split_dirs.items():
         require_dir(root / folder, f"split folder for {split!r}",
-                    "fix prepare.options.split_dirs or the data layout")
+                    "fix dataset.options.split_dirs or the data layout")
     return {str(k): str(v) for k, v in split_dirs.items()}
 
 
 def _check_split_map(split_map) -> dict[str, str]:
     if not isinstance(split_map, dict) or not set(map(str, split_map.values())) <= set(SPLITS):
-        raise ConfigError(f"prepare.options.split_map: expected a mapping from matched text to one of "
+        raise ConfigError(f"dataset.options.split_map: expected a mapping from matched text to one of "
                           f"{list(SPLITS)}, got {split_map!r}")
     return {str(k): str(v) for k, v in split_map.items()}

@@ -18,7 +18,7 @@ METADATA = "metadata.csv"
 
 def load(root: Path) -> AdapterResult:
     """List `root/recordings/*.wav` through `root/metadata.csv`."""
-    root = require_dir(Path(root), "FSDD root", "point prepare.root at the free-spoken-digit-dataset folder")
+    root = require_dir(Path(root), "FSDD root", "point dataset.root at the free-spoken-digit-dataset folder")
     table = require_file(root / METADATA, "FSDD metadata", "the FSDD folder must hold metadata.csv "
                          "(columns path, digit, speaker, take)")
     require_columns(pd.read_csv(table, nrows=0), ["path", "digit", "speaker"], table)

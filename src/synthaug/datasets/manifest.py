@@ -14,6 +14,7 @@ Columns, in this order (adapters may append extra columns after them):
 from __future__ import annotations
 
 import os
+import posixpath
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -52,8 +53,9 @@ def to_manifest(df: pd.DataFrame) -> pd.DataFrame:
 def validate_manifest(df: pd.DataFrame, where: str) -> list[str]:
     """Check the manifest contract; raise DataError naming `where` and every problem found.
 
-    Problems: missing columns, no rows, empty or absolute paths, empty labels or groups,
-    duplicate paths, split values outside SPLITS and '', a group in more than one split.
+    Problems: missing columns, no rows, empty or absolute paths, paths that lead out of the data
+    root (`../x.wav`), empty labels or groups, duplicate paths, split values outside SPLITS and '',
+    a group in more than one split.
     A group carrying several labels is allowed (a participant may have recordings of two
     classes) but worth knowing: it comes back as a list of notes (empty when there is nothing).
     """
@@ -73,6 +75,11 @@ def validate_manifest(df: pd.DataFrame, where: str) -> list[str]:
     if absolute.any():
         problems.append(f"{absolute.sum()} absolute paths (paths are relative to the data root), "
                         f"e.g. {_examples(text.loc[absolute, 'path'])}")
+    outside = ~absolute & text["path"].map(escapes_root)
+    if outside.any():
+        rows = [f"row {i}: {p!r}" for i, p in text.loc[outside, "path"].items()]
+        problems.append(f"{outside.sum()} paths lead outside the data root (dataset.root), "
+                        f"e.g. {_examples(rows)}; list only files inside the data root")
     duplicated = text["path"].duplicated(keep=False)
     if duplicated.any():
         problems.append(f"{text.loc[duplicated, 'path'].nunique()} paths listed more than once, "
@@ -93,6 +100,16 @@ def validate_manifest(df: pd.DataFrame, where: str) -> list[str]:
     if len(mixed):
         return [f"{where}: {len(mixed)} groups carry more than one label, e.g. {_examples(mixed)}"]
     return []
+
+
+def escapes_root(path: str) -> bool:
+    """Whether a relative posix path leads out of the folder it is relative to (`../x`, `a/../../x`).
+
+    Judged on the text, not by resolving links: a data root whose files are links into a cache
+    (DVC can check data out as symlinks) is still inside the root.
+    """
+    normal = posixpath.normpath(str(path).replace("\\", "/"))
+    return normal == ".." or normal.startswith("../")
 
 
 def write_manifest(df: pd.DataFrame, path: str | Path) -> None:

@@ -1,8 +1,12 @@
 """prepare: raw audio + metadata -> one manifest with grouped, stratified splits.
 
-Reads params `dataset` and `prepare`; reads the data set under `dataset.root`; writes
-OUT_DIR/manifest.csv and OUT_DIR/report.json (what the adapter excluded and why), and the counts
-per class and split to METRICS (JSON for `dvc metrics show`). Logs one MLflow run.
+Reads params `dataset`, `prepare` and `featurize.sample_rate`/`featurize.f_max` (for the data
+report's upsampling check); reads the data set under `dataset.root`; writes OUT_DIR/manifest.csv,
+OUT_DIR/report.json (what the adapter excluded and why) and OUT_DIR/data_report.json (per class
+and split: files, groups, durations, native sample rates and channels, and warnings with their
+fixes; also printed as a table), and the counts per class and split to METRICS (JSON for `dvc
+metrics show`). Logs one MLflow run. Stops before writing anything when most listed files are
+missing, or when files would be upsampled and `prepare.allow_upsampling` is false.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.config import load_params
 from synthaug.datasets import load_dataset
+from synthaug.datasets.data_report import Thresholds, build_data_report, format_table, too_many_missing
 from synthaug.datasets.manifest import SPLITS, validate_manifest, write_manifest
 from synthaug.datasets.splits import assign_splits
+from synthaug.errors import DataError
 from synthaug.evaluation.figures import counts_by_split, spectrogram_examples
 from synthaug.features import LogMelParams, extract
 from synthaug.io import atomic_directory, write_json_atomic
@@ -39,21 +45,58 @@ def raw_examples_figure(manifest: pd.DataFrame, root: Path, title: str, per_clas
     return spectrogram_examples(previews.x, y, class_names, per_class=per_class, title=title)
 
 
+def split_manifest(result, split) -> pd.DataFrame:
+    """The adapter's manifest with splits assigned; missing files are reported before the split, so
+    that a wrong data root reads as missing files, not as a class with too few groups."""
+    report = result.report
+    stop = too_many_missing(report, kept=len(result.manifest))
+    if stop:
+        raise DataError(f"prepare: {stop}")
+    missing = report.get("missing_files") or {}
+    if missing.get("count"):
+        print(f"prepare: {missing['count']} listed files are missing under dataset.root and left out, "
+              f"e.g. {missing.get('examples', [])[:5]}")
+    try:
+        return assign_splits(result.manifest, train=split.train, val=split.val, test=split.test, seed=split.seed)
+    except DataError as exc:
+        if missing.get("count"):
+            raise DataError(f"{exc} ({missing['count']} listed files are missing under dataset.root, "
+                            f"e.g. {missing.get('examples', [])[:5]}: check dataset.root and the listed paths)") from exc
+        raise
+
+
 def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
     params = load_params(params_path)
-    dataset, split = params.dataset, params.prepare.split
+    dataset, prepare = params.dataset, params.prepare
     result = load_dataset(dataset.adapter, Path(dataset.root), dataset.options)
-    manifest = assign_splits(result.manifest, train=split.train, val=split.val, test=split.test, seed=split.seed)
+    manifest = split_manifest(result, prepare.split)
     validate_manifest(manifest, where=f"manifest of dataset {dataset.name!r}")
+
+    thresholds = Thresholds(
+        model_sample_rate=params.featurize.sample_rate,
+        f_max=params.featurize.f_max,
+        allow_upsampling=prepare.allow_upsampling,
+        min_groups_per_class=prepare.min_groups_per_class,
+        max_class_association=prepare.max_class_association,
+        max_duration_ratio=prepare.max_duration_ratio,
+    )
+    data_report = build_data_report(manifest, thresholds, result.report)
+    table = format_table(data_report)
+    print(table)
+    if data_report.refusals:
+        refusal = data_report.refusals[0]
+        raise DataError(f"prepare: {refusal['message']}. Fix: {refusal['fix']}")
 
     files, groups = count_table(manifest, "path"), count_table(manifest, "group")
     metrics = {
         "files": {"total": len(manifest), **files.to_dict()},
         "groups": {"total": int(manifest["group"].nunique()), **groups.to_dict()},
+        "warnings": len(data_report.warnings),
     }
     with atomic_directory(out_dir) as tmp:
         write_manifest(manifest, tmp / "manifest.csv")
         write_json_atomic(tmp / "report.json", {"adapter": dataset.adapter, **result.report})
+        write_json_atomic(tmp / "data_report.json", data_report.to_json())
     write_json_atomic(metrics_path, metrics)
 
     with tracking.stage_run(
@@ -61,7 +104,9 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         dataset_name=dataset.name,
         stage="prepare",
         protocol=dataset.protocol,
-        params={"dataset": dataset.model_dump(), "prepare": params.prepare.model_dump()},
+        params={"dataset": dataset.model_dump(), "prepare": prepare.model_dump(),
+                "featurize": {"sample_rate": params.featurize.sample_rate, "f_max": params.featurize.f_max}},
+        tags={f"{tracking.TAG_PREFIX}data_warnings": ",".join(w["check"] for w in data_report.warnings) or "none"},
     ):
         tracking.log_counts(metrics, "prepare")
         tracking.log_dataset_input(
@@ -73,10 +118,12 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         )
         tracking.log_file(out_dir / "manifest.csv")
         tracking.log_file(out_dir / "report.json")
+        tracking.log_file(out_dir / "data_report.json")
         tracking.log_figure(counts_by_split(files, title=f"{dataset.name}: files", ylabel="files"), "files_per_split.png")
         tracking.log_figure(
             raw_examples_figure(manifest, Path(dataset.root), f"{dataset.name}: raw log-mel per class"), "examples_per_class.png"
         )
         tracking.log_figure(counts_by_split(groups, title=f"{dataset.name}: groups", ylabel="groups"), "groups_per_split.png")
-    print(f"prepare: {len(manifest)} files, {metrics['groups']['total']} groups -> {out_dir / 'manifest.csv'}")
+    print(f"prepare: {len(manifest)} files, {metrics['groups']['total']} groups, "
+          f"{len(data_report.warnings)} warnings -> {out_dir / 'manifest.csv'}, {out_dir / 'data_report.json'}")
     return out_dir / "manifest.csv"
