@@ -97,7 +97,7 @@ def test_8khz_files_under_16khz_settings_are_refused_with_the_keys(tmp_path, cap
     with pytest.raises(DataError) as error:
         prepare.main(params, out, metrics, project_root=tmp_path)
     message = str(error.value)
-    assert "24 of 24 files" in message and "8000 Hz: 24 files (a (12), b (12))" in message
+    assert "24 of 24 files" in message and "8000 Hz: 24 files (a 12, b 12)" in message
     assert "featurize.sample_rate = 16000" in message and "featurize.f_max = 8000" in message
     assert "lower featurize.sample_rate to at most 8000 and featurize.f_max to at most 4000" in message
     assert "prepare.allow_upsampling: true" in message
@@ -176,6 +176,7 @@ def test_classes_at_different_rates_and_channels_are_warned(tmp_path):
     assert found["sample_rate_confound"]["cramers_v"] == pytest.approx(1.0)
     assert "a: 16000 100%; b: 44100 100%" in found["sample_rate_confound"]["message"]
     assert "prepare.max_class_association = 0.2" in found["sample_rate_confound"]["message"]
+    assert format_table(report).count("fix: as above") == 1  # the two confounds share one fix, printed once
 
 
 def test_rates_spread_alike_over_classes_are_not_warned(tmp_path):

@@ -137,9 +137,13 @@ def format_table(report: DataReport) -> str:
     lines = ["data report (sample rates and channels: value (files))", table.to_string(index=False)]
     if report.unreadable:
         lines.append(f"{report.unreadable} unreadable files are counted in files only")
+    previous_fix = None
     for kind, items in (("REFUSED", report.refusals), ("WARNING", report.warnings)):
         for item in items:
-            lines.append(f"{kind} [{item['check']}] {item['message']}\n  fix: {item['fix']}")
+            # Confounds of rate, channels and source often share one cause and one fix: say it once.
+            fix = "as above" if item["fix"] == previous_fix else item["fix"]
+            lines.append(f"{kind} [{item['check']}] {item['message']}\n  fix: {fix}")
+            previous_fix = item["fix"]
     if not report.refusals and not report.warnings:
         lines.append("no warnings")
     return "\n".join(lines)
@@ -153,7 +157,7 @@ def upsampling_check(frame: pd.DataFrame, thresholds: Thresholds) -> dict | None
         return None
     lowest = int(low["sample_rate"].min())
     per_rate = "; ".join(
-        f"{int(rate)} Hz: {len(part)} files ({_format_counts(_counts(part['label']))})"
+        f"{int(rate)} Hz: {len(part)} files (" + ", ".join(f"{k} {n}" for k, n in _counts(part["label"]).items()) + ")"
         for rate, part in low.groupby("sample_rate"))
     allowed = thresholds.allow_upsampling
     return {
@@ -166,7 +170,8 @@ def upsampling_check(frame: pd.DataFrame, thresholds: Thresholds) -> dict | None
                     f"above {lowest / 2:g} Hz hold no recorded sound, only resampling noise that the per-channel "
                     "normalization scales to full weight"),
         "fix": (f"lower featurize.sample_rate to at most {lowest} and featurize.f_max to at most {lowest / 2:g} "
-                "(the lowest native rate and its Nyquist frequency), or leave those files out"
+                "(the lowest native rate and its Nyquist frequency), or leave those files out (e.g. with "
+                "an adapter option under dataset.options)"
                 + ("" if allowed else ", or set prepare.allow_upsampling: true to accept the upsampling")),
     }
 
