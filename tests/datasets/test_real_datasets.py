@@ -43,3 +43,22 @@ def test_covid19_cough_sources_option(covid19_cough_root):
     assert result.report["excluded_sources"] == {"call-center": 700}
     with pytest.raises(ConfigError, match=r"unknown channels \['radio'\].*'call-center', 'telegram'"):
         covid19_cough.load(covid19_cough_root, sources=["radio"])
+
+
+def test_covid19_cough_data_report(covid19_cough_root):
+    from synthaug.datasets.data_report import Thresholds, build_data_report
+
+    result = covid19_cough.load(covid19_cough_root)
+    manifest = result.manifest.assign(split="train")  # the checks below do not depend on the split
+    # Call-centre files are 8 kHz phone audio: the default 16 kHz / 0-8 kHz settings would upsample them.
+    refused = build_data_report(manifest, Thresholds(model_sample_rate=16000, f_max=8000.0, min_groups_per_class=0),
+                                result.report)
+    assert [r["check"] for r in refused.refusals] == ["upsampling"]
+    assert refused.refusals[0]["lowest_native_rate"] == 8000
+    # At 8 kHz nothing is upsampled, but the channel still tells the class more often than not.
+    report = build_data_report(manifest, Thresholds(model_sample_rate=8000, f_max=4000.0, min_groups_per_class=0),
+                               result.report)
+    assert report.refusals == []
+    found = {w["check"]: w for w in report.warnings}
+    assert {"sample_rate_confound", "channels_confound", "source_confound"} <= set(found)
+    assert 0.3 < found["source_confound"]["cramers_v"] < 0.5
