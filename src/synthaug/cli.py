@@ -215,10 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser(
         "prepare",
         help="stage: raw audio + metadata -> manifest with grouped, stratified splits",
-        description="Reads params `dataset` and `prepare` and the audio under dataset.root. Writes "
-        "OUT_DIR/manifest.csv (path, label, group, split, source, duration_s, sample_rate), "
-        "OUT_DIR/report.json (what the adapter excluded and why) and METRICS (counts per class and split). "
-        "Logs an MLflow run.",
+        description="Reads params `dataset`, `prepare`, `featurize.sample_rate` and `featurize.f_max`, and the "
+        "audio under dataset.root. Writes OUT_DIR/manifest.csv (path, label, group, split, source, duration_s, "
+        "sample_rate, channels), OUT_DIR/report.json (what the adapter excluded and why), "
+        "OUT_DIR/data_report.json (per class and split: files, groups, durations, native sample rates and "
+        "channels, warnings; also printed) and METRICS (counts per class and split). Logs an MLflow run. "
+        "Stops when files would be upsampled (unless prepare.allow_upsampling) or most listed files are missing.",
     )
     _add_params(prepare)
     prepare.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/prepare")
