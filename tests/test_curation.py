@@ -29,3 +29,19 @@ def test_a_null_bound_is_not_applied():
 def test_missing_scores_name_the_fix():
     with pytest.raises(DataError, match="re-run the audit stage"):
         keep_mask({"confidence": np.ones(2)}, CurationParams())
+
+
+def test_curation_by_audit_scores_drops_copies_but_keeps_blurry_samples_at_the_class_mean():
+    from synthaug.evaluation.fidelity import class_sample_scores
+
+    rng = np.random.default_rng(0)
+    train, val = rng.normal(size=(200, 32)), rng.normal(size=(100, 32))
+    copies = train[:10] + rng.normal(0, 0.05, size=(10, 32))
+    blurry = train.mean(axis=0) + rng.normal(0, 0.02, size=(10, 32))
+    fresh = rng.normal(size=(10, 32))
+    synthetic = np.concatenate([copies, blurry, fresh])
+    scores = class_sample_scores(synthetic, np.zeros(30, dtype=int), train, np.zeros(200, dtype=int), val,
+                                 np.zeros(100, dtype=int), k=5, quantile=0.05, copy_distance_ratio=0.5)
+    scores["confidence"] = np.ones(30)
+    keep = keep_mask(scores, CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=1.0, min_confidence=None))
+    assert keep.tolist() == [False] * 10 + [True] * 20

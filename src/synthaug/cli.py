@@ -68,7 +68,8 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_audit(args: argparse.Namespace) -> None:
     from synthaug.stages import audit
 
-    audit.main(args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics)
+    audit.main(args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics,
+               manifest_path=args.manifest)
 
 
 def cmd_scarcity(args: argparse.Namespace) -> None:
@@ -294,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
         "audit",
         help="stage: synthetic sets -> fidelity, diversity and memorization audit per generator and class",
         description="Reads params `dataset`, `audit`, `train_generator.models` and `train_classifier.seeds`, "
-        "FEATURES/{train,test}.npz, CLASSIFIERS/baseline/seed<S>/model.pt and SYNTHETIC/<name>/synthetic.npz. "
-        "Writes OUT_DIR/<name>/{audit.json,scores.npz,nearest_neighbours.png} and METRICS; logs the audit "
-        "into each generator's MLflow run.",
+        "FEATURES/{train,val}.npz (never test), the manifest (the group of each validation file), "
+        "CLASSIFIERS/baseline/seed<S>/model.pt and SYNTHETIC/<name>/synthetic.npz. Writes "
+        "OUT_DIR/<name>/{audit.json,scores.npz,nearest_neighbours.png} and METRICS, each with the real-validation "
+        "reference row; logs the audit into each generator's MLflow run.",
     )
     _add_params(audit)
     audit.add_argument("features", type=Path, help="folder written by featurize")
@@ -304,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("synthetic", type=Path, help="folder of synthetic sets, e.g. outputs/synthetic")
     audit.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/audit")
     audit.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    audit.add_argument("--manifest", type=Path, required=True,
+                       help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (validation file -> group)")
     audit.set_defaults(func=cmd_audit)
 
     ensemble = commands.add_parser(

@@ -151,11 +151,12 @@ class TrainClassifierParams(Section):
 
 
 class AuditParams(Section):
-    """How synthetic sets are audited against the real data (fidelity, diversity, memorization)."""
+    """How synthetic sets are audited against real validation data (fidelity, diversity, memorization)."""
 
-    n_samples: int = Field(500, ge=2)  # Fréchet distances use this many samples per side, at most
+    repeats: int = Field(5, ge=1)  # group splits of validation into comparison/reference halves, averaged
     k: int = Field(5, ge=1)  # neighbours of the precision/recall/density/coverage manifolds
-    memorization_quantile: float = Field(0.05, gt=0, lt=1)
+    memorization_quantile: float = Field(0.05, gt=0, lt=1)  # a copy is closer to training than this share of validation
+    copy_distance_ratio: float = Field(0.5, gt=0, le=1)  # ...and nearest/second-nearest training distance below this
     projection_dim: int = Field(128, ge=2)  # the random projection of the log-mel (the second view)
     seed: int = 0
 
@@ -168,7 +169,7 @@ class CurationParams(Section):
 
     enabled: bool = False
     max_manifold_distance: float | None = Field(1.5, gt=0)  # > 1: outside the real training manifold
-    min_copy_ratio: float | None = Field(1.0, ge=0)  # < 1: closer to a training sample than real test data is
+    min_copy_ratio: float | None = Field(1.0, ge=0)  # < 1: a copy of one training sample (see audit.copy_distance_ratio)
     min_confidence: float | None = Field(0.5, ge=0, le=1)  # the baseline's probability of the sample's label
 
 

@@ -221,26 +221,30 @@ def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project
     from synthaug import tracking
 
     metrics = json.loads((project / "metrics/audit.json").read_text())
-    assert set(metrics) == set(GENERATORS)
-    for name in GENERATORS:
+    assert set(metrics) == set(GENERATORS) | {"real_validation"}  # the reference row: real validation data
+    for name in [*GENERATORS, "real_validation"]:
         audit = metrics[name]["positive"]  # the medical protocol audits the minority class
-        assert set(audit) == {"classifier", "log_mel"}
-        assert 0.0 <= audit["classifier"]["two_sample_auroc"] <= 1.0 and audit["classifier"]["frechet"] >= 0.0
+        assert set(audit) == {"classifier", "log_mel", "two_sample_auroc_strongest"}
+        assert 0.0 <= audit["classifier"]["two_sample_auroc_val"] <= 1.0 and audit["classifier"]["kid_val"] is not None
+    for name in GENERATORS:
         scores = np.load(project / f"outputs/audit/{name}/scores.npz")
         assert set(scores.files) == {"manifold_distance", "copy_ratio", "confidence"}
         assert len(scores["confidence"]) == len(load_spectrogram_set(project / f"outputs/synthetic/{name}/synthetic.npz").y)
     report = (project / "reports/results.md").read_text()
     audit_table = report.split("## Synthetic data audit")[1]
+    assert "| positive | real (validation) |" in audit_table
     for name in GENERATORS:
-        assert f"| {name} | positive |" in audit_table
+        assert f"| positive | {name} |" in audit_table
         assert (project / f"reports/figures/nearest_neighbours_{name}.png").is_file()
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     generator_runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list",
                                         filter_string="tags.`synthaug.stage` = 'train_generator'")
     for run_ in generator_runs:
         name = run_.data.tags["synthaug.method"]
-        logged = run_.data.metrics["audit.positive.classifier.two_sample_auroc"]
-        assert logged == pytest.approx(metrics[name]["positive"]["classifier"]["two_sample_auroc"])
+        logged = run_.data.metrics["audit.positive.classifier.two_sample_auroc_val"]
+        assert logged == pytest.approx(metrics[name]["positive"]["classifier"]["two_sample_auroc_val"])
+        reference = run_.data.metrics["audit_reference.positive.classifier.two_sample_auroc_val"]
+        assert reference == pytest.approx(metrics["real_validation"]["positive"]["classifier"]["two_sample_auroc_val"])
 
 
 def test_promoted_champion_classifies_new_audio_like_the_pipeline(project: Path):

@@ -1,30 +1,56 @@
-"""Fidelity, diversity and memorization audit of a synthetic set against real data, in an embedding space.
+"""Audit of synthetic data against real data the generator never saw, beside a "perfect generator" reference.
 
-Every metric here works on embeddings: 2-D float arrays [N, D], one row per sample. Two views are used by
-callers: the penultimate layer of a trained classifier (computed elsewhere) and `random_projection` of the
-flattened normalized log-mel spectrogram (computed here). Real and synthetic sets of one audit must live in
-the same space; every function that takes two or more sets raises ValueError when their widths differ.
+Every metric here works on embeddings: 2-D float arrays [N, D], one row per sample. Callers use two views:
+the penultimate layer of a trained classifier (computed elsewhere) and `random_projection` of the flattened
+normalized log-mel spectrogram (computed here). All sets of one audit must live in the same space; every
+function that takes two or more sets raises ValueError when their widths differ.
 
-Contract of the public functions:
+Design of the audit (`audit_class`, one class in one view):
 
-- `random_projection(x, dim, seed)`: a fixed Gaussian projection of the flattened input; the matrix depends
-  only on (input width, dim, seed), so separate calls on real and synthetic sets use the same matrix.
-- `frechet_distance(a, b)`: Fréchet distance between Gaussians fitted to two sets (FID's formula, any space).
-- `frechet_with_reference(real, synthetic, n_samples=, seed=)`: the same with an equal number `n` of rows on
-  both sides, plus the real-vs-real value of two disjoint real halves of the same size. The Fréchet distance
-  is biased upwards by a finite sample, so only values computed with equal `n` are comparable; the reference
-  is the floor a perfect generator would reach at that `n`.
-- `precision_recall_density_coverage(real, synthetic, k=)`: PRDC (Naeem et al., 2020) via the `prdc` package.
-- `memorization(synthetic, train, test, quantile=)`: share of synthetic samples closer to a training sample
-  than the `quantile` of real held-out test samples are; a generator that copies its training data scores ~1,
-  one that samples fresh points from the data distribution scores ~`quantile`.
-- `two_sample_auroc(real, synthetic, seed=, folds=)`: out-of-fold AUROC of a classifier told to separate the
-  sets: 0.5 means indistinguishable, 1 trivially separable.
-- `sample_scores(synthetic, train, k=, copy_threshold=)`: per synthetic sample scores for curating a set.
-- `audit(real_train, real_test, synthetic, ...)`: all of the above as a JSON-ready dict of plain floats and
-  ints; a metric that the set sizes do not allow (e.g. a 1-sample synthetic set) is float('nan').
+- The primary reference is real data the generator never saw: the validation split. The generator's own
+  training data is the second reference (a generator can look like its training set and still miss the
+  distribution). Metrics against validation end in `_val`, against training in `_train`.
+- A score only means something beside what a perfect generator would get at the same sample size. A set
+  cannot be compared with itself, so the validation samples of the class are split by group (participant,
+  recording: every clip of one group stays on one side) into a comparison half and a reference half. The
+  reference half, real data the generator never saw, is scored exactly as a synthetic set is: against the
+  comparison half and against the training data. Each synthetic set is subsampled to the reference half's
+  size n (all of it when smaller) and scored against the same comparison half. This is the "real_validation"
+  row that reports show beside each generator. The split and the subsample are redrawn `repeats` times
+  (seeded) and every metric is the mean over repeats, which steadies the small-n estimates of both rows
+  alike. With fewer than two groups there is no split: synthetic sets are compared with all validation
+  samples and the reference row is NaN.
+- Two-sample tests: out-of-fold AUROC of a classifier told to separate real from candidate rows (balanced
+  by subsampling). k-nearest neighbours on standardized features sees differences in shape and spread
+  (a set with the right mean and the wrong variance, a few modes, a lattice); logistic regression on the
+  standardized features and their squares sees shifts of each feature's mean and spread with few samples
+  in many dimensions, where kNN's neighbourhoods stop being informative (a collapsed set, or pure noise,
+  can hold the nearest neighbours of every real sample). A plain linear test adds nothing to it, since
+  the squares only add terms. `two_sample_auroc_val` / `_train` is the stronger of the two; reports
+  quote the maximum over tests and views as the strongest evidence that a set differs from real data.
+- KID: the unbiased MMD^2 with the cubic polynomial kernel (x.y/d + 1)^3, unbiased at any n (unlike the
+  Fréchet distance). The cubic kernel is not scale-free, so the audit centres every set on the class's
+  training mean and divides by one scalar (the training data's root mean feature variance): distances
+  keep their geometry and x.y/d is of order 1 in every view.
+- Fréchet distance, in a dimension the sample count supports: a PCA fitted on the real side reduces both
+  sets to min(D, max(1, n // 5)) components (n the smaller set's size) before fitting Gaussians; in D
+  dimensions from a few dozen samples the covariance estimate, not the generator, would dominate.
+- Precision, recall, density and coverage (Naeem et al., 2020) against the validation comparison set.
+- Memorization: a sample is a copy of a training sample only when (1) its distance d1 to the nearest
+  training sample is below the `quantile` quantile of real validation samples' nearest-training distances
+  (closer than unseen real data comes) AND (2) d1 / d2 (nearest over second-nearest distinct training
+  sample) is below `copy_distance_ratio`: it sits next to one training sample in particular. A sample
+  collapsed to the class mean is close to every training sample (d1 ~ d2) and is not a copy; an exact or
+  near copy has d1 / d2 ~ 0. The threshold is calibrated on the comparison half, so the reference row
+  shows the rate fresh real samples get (at most `quantile`).
 
-All randomness (subsampling, projection, cross-validation folds) is seeded, so an audit is reproducible.
+Nothing here reads the test split; callers pass validation data (curation uses these scores).
+
+Public functions: `random_projection`, `frechet_distance`, `reduced_frechet_distance`,
+`kernel_inception_distance`, `precision_recall_density_coverage`, `memorization`, `two_sample_auroc`,
+`group_halves`, `audit_class`, `sample_scores` and `class_sample_scores` (per-sample scores for curation).
+All randomness (subsampling, projection, splits, cross-validation folds) is seeded, so an audit is
+reproducible.
 """
 
 from __future__ import annotations
@@ -32,21 +58,32 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import zlib
+from collections.abc import Mapping
 
 import numpy as np
+import sklearn
 from prdc import compute_prdc
 from scipy import linalg
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import pairwise_distances_chunked, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.neighbors import NearestNeighbors
+from sklearn.metrics.pairwise import polynomial_kernel
+from sklearn.model_selection import GroupShuffleSplit, StratifiedKFold, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.random_projection import GaussianRandomProjection
 
 # Offset added to both covariances when the square root of their product is singular or not finite; the
 # value and the retry follow the reference FID implementation (pytorch-fid).
 FRECHET_EPS = 1e-6
+# The key of the "perfect generator" row: real validation data scored as a synthetic set is.
+REFERENCE = "real_validation"
+REFERENCE_LABEL = "real (validation)"  # how reports and figures name that row
+TWO_SAMPLE_TESTS = ("knn", "quadratic")
+# Fréchet distance: at least this many samples per reduced dimension.
+SAMPLES_PER_FRECHET_DIM = 5
 
 
 def _embeddings(name: str, values) -> np.ndarray:
@@ -73,6 +110,8 @@ def random_projection(x: np.ndarray, dim: int = 128, seed: int = 0) -> np.ndarra
     the input's shape. The matrix therefore depends only on (D_in, dim, seed), and real and synthetic sets
     projected in separate calls go through the same matrix. Pairwise distances are preserved up to a small
     relative distortion (Johnson-Lindenstrauss), which is what the distance-based metrics here rely on.
+    Projections of the same rows in calls with different row counts agree to float32 round-off, not bit
+    for bit: the BLAS picks its kernel by matrix shape.
     """
     x = np.asarray(x, dtype=np.float32)
     if len(x) == 0:
@@ -82,6 +121,9 @@ def random_projection(x: np.ndarray, dim: int = 128, seed: int = 0) -> np.ndarra
     # float32 fitting keeps the matrix in float32, so transform does not make a float64 copy of the input.
     projection.fit(np.zeros((1, flat.shape[1]), dtype=np.float32))
     return projection.transform(flat).astype(np.float32, copy=False)
+
+
+# Fréchet distance
 
 
 def _sqrt_trace_is_usable(root: np.ndarray) -> bool:
@@ -99,7 +141,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     compute Inception features themselves and need torchvision and the Inception weights, while here the
     embeddings are given. As in pytorch-fid, when the matrix square root is singular or not finite it is
     retried with eps*I added to both covariances, and the imaginary round-off of the result is dropped.
-    A negative result from round-off (identical sets) is clipped to 0.
+    A negative result from round-off (identical sets) is clipped to 0. In D dimensions the estimate needs
+    many more than D samples; see `reduced_frechet_distance` for small sets.
 
     ValueError if the widths differ or a set has fewer than 2 rows (no covariance).
     """
@@ -121,25 +164,67 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return max(value, 0.0)
 
 
-def frechet_with_reference(real: np.ndarray, synthetic: np.ndarray, *, n_samples: int, seed: int = 0) -> dict:
-    """Fréchet distance real vs synthetic with `n` rows on both sides, and a real-vs-real reference at `n`.
+def frechet_dims(n: int, width: int) -> int:
+    """The dimension a Fréchet distance between sets of at least n rows is computed in: min(width, n // 5), >= 1."""
+    return max(1, min(int(width), int(n) // SAMPLES_PER_FRECHET_DIM))
 
-    n = min(n_samples, len(synthetic), len(real) // 2). The real rows are split, after a seeded permutation,
-    into two disjoint halves of n rows: the first is compared with n synthetic rows drawn without
-    replacement, and with the second half for the reference (the value sampling noise alone gives at n).
-    Returns {"frechet": float, "reference": float, "n": int}; ValueError if n < 2.
+
+def reduced_frechet_distance(real: np.ndarray, candidate: np.ndarray) -> dict:
+    """Fréchet distance after a PCA, fitted on `real`, to `frechet_dims(min(len(real), len(candidate)), D)` dims.
+
+    A D-dimensional covariance from n < 5 D samples is mostly noise and biases the distance upwards by an
+    amount that depends on n and D rather than on the sets; the reduction keeps at least five samples per
+    dimension. The PCA is fitted on the real side only, so every candidate compared with the same real set
+    is measured along the same directions. Returns {"frechet": float, "dims": int}; ValueError if a set
+    has fewer than 2 rows.
     """
-    real, synthetic = _embeddings("real", real), _embeddings("synthetic", synthetic)
-    _same_width(real=real, synthetic=synthetic)
-    n = min(int(n_samples), len(synthetic), len(real) // 2)
+    real, candidate = _embeddings("real", real), _embeddings("candidate", candidate)
+    _same_width(real=real, candidate=candidate)
+    n = min(len(real), len(candidate))
     if n < 2:
-        raise ValueError(f"Fréchet distance with reference needs n >= 2, got n = {n} "
-                         f"(n_samples {n_samples}, {len(synthetic)} synthetic, {len(real)} real)")
+        raise ValueError(f"Fréchet distance needs at least 2 samples per set, got {len(real)} and {len(candidate)}")
+    dims = min(frechet_dims(n, real.shape[1]), len(real))
+    pca = PCA(n_components=dims, svd_solver="full").fit(real)
+    return {"frechet": frechet_distance(pca.transform(real), pca.transform(candidate)), "dims": int(dims)}
+
+
+# Kernel inception distance
+
+
+def kernel_inception_distance(real: np.ndarray, candidate: np.ndarray, *, max_samples: int = 1000,
+                              seed: int = 0) -> float:
+    """KID: the unbiased estimate of MMD^2 between two sets with the kernel k(x, y) = (x.y / D + 1)^3.
+
+    MMD^2_u = mean_{i != j} k(r_i, r_j) + mean_{i != j} k(c_i, c_j) - 2 mean_{i, j} k(r_i, c_j)
+    (Bińkowski et al., 2018). Its expectation is 0 when both sets come from one distribution, whatever their
+    sizes, so it may come out slightly negative; it grows with any difference the cubic kernel sees (mean,
+    covariance, skew). The kernel matrices come from scikit-learn's polynomial_kernel; the estimator is
+    written out because torchmetrics and torch-fidelity compute Inception features themselves. Sets larger
+    than `max_samples` are subsampled (seeded) to bound the quadratic cost. The kernel is not scale-free:
+    pass features of order 1 (the audit rescales them, see the module docstring). ValueError if a set has
+    fewer than 2 rows.
+    """
+    real, candidate = _embeddings("real", real), _embeddings("candidate", candidate)
+    _same_width(real=real, candidate=candidate)
+    if len(real) < 2 or len(candidate) < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {len(real)} and {len(candidate)}")
     rng = np.random.default_rng(seed)
-    real_order = rng.permutation(len(real))
-    first, second = real[real_order[:n]], real[real_order[n:2 * n]]
-    drawn = synthetic[rng.choice(len(synthetic), size=n, replace=False)]
-    return {"frechet": frechet_distance(first, drawn), "reference": frechet_distance(first, second), "n": n}
+    if len(real) > max_samples:
+        real = real[rng.choice(len(real), size=max_samples, replace=False)]
+    if len(candidate) > max_samples:
+        candidate = candidate[rng.choice(len(candidate), size=max_samples, replace=False)]
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return polynomial_kernel(a, b, degree=3, gamma=1.0 / real.shape[1], coef0=1.0)
+
+    def within(a: np.ndarray) -> float:
+        matrix = kernel(a, a)
+        return float((matrix.sum() - np.trace(matrix)) / (len(a) * (len(a) - 1)))
+
+    return within(real) + within(candidate) - 2.0 * float(kernel(real, candidate).mean())
+
+
+# Precision, recall, density, coverage
 
 
 def precision_recall_density_coverage(real: np.ndarray, synthetic: np.ndarray, *, k: int = 5) -> dict:
@@ -166,51 +251,105 @@ def precision_recall_density_coverage(real: np.ndarray, synthetic: np.ndarray, *
     return {name: float(values[name]) for name in ("precision", "recall", "density", "coverage")} | {"k": k}
 
 
-def _nearest(reference: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean distance and index of each query's nearest reference row."""
-    distances, indices = NearestNeighbors(n_neighbors=1).fit(reference).kneighbors(queries)
-    return distances[:, 0], indices[:, 0]
+# Memorization
 
 
-def memorization(synthetic: np.ndarray, train: np.ndarray, test: np.ndarray, *, quantile: float = 0.05) -> dict:
-    """How many synthetic samples sit closer to a training sample than real unseen samples typically do.
+def nearest_training(train: np.ndarray, queries: np.ndarray) -> dict[str, np.ndarray]:
+    """Each query's distance to its nearest and second-nearest distinct training rows, and the nearest's index.
 
-    synthetic_to_train [N] and nearest_train [N]: each synthetic sample's Euclidean distance to, and index
-    of, its nearest training sample; test_to_train [M]: the same for each real test sample. threshold = the
-    `quantile` quantile of test_to_train, i.e. only a share `quantile` of real held-out samples lie that close
-    to the training set; rate = share of synthetic samples with synthetic_to_train < threshold. A generator
-    that copies training samples has rate ~1; one drawing fresh samples from the data distribution ~quantile.
-
-    Returns {"rate", "threshold", "quantile": float, "synthetic_to_train", "nearest_train",
-    "test_to_train": np.ndarray}; rate is NaN for an empty synthetic set. ValueError if train or test is empty.
+    Exact duplicate training rows are merged first, so that a copy of a duplicated sample still has a
+    second-nearest distance above zero. Returns {"nearest": d1 [N], "second": d2 [N], "index": [N] (rows of
+    `train`)}; ValueError if `train` has fewer than 2 distinct rows.
     """
-    synthetic, train, test = (_embeddings("synthetic", synthetic), _embeddings("train", train),
-                              _embeddings("test", test))
-    _same_width(synthetic=synthetic, train=train, test=test)
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"memorization needs training and test samples, got {len(train)} and {len(test)}")
-    if not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-    test_to_train, _ = _nearest(train, test)
-    if len(synthetic):
-        synthetic_to_train, nearest_train = _nearest(train, synthetic)
-    else:
-        synthetic_to_train, nearest_train = np.empty(0), np.empty(0, dtype=np.intp)
-    threshold = float(np.quantile(test_to_train, quantile))
-    rate = float(np.mean(synthetic_to_train < threshold)) if len(synthetic) else math.nan
-    return {"rate": rate, "threshold": threshold, "quantile": float(quantile),
-            "synthetic_to_train": synthetic_to_train, "nearest_train": nearest_train,
-            "test_to_train": test_to_train}
+    train, queries = _embeddings("train", train), _embeddings("queries", queries)
+    _same_width(train=train, queries=queries)
+    distinct, first_row = np.unique(train, axis=0, return_index=True)
+    if len(distinct) < 2:
+        raise ValueError(f"nearest-training distances need at least 2 distinct training samples, got {len(distinct)}")
+    if len(queries) == 0:
+        return {"nearest": np.empty(0), "second": np.empty(0), "index": np.empty(0, dtype=np.intp)}
+    distances, indices = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors(queries)
+    return {"nearest": distances[:, 0], "second": distances[:, 1], "index": first_row[indices[:, 0]]}
 
 
-def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, seed: int = 0, folds: int = 5) -> float:
-    """Classifier two-sample test: out-of-fold AUROC of logistic regression separating real (0) from synthetic (1).
+def _distance_ratio(nearest: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """d1 / d2; 0 for an exact copy (d1 = 0), and d2 > 0 always holds since training rows are distinct."""
+    return np.divide(nearest, second, out=np.zeros_like(nearest), where=second > 0)
 
-    The larger set is subsampled (seeded, without replacement) to the size of the smaller, so chance level is
-    0.5 whatever the set sizes. Standardization and logistic regression are fitted inside each of the
-    stratified, shuffled folds; folds are reduced to the per-class sample count when that is smaller
-    (at least 2). 0.5 means the classifier cannot tell the sets apart, 1 that they are trivially separable.
-    ValueError if either set has fewer than 2 samples.
+
+def memorization(synthetic: np.ndarray, train: np.ndarray, unseen: np.ndarray, *, quantile: float = 0.05,
+                 copy_distance_ratio: float = 0.5) -> dict:
+    """Which synthetic samples are copies of a training sample, judged against real samples the generator never saw.
+
+    d1, d2: each synthetic sample's distances to its nearest and second-nearest distinct training samples.
+    threshold = the `quantile` quantile of the nearest-training distances of the `unseen` real samples
+    (validation): only a share `quantile` of fresh real data comes that close to the training set. A sample
+    is a copy when d1 < threshold AND d1 / d2 < copy_distance_ratio. The second condition keeps samples that
+    are close to the training set as a whole, such as a blurry sample at the class mean (d1 ~ d2), from
+    counting as copies of any one sample. A generator that copies its training data has rate ~1; one that
+    draws fresh samples from the data distribution at most ~`quantile`.
+
+    Returns {"rate", "threshold", "quantile", "copy_distance_ratio": float, "synthetic_to_train" (d1),
+    "distance_ratio" (d1 / d2), "nearest_train" (index into train), "unseen_to_train", "is_copy": arrays};
+    rate is NaN for an empty synthetic set. ValueError if `unseen` is empty, `train` has fewer than 2
+    distinct rows, or a bound is outside (0, 1].
+    """
+    synthetic, train, unseen = (_embeddings("synthetic", synthetic), _embeddings("train", train),
+                                _embeddings("unseen", unseen))
+    _same_width(synthetic=synthetic, train=train, unseen=unseen)
+    if len(unseen) == 0:
+        raise ValueError("memorization needs real unseen (validation) samples to calibrate the copy threshold")
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    if not 0.0 < copy_distance_ratio <= 1.0:
+        raise ValueError(f"copy_distance_ratio must be in (0, 1], got {copy_distance_ratio}")
+    unseen_to_train = nearest_training(train, unseen)["nearest"]
+    threshold = float(np.quantile(unseen_to_train, quantile))
+    near = nearest_training(train, synthetic)
+    ratio = _distance_ratio(near["nearest"], near["second"])
+    is_copy = (near["nearest"] < threshold) & (ratio < copy_distance_ratio)
+    return {"rate": float(is_copy.mean()) if len(synthetic) else math.nan, "threshold": threshold,
+            "quantile": float(quantile), "copy_distance_ratio": float(copy_distance_ratio),
+            "synthetic_to_train": near["nearest"], "distance_ratio": ratio, "nearest_train": near["index"],
+            "unseen_to_train": unseen_to_train, "is_copy": is_copy}
+
+
+# Two-sample tests
+
+
+def _with_squares(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, x * x])
+
+
+def _two_sample_model(test: str, n_fit: int, seed: int):
+    if test == "knn":
+        # About sqrt(n) neighbours: enough votes for a graded probability, few enough to stay local.
+        neighbours = max(1, min(25, round(math.sqrt(n_fit))))
+        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=neighbours))
+    if test == "quadratic":
+        # Each feature and its square, not sklearn's PolynomialFeatures: its D^2 cross terms are too many
+        # features for a few dozen samples, while the squares alone carry every per-feature spread.
+        return make_pipeline(StandardScaler(), FunctionTransformer(_with_squares), StandardScaler(),
+                             # liblinear: the fastest solver for a few hundred rows (this runs per fold and split)
+                             LogisticRegression(solver="liblinear", max_iter=1000, random_state=seed))
+    raise ValueError(f"unknown two-sample test {test!r}; valid: {', '.join(TWO_SAMPLE_TESTS)}")
+
+
+def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, test: str = "knn", seed: int = 0,
+                     folds: int = 5) -> float:
+    """Classifier two-sample test: out-of-fold AUROC of a classifier separating real (0) from synthetic (1).
+
+    test "knn": k-nearest neighbours (k ~ sqrt of the training fold's size) on standardized features; it
+    sees differences in shape (modes, clusters, a lattice) as well as in spread. test "quadratic": logistic
+    regression on the standardized features and their squares; it sees shifts of the mean and of the
+    spread of each feature with few samples in many dimensions, where kNN goes blind: there a set
+    collapsed near the centre, or one spread far too wide, holds the nearest neighbours of every real
+    sample (hubness), and kNN votes come out even. The larger set is
+    subsampled (seeded, without replacement) to the size of the smaller, so chance level is 0.5 whatever the
+    set sizes. Scaling and the classifier are fitted inside each stratified, shuffled fold; folds are
+    reduced to the per-class sample count when that is smaller (at least 2). 0.5 means the classifier
+    cannot tell the sets apart, 1 that they are trivially separable. ValueError if either set has fewer
+    than 2 samples or the test is unknown.
     """
     real, synthetic = _embeddings("real", real), _embeddings("synthetic", synthetic)
     _same_width(real=real, synthetic=synthetic)
@@ -223,14 +362,166 @@ def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, seed: int = 0, 
     synthetic = synthetic[rng.choice(len(synthetic), size=n, replace=False)]
     features = np.concatenate([real, synthetic])
     labels = np.concatenate([np.zeros(n, dtype=int), np.ones(n, dtype=int)])
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
-    splitter = StratifiedKFold(n_splits=max(2, min(int(folds), n)), shuffle=True, random_state=seed)
-    proba = cross_val_predict(model, features, labels, cv=splitter, method="predict_proba")
+    n_splits = max(2, min(int(folds), n))
+    model = _two_sample_model(test, 2 * n - 2 * math.ceil(n / n_splits), seed)
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with sklearn.config_context(assume_finite=True):  # checked above; skips a check per fold and step
+        proba = cross_val_predict(model, features, labels, cv=splitter, method="predict_proba")
     return float(roc_auc_score(labels, proba[:, 1]))
 
 
+# The audit of one class in one view
+
+
+def group_halves(groups: np.ndarray, *, repeats: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`repeats` seeded splits of rows into (comparison, reference) index arrays, whole groups on each side.
+
+    Half of the groups (rounded up) form the comparison set, the rest the reference set (scikit-learn's
+    GroupShuffleSplit). [] when there are fewer than 2 groups: no split keeps groups apart.
+    """
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) < 2:
+        return []
+    splitter = GroupShuffleSplit(n_splits=int(repeats), test_size=0.5, random_state=seed)
+    placeholder = np.zeros((len(groups), 1))
+    return [(comparison, reference) for reference, comparison in splitter.split(placeholder, groups=groups)]
+
+
+AUDIT_METRICS = (
+    "two_sample_auroc_val", "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val",
+    "two_sample_auroc_train", "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train",
+    "kid_val", "kid_train", "frechet_val", "frechet_dims_val", "frechet_train", "frechet_dims_train",
+    "precision", "recall", "density", "coverage", "k", "memorization_rate",
+)
+AUDIT_COUNTS = ("n", "n_available", "n_comparison", "n_train", "repeats")
+
+
+def _rescaling(train: np.ndarray) -> tuple[np.ndarray, float]:
+    """(centre, scale) that bring the class's training data to zero mean and unit mean feature variance.
+
+    One scalar for all features rather than per-feature standardization: it keeps the view's geometry
+    (which distances are large) and cannot blow up a feature that happens to be near-constant in training.
+    """
+    centre = train.mean(axis=0) if len(train) else np.zeros(train.shape[1])
+    variance = float(train.var(axis=0).mean()) if len(train) > 1 else 0.0
+    return centre, math.sqrt(variance) if variance > 0 else 1.0
+
+
+def _score(candidate: np.ndarray, comparison: np.ndarray, train: np.ndarray, *, k: int, quantile: float,
+           copy_distance_ratio: float, seed: int, copies_of: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of one candidate set against one comparison (validation) set and the training data.
+
+    Inputs are already rescaled. `copies_of` is the set whose memorization rate is measured (default: the
+    candidate): a synthetic set's rate uses all its samples, since a rate does not depend on n.
+    """
+    nan = math.nan
+    result: dict[str, float] = {}
+    for reference_name, real in (("val", comparison), ("train", train)):
+        enough = min(len(real), len(candidate)) >= 2
+        aurocs = {test: two_sample_auroc(real, candidate, test=test, seed=seed) if enough else nan
+                  for test in TWO_SAMPLE_TESTS}
+        result |= {f"two_sample_auroc_{test}_{reference_name}": value for test, value in aurocs.items()}
+        result[f"two_sample_auroc_{reference_name}"] = max(aurocs.values()) if enough else nan
+        result[f"kid_{reference_name}"] = kernel_inception_distance(real, candidate, seed=seed) if enough else nan
+        frechet = reduced_frechet_distance(real, candidate) if enough else {"frechet": nan, "dims": nan}
+        result[f"frechet_{reference_name}"], result[f"frechet_dims_{reference_name}"] = frechet["frechet"], frechet["dims"]
+    if min(len(comparison), len(candidate)) >= 3:
+        result |= precision_recall_density_coverage(comparison, candidate, k=k)
+    else:
+        result |= {"precision": nan, "recall": nan, "density": nan, "coverage": nan, "k": nan}
+    copies_of = candidate if copies_of is None else copies_of
+    if len(comparison) and len(copies_of) and len(np.unique(train, axis=0)) >= 2:
+        memorized = memorization(copies_of, train, comparison, quantile=quantile, copy_distance_ratio=copy_distance_ratio)
+        result["memorization_rate"] = memorized["rate"]
+    else:
+        result["memorization_rate"] = nan
+    return result
+
+
+def audit_class(
+    train: np.ndarray,
+    val: np.ndarray,
+    val_groups: np.ndarray,
+    synthetic_sets: Mapping[str, np.ndarray],
+    *,
+    repeats: int = 5,
+    k: int = 5,
+    quantile: float = 0.05,
+    copy_distance_ratio: float = 0.5,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """The audit of one class in one view: {REFERENCE: metrics, name: metrics for each synthetic set}.
+
+    `train` and `val` are the class's real training and validation embeddings, `val_groups` [len(val)] the
+    group of each validation row (clips of one group never land on both sides of a split). See the module
+    docstring for the design. Each row holds the metrics AUDIT_METRICS (means over the `repeats` splits;
+    float('nan') where the set sizes do not allow one) and the counts AUDIT_COUNTS: n (candidate rows per
+    split), n_available (rows the candidate had), n_comparison (mean comparison rows), n_train, repeats
+    (splits used; 0 without a split). All values are plain floats and ints, ready for JSON.
+    ValueError for mismatched widths, non-finite embeddings or len(val_groups) != len(val).
+    """
+    train, val = _embeddings("train", train), _embeddings("val", val)
+    sets = {name: _embeddings(f"synthetic set {name!r}", values) for name, values in synthetic_sets.items()}
+    _same_width(train=train, val=val, **{f"synthetic set {name!r}": values for name, values in sets.items()})
+    val_groups = np.asarray(val_groups)
+    if len(val_groups) != len(val):
+        raise ValueError(f"val_groups has {len(val_groups)} entries for {len(val)} validation rows")
+    if REFERENCE in sets:
+        raise ValueError(f"{REFERENCE!r} names the reference row, not a synthetic set")
+    centre, scale = _rescaling(train)
+    train, val = (train - centre) / scale, (val - centre) / scale
+    sets = {name: (values - centre) / scale for name, values in sets.items()}
+    splits = group_halves(val_groups, repeats=repeats, seed=seed)
+    settings = {"k": k, "quantile": quantile, "copy_distance_ratio": copy_distance_ratio}
+
+    rows: dict[str, list[dict]] = {REFERENCE: [], **{name: [] for name in sets}}
+    sizes: dict[str, list[int]] = {name: [] for name in rows}
+    comparison_sizes = []
+    for repeat, (comparison_rows, reference_rows) in enumerate(splits or [(np.arange(len(val)), None)]):
+        comparison = val[comparison_rows]
+        comparison_sizes.append(len(comparison))
+        n = len(val) if reference_rows is None else len(reference_rows)
+        if reference_rows is not None:
+            rows[REFERENCE].append(_score(val[reference_rows], comparison, train, seed=seed + repeat, **settings))
+            sizes[REFERENCE].append(len(reference_rows))
+        for name, values in sets.items():
+            # Seeded by the set's name, so a set's subsamples do not depend on which other sets are audited.
+            rng = np.random.default_rng([seed, repeat, zlib.crc32(name.encode())])
+            drawn = values[rng.choice(len(values), size=min(n, len(values)), replace=False)]
+            rows[name].append(_score(drawn, comparison, train, seed=seed + repeat, copies_of=values, **settings))
+            sizes[name].append(len(drawn))
+
+    def summary(name: str, available: int) -> dict:
+        scored = rows[name]
+        metrics = {key: float(np.mean([r[key] for r in scored])) if scored else math.nan for key in AUDIT_METRICS}
+        counts = {"n": int(round(np.mean(sizes[name]))) if scored else 0, "n_available": int(available),
+                  "n_comparison": int(round(np.mean(comparison_sizes))), "n_train": len(train), "repeats": len(splits)}
+        return metrics | counts
+
+    reference_available = int(round(np.mean([len(r) for _, r in splits]))) if splits else 0
+    return {REFERENCE: summary(REFERENCE, reference_available), **{name: summary(name, len(values)) for name, values in sets.items()}}
+
+
+def strongest_two_sample(by_view: Mapping[str, Mapping[str, float]], against: str = "val") -> dict:
+    """The highest two-sample AUROC of one set over views and tests: {"auroc": float, "view": str, "test": str}.
+
+    `by_view` is {view: audit_class row}. The strongest test is what a summary should quote: a set is only
+    as good as the best detector says. NaN (and empty view and test) when no test could be run.
+    """
+    best = {"auroc": math.nan, "view": "", "test": ""}
+    for view, row in by_view.items():
+        for test in TWO_SAMPLE_TESTS:
+            value = row.get(f"two_sample_auroc_{test}_{against}")
+            if value is not None and not math.isnan(value) and not value <= best["auroc"]:
+                best = {"auroc": float(value), "view": view, "test": test}
+    return best
+
+
+# Per-sample scores for curation
+
+
 def sample_scores(
-    synthetic: np.ndarray, train: np.ndarray, *, k: int = 5, copy_threshold: float
+    synthetic: np.ndarray, train: np.ndarray, *, k: int = 5, copy_threshold: float, copy_distance_ratio: float = 0.5,
 ) -> dict[str, np.ndarray]:
     """Per synthetic sample scores for curating a synthetic set, both [N] float arrays.
 
@@ -242,11 +533,13 @@ def sample_scores(
     training sample's ball, because a sample can miss its nearest neighbour's small ball yet lie inside a
     larger ball further away, and precision counts it as inside.
 
-    copy_ratio: distance to the nearest training sample / copy_threshold; below 1 the sample is closer to a
-    training sample than the memorization threshold (see `memorization`), i.e. a near-copy. With
-    copy_threshold 0 nothing is a copy and the ratio is inf.
+    copy_ratio: max(d1 / copy_threshold, (d1 / d2) / copy_distance_ratio), with d1, d2 the distances to the
+    nearest and second-nearest distinct training samples. Below 1 exactly when `memorization` calls the
+    sample a copy (closer to a training sample than unseen real data comes, and next to that one sample in
+    particular); the larger term says which condition clears it. With copy_threshold 0 nothing is a copy
+    and the ratio is inf.
 
-    ValueError if train has fewer than 2 samples or copy_threshold is negative.
+    ValueError if train has fewer than 2 distinct samples or copy_threshold is negative.
     """
     synthetic, train = _embeddings("synthetic", synthetic), _embeddings("train", train)
     _same_width(synthetic=synthetic, train=train)
@@ -254,6 +547,8 @@ def sample_scores(
         raise ValueError(f"sample scores need at least 2 training samples, got {len(train)}")
     if not copy_threshold >= 0:
         raise ValueError(f"copy_threshold must be >= 0, got {copy_threshold}")
+    if not 0.0 < copy_distance_ratio <= 1.0:
+        raise ValueError(f"copy_distance_ratio must be in (0, 1], got {copy_distance_ratio}")
     k = max(1, min(int(k), len(train) - 1))
     # Column 0 is the sample itself (or an exact duplicate, also at distance 0, as in prdc's radii).
     radii = NearestNeighbors(n_neighbors=k + 1).fit(train).kneighbors(train)[0][:, k]
@@ -262,17 +557,18 @@ def sample_scores(
 
     # Needs every synthetic-to-train distance, not only the nearest ones, so it is a chunked scan of the
     # distance matrix (bounded memory); NearestNeighbors has no query for "min distance / per-point radius".
-    def reduce(chunk: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    def reduce(chunk: np.ndarray, start: int) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = chunk / radii  # a zero radius (duplicated training samples) gives inf, or NaN at d = 0
         scaled[(chunk == 0) & (radii == 0)] = 0.0  # on a zero-radius point: as close as it gets
-        return scaled.min(axis=1), chunk.min(axis=1)
+        return scaled.min(axis=1)
 
-    parts = list(pairwise_distances_chunked(synthetic, train, reduce_func=reduce))
-    manifold_distance = np.concatenate([part[0] for part in parts])
-    nearest_distance = np.concatenate([part[1] for part in parts])
+    manifold_distance = np.concatenate(list(pairwise_distances_chunked(synthetic, train, reduce_func=reduce)))
+    near = nearest_training(train, synthetic)
     if copy_threshold > 0:
-        copy_ratio = nearest_distance / copy_threshold
+        by_distance = near["nearest"] / copy_threshold
+        by_ratio = _distance_ratio(near["nearest"], near["second"]) / copy_distance_ratio
+        copy_ratio = np.maximum(by_distance, by_ratio)
     else:
         copy_ratio = np.full(len(synthetic), np.inf)
     return {"manifold_distance": manifold_distance, "copy_ratio": copy_ratio}
@@ -280,86 +576,24 @@ def sample_scores(
 
 def class_sample_scores(
     synthetic: np.ndarray, synthetic_y: np.ndarray, train: np.ndarray, train_y: np.ndarray,
-    reference: np.ndarray, reference_y: np.ndarray, *, k: int, quantile: float,
+    val: np.ndarray, val_y: np.ndarray, *, k: int, quantile: float, copy_distance_ratio: float = 0.5,
 ) -> dict[str, np.ndarray]:
     """`sample_scores` of synthetic samples class by class, each class against its own real samples.
 
-    The copy threshold of each class is calibrated on `reference` (the audit stage uses the test
-    split; tuning, which must not, the validation split). A class with fewer than two
-    training samples or no reference sample keeps NaN scores, which never drop a sample.
+    The copy threshold of each class is calibrated on its validation samples `val` (real data no
+    generator saw; never the test split, since curation steers training with these scores). A class
+    with fewer than two distinct training samples or no validation sample keeps NaN scores, which never
+    drop a sample.
     """
     scores = {name: np.full(len(synthetic), np.nan, np.float32) for name in ("manifold_distance", "copy_ratio")}
     for c in np.unique(synthetic_y):
-        rows, train_rows, reference_rows = synthetic_y == c, train_y == c, reference_y == c
-        if train_rows.sum() < 2 or not reference_rows.any():
+        rows, train_rows, val_rows = synthetic_y == c, train_y == c, val_y == c
+        if len(np.unique(train[train_rows], axis=0)) < 2 or not val_rows.any():
             continue
-        threshold = memorization(synthetic[rows], train[train_rows], reference[reference_rows], quantile=quantile)["threshold"]
-        per_sample = sample_scores(synthetic[rows], train[train_rows], k=k, copy_threshold=threshold)
+        threshold = memorization(synthetic[rows], train[train_rows], val[val_rows], quantile=quantile,
+                                 copy_distance_ratio=copy_distance_ratio)["threshold"]
+        per_sample = sample_scores(synthetic[rows], train[train_rows], k=k, copy_threshold=threshold,
+                                   copy_distance_ratio=copy_distance_ratio)
         for name in scores:
             scores[name][rows] = per_sample[name]
     return scores
-
-
-def audit(
-    real_train: np.ndarray,
-    real_test: np.ndarray,
-    synthetic: np.ndarray,
-    *,
-    n_samples: int = 500,
-    k: int = 5,
-    quantile: float = 0.05,
-    seed: int = 0,
-) -> dict:
-    """All fidelity metrics of `synthetic` for one embedding space, as plain Python floats and ints.
-
-    The real reference is `real_train` (the data the generator learned from) for the Fréchet distance with
-    its real-vs-real reference, PRDC and the two-sample AUROC; `real_test` gives "frechet_test" (n =
-    min(n_samples, len(synthetic), len(real_test)) rows on both sides) and the memorization threshold.
-    Keys: frechet, frechet_reference, n_frechet, frechet_test, precision, recall, density, coverage, k,
-    memorization_rate, memorization_threshold, two_sample_auroc, n_synthetic, n_train, n_test. A metric
-    the set sizes do not allow is float('nan') (as is k when PRDC is not computed); mismatched widths and
-    non-finite embeddings still raise ValueError, since they are errors rather than small sets.
-    """
-    real_train, real_test = _embeddings("real_train", real_train), _embeddings("real_test", real_test)
-    synthetic = _embeddings("synthetic", synthetic)
-    _same_width(real_train=real_train, real_test=real_test, synthetic=synthetic)
-    nan = math.nan
-    result: dict = {"n_synthetic": len(synthetic), "n_train": len(real_train), "n_test": len(real_test)}
-
-    n = min(int(n_samples), len(synthetic), len(real_train) // 2)
-    if n >= 2:
-        frechet = frechet_with_reference(real_train, synthetic, n_samples=n_samples, seed=seed)
-        result |= {"frechet": frechet["frechet"], "frechet_reference": frechet["reference"]}
-    else:
-        result |= {"frechet": nan, "frechet_reference": nan}
-    result["n_frechet"] = int(n)
-
-    n_test = min(int(n_samples), len(synthetic), len(real_test))
-    if n_test >= 2:
-        rng = np.random.default_rng(seed)
-        test_rows = real_test[rng.choice(len(real_test), size=n_test, replace=False)]
-        synthetic_rows = synthetic[rng.choice(len(synthetic), size=n_test, replace=False)]
-        result["frechet_test"] = frechet_distance(test_rows, synthetic_rows)
-    else:
-        result["frechet_test"] = nan
-
-    if min(len(real_train), len(synthetic)) >= 3:
-        result |= precision_recall_density_coverage(real_train, synthetic, k=k)
-    else:
-        result |= {"precision": nan, "recall": nan, "density": nan, "coverage": nan, "k": nan}
-
-    if len(synthetic) and len(real_train) and len(real_test):
-        memorized = memorization(synthetic, real_train, real_test, quantile=quantile)
-        result |= {"memorization_rate": memorized["rate"], "memorization_threshold": memorized["threshold"]}
-    else:
-        result |= {"memorization_rate": nan, "memorization_threshold": nan}
-
-    if min(len(real_train), len(synthetic)) >= 2:
-        result["two_sample_auroc"] = two_sample_auroc(real_train, synthetic, seed=seed)
-    else:
-        result["two_sample_auroc"] = nan
-
-    order = ("frechet", "frechet_reference", "n_frechet", "frechet_test", "precision", "recall", "density",
-             "coverage", "k", "memorization_rate", "memorization_threshold", "two_sample_auroc",
-             "n_synthetic", "n_train", "n_test")
-    return {key: result[key] if isinstance(result[key], int) else float(result[key]) for key in order}

@@ -185,13 +185,16 @@ def nearest_neighbours(
     *,
     n: int = 6,
     title: str = "",
+    score_name: str = "distance",
 ) -> Figure:
     """The most copy-like synthetic spectrograms (top row) above their nearest training spectrograms (bottom row).
 
-    `synthetic_x` and `train_x` are [N, 1, mels, frames]; `nearest_train` and `distances` are, per synthetic
-    sample, the index of and embedding distance to its nearest training sample (as returned by
-    `fidelity.memorization`). The `n` synthetic samples with the smallest distance are shown, closest first;
-    fewer columns when there are fewer synthetic samples. Both rows share one colour scale.
+    `synthetic_x` and `train_x` are [N, 1, mels, frames]; `nearest_train` is, per synthetic sample, the index
+    of its nearest training sample (as returned by `fidelity.memorization`) and `distances` a score where
+    smaller means more copy-like: the embedding distance to that sample, or the audit's copy ratio (then
+    pass score_name="copy ratio"; the titles name it). The `n` synthetic samples with the smallest score are
+    shown, smallest first; fewer columns when there are fewer synthetic samples. Both rows share one colour
+    scale.
     """
     distances = np.asarray(distances)
     chosen = np.argsort(distances, kind="stable")[: max(0, n)]  # stable: ties keep a reproducible order
@@ -208,7 +211,7 @@ def nearest_neighbours(
             i = chosen[col]
             j = nearest_train[i]
             axes[0, col].imshow(synthetic_x[i, 0], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
-            axes[0, col].set_title(f"synthetic {i}\ndistance {distances[i]:.3g}", fontsize=9)
+            axes[0, col].set_title(f"synthetic {i}\n{score_name} {distances[i]:.3g}", fontsize=9)
             axes[1, col].imshow(train_x[j, 0], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
             axes[1, col].set_title(f"train {j}", fontsize=9)
     axes[0, 0].set_ylabel("synthetic\n(mel bin)")
@@ -218,18 +221,53 @@ def nearest_neighbours(
     return figure
 
 
-def audit_bars(table: pd.DataFrame, *, title: str) -> Figure:
-    """Grouped bars of each generator's audit scores (rows: generators, columns: scores in [0, 1])."""
-    figure = Figure(figsize=(max(6.0, 1.6 * len(table) + 3), 3.8), layout="constrained")
-    axis = figure.subplots()
-    width = 0.8 / max(1, table.shape[1])
-    positions = np.arange(len(table))
-    for i, column in enumerate(table.columns):
-        axis.bar(positions + i * width, table[column].to_numpy(float), width, label=column.replace("_", " "))
-    axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)  # two-sample AUROC of indistinguishable sets
-    axis.set_xticks(positions + width * (table.shape[1] - 1) / 2, list(table.index))
-    axis.set_ylim(0, max(1.3, float(np.nanmax(table.to_numpy(float))) * 1.1 if table.size else 1.3))
-    axis.set_ylabel("score")
-    axis.set_title(title)
-    axis.legend(loc="upper center", ncol=3, fontsize=8)
+AUDIT_BAR_SCORES = {  # column of the audit table -> legend label; all in [0, 1]
+    "two_sample_auroc_val": "two-sample AUROC (val)",
+    "precision": "precision",
+    "recall": "recall",
+    "coverage": "coverage",
+    "memorization_rate": "copies",
+}
+
+
+def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
+    """Grouped bars of the audit: one panel per view (rows) and class (columns), one bar group per set.
+
+    `table` is long: one row per view x class x set, with columns view, class, set and the scores of
+    AUDIT_BAR_SCORES (NaN draws no bar). The set named `reference` (real validation data scored as a
+    synthetic set is, what a perfect generator would get) comes first in every panel and is shaded, so each
+    generator's bars stand beside it. The dotted line at 0.5 is the AUROC of indistinguishable sets.
+    """
+    views = list(dict.fromkeys(table["view"]))
+    classes = list(dict.fromkeys(table["class"]))
+    figure = Figure(figsize=(max(6.0, 4.2 * len(classes)), 3.2 * max(1, len(views)) + 0.8), layout="constrained")
+    axes = figure.subplots(max(1, len(views)), max(1, len(classes)), squeeze=False)
+    width = 0.8 / len(AUDIT_BAR_SCORES)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, view in enumerate(views):
+        for col, cls in enumerate(classes):
+            axis = axes[row, col]
+            panel = table[(table["view"] == view) & (table["class"] == cls)]
+            sets = sorted(panel["set"], key=lambda name: name != reference)  # stable: the reference first
+            panel = panel.set_index("set").loc[sets]
+            positions = np.arange(len(sets))
+            for i, (column, label) in enumerate(AUDIT_BAR_SCORES.items()):
+                values = panel[column].to_numpy(float) if column in panel else np.full(len(sets), np.nan)
+                bars = axis.bar(positions + i * width, values, width, color=colours[i % len(colours)],
+                                label=label if row == col == 0 else None)
+                for bar, name in zip(bars, sets):
+                    if name == reference:
+                        bar.set_hatch("//")
+                        bar.set_alpha(0.6)
+            axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+            axis.set_xticks(positions + width * (len(AUDIT_BAR_SCORES) - 1) / 2,
+                            sets,
+                            rotation=20, ha="right", fontsize=8)
+            axis.set_ylim(0, 1.05)
+            axis.set_title(f"{cls}, {view.replace('_', '-')} view", fontsize=10)
+            if col == 0:
+                axis.set_ylabel("score")
+    if title:
+        figure.suptitle(title)
+    figure.legend(loc="outside lower center", ncol=len(AUDIT_BAR_SCORES), fontsize=8)
     return figure

@@ -1,37 +1,53 @@
 """audit: every synthetic set -> its fidelity, diversity and memorization, per class, in two embedding views.
 
-Reads params `dataset.name`, `dataset.protocol`, `audit`, `train_generator.models` (the sets to
-audit) and `train_classifier.seeds`; reads FEATURES/{train,test}.npz, the baseline classifiers
-CLASSIFIERS/baseline/seed<S>/model.pt and SYNTHETIC/<name>/synthetic.npz. For each generator and
-each class it synthesized, compares the synthetic spectrograms with the real training and test
-spectrograms of that class in two views: the penultimate layer of the first seed's baseline
-classifier ("classifier") and a fixed random projection of the log-mel ("log_mel"). See
-synthaug.evaluation.fidelity for the metrics.
+Reads params `dataset.name`, `audit`, `train_generator.models` (the sets to audit) and
+`train_classifier.seeds`; reads FEATURES/{train,val}.npz, the manifest (the group of each validation
+file, when given), the baseline classifiers CLASSIFIERS/baseline/seed<S>/model.pt and
+SYNTHETIC/<name>/synthetic.npz. The test split is not read: curation and tuning act on these scores,
+so nothing here may depend on the data the final scores are measured on.
 
-Writes OUT_DIR/<name>/audit.json (every metric), OUT_DIR/<name>/scores.npz (per synthetic sample:
-manifold_distance, copy_ratio and the baseline's mean probability of its label, which `curation`
-uses), OUT_DIR/<name>/nearest_neighbours.png (the most copy-like samples beside their nearest
-training spectrograms) and the headline numbers to METRICS. Logs the same numbers and figure into
-each generator's MLflow run, so a generator's run carries its audit.
+For each class any generator synthesized, and in two views (the penultimate layer of the first seed's
+baseline classifier, "classifier", and a fixed random projection of the log-mel, "log_mel"), scores
+every synthetic set and a "perfect generator" reference row (real validation spectrograms never seen by
+any generator, scored exactly as a synthetic set is) against a held-out half of the validation data and
+against the training data; see synthaug.evaluation.fidelity for the design and the metrics.
 
-One stage audits every set: a run is dominated by start-up and by embedding the real data once.
+Writes OUT_DIR/<name>/audit.json (every metric, with the reference row), OUT_DIR/<name>/scores.npz (per
+synthetic sample: manifold_distance, copy_ratio and the baseline's mean probability of its label, which
+`curation` uses), OUT_DIR/<name>/nearest_neighbours.png (the most copy-like samples beside their nearest
+training spectrograms) and the headline numbers to METRICS (each generator, and the reference under
+"real_validation"). Logs the same numbers and figure into each generator's MLflow run (its own metrics
+as audit.<class>.<view>.<metric>, the reference's as audit_reference.<class>.<view>.<metric>).
+
+One stage audits every set: a run is dominated by start-up and by embedding the real data once, and the
+reference row is shared by all generators.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from synthaug.classifiers.saved import load_classifier
-from synthaug.config import load_params
-from synthaug.evaluation.fidelity import audit, class_sample_scores, memorization, random_projection
+from synthaug.config import AuditParams, load_params
+from synthaug.evaluation.fidelity import (
+    REFERENCE,
+    audit_class,
+    class_sample_scores,
+    nearest_training,
+    random_projection,
+    strongest_two_sample,
+)
 from synthaug.evaluation.figures import nearest_neighbours
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.training import predict_embeddings, predict_proba
 
-HEADLINE = ("frechet", "frechet_reference", "precision", "recall", "density", "coverage", "memorization_rate", "two_sample_auroc")
+VIEWS = ("classifier", "log_mel")
+HEADLINE = ("two_sample_auroc_val", "two_sample_auroc_knn_val", "two_sample_auroc_train", "kid_val", "kid_train",
+            "frechet_val", "frechet_dims_val", "precision", "recall", "density", "coverage", "memorization_rate")
 
 
 def label_confidence(models: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -40,73 +56,127 @@ def label_confidence(models: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return probabilities[np.arange(len(y)), y]
 
 
-def audit_set(synthetic: SpectrogramSet, views: dict[str, dict[str, np.ndarray]], train: SpectrogramSet, test: SpectrogramSet,
-              settings, models: list) -> tuple[dict, dict[str, np.ndarray], object]:
-    """(metrics {class: {view: audit}}, per-sample scores, nearest-neighbour figure) of one synthetic set."""
-    results: dict = {}
-    embedded = views["classifier"]
-    scores = class_sample_scores(embedded["synthetic"], synthetic.y, embedded["train"], train.y, embedded["test"], test.y,
-                                 k=settings.k, quantile=settings.memorization_quantile)
-    scores["confidence"] = label_confidence(models, synthetic.x, synthetic.y).astype(np.float32)
-    figure = None
-    for c in sorted(set(synthetic.y.tolist())):
-        name = synthetic.class_names[c]
-        s_rows, tr_rows, te_rows = synthetic.y == c, train.y == c, test.y == c
-        results[name] = {
-            view: audit(v["train"][tr_rows], v["test"][te_rows], v["synthetic"][s_rows], n_samples=settings.n_samples,
-                        k=settings.k, quantile=settings.memorization_quantile, seed=settings.seed)
-            for view, v in views.items()
-        }
-        # The figure shows the first synthesized class that has real test data to set the threshold
-        # against: the minority class in the medical protocol.
-        if figure is None and te_rows.any() and s_rows.sum() >= 2:
-            copies = memorization(embedded["synthetic"][s_rows], embedded["train"][tr_rows], embedded["test"][te_rows],
-                                  quantile=settings.memorization_quantile)
-            figure = nearest_neighbours(synthetic.x[s_rows], train.x[tr_rows], copies["nearest_train"], copies["synthetic_to_train"],
-                                        title=f"{synthetic.metadata.get('generator', '')} {name}: most copy-like samples and their nearest training spectrograms")
-    return results, scores, figure
+def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
+    """The manifest's `group` of each file id (the manifest path the features were extracted from).
+
+    A file id the manifest does not list, or every id when there is no manifest, is its own group: the
+    clips of one file then still stay together.
+    """
+    file_ids = np.asarray(file_ids, dtype=str)
+    if manifest_path is None:
+        return file_ids
+    from synthaug.datasets.manifest import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    group_of = dict(zip(manifest["path"].astype(str), manifest["group"].astype(str)))
+    return np.asarray([group_of.get(file_id) or file_id for file_id in file_ids], dtype=str)
+
+
+def copy_figure(synthetic: SpectrogramSet, train: SpectrogramSet, embedded_synthetic: np.ndarray,
+                embedded_train: np.ndarray, copy_ratio: np.ndarray, val_classes: set[int]):
+    """The most copy-like samples of the first synthesized class with validation data (else the first class).
+
+    Ordered by copy ratio (below 1: a copy); by distance to the nearest training sample where the ratio
+    could not be computed.
+    """
+    classes = sorted(set(synthetic.y.tolist()))
+    usable = [c for c in classes if (train.y == c).sum() >= 2 and len(np.unique(embedded_train[train.y == c], axis=0)) >= 2]
+    if not usable:
+        return None
+    c = next((c for c in usable if c in val_classes), usable[0])
+    rows, train_rows = synthetic.y == c, train.y == c
+    near = nearest_training(embedded_train[train_rows], embedded_synthetic[rows])
+    ratio = copy_ratio[rows]
+    score, score_name = (ratio, "copy ratio") if np.isfinite(ratio).any() else (near["nearest"], "distance")
+    name = synthetic.class_names[c]
+    return nearest_neighbours(synthetic.x[rows], train.x[train_rows], near["index"], np.nan_to_num(score, nan=np.inf),
+                              score_name=score_name,
+                              title=f"{synthetic.metadata.get('generator', '')} {name}: most copy-like samples "
+                                    "and their nearest training spectrograms")
+
+
+def audit_classes(synthetic_views: dict[str, dict[str, np.ndarray]], synthetic_y: dict[str, np.ndarray],
+                  real_views: dict[str, dict[str, np.ndarray]], train_y: np.ndarray, val_y: np.ndarray,
+                  val_groups: np.ndarray, class_names: list[str], settings: AuditParams) -> tuple[dict, dict]:
+    """({generator: {class: {view: row}}}, {class: {view: reference row}}) for every class any set holds."""
+    results: dict[str, dict] = {name: {} for name in synthetic_views}
+    reference: dict[str, dict] = {}
+    classes = sorted({int(c) for y in synthetic_y.values() for c in np.unique(y)})
+    for c in classes:
+        cls = class_names[c]
+        present = [name for name, y in synthetic_y.items() if (y == c).any()]
+        for view in VIEWS:
+            rows = audit_class(real_views["train"][view][train_y == c], real_views["val"][view][val_y == c],
+                               val_groups[val_y == c], {name: synthetic_views[name][view][synthetic_y[name] == c] for name in present},
+                               repeats=settings.repeats, k=settings.k, quantile=settings.memorization_quantile,
+                               copy_distance_ratio=settings.copy_distance_ratio, seed=settings.seed)
+            reference.setdefault(cls, {})[view] = rows[REFERENCE]
+            for name in present:
+                results[name].setdefault(cls, {})[view] = rows[name]
+    return results, reference
+
+
+def headline(by_class: dict[str, dict]) -> dict:
+    """The numbers metrics/audit.json keeps per class: HEADLINE per view, and the strongest two-sample AUROC."""
+    return {cls: {view: {k: row[k] for k in HEADLINE} for view, row in by_view.items()}
+            | {"two_sample_auroc_strongest": strongest_two_sample(by_view)["auroc"]}
+            for cls, by_view in by_class.items()}
+
+
+def _percent(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
 
 
 def main(params_path: Path, features_dir: Path, classifiers_dir: Path, synthetic_dir: Path, out_dir: Path, metrics_path: Path,
-         project_root: Path = Path(".")) -> None:
+         project_root: Path = Path("."), manifest_path: Path | None = None) -> None:
     params = load_params(params_path)
     settings = params.audit
-    train, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "test"))
+    train, val = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val"))
     models = [load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds]
-    real = {"train": train.x, "test": test.x}
+    val_groups = file_groups(val.file_id, manifest_path)
 
     def embed(x: np.ndarray) -> dict[str, np.ndarray]:
         return {"classifier": predict_embeddings(models[0], x),
                 "log_mel": random_projection(x, dim=settings.projection_dim, seed=settings.seed)}
 
-    real_views = {split: embed(x) for split, x in real.items()}
-    metrics: dict = {}
-    outputs = {}
+    real_views = {"train": embed(train.x), "val": embed(val.x)}
+    synthetic_views, synthetic_y, per_set = {}, {}, {}
     for name in params.train_generator.models:
         synthetic = load_spectrogram_set(synthetic_dir / name / "synthetic.npz")
-        synthetic_views = embed(synthetic.x)
-        views = {view: {"train": real_views["train"][view], "test": real_views["test"][view], "synthetic": synthetic_views[view]}
-                 for view in ("classifier", "log_mel")}
-        results, scores, figure = audit_set(synthetic, views, train, test, settings, models)
-        outputs[name] = (synthetic, results, scores, figure)
-        metrics[name] = {cls: {view: {k: values[k] for k in HEADLINE} for view, values in by_view.items()}
-                         for cls, by_view in results.items()}
-        for cls, by_view in results.items():
-            c = by_view["classifier"]
-            print(f"audit {name} {cls}: Fréchet {c['frechet']:.2f} (real-vs-real {c['frechet_reference']:.2f}), precision "
-                  f"{c['precision']:.2f}, recall {c['recall']:.2f}, coverage {c['coverage']:.2f}, memorized "
-                  f"{c['memorization_rate']:.0%}, two-sample AUROC {c['two_sample_auroc']:.2f}")
+        views = embed(synthetic.x)
+        scores = class_sample_scores(views["classifier"], synthetic.y, real_views["train"]["classifier"], train.y,
+                                     real_views["val"]["classifier"], val.y, k=settings.k,
+                                     quantile=settings.memorization_quantile, copy_distance_ratio=settings.copy_distance_ratio)
+        scores["confidence"] = label_confidence(models, synthetic.x, synthetic.y).astype(np.float32)
+        figure = copy_figure(synthetic, train, views["classifier"], real_views["train"]["classifier"], scores["copy_ratio"],
+                             set(val.y.tolist()))
+        synthetic_views[name], synthetic_y[name] = views, synthetic.y
+        per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
+
+    results, reference = audit_classes(synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings)
+    metrics = {name: headline(by_class) for name, by_class in results.items()} | {REFERENCE: headline(reference)}
+    for name, by_class in results.items():
+        for cls, by_view in by_class.items():
+            c, r = by_view["classifier"], reference[cls]["classifier"]
+            print(f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
+                  f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}), "
+                  f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
+                  f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
+                  f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})")
 
     with atomic_directory(out_dir) as tmp:
-        for name, (synthetic, results, scores, figure) in outputs.items():
+        for name, (_metadata, scores, figure) in per_set.items():
             (tmp / name).mkdir()
-            write_json_atomic(tmp / name / "audit.json", {"generator": name, "views": ["classifier", "log_mel"],
-                                                           "settings": settings.model_dump(), "classes": results})
+            write_json_atomic(tmp / name / "audit.json", {
+                "generator": name, "views": list(VIEWS), "settings": settings.model_dump(), "classes": results[name],
+                "reference": {cls: reference[cls] for cls in results[name]}})
             np.savez(tmp / name / "scores.npz", **scores)
-            figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)
+            if figure is not None:
+                figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)
     write_json_atomic(metrics_path, metrics)
-    for name, (synthetic, *_rest) in outputs.items():
-        log_to_generator_run(project_root, synthetic.metadata.get("generator_run_id", ""), metrics[name], out_dir / name)
+    for name, (metadata, _scores, _figure) in per_set.items():
+        own = {"audit": metrics[name], "audit_reference": {cls: metrics[REFERENCE][cls] for cls in metrics[name]}}
+        log_to_generator_run(project_root, metadata.get("generator_run_id", ""), own, out_dir / name)
 
 
 def log_to_generator_run(project_root: Path, run_id: str, metrics: dict, folder: Path) -> None:
@@ -121,7 +191,8 @@ def log_to_generator_run(project_root: Path, run_id: str, metrics: dict, folder:
 
     client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri(project_root))
     now = int(time.time() * 1000)
-    flat = tracking.flatten({"audit": metrics})
+    flat = tracking.flatten(metrics)
     client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in flat.items() if v == v])
     for file_name in ("audit.json", "nearest_neighbours.png"):
-        client.log_artifact(run_id, str(folder / file_name), "audit")
+        if (folder / file_name).is_file():
+            client.log_artifact(run_id, str(folder / file_name), "audit")

@@ -25,11 +25,12 @@ from synthaug import tracking
 from synthaug.classifier_runs import completed
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import read_manifest
-from synthaug.evaluation.figures import audit_bars, method_bars, scarcity_curves
+from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
+from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
 from synthaug.evaluation.report import (
-    AUDIT_COLUMNS,
     SCARCITY_VARIANTS,
     MethodScores,
+    audit_rows,
     compare_methods,
     detectable_difference,
     markdown_methods,
@@ -96,7 +97,8 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
                                           title=f"{dataset.name}: test scores per method")}
     audits = audit_results(params, audit_dir)
     if audits:
-        figures["audit.png"] = audit_bars(_audit_frame(audits), title=f"{dataset.name}: synthetic data audit (classifier view)")
+        figures["audit.png"] = audit_bars(_audit_frame(audits), reference=REFERENCE_LABEL,
+                                          title=f"{dataset.name}: synthetic data audit against validation data")
     scarcity_table = _scarcity_frame(scarcity)
     if scarcity:
         for metric in ("accuracy", "macro_f1"):
@@ -116,7 +118,8 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
         for name, figure in figures.items():
             figure.savefig(tmp / "figures" / name, dpi=90)
         for name in audits:
-            shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
+            if (audit_dir / name / "nearest_neighbours.png").is_file():  # absent when no class could be shown
+                shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
         write_text_atomic(tmp / "results.md", markdown)
         write_json_atomic(tmp / "results.json", results)
     write_json_atomic(metrics_path, _key_metrics(methods, scarcity))
@@ -133,12 +136,14 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
 
 def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
-    """One row per generator (its first class, the minority class in the medical protocol), classifier view."""
-    rows = {}
-    for name, result in audits.items():
-        first = next(iter(result["classes"].values()))["classifier"]
-        rows[name] = {k: math.nan if first[k] is None else first[k] for k in AUDIT_COLUMNS}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    """Long table for the audit figure: one row per view x class x set, the reference row included."""
+    rows = []
+    for cls, sets in audit_rows(audits).items():
+        for name, by_view in sets.items():
+            for view, row in by_view.items():
+                rows.append({"view": view, "class": cls, "set": REFERENCE_LABEL if name == REFERENCE else name,
+                             **{k: math.nan if row.get(k) is None else row[k] for k in AUDIT_BAR_SCORES}})
+    return pd.DataFrame(rows)
 
 
 def _summary_frame(methods: dict[str, MethodScores]) -> pd.DataFrame:

@@ -74,6 +74,7 @@ class TrialSetup:
     curation: CurationParams = field(default_factory=CurationParams)  # the pipeline's bounds (used when enabled)
     audit_k: int = 5  # audit.k: neighbours of the manifold balls
     memorization_quantile: float = 0.05  # audit.memorization_quantile: sets the copy threshold
+    copy_distance_ratio: float = 0.5  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
 
     @classmethod
     def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
@@ -85,6 +86,7 @@ class TrialSetup:
             default_per_class=params.synthesize.n_per_class, classifier=params.train_classifier,
             seeds=tuple(params.tune.seeds), num_threads=num_threads, curation=params.curation,
             audit_k=params.audit.k, memorization_quantile=params.audit.memorization_quantile,
+            copy_distance_ratio=params.audit.copy_distance_ratio,
         )
 
 
@@ -190,9 +192,9 @@ def curation_bounds(values: Mapping[str, Any], fixed: CurationParams) -> Curatio
 
 
 def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, data: TuneData, setup: TrialSetup) -> np.ndarray:
-    """Which synthetic samples pass `bounds`, scored as the audit stage scores them but without the test
-    split: the embeddings and label confidence of a classifier trained on the real training data
-    (the trial's baseline, seed tune.seeds[0]), and a copy threshold calibrated on validation."""
+    """Which synthetic samples pass `bounds`, scored as the audit stage scores them: the embeddings and
+    label confidence of a classifier trained on the real training data (the trial's baseline, seed
+    tune.seeds[0]), and a copy threshold calibrated on validation."""
     from synthaug.curation import keep_mask
     from synthaug.evaluation.fidelity import class_sample_scores
     from synthaug.training import predict_embeddings, predict_proba
@@ -203,7 +205,7 @@ def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, dat
     model, train_embedded, val_embedded = data.reference
     scores: dict[str, np.ndarray] = class_sample_scores(
         predict_embeddings(model, x), y, train_embedded, data.train.y, val_embedded, data.val.y,
-        k=setup.audit_k, quantile=setup.memorization_quantile)
+        k=setup.audit_k, quantile=setup.memorization_quantile, copy_distance_ratio=setup.copy_distance_ratio)
     scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
     return keep_mask(scores, bounds)
 
