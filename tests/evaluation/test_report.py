@@ -15,8 +15,10 @@ from synthaug.evaluation.report import (
     detectable_difference,
     markdown_methods,
     markdown_per_class,
+    multiple_comparisons_line,
     resolution_lines,
 )
+from synthaug.evaluation.statistics import holm_adjust
 
 CLASSES = ["negative", "positive"]
 
@@ -126,3 +128,18 @@ def test_test_files_missing_from_the_manifest_are_refused(runs):
     del groups["f007"]
     with pytest.raises(DataError, match="f007.*re-run featurize"):
         compare_methods(runs, CLASSES, groups=groups, n_resamples=100)
+
+
+def test_p_values_are_holm_adjusted_over_every_method_and_score_of_the_table(runs):
+    results = compare_methods({**runs, "same": runs["baseline"]}, CLASSES, n_resamples=200)
+    family = [(m, s) for m in ("better", "same") for s in results[m].versus_baseline]
+    assert len(family) == 8  # two methods x four scores, one family
+    expected = holm_adjust([results[m].versus_baseline[s]["p_value"] for m, s in family])
+    assert [results[m].versus_baseline[s]["p_holm"] for m, s in family] == pytest.approx(expected)
+    better = results["better"].versus_baseline["macro_f1"]
+    assert better["p_holm"] >= better["p_value"]
+    row = next(line for line in markdown_methods(results).splitlines() if line.startswith("| better |"))
+    assert f"p = {better['p_value']:.3g}, Holm {better['p_holm']:.3g}" in row
+    header = multiple_comparisons_line(results, {})
+    assert "Holm–Bonferroni" in header and "all 8 method-vs-baseline comparisons" in header
+    assert "2 methods × 4 scores" in header

@@ -16,6 +16,7 @@ from synthaug.evaluation.statistics import (
     choose_threshold,
     compare_to_baseline,
     groups_per_class,
+    holm_adjust,
     metric_values,
     paired_bootstrap,
     paired_permutation_test,
@@ -392,3 +393,16 @@ def test_per_method_interval_is_nan_for_an_undefined_auroc():
     assert all(math.isnan(result[k]) for k in ("value", "ci_low", "ci_high"))
     thresholded = bootstrap_interval(y, proba, "macro_f1", thresholds=[0.4, 0.6], n_resamples=100)
     assert thresholded["value"] == pytest.approx(metric_values(y, proba, "macro_f1", thresholds=[0.4, 0.6]).mean())
+
+
+def test_holm_adjustment_matches_a_hand_computed_example():
+    # Sorted: 0.005, 0.01, 0.03, 0.04 with m = 4 -> 4*0.005 = 0.02, 3*0.01 = 0.03, 2*0.03 = 0.06,
+    # 1*0.04 = 0.04 raised to the running maximum 0.06; returned in the input order. The NaN (an
+    # undefined AUROC) is not a test and does not enlarge the family.
+    adjusted = holm_adjust([0.01, 0.04, 0.03, 0.005, math.nan])
+    assert adjusted[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(adjusted[4])
+    assert holm_adjust([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm_adjust([0.2]) == [0.2] and holm_adjust([]) == []
+    with pytest.raises(ValueError, match="p-values must lie in"):
+        holm_adjust([0.1, 1.5])

@@ -4,7 +4,10 @@
 synthaug.classifier_runs) into per-seed scores, mean ± std with a bootstrap confidence interval,
 per-class results and, for every method but the baseline, the paired difference to the baseline
 with a bootstrap confidence interval and a permutation-test p-value
-(synthaug.evaluation.statistics). Every score is file-level on the real test split; the bootstrap
+(synthaug.evaluation.statistics), raw and Holm–Bonferroni adjusted over every comparison of the
+call (every compared method × every score: one family per table).
+
+Every score is file-level on the real test split; the bootstrap
 resamples test groups (participants, patients, speakers: the manifest's `group`) within class and
 the permutation test swaps whole groups, because a group's recordings are not independent. The
 validation split only chooses the decision threshold of "macro F1 at the validation threshold"
@@ -30,6 +33,7 @@ from synthaug.evaluation.statistics import (
     choose_threshold,
     compare_to_baseline,
     groups_per_class,
+    holm_adjust,
     metric_values,
     summarize,
 )
@@ -52,7 +56,7 @@ class MethodScores:
     per_seed: dict[str, list[float]]  # score -> one value per seed
     summary: dict[str, dict]  # score -> {mean, std, n}
     per_class: dict[str, dict[str, dict]]  # class -> precision/recall/f1 -> {mean, std, n}
-    versus_baseline: dict[str, dict] = field(default_factory=dict)  # score -> difference, ci_low, ci_high, p_value
+    versus_baseline: dict[str, dict] = field(default_factory=dict)  # score -> difference, ci_low, ci_high, p_value, p_holm
     thresholds: list[float] = field(default_factory=list)
     intervals: dict[str, dict] = field(default_factory=dict)  # score -> bootstrap_interval (value, ci_low, ci_high, …)
     test_groups: dict[str, int] = field(default_factory=dict)  # class -> test groups holding files of it
@@ -148,7 +152,29 @@ def compare_methods(
                     thresholds_baseline=np.asarray(thresholds[baseline]), thresholds_method=np.asarray(thresholds[method]),
                     **resampling)["macro_f1"]
         results[method] = scores
+    adjust_p_values(results)
     return results
+
+
+def adjust_p_values(results: Mapping[str, MethodScores]) -> int:
+    """Add "p_holm" beside every "p_value" of `results`: Holm–Bonferroni over all of them; returns the family size.
+
+    The family is every method-vs-baseline comparison of one table, all scores included (not only
+    the ones a table shows), because each was tested and could have been the one quoted.
+    NaN p-values (AUROC undefined) are left out of the family and stay NaN.
+    """
+    comparisons = [c for r in results.values() for c in r.versus_baseline.values()]
+    for comparison, adjusted in zip(comparisons, holm_adjust([c["p_value"] for c in comparisons])):
+        comparison["p_holm"] = adjusted
+    return sum(1 for c in comparisons if _finite(c["p_value"]))
+
+
+def holm_family(results: Mapping[str, MethodScores]) -> tuple[int, int, list[str]]:
+    """(methods compared with the baseline, comparisons adjusted together, scores) of one table."""
+    compared = [r for r in results.values() if r.versus_baseline]
+    scores = list(dict.fromkeys(s for r in compared for s in r.versus_baseline))
+    n = sum(1 for r in compared for c in r.versus_baseline.values() if _finite(c.get("p_value")))
+    return len(compared), n, scores
 
 
 def _per_class(predictions: _Predictions, class_names: list[str]) -> dict[str, dict[str, dict]]:
@@ -216,13 +242,17 @@ def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
 
 
 def difference(comparison: Mapping[str, float] | None) -> str:
-    """'+0.012 [−0.050, +0.071], p = 0.62' (or '' for the baseline itself)."""
+    """'+0.012 [−0.050, +0.071], p = 0.03, Holm 0.18' (or '' for the baseline itself).
+
+    p is the raw permutation-test p-value, Holm the Holm–Bonferroni adjusted one (see `adjust_p_values`).
+    """
     if not comparison:
         return ""
     if comparison["difference"] is None or math.isnan(comparison["difference"]):
         return "n/a"
-    return (f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], "
+    text = (f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], "
             f"p = {comparison['p_value']:.3g}")
+    return text + (f", Holm {comparison['p_holm']:.3g}" if _finite(comparison.get("p_holm")) else "")
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -235,7 +265,7 @@ def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[st
     """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs."""
     scores = [s for s in SCORE_TITLES if any(s in r.summary for r in results.values())]
     header = ["Method", "Seeds", *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
-              *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p" for s in versus)]
+              *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p, Holm p" for s in versus)]
     rows = [[name, str(r.seeds), *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
              *(difference(r.versus_baseline.get(s)) for s in versus)] for name, r in results.items()]
     return markdown_table(header, rows)
@@ -254,6 +284,23 @@ PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); DE
     "baseline": (0.645, 0.745), "vae": (0.646, 0.748), "wgan_gp": (0.609, 0.726), "ddpm": (0.644, 0.746), "ensemble": (0.664, 0.761),
 }
 
+def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Mapping[int, Mapping[str, MethodScores]]) -> str:
+    """The header's statement of which family of p-values the Holm–Bonferroni adjustment covers."""
+    n_methods, n_comparisons, scores = holm_family(methods)
+    if not n_comparisons:
+        return "- **Multiple comparisons:** no p-value to adjust (no method is compared with the baseline)."
+    titles = ", ".join(SCORE_TITLES.get(s, s) for s in scores)
+    line = (f"- **Multiple comparisons:** \"Holm\" is the Holm–Bonferroni adjusted p-value over one family: all "
+            f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
+            f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
+            "any false positive in the family at the chosen level; \"p\" is the raw p-value of one comparison alone.")
+    if scarcity:
+        n_variants, _, level_scores = holm_family(next(iter(scarcity.values())))
+        line += (f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
+                 "scores against that level's baseline).")
+    return line
+
+
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
     """reports/results.md: header (data, seeds, what differs from the published profile), methods, per class, audit, scarcity."""
@@ -271,6 +318,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         "differences to the baseline are paired (same test files, the same draws, seeds paired), with p-values from "
         "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
         "early stopping and the decision threshold of the \"val. threshold\" column.",
+        multiple_comparisons_line(methods, scarcity),
         *resolution_lines(methods),
     ]
     if shrunk:
@@ -303,7 +351,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
             for v in variants[1:]:
                 versus = point[v].versus_baseline
                 rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
-        lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p", "Δ macro F1 [CI], p"], rows))
+        lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows))
     return "\n".join(lines) + "\n"
 
 

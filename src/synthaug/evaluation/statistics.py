@@ -43,6 +43,7 @@ Public functions:
 - `paired_permutation_test`: the two-sided p-value of a paired approximate randomization test that
   swaps whole groups between the two methods.
 - `compare_to_baseline`: both of the above for several metrics.
+- `holm_adjust`: Holm–Bonferroni adjusted p-values of a family of comparisons.
 - `groups_per_class`: how many test groups hold files of each class (the effective sample size).
 
 All returned numbers are plain Python floats and ints (JSON-ready), except the arrays of
@@ -616,3 +617,26 @@ def compare_to_baseline(
         )
         out[metric] = result
     return out
+
+
+def holm_adjust(p_values: Sequence[float] | np.ndarray) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the order given; NaN stays NaN and is not counted.
+
+    With the m finite p-values sorted ascending, p_(1) <= ... <= p_(m), the adjusted value of the
+    i-th is max over j <= i of min(1, (m - j + 1) · p_(j)): rejecting every hypothesis whose adjusted
+    p-value is below alpha controls the family-wise error rate at alpha under any dependence between
+    the tests (the comparisons here share the baseline, so they are dependent). Written out because
+    statsmodels (multipletests) is not a dependency and scipy offers only the false discovery rate
+    procedures (scipy.stats.false_discovery_control); the procedure is these few lines.
+    """
+    values = np.asarray(p_values, dtype=np.float64).reshape(-1)
+    if np.any((values < 0) | (values > 1)):
+        raise ValueError(f"p-values must lie in [0, 1], got {values[(values < 0) | (values > 1)].tolist()}")
+    adjusted = np.full(values.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(values))
+    m = len(finite)
+    if m:
+        order = finite[np.argsort(values[finite], kind="stable")]
+        scaled = np.minimum(1.0, (m - np.arange(m)) * values[order])
+        adjusted[order] = np.maximum.accumulate(scaled)
+    return [float(v) for v in adjusted]
