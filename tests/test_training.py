@@ -76,6 +76,21 @@ def test_early_stopping_restores_the_best_epoch():
     np.testing.assert_allclose(predict_proba(result.model, x_val), best_proba, atol=1e-6)
 
 
+def test_without_patience_every_epoch_runs_and_the_last_is_kept_whatever_validation_says():
+    # Fixed epochs (patience None) must not select on validation: two validation sets, one with
+    # its labels shuffled, give the same final weights, and those are the last epoch's.
+    finals = []
+    for shuffled in (False, True):
+        model, snapshots = small_model(), {}
+        result = train_classifier(model, toy_set(128, 0), toy_set(64, 1, shuffle_labels=shuffled),
+                                  TrainConfig(epochs=6, patience=None, **FAST),
+                                  on_epoch_end=lambda epoch, record: snapshots.update({epoch: weights(model)}))
+        assert len(result.history) == 6 and result.best_epoch == 6 and not result.stopped_early
+        assert same_weights(weights(result.model), snapshots[6])
+        finals.append(weights(result.model))
+    assert same_weights(*finals)
+
+
 AUGMENT = {"time_mask": {"n_masks": 1, "max_width": 4}, "mixup": {"alpha": 0.4}}
 
 

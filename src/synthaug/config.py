@@ -129,7 +129,7 @@ class TrainClassifierParams(Section):
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    patience: int = Field(15, ge=1)
+    patience: int | None = Field(15, ge=1)  # null: train all epochs and keep the last (no selection on validation)
     balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: str = "auto"
@@ -207,6 +207,9 @@ class ScarcityParams(Section):
     gan_per_trial: bool = True  # false: every trial of a level uses one GAN (seed 0), as for Pucks
     subset_seed: int = 0
     augment: dict[str, Any] = Field(default_factory=dict)  # the classic augmentation of the "+ classic" variants
+    # false (the industrial study): train_classifier.epochs epochs, the last kept, no validation data
+    # read; true: early stopping on a validation subset of the same budget (files_per_class per class).
+    early_stopping: bool = False
 
     @field_validator("files_per_class")
     @classmethod

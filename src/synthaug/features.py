@@ -275,6 +275,12 @@ class Normalizer:
             raise DataError(f"expected spectrograms {expected} to normalize, got shape {list(x.shape)}")
         return ((x - self.mean[None, None, :, None]) / self.std[None, None, :, None]).astype(np.float32)
 
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """The log-mel in dB that `apply` turned into `x` [N, 1, n_mels, frames] (float32, to float32 rounding)."""
+        if x.ndim != 4 or x.shape[2] != len(self.mean):
+            raise DataError(f"expected spectrograms [N, 1, {len(self.mean)}, frames] to de-normalize, got shape {list(x.shape)}")
+        return (x * self.std[None, None, :, None] + self.mean[None, None, :, None]).astype(np.float32)
+
     def to_dict(self) -> dict:
         return {"mean": self.mean.astype(float).tolist(), "std": self.std.astype(float).tolist()}
 

@@ -2,7 +2,8 @@
 
 Adam with cosine annealing (torch's CosineAnnealingLR, T_max = epochs), soft-target cross-entropy
 (so mixup's mixed targets train as they are), early stopping on validation macro F1 with patience,
-the best epoch's weights restored at the end. Imbalance: loss weights (`balance="class_weight"`,
+the best epoch's weights restored at the end; with `patience=None`, every epoch is trained and the
+last epoch's weights are kept (validation is then only recorded, never used to choose the model). Imbalance: loss weights (`balance="class_weight"`,
 sklearn's "balanced") or each epoch's samples drawn with replacement in inverse proportion to class
 frequency (`"weighted_sampler"`, what torch's WeightedRandomSampler does).
 
@@ -58,7 +59,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
-    patience: int = 15
+    patience: int | None = 15  # None: train all epochs, keep the last (no selection on validation)
     balance: str = "none"
     seed: int = 0
     device: str = "auto"
@@ -71,6 +72,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "patience", "checkpoint_every", "eval_batch_size"):
+            if key == "patience" and self.patience is None:
+                continue
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"train_classifier.{key}: must be >= 1, got {getattr(self, key)}")
         if self.balance not in BALANCE_MODES:
@@ -81,7 +84,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    model: nn.Module  # best-epoch weights, on the training device
+    model: nn.Module  # best-epoch weights (the last epoch's with patience None), on the training device
     history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss, val_macro_f1, val_accuracy, lr, seconds
     best_epoch: int
     stopped_early: bool
@@ -105,7 +108,9 @@ def train_classifier(
     computed on file-averaged probabilities (the industrial protocol); val_loss stays per clip.
     `augmenter` transforms each training batch (real and synthetic alike). `on_epoch_end(epoch,
     record)` runs after the epoch's checkpoint is written. `progress`: None shows a bar only on a
-    terminal, True/False force it on/off. Returns the model with the best epoch's weights.
+    terminal, True/False force it on/off. Returns the model with the best epoch's weights, or with
+    `config.patience` None the last epoch's: validation is still scored each epoch for the learning
+    curve, but nothing about the returned model depends on it.
     """
     config = config or TrainConfig()
     device = pick_device(config.device)
@@ -167,12 +172,15 @@ def train_classifier(
             if not math.isfinite(record["train_loss"]):
                 raise FloatingPointError(f"train_classifier: training loss became {record['train_loss']} at epoch "
                                          f"{state['epoch']}; lower train_classifier.lr or check the input data")
-            if f1 > state["best_f1"]:
+            if config.patience is None:  # fixed epochs: the model is the last epoch's, whatever validation says
+                state.update(best_f1=f1, best_epoch=state["epoch"])
+            elif f1 > state["best_f1"]:
                 state.update(best_f1=f1, best_epoch=state["epoch"], bad_epochs=0,
                              best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
             else:
                 state["bad_epochs"] += 1
-            state["stopped_early"] = state["bad_epochs"] >= config.patience and state["epoch"] < config.epochs
+            state["stopped_early"] = (config.patience is not None and state["bad_epochs"] >= config.patience
+                                      and state["epoch"] < config.epochs)
             finished = state["stopped_early"] or state["epoch"] == config.epochs
             if checkpoint is not None and (finished or state["epoch"] % config.checkpoint_every == 0):
                 _save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, state)
@@ -182,7 +190,8 @@ def train_classifier(
                 on_epoch_end(state["epoch"], record)
         bar.close()
 
-        model.load_state_dict(state["best_state"])
+        if config.patience is not None:
+            model.load_state_dict(state["best_state"])
         model.to(memory_format=torch.contiguous_format)  # hand the model back in the usual layout
     return TrainResult(model, state["history"], state["best_epoch"], state["stopped_early"], state["best_f1"])
 

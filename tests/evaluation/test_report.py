@@ -17,7 +17,9 @@ from synthaug.evaluation.report import (
     markdown_per_class,
     multiple_comparisons_line,
     resolution_lines,
+    scarcity_budget_line,
 )
+from synthaug.config import parse_params
 from synthaug.evaluation.statistics import holm_adjust
 
 CLASSES = ["negative", "positive"]
@@ -143,3 +145,16 @@ def test_p_values_are_holm_adjusted_over_every_method_and_score_of_the_table(run
     header = multiple_comparisons_line(results, {})
     assert "Holm–Bonferroni" in header and "all 8 method-vs-baseline comparisons" in header
     assert "2 methods × 4 scores" in header
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_header_says_how_the_scarcity_sweep_selects_its_classifiers(early_stopping):
+    params = parse_params({"dataset": {"name": "toy", "protocol": "industrial", "adapter": "folder", "root": "data"},
+                           "train_classifier": {"epochs": 70, "patience": 9},
+                           "scarcity": {"files_per_class": [2], "early_stopping": early_stopping}})
+    line = scarcity_budget_line(params)
+    assert "z-scored with that subset's own statistics" in line
+    if early_stopping:
+        assert "stop early (patience 9) on N validation files per class" in line and "never on the whole split" in line
+    else:
+        assert "fixed 70 epochs and keep the last, reading no validation data" in line

@@ -301,6 +301,19 @@ def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Map
     return line
 
 
+def scarcity_budget_line(params: Params) -> str:
+    """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
+    settings, epochs = params.scarcity, params.train_classifier.epochs
+    if settings.early_stopping:
+        selection = (f"stop early (patience {params.train_classifier.patience}) on N validation files per class drawn "
+                     "from the validation split, the same budget as training, never on the whole split")
+    else:
+        selection = (f"train a fixed {epochs} epochs and keep the last, reading no validation data, as the "
+                     "industrial study does (`scarcity.early_stopping: false`)")
+    return ("- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
+            f"z-scored with that subset's own statistics, and its classifiers {selection}.")
+
+
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
     """reports/results.md: header (data, seeds, what differs from the published profile), methods, per class, audit, scarcity."""
@@ -319,6 +332,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
         "early stopping and the decision threshold of the \"val. threshold\" column.",
         multiple_comparisons_line(methods, scarcity),
+        *([scarcity_budget_line(params)] if scarcity else []),
         *resolution_lines(methods),
     ]
     if shrunk:
@@ -336,12 +350,14 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         lines += render_audit(audits, methods, params.audit)
     if scarcity:
         variants = list(SCARCITY_VARIANTS)
+        gan_note = ("each trial trains its own conditional GAN" if params.scarcity.gan_per_trial
+                    else "one conditional GAN per level (seed 0) serves every trial, trained")
         rows = []
         for n, point in scarcity.items():
             rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
         lines += ["", "## Data scarcity", "",
                   f"Test accuracy (file level, mean ± std over {len(params.scarcity.trials)} trials) against real training files "
-                  "per class; each trial trains its own conditional GAN on exactly that subset.", "",
+                  f"per class; {gan_note} on exactly that subset.", "",
                   markdown_table(["Files per class", *variants], rows), "",
                   "![accuracy against files per class](figures/scarcity_accuracy.png)", "",
                   "![macro F1 against files per class](figures/scarcity_macro_f1.png)", "",

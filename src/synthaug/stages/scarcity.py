@@ -12,8 +12,17 @@ synthetic spectrograms per class, and trains four classifiers with seed T on tha
 - gan: the real subset plus the synthetic set;
 - gan_classic: the real subset plus the synthetic set, classic augmentation on both.
 
-Validation (early stopping) and test use the full real splits. Writes OUT_DIR/subset.txt (the
-files trained on), OUT_DIR/real_vs_synthetic.png, one run folder per variant (see
+Labelled data stays inside the point's budget of N files per class. featurize z-scores every
+split with the statistics of the whole training split, so the stage undoes that normalization
+(FEATURES/normalizer.json) and z-scores train subset, validation and test with statistics fitted
+on the subset's clips alone; the GAN and the classifiers see only that scaling. Model selection:
+with `scarcity.early_stopping` false (the study's fixed 70 or 1,500 epochs) each classifier trains
+`train_classifier.epochs` epochs and keeps the last, and the whole validation split is only scored
+for the learning curves; with true, early stopping (`train_classifier.patience`) reads N validation
+files per class drawn with `scarcity.subset_seed`, and the run's validation scores are on those
+files. Test uses the full real test split. Writes OUT_DIR/subset.txt (the files trained on),
+OUT_DIR/normalizer.json (the subset's statistics), OUT_DIR/val_subset.txt (with early stopping: the
+validation files read), OUT_DIR/real_vs_synthetic.png, one run folder per variant (see
 synthaug.classifier_runs) and OUT_DIR/point.json; the variants' headline metrics to METRICS. Logs
 one MLflow run for the GAN and one per classifier, tagged with files_per_class and trial. Work in
 progress waits under checkpoints/scarcity/, so a killed point resumes where it stopped.
@@ -21,11 +30,13 @@ progress waits under checkpoints/scarcity/, so a killed point resumes where it s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
@@ -35,6 +46,7 @@ from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from synthaug.evaluation.figures import real_vs_synthetic
+from synthaug.features import Normalizer, fit_normalizer
 from synthaug.generators.per_class import by_class, fit_models, sample_classes
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
@@ -48,6 +60,37 @@ VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
 }
 
 
+def subset_normalization(train: SpectrogramSet, chosen: np.ndarray, stored: Normalizer,
+                         others: dict[str, SpectrogramSet]) -> tuple[Normalizer, SpectrogramSet, dict[str, SpectrogramSet]]:
+    """(normalizer fitted on the chosen training clips only, those clips and `others` z-scored with it).
+
+    Every set arrives z-scored with `stored` (featurize's statistics of the whole training split):
+    it is brought back to dB with `stored` and normalized again with the subset's own statistics,
+    so no statistic of data outside the subset reaches the models.
+    """
+    raw_subset = stored.invert(train.x[chosen])
+    normalizer = fit_normalizer(raw_subset)
+    note = {"normalization": f"per-mel z-score fitted on the scarcity subset ({len(raw_subset)} clips)"}
+    subset = dataclasses.replace(train.select(chosen), x=normalizer.apply(raw_subset), metadata={**train.metadata, **note})
+    renormalized = {name: dataclasses.replace(s, x=normalizer.apply(stored.invert(s.x)), metadata={**s.metadata, **note})
+                    for name, s in others.items()}
+    return normalizer, subset, renormalized
+
+
+def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -> list[str]:
+    """`files_per_class` validation files per class (sorted paths), nested across sizes as the training subsets are."""
+    val_rows = manifest[manifest["split"] == "val"]
+    counts = val_rows["label"].value_counts()
+    short = {label: int(n) for label, n in counts.items() if n < files_per_class}
+    missing = sorted(set(manifest["label"]) - set(counts.index))
+    if short or missing:
+        listed = ", ".join([f"{label!r} has {n}" for label, n in short.items()] + [f"{label!r} has 0" for label in missing])
+        raise DataError(f"scarcity.early_stopping: true stops early on {files_per_class} validation files per class, but "
+                        f"class {listed}; set scarcity.early_stopping: false (fixed epochs) or lower scarcity.files_per_class")
+    # The training subsets' draw, applied to the validation rows: the same seed gives nested sets.
+    return scarcity_subsets(val_rows.assign(split="train"), [files_per_class], seed=seed)[files_per_class]
+
+
 def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Path, features_dir: Path,
          out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
     params = load_params(params_path)
@@ -58,14 +101,25 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
     if GENERATOR not in params.train_generator.models:
         raise ConfigError("scarcity needs the conditional GAN: add `cgan` to train_generator.models")
     gan_config = params.train_generator.models[GENERATOR]
-    subset = scarcity_subsets(read_manifest(manifest_path), settings.files_per_class, seed=settings.subset_seed)[files_per_class]
+    manifest = read_manifest(manifest_path)
+    subset = scarcity_subsets(manifest, settings.files_per_class, seed=settings.subset_seed)[files_per_class]
     train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
     chosen = np.isin(train.file_id, subset)
     if not chosen.any():
         raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
-    real_x, real_y = train.x[chosen], train.y[chosen]
+    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
+    normalizer, train_subset, renormalized = subset_normalization(train, chosen, stored, {"val": val, "test": test})
+    val, test = renormalized["val"], renormalized["test"]
+    val_subset: list[str] = []
+    if settings.early_stopping:
+        val_subset = validation_budget(manifest, files_per_class, settings.subset_seed)
+        val = val.select(np.isin(val.file_id, val_subset))
+        if not len(val):
+            raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
+    else:
+        classifier = classifier.model_copy(update={"patience": None})  # fixed epochs, the last epoch kept
+    real_x, real_y = train_subset.x, train_subset.y
     class_names = train.class_names
-    normalizer = json.loads((features_dir / "normalizer.json").read_text())
     point = f"n{files_per_class}-t{trial}"
     tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
     fingerprint = {"point": point, "generator": gan_config, "synthesize": params.synthesize.model_dump(),
@@ -88,14 +142,14 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
             tracking.log_counts({k: float(v) for k, v in generator.history[-1].items()}, f"final.{slot.key}")
         synthetic = SpectrogramSet(x=synthetic_x, y=synthetic_y, file_id=np.array([f"synthetic/{i}" for i in range(len(synthetic_y))]),
                                    class_names=class_names, feature_params=train.feature_params, metadata={})
-        figure = real_vs_synthetic(train.select(chosen), synthetic, GENERATOR)
+        figure = real_vs_synthetic(train_subset, synthetic, GENERATOR)
         tracking.log_figure(figure, "real_vs_synthetic.png")
 
     runs = {}
     for variant, (with_synthetic, classic) in VARIANTS.items():
         x = np.concatenate([real_x, synthetic_x]) if with_synthetic else real_x
         y = np.concatenate([real_y, synthetic_y]) if with_synthetic else real_y
-        data = ClassifierData(x, y, val, test, channel_std=np.asarray(normalizer["std"]),
+        data = ClassifierData(x, y, val, test, channel_std=normalizer.std,
                               n_synthetic=len(synthetic_y) if with_synthetic else 0)
         variant_tags = {**tags, "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
                         "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none"}
@@ -106,10 +160,17 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
         test_file = runs[variant]["test"]["file"]
         print(f"scarcity {point} {variant}: test file accuracy {test_file['accuracy']:.3f}, macro F1 {test_file['macro_f1']:.3f}")
 
+    selection = ({"early_stopping": True, "patience": classifier.patience, "val_files_per_class": files_per_class,
+                  "val_files": len(val_subset)} if settings.early_stopping else
+                 {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"})
     summary = {"files_per_class": files_per_class, "trial": trial, "n_real_clips": int(chosen.sum()),
-               "n_synthetic": int(len(synthetic_y)), "generator_run_id": generator_run_id, "runs": runs}
+               "n_synthetic": int(len(synthetic_y)), "generator_run_id": generator_run_id,
+               "normalization": "per-mel z-score fitted on the subset's clips", "selection": selection, "runs": runs}
     with atomic_directory(out_dir) as tmp:
         (tmp / "subset.txt").write_text("\n".join(subset) + "\n")
+        write_json_atomic(tmp / "normalizer.json", normalizer.to_dict())
+        if val_subset:
+            (tmp / "val_subset.txt").write_text("\n".join(val_subset) + "\n")
         figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
         for variant in VARIANTS:
             shutil.copytree(staging / "runs" / variant, tmp / variant)
