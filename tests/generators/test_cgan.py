@@ -1,5 +1,5 @@
 """Conditional progressive GAN: layout and growth schedule, fade-in, conditioning, the auxiliary
-classifier, deterministic labelled sampling, save/load and exact resume."""
+classifier, deterministic labelled sampling, save/load and exact resume, a budget in images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from synthaug.errors import ConfigError
-from synthaug.generators.cgan import ConditionalProgressiveGAN, epochs_for, progressive_layout, stage_and_alpha
+from synthaug.generators.cgan import ConditionalProgressiveGAN, progressive_layout, stage_and_alpha, steps_for
 
 SHAPE = (1, 16, 12)  # auto layout: 3 stages, 4x3 -> 8x6 -> 16x12
 TINY = {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 8, "images_per_stage": 16}
@@ -35,8 +35,8 @@ def test_layout_reproduces_the_published_resolutions_and_pads_minimally():
     assert progressive_layout((512, 1024)) == (9, (2, 4), (512, 1024))  # Pucks, Table 2
     assert progressive_layout((128, 94)) == (6, (4, 3), (128, 96))
     assert progressive_layout((16, 12), [2, 4]) == (4, (2, 4), (16, 32))
-    assert epochs_for(n_train=16, images_per_stage=16, n_stages=3) == 3
-    assert epochs_for(n_train=1116, images_per_stage=8000, n_stages=6) == 44
+    assert steps_for(images_per_stage=16, n_stages=3, batch_size=4) == 12
+    assert steps_for(images_per_stage=8000, n_stages=6, batch_size=16) == 3000
 
 
 def test_stage_and_alpha_fade_in_over_the_first_half_of_each_stage():
@@ -49,21 +49,23 @@ def test_stage_and_alpha_fade_in_over_the_first_half_of_each_stage():
 
 
 def test_fit_grows_through_every_stage_with_fade_in():
-    model = tiny(epochs=epochs_for(8, TINY["images_per_stage"], 3), batch_size=4)
+    model = tiny(batch_size=4)
     assert model.n_stages == 3 and model.padded_hw == (16, 12)
     x, y = labelled(8)
-    history = model.fit(x, y)
-    # 8 images per epoch in 2 batches of 4: each stage spans two epochs; the last batch's values are reported.
-    assert [h["stage"] for h in history] == [0, 0, 1, 1, 2, 2]
-    assert [h["alpha"] for h in history] == [1.0, 1.0, 0.5, 1.0, 0.5, 1.0]
+    assert model.total_steps(len(x)) == 12  # 16 images per stage, 3 stages, batches of 4: whatever the data size
+    history = model.fit(x, y, log_every=1)
+    # Each stage spans 4 steps; alpha rises over the first half of a new stage.
+    assert [h["stage"] for h in history] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [h["alpha"] for h in history] == [1.0] * 4 + [0.0, 0.5, 1.0, 1.0] * 2
     assert int(model.generator.images_shown) == 48
+    assert tiny(batch_size=4).total_steps(1000) == 12
     for h in history:
         assert np.isfinite([h["d_loss"], h["g_loss"], h["gradient_penalty"]]).all()
 
 
 def test_auxiliary_classifier_learns_the_real_classes():
-    model = tiny(epochs=10, images_per_stage=10_000)
-    history = model.fit(*labelled(32))
+    model = tiny(steps=40, images_per_stage=10_000)
+    history = model.fit(*labelled(32), log_every=8)
     ac_losses = [h["ac_loss_real"] for h in history]
     assert ac_losses[-1] < 0.95 * ac_losses[0], ac_losses
     assert history[-1]["ac_accuracy_real"] >= history[0]["ac_accuracy_real"]
@@ -83,7 +85,7 @@ def test_generator_output_depends_on_the_label_and_critic_has_a_class_head():
 
 
 def test_sample_is_labelled_deterministic_and_shaped():
-    model = tiny(epochs=1)
+    model = tiny(steps=1)
     model.fit(*labelled(8))
     out = model.sample(3, 1, seed=4)
     assert out.shape == (3, *SHAPE) and out.dtype == np.float32 and np.isfinite(out).all()
@@ -95,28 +97,30 @@ def test_sample_is_labelled_deterministic_and_shaped():
 
 
 def test_save_and_load_give_identical_samples(tmp_path):
-    model = tiny(epochs=3)
+    model = tiny(steps=3, ema_decay=0.9)
     model.fit(*labelled(8))
     model.save(tmp_path / "cgan.pt")
     loaded = ConditionalProgressiveGAN.load(tmp_path / "cgan.pt", device="cpu")
     assert loaded.stage_and_alpha() == model.stage_and_alpha() == (1, 1.0)
+    assert int(loaded.ema.module.images_shown) == 24  # buffers follow the live network, not averaged
     np.testing.assert_array_equal(loaded.sample(2, 1, seed=3), model.sample(2, 1, seed=3))
 
 
 def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
     x, y = labelled(8)
-    straight = tiny(epochs=5)
-    straight.fit(x, y)
+    config = {"steps": 5, "diffaugment": ["time_shift", "cutout", "freq_shift"], "ema_decay": 0.9}
+    straight = tiny(**config)
+    straight.fit(x, y, log_every=1)
 
-    def killed_after_third_epoch(epoch, losses):
-        if epoch == 3:  # after the second stage began: the images-shown count must survive the kill
+    def killed_at_step_four(step, record):
+        if step == 4:  # after the second stage began: the images-shown count must survive the kill
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        tiny(epochs=5).fit(x, y, checkpoint_dir=tmp_path, on_epoch_end=killed_after_third_epoch)
-    resumed = tiny(epochs=5)
-    resumed.fit(x, y, checkpoint_dir=tmp_path)
-    assert resumed.epochs_done == 5 and int(resumed.generator.images_shown) == 40
+        tiny(**config).fit(x, y, checkpoint_dir=tmp_path, checkpoint_every=3, log_every=1, on_log=killed_at_step_four)
+    resumed = tiny(**config)
+    resumed.fit(x, y, checkpoint_dir=tmp_path, checkpoint_every=3, log_every=1)
+    assert resumed.steps_done == 5 and int(resumed.generator.images_shown) == 40
     assert [h["d_loss"] for h in resumed.history] == [h["d_loss"] for h in straight.history]
     for name in ("generator", "discriminator"):
         expected = getattr(straight, name).state_dict()
@@ -131,3 +135,16 @@ def test_bad_config_is_a_config_error():
         tiny(start_resolution=[4])
     with pytest.raises(ConfigError, match="fade_in_fraction"):
         tiny(fade_in_fraction=1.5)
+    with pytest.raises(ConfigError, match="cgan.steps"):
+        tiny(steps=0)
+
+
+def test_diffaugment_shows_the_discriminator_augmented_real_spectrograms(monkeypatch):
+    model = tiny(steps=1, diffaugment=["cutout"], images_per_stage=10_000)
+    seen = []
+    forward = model.discriminator.forward
+    monkeypatch.setattr(model.discriminator, "forward", lambda x, stage, alpha: (seen.append(x.detach().clone()), forward(x, stage, alpha))[1])
+    model.fit(*labelled(8))
+    # The first input is the real batch at the first stage's resolution: each has a zeroed rectangle.
+    assert ((seen[0] == 0).flatten(1).sum(1) > 0).all()
+    assert ConditionalProgressiveGAN.defaults["ac_weight"] == 10.0  # GANSynth's auxiliary-classifier weight

@@ -1,5 +1,6 @@
 """DDPM: the published U-Net layout, the noise schedule and DDIM sampler in closed form, training,
-deterministic sampling, save/load and exact resume."""
+deterministic sampling, save/load and exact resume; v-prediction, min-SNR weighting, warm-up,
+trailing timesteps and the optional clamp."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from synthaug.generators.ddpm import DDPM
 
 SHAPE = (1, 16, 12)  # frames not a multiple of 16: exercises pad and crop
 TINY = {
-    "epochs": 3, "batch_size": 8, "lr": 1e-3, "base_channels": 8, "channel_mults": [1, 1, 1, 1, 1],
+    "steps": 3, "batch_size": 8, "lr": 1e-3, "base_channels": 8, "channel_mults": [1, 1, 1, 1, 1],
     "layers_per_block": 1, "attention_head_dim": 4, "norm_num_groups": 4, "sampling_steps": 4,
 }
 
@@ -86,8 +87,8 @@ def test_ddim_50_steps_match_the_closed_form_with_eta_zero():
 
 
 def test_fit_lowers_the_noise_prediction_loss_and_samples_the_input_shape():
-    model = tiny(epochs=8)
-    history = model.fit(spectrograms(32))
+    model = tiny(steps=32)
+    history = model.fit(spectrograms(32), log_every=4)
     losses = [h["loss"] for h in history]
     assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
     out = model.sample(3, seed=7)
@@ -97,31 +98,37 @@ def test_fit_lowers_the_noise_prediction_loss_and_samples_the_input_shape():
 
 
 def test_save_and_load_give_identical_samples(tmp_path):
-    model = tiny(epochs=1)
+    model = tiny(steps=2, ema_decay=0.9)
     model.fit(spectrograms(8))
     model.save(tmp_path / "ddpm.pt")
     loaded = DDPM.load(tmp_path / "ddpm.pt", device="cpu")
-    assert loaded.config == model.config and loaded.epochs_done == 1
+    assert loaded.config == model.config and loaded.steps_done == 2
+    for key, value in model.ema.state_dict().items():
+        torch.testing.assert_close(loaded.ema.state_dict()[key], value, rtol=0, atol=0)
     np.testing.assert_array_equal(loaded.sample(2, seed=3), model.sample(2, seed=3))
 
 
 def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
     x = spectrograms(12)
-    straight = tiny()
-    straight.fit(x)
+    config = {"steps": 5, "lr_warmup_steps": 3, "ema_decay": 0.8, "ema_start": 1}
+    straight = tiny(**config)
+    straight.fit(x, log_every=1)
 
-    def killed_after_second_epoch(epoch, losses):
-        if epoch == 2:
+    def killed_at_step_four(step, record):
+        if step == 4:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        tiny().fit(x, checkpoint_dir=tmp_path, on_epoch_end=killed_after_second_epoch)
-    resumed = tiny()
-    resumed.fit(x, checkpoint_dir=tmp_path)
-    assert resumed.epochs_done == 3
+        tiny(**config).fit(x, checkpoint_dir=tmp_path, checkpoint_every=3, log_every=1, on_log=killed_at_step_four)
+    resumed = tiny(**config)
+    resumed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=3, log_every=1)
+    assert resumed.steps_done == 5
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in straight.history]  # the warm-up schedule resumed
     for key, value in straight.unet.state_dict().items():
         torch.testing.assert_close(resumed.unet.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in straight.ema.state_dict().items():
+        torch.testing.assert_close(resumed.ema.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_bad_config_is_a_config_error():
@@ -131,10 +138,58 @@ def test_bad_config_is_a_config_error():
         tiny(norm_num_groups=3)
     with pytest.raises(ConfigError, match="channel_mults"):
         tiny(channel_mults=[])
+    with pytest.raises(ConfigError, match="ddpm.prediction_type"):
+        tiny(prediction_type="sample")
+    with pytest.raises(ConfigError, match="ddpm.timestep_spacing"):
+        tiny(timestep_spacing="random")
 
 
-def test_clamped_sampling_keeps_an_untrained_model_in_range():
+def test_clamped_sampling_keeps_an_untrained_model_in_range_and_reports_how_often_it_bit():
     # The predicted x0 is clamped to +-clip_sample_range at every step, so even an untrained
     # network's samples stay within the range of z-scored spectrograms.
-    samples = tiny(sampling_steps=10, clip_sample_range=2.0).sample(3, seed=0)
+    model = tiny(sampling_steps=10, clip_sample_range=2.0)
+    samples = model.sample(3, seed=0)
     assert np.isfinite(samples).all() and np.abs(samples).max() <= 2.0 + 1e-4
+    assert 0 < model.last_clamped_share <= 1
+    unclamped = tiny(sampling_steps=10)
+    assert unclamped.config["clip_sample_range"] is None  # off unless asked for
+    unclamped.sample(2, seed=0)
+    assert unclamped.last_clamped_share is None
+
+
+def test_trailing_timesteps_start_ddim_from_the_last_training_timestep():
+    assert tiny(sampling_steps=50, timestep_spacing="trailing").sampler().timesteps.tolist() == list(range(999, 0, -20))
+    assert tiny(sampling_steps=50).sampler().timesteps[0] == 980  # diffusers' default, leading
+
+
+def test_warmup_raises_the_learning_rate_linearly():
+    history = tiny(steps=6, lr_warmup_steps=4).fit(spectrograms(8), log_every=1)
+    assert [h["lr"] for h in history] == pytest.approx([0.0, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+
+
+def test_v_prediction_and_min_snr_weighting_train_and_sample():
+    model = tiny(steps=12, prediction_type="v_prediction", snr_gamma=5.0)
+    assert model.sampler().config.prediction_type == "v_prediction"
+    history = model.fit(spectrograms(16), log_every=3)
+    assert np.mean([h["loss"] for h in history[-2:]]) < history[0]["loss"]
+    assert np.isfinite(model.sample(2, seed=1)).all()
+
+
+def test_min_snr_weights_are_min_snr_gamma_over_snr(monkeypatch):
+    # With a network that predicts zeros, each sample's error is its mean squared target: the weighted
+    # loss is checked against weights computed from the closed-form SNR alpha_bar / (1 - alpha_bar).
+    model = tiny(steps=1, snr_gamma=2.0)
+    model.unet.forward = lambda sample, t: UNet2DOutput(sample=(sample * 0).requires_grad_(True))
+    seen = {}
+    add_noise = model.noise_scheduler.add_noise
+
+    def spy(clean, noise, t):
+        seen.update(noise=noise, t=t)
+        return add_noise(clean, noise, t)
+
+    monkeypatch.setattr(model.noise_scheduler, "add_noise", spy)
+    (record,) = model.fit(spectrograms(8))
+    alpha_bar = model.noise_scheduler.alphas_cumprod[seen["t"]]
+    snr = alpha_bar / (1 - alpha_bar)
+    expected = (torch.clamp(snr, max=2.0) / snr * seen["noise"].pow(2).flatten(1).mean(1)).mean()
+    assert record["loss"] == pytest.approx(float(expected), rel=1e-5)

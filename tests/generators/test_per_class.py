@@ -7,7 +7,7 @@ import numpy as np
 from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models, target_classes
 
 SHAPE = (1, 16, 12)
-TINY = {"vae": {"epochs": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
+TINY = {"vae": {"steps": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
 
 
 

@@ -1,4 +1,5 @@
-"""The VAE generator: learns, samples deterministically, saves, resumes exactly, guards divergence."""
+"""The VAE generator: learns, samples deterministically, saves, resumes exactly, guards divergence,
+KL warm-up, free bits and the reconstruction reduction."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
 from synthaug.generators.vae import VAE
 
 SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
-TINY = {"epochs": 3, "batch_size": 8, "width": 0.125, "latent_dim": 8, "lr": 1e-3}
+TINY = {"steps": 6, "batch_size": 8, "width": 0.125, "latent_dim": 8, "lr": 1e-3}
 
 
 
@@ -35,10 +36,11 @@ def weights(generator: VAE) -> dict[str, torch.Tensor]:
 
 
 def test_fits_a_tiny_set_and_samples_the_input_shape():
-    vae = VAE({**TINY, "epochs": 8}, input_shape=SHAPE, seed=0, device="cpu")
-    history = vae.fit(spectrograms())
+    vae = VAE({**TINY, "steps": 16}, input_shape=SHAPE, seed=0, device="cpu")
+    history = vae.fit(spectrograms(), log_every=2)
+    assert [h["step"] for h in history] == list(range(2, 17, 2))  # mean losses every log_every steps
     losses = [h["loss"] for h in history]
-    assert set(history[0]) >= {"loss", "reconstruction", "kl"}
+    assert set(history[0]) >= {"loss", "reconstruction", "kl", "beta", "seconds_per_step"}
     assert losses[-1] < 0.7 * losses[0]
     assert history[-1]["loss"] == pytest.approx(history[-1]["reconstruction"] + 0.1 * history[-1]["kl"], rel=1e-5)
     samples = vae.sample(5, seed=3)
@@ -54,25 +56,29 @@ def test_sampling_is_deterministic_per_seed_and_survives_save_load(tmp_path):
     vae.save(tmp_path / "vae.pt")
     loaded = VAE.load(tmp_path / "vae.pt", device="cpu")
     np.testing.assert_array_equal(first, loaded.sample(4, seed=7))
-    assert loaded.epochs_done == TINY["epochs"] and loaded.config == vae.config
+    assert loaded.steps_done == TINY["steps"] and loaded.config == vae.config
 
 
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
-    x = spectrograms()
-    straight = VAE(TINY, input_shape=SHAPE, seed=2, device="cpu")
-    straight.fit(x)
+    x = spectrograms(12)  # 12 spectrograms in batches of 8: batches straddle passes over the data
+    config = {**TINY, "ema_decay": 0.5}
+    straight = VAE(config, input_shape=SHAPE, seed=2, device="cpu")
+    straight.fit(x, log_every=1)
 
-    def kill_after_two(epoch, losses):
-        if epoch == 2:
+    def kill_at_step_three(step, record):
+        if step == 3:
             raise Stop
 
     with pytest.raises(Stop):
-        VAE(TINY, input_shape=SHAPE, seed=2, device="cpu").fit(x, checkpoint_dir=tmp_path, on_epoch_end=kill_after_two)
-    resumed = VAE(TINY, input_shape=SHAPE, seed=2, device="cpu")
+        VAE(config, input_shape=SHAPE, seed=2, device="cpu").fit(
+            x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=kill_at_step_three)
+    resumed = VAE(config, input_shape=SHAPE, seed=2, device="cpu")
     ran: list[int] = []
-    history = resumed.fit(x, checkpoint_dir=tmp_path, on_epoch_end=lambda epoch, losses: ran.append(epoch))
-    assert ran == [3]  # continued from the checkpoint rather than starting over
-    assert len(history) == TINY["epochs"] and resumed.epochs_done == TINY["epochs"]
+    history = resumed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1,
+                          on_log=lambda step, record: ran.append(step))
+    assert ran == [3, 4, 5, 6]  # continued from the step-2 checkpoint rather than starting over
+    assert len(history) == TINY["steps"] and resumed.steps_done == TINY["steps"]
+    np.testing.assert_array_equal(resumed.sample(3, seed=1), straight.sample(3, seed=1))  # the EMA too
     expected, actual = weights(straight), weights(resumed)
     assert expected.keys() == actual.keys()
     for key in expected:
@@ -82,18 +88,21 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
 
 def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
     x = spectrograms()
-    VAE({**TINY, "epochs": 1}, input_shape=SHAPE, device="cpu").fit(x, checkpoint_dir=tmp_path)
+    VAE({**TINY, "steps": 1}, input_shape=SHAPE, device="cpu").fit(x, checkpoint_dir=tmp_path)
     good = (tmp_path / CHECKPOINT_NAME).read_bytes()
     bad = x.copy()
-    bad[3, 0, 5, 5] = np.nan
-    with pytest.raises(TrainingDiverged, match="epoch 2"):
-        VAE({**TINY, "epochs": 2}, input_shape=SHAPE, device="cpu").fit(bad, checkpoint_dir=tmp_path)
+    bad[:, 0, 5, 5] = np.nan
+    with pytest.raises(TrainingDiverged, match="step 2.*step 1"):
+        VAE({**TINY, "steps": 3}, input_shape=SHAPE, device="cpu").fit(bad, checkpoint_dir=tmp_path)
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
 
 
 def test_published_architecture_at_width_one():
     vae = VAE({}, input_shape=(1, 128, 94), device="cpu")
-    assert vae.config == {"epochs": 200, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0}
+    assert vae.config == {"steps": 5000, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0,
+                          "reconstruction": "sum", "kl_warmup_steps": 0, "free_bits": 0.0,
+                          "max_minutes": None, "ema_decay": None, "ema_start": 0}
+    assert vae.ema is None
     convs = [m for m in vae.encoder.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert all(c.kernel_size == (3, 3) for c in convs)
@@ -110,3 +119,31 @@ def test_unknown_or_invalid_config_is_a_config_error():
         VAE({"latent_size": 4}, input_shape=SHAPE, device="cpu")
     with pytest.raises(ConfigError, match="width"):
         VAE({"width": 0}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="train_generator.models.vae.reconstruction"):
+        VAE({"reconstruction": "max"}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="vae.epochs: .*steps"):
+        VAE({"epochs": 10}, input_shape=SHAPE, device="cpu")
+
+
+def test_kl_warmup_ramps_beta_linearly_then_holds_it():
+    vae = VAE({**TINY, "steps": 6, "beta": 0.2, "kl_warmup_steps": 4}, input_shape=SHAPE, device="cpu")
+    history = vae.fit(spectrograms(), log_every=1)
+    assert [h["beta"] for h in history] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+    for h in history:
+        assert h["loss"] == pytest.approx(h["reconstruction"] + h["beta"] * h["kl"], rel=1e-5)
+
+
+def test_free_bits_leave_a_small_kl_unpenalised():
+    # A huge floor: every dimension's KL is below it, so the loss is reconstruction + beta * floor * dims.
+    vae = VAE({**TINY, "steps": 1, "free_bits": 100.0}, input_shape=SHAPE, device="cpu")
+    (record,) = vae.fit(spectrograms())
+    assert record["loss"] == pytest.approx(record["reconstruction"] + 0.1 * 100.0 * TINY["latent_dim"], rel=1e-5)
+    assert record["kl"] < 100.0 * TINY["latent_dim"]
+
+
+def test_mean_reconstruction_is_the_sum_over_the_number_of_elements():
+    x = spectrograms()
+    records = {mode: VAE({**TINY, "steps": 1, "reconstruction": mode}, input_shape=SHAPE, seed=4, device="cpu").fit(x)[0]
+               for mode in ("sum", "mean")}
+    # Same seed, same first batch and noise: the first step's error differs only by the reduction.
+    assert records["mean"]["reconstruction"] == pytest.approx(records["sum"]["reconstruction"] / (SHAPE[1] * SHAPE[2]), rel=1e-5)

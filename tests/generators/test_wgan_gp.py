@@ -1,4 +1,5 @@
-"""WGAN-GP: the penalty's formula, a critic that learns, determinism, save/load, exact resume, guards."""
+"""WGAN-GP: the penalty's formula, a critic that learns, determinism, save/load, exact resume, guards,
+DiffAugment, EMA and the optimizer options."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
 from synthaug.generators.wgan_gp import WGANGP, gradient_penalty
 
 SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
-TINY = {"epochs": 3, "batch_size": 8, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3}
+TINY = {"steps": 3, "batch_size": 8, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3}
 
 
 
@@ -60,9 +61,9 @@ def test_gradient_penalty_is_safe_for_a_critic_with_zero_gradient(critic):
 
 
 def test_both_networks_learn_and_samples_have_the_input_shape():
-    gan = WGANGP({**TINY, "epochs": 8, "lr": 1e-4}, input_shape=SHAPE, seed=0, device="cpu")
+    gan = WGANGP({**TINY, "steps": 8, "lr": 1e-4}, input_shape=SHAPE, seed=0, device="cpu")
     initial = {key: value.clone() for key, value in weights(gan).items()}
-    history = gan.fit(spectrograms())
+    history = gan.fit(spectrograms(), log_every=1)
     assert set(history[0]) >= {"critic_loss", "generator_loss", "gradient_penalty", "wasserstein"}
     assert all(math.isfinite(v) for h in history for v in h.values())
     # A fresh critic has near-zero input gradients (penalty ~ lambda); learning to be 1-Lipschitz
@@ -89,21 +90,24 @@ def test_sampling_is_deterministic_per_seed_and_survives_save_load(tmp_path):
 
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     x = spectrograms()
-    config = {**TINY, "n_critic": 3}  # 2 batches per epoch: generator steps straddle epoch boundaries
+    # 3 critic batches of 8 per step on 16 spectrograms: steps straddle passes over the data.
+    config = {**TINY, "steps": 4, "n_critic": 3, "diffaugment": ["time_shift", "cutout"], "ema_decay": 0.9}
     straight = WGANGP(config, input_shape=SHAPE, seed=2, device="cpu")
-    straight.fit(x)
+    straight.fit(x, log_every=1)
 
-    def kill_after_two(epoch, losses):
-        if epoch == 2:
+    def kill_at_step_three(step, record):
+        if step == 3:
             raise Stop
 
     with pytest.raises(Stop):
         killed = WGANGP(config, input_shape=SHAPE, seed=2, device="cpu")
-        killed.fit(x, checkpoint_dir=tmp_path, on_epoch_end=kill_after_two)
+        killed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=kill_at_step_three)
     resumed = WGANGP(config, input_shape=SHAPE, seed=2, device="cpu")
     ran: list[int] = []
-    history = resumed.fit(x, checkpoint_dir=tmp_path, on_epoch_end=lambda epoch, losses: ran.append(epoch))
-    assert ran == [3]  # continued from the checkpoint rather than starting over
+    history = resumed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1,
+                          on_log=lambda step, record: ran.append(step))
+    assert ran == [3, 4]  # continued from the step-2 checkpoint rather than starting over
+    np.testing.assert_array_equal(resumed.sample(3, seed=5), straight.sample(3, seed=5))  # EMA generator
     expected, actual = weights(straight), weights(resumed)
     assert expected.keys() == actual.keys()
     for key in expected:
@@ -113,19 +117,21 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
 
 def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
     x = spectrograms()
-    WGANGP({**TINY, "epochs": 1}, input_shape=SHAPE, device="cpu").fit(x, checkpoint_dir=tmp_path)
+    WGANGP({**TINY, "steps": 1}, input_shape=SHAPE, device="cpu").fit(x, checkpoint_dir=tmp_path)
     good = (tmp_path / CHECKPOINT_NAME).read_bytes()
     bad = x.copy()
-    bad[3, 0, 5, 5] = np.nan
-    with pytest.raises(TrainingDiverged, match="epoch 2"):
-        WGANGP({**TINY, "epochs": 2}, input_shape=SHAPE, device="cpu").fit(bad, checkpoint_dir=tmp_path)
+    bad[:, 0, 5, 5] = np.nan
+    with pytest.raises(TrainingDiverged, match="step 2"):
+        WGANGP({**TINY, "steps": 2}, input_shape=SHAPE, device="cpu").fit(bad, checkpoint_dir=tmp_path)
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
 
 
 def test_published_setup_at_width_one():
     gan = WGANGP({}, input_shape=(1, 128, 94), device="cpu")
-    assert gan.config == {"epochs": 300, "batch_size": 32, "lr": 5e-5, "n_critic": 5, "gp_lambda": 10.0,
-                          "noise_dim": 128, "width": 1.0}
+    assert gan.config == {"steps": 1500, "batch_size": 32, "optimizer": "rmsprop", "lr": 5e-5, "lr_critic": None,
+                          "lr_generator": None, "n_critic": 5, "gp_lambda": 10.0, "noise_dim": 128, "width": 1.0,
+                          "spectral_norm": True, "diffaugment": [], "max_minutes": None, "ema_decay": None,
+                          "ema_start": 0}
     convs = [m for m in gan.critic.modules() if isinstance(m, nn.Conv2d)]
     assert sorted({c.out_channels for c in convs}) == [64, 128, 256, 512]
     assert sum(c.stride == (2, 2) for c in convs) == 4
@@ -144,3 +150,38 @@ def test_unknown_or_invalid_config_is_a_config_error():
         WGANGP({"critic_steps": 5}, input_shape=SHAPE, device="cpu")
     with pytest.raises(ConfigError, match="n_critic"):
         WGANGP({"n_critic": 0}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="wgan_gp.optimizer"):
+        WGANGP({"optimizer": "sgd"}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="wgan_gp.diffaugment: unknown transform.*mixup"):
+        WGANGP({"diffaugment": ["time_shift", "mixup"]}, input_shape=SHAPE, device="cpu")
+
+
+def test_adam_with_separate_learning_rates_and_an_unnormalised_critic():
+    gan = WGANGP({**TINY, "optimizer": "adam", "lr": 1e-4, "lr_critic": 4e-4, "spectral_norm": False},
+                 input_shape=SHAPE, device="cpu")
+    assert isinstance(gan.critic_optimizer, torch.optim.Adam) and gan.critic_optimizer.defaults["betas"] == (0.0, 0.9)
+    assert gan.critic_optimizer.defaults["lr"] == 4e-4 and gan.generator_optimizer.defaults["lr"] == 1e-4
+    assert not any(hasattr(m, "parametrizations") for m in gan.critic.modules())
+
+
+def test_steps_count_generator_steps_each_after_n_critic_critic_batches(monkeypatch):
+    gan = WGANGP({**TINY, "steps": 2, "n_critic": 3}, input_shape=SHAPE, device="cpu")
+    critic_steps = []
+    original = gan.critic_optimizer.step
+    monkeypatch.setattr(gan.critic_optimizer, "step", lambda *a, **k: (critic_steps.append(1), original(*a, **k))[1])
+    gan.fit(spectrograms())
+    assert gan.steps_done == 2 and len(critic_steps) == 6
+
+
+def test_diffaugment_reaches_the_critic_and_the_generator_still_learns_through_it(monkeypatch):
+    gan = WGANGP({**TINY, "steps": 1, "n_critic": 1, "diffaugment": ["cutout"]}, input_shape=SHAPE, device="cpu")
+    seen = []
+    forward = gan.critic.forward
+    monkeypatch.setattr(gan.critic, "forward", lambda x: (seen.append(x.detach().clone()), forward(x))[1])
+    before = {k: v.clone() for k, v in gan.generator.state_dict().items()}
+    gan.fit(spectrograms())
+    # The real batch (values -1 and 2 only) reaches the critic with a zeroed rectangle in every sample.
+    real_seen = seen[0][: TINY["batch_size"]]
+    assert ((real_seen == 0).flatten(1).sum(1) > 0).all()
+    # The generator's own weights moved: its gradient flowed back through the augmentation.
+    assert any(not torch.equal(before[k], v) for k, v in gan.generator.state_dict().items() if "running" not in k)

@@ -1,9 +1,23 @@
 """The Generator interface: fit on spectrograms, sample n for a label, save/load with its config.
 
-Every generator shares one epoch loop (`Generator.fit`): seeded shuffling, a checkpoint after every
-epoch written atomically, resume from the last checkpoint, and a guard that stops on NaN or
-diverging losses while keeping the last good checkpoint. A subclass only builds its networks and
-optimizers (`build`), runs one epoch over mini-batches (`train_epoch`) and samples (`sample`).
+Every generator shares one training loop (`Generator.fit`) whose budget is `steps` optimizer steps,
+never epochs: a class of 74 spectrograms gets as many updates as one of 7,000. Batches are drawn
+from an endless seeded stream (each pass over the data a fresh permutation from the run's RNG), so
+the loop needs no notion of an epoch and resumes mid-pass. The loop also owns
+- the optional wall-clock cap `max_minutes`: training stops cleanly after the current step, writes
+  a checkpoint and records `stop_reason = "max_minutes"`;
+- checkpoints every `checkpoint_every` steps and at the end, written atomically, and an exact
+  resume from the last one (weights, optimizers, EMA, RNG, batch stream, the open loss window);
+- the loss history: mean losses over every `log_every` steps, indexed by step;
+- a guard that stops on NaN/inf losses (checked every step, so no checkpoint holds a NaN step) or a
+  logged window mean that exploded, keeping the last good checkpoint;
+- an exponential moving average of the sampling network's weights (`ema_decay`, from step
+  `ema_start`), which `sample` uses once it exists;
+- a progress bar with an ETA on a terminal, quiet in logs and CI.
+
+A subclass builds its networks and optimizers (`build`), runs one optimizer step (`train_step`),
+samples (`sample`, through `sampling_network()` so the EMA weights are used) and lists what a
+checkpoint must hold (`modules`).
 
 Shapes: spectrograms are float32 [N, 1, mels, frames], z-scored per mel channel. Unconditional
 generators ignore labels (the caller fits one per class, or one on the minority class only);
@@ -13,6 +27,8 @@ conditional ones (`conditional = True`) learn p(x | label).
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -21,18 +37,60 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
 
 from synthaug.devices import pick_device
-from synthaug.errors import SynthaugError
+from synthaug.errors import ConfigError, DataError, SynthaugError
+from synthaug.generators.options import RENAMED, check_training_config, key_name
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
-# A loss this many times larger than its first finite value counts as diverged.
+# Saved models and checkpoints carry this number; 2 = step budgets (older files counted epochs).
+STATE_FORMAT = 2
+# A logged loss this many times larger than its first logged value counts as diverged.
 DIVERGENCE_FACTOR = 1e4
+STOPPED_BY_TIME_CAP = "max_minutes"
+# Logged records carry these beside the losses; they are not losses and the guard skips them.
+RECORD_KEYS = ("step", "seconds_per_step")
 
 
 class TrainingDiverged(SynthaugError):
     """Losses became NaN/inf or exploded; the last good checkpoint is kept."""
+
+
+class OldGeneratorState(SynthaugError):
+    """A saved model or checkpoint written before budgets were counted in steps."""
+
+
+class BatchStream:
+    """An endless stream of training indices: consecutive random permutations of range(n) from `rng`.
+
+    Batches are consecutive slices of the stream, so every spectrogram is shown equally often and a
+    batch may straddle two permutations. The stream's position is part of a checkpoint.
+    """
+
+    def __init__(self, n: int, rng: torch.Generator) -> None:
+        self.n, self.rng = int(n), rng
+        self.order = torch.empty(0, dtype=torch.long)
+        self.position = 0
+
+    def take(self, count: int) -> torch.Tensor:
+        parts = []
+        while count > 0:
+            if self.position >= len(self.order):
+                self.order, self.position = torch.randperm(self.n, generator=self.rng), 0
+            part = self.order[self.position : self.position + count]
+            parts.append(part)
+            self.position += len(part)
+            count -= len(part)
+        return torch.cat(parts)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": self.order.clone(), "position": self.position}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.order, self.position = state["order"].cpu(), int(state["position"])
 
 
 class Generator(ABC):
@@ -41,8 +99,11 @@ class Generator(ABC):
     name: ClassVar[str]
     conditional: ClassVar[bool] = False
     # Hyperparameters and their defaults; `config` given to __init__ may override any of them and
-    # nothing else (unknown keys are a ConfigError naming the generator and the key).
+    # nothing else (unknown keys are a ConfigError naming the generator and the key). Every
+    # generator has `steps`, `batch_size`, `max_minutes`, `ema_decay` and `ema_start`.
     defaults: ClassVar[Mapping[str, Any]] = {}
+    # True where `steps` may be null and derived from another budget (the progressive GAN's images).
+    steps_derived: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -53,23 +114,26 @@ class Generator(ABC):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        from synthaug.errors import ConfigError
-
-        unknown = sorted(set(config) - set(self.defaults))
+        unknown = sorted(set(config) - set(self.defaults) - set(RENAMED))
         if unknown:
             raise ConfigError(
-                f"generators.{self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(self.defaults))}"
+                f"{key_name(self.name, unknown[0])}: unknown parameter(s) {', '.join(unknown)} of generator "
+                f"{self.name}; valid: {', '.join(sorted(self.defaults))}"
             )
         self.config: dict[str, Any] = {**self.defaults, **config}
+        check_training_config(self.name, self.config, steps_optional=self.steps_derived)
+        if not int(self.config["batch_size"]) > 0:
+            raise ConfigError(f"{key_name(self.name, 'batch_size')} must be > 0, got {self.config['batch_size']!r}")
         self.input_shape = tuple(int(d) for d in input_shape)
         self.n_classes = int(n_classes)
         self.seed = int(seed)
         self.device = pick_device(device)
         torch.manual_seed(self.seed)  # weight initialisation is part of the seeded result
         self.history: list[dict[str, float]] = []
-        self.epochs_done = 0
+        self.steps_done = 0
+        self.stop_reason: str | None = None
         self.build()
+        self.ema = self._build_ema()
 
     # ---- what a subclass implements -------------------------------------------------------------
     @abstractmethod
@@ -77,11 +141,12 @@ class Generator(ABC):
         """Create networks and optimizers from self.config, self.input_shape, self.n_classes."""
 
     @abstractmethod
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """One pass over (x, y) already on self.device in mini-batches; return mean losses by name.
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """One optimizer step on (x, y), already on self.device; return this step's losses by name.
 
-        All randomness (batch order, noise, timesteps) must come from `rng` so that a resumed run
-        continues exactly as an uninterrupted one would.
+        x holds `batches_per_step()` mini-batches back to back. `self.steps_done` is the number of
+        steps finished before this one. All randomness (noise, timesteps, augmentation) must come
+        from `rng` so that a resumed run continues exactly as an uninterrupted one would.
         """
 
     @abstractmethod
@@ -92,86 +157,195 @@ class Generator(ABC):
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
         """Everything whose state a checkpoint must hold (networks, optimizers, schedulers)."""
 
-    def epochs_needed(self, n_train: int) -> int:
-        """Epochs `fit` runs on n_train spectrograms; a schedule counted in images overrides this."""
-        return int(self.config["epochs"])
+    def ema_target(self) -> torch.nn.Module:
+        """The network `sample` runs (decoder, generator, U-Net): the one whose weights the EMA averages."""
+        raise NotImplementedError(f"{self.name} does not name a network for the weight EMA")
 
-    # ---- the shared epoch loop -------------------------------------------------------------------
+    def batches_per_step(self) -> int:
+        """Mini-batches one `train_step` consumes (WGAN-GP: one per critic update)."""
+        return 1
+
+    def total_steps(self, n_train: int) -> int:
+        """The step budget on n_train spectrograms (config['steps'] unless a subclass derives it)."""
+        return int(self.config["steps"])
+
+    def batch_size_for(self, n_train: int) -> int:
+        """The mini-batch size: config['batch_size'], or the whole set when it is smaller."""
+        return min(int(self.config["batch_size"]), int(n_train))
+
+    # ---- EMA of the sampling network ------------------------------------------------------------
+    def _build_ema(self) -> AveragedModel | None:
+        decay = self.config.get("ema_decay")
+        if not decay:
+            return None
+        # Buffers (batch-norm statistics, progress counters) are copied from the live network at each
+        # update rather than averaged: averaging an integer counter is meaningless.
+        ema = AveragedModel(self.ema_target(), multi_avg_fn=get_ema_multi_avg_fn(float(decay)), use_buffers=False)
+        return ema.requires_grad_(False)
+
+    def _update_ema(self) -> None:
+        if self.ema is not None and self.steps_done > int(self.config.get("ema_start", 0)):
+            # The first update copies the live weights; each later one is decay * ema + (1 - decay) * live.
+            self.ema.update_parameters(self.ema_target())
+
+    def sampling_network(self) -> torch.nn.Module:
+        """The EMA network once it has been updated, else the live one."""
+        if self.ema is not None and int(self.ema.n_averaged) > 0:
+            return self.ema.module
+        return self.ema_target()
+
+    # ---- the shared step loop -------------------------------------------------------------------
     def fit(
         self,
         x: np.ndarray,
         y: np.ndarray | None = None,
         *,
         checkpoint_dir: Path | None = None,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        checkpoint_every: int = 100,
+        log_every: int = 10,
+        on_log: Callable[[int, dict[str, float]], None] | None = None,
+        progress: bool = True,
     ) -> list[dict[str, float]]:
-        """Train for config['epochs'] epochs, resuming from checkpoint_dir when it holds a checkpoint.
+        """Train until `total_steps` (or `max_minutes`), resuming from checkpoint_dir when it holds a checkpoint.
 
-        `on_epoch_end(epoch, losses)` runs after each epoch's checkpoint is safely written (for
-        MLflow logging and sample grids). Returns the per-epoch loss history.
+        `on_log(step, record)` runs after each logged window (every `log_every` steps and at the
+        end), once a checkpoint due at that step is safely written: for MLflow logging and sample
+        grids. A record holds the window's mean losses, `step` and `seconds_per_step`. Returns the
+        history of records. `progress=False` hides the progress bar (it shows only on a terminal
+        and never when the CI environment variable is set).
         """
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"expected spectrograms of shape [N, {', '.join(map(str, self.input_shape))}], got {x.shape}")
+        if len(x) < 2:
+            raise DataError(f"{self.name}: needs at least 2 training spectrograms, got {len(x)}")
+        if int(checkpoint_every) < 1 or int(log_every) < 1:
+            raise ValueError(f"checkpoint_every and log_every must be >= 1, got {checkpoint_every}, {log_every}")
         labels = np.zeros(len(x), dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
         xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor(labels, dtype=torch.long, device=self.device)
         rng = torch.Generator(device="cpu").manual_seed(self.seed)
+        stream = BatchStream(len(x), rng)
+        window: dict[str, Any] = {"sums": {}, "count": 0}
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         if checkpoint is not None and checkpoint.is_file():
-            rng.set_state(self._load_checkpoint(checkpoint))
-        epochs = self.epochs_needed(len(x))
-        while self.epochs_done < epochs:
-            started = time.perf_counter()
-            losses = self.train_epoch(xt, yt, rng)
-            self._check_losses(losses)
-            losses = {**losses, "epoch_seconds": time.perf_counter() - started}
-            self.history.append(losses)
-            self.epochs_done += 1
-            if checkpoint is not None:
-                self._save_checkpoint(checkpoint, rng.get_state())
-            if on_epoch_end is not None:
-                on_epoch_end(self.epochs_done, losses)
+            window = self._load_checkpoint(checkpoint, rng, stream)
+        self._last_checkpoint_step = self.steps_done if checkpoint is not None and checkpoint.is_file() else None
+        steps = self.total_steps(len(x))
+        draw = self.batch_size_for(len(x)) * self.batches_per_step()
+        minutes = self.config.get("max_minutes")
+        deadline = None if minutes is None else time.perf_counter() + 60.0 * float(minutes)
+        self.stop_reason = None
+        window_started = time.perf_counter()
+        bar = tqdm(total=steps, initial=self.steps_done, unit="step", desc=f"train {self.name}", dynamic_ncols=True,
+                   disable=True if (not progress or os.environ.get("CI")) else None)
+        try:
+            while self.steps_done < steps:
+                index = stream.take(draw).to(self.device)
+                losses = self.train_step(xt[index], yt[index], rng)
+                self._check_finite(losses)
+                self.steps_done += 1
+                self._update_ema()
+                for key, value in losses.items():
+                    window["sums"][key] = window["sums"].get(key, 0.0) + float(value)
+                window["count"] += 1
+                capped = deadline is not None and time.perf_counter() >= deadline and self.steps_done < steps
+                last = self.steps_done == steps or capped
+                record = None
+                if self.steps_done % int(log_every) == 0 or last:
+                    record = {"step": float(self.steps_done),
+                              **{k: v / window["count"] for k, v in window["sums"].items()},
+                              "seconds_per_step": (time.perf_counter() - window_started) / window["count"]}
+                    self._check_exploded(record)
+                    self.history.append(record)
+                    window, window_started = {"sums": {}, "count": 0}, time.perf_counter()
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in RECORD_KEYS}, refresh=False)
+                if capped:
+                    self.stop_reason = STOPPED_BY_TIME_CAP
+                if checkpoint is not None and (self.steps_done % int(checkpoint_every) == 0 or last):
+                    self._save_checkpoint(checkpoint, rng, stream, window)
+                bar.update(1)
+                if record is not None and on_log is not None:
+                    on_log(self.steps_done, record)
+                if capped:
+                    tqdm.write(f"{self.name}: stopped after step {self.steps_done} of {steps}: the time cap "
+                               f"max_minutes={minutes} was reached" + (" (checkpoint written)" if checkpoint else ""),
+                               file=sys.stderr)
+                    break
+        finally:
+            bar.close()
         return self.history
 
-    def _check_losses(self, losses: Mapping[str, float]) -> None:
-        for key, value in losses.items():
-            first = next((h[key] for h in self.history if key in h and math.isfinite(h[key])), None)
-            exploded = first is not None and abs(value) > DIVERGENCE_FACTOR * max(abs(first), 1.0)
-            if not math.isfinite(value) or exploded:
-                raise TrainingDiverged(
-                    f"{self.name}: loss {key!r} became {value} at epoch {self.epochs_done + 1}; the last good "
-                    f"checkpoint (epoch {self.epochs_done}) is kept. Lower the learning rate or check the input data."
-                )
+    def _check_finite(self, losses: Mapping[str, float]) -> None:
+        bad = {key: value for key, value in losses.items() if not math.isfinite(float(value))}
+        if bad:
+            key, value = next(iter(bad.items()))
+            self._diverged(key, value, self.steps_done + 1)
+
+    def _check_exploded(self, record: Mapping[str, float]) -> None:
+        for key, value in record.items():
+            if key in RECORD_KEYS:
+                continue
+            first = next((h[key] for h in self.history if key in h), None)
+            if first is not None and abs(value) > DIVERGENCE_FACTOR * max(abs(first), 1.0):
+                self._diverged(key, value, self.steps_done)
+
+    def _diverged(self, key: str, value: float, step: int) -> None:
+        kept = ("; the last good checkpoint (step "
+                f"{self._last_checkpoint_step}) is kept" if self._last_checkpoint_step is not None else "")
+        raise TrainingDiverged(
+            f"{self.name}: loss {key!r} became {value} at step {step}{kept}. Lower the learning rate "
+            f"({key_name(self.name, 'lr')} or its variants) or check the input data for NaN/inf."
+        )
 
     # ---- persistence ----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
+            "format": STATE_FORMAT,
             "name": self.name,
             "config": dict(self.config),
             "input_shape": list(self.input_shape),
             "n_classes": self.n_classes,
             "seed": self.seed,
-            "epochs_done": self.epochs_done,
+            "steps_done": self.steps_done,
+            "stop_reason": self.stop_reason,
             "history": self.history,
             "modules": {key: module.state_dict() for key, module in self.modules().items()},
+            "ema": None if self.ema is None else self.ema.state_dict(),
         }
+
+    @staticmethod
+    def _check_format(state: Mapping[str, Any], path: Path) -> None:
+        if state.get("format") != STATE_FORMAT:
+            raise OldGeneratorState(
+                f"{path}: written by an older synthaug that counted generator training in epochs; it cannot "
+                "be resumed or loaded. Delete it and train again (dvc repro train_generator, or delete the "
+                "checkpoint folder)."
+            )
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         for key, module in self.modules().items():
             module.load_state_dict(state["modules"][key])
-        self.epochs_done = int(state["epochs_done"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.steps_done = int(state["steps_done"])
+        self.stop_reason = state.get("stop_reason")
         self.history = list(state["history"])
 
-    def _save_checkpoint(self, path: Path, rng_state: torch.Tensor) -> None:
-        torch_save_atomic({**self._state(), "rng_state": rng_state}, path)
+    def _save_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream, window: Mapping[str, Any]) -> None:
+        torch_save_atomic({**self._state(), "rng_state": rng.get_state(), "stream": stream.state_dict(),
+                           "window": dict(window)}, path)
+        self._last_checkpoint_step = self.steps_done
 
-    def _load_checkpoint(self, path: Path) -> torch.Tensor:
+    def _load_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream) -> dict[str, Any]:
         state = torch.load(path, map_location=self.device, weights_only=True)
+        self._check_format(state, path)
         self._restore(state)
-        return state["rng_state"].cpu()
+        rng.set_state(state["rng_state"].cpu())
+        stream.load_state_dict(state["stream"])
+        return {"sums": dict(state["window"]["sums"]), "count": int(state["window"]["count"])}
 
     def save(self, path: Path) -> None:
-        """Write the trained generator with its config (state dicts only: loads with weights_only)."""
+        """Write the trained generator with its config and EMA (state dicts only: loads with weights_only)."""
         torch_save_atomic(self._state(), Path(path))
 
     @classmethod
@@ -179,6 +353,7 @@ class Generator(ABC):
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if state.get("name") != cls.name:
             raise ValueError(f"{path} holds a {state.get('name')!r} generator, not {cls.name!r}")
+        cls._check_format(state, Path(path))
         generator = cls(
             state["config"], input_shape=tuple(state["input_shape"]), n_classes=state["n_classes"],
             seed=state["seed"], device=device,
@@ -187,11 +362,6 @@ class Generator(ABC):
         return generator
 
 
-def batches(n: int, batch_size: int, rng: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-    """Shuffled mini-batch index tensors for one epoch, drawn from `rng` (the last may be smaller)."""
-    order = torch.randperm(n, generator=rng).to(device)
-    chunks = list(order.split(batch_size))
-    if len(chunks) > 1 and len(chunks[-1]) == 1:
-        # A batch of one breaks batch norm in training mode; fold it into the previous batch.
-        chunks[-2:] = [torch.cat(chunks[-2:])]
-    return chunks
+def split_batches(x: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """x [count * b, ...] as `count` consecutive mini-batches of b."""
+    return list(x.chunk(int(count))) if count > 1 else [x]

@@ -10,15 +10,20 @@ Progressive GAN's equalized learning rate. Channels halve towards the output as 
 stage s has min(max_channels, base_channels * 2**(n_stages - 1 - s)).
 
 Losses: WGAN-GP (with Progressive GAN's small drift term on real scores) plus the auxiliary
-cross-entropy, on real and fake for the discriminator and on fake for the generator. One
-discriminator and one generator Adam step (betas 0, 0.99) per mini-batch.
+cross-entropy weighted by `ac_weight` (GANSynth's 10), on real and fake for the discriminator and on
+fake for the generator. One discriminator and one generator Adam step (betas 0, 0.99) per training
+step. `diffaugment` (a list of transforms from synthaug.generators.diffaugment, [] = off) shows the
+discriminator only augmented inputs, real and generated alike, at the stage's resolution, with the
+gradient penalty on interpolates of the augmented batches; `ema_decay` samples from an exponential
+moving average of the generator (Progressive GAN used 0.999).
 
-Schedule: training grows through n_stages resolutions, `images_per_stage` images shown per stage
-(the last stage runs on for as long as training does). A new stage fades in linearly: alpha goes
-from 0 to 1 over its first `fade_in_fraction`, blending the upsampled previous output (and the
-downsampled previous input of the discriminator; the real images are blended alike). Progress is
-counted in images shown, a buffer of the generator network saved with it, so an epoch of `fit` stays one pass over the
-training set; use `epochs_for` to set config['epochs'] so that every stage is reached.
+Schedule, in images shown: training grows through n_stages resolutions, `images_per_stage` images
+per stage (the last stage runs on for as long as training does). A new stage fades in linearly:
+alpha goes from 0 to 1 over its first `fade_in_fraction`, blending the upsampled previous output
+(and the downsampled previous input of the discriminator; the real images are blended alike).
+The count of images shown is a buffer of the generator network, so checkpoints and saved models
+carry it. `steps` null (the default) trains for exactly the steps that show images_per_stage images
+in every stage (`steps_for`), whatever the data size; a number overrides it.
 
 Layout: with start_resolution null, n_stages = floor(log2(min(mels, frames) / 2)) + 1 and the start
 is ceil(size / 2**(n_stages - 1)) per axis: the paper's layouts ((32, 1024) from (2, 64) in 5
@@ -39,7 +44,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from synthaug.errors import ConfigError
-from synthaug.generators.base import Generator, batches
+from synthaug.generators.base import Generator
+from synthaug.generators.diffaugment import check_policy, diff_augment
+from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to
 
 SLOPE = 0.2
@@ -58,9 +65,9 @@ def progressive_layout(
     return n_stages, start, tuple(s * 2 ** (n_stages - 1) for s in start)
 
 
-def epochs_for(n_train: int, images_per_stage: int, n_stages: int) -> int:
-    """Epochs (passes over n_train spectrograms) that show images_per_stage images in every stage."""
-    return max(1, math.ceil(int(images_per_stage) * int(n_stages) / max(int(n_train), 1)))
+def steps_for(images_per_stage: int, n_stages: int, batch_size: int) -> int:
+    """Training steps of batch_size images that show images_per_stage images in every stage."""
+    return max(1, math.ceil(int(images_per_stage) * int(n_stages) / max(int(batch_size), 1)))
 
 
 def stage_and_alpha(
@@ -180,31 +187,34 @@ class ConditionalProgressiveGAN(Generator):
 
     name = "cgan"
     conditional = True
+    steps_derived = True
     defaults: ClassVar[dict[str, Any]] = {
-        # Epochs are passes over the training set; null derives them from the data size with
-        # epochs_for(n_train, images_per_stage, n_stages), so that every stage gets its images.
-        "epochs": None, "batch_size": 16, "lr": 1e-3, "noise_dim": 128, "base_channels": 128,
+        # steps null: derived from images_per_stage with steps_for, so that every stage gets its images.
+        "steps": None, "batch_size": 16, "lr": 1e-3, "noise_dim": 128, "base_channels": 128,
         "max_channels": 256, "images_per_stage": 8000, "start_resolution": None, "gp_lambda": 10.0,
-        "drift_weight": 1e-3, "ac_weight": 1.0, "fade_in_fraction": 0.5,
+        "drift_weight": 1e-3, "ac_weight": 10.0, "fade_in_fraction": 0.5, "diffaugment": [],
+        "max_minutes": None, "ema_decay": None, "ema_start": 0,
     }
 
     def build(self) -> None:
         c = self.config
-        if c["epochs"] is not None and not int(c["epochs"]) > 0:
-            raise ConfigError(f"generators.{self.name}.epochs must be null (derived) or > 0, got {c['epochs']!r}")
-        for key in ("batch_size", "lr", "noise_dim", "base_channels", "max_channels", "images_per_stage"):
+        for key in ("lr", "noise_dim", "base_channels", "max_channels", "images_per_stage"):
             if not float(c[key]) > 0:
-                raise ConfigError(f"generators.{self.name}.{key} must be > 0, got {c[key]!r}")
+                raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
         for key in ("gp_lambda", "drift_weight", "ac_weight"):
             if float(c[key]) < 0:
-                raise ConfigError(f"generators.{self.name}.{key} must be >= 0, got {c[key]!r}")
+                raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
         if not 0 <= float(c["fade_in_fraction"]) <= 1:
             raise ConfigError(
-                f"generators.{self.name}.fade_in_fraction must be in [0, 1], got {c['fade_in_fraction']!r}"
+                f"{key_name(self.name, 'fade_in_fraction')} must be in [0, 1], got {c['fade_in_fraction']!r}"
             )
+        try:
+            self.policy = check_policy(c["diffaugment"], key_name(self.name, "diffaugment"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         start = c["start_resolution"]
         if start is not None and (not isinstance(start, (list, tuple)) or len(start) != 2 or min(map(int, start)) < 1):
-            raise ConfigError(f"generators.{self.name}.start_resolution must be null or [mels, frames], got {start!r}")
+            raise ConfigError(f"{key_name(self.name, 'start_resolution')} must be null or [mels, frames], got {start!r}")
         self.n_stages, self.start, self.padded_hw = progressive_layout(self.input_shape[1:], start)
         channels = [min(int(c["max_channels"]), int(c["base_channels"]) * 2 ** (self.n_stages - 1 - s))
                     for s in range(self.n_stages)]
@@ -215,14 +225,17 @@ class ConditionalProgressiveGAN(Generator):
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), **adam)
 
-    def epochs_needed(self, n_train: int) -> int:
-        if self.config["epochs"] is not None:
-            return int(self.config["epochs"])
-        return epochs_for(n_train, int(self.config["images_per_stage"]), self.n_stages)
+    def total_steps(self, n_train: int) -> int:
+        if self.config["steps"] is not None:
+            return int(self.config["steps"])
+        return steps_for(int(self.config["images_per_stage"]), self.n_stages, self.batch_size_for(n_train))
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"generator": self.generator, "discriminator": self.discriminator,
                 "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+
+    def ema_target(self) -> nn.Module:
+        return self.generator
 
     def stage_and_alpha(self) -> tuple[int, float]:
         """The stage and fade-in alpha the next training batch uses."""
@@ -234,48 +247,50 @@ class ConditionalProgressiveGAN(Generator):
         x = F.avg_pool2d(x, 2 ** (self.n_stages - 1 - stage))
         return torch.lerp(_up(_down(x)), x, alpha) if stage > 0 and alpha < 1 else x
 
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """Batch-weighted means of the losses, real-data classifier accuracy, and the last batch's stage/alpha."""
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """One discriminator and one generator step; losses, real-data classifier accuracy, stage and alpha."""
+        if int(y.min()) < 0 or int(y.max()) >= self.n_classes:
             raise ValueError(f"labels must be in [0, {self.n_classes}), got {int(y.min())}..{int(y.max())}")
         self.generator.train()
         self.discriminator.train()
         gp_lambda, drift, ac_weight = (float(self.config[k]) for k in ("gp_lambda", "drift_weight", "ac_weight"))
-        totals = torch.zeros(5, device=self.device)
         stage, alpha = self.stage_and_alpha()
-        for idx in batches(len(x), int(self.config["batch_size"]), rng, self.device):
-            stage, alpha = self.stage_and_alpha()
-            labels = y[idx]
-            real = self._real_at(pad_to(x[idx], *self.padded_hw), stage, alpha)
-            # Noise and interpolation weights from `rng` (on CPU) keep a resumed run bit-identical.
-            noise = torch.randn(len(idx), int(self.config["noise_dim"]), generator=rng).to(self.device)
-            mix = torch.rand(len(idx), 1, 1, 1, generator=rng).to(self.device)
-            fake = self.generator(noise, F.one_hot(labels, self.n_classes).float(), stage, alpha)
-            score_real, logits_real = self.discriminator(real, stage, alpha)
-            score_fake, logits_fake = self.discriminator(fake.detach(), stage, alpha)
-            mixed = torch.lerp(real, fake.detach(), mix).requires_grad_(True)
-            score_mixed, _ = self.discriminator(mixed, stage, alpha)
-            grad, = torch.autograd.grad(score_mixed.sum(), mixed, create_graph=True)
-            penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-            ac_real = F.cross_entropy(logits_real, labels)
-            d_loss = (score_fake.mean() - score_real.mean() + gp_lambda * penalty + drift * score_real.pow(2).mean()
-                      + ac_weight * (ac_real + F.cross_entropy(logits_fake, labels)))
-            self.d_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.d_optimizer.step()
-            self.discriminator.requires_grad_(False)  # the generator step needs no critic gradients
-            score_fake, logits_fake = self.discriminator(fake, stage, alpha)
-            g_loss = -score_fake.mean() + ac_weight * F.cross_entropy(logits_fake, labels)
+        real = self._real_at(pad_to(x, *self.padded_hw), stage, alpha)
+        # Noise, interpolation weights and augmentation from `rng` (on CPU) keep a resumed run bit-identical.
+        noise = torch.randn(len(x), int(self.config["noise_dim"]), generator=rng).to(self.device)
+        mix = torch.rand(len(x), 1, 1, 1, generator=rng).to(self.device)
+        onehot = F.one_hot(y, self.n_classes).float()
+        fake = self.generator(noise, onehot, stage, alpha)
+        real_seen, fake_seen = self._augment(real, rng), self._augment(fake.detach(), rng)
+        score_real, logits_real = self.discriminator(real_seen, stage, alpha)
+        score_fake, logits_fake = self.discriminator(fake_seen, stage, alpha)
+        mixed = torch.lerp(real_seen, fake_seen, mix).requires_grad_(True)
+        score_mixed, _ = self.discriminator(mixed, stage, alpha)
+        grad, = torch.autograd.grad(score_mixed.sum(), mixed, create_graph=True)
+        penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        ac_real = F.cross_entropy(logits_real, y)
+        d_loss = (score_fake.mean() - score_real.mean() + gp_lambda * penalty + drift * score_real.pow(2).mean()
+                  + ac_weight * (ac_real + F.cross_entropy(logits_fake, y)))
+        self.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_optimizer.step()
+        self.discriminator.requires_grad_(False)  # the generator step needs no critic gradients
+        try:
+            score_fake, logits_fake = self.discriminator(self._augment(fake, rng), stage, alpha)
+            g_loss = -score_fake.mean() + ac_weight * F.cross_entropy(logits_fake, y)
             self.g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_optimizer.step()
+        finally:
             self.discriminator.requires_grad_(True)
-            self.generator.images_shown += len(idx)
-            accuracy = (logits_real.argmax(1) == labels).float().mean()
-            totals += len(idx) * torch.stack([d_loss, g_loss, penalty, ac_real, accuracy]).detach()
-        d_loss, g_loss, penalty, ac_real, accuracy = (totals / max(len(x), 1)).tolist()
+        self.generator.images_shown += len(x)
+        accuracy = (logits_real.argmax(1) == y).float().mean()
+        d_loss, g_loss, penalty, ac_real, accuracy = torch.stack([d_loss, g_loss, penalty, ac_real, accuracy]).detach().tolist()
         return {"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": penalty, "ac_loss_real": ac_real,
                 "ac_accuracy_real": accuracy, "stage": float(stage), "alpha": float(alpha)}
+
+    def _augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return diff_augment(x, self.policy, rng)
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
@@ -286,7 +301,8 @@ class ConditionalProgressiveGAN(Generator):
         """
         if label is None or not 0 <= int(label) < self.n_classes:
             raise ValueError(f"{self.name} is conditional: label must be in [0, {self.n_classes}), got {label!r}")
-        self.generator.eval()
+        generator = self.sampling_network()
+        generator.eval()
         stage, alpha = self.stage_and_alpha()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         noise = torch.randn(int(n), int(self.config["noise_dim"]), generator=rng)
@@ -294,7 +310,7 @@ class ConditionalProgressiveGAN(Generator):
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
         parts = []
         for z, c in zip(noise.split(chunk), onehot.split(chunk)):
-            out = self.generator(z.to(self.device), c.to(self.device), stage, alpha)
+            out = generator(z.to(self.device), c.to(self.device), stage, alpha)
             out = F.interpolate(out, size=self.padded_hw, mode="nearest")
             parts.append(crop_to(out, *self.input_shape[1:]).cpu())
         if not parts:

@@ -11,6 +11,15 @@ of 16 and outputs cropped back, so any [1, mels, frames] works.
 Training (published): T = 1000 steps, linear betas 1e-4..0.02, the network predicts the added
 noise with the simple L2 loss, AdamW lr 1e-4, weight decay 0.01. Sampling (published): DDIM with
 50 steps and eta = 0 (deterministic given the starting noise).
+
+Options (defaults are the published recipe): `prediction_type: v_prediction` (the network predicts
+v = sqrt(a) eps - sqrt(1 - a) x0, Salimans & Ho 2022); `snr_gamma` (min-SNR loss weighting, Hang et
+al. 2023, with diffusers' compute_snr); `lr_warmup_steps` (linear warm-up, diffusers' constant
+schedule with warm-up); `timestep_spacing: trailing` for DDIM (its timesteps end at T - 1, so the
+first step starts from pure noise; diffusers' default `leading` starts at 980 of 1000, Lin et al.
+2024); `clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of
+clamped values of the last `sample` call is in `last_clamped_share`; `ema_decay` samples from an
+exponential moving average of the U-Net.
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from diffusers.optimization import get_constant_schedule_with_warmup
+from diffusers.training_utils import compute_snr
 
 from synthaug.errors import ConfigError
-from synthaug.generators.base import Generator, batches
+from synthaug.generators.base import Generator
+from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to_multiple, padded_size
 
 
@@ -32,11 +44,13 @@ class DDPM(Generator):
 
     name = "ddpm"
     conditional = False
+    # steps: the published 400 epochs of 16 on Coswara's 781 training positives are 400 x 49 = 19,600 steps.
     defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 400, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01,
-        "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "sampling_steps": 50, "clip_sample_range": 6.0,
+        "steps": 19600, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01, "lr_warmup_steps": 0,
+        "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "prediction_type": "epsilon",
+        "snr_gamma": None, "sampling_steps": 50, "timestep_spacing": "leading", "clip_sample_range": None,
         "base_channels": 32, "channel_mults": [1, 2, 2, 4, 4], "layers_per_block": 2,
-        "attention_head_dim": 8, "norm_num_groups": 8,
+        "attention_head_dim": 8, "norm_num_groups": 8, "max_minutes": None, "ema_decay": None, "ema_start": 0,
     }
 
     def build(self) -> None:
@@ -60,76 +74,113 @@ class DDPM(Generator):
             beta_start=float(self.config["beta_start"]),
             beta_end=float(self.config["beta_end"]),
             beta_schedule="linear",
-            prediction_type="epsilon",
+            prediction_type=str(self.config["prediction_type"]),
             # diffusers clips to [-1, 1] by default (images); z-scored spectrograms are unbounded.
             clip_sample=False,
         )
         self.optimizer = torch.optim.AdamW(
             self.unet.parameters(), lr=float(self.config["lr"]), weight_decay=float(self.config["weight_decay"])
         )
+        self.lr_schedule = get_constant_schedule_with_warmup(self.optimizer, int(self.config["lr_warmup_steps"]))
+        self.last_clamped_share: float | None = None
+        self._clamped: list[float] = []
 
     def _widths(self) -> tuple[int, ...]:
-        for key in ("epochs", "batch_size", "lr", "num_train_timesteps", "sampling_steps", "base_channels",
+        c = self.config
+        for key in ("lr", "num_train_timesteps", "sampling_steps", "base_channels",
                     "layers_per_block", "attention_head_dim", "norm_num_groups"):
-            if not float(self.config[key]) > 0:
-                raise ConfigError(f"generators.{self.name}.{key} must be > 0, got {self.config[key]!r}")
-        if not 0 < float(self.config["beta_start"]) < float(self.config["beta_end"]) < 1:
-            raise ConfigError(f"generators.{self.name}: need 0 < beta_start < beta_end < 1")
-        if int(self.config["sampling_steps"]) > int(self.config["num_train_timesteps"]):
-            raise ConfigError(f"generators.{self.name}.sampling_steps must be <= num_train_timesteps")
-        mults = self.config["channel_mults"]
+            if not float(c[key]) > 0:
+                raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
+        for key in ("weight_decay", "lr_warmup_steps"):
+            if float(c[key]) < 0:
+                raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
+        if not 0 < float(c["beta_start"]) < float(c["beta_end"]) < 1:
+            raise ConfigError(f"{key_name(self.name, 'beta_start')}/beta_end: need 0 < beta_start < beta_end < 1")
+        if int(c["sampling_steps"]) > int(c["num_train_timesteps"]):
+            raise ConfigError(f"{key_name(self.name, 'sampling_steps')} must be <= num_train_timesteps")
+        if c["prediction_type"] not in ("epsilon", "v_prediction"):
+            raise ConfigError(f"{key_name(self.name, 'prediction_type')} must be epsilon (published) or v_prediction, "
+                              f"got {c['prediction_type']!r}")
+        if c["timestep_spacing"] not in ("leading", "trailing", "linspace"):
+            raise ConfigError(f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
+                              f"trailing or linspace, got {c['timestep_spacing']!r}")
+        for key in ("snr_gamma", "clip_sample_range"):
+            if c[key] is not None and not float(c[key]) > 0:
+                raise ConfigError(f"{key_name(self.name, key)} must be null (off) or > 0, got {c[key]!r}")
+        mults = c["channel_mults"]
         if not isinstance(mults, (list, tuple)) or len(mults) < 2 or not all(int(m) > 0 for m in mults):
-            raise ConfigError(f"generators.{self.name}.channel_mults must be a list of >= 2 positive "
+            raise ConfigError(f"{key_name(self.name, 'channel_mults')} must be a list of >= 2 positive "
                               f"integers (five for the published U-Net), got {mults!r}")
-        widths = tuple(int(self.config["base_channels"]) * int(m) for m in mults)
-        groups = int(self.config["norm_num_groups"])
+        widths = tuple(int(c["base_channels"]) * int(m) for m in mults)
+        groups = int(c["norm_num_groups"])
         if any(w % groups for w in widths):
-            raise ConfigError(f"generators.{self.name}.norm_num_groups={groups} must divide every block width "
+            raise ConfigError(f"{key_name(self.name, 'norm_num_groups')}={groups} must divide every block width "
                               f"{list(widths)} (base_channels x channel_mults)")
         return widths
 
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
-        return {"unet": self.unet, "optimizer": self.optimizer}
+        return {"unet": self.unet, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}
 
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """Mean 'loss' = ||eps - eps_theta(x_t, t)||^2 per element over the epoch's batches."""
+    def ema_target(self) -> torch.nn.Module:
+        return self.unet
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """'loss': the mean squared error of the network's prediction (noise, or v), min-SNR weighted if set."""
         self.unet.train()
-        total = torch.zeros((), device=self.device)
-        steps = self.noise_scheduler.config.num_train_timesteps
-        for idx in batches(len(x), int(self.config["batch_size"]), rng, self.device):
-            # The padded band is part of the data the network sees, so it is noised and denoised too.
-            clean = pad_to_multiple(x[idx], self.multiple)
-            # Noise and timesteps from `rng` (on CPU) keep a resumed run bit-identical.
-            noise = torch.randn(clean.shape, generator=rng).to(self.device)
-            t = torch.randint(0, steps, (len(idx),), generator=rng).to(self.device)
-            noisy = self.noise_scheduler.add_noise(clean, noise, t)
-            loss = F.mse_loss(self.unet(noisy, t).sample, noise)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += len(idx) * loss.detach()
-        return {"loss": (total / len(x)).item()}
+        # The padded band is part of the data the network sees, so it is noised and denoised too.
+        clean = pad_to_multiple(x, self.multiple)
+        # Noise and timesteps from `rng` (on CPU) keep a resumed run bit-identical.
+        noise = torch.randn(clean.shape, generator=rng).to(self.device)
+        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(x),), generator=rng).to(self.device)
+        noisy = self.noise_scheduler.add_noise(clean, noise, t)
+        velocity = self.config["prediction_type"] == "v_prediction"
+        target = self.noise_scheduler.get_velocity(clean, noise, t) if velocity else noise
+        errors = (self.unet(noisy, t).sample - target).pow(2).flatten(1).mean(dim=1)
+        gamma = self.config["snr_gamma"]
+        if gamma is None:
+            loss = errors.mean()
+        else:
+            snr = compute_snr(self.noise_scheduler, t)
+            # min(SNR, gamma) / SNR weighs an epsilon loss like an x0 loss clipped at gamma; v's loss
+            # already carries a factor SNR + 1 (Hang et al. 2023, section 3.4).
+            weights = torch.clamp(snr, max=float(gamma)) / (snr + 1 if velocity else snr)
+            loss = (weights * errors).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.lr_schedule.step()
+        return {"loss": loss.item(), "lr": lr}
 
     def sampler(self) -> DDIMScheduler:
         """A DDIM scheduler on the training noise schedule, set to `sampling_steps` timesteps."""
         clip = self.config["clip_sample_range"]
-        # Clamping the predicted x0 keeps an under-trained model's samples in the range of z-scored
-        # spectrograms (|x| rarely exceeds 4) instead of exploding over the 50 steps; null disables.
+        # Clamping the predicted x0 keeps an under-trained model's samples in a range (z-scored
+        # spectrograms rarely exceed |x| = 4) instead of exploding over the steps, but a trained model
+        # should not need it, and a clamp that bites distorts the samples: off by default.
         scheduler = DDIMScheduler.from_config(
-            self.noise_scheduler.config, clip_sample=clip is not None, clip_sample_range=float(clip or 1.0)
+            self.noise_scheduler.config, clip_sample=clip is not None, clip_sample_range=float(clip or 1.0),
+            timestep_spacing=str(self.config["timestep_spacing"]),
         )
         scheduler.set_timesteps(int(self.config["sampling_steps"]))
         return scheduler
 
     @torch.no_grad()
     def denoise(self, noise: torch.Tensor) -> torch.Tensor:
-        """Run DDIM (eta = 0) from x_T = `noise` [B, C, H, W] (H, W multiples of 16) to x_0."""
-        self.unet.eval()
+        """Run DDIM (eta = 0) from x_T = `noise` [B, C, H, W] (H, W multiples of 16) to x_0, with the EMA U-Net if any."""
+        unet = self.sampling_network()
+        unet.eval()
         scheduler = self.sampler()
+        clip = self.config["clip_sample_range"]
         sample = noise.to(self.device)
+        clamped = torch.zeros((), device=self.device)
         for t in scheduler.timesteps:
-            eps = self.unet(sample, t.to(self.device)).sample
-            sample = scheduler.step(eps, t, sample, eta=0.0).prev_sample
+            step = scheduler.step(unet(sample, t.to(self.device)).sample, t, sample, eta=0.0)
+            sample = step.prev_sample
+            if clip is not None:
+                # A clamped value sits exactly on the bound; an unclamped one does so with probability 0.
+                clamped += (step.pred_original_sample.abs() >= float(clip)).float().mean()
+        self._clamped.append(float(clamped) / max(len(scheduler.timesteps), 1))
         return sample
 
     @torch.no_grad()
@@ -140,7 +191,10 @@ class DDPM(Generator):
         # All starting noise is drawn up front, so chunking for memory does not change the result.
         noise = torch.randn((int(n), channels, *self.padded_hw), generator=rng)
         chunks = noise.split(int(self.config["batch_size"]))
+        self._clamped = []
         parts = [crop_to(self.denoise(part), height, width).cpu() for part in chunks]
+        if self.config["clip_sample_range"] is not None and self._clamped:
+            self.last_clamped_share = float(np.mean(self._clamped))
         if not parts:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         return torch.cat(parts).numpy().astype(np.float32)

@@ -65,11 +65,15 @@ def fit_models(
     seed: int,
     checkpoint_root: Path | None,
     device: str = "auto",
-    on_epoch_end: Callable[[ModelSlot, Generator, int, dict[str, float]], None] | None = None,
+    on_log: Callable[[ModelSlot, Generator, int, dict[str, float]], None] | None = None,
+    checkpoint_every: int = 100,
+    log_every: int = 10,
+    progress: bool = True,
 ) -> list[tuple[ModelSlot, Generator]]:
     """Train every model of the plan on exactly its classes' spectrograms; return them with their slots.
 
-    `on_epoch_end(slot, generator, epoch, losses)` runs after each epoch's checkpoint is written.
+    `on_log(slot, generator, step, record)` runs after each logged window of `log_every` steps,
+    once a checkpoint due at that step is written (see Generator.fit).
     """
     trained = []
     for index, slot in enumerate(plan_models(name, y, class_names, mode)):
@@ -81,10 +85,11 @@ def fit_models(
             config, input_shape=tuple(x.shape[1:]), n_classes=len(slot.labels), seed=seed + index, device=device
         )
         callback = None
-        if on_epoch_end is not None:
-            callback = lambda e, losses, s=slot, g=generator: on_epoch_end(s, g, e, losses)  # noqa: E731
+        if on_log is not None:
+            callback = lambda step, record, s=slot, g=generator: on_log(s, g, step, record)  # noqa: E731
         checkpoint_dir = None if checkpoint_root is None else checkpoint_root / slot.key
-        generator.fit(x[chosen], model_labels, checkpoint_dir=checkpoint_dir, on_epoch_end=callback)
+        generator.fit(x[chosen], model_labels, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                      log_every=log_every, on_log=callback, progress=progress)
         trained.append((slot, generator))
     return trained
 

@@ -10,7 +10,16 @@ linear layer to one score.
 Deviation from the paper's text ("both networks used batch normalization"): the critic has no batch
 norm, because it mixes samples within a batch, so the critic's gradient with respect to one input
 depends on the others and the per-sample gradient penalty no longer constrains a 1-Lipschitz function
-(Gulrajani et al. 2017, section 4, recommend exactly this). Spectral normalisation stays.
+(Gulrajani et al. 2017, section 4, recommend exactly this). Spectral normalisation stays
+(`spectral_norm: false` removes it).
+
+Budget: `steps` counts generator steps; each one follows `n_critic` critic steps, each on its own
+real mini-batch. Published recipe: RMSprop with `lr` 5e-5 for both networks. Options for scarce
+data: `optimizer: adam` (betas (0, 0.9), as Gulrajani et al.), `lr_critic` and `lr_generator`
+(each null = `lr`, a number replaces it for that network alone),
+`diffaugment` (a list of transforms from synthaug.generators.diffaugment, applied alike to real and
+generated batches before the critic; the gradient penalty is taken on interpolates of the augmented
+batches) and `ema_decay` (samples come from an exponential moving average of the generator).
 """
 
 from __future__ import annotations
@@ -24,13 +33,16 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthaug.errors import ConfigError
-from synthaug.generators.base import Generator, batches
+from synthaug.generators.base import Generator, split_batches
+from synthaug.generators.diffaugment import check_policy, diff_augment
+from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
 
 CRITIC_FILTERS = (64, 128, 256, 512)
 GENERATOR_FILTERS = (512, 256, 128, 64, 64)  # the dense projection, then one per upsampling block
 DOWNSAMPLING = 2 ** len(CRITIC_FILTERS)
 SLOPE = 0.2
+ADAM_BETAS = (0.0, 0.9)  # Gulrajani et al. 2017, Algorithm 1
 
 
 def gradient_penalty(
@@ -62,19 +74,20 @@ def gradient_penalty(
 class Critic(nn.Module):
     """[B, 1, mels, frames] -> [B] unbounded scores."""
 
-    def __init__(self, filters: list[int], input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, filters: list[int], input_shape: tuple[int, int, int], *, normalized: bool = True) -> None:
         super().__init__()
+        norm = spectral_norm if normalized else (lambda layer: layer)
         layers: list[nn.Module] = []
         c_in = input_shape[0]
         for c in filters:
             layers += [
-                spectral_norm(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(SLOPE),
-                spectral_norm(nn.Conv2d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(SLOPE),
+                norm(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(SLOPE),
+                norm(nn.Conv2d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(SLOPE),
             ]
             c_in = c
         self.blocks = nn.Sequential(*layers)
         h, w = (-(-d // DOWNSAMPLING) for d in input_shape[1:])
-        self.score = spectral_norm(nn.Linear(c_in * h * w, 1))
+        self.score = norm(nn.Linear(c_in * h * w, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score(self.blocks(pad_to_multiple(x, DOWNSAMPLING)).flatten(1)).squeeze(1)
@@ -110,25 +123,46 @@ class WGANGP(Generator):
 
     name = "wgan_gp"
     conditional = False
+    # steps: the published 300 epochs of 32 on Coswara's 781 training positives are 300 x 25 critic
+    # steps, 1,500 generator steps at 5:1.
     defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 300, "batch_size": 32, "lr": 5e-5, "n_critic": 5, "gp_lambda": 10.0, "noise_dim": 128,
-        "width": 1.0,
+        "steps": 1500, "batch_size": 32, "optimizer": "rmsprop", "lr": 5e-5, "lr_critic": None, "lr_generator": None,
+        "n_critic": 5, "gp_lambda": 10.0, "noise_dim": 128, "width": 1.0, "spectral_norm": True,
+        "diffaugment": [], "max_minutes": None, "ema_decay": None, "ema_start": 0,
     }
 
     def build(self) -> None:
-        for key in ("epochs", "batch_size", "lr", "n_critic", "noise_dim", "width"):
-            if not float(self.config[key]) > 0:
-                raise ConfigError(f"generators.{self.name}.{key} must be > 0, got {self.config[key]!r}")
-        if float(self.config["gp_lambda"]) < 0:
-            raise ConfigError(f"generators.{self.name}.gp_lambda must be >= 0, got {self.config['gp_lambda']!r}")
-        width = self.config["width"]
+        c = self.config
+        for key in ("lr", "n_critic", "noise_dim", "width"):
+            if not float(c[key]) > 0:
+                raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
+        for key in ("lr_critic", "lr_generator"):
+            if c[key] is not None and not float(c[key]) > 0:
+                raise ConfigError(f"{key_name(self.name, key)} must be null (use lr) or > 0, got {c[key]!r}")
+        if float(c["gp_lambda"]) < 0:
+            raise ConfigError(f"{key_name(self.name, 'gp_lambda')} must be >= 0, got {c['gp_lambda']!r}")
+        if c["optimizer"] not in ("rmsprop", "adam"):
+            raise ConfigError(f"{key_name(self.name, 'optimizer')} must be rmsprop (published) or adam "
+                              f"(betas {ADAM_BETAS}), got {c['optimizer']!r}")
+        if not isinstance(c["spectral_norm"], bool):
+            raise ConfigError(f"{key_name(self.name, 'spectral_norm')} must be true or false, got {c['spectral_norm']!r}")
+        try:
+            self.policy = check_policy(c["diffaugment"], key_name(self.name, "diffaugment"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        width = c["width"]
         self.generator = GeneratorNet(
-            [scaled(f, width) for f in GENERATOR_FILTERS], int(self.config["noise_dim"]), self.input_shape
+            [scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape
         ).to(self.device)
-        self.critic = Critic([scaled(f, width) for f in CRITIC_FILTERS], self.input_shape).to(self.device)
-        lr = float(self.config["lr"])
-        self.generator_optimizer = torch.optim.RMSprop(self.generator.parameters(), lr=lr)
-        self.critic_optimizer = torch.optim.RMSprop(self.critic.parameters(), lr=lr)
+        self.critic = Critic([scaled(f, width) for f in CRITIC_FILTERS], self.input_shape,
+                             normalized=bool(c["spectral_norm"])).to(self.device)
+        self.generator_optimizer = self._optimizer(self.generator, float(c["lr_generator"] or c["lr"]))
+        self.critic_optimizer = self._optimizer(self.critic, float(c["lr_critic"] or c["lr"]))
+
+    def _optimizer(self, network: nn.Module, lr: float) -> torch.optim.Optimizer:
+        if self.config["optimizer"] == "adam":
+            return torch.optim.Adam(network.parameters(), lr=lr, betas=ADAM_BETAS)
+        return torch.optim.RMSprop(network.parameters(), lr=lr)
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {
@@ -136,45 +170,45 @@ class WGANGP(Generator):
             "generator_optimizer": self.generator_optimizer, "critic_optimizer": self.critic_optimizer,
         }
 
+    def ema_target(self) -> nn.Module:
+        return self.generator
+
+    def batches_per_step(self) -> int:
+        return int(self.config["n_critic"])
+
     def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, int(self.config["noise_dim"]), generator=rng).to(self.device)
 
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """One critic step per mini-batch; a generator step after every n_critic-th critic step.
+    def _augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return diff_augment(x, self.policy, rng)
 
-        Critic steps are counted across epochs (from epochs_done, so resume keeps the count): a data
-        set with fewer than n_critic batches still trains the generator at the 1:n_critic ratio.
-        Returns epoch means of 'critic_loss' (-wasserstein + penalty), 'gradient_penalty',
-        'wasserstein' (E[critic(real)] - E[critic(fake)]) and 'generator_loss' (-E[critic(fake)]
-        over the generator steps; in an epoch without one, over the critic steps' fakes).
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """n_critic critic steps (one per mini-batch of x), then one generator step.
+
+        Returns the critic steps' means of 'critic_loss' (-wasserstein + penalty),
+        'gradient_penalty' and 'wasserstein' (E[critic(real)] - E[critic(fake)], on augmented
+        inputs when DiffAugment is on) and the generator step's 'generator_loss' (-E[critic(fake)]).
         """
         self.generator.train()
         self.critic.train()
-        n_critic, gp_lambda = int(self.config["n_critic"]), float(self.config["gp_lambda"])
-        index = batches(len(x), int(self.config["batch_size"]), rng, self.device)
-        step = self.epochs_done * len(index)
+        gp_lambda = float(self.config["gp_lambda"])
         critic_totals = torch.zeros(3, device=self.device)
-        generator_losses: list[torch.Tensor] = []
-        fake_scores: list[torch.Tensor] = []
-        for idx in index:
-            real = x[idx]
+        mini_batches = split_batches(x, self.batches_per_step())
+        for real in mini_batches:
             with torch.no_grad():
-                fake = self.generator(self._noise(len(idx), rng))
+                fake = self.generator(self._noise(len(real), rng))
+            real_seen, fake_seen = self._augment(real, rng), self._augment(fake, rng)
             # One forward over real and fake together: the critic has no batch statistics to mix.
-            real_score, fake_score = self.critic(torch.cat([real, fake])).split(len(idx))
+            real_score, fake_score = self.critic(torch.cat([real_seen, fake_seen])).split(len(real))
             wasserstein = real_score.mean() - fake_score.mean()
-            penalty = gradient_penalty(self.critic, real, fake, rng, gp_lambda=gp_lambda)
+            penalty = gradient_penalty(self.critic, real_seen, fake_seen, rng, gp_lambda=gp_lambda)
             critic_loss = penalty - wasserstein
             self.critic_optimizer.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimizer.step()
             critic_totals += torch.stack([critic_loss, penalty, wasserstein]).detach()
-            fake_scores.append(fake_score.mean().detach())
-            step += 1
-            if step % n_critic == 0:
-                generator_losses.append(self._generator_step(len(idx), rng))
-        critic_loss, penalty, wasserstein = (critic_totals / len(index)).tolist()
-        generator_loss = torch.stack(generator_losses).mean() if generator_losses else -torch.stack(fake_scores).mean()
+        generator_loss = self._generator_step(len(mini_batches[0]), rng)
+        critic_loss, penalty, wasserstein = (critic_totals / len(mini_batches)).tolist()
         return {"critic_loss": critic_loss, "generator_loss": generator_loss.item(), "gradient_penalty": penalty,
                 "wasserstein": wasserstein}
 
@@ -182,7 +216,7 @@ class WGANGP(Generator):
         # Frozen critic: its weight gradients would be discarded anyway (cleared before its next step).
         self.critic.requires_grad_(False)
         try:
-            loss = -self.critic(self.generator(self._noise(n, rng))).mean()
+            loss = -self.critic(self._augment(self.generator(self._noise(n, rng)), rng)).mean()
             self.generator_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.generator_optimizer.step()
@@ -192,11 +226,12 @@ class WGANGP(Generator):
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
-        """n spectrograms from z ~ N(0, I) in eval mode; the same seed gives the same spectrograms."""
+        """n spectrograms from z ~ N(0, I) in eval mode (EMA generator, if any); the same seed gives the same spectrograms."""
         if n <= 0:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
-        self.generator.eval()
+        generator = self.sampling_network()
+        generator.eval()
         z = torch.randn(int(n), int(self.config["noise_dim"]), generator=torch.Generator().manual_seed(int(seed)))
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
-        parts = [self.generator(part.to(self.device)).cpu() for part in z.split(chunk)]
+        parts = [generator(part.to(self.device)).cpu() for part in z.split(chunk)]
         return torch.cat(parts).numpy().astype(np.float32)

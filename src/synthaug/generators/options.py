@@ -1,0 +1,48 @@
+"""Checks of the training keys every generator shares (budget, time cap, EMA), without importing torch.
+
+params.yaml's `train_generator.models.NAME` sections are validated here when params are loaded (so
+a bad value is reported before any stage starts) and again when a generator is built. Each error
+names the full params key and says what to write instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from synthaug.errors import ConfigError
+
+# Keys of older parameter files and what replaced them.
+RENAMED = {
+    "epochs": "training budgets are optimizer steps, the same on any data size: replace `epochs: E` with "
+              "`steps: S` (one epoch is about ceil(n_train / batch_size) steps; for wgan_gp count generator "
+              "steps, about epochs x ceil(n_train / batch_size) / n_critic)",
+}
+
+
+def key_name(generator: str, key: str) -> str:
+    """The dotted params.yaml key of a generator's hyperparameter."""
+    return f"train_generator.models.{generator}.{key}"
+
+
+def check_training_config(generator: str, config: Mapping[str, Any], *, steps_optional: bool = False) -> None:
+    """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start."""
+    for old, hint in RENAMED.items():
+        if old in config:
+            raise ConfigError(f"{key_name(generator, old)}: {hint}")
+    steps = config.get("steps")
+    if not (steps is None and steps_optional):
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            allowed = "null (derived) or a whole number >= 1" if steps_optional else "a whole number >= 1"
+            raise ConfigError(f"{key_name(generator, 'steps')} must be {allowed} (optimizer steps), got {steps!r}")
+    minutes = config.get("max_minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0):
+        raise ConfigError(f"{key_name(generator, 'max_minutes')} must be null (no cap) or a number of minutes > 0, "
+                          f"got {minutes!r}")
+    decay = config.get("ema_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
+        raise ConfigError(f"{key_name(generator, 'ema_decay')} must be null or 0 (no EMA) or in (0, 1), e.g. 0.999, "
+                          f"got {decay!r}")
+    start = config.get("ema_start", 0)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ConfigError(f"{key_name(generator, 'ema_start')} must be a whole number of steps >= 0, got {start!r}")
