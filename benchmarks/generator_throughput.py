@@ -2,13 +2,14 @@
 
 For every generator in params.yaml's `train_generator.models` (the quick profile's sizes), on
 random z-scored spectrograms of the demo shape [1, 128, 94]:
-- training: spectrograms per second over `--epochs` epochs after one warm-up epoch (the
+- training: optimizer steps per second (WGAN-GP: generator steps, each with n_critic critic
+  steps) over `--steps` steps after two warm-up steps, on `--n` training spectrograms (the
   progressive GAN at its final, full-resolution stage, its slowest);
 - sampling: spectrograms per second (DDPM with its configured DDIM steps, 50 by default);
 - peak memory: the process's peak resident set size after the generator ran (each generator runs
   in its own process, so the peaks do not mix), and on CUDA the peak allocated GPU memory.
 
-    python benchmarks/generator_throughput.py [--n 64] [--epochs 2] [--samples 16] [--json PATH]
+    python benchmarks/generator_throughput.py [--n 74] [--steps 10] [--samples 16] [--threads 2] [--json PATH]
 """
 
 from __future__ import annotations
@@ -33,19 +34,20 @@ from synthaug.generators import generator_class  # noqa: E402
 SHAPE = (1, 128, 94)
 
 
-def measure(name: str, config: dict, n: int, epochs: int, samples: int) -> dict:
+def measure(name: str, config: dict, n: int, steps: int, samples: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, *SHAPE)).astype(np.float32)
     y = np.zeros(n, dtype=np.int64)
-    config = {**config, "epochs": 1}
+    config = {**config, "steps": 2, "max_minutes": None}
     if name == "cgan":
         # Its cost grows with the resolution stage; time the final (full-size) stage, the slowest.
         config["images_per_stage"] = 1
     generator = generator_class(name)(config, input_shape=SHAPE, n_classes=1, seed=0)
-    generator.fit(x, y)  # warm-up epoch (allocations, kernel selection)
-    generator.config["epochs"] = 1 + epochs
+    generator.fit(x, y, progress=False)  # warm-up steps (allocations, kernel selection)
+    generator.config["steps"] = 2 + steps
     started = time.perf_counter()
-    generator.fit(x, y)
+    generator.fit(x, y, progress=False)  # continues from step 2
     train_seconds = time.perf_counter() - started
     generator.sample(2, 0, seed=0)  # warm-up
     started = time.perf_counter()
@@ -53,7 +55,7 @@ def measure(name: str, config: dict, n: int, epochs: int, samples: int) -> dict:
     sample_seconds = time.perf_counter() - started
     result = {
         "generator": name,
-        "train_spectrograms_per_s": n * epochs / train_seconds,
+        "train_steps_per_s": steps / train_seconds,
         "sample_spectrograms_per_s": samples / sample_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "parameters": sum(p.numel() for m in generator.modules().values() if isinstance(m, torch.nn.Module) for p in m.parameters()),
@@ -69,8 +71,9 @@ def _worker(args: tuple) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=64, help="training spectrograms (default 64)")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (default 2)")
+    parser.add_argument("--n", type=int, default=74, help="training spectrograms (default 74, the demo's minority class)")
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps (default 10)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--samples", type=int, default=16, help="spectrograms to sample (default 16)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -79,9 +82,9 @@ def main() -> None:
     results = []
     for name, config in models.items():
         with context.Pool(1) as pool:
-            result = pool.apply(_worker, ((name, config, args.n, args.epochs, args.samples),))
+            result = pool.apply(_worker, ((name, config, args.n, args.steps, args.samples, args.threads),))
         results.append(result)
-        print(f"{name:8s} train {result['train_spectrograms_per_s']:7.1f} spectrograms/s   "
+        print(f"{name:8s} train {result['train_steps_per_s']:7.2f} steps/s   "
               f"sample {result['sample_spectrograms_per_s']:7.1f} spectrograms/s   "
               f"peak RSS {result['peak_rss_mib']:6.0f} MiB   {result['parameters'] / 1e6:5.2f} M parameters", flush=True)
     if args.json:

@@ -31,7 +31,7 @@ TINY_TUNE = {
     "space": {
         "shared": {"ratio": {"low": 0.0, "high": 1.0}},
         "vae": {"lr": {"low": 1.0e-4, "high": 1.0e-3, "log": True}, "latent_dim": {"choices": [16, 32]},
-                "beta": {"low": 0.01, "high": 1.0, "log": True}, "epochs": {"low": 1, "high": 2}},
+                "beta": {"low": 0.01, "high": 1.0, "log": True}, "steps": {"low": 1, "high": 2}},
     },
 }
 
@@ -86,7 +86,7 @@ def slot_of(trial) -> int:
 
 def test_suggest_gives_each_kind_of_dimension_its_type_and_range():
     space = {
-        "epochs": SearchDimension(low=5, high=30),
+        "steps": SearchDimension(low=20, high=160),
         "images": SearchDimension(low=100, high=400, step=50),
         "lr": SearchDimension(low=1e-5, high=1e-3, log=True),
         "ratio": SearchDimension(low=0.0, high=2.0, step=0.25),
@@ -96,7 +96,7 @@ def test_suggest_gives_each_kind_of_dimension_its_type_and_range():
     for _ in range(20):
         values = tuning.suggest(study.ask(), space)
         assert set(values) == set(space)
-        assert isinstance(values["epochs"], int) and 5 <= values["epochs"] <= 30
+        assert isinstance(values["steps"], int) and 20 <= values["steps"] <= 160
         assert isinstance(values["images"], int) and values["images"] % 50 == 0
         assert isinstance(values["lr"], float) and 1e-5 <= values["lr"] <= 1e-3
         assert values["ratio"] in {0.25 * k for k in range(9)}
@@ -104,7 +104,7 @@ def test_suggest_gives_each_kind_of_dimension_its_type_and_range():
 
 
 def test_search_space_merges_shared_and_generator_ranges_and_names_bad_keys():
-    keys = ["lr", "epochs", "beta"]
+    keys = ["lr", "steps", "beta"]
     tune = TuneParams(space={"shared": {"ratio": {"low": 0.0, "high": 1.0}, "lr": {"low": 1e-5, "high": 1e-4}},
                              "vae": {"lr": {"low": 1e-3, "high": 1e-2}}})
     space = tuning.search_space(tune, "vae", keys)
@@ -272,7 +272,7 @@ def test_best_params_profile_applies_and_reads_back_floats(tmp_path):
     apply_profile("tuned-vae", tmp_path / "params.yaml", tmp_path)
     tuned = load_params(tmp_path / "params.yaml")
     assert tuned.train_generator.models["vae"]["lr"] == 5e-05 and tuned.synthesize.minority_ratio == 0.75
-    assert tuned.train_generator.models["vae"]["epochs"] == params.train_generator.models["vae"]["epochs"]
+    assert tuned.train_generator.models["vae"]["steps"] == params.train_generator.models["vae"]["steps"]
 
 
 def test_tuned_curation_bounds_switch_curation_on_in_the_profile(tmp_path):
@@ -341,7 +341,7 @@ def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
                                                             min_confidence=0.0), data, setup)
     assert loose.all() and not strict.all()  # a 2-epoch classifier is not 99 % sure of every positive
 
-    result = tuning.evaluate_trial({"ratio": 0.5, "epochs": 1, "curation.min_confidence": 0.99}, data, setup)
+    result = tuning.evaluate_trial({"ratio": 0.5, "steps": 1, "curation.min_confidence": 0.99}, data, setup)
     assert result["counts"] == {"positive": 5} and 0 < result["curation_dropped"] <= 5
 
 
@@ -359,7 +359,7 @@ def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monk
     profile = tune.main(Path("params.yaml"), features, threads=1, project_root=tiny_project)
     assert profile == tiny_project / "profiles/tuned-vae.yaml"
     overlay = yaml.safe_load(profile.read_text())
-    assert set(overlay["train_generator"]["models"]["vae"]) == {"lr", "latent_dim", "beta", "epochs"}
+    assert set(overlay["train_generator"]["models"]["vae"]) == {"lr", "latent_dim", "beta", "steps"}
 
     study = tuning.load_study("synthaug-demo-cough-vae", tuning.make_storage(None, tiny_project))
     trials = study.get_trials()
@@ -376,7 +376,7 @@ def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monk
     assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1", "trial-2"]
     for run in children:
         assert run.data.tags["synthaug.stage"] == "tune_trial" and run.data.tags["synthaug.generator"] == "vae"
-        assert {"ratio", "lr", "latent_dim", "beta", "epochs"} <= set(run.data.params)
+        assert {"ratio", "lr", "latent_dim", "beta", "steps"} <= set(run.data.params)
         assert run.data.tags["synthaug.trial_state"] in ("COMPLETE", "PRUNED")
     best_runs = [r for r in children if r.data.tags.get("synthaug.best_trial") == "true"]
     assert [r.info.run_id for r in best_runs] == [best.user_attrs[tuning.MLFLOW_RUN_ATTR]]

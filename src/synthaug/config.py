@@ -97,17 +97,32 @@ class TrainGeneratorParams(Section):
     classes: Literal["minority", "all"] = "minority"
     seed: int = 0
     device: str = "auto"
-    grid_every: int = Field(5, ge=1)
+    # Periods in optimizer steps: mean losses to MLflow, checkpoints (resume points), sample grids.
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    grid_every: int = Field(200, ge=1)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("models")
     @classmethod
     def _known_generators(cls, models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from synthaug.errors import ConfigError
         from synthaug.generators import GENERATOR_NAMES
+        from synthaug.generators.diffaugment import check_policy
+        from synthaug.generators.options import check_training_config, key_name
 
         unknown = sorted(set(models) - set(GENERATOR_NAMES))
         if unknown:
             raise ValueError(f"unknown generator(s) {', '.join(unknown)}; valid: {', '.join(GENERATOR_NAMES)}")
+        for name, config in models.items():
+            # The shared training keys (budget, time cap, EMA) are checked here, before any stage runs;
+            # a missing `steps` takes the generator's default, and the cgan derives it when null.
+            try:
+                check_training_config(name, config, steps_optional=name == "cgan" or "steps" not in config)
+                if "diffaugment" in config:
+                    check_policy(config["diffaugment"], key_name(name, "diffaugment"))
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return models
 
 

@@ -1,13 +1,15 @@
 """train_generator@NAME: training spectrograms -> a trained generator (one model per class, or one conditional).
 
 Reads params `dataset.name`, `dataset.protocol`, `train_generator` (classes, seed, device,
-grid_every) and `train_generator.models.NAME`; reads FEATURES/train.npz. Writes OUT_DIR/*.pt
-(state dicts with their config) and OUT_DIR/generators.json (which model serves which class, the
-MLflow run id), and final losses and timing to METRICS. Checkpoints go to
-checkpoints/train_generator/NAME/<fingerprint>/ (outside DVC's outputs, which DVC clears before a
-run), so an interrupted training resumes where it stopped; a change of parameters or data starts
-afresh. Logs one MLflow run: params, per-epoch losses, sample grids every `grid_every` epochs,
-the trained models.
+log_every, checkpoint_every, grid_every) and `train_generator.models.NAME`; reads
+FEATURES/train.npz. Writes OUT_DIR/*.pt (state dicts with their config and EMA weights) and
+OUT_DIR/generators.json (which model serves which class, the MLflow run id), and final losses,
+steps and timing to METRICS. Checkpoints go to checkpoints/train_generator/NAME/<fingerprint>/
+(outside DVC's outputs, which DVC clears before a run), every `checkpoint_every` steps, so an
+interrupted training resumes where it stopped; a change of parameters or data starts afresh. Logs
+one MLflow run: params, mean losses every `log_every` steps (MLflow step = optimizer step), sample
+grids every `grid_every` steps, the trained models, and the tag `synthaug.stopped_by` = max_minutes
+when the wall-clock cap ended a training before its step budget.
 """
 
 from __future__ import annotations
@@ -55,17 +57,23 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
     ) as run:
         import mlflow
 
-        logged_until: dict[str, int] = {}
+        logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
+        last_grid: dict[str, int] = {}
 
-        def on_epoch_end(slot: ModelSlot, generator: Generator, epoch: int, losses: dict[str, float]) -> None:
-            # A resumed run first logs the epochs restored from the checkpoint, so curves are whole.
-            for step in range(logged_until.get(slot.key, 0) + 1, epoch + 1):
-                mlflow.log_metrics({f"{slot.key}.{k}": float(v) for k, v in generator.history[step - 1].items()}, step=step)
-            logged_until[slot.key] = epoch
-            last_epoch = generator.epochs_needed(int(np.isin(train.y, list(slot.labels)).sum()))
-            if epoch % settings.grid_every == 0 and epoch != last_epoch:  # the final grid is logged below
-                title = f"{name} {slot.key}, epoch {epoch}"
-                tracking.log_figure(sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/epoch_{epoch:04d}.png")
+        def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
+            # A resumed run first logs the records restored from the checkpoint, so curves are whole.
+            for past in generator.history:
+                if past["step"] > logged_until.get(slot.key, 0):
+                    mlflow.log_metrics({f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"},
+                                       step=int(past["step"]))
+            logged_until[slot.key] = step
+            # A grid when a multiple of grid_every was passed since the last one (log and grid periods
+            # need not divide each other); the final grid is logged below.
+            if step // settings.grid_every > last_grid.get(slot.key, 0) // settings.grid_every and generator.stop_reason is None \
+                    and step < generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum())):
+                last_grid[slot.key] = step
+                title = f"{name} {slot.key}, step {step}"
+                tracking.log_figure(sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/step_{step:06d}.png")
 
         if any(checkpoint_root.rglob("*.pt")):
             print(f"train_generator {name}: resuming from the checkpoints in {checkpoint_root}")
@@ -73,20 +81,31 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         trained = fit_models(
             name, config, train.x, train.y, train.class_names,
             mode=settings.classes, seed=settings.seed, checkpoint_root=checkpoint_root,
-            device=settings.device, on_epoch_end=on_epoch_end,
+            device=settings.device, on_log=on_log, checkpoint_every=settings.checkpoint_every,
+            log_every=settings.log_every,
         )
         seconds = time.perf_counter() - started
 
         metrics = {"train_seconds": seconds, "models": {}}
         for slot, generator in trained:
-            final = {k: float(v) for k, v in generator.history[-1].items()} if generator.history else {}
-            metrics["models"][slot.key] = {"epochs": generator.epochs_done, "n_train": int(np.isin(train.y, list(slot.labels)).sum()), **final}
+            n_train = int(np.isin(train.y, list(slot.labels)).sum())
+            final = {k: float(v) for k, v in generator.history[-1].items() if k != "step"} if generator.history else {}
+            metrics["models"][slot.key] = {"steps": generator.steps_done, "steps_budget": generator.total_steps(n_train),
+                                           "stopped_by": generator.stop_reason or "steps", "n_train": n_train, **final}
+            if generator.stop_reason is not None:
+                mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
+                print(f"train_generator {name} {slot.key}: stopped by {generator.stop_reason} after "
+                      f"{generator.steps_done} of {generator.total_steps(n_train)} steps")
             tracking.log_figure(sample_grid(slot, generator, train.class_names, f"{name} {slot.key}, final"), f"samples/{slot.key}/final.png")
+            clamped = getattr(generator, "last_clamped_share", None)
+            if clamped is not None:  # DDPM with clip_sample_range: how much the clamp bit on the final grid
+                metrics["models"][slot.key]["sampling_clamped_share"] = clamped
         with atomic_directory(out_dir) as tmp:
             save_models(tmp, name, trained, train.class_names, mlflow_run_id=run.info.run_id, classes=settings.classes, seed=settings.seed)
         write_json_atomic(metrics_path, metrics)
         mlflow.log_metric("train_seconds", seconds)
-        tracking.log_counts(metrics["models"], "final")
+        tracking.log_counts({key: {k: v for k, v in values.items() if k != "stopped_by"}
+                             for key, values in metrics["models"].items()}, "final")
         for model_file in sorted(out_dir.glob("*.pt")):
             tracking.log_file(model_file, "model")
         tracking.log_file(out_dir / "generators.json", "model")

@@ -135,10 +135,11 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
         config = {**setup.generator_config, **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)}}
         callback = None
         if on_generator_epoch is not None:
-            callback = lambda slot, generator, epoch, losses: on_generator_epoch(slot.key, epoch, losses)  # noqa: E731
+            callback = lambda slot, generator, step, record: on_generator_epoch(  # noqa: E731
+                slot.key, step, {k: v for k, v in record.items() if k != "step"})
         trained = fit_models(setup.generator, config, train.x, train.y, class_names, mode=setup.classes,  # type: ignore[arg-type]
                              seed=setup.generator_seed, checkpoint_root=None, device=setup.generator_device,
-                             on_epoch_end=callback)
+                             on_log=callback, progress=False)
         x, y = sample_classes(by_class(trained, class_names), counts, class_names,
                               seed=setup.synthesize_seed, batch_size=setup.synthesize_batch_size)
         if not np.isfinite(x).all():
