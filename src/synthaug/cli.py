@@ -62,7 +62,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from synthaug.stages import ensemble
 
-    ensemble.main(args.params, args.classifiers, args.features, args.out_dir, args.metrics)
+    ensemble.main(args.params, args.classifiers, args.features, args.out_dir, args.metrics, manifest_path=args.manifest)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -315,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage: members' predictions -> ensemble predictions per seed (equal and validation-fitted weights)",
         description="Reads params `dataset`, `ensemble` and `train_classifier.seeds`, FEATURES/val.npz and "
         "CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv. Writes OUT_DIR/equal/seed<S>/ and, with "
-        "ensemble.fit_weights, OUT_DIR/fitted/seed<S>/ (predictions, evaluation, figures), and METRICS. "
+        "ensemble.fit_weights, OUT_DIR/fitted/seed<S>/ (predictions, evaluation, figures; weights fitted on one half "
+        "of the validation groups, validation scores from the other half), and METRICS. "
         "Logs one MLflow run per variant and seed, tagged with its members' run ids.",
     )
     _add_params(ensemble)
@@ -323,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("features", type=Path, help="folder written by featurize")
     ensemble.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/ensemble")
     ensemble.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    ensemble.add_argument("--manifest", type=Path, default=None,
+                          help="manifest CSV written by prepare (validation file -> group, the unit of the weights' "
+                               "validation halves); without it each file is its own group")
     ensemble.set_defaults(func=cmd_ensemble)
 
     scarcity = commands.add_parser(

@@ -192,7 +192,8 @@ class EnsembleParams(Section):
     """The ensemble: members' class probabilities averaged (the medical protocol: equal weights)."""
 
     members: list[str] = Field(default_factory=lambda: ["baseline", "vae", "wgan_gp", "ddpm"], min_length=2)
-    fit_weights: bool = True  # also an ensemble with weights fitted on validation log loss
+    fit_weights: bool = True  # also an ensemble with weights fitted on the log loss of one validation half
+    validation_split_seed: int = 0  # which groups form the fitting half; the other half scores the fitted ensemble
 
 
 REGISTRY_METRICS = ("val_file_macro_f1", "val_file_auroc", "val_file_accuracy", "val_file_balanced_accuracy")

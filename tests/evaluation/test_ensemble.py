@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from synthaug.evaluation.ensemble import average_probabilities, fit_weights
+from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
 
 
 def members(n_members: int = 3, n_items: int = 50, n_classes: int = 3, seed: int = 0) -> np.ndarray:
@@ -88,3 +88,26 @@ def test_fit_weights_edge_cases():
         fit_weights(y[:-1], members())
     with pytest.raises(ValueError, match="class indices"):
         fit_weights(np.full(50, 3), members())
+
+
+def test_validation_halves_keep_groups_whole_and_classes_balanced():
+    # 60 files of 2 clips each; 3 files per participant, participants of one class each.
+    files = np.repeat([f"f{i:02d}" for i in range(60)], 2)
+    groups = np.repeat([f"p{i // 3:02d}" for i in range(60)], 2)
+    labels = np.repeat([(i // 3) % 2 for i in range(60)], 2)
+    fit_half = split_validation(files, labels, groups, seed=3)
+    assert not set(groups[fit_half]) & set(groups[~fit_half])  # no participant on both sides
+    assert not set(files[fit_half]) & set(files[~fit_half])  # a file's clips stay together
+    for half in (fit_half, ~fit_half):
+        assert np.bincount(labels[half], minlength=2).tolist() == [30, 30]  # 5 participants x 3 files x 2 clips per class
+    np.testing.assert_array_equal(split_validation(files, labels, groups, seed=3), fit_half)  # seeded
+    assert not np.array_equal(split_validation(files, labels, groups, seed=4), fit_half)
+
+
+def test_validation_halves_fall_back_to_files_without_groups_and_need_two_units():
+    files = np.repeat([f"f{i}" for i in range(8)], 3)
+    labels = np.repeat(np.arange(8) % 2, 3)
+    fit_half = split_validation(files, labels, seed=0)
+    assert fit_half.sum() == 12 and not set(files[fit_half]) & set(files[~fit_half])
+    with pytest.raises(ValueError, match="1 group.*at least two"):
+        split_validation(files, labels, np.full(len(files), "everyone"))

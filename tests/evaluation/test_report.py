@@ -15,6 +15,8 @@ from synthaug.evaluation.report import (
     detectable_difference,
     markdown_methods,
     markdown_per_class,
+    method_label,
+    method_notes,
     multiple_comparisons_line,
     resolution_lines,
     scarcity_budget_line,
@@ -158,3 +160,35 @@ def test_header_says_how_the_scarcity_sweep_selects_its_classifiers(early_stoppi
         assert "stop early (patience 9) on N validation files per class" in line and "never on the whole split" in line
     else:
         assert "fixed 70 epochs and keep the last, reading no validation data" in line
+
+
+def test_a_cgan_trained_on_one_class_is_labelled_an_unconditional_progressive_gan(runs):
+    assert method_label("cgan", "minority") == "cgan (progressive GAN, unconditional: one class)"
+    assert method_label("cgan", "all") == "cgan" and method_label("vae", "minority") == "vae"
+    results = compare_methods({"baseline": runs["baseline"], "cgan": runs["better"]}, CLASSES, n_resamples=100)
+    labels = {m: method_label(m, "minority") for m in results}
+    assert "| cgan (progressive GAN, unconditional: one class) | 3 |" in markdown_methods(results, labels=labels)
+    assert "| cgan (progressive GAN, unconditional: one class) |" in markdown_per_class(results, labels)
+    medical = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
+                            "train_generator": {"classes": "minority"}})
+    notes = "\n".join(method_notes(medical, results))
+    assert "trains on one class" in notes and "unconditional progressive GAN, not a class-conditional one" in notes
+    conditional = medical.model_copy(update={"train_generator": medical.train_generator.model_copy(update={"classes": "all"})})
+    assert method_notes(conditional, results) == []
+
+
+def test_the_fitted_ensemble_is_said_to_be_scored_on_the_validation_half_its_weights_never_saw(runs):
+    results = compare_methods({"baseline": runs["baseline"], "ensemble_fitted": runs["better"]}, CLASSES, n_resamples=100)
+    params = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
+                           "ensemble": {"validation_split_seed": 5}})
+    notes = "\n".join(method_notes(params, results))
+    assert "weights minimize the log loss on one half of the validation groups" in notes
+    assert "`ensemble.validation_split_seed` = 5" in notes and "come from the other half only" in notes
+
+
+def test_the_summary_runs_description_names_the_one_class_cgan_for_what_it_is(runs):
+    from synthaug.stages.report import summary_note
+
+    results = compare_methods({"baseline": runs["baseline"], "cgan": runs["better"]}, CLASSES, n_resamples=100)
+    note = summary_note("toy", results, ["abc"], "1", {m: method_label(m, "minority") for m in results})
+    assert "| cgan (progressive GAN, unconditional: one class) | 3 |" in note and "[abc](#/experiments/1/runs/abc)" in note

@@ -6,6 +6,8 @@ to 1), so a convex combination of members is again a probability distribution pe
 
 - `average_probabilities`: the weighted mean [N, C] (equal weights by default).
 - `fit_weights`: weights on the simplex that minimize the validation log loss of the average.
+- `split_validation`: two halves of the validation items, by group and stratified by class, so the
+  weights are fitted on one half and the fitted ensemble is scored on the other.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
+from sklearn.model_selection import StratifiedGroupKFold
 
 # Lower clip of the true-class probability before the log, so a confidently wrong average costs
 # log(1e-7) instead of infinity.
@@ -109,3 +112,34 @@ def fit_weights(y_val: Sequence[int] | np.ndarray, member_probas_val: np.ndarray
                    options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 1000})
     weights = softmax(fit.x)
     return weights / weights.sum()
+
+
+def split_validation(
+    file_ids: Sequence[str] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    groups: Sequence[str] | np.ndarray | None = None,
+    *,
+    seed: int = 0,
+) -> np.ndarray:
+    """Boolean mask [N] over validation items (clips): True for the half that fits the weights.
+
+    Whole groups (participants, recordings: `groups` [N], the group of each item; None: each file
+    is its own group) go to one half, with classes spread evenly over both halves
+    (scikit-learn's StratifiedGroupKFold with two folds, shuffled with `seed`). The clips of a file
+    always stay together. ValueError when fewer than two groups exist, so no half could be held out.
+    """
+    file_ids = np.asarray(file_ids).astype(str)
+    labels = np.asarray(labels)
+    item_groups = file_ids if groups is None else np.asarray(groups).astype(str)
+    if not (len(file_ids) == len(labels) == len(item_groups)):
+        raise ValueError(f"file_ids, labels and groups must have one entry per item, got "
+                         f"{len(file_ids)}, {len(labels)} and {len(item_groups)}")
+    # One row per file: a file's clips share its label and group.
+    files, first = np.unique(file_ids, return_index=True)
+    file_groups = item_groups[first]
+    if len(np.unique(file_groups)) < 2:
+        raise ValueError(f"validation holds {len(np.unique(file_groups))} group(s); fitting ensemble weights on one half "
+                         "and scoring on the other needs at least two")
+    splitter = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=seed)
+    fit_files, _ = next(splitter.split(np.zeros(len(files)), labels[first], file_groups))
+    return np.isin(file_ids, files[fit_files])

@@ -182,6 +182,17 @@ def _per_class(predictions: _Predictions, class_names: list[str]) -> dict[str, d
     return {name: {k: summarize([s[name][k] for s in seeds]) for k in ("precision", "recall", "f1")} for name in class_names}
 
 
+# The medical protocol trains generators on the minority class only: the "conditional" GAN then
+# sees one class, its auxiliary classifier has nothing to tell apart, and it is an unconditional
+# progressive GAN. Tables and MLflow runs say so instead of calling it class-conditional.
+UNCONDITIONAL_CGAN_LABEL = "cgan (progressive GAN, unconditional: one class)"
+
+
+def method_label(method: str, generator_classes: str) -> str:
+    """The name a method goes by in reports and MLflow: the method itself, except a cgan trained on one class."""
+    return UNCONDITIONAL_CGAN_LABEL if method == "cgan" and generator_classes == "minority" else method
+
+
 def mean_std(stats: Mapping[str, float]) -> str:
     if stats.get("n", 0) == 0 or stats["mean"] is None or math.isnan(stats["mean"]):
         return "n/a"
@@ -261,20 +272,26 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc")) -> str:
-    """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs."""
+def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc"),
+                     labels: Mapping[str, str] | None = None) -> str:
+    """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs.
+
+    `labels` names methods in the table where their name alone would mislead (see `method_label`).
+    """
+    labels = labels or {}
     scores = [s for s in SCORE_TITLES if any(s in r.summary for r in results.values())]
     header = ["Method", "Seeds", *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
               *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p, Holm p" for s in versus)]
-    rows = [[name, str(r.seeds), *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
+    rows = [[labels.get(name, name), str(r.seeds), *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
              *(difference(r.versus_baseline.get(s)) for s in versus)] for name, r in results.items()]
     return markdown_table(header, rows)
 
 
-def markdown_per_class(results: Mapping[str, MethodScores]) -> str:
+def markdown_per_class(results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None) -> str:
+    labels = labels or {}
     class_names = list(next(iter(results.values())).per_class)
     header = ["Method", *(f"{name}: {k}" for name in class_names for k in ("precision", "recall", "F1"))]
-    rows = [[method, *(mean_std(r.per_class[name][k]) for name in class_names for k in ("precision", "recall", "f1"))]
+    rows = [[labels.get(method, method), *(mean_std(r.per_class[name][k]) for name in class_names for k in ("precision", "recall", "f1"))]
             for method, r in results.items()]
     return markdown_table(header, rows)
 
@@ -314,6 +331,23 @@ def scarcity_budget_line(params: Params) -> str:
             f"z-scored with that subset's own statistics, and its classifiers {selection}.")
 
 
+def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[str]:
+    """Notes under the methods table on what a method is where its name alone would mislead."""
+    notes = []
+    if "cgan" in methods and method_label("cgan", params.train_generator.classes) != "cgan":
+        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn the minority class only "
+                     "(`train_generator.classes: minority`), so the conditional GAN trains on one class: its "
+                     "auxiliary classifier has no other class to tell apart, and it is an unconditional progressive "
+                     "GAN, not a class-conditional one.")
+    if "ensemble_fitted" in methods:
+        notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
+                     f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
+                     f"{params.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
+                     "come from the other half only. Every member's best epoch was chosen on the whole validation "
+                     "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
+    return ["", *notes] if notes else []
+
+
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
     """reports/results.md: header (data, seeds, what differs from the published profile), methods, per class, audit, scarcity."""
@@ -341,11 +375,13 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
                   markdown_table(["Setting", "Here", "Published"], [[f"`{d['key']}`", f"`{d['here']}`", f"`{d['published']}`"] for d in shrunk])]
     else:
         lines += ["", f"**Profile:** the published protocol's settings (`profiles/{published_profile}.yaml`)."]
-    lines += ["", "## Methods", "", markdown_methods(methods), "", "![macro F1 and AUROC per method](figures/methods.png)"]
+    labels = {method: method_label(method, params.train_generator.classes) for method in methods}
+    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(params, methods),
+              "", "![macro F1 and AUROC per method](figures/methods.png)"]
     if dataset.protocol == "medical":
         lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
                   markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
-    lines += ["", "## Per-class results (test, argmax decision)", "", markdown_per_class(methods)]
+    lines += ["", "## Per-class results (test, argmax decision)", "", markdown_per_class(methods, labels)]
     if audits:
         lines += render_audit(audits, methods, params.audit)
     if scarcity:

@@ -1,11 +1,17 @@
 """ensemble: the members' class probabilities averaged, per seed -> ensemble predictions and evaluation.
 
 Reads params `dataset.name`, `dataset.protocol`, `ensemble` and `train_classifier.seeds`; reads
-CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv for each member in `ensemble.members`.
-Writes OUT_DIR/equal/seed<S>/ (the published rule: equal weights) and, with `ensemble.fit_weights`,
-OUT_DIR/fitted/seed<S>/ (weights minimizing validation log loss, fitted on validation only) in the
-run-folder layout of synthaug.classifier_runs, and the mean and standard deviation over seeds of
-the headline metrics to METRICS. Logs one MLflow run per variant and seed, linked to its members.
+CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv for each member in `ensemble.members`, and
+MANIFEST (the group of each validation file). Writes OUT_DIR/equal/seed<S>/ (the published rule:
+equal weights) and, with `ensemble.fit_weights`, OUT_DIR/fitted/seed<S>/ in the run-folder layout
+of synthaug.classifier_runs, and the mean and standard deviation over seeds of the headline metrics
+to METRICS. Logs one MLflow run per variant and seed, linked to its members.
+
+Fitted weights minimize the log loss on one half of the validation split (whole groups, classes
+spread evenly, seeded by `ensemble.validation_split_seed`, the same halves for every seed); the
+fitted ensemble's validation predictions and scores are those of the other half only, so they are
+not scored on the data its weights were chosen on. (Each member's best epoch was still chosen on
+the whole validation split: every validation score stays somewhat optimistic; test is the honest one.)
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.classifier_runs import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.config import load_params
+from synthaug.datasets.manifest import read_manifest
 from synthaug.errors import ConfigError, DataError
-from synthaug.evaluation.ensemble import average_probabilities, fit_weights
+from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
 from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
 from synthaug.evaluation.metrics import evaluate
 from synthaug.io import atomic_directory, write_json_atomic
@@ -41,7 +48,21 @@ def member_predictions(classifiers_dir: Path, members: list[str], seed: int, spl
     return frames[0], np.stack(probas)
 
 
-def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+def validation_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray | None:
+    """The manifest group of each validation item (featurize names files by their manifest path); None without a manifest."""
+    if manifest_path is None:
+        return None
+    manifest = read_manifest(manifest_path)
+    groups = dict(zip(manifest["path"], manifest["group"]))
+    missing = sorted({str(f) for f in file_ids} - set(groups))
+    if missing:
+        raise DataError(f"{manifest_path}: {len(missing)} validation file(s) not in the manifest, e.g. {missing[0]!r}; "
+                        "the predictions are older than the manifest: re-run featurize and the classifiers (dvc repro)")
+    return np.asarray([groups[str(f)] for f in file_ids], dtype=str)
+
+
+def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: Path, metrics_path: Path,
+         project_root: Path = Path("."), manifest_path: Path | None = None) -> None:
     params = load_params(params_path)
     dataset, settings, seeds = params.dataset, params.ensemble, params.train_classifier.seeds
     missing = [m for m in settings.members if not (classifiers_dir / m).is_dir()]
@@ -56,35 +77,66 @@ def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: 
         for seed in seeds:
             inputs = {split: member_predictions(classifiers_dir, settings.members, seed, split, class_names) for split in EVALUATED_SPLITS}
             member_runs = {m: _run_id(classifiers_dir / m / f"seed{seed}") for m in settings.members}
+            frame_val, probas_val = inputs["val"]
+            y_val = pd.Categorical(frame_val["label"], categories=class_names).codes
             for variant in variants:
-                frame_val, probas_val = inputs["val"]
-                y_val = pd.Categorical(frame_val["label"], categories=class_names).codes
-                weights = fit_weights(y_val, probas_val) if variant == "fitted" else np.full(len(settings.members), 1 / len(settings.members))
+                variant_inputs, extra = inputs, {}
+                if variant == "fitted":
+                    weights, variant_inputs, extra = _fit_on_half(inputs, y_val, frame_val, probas_val, manifest_path,
+                                                                  settings.validation_split_seed)
+                else:
+                    weights = np.full(len(settings.members), 1 / len(settings.members))
                 summary = _ensemble_run(
-                    METHODS[variant], seed, inputs, weights, class_names, tmp / variant / f"seed{seed}",
-                    settings.members, member_runs, dataset, project_root,
+                    METHODS[variant], seed, variant_inputs, weights, class_names, tmp / variant / f"seed{seed}",
+                    settings.members, member_runs, dataset, project_root, extra,
                 )
                 summaries[variant].append(summary)
     metrics = {variant: seed_summary(runs) for variant, runs in summaries.items()}
     write_json_atomic(metrics_path, metrics)
     for variant, runs in summaries.items():
-        test = metrics[variant]["test"]["file"]
+        test, val = metrics[variant]["test"]["file"], metrics[variant]["val"]["file"]
+        held_out = " (held-out half)" if variant == "fitted" else ""
         print(f"ensemble {variant} of {', '.join(settings.members)}: {len(runs)} seeds, test macro F1 "
-              f"{test['macro_f1_mean']:.3f} ± {test['macro_f1_std']:.3f}, AUROC {test['auroc_mean']:.3f} ± {test['auroc_std']:.3f}")
+              f"{test['macro_f1_mean']:.3f} ± {test['macro_f1_std']:.3f}, AUROC {test['auroc_mean']:.3f} ± {test['auroc_std']:.3f}; "
+              f"validation{held_out} macro F1 {val['macro_f1_mean']:.3f}")
+
+
+def _fit_on_half(inputs: dict, y_val: np.ndarray, frame_val: pd.DataFrame, probas_val: np.ndarray, manifest_path: Path | None,
+                 split_seed: int) -> tuple[np.ndarray, dict, dict]:
+    """(weights fitted on one validation half, inputs whose val is the other half, what run.json records about it)."""
+    file_ids = frame_val["file_id"].to_numpy()
+    groups = validation_groups(file_ids, manifest_path)
+    try:
+        fit_half = split_validation(file_ids, y_val, groups, seed=split_seed)
+    except ValueError as exc:
+        raise DataError(f"ensemble.fit_weights: {exc}; set ensemble.fit_weights: false or add validation data") from None
+    weights = fit_weights(y_val[fit_half], probas_val[:, fit_half])
+    held_out = {**inputs, "val": (frame_val[~fit_half].reset_index(drop=True), probas_val[:, ~fit_half])}
+
+    def size(mask: np.ndarray) -> dict:
+        unit = file_ids if groups is None else groups
+        return {"files": int(len(np.unique(file_ids[mask]))), "groups": int(len(np.unique(unit[mask])))}
+
+    extra = {"weights_fitted_on": {"split": "val", "half": "fit", **size(fit_half)},
+             "val_scored_on": {"split": "val", "half": "held out", **size(~fit_half)},
+             "validation_split": "by group" if groups is not None else "by file", "validation_split_seed": split_seed}
+    return weights, held_out, extra
 
 
 def _run_id(run_dir: Path) -> str:
     return (completed(run_dir) or {}).get("mlflow_run_id", "")
 
 
-def _ensemble_run(method, seed, inputs, weights, class_names, run_dir, members, member_runs, dataset, project_root) -> dict:
+def _ensemble_run(method, seed, inputs, weights, class_names, run_dir, members, member_runs, dataset, project_root,
+                  extra: dict | None = None) -> dict:
     """Average, evaluate, write one run folder and log its MLflow run; return its run.json content."""
     with tracking.stage_run(
         project_root=project_root,
         dataset_name=dataset.name,
         stage="ensemble",
         protocol=dataset.protocol,
-        params={"members": ",".join(members), "seed": seed, **{f"weight.{m}": float(w) for m, w in zip(members, weights)}},
+        params={"members": ",".join(members), "seed": seed, **{f"weight.{m}": float(w) for m, w in zip(members, weights)},
+                **({"validation": extra} if extra else {})},
         run_name=f"ensemble-{method}-seed{seed}",
         tags={"synthaug.method": method, "synthaug.seed": str(seed), "synthaug.members": ",".join(members),
               **{f"synthaug.member_run_id.{m}": run_id for m, run_id in member_runs.items()}},
@@ -98,7 +150,7 @@ def _ensemble_run(method, seed, inputs, weights, class_names, run_dir, members, 
             evaluations[split] = evaluate(y, proba, frame["file_id"].to_numpy(), class_names)
             frames[split] = frame.assign(**{f"p_{name}": proba[:, c] for c, name in enumerate(class_names)})
         summary = {"method": method, "seed": seed, "mlflow_run_id": run.info.run_id, "members": members,
-                   "weights": [float(w) for w in weights], **{s: headline(evaluations[s]) for s in EVALUATED_SPLITS}}
+                   "weights": [float(w) for w in weights], **(extra or {}), **{s: headline(evaluations[s]) for s in EVALUATED_SPLITS}}
         test_frame = frames["test"]
         test_y = pd.Categorical(test_frame["label"], categories=class_names).codes
         figures = {

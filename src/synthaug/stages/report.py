@@ -34,6 +34,7 @@ from synthaug.evaluation.report import (
     compare_methods,
     detectable_difference,
     markdown_methods,
+    method_label,
     render,
 )
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
@@ -172,9 +173,10 @@ def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str,
 NOTE_LIMIT = 8000  # MLflow truncates longer tag values
 
 
-def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized: list[str], experiment_id: str) -> str:
-    """The summary run's description: the methods table and a link to every run it summarizes."""
-    head = (f"# Results: {dataset_name}\n\n{markdown_methods(methods)}\n\nThe full report is the artifact results.md; "
+def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized: list[str], experiment_id: str,
+                 labels: dict[str, str] | None = None) -> str:
+    """The summary run's description: the methods table (methods named by `labels`) and a link to every run it summarizes."""
+    head = (f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
             "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n")
     links, length = [], len(head)
     for run_id in summarized:
@@ -205,7 +207,8 @@ def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods:
             tracking.log_file(figure, "figures")
         tracking.log_json({"summarized_run_ids": summarized}, "summarized_runs.json")
         experiment_id = run.info.experiment_id
-        mlflow.set_tag("mlflow.note.content", summary_note(dataset.name, methods, summarized, experiment_id))
+        labels = {m: method_label(m, params.train_generator.classes) for m in methods}
+        mlflow.set_tag("mlflow.note.content", summary_note(dataset.name, methods, summarized, experiment_id, labels))
         client = mlflow.MlflowClient()
         for run_id in summarized:
             client.set_tag(run_id, "synthaug.summary_run_id", run.info.run_id)

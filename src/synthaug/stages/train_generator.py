@@ -39,6 +39,8 @@ def sample_grid(slot: ModelSlot, generator: Generator, class_names: list[str], t
 
 
 def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+    from synthaug.evaluation.report import method_label
+
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_generator
     config = settings.models.get(name, {})
@@ -53,9 +55,15 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         protocol=dataset.protocol,
         params={"generator": name, **config, "classes": settings.classes, "seed": settings.seed},
         run_name=f"train_generator-{name}",
-        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed)},
+        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed),
+              "synthaug.method_label": method_label(name, settings.classes)},
     ) as run:
         import mlflow
+
+        if method_label(name, settings.classes) != name:  # a cgan on one class is no conditional GAN: say so in the UI
+            mlflow.set_tag("mlflow.note.content", f"{method_label(name, settings.classes)}: trained on the minority class "
+                           "only (train_generator.classes: minority), so its auxiliary classifier has no other class to "
+                           "tell apart; it is an unconditional progressive GAN.")
 
         logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
         last_grid: dict[str, int] = {}
