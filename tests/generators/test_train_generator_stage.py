@@ -1,0 +1,65 @@
+"""The train_generator stage: MLflow metrics indexed by optimizer step, metrics JSON, the time-cap note."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
+
+SHAPE = (1, 16, 12)
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 12 + [1] * 6)
+    train = SpectrogramSet(x=rng.standard_normal((len(y), *SHAPE)).astype(np.float32), y=y,
+                           file_id=np.array([f"f{i}" for i in range(len(y))]), class_names=["healthy", "positive"])
+    (tmp_path / "features").mkdir()
+    save_spectrogram_set(tmp_path / "features" / "train.npz", train)
+    with contextlib.chdir(tmp_path):
+        yield tmp_path
+
+
+def run_stage(root: Path, vae: dict) -> dict:
+    import mlflow
+
+    from synthaug.stages import train_generator
+
+    params = {"dataset": {"name": "stage-test", "adapter": "demo", "root": "data"},
+              "train_generator": {"log_every": 2, "checkpoint_every": 2, "grid_every": 4,
+                                  "models": {"vae": {"batch_size": 4, "width": 0.0625, "latent_dim": 4, **vae}}}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    train_generator.main("vae", root / "params.yaml", root / "features", root / "out", root / "metrics.json", project_root=root)
+    index = json.loads((root / "out" / "generators.json").read_text())
+    client = mlflow.MlflowClient()
+    run = client.get_run(index["mlflow_run_id"])
+    history = client.get_metric_history(run.info.run_id, "class-positive.loss")
+    return {"metrics": json.loads((root / "metrics.json").read_text()), "run": run,
+            "loss_steps": [m.step for m in history], "artifacts": client.list_artifacts(run.info.run_id, "samples/class-positive")}
+
+
+def test_losses_are_logged_by_optimizer_step_with_grids_and_final_metrics(project):
+    result = run_stage(project, {"steps": 6, "ema_decay": 0.5})
+    assert result["loss_steps"] == [2, 4, 6]
+    model = result["metrics"]["models"]["class-positive"]
+    assert model["steps"] == 6 and model["steps_budget"] == 6 and model["stopped_by"] == "steps" and model["n_train"] == 6
+    assert "synthaug.stopped_by" not in result["run"].data.tags
+    grids = sorted(Path(a.path).name for a in result["artifacts"])
+    assert grids == ["final.png", "step_000004.png"]
+
+
+def test_a_time_cap_ends_training_early_and_says_so(project):
+    result = run_stage(project, {"steps": 500, "max_minutes": 1e-9})
+    model = result["metrics"]["models"]["class-positive"]
+    assert model["steps"] == 1 and model["steps_budget"] == 500 and model["stopped_by"] == "max_minutes"
+    assert result["run"].data.tags["synthaug.stopped_by"] == "max_minutes"
+    assert result["loss_steps"] == [1]
