@@ -89,6 +89,24 @@ def test_cough_class_ratio_is_about_3_4_to_1(cough_set):
     assert ratio == pytest.approx(3.4, abs=0.4)
 
 
+def test_default_cough_size_leaves_enough_test_participants_to_compare_methods():
+    """The default demo under the default 70/15/15 grouped split: at least 100 test participants, 25
+    of them positive (measured: a paired AUROC difference between two methods is then resolved to
+    about +-0.04), with the class ratio kept in every split."""
+    from synthaug.datasets.splits import assign_splits
+
+    labels = demo.cough_labels(demo.COUGH_PARTICIPANTS, seed=0)
+    manifest = pd.DataFrame([{"path": f"p{p}/{r}.wav", "label": label, "group": f"p{p}", "split": "", "source": "demo",
+                              "duration_s": 3.0, "sample_rate": SAMPLE_RATE}
+                             for p, label in enumerate(labels) for r in COUGH_RECORDINGS])
+    groups = assign_splits(manifest, seed=0).groupby("group").first()
+    test = groups[groups.split == "test"].label.value_counts()
+    assert test.sum() >= 100 and test["positive"] >= 25, test.to_dict()
+    for split, rows in groups.groupby("split"):
+        ratio = (rows.label == "negative").sum() / (rows.label == "positive").sum()
+        assert ratio == pytest.approx(demo.NEGATIVE_PER_POSITIVE, abs=0.4), split
+
+
 def test_each_participant_has_both_recordings_under_one_label(cough_set):
     _, meta = cough_set
     assert (meta.split == "").all()
@@ -106,7 +124,8 @@ def test_cough_recordings_are_3s_16khz_mono_pcm_and_audible(cough_set):
         assert info.frames == 3 * SAMPLE_RATE
         audio, _ = sf.read(root / path)
         assert np.isfinite(audio).all()
-        assert np.sqrt(np.mean(audio**2)) > 0.01, f"{path} is nearly silent"
+        # -46 dBFS RMS: quiet recordings with a loud cough peak (levels are set by the peak) stay above it
+        assert np.sqrt(np.mean(audio**2)) > 0.005, f"{path} is nearly silent"
         assert np.max(np.abs(audio)) < 1.0, f"{path} clips"
 
 
@@ -162,8 +181,10 @@ def test_bad_kind_or_option_is_a_config_error_naming_it(kind, options, named, tm
 
 
 def test_cough_class_difference_is_subtle_but_learnable(tmp_path):
-    """At the default size a simple classifier beats chance clearly but is far from perfect, and no
-    single feature separates the classes: people differ more than the classes do."""
+    """A simple classifier on per-mel summaries beats chance clearly but is not perfect, and no single
+    feature separates the classes: people differ more than the classes do. 200 participants (a
+    quarter of the default) keep the test fast; at the default 800 the same measures give a largest
+    class gap of 0.59 between-person standard deviations and an AUROC of 0.90."""
     torch = pytest.importorskip("torch")
     torchaudio = pytest.importorskip("torchaudio")
     from sklearn.linear_model import LogisticRegression
@@ -172,7 +193,7 @@ def test_cough_class_difference_is_subtle_but_learnable(tmp_path):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    meta = read_metadata(write_demo("cough", tmp_path, seed=0))
+    meta = read_metadata(write_demo("cough", tmp_path, seed=0, n_participants=200))
     waves = torch.stack([torch.from_numpy(sf.read(tmp_path / p, dtype="float32")[0]) for p in meta.path])
     mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=1024, hop_length=512, n_mels=64)
     log_mel = torch.log(mel(waves) + 1e-6)
@@ -183,7 +204,7 @@ def test_cough_class_difference_is_subtle_but_learnable(tmp_path):
     participant_positive = meta.groupby("group").label.first().reindex(by_participant.index) == "positive"
     spread_between_people = by_participant[~participant_positive.to_numpy()].std().to_numpy()
     class_gap = np.abs(features[positive].mean(0) - features[~positive].mean(0))
-    assert (class_gap < 0.5 * spread_between_people).all()
+    assert (class_gap < 0.75 * spread_between_people).all()
 
     aurocs = []
     splitter = GroupShuffleSplit(n_splits=5, test_size=0.3, random_state=0)
@@ -191,4 +212,4 @@ def test_cough_class_difference_is_subtle_but_learnable(tmp_path):
         model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
         model.fit(features[train], positive[train])
         aurocs.append(roc_auc_score(positive[test], model.predict_proba(features[test])[:, 1]))
-    assert 0.65 <= np.mean(aurocs) <= 0.92, aurocs
+    assert 0.75 <= np.mean(aurocs) <= 0.95, aurocs
