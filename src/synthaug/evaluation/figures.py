@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # figures are files and MLflow artifacts; never open a wi
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 
 def spectrogram_examples(
@@ -253,8 +254,7 @@ def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
             positions = np.arange(len(sets))
             for i, (column, label) in enumerate(AUDIT_BAR_SCORES.items()):
                 values = panel[column].to_numpy(float) if column in panel else np.full(len(sets), np.nan)
-                bars = axis.bar(positions + i * width, values, width, color=colours[i % len(colours)],
-                                label=label if row == col == 0 else None)
+                bars = axis.bar(positions + i * width, values, width, color=colours[i % len(colours)])
                 for bar, name in zip(bars, sets):
                     if name == reference:
                         bar.set_hatch("//")
@@ -269,5 +269,8 @@ def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
                 axis.set_ylabel("score")
     if title:
         figure.suptitle(title)
-    figure.legend(loc="outside lower center", ncol=len(AUDIT_BAR_SCORES), fontsize=8)
+    # Handles drawn here rather than taken from the bars, whose first one (the reference) is hatched.
+    handles = [Patch(color=colours[i % len(colours)], label=label) for i, label in enumerate(AUDIT_BAR_SCORES.values())]
+    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label=f"{reference}: the reference"))
+    figure.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
     return figure

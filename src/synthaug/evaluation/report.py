@@ -476,7 +476,9 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], sett
              "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
              "standardized features sees shape and spread; quad. (logistic regression on the features and their "
              "squares) sees shifts of each feature's mean and spread where kNN's neighbourhoods fail. "
-             "*Strongest*: the highest over tests and views, the figure to quote.",
+             "*Strongest*: the highest over tests and views, the figure to quote. At a few dozen samples the "
+             "AUROC of identical distributions scatters around 0.5 and often falls below it (cross-validation "
+             "biases it downwards at small n): compare each set with the reference row, not with 0.5.",
              "- **KID**: unbiased MMD² with a cubic polynomial kernel (≈ 0 for one distribution, may dip below 0), "
              "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
              "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
