@@ -9,7 +9,7 @@ import pytest
 
 from synthaug.config import load_params
 from synthaug.errors import ConfigError
-from synthaug.profiles import apply_profile, available, differences_from_profile
+from synthaug.profiles import apply_profile, available
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,14 +54,3 @@ def test_null_in_a_profile_removes_the_key(project: Path):
     apply_profile("machine", project / "params.yaml", project)
     assert list(load_params(project / "params.yaml").train_generator.models) == ["cgan"]
 
-
-def test_differences_from_the_published_profile_name_each_shrunk_setting(project: Path):
-    import yaml
-
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    shrunk = {d["key"]: (d["here"], d["published"]) for d in differences_from_profile(params, "paper-medical", project)}
-    assert shrunk["train_classifier.epochs"] == (params["train_classifier"]["epochs"], 100)
-    assert "featurize.n_mels" not in shrunk and not any(key.startswith("dataset.") for key in shrunk)
-    apply_profile("paper-medical", project / "params.yaml", project)
-    published = yaml.safe_load((project / "params.yaml").read_text())
-    assert differences_from_profile(published, "paper-medical", project) == []

@@ -213,6 +213,9 @@ class ReportParams(Section):
     n_resamples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
+    # The published protocol the run is compared with (synthaug.protocols); null: medical for the
+    # medical protocol, pucks for the industrial one.
+    published_protocol: Literal["medical", "pucks", "metal_balls"] | None = None
 
 
 class ScarcityParams(Section):

@@ -3,7 +3,8 @@
 params.yaml holds the quick profile. `synthaug profile NAME` deep-merges profiles/NAME.yaml into
 it (a `null` value removes that key), keeping its comments and key order (ruamel.yaml round trip), and validates the result before
 writing, so a broken overlay never leaves a broken params.yaml. `git checkout params.yaml` returns
-to the quick profile.
+to the quick profile. The paper profiles (paper-medical, paper-pucks, paper-metal-balls; paper-industrial
+is paper-pucks' earlier name) reproduce the settings of synthaug.protocols' table of published values.
 """
 
 from __future__ import annotations
@@ -62,23 +63,3 @@ def apply_profile(name: str, params_path: Path, project_root: Path) -> list[str]
     write_text_atomic(params_path, buffer.getvalue())
     return sorted(overlay)
 
-
-def differences_from_profile(params: dict[str, Any], name: str, project_root: Path) -> list[dict[str, Any]]:
-    """Settings where `params` differs from profiles/NAME.yaml: [{key, here, published}], data set keys left out.
-
-    Reports use it to say exactly what a run shrank or changed compared with a published protocol.
-    """
-    from synthaug.tracking import flatten
-
-    overlay = read_yaml(project_root / PROFILES_DIR / f"{name}.yaml")
-    overlay.pop("dataset", None)
-    here = flatten(params)
-    differences = []
-    for key, value in flatten(overlay).items():
-        if value is None:  # the profile removes this key (e.g. a generator the protocol does not use)
-            present = key in here or any(k.startswith(f"{key}.") for k in here)
-            if present:
-                differences.append({"key": key, "here": "(used)", "published": "(not used)"})
-        elif here.get(key, "(not set)") != value:
-            differences.append({"key": key, "here": here.get(key, "(not set)"), "published": value})
-    return differences

@@ -348,9 +348,81 @@ def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[st
     return ["", *notes] if notes else []
 
 
+def published_protocol_lines(departures: list[dict], unstated: list[dict], published_profile: str) -> list[str]:
+    """The header's comparison of the whole configuration with the published protocol's table of values."""
+    def value(v) -> str:
+        return f"`{v}`".replace("|", "\\|")
+
+    protocol = f"the published protocol (`profiles/{published_profile}.yaml` reproduces it)"
+    if departures:
+        lines = ["", f"**Published protocol:** matches {protocol} except in {len(departures)} setting(s) the study "
+                 "states, so these numbers are not the published experiment:", "",
+                 markdown_table(["Setting", "Here", "Published", "Stated in", "Note"],
+                                [[f"`{d['key']}`", value(d["here"]), value(d["published"]), d["source"], d["note"]]
+                                 for d in departures])]
+    else:
+        lines = ["", f"**Published protocol:** matches every setting of {protocol} that the study states."]
+    if unstated:
+        lines += ["", f"Settings the study does not state, as this run chose them ({len(unstated)}):", "",
+                  markdown_table(["Setting", "Here", "Note"], [[f"`{d['key']}`", value(d["here"]), d["note"]] for d in unstated])]
+    return lines
+
+
+def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Mapping[int, Mapping[str, MethodScores]]) -> str:
+    """The header's statement of which family of p-values the Holm–Bonferroni adjustment covers."""
+    n_methods, n_comparisons, scores = holm_family(methods)
+    if not n_comparisons:
+        return "- **Multiple comparisons:** no p-value to adjust (no method is compared with the baseline)."
+    titles = ", ".join(SCORE_TITLES.get(s, s) for s in scores)
+    line = (f"- **Multiple comparisons:** \"Holm\" is the Holm–Bonferroni adjusted p-value over one family: all "
+            f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
+            f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
+            "any false positive in the family at the chosen level; \"p\" is the raw p-value of one comparison alone.")
+    if scarcity:
+        n_variants, _, level_scores = holm_family(next(iter(scarcity.values())))
+        line += (f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
+                 "scores against that level's baseline).")
+    return line
+
+
+def scarcity_budget_line(params: Params) -> str:
+    """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
+    settings, epochs = params.scarcity, params.train_classifier.epochs
+    if settings.early_stopping:
+        selection = (f"stop early (patience {params.train_classifier.patience}) on N validation files per class drawn "
+                     "from the validation split, the same budget as training, never on the whole split")
+    else:
+        selection = (f"train a fixed {epochs} epochs and keep the last, reading no validation data, as the "
+                     "industrial study does (`scarcity.early_stopping: false`)")
+    return ("- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
+            f"z-scored with that subset's own statistics, and its classifiers {selection}.")
+
+
+def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[str]:
+    """Notes under the methods table on what a method is where its name alone would mislead."""
+    notes = []
+    if "cgan" in methods and method_label("cgan", params.train_generator.classes) != "cgan":
+        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn the minority class only "
+                     "(`train_generator.classes: minority`), so the conditional GAN trains on one class: its "
+                     "auxiliary classifier has no other class to tell apart, and it is an unconditional progressive "
+                     "GAN, not a class-conditional one.")
+    if "ensemble_fitted" in methods:
+        notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
+                     f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
+                     f"{params.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
+                     "come from the other half only. Every member's best epoch was chosen on the whole validation "
+                     "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
+    return ["", *notes] if notes else []
+
+
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
-           shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict]) -> str:
-    """reports/results.md: header (data, seeds, what differs from the published profile), methods, per class, audit, scarcity."""
+           shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict],
+           unstated: list[dict] | None = None) -> str:
+    """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
+
+    `shrunk`: every setting the study states that this run departs from; `unstated`: what the run
+    chose where the study is silent; rows {key, here, published, source, note} (synthaug.protocols).
+    """
     dataset, report = params.dataset, params.report
     seeds = params.train_classifier.seeds
     lines = [
@@ -369,12 +441,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         *([scarcity_budget_line(params)] if scarcity else []),
         *resolution_lines(methods),
     ]
-    if shrunk:
-        lines += ["", f"**Profile:** differs from the published protocol (`profiles/{published_profile}.yaml`) in "
-                  f"{len(shrunk)} setting(s), so these numbers are not the published experiment:", "",
-                  markdown_table(["Setting", "Here", "Published"], [[f"`{d['key']}`", f"`{d['here']}`", f"`{d['published']}`"] for d in shrunk])]
-    else:
-        lines += ["", f"**Profile:** the published protocol's settings (`profiles/{published_profile}.yaml`)."]
+    lines += published_protocol_lines(shrunk, unstated or [], published_profile)
     labels = {method: method_label(method, params.train_generator.classes) for method in methods}
     lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(params, methods),
               "", "![macro F1 and AUROC per method](figures/methods.png)"]

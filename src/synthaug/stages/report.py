@@ -1,7 +1,8 @@
 """report: every classifier's predictions -> reports/results.md, figures, statistics and an MLflow summary run.
 
 Reads params `dataset`, `train_generator.models` (the methods, in order), `train_classifier.seeds`,
-`ensemble`, `scarcity`, `audit` and `report`; reads FEATURES/val.npz (class names), MANIFEST (the
+`ensemble`, `scarcity`, `audit` and `report`, and the whole params file to compare it with the
+published protocol (synthaug.protocols); reads FEATURES/val.npz (class names), MANIFEST (the
 group of each test file: the unit the statistics resample), the run folders
 under CLASSIFIERS/<method>/seed<S>/, ENSEMBLE/{equal,fitted}/seed<S>/, AUDIT/<generator>/ and, when
 the scarcity sweep is on, SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data, seeds and
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthaug import tracking
+from synthaug import protocols, tracking
 from synthaug.classifier_runs import completed
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import read_manifest
@@ -38,11 +39,9 @@ from synthaug.evaluation.report import (
     render,
 )
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
-from synthaug.profiles import differences_from_profile
 from synthaug.spectrograms import load_spectrogram_set
 
 ENSEMBLE_METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
-PAPER_PROFILES = {"medical": "paper-medical", "industrial": "paper-industrial"}
 
 
 def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> dict[str, list[Path]]:
@@ -91,8 +90,14 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
     methods = compare_methods(runs, class_names, groups=groups, **statistics)
     scarcity = {n: compare_methods(point, class_names, groups=groups, **statistics)
                 for n, point in scarcity_runs(params, scarcity_dir).items()}
-    published_profile = PAPER_PROFILES[dataset.protocol]
-    shrunk = differences_from_profile(read_yaml(params_path), published_profile, project_root)
+    # The whole configuration (params after overlays, every default, the code's own choices) against
+    # the published protocol's table: departures from what the study states, and what it leaves open.
+    raw_params = read_yaml(params_path)
+    published = protocols.published_arm(raw_params)
+    effective = protocols.effective_configuration(raw_params)
+    shrunk = protocols.differences_from_published(effective, published)
+    unstated = protocols.unstated_choices(effective, published)
+    published_profile = protocols.PROFILES[published]
 
     figures = {"methods.png": method_bars(_summary_frame(methods), ["macro_f1", "auroc"],
                                           title=f"{dataset.name}: test scores per method")}
@@ -105,12 +110,13 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
         for metric in ("accuracy", "macro_f1"):
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
-    markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits)
+    markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated)
     results = {
         "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds,
         "statistics": {**statistics, "unit": "test group (manifest `group`), resampled within class",
                        "test_groups": methods["baseline"].test_groups, "detectable_difference": detectable_difference(methods)},
-        "differences_from_published": shrunk, "audit": audits,
+        "published_protocol": published, "differences_from_published": shrunk, "unstated_in_published": unstated,
+        "audit": audits,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
     }
