@@ -368,53 +368,6 @@ def published_protocol_lines(departures: list[dict], unstated: list[dict], publi
     return lines
 
 
-def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Mapping[int, Mapping[str, MethodScores]]) -> str:
-    """The header's statement of which family of p-values the Holm–Bonferroni adjustment covers."""
-    n_methods, n_comparisons, scores = holm_family(methods)
-    if not n_comparisons:
-        return "- **Multiple comparisons:** no p-value to adjust (no method is compared with the baseline)."
-    titles = ", ".join(SCORE_TITLES.get(s, s) for s in scores)
-    line = (f"- **Multiple comparisons:** \"Holm\" is the Holm–Bonferroni adjusted p-value over one family: all "
-            f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
-            f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
-            "any false positive in the family at the chosen level; \"p\" is the raw p-value of one comparison alone.")
-    if scarcity:
-        n_variants, _, level_scores = holm_family(next(iter(scarcity.values())))
-        line += (f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
-                 "scores against that level's baseline).")
-    return line
-
-
-def scarcity_budget_line(params: Params) -> str:
-    """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
-    settings, epochs = params.scarcity, params.train_classifier.epochs
-    if settings.early_stopping:
-        selection = (f"stop early (patience {params.train_classifier.patience}) on N validation files per class drawn "
-                     "from the validation split, the same budget as training, never on the whole split")
-    else:
-        selection = (f"train a fixed {epochs} epochs and keep the last, reading no validation data, as the "
-                     "industrial study does (`scarcity.early_stopping: false`)")
-    return ("- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
-            f"z-scored with that subset's own statistics, and its classifiers {selection}.")
-
-
-def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[str]:
-    """Notes under the methods table on what a method is where its name alone would mislead."""
-    notes = []
-    if "cgan" in methods and method_label("cgan", params.train_generator.classes) != "cgan":
-        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn the minority class only "
-                     "(`train_generator.classes: minority`), so the conditional GAN trains on one class: its "
-                     "auxiliary classifier has no other class to tell apart, and it is an unconditional progressive "
-                     "GAN, not a class-conditional one.")
-    if "ensemble_fitted" in methods:
-        notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
-                     f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
-                     f"{params.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
-                     "come from the other half only. Every member's best epoch was chosen on the whole validation "
-                     "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
-    return ["", *notes] if notes else []
-
-
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict],
            unstated: list[dict] | None = None) -> str:
