@@ -170,3 +170,46 @@ def test_predict_proba_is_batched_and_normalized():
 def test_invalid_config_names_the_key(key, value):
     with pytest.raises(ConfigError, match=f"train_classifier.{key}"):
         TrainConfig(**{key: value})
+
+
+def test_seeds_trained_in_parallel_workers_equal_one_thread_sequential_runs(tmp_path, monkeypatch):
+    """`run_seeds` with two workers gives each seed the weights, predictions and logged curve of a
+    sequential one-thread run of that seed, and leaves finished seeds alone."""
+    import mlflow
+
+    from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier, run_seeds
+    from synthaug.config import TrainClassifierParams
+    from synthaug.spectrograms import SpectrogramSet
+
+    def spectrograms(n, seed, prefix):
+        x, y = toy_set(n, seed)
+        return SpectrogramSet(x=x, y=y, file_id=np.array([f"{prefix}{i}" for i in range(n)]), class_names=["a", "b"])
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    train = spectrograms(64, 0, "t")
+    data = ClassifierData(train.x, train.y, spectrograms(24, 1, "v"), spectrograms(24, 2, "s"), channel_std=np.ones(16))
+    settings = TrainClassifierParams(model={"architecture": "three_layer_cnn", "width": 4}, epochs=3, patience=3,
+                                     batch_size=16, balance="class_weight", augment=AUGMENT, device="cpu")
+    context = RunContext(tmp_path, "unit", "medical", "train_classifier", log_model=False)
+    seeds = [0, 1, 2]
+    folders = {mode: {s: tmp_path / mode / f"seed{s}" for s in seeds} for mode in ("parallel", "sequential")}
+    epochs = {mode: {s: tmp_path / mode / f"epochs{s}" for s in seeds} for mode in ("parallel", "sequential")}
+
+    parallel = run_seeds("baseline", seeds, data, settings, folders["parallel"], epochs["parallel"], context, workers=2)
+    sequential = [run_classifier("baseline", s, data, settings, folders["sequential"][s], epochs["sequential"][s],
+                                 context, num_threads=1) for s in seeds]
+
+    assert [run["seed"] for run in parallel] == seeds
+    for s, p, q in zip(seeds, parallel, sequential):
+        assert (folders["parallel"][s] / "predictions_test.csv").read_text() == (folders["sequential"][s] / "predictions_test.csv").read_text()
+        assert (p["test"], p["best_epoch"]) == (q["test"], q["best_epoch"])
+        logged = mlflow.MlflowClient().get_metric_history(p["mlflow_run_id"], "val_macro_f1")
+        assert [m.step for m in logged] == [1, 2, 3]
+    a, b = (torch.load(folders[mode][1] / "model.pt", weights_only=True) for mode in ("parallel", "sequential"))
+    assert same_weights(a["state_dict"], b["state_dict"])
+    assert len({p["test"]["clip"]["auroc"] for p in parallel}) > 1  # the seeds really differ
+
+    # A second call finds every seed finished: nothing is trained or logged again.
+    again = run_seeds("baseline", seeds, data, settings, folders["parallel"], epochs["parallel"], context, workers=2)
+    assert again == parallel
+    assert len(mlflow.search_runs(experiment_names=["synthaug-unit"], output_format="list")) == 2 * len(seeds)

@@ -8,12 +8,22 @@ logged already and nothing is trained twice. An unfinished run resumes from its 
 A run folder holds model.pt, predictions_{val,test}.csv (file id, true label and the probability of
 each class, per clip), evaluation.json (clip- and file-level metrics with per-class results and the
 confusion matrix), learning_curve.csv, three PNG figures and run.json.
+
+`run_seeds` runs one method's seeds, `workers` at a time: the trainings go to forked worker
+processes with one torch thread each (a small CNN keeps two threads of one process poorly busy),
+while this process evaluates, saves and logs each finished seed in seed order, so MLflow's store
+is written by one process only. A seed's weights depend on its thread count, not on which process
+trains it: a parallel seed equals a sequential run of that seed with `num_threads=1`.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +34,14 @@ from synthaug import tracking
 from synthaug.classifiers import Augmenter, build_classifier
 from synthaug.classifiers.saved import save_classifier
 from synthaug.config import TrainClassifierParams
+from synthaug.devices import pick_device
 from synthaug.evaluation.figures import confusion_matrix_figure, learning_curves, roc_figure
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import aggregate_by_file, evaluate
 from synthaug.evaluation.statistics import summarize
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet
-from synthaug.training import TrainConfig, predict_proba, train_classifier
+from synthaug.training import TrainConfig, TrainResult, predict_proba, train_classifier
 
 RUN_FILE = "run.json"
 HEADLINE = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
@@ -99,6 +110,37 @@ def predictions_frame(spectrograms: SpectrogramSet, proba: np.ndarray) -> pd.Dat
     return frame
 
 
+def _build(seed: int, data: ClassifierData, settings: TrainClassifierParams):
+    architecture = settings.model["architecture"]
+    options = {k: v for k, v in settings.model.items() if k != "architecture"}
+    model = build_classifier(architecture, len(data.class_names), tuple(data.train_x.shape[1:]), seed=seed, **options)
+    return model, architecture, options
+
+
+def fit_classifier(
+    seed: int,
+    data: ClassifierData,
+    settings: TrainClassifierParams,
+    checkpoints: Path,
+    *,
+    augment: dict | None = None,
+    num_threads: int | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train the classifier of one seed (resuming from `checkpoints`); return its best-epoch result.
+
+    `num_threads`: torch threads while training (None: all cores this process may use).
+    """
+    model, _, _ = _build(seed, data, settings)
+    augment = settings.augment if augment is None else augment
+    augmenter = Augmenter.from_params(augment, channel_std=data.channel_std)
+    config = TrainConfig(seed=seed, num_threads=num_threads, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    return train_classifier(model, (data.train_x, data.train_y), (data.val.x, data.val.y, data.val.file_id), config,
+                            augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end,
+                            progress=progress)
+
+
 def run_classifier(
     name: str,
     seed: int,
@@ -109,23 +151,22 @@ def run_classifier(
     context: RunContext,
     *,
     augment: dict | None = None,
+    num_threads: int | None = None,
+    fitted: TrainResult | None = None,
 ) -> dict:
     """Train, evaluate and save one classifier (method `name`, `seed`); return its run.json content.
 
     `augment` overrides `settings.augment` (the scarcity sweep's classic-augmentation variants).
-    A finished `out_dir` is returned as it is.
+    `fitted`: the seed's training already done elsewhere (`run_seeds`' workers); it is evaluated,
+    saved and logged with its per-epoch history. A finished `out_dir` is returned as it is.
     """
     done = completed(out_dir)
     if done is not None:
         return done
     class_names = data.class_names
     input_shape = tuple(data.train_x.shape[1:])
-    architecture = settings.model["architecture"]
-    options = {k: v for k, v in settings.model.items() if k != "architecture"}
-    model = build_classifier(architecture, len(class_names), input_shape, seed=seed, **options)
     augment = settings.augment if augment is None else augment
-    augmenter = Augmenter.from_params(augment, channel_std=data.channel_std)
-    config = TrainConfig(seed=seed, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    device = settings.device
     n_train = len(data.train_y)
 
     with tracking.stage_run(
@@ -146,17 +187,22 @@ def run_classifier(
             mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=epoch)
             logged.add(epoch)
 
-        if any(Path(checkpoints).glob("*.pt")):
-            print(f"{context.stage} {name} seed {seed}: resuming from the checkpoint in {checkpoints}")
         val, test = data.val, data.test
-        result = train_classifier(model, (data.train_x, data.train_y), (val.x, val.y, val.file_id), config,
-                                  augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end)
+        if fitted is None:
+            if any(Path(checkpoints).glob("*.pt")):
+                print(f"{context.stage} {name} seed {seed}: resuming from the checkpoint in {checkpoints}")
+            result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=num_threads,
+                                    on_epoch_end=on_epoch_end)
+        else:
+            result = fitted
+        architecture = settings.model["architecture"]
+        options = {k: v for k, v in settings.model.items() if k != "architecture"}
         for record in result.history:  # epochs restored from a checkpoint were logged by an earlier run
             if record["epoch"] not in logged:
                 mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"])
 
         splits = {"val": val, "test": test}
-        probabilities = {s: predict_proba(result.model, splits[s].x, device=config.device) for s in EVALUATED_SPLITS}
+        probabilities = {s: predict_proba(result.model, splits[s].x, device=device) for s in EVALUATED_SPLITS}
         evaluations = {s: evaluate(splits[s].y, probabilities[s], splits[s].file_id, class_names) for s in EVALUATED_SPLITS}
         summary = {
             "method": name, "seed": seed, "mlflow_run_id": run.info.run_id,
@@ -195,6 +241,71 @@ def run_classifier(
     write_json_atomic(out_dir / RUN_FILE, summary)  # last: the run counts as finished once it is logged
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
+
+
+# --- seeds in parallel worker processes ------------------------------------------------------------
+_WORKER: dict = {}  # what a forked worker trains on, set before the fork (inherited, never pickled)
+
+
+def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int, bool, float]:
+    data, settings, augment = _WORKER["data"], _WORKER["settings"], _WORKER["augment"]
+    result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=1, progress=False)
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    return state, result.history, result.best_epoch, result.stopped_early, result.best_val_macro_f1
+
+
+def _parallel_fits(seeds: list[int], data: ClassifierData, settings: TrainClassifierParams,
+                   checkpoints: dict[int, Path], augment: dict | None, workers: int):
+    """Yield (seed, TrainResult) in seed order, trained `workers` at a time in forked processes."""
+    # fork: workers start in milliseconds and share the arrays (spawn would re-import torch and
+    # pickle the data to each); torch's DataLoader workers rely on fork the same way.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    _WORKER.update(data=data, settings=settings, augment=augment)
+    pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context)
+    try:
+        futures = {seed: pool.submit(_fit_in_worker, seed, checkpoints[seed]) for seed in seeds}
+        for seed in seeds:
+            state, history, best_epoch, stopped_early, best_f1 = futures[seed].result()
+            model, _, _ = _build(seed, data, settings)
+            model.load_state_dict(state)
+            yield seed, TrainResult(model, history, best_epoch, stopped_early, best_f1)
+    finally:
+        # On an error or Ctrl-C, drop the seeds not started yet instead of training them first.
+        pool.shutdown(wait=True, cancel_futures=True)
+        _WORKER.clear()
+
+
+def run_seeds(
+    name: str,
+    seeds: list[int],
+    data: ClassifierData,
+    settings: TrainClassifierParams,
+    out_dirs: dict[int, Path],
+    checkpoints: dict[int, Path],
+    context: RunContext,
+    *,
+    workers: int = 1,
+    augment: dict | None = None,
+    on_run: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """`run_classifier` for every seed (out_dirs[seed], checkpoints[seed]); return their run.json contents.
+
+    With `workers` > 1 on the CPU, unfinished seeds train `workers` at a time in worker processes
+    with one torch thread each; otherwise one after another here, with every core. `on_run(summary)`
+    is called as each seed finishes, in seed order.
+    """
+    pending = [seed for seed in seeds if completed(out_dirs[seed]) is None]
+    parallel = workers > 1 and len(pending) > 1 and pick_device(settings.device).type == "cpu"
+    fits = iter(_parallel_fits(pending, data, settings, checkpoints, augment, workers) if parallel else ())
+    runs = []
+    for seed in seeds:
+        fitted = next(fits)[1] if parallel and seed in pending else None
+        run = run_classifier(name, seed, data, settings, out_dirs[seed], checkpoints[seed], context,
+                             augment=augment, fitted=fitted)
+        if on_run is not None:
+            on_run(run)
+        runs.append(run)
+    return runs
 
 
 def read_predictions(run_dir: Path, split: str, class_names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:

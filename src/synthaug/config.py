@@ -148,6 +148,9 @@ class TrainClassifierParams(Section):
     balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: str = "auto"
+    # Seeds trained at once on the CPU, each in its own process with one torch thread; 1: one after
+    # another with every core. A seed's weights depend on its thread count (1 when workers > 1).
+    workers: int = Field(2, ge=1)
     augment: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("seeds")

@@ -7,6 +7,7 @@ synthetic samples outside the `curation` bounds are dropped first and the share 
 OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.classifier_runs) and logs
 one MLflow run. Writes the mean and standard deviation over seeds of the headline metrics to
 METRICS, and the first seed's learning curve to PLOTS/learning_curve.csv (for `dvc plots`).
+`train_classifier.workers` seeds train at once, in worker processes (synthaug.classifier_runs.run_seeds).
 
 Finished seeds and per-epoch checkpoints wait under checkpoints/train_classifier/NAME/ until every
 seed is done, so a killed run resumes where it stopped and OUT_DIR only ever holds a full set.
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier, seed_summary
+from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds, seed_summary
 from synthaug.config import load_params
 from synthaug.curation import keep_mask
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
@@ -58,18 +59,18 @@ def main(
     if curation:  # the curation bounds change the training data, so they belong in the fingerprint
         inputs.append(audit_dir / "scores.npz")
 
-    staged: dict[int, Path] = {}
-    runs = []
-    for seed in settings.seeds:
-        # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
-        fingerprint = {**settings.model_dump(exclude={"seeds"}), **curation}
-        staging = checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, inputs)
-        run = run_classifier(name, seed, data, settings, staging / "run", staging / "epochs", context)
-        staged[seed] = staging
-        runs.append(run)
+    # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
+    fingerprint = {**settings.model_dump(exclude={"seeds"}), **curation}
+    staged = {seed: checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, inputs) for seed in settings.seeds}
+
+    def report(run: dict) -> None:
         test_file = run["test"]["file"]
-        print(f"train_classifier {name} seed {seed}: test macro F1 {test_file['macro_f1']:.3f}, "
+        print(f"train_classifier {name} seed {run['seed']}: test macro F1 {test_file['macro_f1']:.3f}, "
               f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})")
+
+    runs = run_seeds(name, settings.seeds, data, settings, {s: staging / "run" for s, staging in staged.items()},
+                     {s: staging / "epochs" for s, staging in staged.items()}, context, workers=settings.workers,
+                     on_run=report)
 
     summary = {**seed_summary(runs), **{k: v for k, v in curation.items() if k != "curation"}}
     with atomic_directory(out_dir) as tmp:
