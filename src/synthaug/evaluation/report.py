@@ -301,6 +301,26 @@ PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); DE
     "baseline": (0.645, 0.745), "vae": (0.646, 0.748), "wgan_gp": (0.609, 0.726), "ddpm": (0.644, 0.746), "ensemble": (0.664, 0.761),
 }
 
+def published_protocol_lines(departures: list[dict], unstated: list[dict], published_profile: str) -> list[str]:
+    """The header's comparison of the whole configuration with the published protocol's table of values."""
+    def value(v) -> str:
+        return f"`{v}`".replace("|", "\\|")
+
+    protocol = f"the published protocol (`profiles/{published_profile}.yaml` reproduces it)"
+    if departures:
+        lines = ["", f"**Published protocol:** matches {protocol} except in {len(departures)} setting(s) the study "
+                 "states, so these numbers are not the published experiment:", "",
+                 markdown_table(["Setting", "Here", "Published", "Stated in", "Note"],
+                                [[f"`{d['key']}`", value(d["here"]), value(d["published"]), d["source"], d["note"]]
+                                 for d in departures])]
+    else:
+        lines = ["", f"**Published protocol:** matches every setting of {protocol} that the study states."]
+    if unstated:
+        lines += ["", f"Settings the study does not state, as this run chose them ({len(unstated)}):", "",
+                  markdown_table(["Setting", "Here", "Note"], [[f"`{d['key']}`", value(d["here"]), d["note"]] for d in unstated])]
+    return lines
+
+
 def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Mapping[int, Mapping[str, MethodScores]]) -> str:
     """The header's statement of which family of p-values the Holm–Bonferroni adjustment covers."""
     n_methods, n_comparisons, scores = holm_family(methods)
@@ -346,26 +366,6 @@ def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[st
                      "come from the other half only. Every member's best epoch was chosen on the whole validation "
                      "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
     return ["", *notes] if notes else []
-
-
-def published_protocol_lines(departures: list[dict], unstated: list[dict], published_profile: str) -> list[str]:
-    """The header's comparison of the whole configuration with the published protocol's table of values."""
-    def value(v) -> str:
-        return f"`{v}`".replace("|", "\\|")
-
-    protocol = f"the published protocol (`profiles/{published_profile}.yaml` reproduces it)"
-    if departures:
-        lines = ["", f"**Published protocol:** matches {protocol} except in {len(departures)} setting(s) the study "
-                 "states, so these numbers are not the published experiment:", "",
-                 markdown_table(["Setting", "Here", "Published", "Stated in", "Note"],
-                                [[f"`{d['key']}`", value(d["here"]), value(d["published"]), d["source"], d["note"]]
-                                 for d in departures])]
-    else:
-        lines = ["", f"**Published protocol:** matches every setting of {protocol} that the study states."]
-    if unstated:
-        lines += ["", f"Settings the study does not state, as this run chose them ({len(unstated)}):", "",
-                  markdown_table(["Setting", "Here", "Note"], [[f"`{d['key']}`", value(d["here"]), d["note"]] for d in unstated])]
-    return lines
 
 
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
