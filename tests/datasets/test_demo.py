@@ -47,6 +47,13 @@ def test_same_seed_gives_byte_identical_files_and_metadata(kind, tmp_path):
     assert all_bytes(first) == all_bytes(second)
 
 
+def test_files_written_by_worker_processes_equal_those_written_in_one(tmp_path, monkeypatch):
+    one_process = all_bytes(write_demo("cough", tmp_path / "a", seed=5, **TINY["cough"]).parent)
+    monkeypatch.setattr(demo, "PARTICIPANTS_PER_TASK", 3)  # 8 tasks over two worker processes
+    workers = all_bytes(write_demo("cough", tmp_path / "b", seed=5, **TINY["cough"]).parent)
+    assert workers == one_process
+
+
 @pytest.mark.parametrize("kind", DEMO_KINDS)
 def test_different_seed_gives_different_audio(kind, tmp_path):
     first = all_bytes(write_demo(kind, tmp_path / "a", seed=5, **TINY[kind]).parent)
