@@ -9,7 +9,8 @@ random z-scored spectrograms of the demo shape [1, 128, 94]:
 - peak memory: the process's peak resident set size after the generator ran (each generator runs
   in its own process, so the peaks do not mix), and on CUDA the peak allocated GPU memory.
 
-    python benchmarks/generator_throughput.py [--n 74] [--steps 10] [--samples 16] [--threads 2] [--json PATH]
+    python benchmarks/generator_throughput.py [--n 74] [--steps 10] [--samples 16] [--threads 2]
+        [--shape 1,128,94] [--json PATH]
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ from synthaug.generators import generator_class  # noqa: E402
 SHAPE = (1, 128, 94)
 
 
-def measure(name: str, config: dict, n: int, steps: int, samples: int, threads: int) -> dict:
+def measure(name: str, config: dict, n: int, steps: int, samples: int, threads: int, shape: tuple = SHAPE) -> dict:
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, *SHAPE)).astype(np.float32)
+    x = rng.standard_normal((n, *shape)).astype(np.float32)
     y = np.zeros(n, dtype=np.int64)
     config = {**config, "steps": 2, "max_minutes": None}
     if name == "cgan":
         # Its cost grows with the resolution stage; time the final (full-size) stage, the slowest.
         config["images_per_stage"] = 1
-    generator = generator_class(name)(config, input_shape=SHAPE, n_classes=1, seed=0)
+    generator = generator_class(name)(config, input_shape=shape, n_classes=1, seed=0)
     generator.fit(x, y, progress=False)  # warm-up steps (allocations, kernel selection)
     generator.config["steps"] = 2 + steps
     started = time.perf_counter()
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=74, help="training spectrograms (default 74, the demo's minority class)")
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps (default 10)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--shape", default=",".join(map(str, SHAPE)),
+                        help="spectrogram shape channels,mels,frames (default the published 1,128,94)")
     parser.add_argument("--samples", type=int, default=16, help="spectrograms to sample (default 16)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -82,7 +85,8 @@ def main() -> None:
     results = []
     for name, config in models.items():
         with context.Pool(1) as pool:
-            result = pool.apply(_worker, ((name, config, args.n, args.steps, args.samples, args.threads),))
+            shape = tuple(int(d) for d in args.shape.split(","))
+            result = pool.apply(_worker, ((name, config, args.n, args.steps, args.samples, args.threads, shape),))
         results.append(result)
         print(f"{name:8s} train {result['train_steps_per_s']:7.2f} steps/s   "
               f"sample {result['sample_spectrograms_per_s']:7.1f} spectrograms/s   "
