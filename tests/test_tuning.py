@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -307,11 +308,13 @@ def tiny_project(tmp_path_factory) -> Path:
 
 def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     import synthaug.generators.per_class as per_class
+    from synthaug.class_plan import synthetic_counts
 
     data = tuning.load_tune_data(tiny_project / "outputs/features")
     setup = tuning.TrialSetup.from_params(load_params(tiny_project / "params.yaml"), "vae", num_threads=1)
-    assert tuning.synthetic_counts(data.train.y, data.train.class_names, "minority", 0.5, 0) == {"positive": 5}
-    assert tuning.synthetic_counts(data.train.y, data.train.class_names, "all", 0.5, 0) == {"negative": 23, "positive": 5}
+    names = data.train.class_names
+    assert synthetic_counts(data.train.y, names, "minority", ratio=0.5, n_per_class=0) == {"positive": 5}
+    assert synthetic_counts(data.train.y, names, "all", ratio=0.5, n_per_class=0) == {"negative": 23, "positive": 5}
 
     def no_generator(*args, **kwargs):
         raise AssertionError("a trial with ratio 0 must not train a generator")
@@ -320,6 +323,33 @@ def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     steps = []
     result = tuning.evaluate_trial({"ratio": 0.0, "lr": 1e-3}, data, setup, on_epoch=lambda step, seed, record: steps.append(step))
     assert result["counts"] == {} and 0.0 <= result["value"] <= 1.0 and steps == [1, 2]
+
+
+def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkeypatch):
+    """Tuning and the pipeline share one rule for the synthetic counts (synthaug.class_plan)."""
+    import synthaug.generators.per_class as per_class
+    from synthaug.stages.synthesize import counts_per_class
+
+    params = load_params(tiny_project / "params.yaml")
+    data = tuning.load_tune_data(tiny_project / "outputs/features")
+    names = data.train.class_names
+    drawn = {}
+
+    def sample_classes(models, counts, class_names, **kwargs):
+        drawn.update(counts)
+        n = sum(counts.values())
+        return np.zeros((n, *data.train.x.shape[1:]), np.float32), np.repeat([names.index(c) for c in counts], list(counts.values()))
+
+    monkeypatch.setattr(per_class, "fit_models", lambda *args, **kwargs: [])
+    monkeypatch.setattr(per_class, "sample_classes", sample_classes)
+    for classes in ("minority", ["negative"]):
+        drawn.clear()
+        update = {"train_generator": params.train_generator.model_copy(update={"classes": classes})}
+        setup = tuning.TrialSetup.from_params(params.model_copy(update=update), "vae", num_threads=1)
+        result = tuning.evaluate_trial({"lr": 1e-3}, data, setup)  # no searched ratio: synthesize.minority_ratio
+        expected = counts_per_class(data.train.y, names, names, classes, params.synthesize.minority_ratio,
+                                    params.synthesize.n_per_class, params.train_generator.minority_tolerance)
+        assert result["counts"] == drawn == expected
 
 
 def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):

@@ -94,7 +94,10 @@ class FeaturizeParams(Section):
 class TrainGeneratorParams(Section):
     """How generators are trained; `models` holds each generator's own hyperparameters."""
 
-    classes: Literal["minority", "all"] = "minority"
+    # minority: every class smaller than the largest by more than minority_tolerance; all; or a list of
+    # class names (synthaug.class_plan holds the rule and the synthetic counts).
+    classes: Literal["minority", "all"] | list[str] = "minority"
+    minority_tolerance: float = Field(0.1, ge=0, lt=1)
     seed: int = 0
     device: str = "auto"
     # Periods in optimizer steps: mean losses to MLflow, checkpoints (resume points), sample grids.
@@ -124,6 +127,17 @@ class TrainGeneratorParams(Section):
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return models
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_list(cls, classes: Any) -> Any:
+        if isinstance(classes, list):
+            if not classes:
+                raise ValueError("an empty list names no class; list class names, or use minority or all")
+            classes = [str(name) for name in classes]  # YAML reads `[3, 7]` (digit class names) as numbers
+            if len(set(classes)) != len(classes):
+                raise ValueError("a class is listed twice")
+        return classes
 
 
 class SynthesizeParams(Section):

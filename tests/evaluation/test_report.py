@@ -74,7 +74,10 @@ def test_tables_show_every_method_with_mean_and_std(runs):
     table = markdown_methods(results)
     assert table.count("\n") == 3  # header, rule, two methods
     assert "| better | 3 |" in table and "±" in table and "p = " in table
-    assert "positive: F1" in markdown_per_class(results)
+    per_class = markdown_per_class(results, support={"negative": 100, "positive": 100}).splitlines()
+    assert per_class[0] == "| Method | Class | Precision | Recall | F1 | Support |"
+    assert len(per_class) == 2 + 2 * 2  # one row per method and class
+    assert per_class[2].startswith("| baseline | negative | ") and per_class[2].endswith(" | 100 |")
 
 
 def test_methods_tested_on_other_files_are_refused(runs, tmp_path: Path):
@@ -163,25 +166,26 @@ def test_header_says_how_the_scarcity_sweep_selects_its_classifiers(early_stoppi
 
 
 def test_a_cgan_trained_on_one_class_is_labelled_an_unconditional_progressive_gan(runs):
-    assert method_label("cgan", "minority") == "cgan (progressive GAN, unconditional: one class)"
-    assert method_label("cgan", "all") == "cgan" and method_label("vae", "minority") == "vae"
+    assert method_label("cgan", 1) == "cgan (progressive GAN, unconditional: one class)"
+    assert method_label("cgan", 2) == "cgan" and method_label("vae", 1) == "vae"
     results = compare_methods({"baseline": runs["baseline"], "cgan": runs["better"]}, CLASSES, n_resamples=100)
-    labels = {m: method_label(m, "minority") for m in results}
+    labels = {m: method_label(m, 1) for m in results}
     assert "| cgan (progressive GAN, unconditional: one class) | 3 |" in markdown_methods(results, labels=labels)
     assert "| cgan (progressive GAN, unconditional: one class) |" in markdown_per_class(results, labels)
     medical = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
                             "train_generator": {"classes": "minority"}})
-    notes = "\n".join(method_notes(medical, results))
+    notes = "\n".join(method_notes(medical, results, 1))
     assert "trains on one class" in notes and "unconditional progressive GAN, not a class-conditional one" in notes
-    conditional = medical.model_copy(update={"train_generator": medical.train_generator.model_copy(update={"classes": "all"})})
-    assert method_notes(conditional, results) == []
+    assert "`train_generator.classes: minority`" in notes
+    # Several minority classes (or all of them): the cgan is conditional again, and no note says otherwise.
+    assert method_notes(medical, results, 3) == []
 
 
 def test_the_fitted_ensemble_is_said_to_be_scored_on_the_validation_half_its_weights_never_saw(runs):
     results = compare_methods({"baseline": runs["baseline"], "ensemble_fitted": runs["better"]}, CLASSES, n_resamples=100)
     params = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
                            "ensemble": {"validation_split_seed": 5}})
-    notes = "\n".join(method_notes(params, results))
+    notes = "\n".join(method_notes(params, results, 2))
     assert "weights minimize the log loss on one half of the validation groups" in notes
     assert "`ensemble.validation_split_seed` = 5" in notes and "come from the other half only" in notes
 
@@ -190,5 +194,5 @@ def test_the_summary_runs_description_names_the_one_class_cgan_for_what_it_is(ru
     from synthaug.stages.report import summary_note
 
     results = compare_methods({"baseline": runs["baseline"], "cgan": runs["better"]}, CLASSES, n_resamples=100)
-    note = summary_note("toy", results, ["abc"], "1", {m: method_label(m, "minority") for m in results})
+    note = summary_note("toy", results, ["abc"], "1", {m: method_label(m, 1) for m in results})
     assert "| cgan (progressive GAN, unconditional: one class) | 3 |" in note and "[abc](#/experiments/1/runs/abc)" in note

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models, target_classes
+from synthaug.class_plan import learned_classes
+from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models
 
 SHAPE = (1, 16, 12)
 TINY = {"vae": {"steps": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
@@ -19,8 +20,8 @@ def data():
 
 def test_minority_mode_learns_only_the_smallest_class():
     _, y = data()
-    assert target_classes(y, 2, "minority") == [1]
-    assert target_classes(y, 2, "all") == [0, 1]
+    assert learned_classes(y, ["healthy", "positive"], "minority") == [1]
+    assert learned_classes(y, ["healthy", "positive"], "all") == [0, 1]
 
 
 def test_minority_mode_never_shows_the_other_class(monkeypatch):
@@ -41,6 +42,15 @@ def test_all_mode_one_model_per_class_or_one_conditional():
     assert [s.key for s in plan_models("vae", y, names, "all")] == ["class-healthy", "class-positive"]
     conditional = plan_models("cgan", y, names, "all")
     assert [s.key for s in conditional] == ["conditional"] and conditional[0].labels == {0: 0, 1: 1}
+
+
+def test_several_minority_classes_get_one_model_each_or_one_conditional_over_them():
+    y = np.array([0] * 20 + [1] * 10 + [2] * 19 + [3] * 5)  # class 2 is within 10 % of the largest
+    names = ["a", "b", "c", "d"]
+    assert [s.key for s in plan_models("vae", y, names, "minority")] == ["class-b", "class-d"]
+    conditional = plan_models("cgan", y, names, "minority")
+    assert len(conditional) == 1 and conditional[0].labels == {1: 0, 3: 1}
+    assert [s.key for s in plan_models("vae", y, names, ["c"])] == ["class-c"]
 
 
 def test_saved_models_serve_their_classes(tmp_path):

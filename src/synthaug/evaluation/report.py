@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthaug.class_plan import describe_classes
 from synthaug.classifier_runs import file_level
 from synthaug.config import Params
 from synthaug.errors import DataError
@@ -61,6 +62,7 @@ class MethodScores:
     intervals: dict[str, dict] = field(default_factory=dict)  # score -> bootstrap_interval (value, ci_low, ci_high, …)
     test_groups: dict[str, int] = field(default_factory=dict)  # class -> test groups holding files of it
     n_test_groups: int = 0
+    support: dict[str, int] = field(default_factory=dict)  # class -> test files of it
 
 
 @dataclass
@@ -119,6 +121,7 @@ def compare_methods(
     per_class_groups = groups_per_class(reference.y_test, test_groups)
     group_counts = {name: per_class_groups.get(c, 0) for c, name in enumerate(class_names)}
     n_test_groups = len(np.unique(test_groups))
+    support = {name: int(n) for name, n in zip(class_names, np.bincount(reference.y_test, minlength=len(class_names)))}
     resampling = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     thresholds = {m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()}
     results = {}
@@ -138,7 +141,7 @@ def compare_methods(
             method=method, seeds=len(predictions.test), per_seed=per_seed,
             summary={score: summarize(values) for score, values in per_seed.items()},
             per_class=_per_class(predictions, class_names), thresholds=thresholds[method] or [],
-            intervals=intervals, test_groups=group_counts, n_test_groups=n_test_groups,
+            intervals=intervals, test_groups=group_counts, n_test_groups=n_test_groups, support=support,
         )
         if method != baseline:
             if len(predictions.test) != len(reference.test):
@@ -182,25 +185,36 @@ def _per_class(predictions: _Predictions, class_names: list[str]) -> dict[str, d
     return {name: {k: summarize([s[name][k] for s in seeds]) for k in ("precision", "recall", "f1")} for name in class_names}
 
 
-# The medical protocol trains generators on the minority class only: the "conditional" GAN then
-# sees one class, its auxiliary classifier has nothing to tell apart, and it is an unconditional
-# progressive GAN. Tables and MLflow runs say so instead of calling it class-conditional.
+# The medical protocol trains generators on the minority class only: on two classes the
+# "conditional" GAN then sees one class, its auxiliary classifier has nothing to tell apart, and it
+# is an unconditional progressive GAN. Tables and MLflow runs say so instead of calling it
+# class-conditional.
 UNCONDITIONAL_CGAN_LABEL = "cgan (progressive GAN, unconditional: one class)"
 
 
-def method_label(method: str, generator_classes: str) -> str:
-    """The name a method goes by in reports and MLflow: the method itself, except a cgan trained on one class."""
-    return UNCONDITIONAL_CGAN_LABEL if method == "cgan" and generator_classes == "minority" else method
+def method_label(method: str, learned_classes: int) -> str:
+    """The name a method goes by in reports and MLflow: the method itself, except a cgan that learns
+    one class (`learned_classes`: how many classes the generators learn, see synthaug.class_plan)."""
+    return UNCONDITIONAL_CGAN_LABEL if method == "cgan" and learned_classes == 1 else method
 
 
 def mean_std(stats: Mapping[str, float]) -> str:
+    """'0.745 ± 0.012' over several values; '0.745' alone for one (its std of 0 measures nothing)."""
     if stats.get("n", 0) == 0 or stats["mean"] is None or math.isnan(stats["mean"]):
         return "n/a"
+    if stats["n"] == 1:
+        return f"{stats['mean']:.3f}"
     return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
 
+def spread_words(n: int, unit: str) -> str:
+    """How a table's 'mean ± std' reads for `n` seeds or trials: '3 seeds: mean ± sample std', '1 seed, no std'."""
+    return f"1 {unit}, no std" if n == 1 else f"{n} {unit}s: mean ± sample std"
+
+
 def mean_std_interval(stats: Mapping[str, float], interval: Mapping[str, float] | None) -> str:
-    """'0.745 ± 0.012 [0.70, 0.79]': mean ± std over seeds and the bootstrap interval of the seed mean."""
+    """'0.745 ± 0.012 [0.70, 0.79]': mean ± std over seeds (the mean alone for one seed) and the
+    bootstrap interval of the seed mean."""
     text = mean_std(stats)
     if text == "n/a" or not interval or not _finite(interval.get("ci_low")) or not _finite(interval.get("ci_high")):
         return text
@@ -287,12 +301,16 @@ def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[st
     return markdown_table(header, rows)
 
 
-def markdown_per_class(results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None) -> str:
+def markdown_per_class(results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None,
+                       support: Mapping[str, int] | None = None) -> str:
+    """Per-class precision, recall and F1 in long format: one row per method and class, so the table is
+    as wide for ten classes as for two. `support`: test files per class (a column when given)."""
     labels = labels or {}
     class_names = list(next(iter(results.values())).per_class)
-    header = ["Method", *(f"{name}: {k}" for name in class_names for k in ("precision", "recall", "F1"))]
-    rows = [[labels.get(method, method), *(mean_std(r.per_class[name][k]) for name in class_names for k in ("precision", "recall", "f1"))]
-            for method, r in results.items()]
+    header = ["Method", "Class", "Precision", "Recall", "F1", *(["Support"] if support is not None else [])]
+    rows = [[labels.get(method, method), name, *(mean_std(r.per_class[name][k]) for k in ("precision", "recall", "f1")),
+             *([str(support.get(name, 0))] if support is not None else [])]
+            for method, r in results.items() for name in class_names]
     return markdown_table(header, rows)
 
 
@@ -351,14 +369,15 @@ def scarcity_budget_line(params: Params) -> str:
             f"z-scored with that subset's own statistics, and its classifiers {selection}.")
 
 
-def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[str]:
-    """Notes under the methods table on what a method is where its name alone would mislead."""
+def method_notes(params: Params, methods: Mapping[str, MethodScores], learned_classes: int) -> list[str]:
+    """Notes under the methods table on what a method is where its name alone would mislead
+    (`learned_classes`: how many classes the generators learn)."""
     notes = []
-    if "cgan" in methods and method_label("cgan", params.train_generator.classes) != "cgan":
-        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn the minority class only "
-                     "(`train_generator.classes: minority`), so the conditional GAN trains on one class: its "
-                     "auxiliary classifier has no other class to tell apart, and it is an unconditional progressive "
-                     "GAN, not a class-conditional one.")
+    if "cgan" in methods and method_label("cgan", learned_classes) != "cgan":
+        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn one class only "
+                     f"(`train_generator.classes: {describe_classes(params.train_generator.classes)}`), so the "
+                     "conditional GAN trains on one class: its auxiliary classifier has no other class to tell apart, "
+                     "and it is an unconditional progressive GAN, not a class-conditional one.")
     if "ensemble_fitted" in methods:
         notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
                      f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
@@ -370,20 +389,30 @@ def method_notes(params: Params, methods: Mapping[str, MethodScores]) -> list[st
 
 def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict],
-           unstated: list[dict] | None = None) -> str:
+           unstated: list[dict] | None = None, learned_classes: Sequence[str] | None = None) -> str:
     """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
 
     `shrunk`: every setting the study states that this run departs from; `unstated`: what the run
     chose where the study is silent; rows {key, here, published, source, note} (synthaug.protocols).
+    `learned_classes`: the classes the generators learn (synthaug.class_plan; None: all of them).
+    Every table is at most 8 columns wide whatever the number of classes, seeds or methods: per-class
+    results are in long format (one row per method and class).
     """
     dataset, report = params.dataset, params.report
     seeds = params.train_classifier.seeds
+    n_learned = n_classes if learned_classes is None else len(learned_classes)
+    if len(seeds) == 1:
+        seeds_line = (f"- **Seeds:** 1 seed, no std (seed {seeds[0]}): each score is one classifier's, and its spread "
+                      "over seeds is not measured; the intervals below resample test groups only.")
+    else:
+        seeds_line = (f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample "
+                      "std over seeds.")
     lines = [
         f"# Results: {dataset.name} ({dataset.protocol} protocol)",
         "",
         f"- **Data:** `{dataset.name}` (adapter `{dataset.adapter}`, `{dataset.root}`), {n_classes} classes; every score is "
         "file-level on the real test split, which no generator and no classifier saw in training.",
-        f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample std over seeds.",
+        seeds_line,
         f"- **Statistics:** {report.confidence:.0%} bootstrap intervals from {report.n_resamples} resamples of the test "
         "groups (participants, patients or speakers, drawn with replacement within each class, all recordings of a "
         "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
@@ -395,13 +424,15 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         *resolution_lines(methods),
     ]
     lines += published_protocol_lines(shrunk, unstated or [], published_profile)
-    labels = {method: method_label(method, params.train_generator.classes) for method in methods}
-    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(params, methods),
+    labels = {method: method_label(method, n_learned) for method in methods}
+    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(params, methods, n_learned),
               "", "![macro F1 and AUROC per method](figures/methods.png)"]
     if dataset.protocol == "medical":
         lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
                   markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
-    lines += ["", "## Per-class results (test, argmax decision)", "", markdown_per_class(methods, labels)]
+    lines += ["", "## Per-class results (test, argmax decision)", "",
+              "One row per method and class; support: test files of the class.", "",
+              markdown_per_class(methods, labels, support=_test_support(methods))]
     if audits:
         lines += render_audit(audits, methods, params.audit)
     if scarcity:
@@ -412,7 +443,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         for n, point in scarcity.items():
             rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
         lines += ["", "## Data scarcity", "",
-                  f"Test accuracy (file level, mean ± std over {len(params.scarcity.trials)} trials) against real training files "
+                  f"Test accuracy (file level, {spread_words(len(params.scarcity.trials), 'trial')}) against real training files "
                   f"per class; {gan_note} on exactly that subset.", "",
                   markdown_table(["Files per class", *variants], rows), "",
                   "![accuracy against files per class](figures/scarcity_accuracy.png)", "",
@@ -425,6 +456,11 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
                 rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
         lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows))
     return "\n".join(lines) + "\n"
+
+
+def _test_support(methods: Mapping[str, MethodScores]) -> dict[str, int]:
+    """Test files per class (every method is tested on the same files)."""
+    return dict(next(iter(methods.values())).support)
 
 
 def audit_rows(audits: Mapping[str, dict]) -> dict[str, dict[str, dict]]:
@@ -475,16 +511,18 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], sett
             for name, by_view in rows.items():
                 a = by_view.get(view, {})
                 frechet = f"{_number(a.get('frechet_val'), '.3g')} ({_number(a.get('frechet_dims_val'), '.0f')})"
-                out.append([cls, label(name), _number(a.get("n"), "d"),
+                out.append([cls, f"{label(name)} ({_number(a.get('n'), 'd')})",
                             pair(a, "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val"),
                             pair(a, "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train"),
                             _number(a.get("kid_val"), ".3g"), frechet,
-                            *(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
+                            " / ".join(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
                             _number(a.get("memorization_rate"), ".0%")])
         return out
 
-    view_header = ["Class", "Set", "n", "AUROC val (kNN / quad.)", "AUROC train (kNN / quad.)", "KID val",
-                   "FD val (dims)", "Precision", "Recall", "Coverage", "Copies"]
+    # Eight columns (sample count beside the set, precision / recall / coverage in one cell), so the
+    # tables stay readable with ten classes and four generators.
+    view_header = ["Class", "Set (n)", "AUROC val (kNN / quad.)", "AUROC train (kNN / quad.)", "KID val",
+                   "FD val (dims)", "Precision / recall / coverage", "Copies"]
     lines = ["", "## Synthetic data audit", "",
              "Every synthetic set is scored against real data no generator saw: each class's validation files are "
              "split by group (participant or recording) into a comparison half and a reference half, and the "

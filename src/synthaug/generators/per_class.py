@@ -1,11 +1,10 @@
 """Which classes a generator learns, and one model per class or one conditional model for all.
 
-Two modes, as in the two protocols:
-- `minority` (medical): only the class with the fewest training spectrograms is learned; the
-  generator never sees another class. Unconditional and conditional generators alike get one
-  model trained on that class alone.
-- `all` (industrial): every class. A conditional generator (cgan) is one model over all classes;
-  an unconditional one gets one model per class.
+Which classes are learned is `class_plan.learned_classes` (`minority`: every class clearly smaller
+than the largest, as the medical protocol grows its minority class; `all`: every class, as the
+industrial one; or a list of class names). A generator never sees a class it does not learn. A
+conditional generator (cgan) is one model over the learned classes; an unconditional one gets one
+model per learned class.
 
 A trained set is a folder with one state-dict file per model and `generators.json` saying which
 file serves which class and under which label inside the model.
@@ -17,17 +16,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from synthaug.errors import DataError
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
+from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, learned_classes
 from synthaug.io import write_json_atomic
 
 INDEX_FILE = "generators.json"
-Mode = Literal["minority", "all"]
+Mode = Classes
 
 
 @dataclass
@@ -38,17 +38,10 @@ class ModelSlot:
     labels: dict[int, int]
 
 
-def target_classes(y: np.ndarray, n_classes: int, mode: Mode) -> list[int]:
-    """Real class indices to learn: the minority class alone, or every class present."""
-    counts = np.bincount(y, minlength=n_classes)
-    if mode == "minority":
-        return [int(np.argmin(np.where(counts > 0, counts, np.iinfo(np.int64).max)))]
-    return [c for c in range(n_classes) if counts[c] > 0]
-
-
-def plan_models(name: str, y: np.ndarray, class_names: list[str], mode: Mode) -> list[ModelSlot]:
-    """The models to train for generator `name` under `mode`."""
-    targets = target_classes(y, len(class_names), mode)
+def plan_models(name: str, y: np.ndarray, class_names: list[str], mode: Mode,
+                tolerance: float = DEFAULT_MINORITY_TOLERANCE) -> list[ModelSlot]:
+    """The models to train for generator `name` under `mode` (train_generator.classes)."""
+    targets = learned_classes(y, class_names, mode, tolerance)
     if generator_class(name).conditional:
         return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]
     return [ModelSlot(key=f"class-{class_names[c]}", labels={c: 0}) for c in targets]
@@ -62,21 +55,26 @@ def fit_models(
     class_names: list[str],
     *,
     mode: Mode,
+    tolerance: float = DEFAULT_MINORITY_TOLERANCE,
     seed: int,
     checkpoint_root: Path | None,
     device: str = "auto",
     on_log: Callable[[ModelSlot, Generator, int, dict[str, float]], None] | None = None,
+    on_start: Callable[[int, ModelSlot], None] | None = None,
     checkpoint_every: int = 100,
     log_every: int = 10,
     progress: bool = True,
 ) -> list[tuple[ModelSlot, Generator]]:
     """Train every model of the plan on exactly its classes' spectrograms; return them with their slots.
 
-    `on_log(slot, generator, step, record)` runs after each logged window of `log_every` steps,
-    once a checkpoint due at that step is written (see Generator.fit).
+    `on_start(index, slot)` runs before model `index` of the plan trains; `on_log(slot, generator,
+    step, record)` after each logged window of `log_every` steps, once a checkpoint due at that
+    step is written (see Generator.fit).
     """
     trained = []
-    for index, slot in enumerate(plan_models(name, y, class_names, mode)):
+    for index, slot in enumerate(plan_models(name, y, class_names, mode, tolerance)):
+        if on_start is not None:
+            on_start(index, slot)
         chosen = np.isin(y, list(slot.labels))
         if not chosen.any():
             raise DataError(f"generator {name}: no training spectrograms for {slot.key}")

@@ -1,8 +1,10 @@
 """report: every classifier's predictions -> reports/results.md, figures, statistics and an MLflow summary run.
 
-Reads params `dataset`, `train_generator.models` (the methods, in order), `train_classifier.seeds`,
+Reads params `dataset`, `train_generator.models` (the methods, in order), `train_generator.classes`
+and `minority_tolerance` (which classes the generators learn), `train_classifier.seeds`,
 `ensemble`, `scarcity`, `audit` and `report`, and the whole params file to compare it with the
-published protocol (synthaug.protocols); reads FEATURES/val.npz (class names), MANIFEST (the
+published protocol (synthaug.protocols); reads FEATURES/val.npz (class names), FEATURES/train.npz
+(its labels: the classes the generators learn), MANIFEST (the
 group of each test file: the unit the statistics resample), the run folders
 under CLASSIFIERS/<method>/seed<S>/, ENSEMBLE/{equal,fitted}/seed<S>/, AUDIT/<generator>/ and, when
 the scarcity sweep is on, SCARCITY/n<N>-t<T>/<variant>/. Writes OUT_DIR/results.md (header with profile, data, seeds and
@@ -23,9 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from synthaug import protocols, tracking
+from synthaug.class_plan import learned_classes
 from synthaug.classifier_runs import completed
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import read_manifest
+from synthaug.errors import SynthaugError
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
 from synthaug.evaluation.report import (
@@ -72,6 +76,23 @@ def linked_runs(folders: list[Path]) -> list[str]:
     return sorted({run_id for run_id in run_ids if run_id})
 
 
+def generator_classes(params: Params, features_dir: Path, class_names: list[str]) -> list[str]:
+    """The classes the generators learn (synthaug.class_plan), from the training labels; every class
+    when the training set is absent (a report of classifiers only)."""
+    import numpy as np
+
+    train = features_dir / "train.npz"
+    if not params.train_generator.models or not train.is_file():
+        return list(class_names)
+    with np.load(train, allow_pickle=False) as data:  # the labels only: x may be large
+        y = data["y"]
+    try:
+        return [class_names[c] for c in learned_classes(y, class_names, params.train_generator.classes,
+                                                        params.train_generator.minority_tolerance)]
+    except SynthaugError:  # no generator could have been trained: name none of them one-class
+        return list(class_names)
+
+
 def file_groups(manifest_path: Path) -> dict[str, str]:
     """{file id: group} from the manifest: featurize names each file by its manifest `path`."""
     manifest = read_manifest(manifest_path)
@@ -110,13 +131,14 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
         for metric in ("accuracy", "macro_f1"):
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
-    markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated)
+    learned = generator_classes(params, features_dir, class_names)
+    markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated, learned)
     results = {
         "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds,
         "statistics": {**statistics, "unit": "test group (manifest `group`), resampled within class",
                        "test_groups": methods["baseline"].test_groups, "detectable_difference": detectable_difference(methods)},
         "published_protocol": published, "differences_from_published": shrunk, "unstated_in_published": unstated,
-        "audit": audits,
+        "audit": audits, "generator_classes": learned,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
     }
@@ -137,7 +159,7 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
     folders = [f for dirs in runs.values() for f in dirs] + [f for point in scarcity_runs(params, scarcity_dir).values() for dirs in point.values() for f in dirs]
     summarized = linked_runs(folders)
-    _log_summary_run(params, project_root, out_dir, methods, summarized)
+    _log_summary_run(params, project_root, out_dir, methods, summarized, len(learned))
     print(f"report: {len(methods)} methods{f', {len(scarcity)} scarcity levels' if scarcity else ''}, "
           f"{len(summarized)} runs summarized -> {out_dir / 'results.md'}")
 
@@ -195,7 +217,8 @@ def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized
     return head + "".join(links)
 
 
-def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str]) -> None:
+def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str],
+                     n_learned: int) -> None:
     import mlflow
 
     dataset = params.dataset
@@ -213,7 +236,7 @@ def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods:
             tracking.log_file(figure, "figures")
         tracking.log_json({"summarized_run_ids": summarized}, "summarized_runs.json")
         experiment_id = run.info.experiment_id
-        labels = {m: method_label(m, params.train_generator.classes) for m in methods}
+        labels = {m: method_label(m, n_learned) for m in methods}
         mlflow.set_tag("mlflow.note.content", summary_note(dataset.name, methods, summarized, experiment_id, labels))
         client = mlflow.MlflowClient()
         for run_id in summarized:

@@ -1,13 +1,16 @@
 """synthesize@NAME: a trained generator -> a labelled synthetic spectrogram set, previews and audio.
 
-Reads params `dataset.name`, `dataset.protocol`, `train_generator.classes` and `synthesize`;
+Reads params `dataset.name`, `dataset.protocol`, `train_generator.classes`,
+`train_generator.minority_tolerance` and `synthesize`;
 reads FEATURES/train.npz, FEATURES/normalizer.json and MODEL_DIR (written by train_generator@NAME).
 Writes OUT_DIR/synthetic.npz (the DESIGN.md §4 schema, with the generator's MLflow run id and the
 seed in its metadata), OUT_DIR/real_vs_synthetic.png, OUT_DIR/previews/*.wav (inverse mel +
 Griffin-Lim of de-normalized samples) and counts and timing to METRICS. Logs one MLflow run.
 
-How many: in `minority` mode the minority class grows by `minority_ratio` of its training size
-(the medical protocol: 0.5); in `all` mode every class gets `n_per_class` (the industrial one).
+How many: synthaug.class_plan.synthetic_counts, the rule tuning uses too. In `minority`
+mode every minority class grows by `minority_ratio` of its training size (the medical protocol: 0.5),
+never past the largest class; a listed class grows by `minority_ratio`; in `all` mode every class
+gets `n_per_class` (the industrial one).
 """
 
 from __future__ import annotations
@@ -24,17 +27,23 @@ from synthaug.config import load_params
 from synthaug.errors import DataError
 from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import LogMelParams, Normalizer, log_mel_to_audio
+from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.generators.per_class import load_models, sample_classes
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set
 
 
-def counts_per_class(train_y: np.ndarray, class_names: list[str], served: list[str], mode: str, ratio: float, n_per_class: int) -> dict[str, int]:
-    """Synthetic spectrograms to draw for each class the generator serves."""
-    if mode == "all":
-        return {name: n_per_class for name in served}
+def counts_per_class(train_y: np.ndarray, class_names: list[str], served: list[str], classes: Classes, ratio: float,
+                     n_per_class: int, tolerance: float) -> dict[str, int]:
+    """Synthetic spectrograms to draw for each learned class; DataError when the generator serves other
+    classes (trained under other settings) or the ratio asks for none of a class."""
+    counts = synthetic_counts(train_y, class_names, classes, ratio=configured_ratio(classes, ratio),
+                              n_per_class=n_per_class, tolerance=tolerance)
+    unserved = sorted(set(counts) - set(served))
+    if unserved:
+        raise DataError(f"the trained generator serves {', '.join(served)}, but train_generator.classes: "
+                        f"{describe_classes(classes)} asks for {', '.join(unserved)}; re-run train_generator (dvc repro)")
     sizes = np.bincount(train_y, minlength=len(class_names))
-    counts = {name: int(round(ratio * sizes[class_names.index(name)])) for name in served}
     empty = [f"{name} ({sizes[class_names.index(name)]} training spectrograms)" for name, n in counts.items() if n == 0]
     if empty:
         raise DataError(
@@ -52,7 +61,8 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
     logmel = LogMelParams(**train.feature_params)
     index, models = load_models(model_dir, device=params.train_generator.device)
     counts = counts_per_class(
-        train.y, train.class_names, sorted(models), params.train_generator.classes, settings.minority_ratio, settings.n_per_class
+        train.y, train.class_names, sorted(models), params.train_generator.classes, settings.minority_ratio, settings.n_per_class,
+        params.train_generator.minority_tolerance,
     )
 
     started = time.perf_counter()
@@ -74,7 +84,7 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
         dataset_name=dataset.name,
         stage="synthesize",
         protocol=dataset.protocol,
-        params={"generator": name, **settings.model_dump(), "classes": params.train_generator.classes},
+        params={"generator": name, **settings.model_dump(), "classes": describe_classes(params.train_generator.classes)},
         run_name=f"synthesize-{name}",
         tags={
             "synthaug.method": name,

@@ -1,7 +1,7 @@
 """train_generator@NAME: training spectrograms -> a trained generator (one model per class, or one conditional).
 
-Reads params `dataset.name`, `dataset.protocol`, `train_generator` (classes, seed, device,
-log_every, checkpoint_every, grid_every) and `train_generator.models.NAME`; reads
+Reads params `dataset.name`, `dataset.protocol`, `train_generator` (classes, minority_tolerance,
+seed, device, log_every, checkpoint_every, grid_every) and `train_generator.models.NAME`; reads
 FEATURES/train.npz. Writes OUT_DIR/*.pt (state dicts with their config and EMA weights) and
 OUT_DIR/generators.json (which model serves which class, the MLflow run id), and final losses,
 steps and timing to METRICS. Checkpoints go to checkpoints/train_generator/NAME/<fingerprint>/
@@ -9,7 +9,9 @@ steps and timing to METRICS. Checkpoints go to checkpoints/train_generator/NAME/
 interrupted training resumes where it stopped; a change of parameters or data starts afresh. Logs
 one MLflow run: params, mean losses every `log_every` steps (MLflow step = optimizer step), sample
 grids every `grid_every` steps, the trained models, and the tag `synthaug.stopped_by` = max_minutes
-when the wall-clock cap ended a training before its step budget.
+when the wall-clock cap ended a training before its step budget. When it trains several models
+(one per learned class), it says how many before it starts and, after the first logged steps, about
+how long they will take in all.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from synthaug.checkpoints import checkpoint_dir
 from synthaug.config import load_params
 from synthaug.evaluation.figures import spectrogram_examples
 from synthaug.generators.base import Generator
-from synthaug.generators.per_class import ModelSlot, fit_models, save_models
+from synthaug.class_plan import describe_classes
+from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
@@ -38,6 +41,31 @@ def sample_grid(slot: ModelSlot, generator: Generator, class_names: list[str], t
     return spectrogram_examples(np.concatenate(rows), y, class_names, per_class=GRID_SAMPLES, title=title)
 
 
+def plan_message(name: str, slots: list[ModelSlot], classes: str) -> str | None:
+    """What training several per-class models will cost, said before it starts; None for one model."""
+    if len(slots) < 2:
+        return None
+    advice = ("" if name == "cgan" else " For many classes the class-conditional cgan is the recommended setting: "
+              "it learns every class in one model (train_generator.models.cgan).")
+    return (f"train_generator {name}: {len(slots)} models to train, one per class (train_generator.classes: {classes}), "
+            f"one after another; the estimated total time follows the first model's first steps.{advice}")
+
+
+def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_models: int) -> str:
+    """The estimated time of every model still to train, from the first measured steps."""
+    seconds = seconds_per_step * steps_left
+    return (f"train_generator {name}: about {_duration(seconds)} for the {n_models} models "
+            f"({steps_left} steps left at {seconds_per_step:.2f} s/step, measured on the first steps)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
     from synthaug.evaluation.report import method_label
 
@@ -45,7 +73,15 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
     dataset, settings = params.dataset, params.train_generator
     config = settings.models.get(name, {})
     train = load_spectrogram_set(features_dir / "train.npz")
-    run_settings = {"generator": name, "config": config, "classes": settings.classes, "seed": settings.seed}
+    classes = describe_classes(settings.classes)
+    slots = plan_models(name, train.y, train.class_names, settings.classes, settings.minority_tolerance)
+    n_learned = sum(len(slot.labels) for slot in slots)
+    label = method_label(name, n_learned)
+    announcement = plan_message(name, slots, classes)
+    if announcement is not None:
+        print(announcement, flush=True)
+    run_settings = {"generator": name, "config": config, "classes": settings.classes,
+                    "minority_tolerance": settings.minority_tolerance, "seed": settings.seed}
     checkpoint_root = checkpoint_dir("train_generator", name, run_settings, [features_dir / "train.npz"])
 
     with tracking.stage_run(
@@ -53,22 +89,39 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         dataset_name=dataset.name,
         stage="train_generator",
         protocol=dataset.protocol,
-        params={"generator": name, **config, "classes": settings.classes, "seed": settings.seed},
+        params={"generator": name, **config, "classes": classes, "seed": settings.seed, "models_trained": len(slots)},
         run_name=f"train_generator-{name}",
-        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed),
-              "synthaug.method_label": method_label(name, settings.classes)},
+        tags={"synthaug.method": name, "synthaug.seed": str(settings.seed), "synthaug.method_label": label},
     ) as run:
         import mlflow
+        from tqdm.auto import tqdm
 
-        if method_label(name, settings.classes) != name:  # a cgan on one class is no conditional GAN: say so in the UI
-            mlflow.set_tag("mlflow.note.content", f"{method_label(name, settings.classes)}: trained on the minority class "
-                           "only (train_generator.classes: minority), so its auxiliary classifier has no other class to "
-                           "tell apart; it is an unconditional progressive GAN.")
+        if label != name:  # a cgan on one class is no conditional GAN: say so in the UI
+            mlflow.set_tag("mlflow.note.content", f"{label}: trained on one class only (train_generator.classes: "
+                           f"{classes}), so its auxiliary classifier has no other class to tell apart; it is an "
+                           "unconditional progressive GAN.")
+
+        def steps_of(slot: ModelSlot, generator: Generator) -> int:
+            return generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
+
+        current = {"index": 0}
+        estimated: list[bool] = []
+
+        def on_start(index: int, slot: ModelSlot) -> None:
+            current["index"] = index
+            if len(slots) > 1:
+                n_train = int(np.isin(train.y, list(slot.labels)).sum())
+                tqdm.write(f"train_generator {name}: model {index + 1} of {len(slots)}, {slot.key} "
+                           f"({n_train} training spectrograms)")
 
         logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
         last_grid: dict[str, int] = {}
 
         def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
+            if len(slots) > 1 and not estimated:  # once, on the first steps this process measures
+                estimated.append(True)
+                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current["index"] + 1:])
+                tqdm.write(estimate_message(name, float(record["seconds_per_step"]), steps_left, len(slots) - current["index"]))
             # A resumed run first logs the records restored from the checkpoint, so curves are whole.
             for past in generator.history:
                 if past["step"] > logged_until.get(slot.key, 0):
@@ -88,8 +141,8 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         started = time.perf_counter()
         trained = fit_models(
             name, config, train.x, train.y, train.class_names,
-            mode=settings.classes, seed=settings.seed, checkpoint_root=checkpoint_root,
-            device=settings.device, on_log=on_log, checkpoint_every=settings.checkpoint_every,
+            mode=settings.classes, tolerance=settings.minority_tolerance, seed=settings.seed, checkpoint_root=checkpoint_root,
+            device=settings.device, on_log=on_log, on_start=on_start, checkpoint_every=settings.checkpoint_every,
             log_every=settings.log_every,
         )
         seconds = time.perf_counter() - started

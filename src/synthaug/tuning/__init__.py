@@ -85,7 +85,6 @@ from synthaug.tuning.objective import (
     evaluate_trial,
     load_tune_data,
     make_objective,
-    synthetic_counts,
 )
 from synthaug.tuning.results import best_overlay, best_trial, finish_study, write_best_params
 from synthaug.tuning.space import search_space, space_from_json, space_to_json, suggest
@@ -142,6 +141,5 @@ __all__ = [
     "storage_kind",
     "study_space",
     "suggest",
-    "synthetic_counts",
     "write_best_params",
 ]

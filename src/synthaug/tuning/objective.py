@@ -12,6 +12,7 @@ import numpy as np
 import optuna
 
 from synthaug import tracking as tracking_conventions
+from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.config import CurationParams
 from synthaug.errors import DataError
 from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
@@ -61,7 +62,7 @@ class TrialSetup:
 
     generator: str
     generator_config: dict[str, Any]  # train_generator.models.<generator>; suggested values override it
-    classes: str  # minority | all (train_generator.classes)
+    classes: Classes  # minority | all | a list of class names (train_generator.classes)
     generator_seed: int
     generator_device: str
     synthesize_seed: int
@@ -75,6 +76,7 @@ class TrialSetup:
     audit_k: int = 5  # audit.k: neighbours of the manifold balls
     memorization_quantile: float = 0.05  # audit.memorization_quantile: sets the copy threshold
     copy_distance_ratio: float = 0.5  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
+    minority_tolerance: float = DEFAULT_MINORITY_TOLERANCE  # train_generator.minority_tolerance
 
     @classmethod
     def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
@@ -87,19 +89,8 @@ class TrialSetup:
             seeds=tuple(params.tune.seeds), num_threads=num_threads, curation=params.curation,
             audit_k=params.audit.k, memorization_quantile=params.audit.memorization_quantile,
             copy_distance_ratio=params.audit.copy_distance_ratio,
+            minority_tolerance=params.train_generator.minority_tolerance,
         )
-
-
-def synthetic_counts(train_y: np.ndarray, class_names: list[str], classes: str, ratio: float | None,
-                     per_class: int) -> dict[str, int]:
-    """Synthetic spectrograms per served class: round(ratio x its training size), or `per_class`
-    when no ratio is given (all mode's fixed count); classes that would get none are left out."""
-    from synthaug.generators.per_class import target_classes
-
-    served = target_classes(np.asarray(train_y), len(class_names), classes)  # type: ignore[arg-type]
-    sizes = np.bincount(train_y, minlength=len(class_names))
-    counts = {class_names[c]: (per_class if ratio is None else int(round(ratio * sizes[c]))) for c in served}
-    return {name: n for name, n in counts.items() if n > 0}
 
 
 def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
@@ -125,10 +116,13 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
     train = data.train
     class_names = list(train.class_names)
     ratio = values.get(RATIO)
-    if ratio is None and setup.classes == "minority":
-        ratio = setup.default_ratio
-    counts = synthetic_counts(train.y, class_names, setup.classes, None if ratio is None else float(ratio),
-                              setup.default_per_class)
+    if ratio is None and setup.default_ratio is not None:
+        ratio = configured_ratio(setup.classes, setup.default_ratio)
+    # The pipeline's rule (synthesize), with the trial's ratio; a class the ratio gives none is left out
+    # (ratio 0 is the baseline trial).
+    counts = synthetic_counts(train.y, class_names, setup.classes, ratio=None if ratio is None else float(ratio),
+                              n_per_class=setup.default_per_class, tolerance=setup.minority_tolerance)
+    counts = {name: n for name, n in counts.items() if n > 0}
     train_x, train_y = train.x, train.y
     dropped = 0
     if counts:
@@ -137,7 +131,8 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
         if on_generator_epoch is not None:
             callback = lambda slot, generator, step, record: on_generator_epoch(  # noqa: E731
                 slot.key, step, {k: v for k, v in record.items() if k != "step"})
-        trained = fit_models(setup.generator, config, train.x, train.y, class_names, mode=setup.classes,  # type: ignore[arg-type]
+        trained = fit_models(setup.generator, config, train.x, train.y, class_names, mode=setup.classes,
+                             tolerance=setup.minority_tolerance,
                              seed=setup.generator_seed, checkpoint_root=None, device=setup.generator_device,
                              on_log=callback, progress=False)
         x, y = sample_classes(by_class(trained, class_names), counts, class_names,
@@ -232,7 +227,7 @@ def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
             run_id = client.create_run(experiment_id, run_name=f"trial-{trial.number}", tags=tags).info.run_id
             trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
             log_params(client, run_id, {**values, "generator": setup.generator, "trial": trial.number,
-                                         "seeds": list(setup.seeds), "classes": setup.classes})
+                                         "seeds": list(setup.seeds), "classes": describe_classes(setup.classes)})
 
         def on_epoch(step: int, seed: int, record: dict[str, float]) -> None:
             value = float(record["val_macro_f1"])

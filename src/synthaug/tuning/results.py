@@ -11,6 +11,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from synthaug import tracking as tracking_conventions
+from synthaug.class_plan import configured_ratio
 from synthaug.errors import SynthaugError
 from synthaug.io import write_text_atomic
 from synthaug.tuning.attrs import (
@@ -79,7 +80,7 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     """The best trial's values in params.yaml's shape (a profile overlay).
 
     Generator values go to train_generator.models.<generator>; the ratio to synthesize.minority_ratio
-    (minority mode) or to synthesize.n_per_class = the mean of the trial's per-class counts (all mode,
+    (minority mode or listed classes) or to synthesize.n_per_class = the mean of the trial's per-class counts (all mode,
     where params.yaml holds one count for every class). When the best trial drew no synthetic data
     (the baseline won) synthesize is left out: params.yaml cannot ask a generator for nothing.
     Tuned curation bounds go to `curation`, which they switch on.
@@ -94,7 +95,7 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
         overlay["train_generator"] = {"models": {generator: {k: _plain(v) for k, v in values.items()}}}
     counts = best.user_attrs.get(COUNTS_ATTR)
     if ratio is not None and (counts is None or sum(counts.values()) > 0):
-        if params.train_generator.classes == "minority":
+        if configured_ratio(params.train_generator.classes, 1.0) is not None:  # minority or listed classes
             overlay["synthesize"] = {"minority_ratio": float(ratio)}
         elif counts:
             overlay["synthesize"] = {"n_per_class": int(round(float(np.mean(list(counts.values())))))}
