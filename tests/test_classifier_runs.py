@@ -47,3 +47,26 @@ def test_run_writes_its_folder_and_is_not_repeated(tmp_path: Path, context: RunC
     again = run_classifier("baseline", 3, data, settings, out, tmp_path / "epochs", context)
     assert again == completed(out)
     assert len(mlflow.search_runs(experiment_names=["synthaug-unit"], output_format="list")) == 1
+
+
+def test_logged_model_input_example_holds_no_recording(tmp_path: Path, context: RunContext):
+    """The MLflow model's input example has the input's shape and dtype but no row of any split (test
+    data above all: logged models are shared more widely than the data they were measured on)."""
+    import mlflow
+    from mlflow.models import Model
+
+    train = spectrograms(16, 0, "t")
+    data = ClassifierData(train.x, train.y, spectrograms(8, 1, "v"), spectrograms(8, 2, "s"), channel_std=np.ones(16))
+    settings = TrainClassifierParams(model={"architecture": "three_layer_cnn", "width": 4}, epochs=1, patience=1)
+    context.log_model = True
+    summary = run_classifier("baseline", 0, data, settings, tmp_path / "run", tmp_path / "epochs", context)
+
+    run = mlflow.get_run(summary["mlflow_run_id"])
+    logged = [m for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+              if m.source_run_id == run.info.run_id]
+    local = mlflow.artifacts.download_artifacts(logged[0].model_uri, dst_path=str(tmp_path / "model"))
+    example = np.asarray(Model.load(local).load_input_example(local))
+    assert example.shape == (2, *train.x.shape[1:]) and example.dtype == np.float32
+    for split in (data.test.x, data.val.x, data.train_x):
+        assert not any(np.allclose(row, recording) for row in example for recording in split)
+

@@ -237,7 +237,10 @@ def run_classifier(
         for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS)]:
             tracking.log_file(out_dir / artifact, "evaluation")
         if context.log_model:
-            tracking.log_classifier(result.model, test.x[:2], class_names)
+            # A zero batch of the input shape: the example only fixes the signature's shape and dtype (and
+            # torch.export's dynamic batch, two rows), so no recording of any split, medical ones above all,
+            # is exported with the model.
+            tracking.log_classifier(result.model, np.zeros((2, *input_shape), dtype=np.float32), class_names)
     write_json_atomic(out_dir / RUN_FILE, summary)  # last: the run counts as finished once it is logged
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
