@@ -276,12 +276,25 @@ def test_best_params_profile_applies_and_reads_back_floats(tmp_path):
     assert tuned.train_generator.models["vae"]["steps"] == params.train_generator.models["vae"]["steps"]
 
 
-def test_tuned_curation_bounds_switch_curation_on_in_the_profile(tmp_path):
+def test_tuned_curation_bounds_switch_curation_on_in_the_profile_with_every_bound(tmp_path):
+    """The profile states the whole rule the trial scored: bounds it did not apply are null, not
+    params.yaml's (with curation off in params, a trial applies its tuned bounds only)."""
     params = load_params(REPO_ROOT / "params.yaml")
+    assert not params.curation.enabled and params.curation.max_manifold_distance is not None
     study = finished_study({"ratio": 0.5, "curation.min_confidence": 0.3, "lr": 1e-4}, {"positive": 5})
     overlay = tuning.write_best_params(study, params, "vae", tmp_path / "curated.yaml")
-    assert overlay["curation"] == {"enabled": True, "min_confidence": 0.3}
+    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": None, "min_copy_ratio": None,
+                                   "min_confidence": 0.3}
     assert overlay["train_generator"] == {"models": {"vae": {"lr": 1e-4}}}
+
+    # With curation on in params, the trial applied params' other bounds, so the profile writes them out.
+    enabled = params.curation.model_copy(update={"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None})
+    overlay = tuning.best_overlay(tuning.best_trial(study), params.model_copy(update={"curation": enabled}), "vae")
+    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None,
+                                   "min_confidence": 0.3}
+    # A trial that did not curate leaves curation as params.yaml has it.
+    plain = finished_study({"ratio": 0.5, "lr": 1e-4}, {"positive": 5})
+    assert "curation" not in tuning.best_overlay(tuning.best_trial(plain), params, "vae")
 
 
 def test_best_params_in_all_mode_and_when_the_baseline_wins(tmp_path):
@@ -373,6 +386,65 @@ def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
 
     result = tuning.evaluate_trial({"ratio": 0.5, "steps": 1, "curation.min_confidence": 0.99}, data, setup)
     assert result["counts"] == {"positive": 5} and 0 < result["curation_dropped"] <= 5
+
+
+def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_project, tmp_path, monkeypatch):
+    """Round trip: a curating trial, its profile applied to params.yaml, then the pipeline's curation rule
+    (synthaug.curation.keep_mask with the params' `curation`) on the scores the trial computed keeps
+    exactly the samples the trial kept, and the profile asks for the counts the trial drew."""
+    from synthaug.config import CurationParams
+    from synthaug.curation import keep_mask
+    from synthaug.profiles import apply_profile
+    from synthaug.stages.synthesize import counts_per_class
+    from synthaug.tuning import objective
+    from synthaug.tuning.attrs import CURATION_DROPPED_ATTR
+
+    # Curation off in params.yaml, with bounds the trial must therefore not apply (strict enough to drop
+    # this trial's samples, so that applying them would show).
+    project = tmp_path / "project"
+    (project / "profiles").mkdir(parents=True)
+    raw = deep_merge(read_yaml(tiny_project / "params.yaml"),
+                     {"curation": {"enabled": False, "max_manifold_distance": 1.0, "min_copy_ratio": 1.0, "min_confidence": 0.5}})
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = load_params(project / "params.yaml")
+    scored = []  # (x, y, scores) of each curation the trial ran
+
+    def recording_scores(x, y, data, setup):
+        scores = curation_scores(x, y, data, setup)
+        scored.append((y, scores))
+        return scores
+
+    curation_scores = objective.curation_scores
+    monkeypatch.setattr(objective, "curation_scores", recording_scores)
+    space = {"ratio": SearchDimension(low=0.5, high=1.0), "curation.min_confidence": SearchDimension(low=0.05, high=0.2)}
+    study = tuning.create_study("roundtrip", journal(tmp_path), n_trials=1, generator="vae", space=space, pruner="none")
+    data = tuning.load_tune_data(tiny_project / "outputs/features")
+    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    quiet_worker(study, tuning.make_objective(study, data, setup))
+    trial = tuning.best_trial(study)
+    assert trial is not None and len(scored) == 1
+    y, scores = scored[0]
+
+    tuning.write_best_params(study, params, "vae", project / "profiles" / "tuned-vae.yaml")
+    apply_profile("tuned-vae", project / "params.yaml", project)
+    tuned = load_params(project / "params.yaml")
+
+    trial_bounds = CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None,
+                                  min_confidence=trial.params["curation.min_confidence"])
+    assert tuned.curation == trial_bounds
+    kept = keep_mask(scores, tuned.curation)
+    assert int((~kept).sum()) == trial.user_attrs[CURATION_DROPPED_ATTR]
+    # The untuned bounds of params.yaml would have curated differently: the round trip is not vacuous.
+    with_params_bounds = params.curation.model_copy(update={"enabled": True, "min_confidence": trial_bounds.min_confidence})
+    assert not np.array_equal(kept, keep_mask(scores, with_params_bounds))
+
+    # The counts: what the trial drew and scored is what the synthesize stage draws with the tuned params.
+    recorded = trial.user_attrs[tuning.COUNTS_ATTR]
+    assert recorded == {data.train.class_names[c]: int((y == c).sum()) for c in np.unique(y)}
+    tuned_counts = counts_per_class(data.train.y, data.train.class_names, list(recorded), tuned.train_generator.classes,
+                                    tuned.synthesize.minority_ratio, tuned.synthesize.n_per_class,
+                                    tuned.train_generator.minority_tolerance)
+    assert tuned_counts == recorded
 
 
 def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monkeypatch):

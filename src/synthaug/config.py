@@ -196,13 +196,15 @@ class AuditParams(Section):
 class CurationParams(Section):
     """Optional curation: synthetic samples outside these bounds are dropped before training (off by default).
 
-    Each bound may be null (not applied). Scores come from the audit stage, see synthaug.evaluation.fidelity.
+    Each bound may be null (not applied). A bound params.yaml leaves out is not applied either: a profile's
+    `null` removes the key, and must not bring back a value (a tuned profile nulls the bounds its trial did
+    not apply). Scores come from the audit stage, see synthaug.evaluation.fidelity.
     """
 
     enabled: bool = False
-    max_manifold_distance: float | None = Field(1.5, gt=0)  # > 1: outside the real training manifold
-    min_copy_ratio: float | None = Field(1.0, ge=0)  # < 1: a copy of one training sample (see audit.copy_distance_ratio)
-    min_confidence: float | None = Field(0.5, ge=0, le=1)  # the baseline's probability of the sample's label
+    max_manifold_distance: float | None = Field(None, gt=0)  # > 1: outside the real training manifold
+    min_copy_ratio: float | None = Field(None, ge=0)  # < 1: a copy of one training sample (see audit.copy_distance_ratio)
+    min_confidence: float | None = Field(None, ge=0, le=1)  # the baseline's probability of the sample's label
 
 
 class EnsembleParams(Section):

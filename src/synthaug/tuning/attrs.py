@@ -24,6 +24,7 @@ ERROR_ATTR = "error"  # user attr of a trial whose objective raised
 DISCARDED_ATTR = "discarded"  # user attr of a duplicate trial, failed unrun
 MLFLOW_RUN_ATTR = "mlflow_run_id"
 COUNTS_ATTR = "synthetic_per_class"  # user attr: synthetic spectrograms drawn per class
+CURATION_ATTR = "curation"  # user attr: {bound: value or None} the trial curated with; None: it did not curate
 CURATION_DROPPED_ATTR = "curation_dropped"  # user attr: synthetic spectrograms curation dropped
 WORKER_ATTR = "worker"  # user attr: host:pid of the worker that ran the trial
 

@@ -15,7 +15,7 @@ from synthaug import tracking as tracking_conventions
 from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.config import CurationParams
 from synthaug.errors import DataError
-from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
+from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
 from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflow_client
 from synthaug.tuning.space import suggest
 from synthaug.tuning.study import study_space
@@ -104,6 +104,7 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
     step counting epochs across seeds (seed index x epochs + epoch) so trials are compared at equal
     training; raising from it stops the trial (pruning). Returns {"value": mean best validation
     macro F1 (file level), "per_seed": {seed: value}, "counts": {class: synthetic count drawn},
+    "curation": every bound the trial applied (None: not applied) or None when it did not curate,
     "curation_dropped": samples dropped, "seconds": ...}.
     """
     import torch
@@ -125,6 +126,7 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
     counts = {name: n for name, n in counts.items() if n > 0}
     train_x, train_y = train.x, train.y
     dropped = 0
+    bounds = curation_bounds(values, setup.curation)
     if counts:
         config = {**setup.generator_config, **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)}}
         callback = None
@@ -139,7 +141,6 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
                               seed=setup.synthesize_seed, batch_size=setup.synthesize_batch_size)
         if not np.isfinite(x).all():
             raise FloatingPointError(f"generator {setup.generator} produced non-finite spectrograms with {dict(values)}")
-        bounds = curation_bounds(values, setup.curation)
         if bounds is not None:
             keep = curation_keep_mask(x, y, bounds, data, setup)
             x, y, dropped = x[keep], y[keep], int((~keep).sum())
@@ -155,6 +156,7 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
 
         per_seed[seed] = float(_train_classifier(train_x, train_y, data, setup, seed, epoch_end).best_val_macro_f1)
     return {"value": float(np.mean(list(per_seed.values()))), "per_seed": per_seed, "counts": counts,
+            "curation": None if bounds is None else bounds.model_dump(exclude={"enabled"}),
             "curation_dropped": dropped, "seconds": time.perf_counter() - started}
 
 
@@ -188,10 +190,16 @@ def curation_bounds(values: Mapping[str, Any], fixed: CurationParams) -> Curatio
 
 
 def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, data: TuneData, setup: TrialSetup) -> np.ndarray:
-    """Which synthetic samples pass `bounds`, scored as the audit stage scores them: the embeddings and
+    """Which synthetic samples pass `bounds` (the pipeline's rule, synthaug.curation), scored by `curation_scores`."""
+    from synthaug.curation import keep_mask
+
+    return keep_mask(curation_scores(x, y, data, setup), bounds)
+
+
+def curation_scores(x: np.ndarray, y: np.ndarray, data: TuneData, setup: TrialSetup) -> dict[str, np.ndarray]:
+    """Per synthetic sample, the scores curation bounds, as the audit stage computes them: the embeddings and
     label confidence of a classifier trained on the real training data (the trial's baseline, seed
     tune.seeds[0]), and a copy threshold calibrated on validation."""
-    from synthaug.curation import keep_mask
     from synthaug.evaluation.fidelity import class_sample_scores
     from synthaug.training import predict_embeddings, predict_proba
 
@@ -203,7 +211,7 @@ def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, dat
         predict_embeddings(model, x), y, train_embedded, data.train.y, val_embedded, data.val.y,
         k=setup.audit_k, quantile=setup.memorization_quantile, copy_distance_ratio=setup.copy_distance_ratio)
     scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
-    return keep_mask(scores, bounds)
+    return scores
 
 
 def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
@@ -246,6 +254,7 @@ def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
         try:
             result = evaluate_trial(values, data, setup, on_epoch, on_generator_epoch)
             trial.set_user_attr(COUNTS_ATTR, {k: int(v) for k, v in result["counts"].items()})
+            trial.set_user_attr(CURATION_ATTR, result["curation"])
             trial.set_user_attr(CURATION_DROPPED_ATTR, result["curation_dropped"])
             if client is not None:
                 log_metrics(client, run_id, {"val_file_macro_f1": result["value"], "seconds": result["seconds"],

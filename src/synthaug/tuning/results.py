@@ -12,10 +12,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from synthaug import tracking as tracking_conventions
 from synthaug.class_plan import configured_ratio
+from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import SynthaugError
 from synthaug.io import write_text_atomic
 from synthaug.tuning.attrs import (
     COUNTS_ATTR,
+    CURATION_ATTR,
     CURATION_PREFIX,
     ERROR_ATTR,
     FINISHED_OK,
@@ -83,13 +85,17 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     (minority mode or listed classes) or to synthesize.n_per_class = the mean of the trial's per-class counts (all mode,
     where params.yaml holds one count for every class). When the best trial drew no synthetic data
     (the baseline won) synthesize is left out: params.yaml cannot ask a generator for nothing.
-    Tuned curation bounds go to `curation`, which they switch on.
+    When the trial curated (tuned `curation.*` bounds, or curation enabled in params), `curation` is
+    switched on with every bound written out as the trial applied it, null for one it did not apply:
+    a bound left out would take params.yaml's value, which the trial may never have scored.
     """
     values = dict(best.params)
     ratio = values.pop(RATIO, None)
-    curation = {k.removeprefix(CURATION_PREFIX): _plain(values.pop(k)) for k in list(values) if k.startswith(CURATION_PREFIX)}
+    for key in [k for k in values if k.startswith(CURATION_PREFIX)]:
+        del values[key]
+    curation = trial_curation(best, params)
     overlay: dict[str, Any] = {}
-    if curation:
+    if curation is not None:
         overlay["curation"] = {"enabled": True, **curation}
     if values:
         overlay["train_generator"] = {"models": {generator: {k: _plain(v) for k, v in values.items()}}}
@@ -100,6 +106,19 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
         elif counts:
             overlay["synthesize"] = {"n_per_class": int(round(float(np.mean(list(counts.values())))))}
     return overlay
+
+
+def trial_curation(trial: FrozenTrial, params: Params) -> dict[str, float | None] | None:
+    """{bound: value, None where not applied} that `trial` curated its synthetic samples with; None when it
+    did not curate. As the trial recorded it, else (trials of earlier versions) as `curation_bounds` derives
+    it from the trial's values and params' `curation`."""
+    from synthaug.tuning.objective import curation_bounds  # objective imports study, which imports this module
+
+    if CURATION_ATTR in trial.user_attrs:
+        recorded = trial.user_attrs[CURATION_ATTR]
+        return None if recorded is None else {b: _plain(recorded.get(b)) for b in CURATION_BOUNDS}
+    bounds = curation_bounds(trial.params, params.curation)
+    return None if bounds is None else {b: _plain(getattr(bounds, b)) for b in CURATION_BOUNDS}
 
 
 def _plain(value: Any) -> Any:
