@@ -39,8 +39,9 @@ value and parameters to the parent.
 
 Curation bounds (`curation.<bound>` keys in the space) are tunable: a trial scores its synthetic
 samples as the audit stage does (manifold distance and copy ratio in the embedding of a classifier
-trained on the real data, and that classifier's confidence in each sample's label), except that the
-copy threshold is calibrated on the validation split, since a trial must not read the test split.
+trained on the real data, and that classifier's confidence in each sample's label), with the copy
+threshold calibrated on the validation split as the audit's is. The trial records the rule it applied
+(user attr `curation`), and the tuned profile writes every bound of it, null where none was applied.
 
 The package, by concern:
   attrs.py        names of the study's and trials' attributes, and defaults
