@@ -70,3 +70,31 @@ def test_logged_model_input_example_holds_no_recording(tmp_path: Path, context: 
     for split in (data.test.x, data.val.x, data.train_x):
         assert not any(np.allclose(row, recording) for row in example for recording in split)
 
+
+
+def test_clip_runs_write_file_level_predictions_beside_the_clip_level_ones(tmp_path: Path, context: RunContext):
+    """A user computing file-level numbers reads predictions_<split>_files.csv: the report's own averages."""
+    import pandas as pd
+
+    from synthaug.classifier_runs import FILE_PREDICTIONS
+
+    train = spectrograms(16, 0, "t")
+    data = ClassifierData(train.x, train.y, spectrograms(8, 1, "v"), spectrograms(12, 2, "s"), channel_std=np.ones(16))
+    settings = TrainClassifierParams(model={"architecture": "three_layer_cnn", "width": 4}, epochs=1, patience=1)
+    out = tmp_path / "run"
+    run_classifier("baseline", 0, data, settings, out, tmp_path / "epochs", context)
+    for split, n_files in (("val", 4), ("test", 6)):
+        files = pd.read_csv(out / FILE_PREDICTIONS.format(split=split), dtype={"file_id": str})
+        clips = pd.read_csv(out / f"predictions_{split}.csv", dtype={"file_id": str})
+        assert len(files) == n_files and list(files["clips"]) == [2] * n_files
+        proba, y, ids = file_level(out, split, ["a", "b"])
+        assert list(files["file_id"]) == list(ids) and list(files["label"]) == list(np.array(["a", "b"])[y])
+        np.testing.assert_allclose(files[["p_a", "p_b"]].to_numpy(), proba)
+        first = clips[clips["file_id"] == ids[0]][["p_a", "p_b"]].mean().to_numpy()
+        np.testing.assert_allclose(files.loc[0, ["p_a", "p_b"]].to_numpy(float), first)
+
+    # One spectrogram per file (crop mode): the clip-level file is already file level, no second one.
+    one_each = SpectrogramSet(x=data.test.x[::2], y=data.test.y[::2], file_id=data.test.file_id[::2], class_names=["a", "b"])
+    crop = ClassifierData(train.x, train.y, one_each, one_each, channel_std=np.ones(16))
+    run_classifier("baseline", 0, crop, settings, tmp_path / "crop", tmp_path / "epochs-crop", context)
+    assert not list((tmp_path / "crop").glob("predictions_*_files.csv"))

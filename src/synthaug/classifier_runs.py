@@ -6,7 +6,8 @@ metrics and the MLflow run id) into it, so a caller resuming after a kill skips 
 logged already and nothing is trained twice. An unfinished run resumes from its epoch checkpoint.
 
 A run folder holds model.pt, predictions_{val,test}.csv (file id, true label and the probability of
-each class, per clip), evaluation.json (clip- and file-level metrics with per-class results and the
+each class, per clip), in clips mode also predictions_{val,test}_files.csv (one row per file: the
+mean of its clips' probabilities, as the report and the file-level metrics compute it), evaluation.json (clip- and file-level metrics with per-class results and the
 confusion matrix), learning_curve.csv, three PNG figures and run.json.
 
 `run_seeds` runs one method's seeds, `workers` at a time: the trainings go to forked worker
@@ -47,6 +48,7 @@ RUN_FILE = "run.json"
 HEADLINE = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "balance", "device")
 EVALUATED_SPLITS = ("val", "test")
+FILE_PREDICTIONS = "predictions_{split}_files.csv"  # file-level predictions, written beside the clip-level ones in clips mode
 
 
 @dataclass
@@ -101,6 +103,23 @@ def completed(out_dir: Path) -> dict | None:
     """The run.json of a finished run folder, or None when the run has not finished."""
     path = Path(out_dir) / RUN_FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def has_clips(spectrograms: SpectrogramSet) -> bool:
+    """Whether a set holds clips of files (featurize.mode: clips, or any file with several spectrograms)."""
+    return spectrograms.feature_params.get("mode") == "clips" or len(np.unique(spectrograms.file_id)) < len(spectrograms.file_id)
+
+
+def file_predictions_frame(run_dir: Path, split: str, class_names: list[str]) -> pd.DataFrame:
+    """One row per file of a run folder's predictions_<split>.csv: file id, true label, its number of
+    clips and the mean clip probability of each class (`file_level`, as the report aggregates), files sorted by id."""
+    ids, _ = read_predictions(run_dir, split, class_names)
+    proba, y, file_ids = file_level(run_dir, split, class_names)
+    clips = ids["file_id"].value_counts()
+    frame = pd.DataFrame({"file_id": file_ids, "label": np.asarray(class_names)[y], "clips": clips.loc[file_ids].to_numpy()})
+    for c, name in enumerate(class_names):
+        frame[f"p_{name}"] = proba[:, c]
+    return frame
 
 
 def predictions_frame(spectrograms: SpectrogramSet, proba: np.ndarray) -> pd.DataFrame:
@@ -223,6 +242,8 @@ def run_classifier(
                             class_names=class_names, input_shape=input_shape)
             for split in EVALUATED_SPLITS:
                 predictions_frame(splits[split], probabilities[split]).to_csv(tmp / f"predictions_{split}.csv", index=False)
+                if has_clips(splits[split]):
+                    file_predictions_frame(tmp, split, class_names).to_csv(tmp / FILE_PREDICTIONS.format(split=split), index=False)
             write_json_atomic(tmp / "evaluation.json", evaluations)
             curve.to_csv(tmp / "learning_curve.csv", index=False)
             for file_name, figure in figures.items():
@@ -234,7 +255,8 @@ def run_classifier(
         mlflow.log_metric("best_epoch", result.best_epoch)
         for file_name in figures:  # the saved PNGs: logging the figures would render them again
             tracking.log_file(out_dir / file_name)
-        for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS)]:
+        for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS),
+                         *(FILE_PREDICTIONS.format(split=s) for s in EVALUATED_SPLITS if has_clips(splits[s]))]:
             tracking.log_file(out_dir / artifact, "evaluation")
         if context.log_model:
             # A zero batch of the input shape: the example only fixes the signature's shape and dtype (and
