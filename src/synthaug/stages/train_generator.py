@@ -52,10 +52,11 @@ def plan_message(name: str, slots: list[ModelSlot], classes: str) -> str | None:
 
 
 def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_models: int) -> str:
-    """The estimated time of every model still to train, from the first measured steps."""
+    """The estimated training time of every model still to train, from the first measured steps."""
     seconds = seconds_per_step * steps_left
-    return (f"train_generator {name}: about {_duration(seconds)} for the {n_models} models "
-            f"({steps_left} steps left at {seconds_per_step:.2f} s/step, measured on the first steps)")
+    return (f"train_generator {name}: about {_duration(seconds)} of training for the {n_models} models "
+            f"({steps_left} steps left at {seconds_per_step:.2f} s/step, measured on the first steps; "
+            "sample grids and checkpoints add to it)")
 
 
 def _duration(seconds: float) -> str:
@@ -104,11 +105,15 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         def steps_of(slot: ModelSlot, generator: Generator) -> int:
             return generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
 
-        current = {"index": 0}
+        current = {"index": 0, "started": time.perf_counter()}
         estimated: list[bool] = []
 
         def on_start(index: int, slot: ModelSlot) -> None:
-            current["index"] = index
+            if index == 1 and len(slots) > 2:  # the first model whole, with its grids, logs and checkpoints
+                seconds = time.perf_counter() - current["started"]
+                tqdm.write(f"train_generator {name}: the first model took {_duration(seconds)} in all; about "
+                           f"{_duration(seconds * (len(slots) - 1))} for the other {len(slots) - 1}")
+            current.update(index=index, started=time.perf_counter())
             if len(slots) > 1:
                 n_train = int(np.isin(train.y, list(slot.labels)).sum())
                 tqdm.write(f"train_generator {name}: model {index + 1} of {len(slots)}, {slot.key} "
