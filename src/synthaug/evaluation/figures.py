@@ -222,6 +222,7 @@ def nearest_neighbours(
     return figure
 
 
+AUDIT_PANELS_PER_ROW = 5  # classes per row of the audit figure
 AUDIT_BAR_SCORES = {  # column of the audit table -> legend label; all in [0, 1]
     "two_sample_auroc_val": "two-sample AUROC (val)",
     "precision": "precision",
@@ -232,7 +233,8 @@ AUDIT_BAR_SCORES = {  # column of the audit table -> legend label; all in [0, 1]
 
 
 def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
-    """Grouped bars of the audit: one panel per view (rows) and class (columns), one bar group per set.
+    """Grouped bars of the audit: one panel per view (rows) and class (columns, wrapping onto further
+    rows after AUDIT_PANELS_PER_ROW classes), one bar group per set.
 
     `table` is long: one row per view x class x set, with columns view, class, set and the scores of
     AUDIT_BAR_SCORES (NaN draws no bar). The set named `reference` (real validation data scored as a
@@ -241,13 +243,22 @@ def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
     """
     views = list(dict.fromkeys(table["view"]))
     classes = list(dict.fromkeys(table["class"]))
-    figure = Figure(figsize=(max(6.0, 4.2 * len(classes)), 3.2 * max(1, len(views)) + 0.8), layout="constrained")
-    axes = figure.subplots(max(1, len(views)), max(1, len(classes)), squeeze=False)
+    # At most AUDIT_PANELS_PER_ROW classes side by side; more wrap onto further rows of the same view,
+    # so ten classes make a page-wide figure rather than a strip forty inches long.
+    per_row = max(1, min(len(classes), AUDIT_PANELS_PER_ROW))
+    rows_per_view = -(-max(1, len(classes)) // per_row)
+    n_rows = max(1, len(views)) * rows_per_view
+    figure = Figure(figsize=(max(6.0, 4.2 * per_row), 3.2 * n_rows + 0.8), layout="constrained")
+    axes = figure.subplots(n_rows, per_row, squeeze=False)
+    for row in range(len(views)):  # the empty panels after a view's last class
+        for k in range(len(classes), rows_per_view * per_row):
+            axes[row * rows_per_view + k // per_row, k % per_row].set_visible(False)
     width = 0.8 / len(AUDIT_BAR_SCORES)
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for row, view in enumerate(views):
-        for col, cls in enumerate(classes):
-            axis = axes[row, col]
+        for k, cls in enumerate(classes):
+            col = k % per_row
+            axis = axes[row * rows_per_view + k // per_row, col]
             panel = table[(table["view"] == view) & (table["class"] == cls)]
             sets = sorted(panel["set"], key=lambda name: name != reference)  # stable: the reference first
             panel = panel.set_index("set").loc[sets]

@@ -511,18 +511,18 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], sett
             for name, by_view in rows.items():
                 a = by_view.get(view, {})
                 frechet = f"{_number(a.get('frechet_val'), '.3g')} ({_number(a.get('frechet_dims_val'), '.0f')})"
-                out.append([cls, f"{label(name)} ({_number(a.get('n'), 'd')})",
+                out.append([cls, label(name), _number(a.get("n"), "d"),
                             pair(a, "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val"),
                             pair(a, "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train"),
-                            _number(a.get("kid_val"), ".3g"), frechet,
+                            f"{_number(a.get('kid_val'), '.3g')} / {frechet}",
                             " / ".join(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
                             _number(a.get("memorization_rate"), ".0%")])
         return out
 
-    # Eight columns (sample count beside the set, precision / recall / coverage in one cell), so the
-    # tables stay readable with ten classes and four generators.
-    view_header = ["Class", "Set (n)", "AUROC val (kNN / quad.)", "AUROC train (kNN / quad.)", "KID val",
-                   "FD val (dims)", "Precision / recall / coverage", "Copies"]
+    # Eight columns (KID and FD in one cell, precision / recall / coverage in another), so the tables
+    # stay readable with ten classes and four generators.
+    view_header = ["Class", "Set", "n", "AUROC val (kNN / quad.)", "AUROC train (kNN / quad.)", "KID / FD val (dims)",
+                   "Precision / recall / coverage", "Copies"]
     lines = ["", "## Synthetic data audit", "",
              "Every synthetic set is scored against real data no generator saw: each class's validation files are "
              "split by group (participant or recording) into a comparison half and a reference half, and the "
