@@ -29,6 +29,7 @@ from synthaug.errors import ConfigError, DataError
 from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
 from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
 from synthaug.evaluation.metrics import evaluate
+from synthaug.evaluation.report import mean_std
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
@@ -96,8 +97,11 @@ def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: 
     for variant, runs in summaries.items():
         test, val = metrics[variant]["test"]["file"], metrics[variant]["val"]["file"]
         held_out = " (held-out half)" if variant == "fitted" else ""
-        print(f"ensemble {variant} of {', '.join(settings.members)}: {len(runs)} seeds, test macro F1 "
-              f"{test['macro_f1_mean']:.3f} ± {test['macro_f1_std']:.3f}, AUROC {test['auroc_mean']:.3f} ± {test['auroc_std']:.3f}; "
+        def over_seeds(metric: str, test: dict = test, n: int = len(runs)) -> str:  # no "± 0.000" for one seed
+            return mean_std({"mean": test[f"{metric}_mean"], "std": test[f"{metric}_std"], "n": n})
+
+        print(f"ensemble {variant} of {', '.join(settings.members)}: {len(runs)} seed(s), test macro F1 "
+              f"{over_seeds('macro_f1')}, AUROC {over_seeds('auroc')}; "
               f"validation{held_out} macro F1 {val['macro_f1_mean']:.3f}")
 
 

@@ -83,5 +83,10 @@ def main(
     for staging in staged.values():
         shutil.rmtree(staging, ignore_errors=True)
     test_file = summary["test"]["file"]
-    print(f"train_classifier {name}: {len(runs)} seeds, test macro F1 {test_file['macro_f1_mean']:.3f} ± "
-          f"{test_file['macro_f1_std']:.3f}, AUROC {test_file['auroc_mean']:.3f} ± {test_file['auroc_std']:.3f} -> {out_dir}")
+    from synthaug.evaluation.report import mean_std
+
+    def over_seeds(metric: str) -> str:  # no "± 0.000" for one seed
+        return mean_std({"mean": test_file[f"{metric}_mean"], "std": test_file[f"{metric}_std"], "n": len(runs)})
+
+    print(f"train_classifier {name}: {len(runs)} seed(s), test macro F1 {over_seeds('macro_f1')}, "
+          f"AUROC {over_seeds('auroc')} -> {out_dir}")
