@@ -99,3 +99,14 @@ def test_the_audit_figure_covers_all_ten_classes_on_a_page(ten_class_report):
         if axis.get_visible():
             assert [tick.get_text() for tick in axis.get_xticklabels()] == [REFERENCE_LABEL, "vae", "cgan"]
     assert REFERENCE not in titles
+
+
+def test_one_seed_and_one_test_group_per_class_is_not_called_a_perfect_resolution(tmp_path):
+    from synthaug.evaluation.report import resolution_lines
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(10), 4)
+    runs = {m: [write_run(tmp_path / m, y, skill, rng)] for m, skill in (("baseline", 0.5), ("vae", 0.6))}
+    groups = {f"f{i:03d}": f"speaker{label}" for i, label in enumerate(y)}  # one speaker per digit
+    header = "\n".join(resolution_lines(compare_methods(runs, DIGITS, groups=groups, n_resamples=50)))
+    assert "±0.000" not in header and "not measurable" in header and "1 seed(s)" in header

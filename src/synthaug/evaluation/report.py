@@ -249,6 +249,11 @@ def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
     if all(math.isnan(v) for v in resolution.values()):
         lines.append(f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
                      "with the baseline, so no smallest detectable difference is estimated.")
+    elif all(v == 0 for v in resolution.values() if not math.isnan(v)):
+        # Not "±0.000": zero-width intervals mean the bootstrap had nothing to draw, not a perfect test split.
+        lines.append(f"- **Resolution:** not measurable: with {reference.n_test_groups} test group(s) ({per_class}) "
+                     f"and {reference.seeds} seed(s), resampling groups within each class and seeds draws the same "
+                     "data every time, so the intervals below have zero width and say nothing about noise.")
     else:
         def amount(score: str) -> str:
             return "n/a" if math.isnan(resolution[score]) else f"±{resolution[score]:.3f}"
