@@ -55,11 +55,14 @@ def test_several_per_class_models_are_counted_and_timed_before_they_train(projec
     assert "the first model took" in text and "for the other 2" in text
 
 
-def test_one_model_needs_no_estimate(project, capsys):
-    write_project(project, [8, 4], "minority")
-    run(project)
-    said = capsys.readouterr()
-    assert "models to train" not in said.out + said.err and "about " not in said.out + said.err
+def test_one_model_needs_no_announcement():
+    from synthaug.generators.per_class import plan_models
+    from synthaug.stages.train_generator import plan_message
+
+    y = np.array([0] * 8 + [1] * 4)
+    assert plan_message("vae", plan_models("vae", y, ["a", "b"], "minority"), "minority") is None
+    assert plan_message("cgan", plan_models("cgan", y, ["a", "b"], "all"), "all") is None  # one conditional model
+    assert "2 models to train" in plan_message("vae", plan_models("vae", y, ["a", "b"], "all"), "all")
 
 
 def test_minority_on_balanced_classes_stops_before_any_training(project):
