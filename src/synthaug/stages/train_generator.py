@@ -45,10 +45,11 @@ def plan_message(name: str, slots: list[ModelSlot], classes: str) -> str | None:
     """What training several per-class models will cost, said before it starts; None for one model."""
     if len(slots) < 2:
         return None
-    advice = ("" if name == "cgan" else " For many classes the class-conditional cgan is the recommended setting: "
-              "it learns every class in one model (train_generator.models.cgan).")
+    # Only unconditional generators get here: the cgan is one model over every class it learns.
     return (f"train_generator {name}: {len(slots)} models to train, one per class (train_generator.classes: {classes}), "
-            f"one after another; the estimated total time follows the first model's first steps.{advice}")
+            "one after another; the estimated total time follows the first model's first steps. For many classes "
+            "the class-conditional cgan is the recommended setting: it learns every class in one model "
+            "(train_generator.models.cgan).")
 
 
 def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_models: int) -> str:
