@@ -52,7 +52,8 @@ def test_several_per_class_models_are_counted_and_timed_before_they_train(projec
     estimate = text.index("about ")
     assert text.index("model 1 of 3") < estimate < text.index("model 2 of 3")
     assert "of training for the 3 models (10 steps left at" in text  # 4 - 2 of the first, 4 + 4 of the others
-    assert "the first model took" in text and "for the other 2" in text
+    assert text.index("model 2 of 3") < text.index("the second model took") < text.index("model 3 of 3")
+    assert "for the other 1" in text
 
 
 def test_one_model_needs_no_announcement():
