@@ -61,6 +61,8 @@ def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_mode
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
