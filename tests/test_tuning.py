@@ -488,3 +488,17 @@ def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monk
     # Run again: the study is finished, so nothing is trained and the same profile comes back.
     assert tune.main(Path("params.yaml"), features, threads=1, project_root=tiny_project) == profile
     assert len(study.get_trials()) == 3
+
+
+def test_minority_without_a_minority_class_stops_before_a_study_is_created(tiny_project, monkeypatch):
+    from synthaug.stages import tune
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tiny_project)
+    params = read_yaml(tiny_project / "params.yaml")
+    params["train_generator"]["minority_tolerance"] = 0.9  # 10 positives are not under 10 % of 46 negatives
+    params["tune"]["study_name"] = "no-minority"
+    (tiny_project / "params-no-minority.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.raises(ConfigError, match="train_generator.classes: minority.*use `classes: all`"):
+        tune.main(Path("params-no-minority.yaml"), tiny_project / "outputs/features", threads=1, project_root=tiny_project)
+    assert "no-minority" not in optuna.get_all_study_names(tuning.make_storage(None, tiny_project))

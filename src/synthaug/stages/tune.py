@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from synthaug import tuning
+from synthaug.class_plan import describe_classes, learned_classes
 from synthaug.config import PROFILES_DIR, load_params
 from synthaug.errors import ConfigError
 from synthaug.generators import generator_class
@@ -61,6 +62,11 @@ def main(
     tracking = tuning.Tracking(project_root, dataset.name, dataset.protocol)
     where = f"study {name} in {tuning.redacted(storage_name) if storage_name else tuning.OPTUNA_DB}"
 
+    data = tuning.load_tune_data(features_dir)
+    setup = tuning.TrialSetup.from_params(params, generator, num_threads=threads)
+    # train_generator.classes that no trial can use (minority on balanced data) stops here, before a study
+    # is created, not in every trial.
+    learned_classes(data.train.y, data.train.class_names, setup.classes, setup.minority_tolerance)
     if worker:
         study = tuning.load_study(name, optuna_storage)
     else:
@@ -68,7 +74,7 @@ def main(
         study = tuning.create_study(
             name, optuna_storage, n_trials=n_trials or settings.n_trials, generator=generator, space=space,
             pruner=settings.pruner, sampler_seed=settings.sampler_seed, tracking=tracking, storage_name=storage_name,
-            run_params={"seeds": settings.seeds, "classes": params.train_generator.classes,
+            run_params={"seeds": settings.seeds, "classes": describe_classes(params.train_generator.classes),
                         "train_classifier": params.train_classifier.model_dump(exclude={"seeds"}),
                         "train_generator": params.train_generator.models[generator]},
         )
@@ -80,8 +86,6 @@ def main(
     if study.user_attrs.get(tuning.GENERATOR_ATTR) != generator:
         raise ConfigError(f"{where} tunes {study.user_attrs.get(tuning.GENERATOR_ATTR)}, not {generator}; pass --generator")
 
-    data = tuning.load_tune_data(features_dir)
-    setup = tuning.TrialSetup.from_params(params, generator, num_threads=threads)
     print(f"tune: {where}, generator {generator}, {study.user_attrs[tuning.N_TRIALS_ATTR]} trials")
     report = tuning.run_worker(study, tuning.make_objective(study, data, setup, tracking))
     best = tuning.finish_study(study, tracking)
