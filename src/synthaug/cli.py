@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage: training spectrograms -> a trained generator (vae, wgan_gp, ddpm or cgan)",
         description="Reads params `dataset`, `train_generator` and `train_generator.models.NAME`, and "
         "FEATURES/train.npz. Writes OUT_DIR/*.pt and OUT_DIR/generators.json, METRICS, and resumable "
-        "checkpoints under checkpoints/train_generator/NAME/. Logs an MLflow run with losses and sample grids.",
+        "checkpoints under checkpoints/train_generator/NAME/. Logs an MLflow run with losses and sample grids. "
+        "Before training several per-class models it says how many and estimates their total time.",
     )
     _add_params(train_gen)
     train_gen.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
@@ -258,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     synthesize = commands.add_parser(
         "synthesize",
         help="stage: a trained generator -> a labelled synthetic spectrogram set with previews",
-        description="Reads params `dataset`, `train_generator.classes` and `synthesize`, FEATURES/train.npz, "
+        description="Reads params `dataset`, `train_generator.classes`, `train_generator.minority_tolerance` and "
+        "`synthesize`, FEATURES/train.npz, "
         "FEATURES/normalizer.json and MODEL_DIR. Writes OUT_DIR/synthetic.npz, OUT_DIR/real_vs_synthetic.png, "
         "OUT_DIR/previews/*.wav and METRICS. Logs an MLflow run linked to the generator's run.",
     )
