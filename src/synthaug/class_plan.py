@@ -13,8 +13,8 @@
 - `all` (the industrial protocol): every class with training spectrograms; each gets
   `synthesize.n_per_class`, or round(ratio x n_train(c)) when a ratio is given (a tuning trial's).
 
-Rounding is half up (2.5 -> 3), so a count does not depend on whether the product is even.
-The train_generator, synthesize and tune commands all call `learned_classes` and `synthetic_counts`.
+Rounding is half up (2.5 -> 3, 3.5 -> 4), not Python's half to even (2.5 -> 2, 3.5 -> 4).
+The train_generator, synthesize, tune and report commands all ask this module.
 """
 
 from __future__ import annotations
