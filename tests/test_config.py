@@ -21,7 +21,7 @@ def test_shipped_params_are_valid_and_follow_the_medical_protocol():
     params = load_params(REPO_ROOT / "params.yaml")
     features = params.featurize
     # The quick profile halves the published time and mel resolution; the paper profile restores it.
-    assert (features.sample_rate, features.n_fft, features.hop_length, features.n_mels) == (16000, 1024, 1024, 64)
+    assert (features.sample_rate, features.n_fft, features.hop_length, features.n_mels) == (16000, 2048, 1024, 64)
     published = yaml.safe_load((REPO_ROOT / "profiles" / "paper-medical.yaml").read_text())["featurize"]
     assert (published["n_fft"], published["hop_length"], published["n_mels"]) == (2048, 512, 128)
     assert (features.f_min, features.f_max, features.duration_s) == (0.0, 8000.0, 3.0)
