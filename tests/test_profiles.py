@@ -29,10 +29,12 @@ def test_every_shipped_profile_applies_and_validates(project: Path):
 
 
 def test_machine_profile_changes_only_its_keys_and_keeps_comments(project: Path):
+    before = load_params(project / "params.yaml")
     apply_profile("machine", project / "params.yaml", project)
     params = load_params(project / "params.yaml")
     assert (params.dataset.name, params.dataset.protocol, params.featurize.mode) == ("demo-machine", "industrial", "clips")
-    assert params.featurize.n_mels == 128  # untouched keys keep their values
+    # Untouched keys keep their values.
+    assert (params.featurize.n_mels, params.featurize.hop_length) == (before.featurize.n_mels, before.featurize.hop_length)
     assert "# The pipeline" not in (project / "params.yaml").read_text()
     assert "# Which data the pipeline reads" in (project / "params.yaml").read_text()
 
