@@ -36,6 +36,7 @@ def test_shipped_params_are_valid_and_follow_the_medical_protocol():
         ({"featurize": {"n_mesl": 64}}, "featurize.n_mesl"),
         ({"featurize": {"mode": "chunks"}}, "featurize.mode"),
         ({"featurize": {"f_max": 12000}}, "Nyquist"),
+        ({"featurize": {"n_fft": 1024, "hop_length": 1024}}, "hop_length 1024 must be below n_fft"),
         ({"prepare": {"split": {"train": 0.8}}}, "must be 1.0"),
         ({"dataset": {"name": "has space"}}, "dataset.name"),
         ({"featrize": {}}, "featrize"),

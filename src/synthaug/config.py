@@ -88,6 +88,10 @@ class FeaturizeParams(Section):
             raise ValueError(f"f_max {self.f_max:g} is above the Nyquist frequency {self.sample_rate / 2:g}")
         if self.f_min >= self.f_max:
             raise ValueError(f"f_min {self.f_min:g} must be below f_max {self.f_max:g}")
+        if self.hop_length >= self.n_fft:
+            # Frames must overlap for the inverse STFT of the audio previews (Griffin-Lim) to exist.
+            raise ValueError(f"hop_length {self.hop_length} must be below n_fft {self.n_fft} "
+                             f"(e.g. hop_length: {self.n_fft // 2})")
         return self
 
 
