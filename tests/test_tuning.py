@@ -399,12 +399,12 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     from synthaug.tuning import objective
     from synthaug.tuning.attrs import CURATION_DROPPED_ATTR
 
-    # Curation off in params.yaml, with bounds the trial must therefore not apply (strict enough to drop
-    # this trial's samples, so that applying them would show).
+    # Curation off in params.yaml, with bounds the trial must therefore not apply (a manifold bound so
+    # strict that it drops every sample, so that applying it would show).
     project = tmp_path / "project"
     (project / "profiles").mkdir(parents=True)
     raw = deep_merge(read_yaml(tiny_project / "params.yaml"),
-                     {"curation": {"enabled": False, "max_manifold_distance": 1.0, "min_copy_ratio": 1.0, "min_confidence": 0.5}})
+                     {"curation": {"enabled": False, "max_manifold_distance": 0.01, "min_copy_ratio": 1.0, "min_confidence": 0.5}})
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(project / "params.yaml")
     scored = []  # (x, y, scores) of each curation the trial ran
