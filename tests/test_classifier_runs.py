@@ -71,7 +71,6 @@ def test_logged_model_input_example_holds_no_recording(tmp_path: Path, context: 
         assert not any(np.allclose(row, recording) for row in example for recording in split)
 
 
-
 def test_clip_runs_write_file_level_predictions_beside_the_clip_level_ones(tmp_path: Path, context: RunContext):
     """A user computing file-level numbers reads predictions_<split>_files.csv: the report's own averages."""
     import pandas as pd
