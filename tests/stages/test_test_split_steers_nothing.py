@@ -38,7 +38,7 @@ OVERLAY = {
     "train_classifier": {"seeds": [0], "epochs": 6, "patience": 3},
     # Bounds between the per-sample scores these generators reach here, so that curation keeps some
     # samples and drops others (the baseline's confidence is flat on this data, so it is not bounded).
-    "curation": {"enabled": True, "max_manifold_distance": 1.18, "min_copy_ratio": 2.5, "min_confidence": None},
+    "curation": {"enabled": True, "max_manifold_distance": 0.96, "min_copy_ratio": 2.0, "min_confidence": None},
     "ensemble": {"members": ["baseline", *GENERATORS], "fit_weights": True},
 }
 TUNE = {
