@@ -13,12 +13,14 @@ file serves which class and under which label inside the model.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from synthaug.errors import DataError
 from synthaug.generators import generator_class
@@ -122,15 +124,22 @@ def by_class(trained: list[tuple[ModelSlot, Generator]], class_names: list[str])
 
 
 def sample_classes(
-    models: Mapping[str, tuple[Generator, int]], counts: Mapping[str, int], class_names: list[str], *, seed: int, batch_size: int
+    models: Mapping[str, tuple[Generator, int]], counts: Mapping[str, int], class_names: list[str], *, seed: int, batch_size: int,
+    progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw counts[class] spectrograms of each class: (x float32 [N, ...], y int64 [N] in class_names' indices)."""
+    """Draw counts[class] spectrograms of each class: (x float32 [N, ...], y int64 [N] in class_names' indices).
+
+    `progress` shows a bar with an ETA on a terminal (a DDIM sampler can take minutes), never in CI.
+    """
     xs, ys = [], []
-    for offset, (class_name, n) in enumerate(sorted(counts.items())):
-        generator, label = models[class_name]
-        for start in range(0, n, batch_size):
-            batch = min(batch_size, n - start)
-            # One seed per (class, batch): the set does not depend on the batch size's effect on RNG order.
-            xs.append(generator.sample(batch, label, seed=seed * 1_000_003 + offset * 10_007 + start))
-        ys.append(np.full(n, class_names.index(class_name), np.int64))
+    quiet = not progress or bool(os.environ.get("CI"))
+    with tqdm(total=sum(counts.values()), unit="sample", desc="synthesize", disable=True if quiet else None) as bar:
+        for offset, (class_name, n) in enumerate(sorted(counts.items())):
+            generator, label = models[class_name]
+            for start in range(0, n, batch_size):
+                batch = min(batch_size, n - start)
+                # One seed per (class, batch): the set does not depend on the batch size's effect on RNG order.
+                xs.append(generator.sample(batch, label, seed=seed * 1_000_003 + offset * 10_007 + start))
+                bar.update(batch)
+            ys.append(np.full(n, class_names.index(class_name), np.int64))
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
