@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from synthaug import tracking
 from synthaug.classifiers import Augmenter, build_classifier
@@ -274,7 +277,9 @@ _WORKER: dict = {}  # what a forked worker trains on, set before the fork (inher
 
 def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int, bool, float]:
     data, settings, augment = _WORKER["data"], _WORKER["settings"], _WORKER["augment"]
-    result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=1, progress=False)
+    epochs_done = _WORKER["epochs_done"]
+    result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=1, progress=False,
+                            on_epoch_end=lambda epoch, record: epochs_done.put(1))
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     return state, result.history, result.best_epoch, result.stopped_early, result.best_val_macro_f1
 
@@ -285,11 +290,19 @@ def _parallel_fits(seeds: list[int], data: ClassifierData, settings: TrainClassi
     # fork: workers start in milliseconds and share the arrays (spawn would re-import torch and
     # pickle the data to each); torch's DataLoader workers rely on fork the same way.
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    _WORKER.update(data=data, settings=settings, augment=augment)
+    # Workers report each finished epoch here, for one progress bar over every seed (a terminal only,
+    # never in CI); early stopping may end a seed before its last epoch.
+    epochs_done = context.Queue()
+    _WORKER.update(data=data, settings=settings, augment=augment, epochs_done=epochs_done)
     pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context)
+    bar = tqdm(total=len(seeds) * settings.epochs, unit="epoch", desc=f"train_classifier ({len(seeds)} seeds)",
+               disable=True if os.environ.get("CI") else None)
     try:
         futures = {seed: pool.submit(_fit_in_worker, seed, checkpoints[seed]) for seed in seeds}
         for seed in seeds:
+            while not wait([futures[seed]], timeout=0.5).done:
+                bar.update(_drain(epochs_done))
+            bar.update(_drain(epochs_done))
             state, history, best_epoch, stopped_early, best_f1 = futures[seed].result()
             model, _, _ = _build(seed, data, settings)
             model.load_state_dict(state)
@@ -297,7 +310,19 @@ def _parallel_fits(seeds: list[int], data: ClassifierData, settings: TrainClassi
     finally:
         # On an error or Ctrl-C, drop the seeds not started yet instead of training them first.
         pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
         _WORKER.clear()
+
+
+def _drain(queue) -> int:
+    """How many items `queue` holds right now, taking them all."""
+    count = 0
+    while True:
+        try:
+            queue.get_nowait()
+        except Empty:
+            return count
+        count += 1
 
 
 def run_seeds(
