@@ -1,6 +1,6 @@
 """Built-in procedural demo data sets: labelled WAV files plus a metadata.csv, made without downloads.
 
-Two kinds stand in for the two published protocols (DESIGN.md section 1):
+Two kinds stand in for the two published protocols (`synthaug.protocols`):
 - `cough`: binary cough recordings per participant (like Coswara): 3 s, 16 kHz, about 3.4 healthy
   participants per positive one, and a class difference that is deliberately subtle, smaller than
   the differences between people, so a classifier is clearly better than chance but far from perfect.

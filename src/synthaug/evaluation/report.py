@@ -320,7 +320,7 @@ def markdown_per_class(results: Mapping[str, MethodScores], labels: Mapping[str,
 
 
 SCARCITY_VARIANTS = ("baseline", "baseline_classic", "gan", "gan_classic")
-PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); DESIGN.md §1
+PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); profiles/paper-medical.yaml reproduces its setup
     "baseline": (0.645, 0.745), "vae": (0.646, 0.748), "wgan_gp": (0.609, 0.726), "ddpm": (0.644, 0.746), "ensemble": (0.664, 0.761),
 }
 

@@ -1,7 +1,7 @@
 """featurize: manifest -> normalized log-mel spectrogram sets, one per split.
 
 Reads params `dataset.name`, `dataset.root` and `featurize`; reads MANIFEST and the audio it lists;
-writes OUT_DIR/{train,val,test}.npz (DESIGN.md §4 schema), OUT_DIR/normalizer.json (per-mel-channel
+writes OUT_DIR/{train,val,test}.npz (`synthaug.spectrograms.SpectrogramSet` schema), OUT_DIR/normalizer.json (per-mel-channel
 mean and std fitted on train only) and OUT_DIR/report.json (skipped files), and counts to METRICS.
 Logs one MLflow run with example spectrograms per class.
 """

@@ -3,7 +3,7 @@
 Reads params `dataset.name`, `dataset.protocol`, `train_generator.classes`,
 `train_generator.minority_tolerance` and `synthesize`;
 reads FEATURES/train.npz, FEATURES/normalizer.json and MODEL_DIR (written by train_generator@NAME).
-Writes OUT_DIR/synthetic.npz (the DESIGN.md §4 schema, with the generator's MLflow run id and the
+Writes OUT_DIR/synthetic.npz (the `synthaug.spectrograms.SpectrogramSet` schema, with the generator's MLflow run id and the
 seed in its metadata), OUT_DIR/real_vs_synthetic.png, OUT_DIR/previews/*.wav (inverse mel +
 Griffin-Lim of de-normalized samples) and counts and timing to METRICS. Logs one MLflow run.
 
