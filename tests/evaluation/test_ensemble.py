@@ -111,3 +111,11 @@ def test_validation_halves_fall_back_to_files_without_groups_and_need_two_units(
     assert fit_half.sum() == 12 and not set(files[fit_half]) & set(files[~fit_half])
     with pytest.raises(ValueError, match="1 group.*at least two"):
         split_validation(files, labels, np.full(len(files), "everyone"))
+
+
+def test_validation_halves_need_two_groups_of_every_class():
+    # One validation file per class (a few files per class, as in a scarcity sweep): no half can hold every class.
+    files = np.array(["a", "b", "c", "c"])
+    labels = np.array([0, 1, 1, 1])
+    with pytest.raises(ValueError, match="class\\(es\\) 0 hold fewer than two validation groups"):
+        split_validation(files, labels)

@@ -87,3 +87,20 @@ def test_fitted_weights_come_from_one_validation_half_and_scores_from_the_other(
     equal = root / "ensemble" / "equal" / "seed0"
     assert len(pd.read_csv(equal / "predictions_val.csv")) == len(paths)
     assert len(pd.read_csv(fitted / "predictions_test.csv")) == len(pd.read_csv(equal / "predictions_test.csv")) == 10
+
+
+def test_too_few_validation_groups_per_class_fit_on_all_of_validation_and_say_so(project, capsys):
+    root = project["root"]
+    manifest = pd.read_csv(project["manifest"])
+    # Every validation file in one participant per class: no half can hold both classes.
+    is_val = manifest["split"] == "val"
+    manifest.loc[is_val, "group"] = "val-" + manifest.loc[is_val, "label"]
+    manifest.to_csv(project["manifest"], index=False)
+    ensemble.main(project["params"], root / "classifiers", project["features"], root / "ensemble", root / "metrics.json",
+                  project_root=root, manifest_path=project["manifest"])
+    assert "optimistic" in capsys.readouterr().err
+    fitted = root / "ensemble" / "fitted" / "seed0"
+    run = json.loads((fitted / "run.json").read_text())
+    assert run["weights_fitted_on"]["half"] == "all" and run["val_scored_on"]["half"] == "all (optimistic)"
+    assert run["validation_split"].startswith("none:")
+    assert len(pd.read_csv(fitted / "predictions_val.csv")) == len(project["val"][0])

@@ -80,7 +80,9 @@ def test_repro_writes_manifest_features_and_metrics(project: Path):
     assert manifest[0].startswith("path,label,group,split,source,duration_s,sample_rate")
     assert len(manifest) - 1 == 80  # 40 participants x 2 recordings
     train = load_spectrogram_set(project / "outputs/features/train.npz")
-    assert train.x.shape[1:] == (1, 128, 94)
+    featurize = yaml.safe_load((project / "params.yaml").read_text())["featurize"]
+    frames = 1 + int(featurize["duration_s"] * featurize["sample_rate"]) // featurize["hop_length"]  # centred frames
+    assert train.x.shape[1:] == (1, featurize["n_mels"], frames)
     assert train.class_names == ["negative", "positive"]
     # The normalizer is fitted on train only: train is z-scored per mel channel, the others are not exactly.
     assert np.allclose(train.x.mean(axis=(0, 1, 3)), 0, atol=1e-3)
@@ -184,7 +186,8 @@ def test_report_has_every_method_with_statistics_and_figures(project: Path):
     assert "2 per method (0, 1)" in report  # the header states the seeds
     assert "`train_classifier.epochs` | `3` | `100`" in report  # and what the profile shrank
     methods_table = report.split("## Methods")[1].split("\n\n")[1]  # the first table of the section
-    rows = {line.split("|")[1].strip(): line for line in methods_table.splitlines() if line.startswith("| ")}
+    # Row labels may carry a note after the method's name, e.g. "cgan (progressive GAN, unconditional: one class)".
+    rows = {line.split("|")[1].strip().split(" (")[0]: line for line in methods_table.splitlines() if line.startswith("| ")}
     for method in METHODS:
         assert "±" in rows[method], method
         if method != "baseline":
@@ -305,12 +308,13 @@ def test_generator_param_reruns_only_its_chain(project: Path):
 
 
 def test_featurize_param_reruns_featurize_and_its_dependents_only(project: Path):
-    set_params(project, {"featurize": {"n_mels": 64}})
+    n_mels = yaml.safe_load((project / "params.yaml").read_text())["featurize"]["n_mels"] // 2
+    set_params(project, {"featurize": {"n_mels": n_mels}})
     # The report compares every setting with the published protocol, so it reads featurize too.
     assert would_run(project) == {"featurize", "report"}
     out = run(["dvc", "repro", "featurize"], project)
     assert "Running stage 'featurize'" in out and "Running stage 'prepare'" not in out
-    assert load_spectrogram_set(project / "outputs/features/val.npz").x.shape[2] == 64
+    assert load_spectrogram_set(project / "outputs/features/val.npz").x.shape[2] == n_mels
 
 
 def test_mlflow_runs_have_tags_params_and_figures(project: Path):

@@ -126,7 +126,8 @@ def split_validation(
     Whole groups (participants, recordings: `groups` [N], the group of each item; None: each file
     is its own group) go to one half, with classes spread evenly over both halves
     (scikit-learn's StratifiedGroupKFold with two folds, shuffled with `seed`). The clips of a file
-    always stay together. ValueError when fewer than two groups exist, so no half could be held out.
+    always stay together. ValueError when fewer than two groups exist, or a class has fewer than two, so
+    no half with every class could be held out.
     """
     file_ids = np.asarray(file_ids).astype(str)
     labels = np.asarray(labels)
@@ -140,6 +141,10 @@ def split_validation(
     if len(np.unique(file_groups)) < 2:
         raise ValueError(f"validation holds {len(np.unique(file_groups))} group(s); fitting ensemble weights on one half "
                          "and scoring on the other needs at least two")
+    per_class = {c: len(np.unique(file_groups[labels[first] == c])) for c in np.unique(labels[first])}
+    thin = {c: n for c, n in per_class.items() if n < 2}
+    if thin:
+        raise ValueError(f"class(es) {', '.join(map(str, thin))} hold fewer than two validation groups")
     splitter = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=seed)
     fit_files, _ = next(splitter.split(np.zeros(len(files)), labels[first], file_groups))
     return np.isin(file_ids, files[fit_files])

@@ -387,7 +387,8 @@ def method_notes(params: Params, methods: Mapping[str, MethodScores], learned_cl
         notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
                      f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
                      f"{params.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
-                     "come from the other half only. Every member's best epoch was chosen on the whole validation "
+                     "come from the other half only (where some class has fewer than two validation groups, the "
+                     "ensemble stage warns and fits and scores on all of validation). Every member's best epoch was chosen on the whole validation "
                      "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
     return ["", *notes] if notes else []
 

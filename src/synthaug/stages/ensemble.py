@@ -16,6 +16,7 @@ the whole validation split: every validation score stays somewhat optimistic; te
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,17 +111,27 @@ def _fit_on_half(inputs: dict, y_val: np.ndarray, frame_val: pd.DataFrame, proba
     """(weights fitted on one validation half, inputs whose val is the other half, what run.json records about it)."""
     file_ids = frame_val["file_id"].to_numpy()
     groups = validation_groups(file_ids, manifest_path)
-    try:
-        fit_half = split_validation(file_ids, y_val, groups, seed=split_seed)
-    except ValueError as exc:
-        raise DataError(f"ensemble.fit_weights: {exc}; set ensemble.fit_weights: false or add validation data") from None
-    weights = fit_weights(y_val[fit_half], probas_val[:, fit_half])
-    held_out = {**inputs, "val": (frame_val[~fit_half].reset_index(drop=True), probas_val[:, ~fit_half])}
 
     def size(mask: np.ndarray) -> dict:
         unit = file_ids if groups is None else groups
         return {"files": int(len(np.unique(file_ids[mask]))), "groups": int(len(np.unique(unit[mask])))}
 
+    try:
+        fit_half = split_validation(file_ids, y_val, groups, seed=split_seed)
+    except ValueError as exc:
+        # Too few validation groups of some class to hold one half out (a few files per class, as in a
+        # scarcity sweep's data): fit on all of validation and say that its validation scores are optimistic.
+        print(f"ensemble fitted: warning: validation cannot be split in two halves with every class in each ({exc}); "
+              "the weights are fitted and scored on the whole validation split, so its validation scores are "
+              "optimistic (the test scores are not). Add validation data or set ensemble.fit_weights: false.",
+              file=sys.stderr)
+        everything = np.ones(len(file_ids), dtype=bool)
+        extra = {"weights_fitted_on": {"split": "val", "half": "all", **size(everything)},
+                 "val_scored_on": {"split": "val", "half": "all (optimistic)", **size(everything)},
+                 "validation_split": f"none: {exc}", "validation_split_seed": split_seed}
+        return fit_weights(y_val, probas_val), inputs, extra
+    weights = fit_weights(y_val[fit_half], probas_val[:, fit_half])
+    held_out = {**inputs, "val": (frame_val[~fit_half].reset_index(drop=True), probas_val[:, ~fit_half])}
     extra = {"weights_fitted_on": {"split": "val", "half": "fit", **size(fit_half)},
              "val_scored_on": {"split": "val", "half": "held out", **size(~fit_half)},
              "validation_split": "by group" if groups is not None else "by file", "validation_split_seed": split_seed}
