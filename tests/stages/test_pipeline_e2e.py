@@ -364,7 +364,9 @@ def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(machine_proje
     assert set(manifest["split"]) == {"train", "val", "test"}  # val carved out of the predefined train
     test = load_spectrogram_set(machine_project / "outputs/features/test.npz")
     # 6 s recordings, 5 s clips, 50 % overlap: one clip per file; every clip keeps its file id.
-    assert test.x.shape[1:] == (1, 128, 157)
+    featurize = yaml.safe_load((machine_project / "params.yaml").read_text())["featurize"]
+    frames = 1 + int(featurize["duration_s"] * featurize["sample_rate"]) // featurize["hop_length"]  # centred frames
+    assert test.x.shape[1:] == (1, featurize["n_mels"], frames)
     assert sorted(set(test.file_id)) == sorted(test_files)
 
 
