@@ -21,7 +21,6 @@ The library reads no params: the stage passes the values and names the keys in i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
