@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from synthaug.classifier_runs import ClassifierData, RunContext, completed, file_level, run_classifier
+from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
+from synthaug.evaluation.run_folder import completed, file_level
 from synthaug.config import TrainClassifierParams
 from synthaug.spectrograms import SpectrogramSet
 
@@ -75,7 +76,7 @@ def test_clip_runs_write_file_level_predictions_beside_the_clip_level_ones(tmp_p
     """A user computing file-level numbers reads predictions_<split>_files.csv: the report's own averages."""
     import pandas as pd
 
-    from synthaug.classifier_runs import FILE_PREDICTIONS
+    from synthaug.evaluation.run_folder import FILE_PREDICTIONS
 
     train = spectrograms(16, 0, "t")
     data = ClassifierData(train.x, train.y, spectrograms(8, 1, "v"), spectrograms(12, 2, "s"), channel_std=np.ones(16))

@@ -5,10 +5,7 @@ A run writes its folder atomically and, once everything is logged to MLflow, `ru
 metrics and the MLflow run id) into it, so a caller resuming after a kill skips finished runs (`completed`): their MLflow runs are
 logged already and nothing is trained twice. An unfinished run resumes from its epoch checkpoint.
 
-A run folder holds model.pt, predictions_{val,test}.csv (file id, true label and the probability of
-each class, per clip), in clips mode also predictions_{val,test}_files.csv (one row per file: the
-mean of its clips' probabilities, as the report and the file-level metrics compute it), evaluation.json (clip- and file-level metrics with per-class results and the
-confusion matrix), learning_curve.csv, three PNG figures and run.json.
+What a run folder holds, and how it is read back, is synthaug.evaluation.run_folder.
 
 `run_seeds` runs one method's seeds, `workers` at a time: the trainings go to forked worker
 processes with one torch thread each (a small CNN keeps two threads of one process poorly busy),
@@ -19,7 +16,6 @@ trains it: a parallel seed equals a sequential run of that seed with `num_thread
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -40,18 +36,22 @@ from synthaug.classifiers.saved import save_classifier
 from synthaug.config import TrainClassifierParams
 from synthaug.devices import pick_device
 from synthaug.evaluation.figures import confusion_matrix_figure, learning_curves, roc_figure
-from synthaug.errors import DataError
-from synthaug.evaluation.metrics import aggregate_by_file, evaluate
-from synthaug.evaluation.statistics import summarize
+from synthaug.evaluation.metrics import evaluate
+from synthaug.evaluation.run_folder import (
+    EVALUATED_SPLITS,
+    FILE_PREDICTIONS,
+    RUN_FILE,
+    completed,
+    file_predictions_frame,
+    has_clips,
+    headline,
+    predictions_frame,
+)
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet
 from synthaug.training import TrainConfig, TrainResult, predict_proba, train_classifier
 
-RUN_FILE = "run.json"
-HEADLINE = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "balance", "device")
-EVALUATED_SPLITS = ("val", "test")
-FILE_PREDICTIONS = "predictions_{split}_files.csv"  # file-level predictions, written beside the clip-level ones in clips mode
 
 
 @dataclass
@@ -81,55 +81,9 @@ class RunContext:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     log_model: bool = True
-
-
-def headline(evaluation: dict) -> dict:
-    """The few numbers `dvc metrics show` and the MLflow run list show: per level, per metric."""
-    return {level: {k: result[k] for k in HEADLINE} for level, result in evaluation.items() if result}
-
-
-def seed_summary(runs: list[dict]) -> dict:
-    """{split: {level: {metric_mean, metric_std}}} over the seeds' runs, plus the seed count."""
-    summary: dict = {"seeds": len(runs)}
-    for split in EVALUATED_SPLITS:
-        summary[split] = {}
-        for level in runs[0][split]:
-            summary[split][level] = {}
-            for metric in HEADLINE:
-                stats = summarize([run[split][level][metric] for run in runs])
-                summary[split][level][f"{metric}_mean"] = stats["mean"]
-                summary[split][level][f"{metric}_std"] = stats["std"]
-    return summary
-
-
-def completed(out_dir: Path) -> dict | None:
-    """The run.json of a finished run folder, or None when the run has not finished."""
-    path = Path(out_dir) / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def has_clips(spectrograms: SpectrogramSet) -> bool:
-    """Whether a set holds clips of files (featurize.mode: clips, or any file with several spectrograms)."""
-    return spectrograms.feature_params.get("mode") == "clips" or len(np.unique(spectrograms.file_id)) < len(spectrograms.file_id)
-
-
-def file_predictions_frame(run_dir: Path, split: str, class_names: list[str]) -> pd.DataFrame:
-    """One row per file of a run folder's predictions_<split>.csv: file id, true label, its number of
-    clips and the mean clip probability of each class (`file_level`, as the report aggregates), files sorted by id."""
-    ids, _ = read_predictions(run_dir, split, class_names)
-    proba, y, file_ids = file_level(run_dir, split, class_names)
-    clips = ids["file_id"].value_counts()
-    frame = pd.DataFrame({"file_id": file_ids, "label": np.asarray(class_names)[y], "clips": clips.loc[file_ids].to_numpy()})
-    for c, name in enumerate(class_names):
-        frame[f"p_{name}"] = proba[:, c]
-    return frame
-
-
-def predictions_frame(spectrograms: SpectrogramSet, proba: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"file_id": spectrograms.file_id, "label": np.asarray(spectrograms.class_names)[spectrograms.y]})
-    for c, name in enumerate(spectrograms.class_names):
-        frame[f"p_{name}"] = proba[:, c]
-    return frame
+    # The data sets the run reads (features per split, synthetic set), logged as its MLflow inputs;
+    # the one with context "validation" ("test") is the data set of the val_* (test_*) metrics.
+    inputs: list[tracking.DataInput] = field(default_factory=list)
 
 
 def _build(seed: int, data: ClassifierData, settings: TrainClassifierParams):
@@ -203,6 +157,7 @@ def run_classifier(
     ) as run:
         import mlflow
 
+        datasets = tracking.log_data_inputs(context.inputs)
         logged: set[int] = set()
 
         def on_epoch_end(epoch: int, record: dict) -> None:
@@ -252,20 +207,25 @@ def run_classifier(
             for file_name, figure in figures.items():
                 figure.savefig(tmp / file_name, dpi=80)
 
+        model_id = None
+        if context.log_model:
+            # A zero batch of the input shape: the example only fixes the signature's shape and dtype (and
+            # torch.export's dynamic batch, two rows), so no recording of any split, medical ones above all,
+            # is exported with the model.
+            model_id = tracking.log_classifier(result.model, np.zeros((2, *input_shape), dtype=np.float32), class_names).model_id
+        split_context = {"val": "validation", "test": "test"}
         for split in EVALUATED_SPLITS:
+            # Linked to the logged model and the split's data set: the model's page lists them per data set.
+            dataset = next((datasets[i.name] for i in context.inputs if i.context == split_context[split]), None)
             for level, values in summary[split].items():
-                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v})
-        mlflow.log_metric("best_epoch", result.best_epoch)
+                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v},
+                                   model_id=model_id, dataset=dataset)
+        mlflow.log_metric("best_epoch", result.best_epoch, model_id=model_id)
         for file_name in figures:  # the saved PNGs: logging the figures would render them again
             tracking.log_file(out_dir / file_name)
         for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS),
                          *(FILE_PREDICTIONS.format(split=s) for s in EVALUATED_SPLITS if has_clips(splits[s]))]:
             tracking.log_file(out_dir / artifact, "evaluation")
-        if context.log_model:
-            # A zero batch of the input shape: the example only fixes the signature's shape and dtype (and
-            # torch.export's dynamic batch, two rows), so no recording of any split, medical ones above all,
-            # is exported with the model.
-            tracking.log_classifier(result.model, np.zeros((2, *input_shape), dtype=np.float32), class_names)
     write_json_atomic(out_dir / RUN_FILE, summary)  # last: the run counts as finished once it is logged
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
@@ -356,28 +316,3 @@ def run_seeds(
             on_run(run)
         runs.append(run)
     return runs
-
-
-def read_predictions(run_dir: Path, split: str, class_names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """(file_id/label frame, clip probabilities [N, C]) from a run folder's predictions_<split>.csv."""
-    path = Path(run_dir) / f"predictions_{split}.csv"
-    if not path.is_file():
-        raise DataError(f"{path}: not found; run the stage that trains this classifier first (dvc repro)")
-    frame = pd.read_csv(path, dtype={"file_id": str, "label": str})
-    columns = [f"p_{name}" for name in class_names]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: no column(s) {', '.join(missing)}; it was written for other classes")
-    return frame[["file_id", "label"]], frame[columns].to_numpy(np.float64)
-
-
-def file_level(run_dir: Path, split: str, class_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """File-level (probabilities [F, C], true class [F], file ids [F]) of a run folder, files sorted by id.
-
-    Sorting aligns the files of every method, so their predictions can be compared pairwise.
-    """
-    ids, proba = read_predictions(run_dir, split, class_names)
-    y = pd.Categorical(ids["label"], categories=class_names).codes.astype(np.int64)
-    file_proba, file_y, file_ids = aggregate_by_file(proba, y, ids["file_id"].to_numpy())
-    order = np.argsort(file_ids, kind="stable")
-    return file_proba[order], file_y[order], file_ids[order]

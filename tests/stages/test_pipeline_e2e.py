@@ -257,7 +257,7 @@ def test_promoted_champion_classifies_new_audio_like_the_pipeline(project: Path)
     import pandas as pd
 
     from synthaug import tracking
-    from synthaug.classifier_runs import file_level
+    from synthaug.evaluation.run_folder import file_level
 
     assert "new version(s)" in run(["synthaug", "register"], project)
     assert "champion is now version" in run(["synthaug", "promote"], project)

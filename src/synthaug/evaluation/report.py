@@ -1,7 +1,7 @@
 """The results report: each method's scores over seeds and its paired comparison with the baseline.
 
 `compare_methods` turns the run folders of each method (one per seed or trial, see
-synthaug.classifier_runs) into per-seed scores, mean ± std with a bootstrap confidence interval,
+synthaug.evaluation.run_folder) into per-seed scores, mean ± std with a bootstrap confidence interval,
 per-class results and, for every method but the baseline, the paired difference to the baseline
 with a bootstrap confidence interval and a permutation-test p-value
 (synthaug.evaluation.statistics), raw and Holm–Bonferroni adjusted over every comparison of the
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.class_plan import describe_classes
-from synthaug.classifier_runs import file_level
+from synthaug.evaluation.run_folder import file_level
 from synthaug.config import Params
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import classification_metrics

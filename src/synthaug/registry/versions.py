@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthaug import tracking
-from synthaug.classifier_runs import EVALUATED_SPLITS, HEADLINE, completed
+from synthaug.evaluation.run_folder import EVALUATED_SPLITS, HEADLINE, completed
 from synthaug.errors import DataError, SynthaugError
 from synthaug.registry.audio_model import AudioClassifier
 from synthaug.registry.packaging import log_audio_model

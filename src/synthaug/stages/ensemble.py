@@ -4,7 +4,7 @@ Reads params `dataset.name`, `dataset.protocol`, `ensemble` and `train_classifie
 CLASSIFIERS/<member>/seed<S>/predictions_{val,test}.csv for each member in `ensemble.members`, and
 MANIFEST (the group of each validation file). Writes OUT_DIR/equal/seed<S>/ (the published rule:
 equal weights) and, with `ensemble.fit_weights`, OUT_DIR/fitted/seed<S>/ in the run-folder layout
-of synthaug.classifier_runs, and the mean and standard deviation over seeds of the headline metrics
+of synthaug.evaluation.run_folder, and the mean and standard deviation over seeds of the headline metrics
 to METRICS. Logs one MLflow run per variant and seed, linked to its members.
 
 Fitted weights minimize the log loss on one half of the validation split (whole groups, classes
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synthaug import tracking
-from synthaug.classifier_runs import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
+from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.errors import ConfigError, DataError

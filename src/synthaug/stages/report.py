@@ -26,7 +26,7 @@ import pandas as pd
 
 from synthaug import protocols, tracking
 from synthaug.class_plan import learned_classes
-from synthaug.classifier_runs import completed
+from synthaug.evaluation.run_folder import completed
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import read_manifest
 from synthaug.errors import SynthaugError

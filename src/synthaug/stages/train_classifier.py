@@ -4,7 +4,7 @@ Reads params `dataset.name`, `dataset.protocol` and `train_classifier`; reads FE
 test}.npz and FEATURES/normalizer.json, and with --synthetic a synthetic set (added to training
 only: validation and test stay real). With --audit (the set's audit folder) and `curation.enabled`,
 synthetic samples outside the `curation` bounds are dropped first and the share dropped is logged. For each seed in `train_classifier.seeds`, writes
-OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.classifier_runs) and logs
+OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.evaluation.run_folder) and logs
 one MLflow run. Writes the mean and standard deviation over seeds of the headline metrics to
 METRICS, and the first seed's learning curve to PLOTS/learning_curve.csv (for `dvc plots`).
 `train_classifier.workers` seeds train at once, in worker processes (synthaug.classifier_runs.run_seeds).
@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds, seed_summary
+from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
 from synthaug.config import load_params
 from synthaug.curation import keep_mask
+from synthaug.evaluation.run_folder import seed_summary
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
@@ -40,8 +42,10 @@ def main(
     train_x, train_y = train.x, train.y
     tags: dict[str, str] = {"synthaug.synthetic_set": "none"}
     curation: dict = {}
+    inputs = tracking.feature_inputs(features_dir, dataset.name, {"train": train, "val": val, "test": test})
     if synthetic_path is not None:
         synthetic = load_spectrogram_set(synthetic_path)
+        inputs.append(tracking.DataInput.from_file(synthetic_path, f"{dataset.name}-synthetic-{name}", "training", synthetic))
         if params.curation.enabled and audit_dir is not None:
             keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation)
             curation = {"curation": params.curation.model_dump(), "curation_dropped": int((~keep).sum()),
@@ -54,14 +58,15 @@ def main(
                 "synthaug.curated": str(bool(curation)).lower()}
     data = ClassifierData(train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]),
                           n_synthetic=len(train_y) - len(train.y))
-    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation)
-    inputs = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
+    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation,
+                         inputs=inputs)
+    input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
     if curation:  # the curation bounds change the training data, so they belong in the fingerprint
-        inputs.append(audit_dir / "scores.npz")
+        input_files.append(audit_dir / "scores.npz")
 
     # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
     fingerprint = {**settings.model_dump(exclude={"seeds"}), **curation}
-    staged = {seed: checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, inputs) for seed in settings.seeds}
+    staged = {seed: checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, input_files) for seed in settings.seeds}
 
     def report(run: dict) -> None:
         test_file = run["test"]["file"]

@@ -1,0 +1,25 @@
+"""Imports run one way, down the layers: evaluation/ never imports the trainers, stages or tools above it."""
+
+import ast
+from pathlib import Path
+
+import synthaug.evaluation
+
+HIGHER_LAYERS = ("synthaug.classifier_runs", "synthaug.stages", "synthaug.tuning", "synthaug.registry", "synthaug.cli")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_no_evaluation_module_imports_a_higher_layer():
+    folder = Path(synthaug.evaluation.__file__).parent
+    upward = {f"{path.name}: {module}" for path in folder.glob("*.py") for module in imported_modules(path)
+              if module.startswith(HIGHER_LAYERS)}
+    assert not upward, f"evaluation/ imports up the layers: {sorted(upward)}"
