@@ -9,9 +9,12 @@ keep their artifacts (e.g. an S3 URI).
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,14 @@ if TYPE_CHECKING:
 TRACKING_DB = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 TAG_PREFIX = "synthaug."
+GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own: the clean commit, as `mlflow run` writes it
+GIT_DIRTY_TAG = f"{TAG_PREFIX}git_dirty"  # "true" when tracked files differed from that commit
+# MLflow 3's UI opens an experiment without this tag (or with "genai_development") on the GenAI
+# Overview/Traces pages; "custom_model_development" opens it on the training runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+# Set by `mlflow run` for the command it starts: the run it opened, in its experiment and store.
+LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"
 
 
 def default_tracking_uri(project_root: Path) -> str:
@@ -52,16 +63,24 @@ def experiment_name(dataset_name: str) -> str:
     return os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"synthaug-{dataset_name}"
 
 
-def git_commit(project_root: Path) -> str:
-    """The commit the code ran from, with '-dirty' when tracked files differ from it."""
+def git_tags(project_root: Path) -> dict[str, str]:
+    """The commit the code ran from in MLflow's own tag, and whether tracked files differed from it.
+
+    MLflow links `mlflow.source.git.commit` to the commit, so it holds the bare hash; the dirty
+    state goes to a tag of its own. Outside a git checkout both are left out.
+    """
     def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=project_root, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(["git", *args], cwd=project_root, capture_output=True, text=True, check=False)
+        except OSError:  # no git on this machine
+            return ""
         return result.stdout.strip() if result.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
     if not commit:
-        return "unknown"
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        return {}
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(dirty).lower()}
 
 
 def data_version(project_root: Path, dvc_file: str = "data.dvc") -> str:
@@ -81,20 +100,65 @@ def _mlflow_quiet() -> None:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
+def launcher_run_id() -> str | None:
+    """The run `mlflow run` opened for this process (MLFLOW_RUN_ID), or None outside `mlflow run`."""
+    return os.environ.get(LAUNCHER_RUN_ENV) or None
+
+
 def use_project_store(project_root: Path, dataset_name: str) -> str:
-    """Point MLflow at the project's store and experiment (creating it once); return its id."""
+    """Point MLflow at the project's store and experiment (creating it once); return its id.
+
+    Under `mlflow run`, the store and experiment are those of the run it opened: the tracking URI
+    comes from the environment `mlflow run` sets, and no other experiment is made active, since
+    MLflow refuses to resume the opened run while another experiment is active.
+    """
     import mlflow
 
     _mlflow_quiet()
     mlflow.set_tracking_uri(tracking_uri(project_root))
+    launcher = launcher_run_id()
+    if launcher is not None:
+        experiment = mlflow.get_experiment(mlflow.MlflowClient().get_run(launcher).info.experiment_id)
+        _tag_experiment(experiment)
+        return experiment.experiment_id
     name = experiment_name(dataset_name)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_root(project_root))
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_root(project_root), tags=EXPERIMENT_TAGS)
     else:
         experiment_id = experiment.experiment_id
+        _tag_experiment(experiment)  # stores made before the tag existed
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def _tag_experiment(experiment) -> None:
+    """Set EXPERIMENT_TAGS the experiment lacks; a kind someone chose in the UI is left alone."""
+    import mlflow
+
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in experiment.tags:
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
+
+
+def _open_run(experiment_id: str, run_name: str, tags: Mapping[str, str]):
+    """mlflow.start_run for a stage's run: a new run, or under `mlflow run` the opened run or its child.
+
+    The first stage run of an `mlflow run` joins the run it opened; when that run already holds a
+    stage's run (another seed of the same stage, or the next stage of `dvc repro` under the `main`
+    entry point), the stage's run becomes its child, so each run keeps params of its own.
+    """
+    import mlflow
+
+    launcher = launcher_run_id()
+    if launcher is None:
+        return mlflow.start_run(run_name=run_name, tags=dict(tags))
+    client = mlflow.MlflowClient()
+    opened = client.get_run(launcher)
+    if f"{TAG_PREFIX}stage" not in opened.data.tags:
+        return mlflow.start_run(run_id=launcher, run_name=run_name, tags=dict(tags))
+    child = client.create_run(experiment_id, run_name=run_name, tags={**tags, "mlflow.parentRunId": launcher})
+    return mlflow.start_run(run_id=child.info.run_id)
 
 
 @contextlib.contextmanager
@@ -107,25 +171,29 @@ def stage_run(
     params: Mapping[str, Any],
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    inputs: Sequence[DataInput] = (),
 ) -> Iterator[mlflow.ActiveRun]:
-    """An MLflow run for one stage execution, with the project's tags and flattened params.
+    """An MLflow run for one stage execution, with the project's tags, flattened params and the
+    data sets it reads (`inputs`, shown in the UI's Datasets column).
 
     A failure inside the block marks the run FAILED (MLflow does this when the context exits
     with an exception), so an interrupted stage never looks like a finished one in the UI.
+    Under `mlflow run` the run is the one it opened, or a child of it (see `_open_run`).
     """
     import mlflow
 
-    use_project_store(project_root, dataset_name)
+    experiment_id = use_project_store(project_root, dataset_name)
     all_tags = {
         f"{TAG_PREFIX}stage": stage,
         f"{TAG_PREFIX}protocol": protocol,
         f"{TAG_PREFIX}dataset": dataset_name,
         f"{TAG_PREFIX}data_version": data_version(project_root),
-        "mlflow.source.git.commit": git_commit(project_root),
+        **git_tags(project_root),
         **(tags or {}),
     }
-    with mlflow.start_run(run_name=run_name or stage, tags=all_tags) as run:
+    with _open_run(experiment_id, run_name or stage, all_tags) as run:
         mlflow.log_params(flatten(params))
+        log_data_inputs(inputs)
         yield run
 
 
@@ -166,6 +234,81 @@ def log_file(path: Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path)
 
 
+def dvc_md5(path: Path) -> str:
+    """The hash DVC 3 records for a file (dvc.lock, .dvc files): the md5 of its bytes.
+
+    Remembered per (path, size, modification time): every seed's run reads the same feature files.
+    """
+    stat = Path(path).stat()
+    return _md5_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _md5_of(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "md5").hexdigest()
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """A spectrogram set a run reads: logged with `mlflow.log_input` as a NumPy data set whose
+    digest is the file's DVC hash, so the UI's Datasets column ties the run to a data version.
+
+    `path` None: a set that exists only in memory (the scarcity sweep's synthetic data); MLflow
+    then digests the arrays themselves.
+    """
+
+    name: str
+    context: str  # training | validation | test
+    x: Any  # [N, 1, mels, frames]
+    y: Any  # [N]
+    path: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, name: str, context: str, spectrograms=None) -> DataInput:
+        """`spectrograms`: the set already loaded from `path` (else it is read here)."""
+        if spectrograms is None:
+            from synthaug.spectrograms import load_spectrogram_set
+
+            spectrograms = load_spectrogram_set(path)
+        return cls(name, context, spectrograms.x, spectrograms.y, Path(path))
+
+
+def feature_inputs(features_dir: Path, dataset_name: str, sets: Mapping[str, Any] | None = None,
+                   splits: Sequence[str] = ("train", "val", "test")) -> list[DataInput]:
+    """The featurize outputs a run reads, one data set per split (`sets`: those already loaded)."""
+    contexts = {"train": "training", "val": "validation", "test": "test"}
+    return [DataInput.from_file(Path(features_dir) / f"{split}.npz", f"{dataset_name}-features-{split}",
+                                contexts[split], (sets or {}).get(split)) for split in splits]
+
+
+def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
+    """Log `inputs` to the active run; return their mlflow.data datasets by name (for metrics'
+    `dataset=`, which ties a metric to the data it was measured on)."""
+    import warnings
+
+    import mlflow
+    import mlflow.data
+
+    if not inputs:
+        return {}
+    datasets, contexts = [], []
+    for item in inputs:
+        if item.path is not None:
+            digest, source = dvc_md5(item.path), str(item.path)
+        else:  # made by the run itself: no file to point at
+            from mlflow.data.code_dataset_source import CodeDatasetSource
+
+            digest, source = None, CodeDatasetSource({f"{TAG_PREFIX}made_by": "this run (kept in memory)"})
+        with warnings.catch_warnings():
+            # A local path could be read as several source types; MLflow warns and picks a local file.
+            warnings.simplefilter("ignore", UserWarning)
+            datasets.append(mlflow.data.from_numpy(item.x, source=source, targets=item.y, name=item.name, digest=digest))
+        contexts.append(item.context)
+    mlflow.log_inputs(datasets=datasets, contexts=contexts)
+    return {item.name: dataset for item, dataset in zip(inputs, datasets)}
+
+
 def log_dataset_input(frame, *, name: str, source: str, digest: str, context: str) -> None:
     """Record the data a run read (the manifest) with its DVC version as the dataset digest."""
     import warnings
@@ -181,8 +324,9 @@ def log_dataset_input(frame, *, name: str, source: str, digest: str, context: st
         mlflow.log_input(dataset, context=context)
 
 
-def log_classifier(model, input_example, class_names) -> None:
-    """Log a classifier as an MLflow PyTorch model that maps spectrograms to class probabilities.
+def log_classifier(model, input_example, class_names):
+    """Log a classifier as an MLflow PyTorch model that maps spectrograms to class probabilities;
+    return its ModelInfo (`model_id` links metrics to the logged model).
 
     torch.export (MLflow's default) freezes the batch size unless the example has at least two
     rows; pinned pip requirements skip MLflow's slow environment inference.
@@ -197,7 +341,7 @@ def log_classifier(model, input_example, class_names) -> None:
     example = np.asarray(input_example, dtype=np.float32)
     with torch.no_grad():
         output = probabilities(torch.from_numpy(example)).numpy()
-    mlflow.pytorch.log_model(
+    return mlflow.pytorch.log_model(
         probabilities,
         name="model",
         input_example=example,

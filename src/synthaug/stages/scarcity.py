@@ -131,6 +131,8 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
         project_root=project_root, dataset_name=dataset.name, stage="train_generator", protocol=dataset.protocol,
         params={"generator": GENERATOR, **gan_config, "classes": "all", "seed": gan_seed, "n_train": int(chosen.sum())},
         run_name=f"scarcity-{point}-{GENERATOR}", tags={"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
+        # The feature file the subset is drawn from; the tags say which files per class and trial.
+        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
     ) as run:
         trained = fit_models(GENERATOR, gan_config, real_x, real_y, class_names, mode="all", seed=gan_seed,
                              checkpoint_root=staging / "gan", device=params.train_generator.device)
@@ -146,6 +148,8 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
         tracking.log_figure(figure, "real_vs_synthetic.png")
 
     runs = {}
+    # The feature files the runs' data come from (val and test as stored, before the subset's normalization).
+    feature_files = tracking.feature_inputs(features_dir, dataset.name, {"train": train})
     for variant, (with_synthetic, classic) in VARIANTS.items():
         x = np.concatenate([real_x, synthetic_x]) if with_synthetic else real_x
         y = np.concatenate([real_y, synthetic_y]) if with_synthetic else real_y
@@ -153,8 +157,10 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
                               n_synthetic=len(synthetic_y) if with_synthetic else 0)
         variant_tags = {**tags, "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
                         "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none"}
+        inputs = feature_files + ([tracking.DataInput(f"{dataset.name}-synthetic-scarcity-{point}", "training", synthetic_x,
+                                                      synthetic_y)] if with_synthetic else [])
         context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=variant_tags,
-                             params={"files_per_class": files_per_class, "trial": trial}, log_model=False)
+                             params={"files_per_class": files_per_class, "trial": trial}, log_model=False, inputs=inputs)
         runs[variant] = run_classifier(variant, trial, data, classifier, staging / "runs" / variant, staging / "epochs" / variant,
                                        context, augment=settings.augment if classic else {})
         test_file = runs[variant]["test"]["file"]

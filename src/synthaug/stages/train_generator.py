@@ -96,6 +96,7 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         params={"generator": name, **config, "classes": classes, "seed": settings.seed, "models_trained": len(slots)},
         run_name=f"train_generator-{name}",
         tags={"synthaug.method": name, "synthaug.seed": str(settings.seed), "synthaug.method_label": label},
+        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
     ) as run:
         import mlflow
         from tqdm.auto import tqdm

@@ -25,11 +25,13 @@ class Tracking:
 
     def tags(self) -> dict[str, str]:
         prefix = tracking_conventions.TAG_PREFIX
+        launcher = tracking_conventions.launcher_run_id()  # under `mlflow run`: the study is a child of its run
         return {
             f"{prefix}protocol": self.protocol,
             f"{prefix}dataset": self.dataset_name,
             f"{prefix}data_version": tracking_conventions.data_version(self.project_root),
-            "mlflow.source.git.commit": tracking_conventions.git_commit(self.project_root),
+            **tracking_conventions.git_tags(self.project_root),
+            **({"mlflow.parentRunId": launcher} if launcher else {}),
         }
 
 
