@@ -303,6 +303,10 @@ def test_best_params_in_all_mode_and_when_the_baseline_wins(tmp_path):
     study = finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 13})
     overlay = tuning.write_best_params(study, all_mode, "vae", tmp_path / "all.yaml")
     assert overlay["synthesize"] == {"n_per_class": 12}  # the mean of the per-class counts, rounded
+    # A mean of 12.5 rounds half up, as synthaug.class_plan rounds every synthetic count (round() gives 12).
+    half = tuning.write_best_params(finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 15}),
+                                    all_mode, "vae", tmp_path / "half.yaml")
+    assert half["synthesize"] == {"n_per_class": 13}
 
     baseline = finished_study({"ratio": 0.0, "lr": 1e-4, "latent_dim": 32}, {})
     overlay = tuning.write_best_params(baseline, params, "vae", tmp_path / "baseline.yaml")
@@ -372,16 +376,17 @@ def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
     params = load_params(tiny_project / "params.yaml")
     data = tuning.load_tune_data(tiny_project / "outputs/features")
     setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
-    assert tuning.curation_bounds({"ratio": 0.5}, CurationParams(enabled=False)) is None
-    bounds = tuning.curation_bounds({"curation.min_confidence": 0.99}, CurationParams(enabled=False))
-    assert bounds.min_confidence == 0.99 and bounds.max_manifold_distance is None and bounds.min_copy_ratio is None
+    assert tuning.curation_bounds({"ratio": 0.5}, tuning.pipeline_curation(CurationParams(enabled=False))) is None
+    bounds = tuning.curation_bounds({"curation.min_confidence": 0.99}, None)
+    assert bounds == {"max_manifold_distance": None, "min_copy_ratio": None, "min_confidence": 0.99}
+    fixed = tuning.pipeline_curation(CurationParams(enabled=True, max_manifold_distance=2.0, min_copy_ratio=None))
+    assert tuning.curation_bounds({"curation.min_confidence": 0.99}, fixed) == {**bounds, "max_manifold_distance": 2.0}
 
     positive = data.train.class_names.index("positive")
     x = data.val.x[data.val.y == positive]  # real positive spectrograms standing in for synthetic ones
     y = data.val.y[data.val.y == positive]
     strict = tuning.curation_keep_mask(x, y, bounds, data, setup)
-    loose = tuning.curation_keep_mask(x, y, CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None,
-                                                            min_confidence=0.0), data, setup)
+    loose = tuning.curation_keep_mask(x, y, {"min_confidence": 0.0}, data, setup)
     assert loose.all() and not strict.all()  # a 2-epoch classifier is not 99 % sure of every positive
 
     result = tuning.evaluate_trial({"ratio": 0.5, "steps": 1, "curation.min_confidence": 0.99}, data, setup)
@@ -432,11 +437,11 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     trial_bounds = CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None,
                                   min_confidence=trial.params["curation.min_confidence"])
     assert tuned.curation == trial_bounds
-    kept = keep_mask(scores, tuned.curation)
+    kept = keep_mask(scores, tuning.pipeline_curation(tuned.curation))
     assert int((~kept).sum()) == trial.user_attrs[CURATION_DROPPED_ATTR]
     # The untuned bounds of params.yaml would have curated differently: the round trip is not vacuous.
     with_params_bounds = params.curation.model_copy(update={"enabled": True, "min_confidence": trial_bounds.min_confidence})
-    assert not np.array_equal(kept, keep_mask(scores, with_params_bounds))
+    assert not np.array_equal(kept, keep_mask(scores, tuning.pipeline_curation(with_params_bounds)))
 
     # The counts: what the trial drew and scored is what the synthesize stage draws with the tuned params.
     recorded = trial.user_attrs[tuning.COUNTS_ATTR]

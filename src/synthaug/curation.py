@@ -13,23 +13,29 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from synthaug.config import CurationParams
 from synthaug.errors import DataError
 
 SCORES = ("manifold_distance", "copy_ratio", "confidence")
 CURATION_BOUNDS = ("max_manifold_distance", "min_copy_ratio", "min_confidence")
 
 
-def keep_mask(scores: Mapping[str, np.ndarray], bounds: CurationParams) -> np.ndarray:
-    """Boolean [N]: True for the synthetic samples within every bound."""
+def keep_mask(scores: Mapping[str, np.ndarray], bounds: Mapping[str, float | None]) -> np.ndarray:
+    """Boolean [N]: True for the synthetic samples within every bound.
+
+    `bounds`: {bound name (CURATION_BOUNDS): value, or None where the bound is not applied}; a bound
+    left out is not applied either.
+    """
+    unknown = sorted(set(bounds) - set(CURATION_BOUNDS))
+    if unknown:
+        raise ValueError(f"unknown curation bound(s) {', '.join(unknown)}; valid: {', '.join(CURATION_BOUNDS)}")
     missing = [name for name in SCORES if name not in scores]
     if missing:
         raise DataError(f"audit scores lack {', '.join(missing)}; re-run the audit stage (dvc repro)")
     n = len(scores["confidence"])
     keep = np.ones(n, dtype=bool)
-    checks = (("manifold_distance", bounds.max_manifold_distance, np.greater),
-              ("copy_ratio", bounds.min_copy_ratio, np.less),
-              ("confidence", bounds.min_confidence, np.less))
+    checks = (("manifold_distance", bounds.get("max_manifold_distance"), np.greater),
+              ("copy_ratio", bounds.get("min_copy_ratio"), np.less),
+              ("confidence", bounds.get("min_confidence"), np.less))
     for name, bound, outside in checks:
         if bound is not None:
             values = np.asarray(scores[name], dtype=np.float64)

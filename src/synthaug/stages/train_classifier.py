@@ -25,7 +25,7 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
 from synthaug.config import load_params
-from synthaug.curation import keep_mask
+from synthaug.curation import CURATION_BOUNDS, keep_mask
 from synthaug.evaluation.run_folder import seed_summary
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
@@ -47,7 +47,7 @@ def main(
         synthetic = load_spectrogram_set(synthetic_path)
         inputs.append(tracking.DataInput.from_file(synthetic_path, f"{dataset.name}-synthetic-{name}", "training", synthetic))
         if params.curation.enabled and audit_dir is not None:
-            keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation)
+            keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation.model_dump(include=set(CURATION_BOUNDS)))
             curation = {"curation": params.curation.model_dump(), "curation_dropped": int((~keep).sum()),
                         "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0}
             print(f"train_classifier {name}: curation drops {curation['curation_dropped']} of {len(keep)} synthetic samples")

@@ -86,6 +86,7 @@ from synthaug.tuning.objective import (
     evaluate_trial,
     load_tune_data,
     make_objective,
+    pipeline_curation,
 )
 from synthaug.tuning.results import best_overlay, best_trial, finish_study, write_best_params
 from synthaug.tuning.space import search_space, space_from_json, space_to_json, suggest
@@ -122,6 +123,7 @@ __all__ = [
     "best_overlay",
     "curation_bounds",
     "curation_keep_mask",
+    "pipeline_curation",
     "best_trial",
     "create_study",
     "evaluate_trial",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +12,7 @@ import numpy as np
 import optuna
 
 from synthaug import tracking as tracking_conventions
-from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, configured_ratio, describe_classes, synthetic_counts
-from synthaug.config import CurationParams
+from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.errors import DataError
 from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
 from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflow_client
@@ -21,7 +20,7 @@ from synthaug.tuning.space import suggest
 from synthaug.tuning.study import study_space
 
 if TYPE_CHECKING:
-    from synthaug.config import Params, TrainClassifierParams
+    from synthaug.config import CurationParams, Params, TrainClassifierParams
     from synthaug.spectrograms import SpectrogramSet
 
 
@@ -71,12 +70,13 @@ class TrialSetup:
     default_per_class: int  # all mode without a searched ratio: synthesize.n_per_class
     classifier: TrainClassifierParams
     seeds: tuple[int, ...]  # tune.seeds: one classifier per seed, the objective is their mean
-    num_threads: int | None = None
-    curation: CurationParams = field(default_factory=CurationParams)  # the pipeline's bounds (used when enabled)
-    audit_k: int = 5  # audit.k: neighbours of the manifold balls
-    memorization_quantile: float = 0.05  # audit.memorization_quantile: sets the copy threshold
-    copy_distance_ratio: float = 0.5  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
-    minority_tolerance: float = DEFAULT_MINORITY_TOLERANCE  # train_generator.minority_tolerance
+    # The pipeline's curation bounds {bound: value or None} when curation.enabled, else None.
+    fixed_curation: Mapping[str, float | None] | None
+    audit_k: int  # audit.k: neighbours of the manifold balls
+    memorization_quantile: float  # audit.memorization_quantile: sets the copy threshold
+    copy_distance_ratio: float  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
+    minority_tolerance: float  # train_generator.minority_tolerance
+    num_threads: int | None = None  # torch threads of this worker (None: all cores); not a params key
 
     @classmethod
     def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
@@ -86,7 +86,7 @@ class TrialSetup:
             generator_device=params.train_generator.device, synthesize_seed=params.synthesize.seed,
             synthesize_batch_size=params.synthesize.batch_size, default_ratio=params.synthesize.minority_ratio,
             default_per_class=params.synthesize.n_per_class, classifier=params.train_classifier,
-            seeds=tuple(params.tune.seeds), num_threads=num_threads, curation=params.curation,
+            seeds=tuple(params.tune.seeds), num_threads=num_threads, fixed_curation=pipeline_curation(params.curation),
             audit_k=params.audit.k, memorization_quantile=params.audit.memorization_quantile,
             copy_distance_ratio=params.audit.copy_distance_ratio,
             minority_tolerance=params.train_generator.minority_tolerance,
@@ -126,7 +126,7 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
     counts = {name: n for name, n in counts.items() if n > 0}
     train_x, train_y = train.x, train.y
     dropped = 0
-    bounds = curation_bounds(values, setup.curation)
+    bounds = curation_bounds(values, setup.fixed_curation)
     if counts:
         config = {**setup.generator_config, **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)}}
         callback = None
@@ -156,7 +156,7 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
 
         per_seed[seed] = float(_train_classifier(train_x, train_y, data, setup, seed, epoch_end).best_val_macro_f1)
     return {"value": float(np.mean(list(per_seed.values()))), "per_seed": per_seed, "counts": counts,
-            "curation": None if bounds is None else bounds.model_dump(exclude={"enabled"}),
+            "curation": bounds,
             "curation_dropped": dropped, "seconds": time.perf_counter() - started}
 
 
@@ -178,18 +178,27 @@ def _train_classifier(train_x: np.ndarray, train_y: np.ndarray, data: TuneData, 
                             augmenter=augmenter or None, on_epoch_end=on_epoch_end, progress=False)
 
 
-def curation_bounds(values: Mapping[str, Any], fixed: CurationParams) -> CurationParams | None:
-    """The curation a trial applies: its tuned `curation.*` bounds, the others from params when
-    curation is enabled there (else not applied); None when the trial does not curate at all."""
+def pipeline_curation(curation: CurationParams) -> dict[str, float | None] | None:
+    """The bounds the pipeline curates with, {bound: value or None}; None when `curation.enabled` is false."""
+    from synthaug.curation import CURATION_BOUNDS
+
+    return curation.model_dump(include=set(CURATION_BOUNDS)) if curation.enabled else None
+
+
+def curation_bounds(values: Mapping[str, Any], fixed: Mapping[str, float | None] | None) -> dict[str, float | None] | None:
+    """The curation a trial applies, {bound: value or None where not applied}: its tuned `curation.*`
+    bounds, the others from `fixed` (the pipeline's, see `pipeline_curation`; None: curation is off
+    there); None when the trial does not curate at all."""
     tuned = {k.removeprefix(CURATION_PREFIX): v for k, v in values.items() if k.startswith(CURATION_PREFIX)}
-    if not tuned and not fixed.enabled:
+    if not tuned and fixed is None:
         return None
     from synthaug.curation import CURATION_BOUNDS
 
-    return CurationParams(enabled=True, **{b: tuned.get(b, getattr(fixed, b) if fixed.enabled else None) for b in CURATION_BOUNDS})
+    return {b: tuned.get(b, None if fixed is None else fixed.get(b)) for b in CURATION_BOUNDS}
 
 
-def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: CurationParams, data: TuneData, setup: TrialSetup) -> np.ndarray:
+def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: Mapping[str, float | None], data: TuneData,
+                       setup: TrialSetup) -> np.ndarray:
     """Which synthetic samples pass `bounds` (the pipeline's rule, synthaug.curation), scored by `curation_scores`."""
     from synthaug.curation import keep_mask
 

@@ -11,7 +11,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from synthaug import tracking as tracking_conventions
-from synthaug.class_plan import configured_ratio
+from synthaug.class_plan import configured_ratio, round_half_up
 from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import SynthaugError
 from synthaug.io import write_text_atomic
@@ -104,7 +104,8 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
         if configured_ratio(params.train_generator.classes, 1.0) is not None:  # minority or listed classes
             overlay["synthesize"] = {"minority_ratio": float(ratio)}
         elif counts:
-            overlay["synthesize"] = {"n_per_class": int(round(float(np.mean(list(counts.values())))))}
+            # The rounding of synthaug.class_plan (half up), not round()'s half to even.
+            overlay["synthesize"] = {"n_per_class": round_half_up(float(np.mean(list(counts.values()))))}
     return overlay
 
 
@@ -112,13 +113,13 @@ def trial_curation(trial: FrozenTrial, params: Params) -> dict[str, float | None
     """{bound: value, None where not applied} that `trial` curated its synthetic samples with; None when it
     did not curate. As the trial recorded it, else (trials of earlier versions) as `curation_bounds` derives
     it from the trial's values and params' `curation`."""
-    from synthaug.tuning.objective import curation_bounds  # objective imports study, which imports this module
+    from synthaug.tuning.objective import curation_bounds, pipeline_curation  # objective imports study, which imports this module
 
     if CURATION_ATTR in trial.user_attrs:
         recorded = trial.user_attrs[CURATION_ATTR]
         return None if recorded is None else {b: _plain(recorded.get(b)) for b in CURATION_BOUNDS}
-    bounds = curation_bounds(trial.params, params.curation)
-    return None if bounds is None else {b: _plain(getattr(bounds, b)) for b in CURATION_BOUNDS}
+    bounds = curation_bounds(trial.params, pipeline_curation(params.curation))
+    return None if bounds is None else {b: _plain(bounds[b]) for b in CURATION_BOUNDS}
 
 
 def _plain(value: Any) -> Any:
