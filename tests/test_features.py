@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from synthaug.audio import fix_length
+from synthaug.config import parse_params
 from synthaug.errors import ConfigError, DataError
 from synthaug.features import FILES_PER_TASK, LogMelParams, Normalizer, extract, fit_normalizer
 
@@ -34,11 +35,26 @@ def test_default_params_are_the_medical_protocol():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"mode": "tiles"}, {"clip_overlap": 1.0}, {"f_max": 9000.0}, {"duration_s": 0.01}]
+    "bad", [{"mode": "tiles"}, {"clip_overlap": 1.0}, {"f_max": 9000.0}, {"duration_s": 0.01}, {"win_length": 1024}]
 )
 def test_invalid_params_raise_config_error_naming_the_key(bad: dict):
-    with pytest.raises(ConfigError, match="featurize." + next(iter(bad)).split("_")[0]):
-        LogMelParams(**bad)
+    """featurize's keys are checked once, when params load: the error names the key and its bad value."""
+    key = next(iter(bad))
+    raw = {"dataset": {"name": "d", "adapter": "folder", "root": "data"}, "featurize": bad}
+    with pytest.raises(ConfigError) as error:
+        parse_params(raw)
+    assert "featurize" in str(error.value) and key in str(error.value)
+
+
+def test_the_featurize_section_is_the_feature_parameters_spectrogram_sets_store():
+    settings = parse_params({"dataset": {"name": "d", "adapter": "folder", "root": "data"},
+                             "featurize": {"sample_rate": 22050, "f_max": 11025.0, "workers": 3}}).featurize
+    stored = settings.log_mel().model_dump()
+    assert "workers" not in stored and "on_bad_file" not in stored
+    assert stored["sample_rate"] == 22050 and stored["n_fft"] == LogMelParams().n_fft  # one default per key
+    assert LogMelParams.model_validate(stored) == settings.log_mel()
+    # Sets written by earlier versions store the window length as null (always n_fft); they still load.
+    assert LogMelParams.model_validate({**stored, "win_length": None}) == settings.log_mel()
 
 
 def test_crop_mode_gives_one_128_by_94_spectrogram_per_file(tmp_path: Path):

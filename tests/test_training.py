@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from synthaug.classifiers import Augmenter, build_classifier
+from synthaug.config import TrainClassifierParams, parse_params
 from synthaug.errors import ConfigError
 from synthaug.training import TrainConfig, predict_proba, train_classifier
 
@@ -168,8 +169,19 @@ def test_predict_proba_is_batched_and_normalized():
 
 @pytest.mark.parametrize("key, value", [("balance", "oversample"), ("epochs", 0), ("lr", 0.0)])
 def test_invalid_config_names_the_key(key, value):
+    raw = {"dataset": {"name": "d", "adapter": "folder", "root": "data"}, "train_classifier": {key: value}}
     with pytest.raises(ConfigError, match=f"train_classifier.{key}"):
-        TrainConfig(**{key: value})
+        parse_params(raw)
+
+
+def test_a_training_takes_the_params_section_with_its_defaults_and_checks():
+    """One home per key: the loop's settings are the train_classifier section, plus the seed and how it runs."""
+    settings = TrainClassifierParams(epochs=7, lr=0.01, balance="class_weight")
+    config = TrainConfig.for_seed(settings, 3, num_threads=1)
+    assert (config.epochs, config.lr, config.balance, config.seed, config.num_threads) == (7, 0.01, "class_weight", 3, 1)
+    assert config.patience == TrainClassifierParams().patience and config.batch_size == TrainClassifierParams().batch_size
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
 
 
 def test_seeds_trained_in_parallel_workers_equal_one_thread_sequential_runs(tmp_path, monkeypatch):

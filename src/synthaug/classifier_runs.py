@@ -51,7 +51,6 @@ from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet
 from synthaug.training import TrainConfig, TrainResult, predict_proba, train_classifier
 
-TRAINING_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "balance", "device")
 
 
 @dataclass
@@ -111,7 +110,7 @@ def fit_classifier(
     model, _, _ = _build(seed, data, settings)
     augment = settings.augment if augment is None else augment
     augmenter = Augmenter.from_params(augment, channel_std=data.channel_std)
-    config = TrainConfig(seed=seed, num_threads=num_threads, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    config = TrainConfig.for_seed(settings, seed, num_threads=num_threads)
     return train_classifier(model, (data.train_x, data.train_y), (data.val.x, data.val.y, data.val.file_id), config,
                             augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end,
                             progress=progress)

@@ -66,8 +66,14 @@ class PrepareParams(Section):
     max_duration_ratio: float = Field(1.5, ge=1)  # largest / smallest median duration of the classes
 
 
-class FeaturizeParams(Section):
-    """Log-mel parameters (the medical protocol's by default) and how to treat bad files."""
+class LogMelParams(Section):
+    """The keys of `featurize` that shape a spectrogram; stored with every spectrogram set (feature_params).
+
+    The defaults are the medical protocol's (16 kHz, 3 s, 2048/512, Hann, 128 mels 0-8 kHz).
+    mode 'crop' centre-crops or zero-pads each file to `duration_s` (one spectrogram per file);
+    mode 'clips' cuts it into `duration_s` clips overlapping by `clip_overlap` (several per file).
+    synthaug.features computes spectrograms from exactly these values.
+    """
 
     sample_rate: int = Field(16000, gt=0)
     n_fft: int = Field(2048, gt=0)
@@ -79,11 +85,18 @@ class FeaturizeParams(Section):
     mode: Literal["crop", "clips"] = "crop"
     duration_s: float = Field(3.0, gt=0)
     clip_overlap: float = Field(0.5, ge=0, lt=1)
-    on_bad_file: Literal["error", "skip"] = "error"
-    workers: int = Field(2, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_null_win_length(cls, values: Any) -> Any:
+        # Spectrogram sets and registered models written by earlier versions store `win_length: null`
+        # (the window is always n_fft long); they must still load.
+        if isinstance(values, dict) and "win_length" in values and values["win_length"] is None:
+            values = {k: v for k, v in values.items() if k != "win_length"}
+        return values
 
     @model_validator(mode="after")
-    def _band_fits(self) -> FeaturizeParams:
+    def _band_fits(self) -> LogMelParams:
         if self.f_max > self.sample_rate / 2:
             raise ValueError(f"f_max {self.f_max:g} is above the Nyquist frequency {self.sample_rate / 2:g}")
         if self.f_min >= self.f_max:
@@ -92,7 +105,35 @@ class FeaturizeParams(Section):
             # Frames must overlap for the inverse STFT of the audio previews (Griffin-Lim) to exist.
             raise ValueError(f"hop_length {self.hop_length} must be below n_fft {self.n_fft} "
                              f"(e.g. hop_length: {self.n_fft // 2})")
+        if self.clip_samples < self.n_fft:
+            raise ValueError(f"duration_s {self.duration_s:g} gives {self.clip_samples} samples, fewer than one "
+                             f"FFT window (n_fft {self.n_fft}); use a longer duration_s or a smaller n_fft")
         return self
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.duration_s * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        """Distance between clip starts in 'clips' mode."""
+        return max(1, int(round(self.clip_samples * (1.0 - self.clip_overlap))))
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per spectrogram: centred STFT gives 1 + n_samples // hop_length."""
+        return 1 + self.clip_samples // self.hop_length
+
+
+class FeaturizeParams(LogMelParams):
+    """Log-mel parameters (the medical protocol's by default) and how to treat bad files."""
+
+    on_bad_file: Literal["error", "skip"] = "error"
+    workers: int = Field(2, ge=1)
+
+    def log_mel(self) -> LogMelParams:
+        """The spectrogram-shaping keys alone, as synthaug.features takes them and spectrogram sets store them."""
+        return LogMelParams.model_validate(self.model_dump(include=set(LogMelParams.model_fields)))
 
 
 class TrainGeneratorParams(Section):

@@ -11,7 +11,7 @@ import multiprocessing
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -21,7 +21,8 @@ import torchaudio
 from tqdm import tqdm
 
 from synthaug import audio
-from synthaug.errors import AudioError, ConfigError, DataError
+from synthaug.config import LogMelParams  # the featurize keys' one home; re-exported for readers of feature_params
+from synthaug.errors import AudioError, DataError
 
 # Added to the mel power before the log so digital silence maps to -100 dB instead of -inf.
 LOG_FLOOR = 1e-10
@@ -35,63 +36,6 @@ FILES_PER_TASK = 16
 CLIPS_PER_BATCH = 4
 # Smallest normalization std: a constant mel channel would otherwise divide by zero.
 STD_FLOOR = 1e-6
-
-
-@dataclass(frozen=True)
-class LogMelParams:
-    """Log-mel parameters; the defaults are the medical protocol's (16 kHz, 3 s, 2048/512, 128 mels).
-
-    mode 'crop' centre-crops or zero-pads each file to `duration_s` (one spectrogram per file);
-    mode 'clips' cuts it into `duration_s` clips overlapping by `clip_overlap` (several per file).
-    """
-
-    sample_rate: int = 16000
-    n_fft: int = 2048
-    hop_length: int = 512
-    win_length: int | None = None
-    window: Literal["hann"] = "hann"
-    n_mels: int = 128
-    f_min: float = 0.0
-    f_max: float = 8000.0
-    mode: Literal["crop", "clips"] = "crop"
-    duration_s: float = 3.0
-    clip_overlap: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("crop", "clips"):
-            raise ConfigError(f"featurize.mode must be 'crop' or 'clips', got {self.mode!r}")
-        if self.window != "hann":
-            raise ConfigError(f"featurize.window must be 'hann', got {self.window!r}")
-        if not 0.0 <= self.clip_overlap < 1.0:
-            raise ConfigError(f"featurize.clip_overlap must be in [0, 1), got {self.clip_overlap}")
-        if not 0.0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ConfigError(
-                f"featurize.f_min/f_max must satisfy 0 <= f_min < f_max <= sample_rate/2, "
-                f"got {self.f_min}/{self.f_max} at {self.sample_rate} Hz"
-            )
-        if self.clip_samples < self.n_fft:
-            raise ConfigError(
-                f"featurize.duration_s={self.duration_s} gives {self.clip_samples} samples, fewer than one "
-                f"FFT window (n_fft={self.n_fft}); use a longer duration or a smaller n_fft"
-            )
-
-    @property
-    def clip_samples(self) -> int:
-        return int(round(self.duration_s * self.sample_rate))
-
-    @property
-    def hop_samples(self) -> int:
-        """Distance between clip starts in 'clips' mode."""
-        return max(1, int(round(self.clip_samples * (1.0 - self.clip_overlap))))
-
-    @property
-    def n_frames(self) -> int:
-        """Frames per spectrogram: centred STFT gives 1 + n_samples // hop_length."""
-        return 1 + self.clip_samples // self.hop_length
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready values, as stored with every spectrogram set."""
-        return asdict(self)
 
 
 @dataclass
@@ -110,7 +54,7 @@ def extract(
     params: LogMelParams = LogMelParams(),
     *,
     on_bad_file: Literal["error", "skip"] = "error",
-    workers: int = 2,
+    workers: int = 1,
     progress: bool = True,
 ) -> Extraction:
     """Decode `paths` and compute their log-mel spectrograms (10*log10(mel power + 1e-10)).
@@ -123,8 +67,6 @@ def extract(
     """
     if len(paths) != len(file_ids):
         raise ValueError(f"got {len(paths)} paths but {len(file_ids)} file ids")
-    if on_bad_file not in ("error", "skip"):
-        raise ConfigError(f"featurize.on_bad_file must be 'error' or 'skip', got {on_bad_file!r}")
     tasks = []
     for start in range(0, len(paths), FILES_PER_TASK):
         stop = min(start + FILES_PER_TASK, len(paths))
@@ -183,8 +125,7 @@ def _transforms(params: LogMelParams) -> tuple[torchaudio.transforms.Spectrogram
     """The STFT and the mel filterbank [n_mels, n_freqs] (sparse) for `params`, built once per process."""
     stft = torchaudio.transforms.Spectrogram(
         n_fft=params.n_fft,
-        win_length=params.win_length,
-        hop_length=params.hop_length,
+                hop_length=params.hop_length,
         window_fn=torch.hann_window,
         power=None,
         center=True,
@@ -312,7 +253,7 @@ def log_mel_to_audio(x_db: np.ndarray, params: LogMelParams, *, n_iter: int = 32
         f_min=params.f_min, f_max=params.f_max, norm="slaney", mel_scale="slaney",
     )
     griffin_lim = torchaudio.transforms.GriffinLim(
-        n_fft=params.n_fft, win_length=params.win_length, hop_length=params.hop_length,
+        n_fft=params.n_fft, hop_length=params.hop_length,
         power=2.0, n_iter=n_iter, length=params.clip_samples,  # without length it comes back short
     )
     torch.manual_seed(seed)  # Griffin-Lim starts from random phases

@@ -329,10 +329,9 @@ def _nested(mapping: Mapping[str, Any], dotted: str) -> Any:
 
 def _derived(full: dict[str, Any]) -> dict[str, Any]:
     """Quantities the code computes from params, computed the way it does."""
-    from synthaug.features import LogMelParams
+    from synthaug.config import FeaturizeParams
 
-    featurize = {k: v for k, v in full["featurize"].items() if k not in ("on_bad_file", "workers")}
-    frames = LogMelParams(**featurize).n_frames
+    frames = FeaturizeParams.model_validate(full["featurize"]).n_frames
     classifier, scarcity = full["train_classifier"], full["scarcity"]
     patience = classifier["patience"]
     levels = scarcity["files_per_class"]

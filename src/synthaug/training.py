@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,51 +35,46 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.augment import Augmenter
+from synthaug.config import TrainClassifierParams
 from synthaug.errors import ConfigError
 from synthaug.evaluation.metrics import aggregate_by_file
 from synthaug.devices import pick_device
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "classifier_checkpoint.pt"
-BALANCE_MODES = ("none", "class_weight", "weighted_sampler")
 # Settings that change only where and how fast a run goes, not its result: a resumed run may differ in them.
 RUNTIME_ONLY = ("device", "num_threads", "checkpoint_every", "eval_batch_size", "retain_memory")
+# Section keys the loop does not read (the caller builds the model and the augmenter): not compared on resume.
+NOT_READ = ("model", "augment", "seeds", "workers")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 _GLIBC = ctypes.CDLL(None) if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" else None
 
 
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one classifier training (the `train_classifier` params section)."""
+class TrainConfig(TrainClassifierParams):
+    """One classifier training: the `train_classifier` params section (its keys, defaults and checks live
+    there, in synthaug.config) plus this run's seed and how it runs.
 
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int | None = 15  # None: train all epochs, keep the last (no selection on validation)
-    balance: str = "none"
+    Of the section, the loop reads epochs, batch_size, lr, weight_decay, patience, balance and device;
+    `model` and `augment` are the caller's (it builds the network and the Augmenter), `seeds` and
+    `workers` the stage's.
+    """
+
     seed: int = 0
-    device: str = "auto"
-    num_threads: int | None = None  # None: all cores this process may use
-    checkpoint_every: int = 1
+    num_threads: int | None = Field(None, ge=1)  # None: all cores this process may use
+    checkpoint_every: int = Field(1, ge=1)
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True
-    eval_batch_size: int = 128
+    eval_batch_size: int = Field(128, ge=1)
     retain_memory: bool = True  # CPU with glibc: keep freed memory in the heap while training (see _runtime)
 
-    def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "patience", "checkpoint_every", "eval_batch_size"):
-            if key == "patience" and self.patience is None:
-                continue
-            if int(getattr(self, key)) < 1:
-                raise ConfigError(f"train_classifier.{key}: must be >= 1, got {getattr(self, key)}")
-        if self.balance not in BALANCE_MODES:
-            raise ConfigError(f"train_classifier.balance: {self.balance!r} is not one of {', '.join(BALANCE_MODES)}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"train_classifier.lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+    @classmethod
+    def for_seed(cls, settings: TrainClassifierParams, seed: int, **runtime: Any) -> TrainConfig:
+        """The training of one `seed` under `settings` (runtime: num_threads, checkpoint_every, ...)."""
+        return cls.model_validate({**settings.model_dump(), "seed": seed, **runtime})
 
 
 @dataclass
@@ -296,7 +291,7 @@ def _fresh_state() -> dict[str, Any]:
 
 
 def _comparable(config: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(config).items() if k not in RUNTIME_ONLY}
+    return config.model_dump(exclude=set(RUNTIME_ONLY + NOT_READ))
 
 
 def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch.Generator, state: dict) -> None:

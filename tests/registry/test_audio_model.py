@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def test_a_segmented_file_gets_the_mean_of_its_clip_probabilities(project, train
              params.sample_rate)
     extraction = extract([long_file], ["long"], params, workers=1, progress=False)
     normalizer = fit_normalizer(extraction.x)
-    bundle = AudioClassifier.write_bundle(tmp_path / "bundle", [path], [1.0], dataclasses.asdict(params), normalizer.to_dict(), class_names)
+    bundle = AudioClassifier.write_bundle(tmp_path / "bundle", [path], [1.0], params.model_dump(), normalizer.to_dict(), class_names)
     out = AudioClassifier.load(bundle).predict(pd.DataFrame({"path": [str(long_file)]}))
 
     from synthaug.training import predict_proba

@@ -8,7 +8,6 @@ Logs one MLflow run with example spectrograms per class.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from synthaug.config import load_params
 from synthaug.datasets.manifest import SPLITS, read_manifest
 from synthaug.errors import DataError
 from synthaug.evaluation.figures import spectrogram_examples
-from synthaug.features import LogMelParams, extract, fit_normalizer
+from synthaug.features import extract, fit_normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 
@@ -27,7 +26,7 @@ from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.featurize
-    logmel = LogMelParams(**settings.model_dump(exclude={"on_bad_file", "workers"}))
+    logmel = settings.log_mel()
     manifest = read_manifest(manifest_path)
     class_names = sorted(manifest["label"].unique())
     labels = pd.Categorical(manifest["label"], categories=class_names).codes.astype(np.int64)
@@ -57,7 +56,7 @@ def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Pa
             y=clip_label[chosen],
             file_id=extraction.file_id[chosen],
             class_names=class_names,
-            feature_params=dataclasses.asdict(logmel),
+            feature_params=logmel.model_dump(),
             metadata={"split": split, "dataset": dataset.name, "normalization": "per-mel z-score fitted on train"},
         )
         counts = np.bincount(sets[split].y, minlength=len(class_names))

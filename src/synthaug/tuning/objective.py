@@ -163,7 +163,6 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
 def _train_classifier(train_x: np.ndarray, train_y: np.ndarray, data: TuneData, setup: TrialSetup, seed: int,
                       on_epoch_end: Callable[[int, dict[str, float]], None] | None = None):
     """One classifier as the pipeline trains it (train_classifier params), judged on the real validation split."""
-    from synthaug.classifier_runs import TRAINING_KEYS
     from synthaug.classifiers import Augmenter, build_classifier
     from synthaug.training import TrainConfig, train_classifier
 
@@ -171,7 +170,7 @@ def _train_classifier(train_x: np.ndarray, train_y: np.ndarray, data: TuneData, 
     options = {k: v for k, v in settings.model.items() if k != "architecture"}
     model = build_classifier(settings.model["architecture"], len(data.train.class_names), tuple(train_x.shape[1:]),
                              seed=seed, **options)
-    config = TrainConfig(seed=seed, num_threads=setup.num_threads, **{k: getattr(settings, k) for k in TRAINING_KEYS})
+    config = TrainConfig.for_seed(settings, seed, num_threads=setup.num_threads)
     augmenter = Augmenter.from_params(settings.augment, channel_std=data.channel_std)
     val = data.val
     return train_classifier(model, (train_x, train_y), (val.x, val.y, val.file_id), config,
