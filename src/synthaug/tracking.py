@@ -305,7 +305,7 @@ def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)
             datasets.append(mlflow.data.from_numpy(item.x, source=source, targets=item.y, name=item.name, digest=digest))
         contexts.append(item.context)
-    mlflow.log_inputs(datasets=datasets, contexts=contexts)
+    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
     return {item.name: dataset for item, dataset in zip(inputs, datasets)}
 
 

@@ -1,4 +1,5 @@
-"""Promotion moves `champion` only to a better version, keeps the old one as `previous`, and says why."""
+"""Promotion moves `champion` only to a better version, keeps the old one as `previous`, and says why;
+it compares the metrics linked to each version's logged model."""
 
 from __future__ import annotations
 
@@ -16,48 +17,53 @@ from tests.registry.conftest import write_run_folder
 METRIC = "val_file_macro_f1"
 
 
-def version(number: int, value: float | None, data_version: str = "d1") -> SimpleNamespace:
-    tags = {promotion.DATA_VERSION_TAG: data_version}
-    if value is not None:
-        tags[METRIC] = repr(value)
-    return SimpleNamespace(version=str(number), tags=tags)
+def version(number: int, data_version: str = "d1") -> SimpleNamespace:
+    return SimpleNamespace(version=str(number), tags={promotion.DATA_VERSION_TAG: data_version})
+
+
+def values(**by_version: float) -> dict[str, float]:
+    """{version number: metric value}, as promotion.metric_values reads them: values(v3=0.7)."""
+    return {name.removeprefix("v"): value for name, value in by_version.items()}
 
 
 def never(_version) -> float:
-    raise AssertionError("the champion was evaluated although its tags apply")
+    raise AssertionError("the champion was evaluated although its logged model's metric applies")
 
 
 def test_candidate_is_the_best_version_of_the_current_data_version():
-    versions = [version(1, 0.9, "d0"), version(2, 0.6), version(3, 0.7), version(4, 0.7), version(5, None)]
-    assert promotion.choose_candidate(versions, METRIC, "d1").version == "3"  # 0.9 is another data version; ties: earliest
+    versions = [version(1, "d0"), version(2), version(3), version(4), version(5)]
+    scores = values(v1=0.9, v2=0.6, v3=0.7, v4=0.7)  # version 5's model has no such metric
+    assert promotion.choose_candidate(versions, scores, METRIC, "d1").version == "3"  # 0.9 is another data version; ties: earliest
 
 
 def test_no_version_of_the_current_data_is_a_clear_error():
     with pytest.raises(DataError, match="synthaug register"):
-        promotion.choose_candidate([version(1, 0.9, "d0")], METRIC, "d1")
+        promotion.choose_candidate([version(1, "d0"), version(2)], values(v1=0.9), METRIC, "d1")
 
 
 def test_first_promotion_needs_no_champion():
-    decision = promotion.decide(version(2, 0.6), None, METRIC, 0.0, "d1", never)
+    decision = promotion.decide(version(2), None, values(v2=0.6), METRIC, 0.0, "d1", never)
     assert decision.promote and "no champion yet" in decision.reason
 
 
 @pytest.mark.parametrize(("candidate", "margin", "promote"), [(0.71, 0.0, True), (0.70, 0.0, False), (0.65, 0.0, False),
                                                                (0.74, 0.05, False), (0.76, 0.05, True)])
 def test_candidate_must_beat_the_champion_by_more_than_the_margin(candidate, margin, promote):
-    decision = promotion.decide(version(3, candidate), version(2, 0.70), METRIC, margin, "d1", never)
+    decision = promotion.decide(version(3), version(2), values(v3=candidate, v2=0.70), METRIC, margin, "d1", never)
     assert decision.promote is promote
-    assert decision.champion_value == pytest.approx(0.70) and decision.champion_value_source == "tag"
+    assert decision.champion_value == pytest.approx(0.70) and decision.champion_value_source == "logged model"
 
 
-def test_champion_of_other_data_is_re_evaluated_on_the_current_split():
+@pytest.mark.parametrize(("champion", "scores"), [(version(1, "d0"), values(v3=0.75, v1=0.99)),  # other data
+                                                  (version(1), values(v3=0.75))])  # its model has no such metric
+def test_champion_without_a_comparable_metric_is_re_evaluated_on_the_current_split(champion, scores):
     evaluated = []
 
     def evaluate(champion) -> float:
         evaluated.append(champion.version)
         return 0.8
 
-    decision = promotion.decide(version(3, 0.75), version(1, 0.99, "d0"), METRIC, 0.0, "d1", evaluate)
+    decision = promotion.decide(version(3), champion, scores, METRIC, 0.0, "d1", evaluate)
     assert evaluated == ["1"] and not decision.promote and decision.champion_value == 0.8
     assert decision.champion_value_source.startswith("re-evaluated")
 
@@ -80,7 +86,15 @@ def test_registry_promotion_moves_aliases_only_for_a_better_model_and_records_wh
     versions = {v.tags["synthaug.method"]: v for v in client.search_model_versions(f"name = '{name}'")}
     assert set(versions) == {"baseline", "vae"}
     vae = versions["vae"]
-    assert vae.tags[METRIC] == repr(0.70) and vae.tags["test_file_macro_f1"] == repr(0.70)
+    # The metrics live on the version's logged model, each with the data set it was measured on.
+    model = client.get_logged_model(promotion.logged_model_id(vae))
+    linked = {m.key: m for m in model.metrics}
+    assert linked[METRIC].value == pytest.approx(0.70) and linked["test_file_macro_f1"].value == pytest.approx(0.70)
+    assert linked[METRIC].dataset_name == "demo-cough-features-val"
+    assert linked[METRIC].dataset_digest == tracking.dvc_md5(features / "val.npz")
+    assert linked["test_file_macro_f1"].dataset_name is None  # the tiny project has no test.npz
+    assert promotion.logged_metrics(client, vae)[METRIC] == pytest.approx(0.70)
+    assert not any(key.startswith(("val_", "test_")) for key in vae.tags)
     assert vae.tags["synthaug.data_version"] == data_version and vae.tags["synthaug.source_run_id"] == vae.run_id
 
     dry = promote.main(project / "params.yaml", project / "outputs/prepare/manifest.csv", dry_run=True, project_root=project)

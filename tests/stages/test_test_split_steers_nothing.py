@@ -123,8 +123,11 @@ def promotion_choice(project: Path) -> str:
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     chosen = re.search(r"version (\d+) has the best", out)
     assert chosen, out
-    version = mlflow.MlflowClient().get_model_version("synthaug-demo-cough", chosen.group(1))
-    return f"version {version.version}: {version.tags['synthaug.run_dir']} ({version.tags['val_file_macro_f1']})"
+    from synthaug.registry.promotion import logged_metrics
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("synthaug-demo-cough", chosen.group(1))
+    return f"version {version.version}: {version.tags['synthaug.run_dir']} ({logged_metrics(client, version)['val_file_macro_f1']!r})"
 
 
 def study_trials(project: Path) -> tuple[list[tuple], list[float]]:

@@ -4,9 +4,10 @@ Each classifier run folder (outputs/classifiers/<method>/seed<S>/) and each ense
 (outputs/ensemble/<variant>/seed<S>/) becomes one version. Its AudioClassifier bundle (the run's
 network, or the ensemble's members with their weights, plus the featurize preprocessing) is logged
 as a pyfunc model into the run that produced it, so the version's source run is the classifier's
-or ensemble's own MLflow run, with its metrics and figures. Version tags carry the validation and
-test metrics (file and clip level) and the lineage: data version, git commit, method, seed,
-synthetic set and generator run, ensemble members. A run already registered is left alone, so
+or ensemble's own MLflow run, with its metrics and figures. The validation and test metrics (file
+and clip level) are logged as metrics of that logged model, each with the data set it was measured
+on (the featurize split), which is what promotion reads; version tags carry the lineage: data
+version, git commit, method, seed, synthetic set and generator run, ensemble members. A run already registered is left alone, so
 registering again after `dvc repro` adds only the new runs.
 """
 
@@ -28,7 +29,7 @@ PREFIX = tracking.TAG_PREFIX
 # Run tags copied onto the version: lineage the model page shows without opening the run.
 LINEAGE_TAGS = ("synthaug.method", "synthaug.seed", "synthaug.protocol", "synthaug.dataset", "synthaug.data_version",
                 "synthaug.synthetic_set", "synthaug.generator_run_id", "synthaug.curated", "synthaug.members",
-                "mlflow.source.git.commit")
+                tracking.GIT_COMMIT_TAG, tracking.GIT_DIRTY_TAG)
 
 
 def model_name(configured: str | None, dataset_name: str) -> str:
@@ -72,15 +73,16 @@ def find_candidates(classifiers_dir: Path, ensemble_dir: Path | None) -> list[Ca
     return candidates
 
 
-def metric_tags(summary: dict) -> dict[str, str]:
-    """val_file_macro_f1, test_clip_auroc, ...: the run's headline metrics as version tags."""
-    tags = {}
+def headline_metrics(summary: dict) -> dict[str, dict[str, float]]:
+    """{split: {val_file_macro_f1, val_clip_auroc, ...}}: a run.json's headline metrics, NaNs left out."""
+    metrics: dict[str, dict[str, float]] = {}
     for split in EVALUATED_SPLITS:
+        metrics[split] = {}
         for level, values in summary.get(split, {}).items():
             for metric in HEADLINE:
-                if metric in values and values[metric] is not None:
-                    tags[f"{split}_{level}_{metric}"] = repr(float(values[metric]))
-    return tags
+                if values.get(metric) is not None and values[metric] == values[metric]:
+                    metrics[split][f"{split}_{level}_{metric}"] = float(values[metric])
+    return metrics
 
 
 def register_all(
@@ -96,6 +98,10 @@ def register_all(
     reference = load_spectrogram_set(Path(features_dir) / "val.npz")
     normalizer = json.loads((Path(features_dir) / "normalizer.json").read_text())
     _ensure_registered_model(client, name, reference.metadata.get("dataset", ""))
+    # The feature files the metrics were measured on, the data set of each logged metric.
+    present = [s for s in EVALUATED_SPLITS if (Path(features_dir) / f"{s}.npz").is_file()]
+    evaluated_on = dict(zip(present, tracking.feature_inputs(
+        features_dir, reference.metadata.get("dataset", ""), {"val": reference}, splits=present)))
     results = []
     for candidate in candidates:
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{candidate.run_id}'")
@@ -115,17 +121,23 @@ def register_all(
                 Path(tmp) / "bundle", candidate.member_paths, candidate.weights, reference.feature_params,
                 normalizer, reference.class_names, description)
             # Logged into the run that trained (or combined) the networks: the version links back to it.
+            metrics = headline_metrics(candidate.summary)
             with mlflow.start_run(run_id=candidate.run_id):
                 info = log_audio_model(bundle, reference.class_names, int(reference.feature_params["sample_rate"]))
+                datasets = tracking.log_data_inputs(list(evaluated_on.values()))
+                for split in EVALUATED_SPLITS:
+                    if metrics[split]:
+                        data_input = evaluated_on.get(split)
+                        mlflow.log_metrics(metrics[split], model_id=info.model_id,
+                                           dataset=datasets[data_input.name] if data_input else None)
         tags = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
-        tags.update(metric_tags(candidate.summary))
         tags.update({f"{PREFIX}kind": candidate.kind, f"{PREFIX}source_run_id": candidate.run_id,
                      f"{PREFIX}run_dir": str(candidate.run_dir)})
         if candidate.kind == "ensemble":
             tags[f"{PREFIX}weights"] = ",".join(f"{w:.4f}" for w in candidate.weights)
         version = mlflow.register_model(info.model_uri, name, tags=tags)
         log(f"register: {name} version {version.version} <- {candidate.run_dir} "
-            f"(val file macro F1 {tags.get('val_file_macro_f1', 'n/a')})")
+            f"(val file macro F1 {metrics['val'].get('val_file_macro_f1', 'n/a')})")
         results.append((str(candidate.run_dir), version.version, True))
     return results
 

@@ -25,7 +25,8 @@ def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, proje
     client = MlflowClient()
     versions = client.search_model_versions(f"name = '{name}'")
     data_version = tracking.data_version(project_root)
-    candidate = promotion.choose_candidate(versions, settings.metric, data_version)
+    values = promotion.metric_values(client, versions, settings.metric)
+    candidate = promotion.choose_candidate(versions, values, settings.metric, data_version)
     champion = promotion.current_champion(client, name)
 
     def evaluate_champion(version) -> float:
@@ -34,12 +35,14 @@ def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, proje
         from synthaug.registry.prediction import evaluate_split
 
         print(f"promote: champion version {version.version} was trained on data version "
-              f"{version.tags.get(promotion.DATA_VERSION_TAG)}; evaluating it on the current validation files")
+              f"{version.tags.get(promotion.DATA_VERSION_TAG)} (or its model has no {settings.metric}); "
+              "evaluating it on the current validation files")
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
         class_names = [c.removeprefix("p_") for c in model.metadata.get_output_schema().input_names() if c.startswith("p_")]
         return evaluate_split(model, manifest_path, Path(params.dataset.root), "val", class_names, settings.metric)
 
-    decision = promotion.decide(candidate, champion, settings.metric, settings.margin, data_version, evaluate_champion)
+    decision = promotion.decide(candidate, champion, values, settings.metric, settings.margin, data_version,
+                                evaluate_champion)
     verb = ("would promote" if dry_run else "promotes") if decision.promote else "keeps the champion"
     print(f"promote: {name}: {'(dry run) ' if dry_run else ''}{verb}: {decision.reason}")
     if not dry_run:
