@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from synthaug import tuning
 from synthaug.config import SearchDimension, TuneParams, deep_merge, load_params, read_yaml
 from synthaug.errors import ConfigError, SynthaugError
+from synthaug.tuning.optuna_internals import trial_handle, trial_id
 
 torch.set_num_threads(1)  # the machine's other core belongs to someone else's measurement
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -193,10 +194,10 @@ def test_a_stale_trial_is_failed_and_retried_with_its_parameters(tmp_path):
     storage = journal(tmp_path, grace_period=30)
     study = new_study(storage, n_trials=3)
     # A worker claimed trial 0, suggested x, and died: its last heartbeat is long past the grace period.
-    trial_id = study.trials[0]._trial_id
-    assert storage.set_trial_state_values(trial_id, TrialState.RUNNING)
-    optuna.Trial(study, trial_id).suggest_float("x", 0.0, 1.0)
-    storage.set_trial_system_attr(trial_id, tuning.HEARTBEAT_ATTR, time.time() - 3600)
+    claimed = trial_id(study.trials[0])
+    assert storage.set_trial_state_values(claimed, TrialState.RUNNING)
+    trial_handle(study, study.trials[0]).suggest_float("x", 0.0, 1.0)
+    storage.set_trial_system_attr(claimed, tuning.HEARTBEAT_ATTR, time.time() - 3600)
 
     ran = []
     quiet_worker(study, lambda trial: ran.append(trial.number) or trial.suggest_float("x", 0.0, 1.0))
@@ -212,8 +213,8 @@ def test_a_retry_lost_with_its_failing_worker_is_restored(tmp_path):
     storage = journal(tmp_path)
     study = new_study(storage, n_trials=2)
     # The worker that failed trial 0 as stale was killed before it enqueued the retry.
-    assert storage.set_trial_state_values(study.trials[0]._trial_id, TrialState.RUNNING)
-    storage.set_trial_state_values(study.trials[0]._trial_id, TrialState.FAIL)
+    assert storage.set_trial_state_values(trial_id(study.trials[0]), TrialState.RUNNING)
+    storage.set_trial_state_values(trial_id(study.trials[0]), TrialState.FAIL)
 
     quiet_worker(study, lambda trial: 1.0)
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]

@@ -9,49 +9,17 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat  # the interface Optuna's own heartbeat machinery checks for
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from synthaug.errors import ConfigError, SynthaugError
+from synthaug.tuning.optuna_internals import HeartbeatJournalStorage
 from synthaug.tuning.attrs import (
     GRACE_PERIOD_S,
-    HEARTBEAT_ATTR,
     HEARTBEAT_INTERVAL_S,
     OPTUNA_DB,
     PRUNERS,
 )
-
-
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """A JournalStorage with Optuna's heartbeat interface, which Optuna 5 gives only to RDBStorage.
-
-    The heartbeat is the trial system attr HEARTBEAT_ATTR (time.time()); a RUNNING trial whose last
-    beat is older than `grace_period` seconds is stale. With it, optuna.storages.fail_stale_trials
-    (and Study.optimize) fail and retry a dead worker's trial exactly as they do on an RDB.
-    """
-
-    def __init__(self, backend: JournalFileBackend, *, heartbeat_interval: int, grace_period: int,
-                 stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
-        super().__init__(backend)
-        self._heartbeat_interval = int(heartbeat_interval)
-        self._grace_period = int(grace_period)
-        self._stale_trial_callback = stale_trial_callback
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
-        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        return [t._trial_id for t in running
-                if HEARTBEAT_ATTR in t.system_attrs and now - float(t.system_attrs[HEARTBEAT_ATTR]) > self._grace_period]
-
-    def get_heartbeat_interval(self) -> int:
-        return self._heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self._stale_trial_callback
 
 
 def retry_callback() -> RetryHeartbeatStaleTrialCallback:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat  # the interface Optuna's own heartbeat machinery checks for
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from synthaug.tuning.attrs import (
@@ -31,6 +31,7 @@ from synthaug.tuning.attrs import (
     SLOT_ATTR,
     WORKER_ATTR,
 )
+from synthaug.tuning.optuna_internals import check_optuna, has_heartbeat, storage_of, trial_handle, trial_id
 from synthaug.tuning.results import best_trial
 from synthaug.tuning.storage import make_sampler, retry_callback
 
@@ -38,8 +39,8 @@ from synthaug.tuning.storage import make_sampler, retry_callback
 
 
 def _parent(trial: FrozenTrial) -> int | None:
-    history = trial.system_attrs.get("retry_history") or []
-    return int(history[-1]) if history else None
+    """The number of the trial `trial` retries (None: it is no retry)."""
+    return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 
 @dataclass
@@ -123,7 +124,7 @@ class _Heartbeat:
 
     def __init__(self, storage, trial_id: int) -> None:
         self.storage, self.trial_id = storage, trial_id
-        self.interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+        self.interval = storage.get_heartbeat_interval() if has_heartbeat(storage) else None
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -160,7 +161,7 @@ def _fail_stale(study: optuna.Study) -> None:
 
 def _claim(study: optuna.Study, n_trials: int, report: WorkerReport) -> FrozenTrial | None:
     """Claim the lowest-numbered canonical WAITING trial; discard any duplicate met on the way."""
-    storage = study._storage  # the study's own (possibly caching) storage, so its view stays consistent
+    storage = storage_of(study)  # the study's own (possibly caching) storage, so its view stays consistent
     trials = study.get_trials(deepcopy=False)
     state = slots(trials, n_trials)
     for trial in trials:
@@ -168,16 +169,16 @@ def _claim(study: optuna.Study, n_trials: int, report: WorkerReport) -> FrozenTr
             continue
         try:
             # Beat first: from the moment the claim commits, the trial has a heartbeat to go stale.
-            _Heartbeat(storage, trial._trial_id).beat()
-            if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+            _Heartbeat(storage, trial_id(trial)).beat()
+            if not storage.set_trial_state_values(trial_id(trial), TrialState.RUNNING):
                 continue  # another worker claimed it first
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         if trial.number in state.canonical:
             return trial
         # `trials` includes every trial numbered below this one, so it is a duplicate for good.
-        storage.set_trial_user_attr(trial._trial_id, DISCARDED_ATTR, True)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        storage.set_trial_user_attr(trial_id(trial), DISCARDED_ATTR, True)
+        storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
         report.discarded.append(trial.number)
     return None
 
@@ -196,8 +197,9 @@ def run_worker(
     goes on). While no trial is waiting but others run, the worker polls every `poll_interval`
     seconds: if their workers died it fails and retries their trials once their heartbeats are stale.
     """
+    check_optuna()
     report = WorkerReport()
-    storage = study._storage
+    storage = storage_of(study)
     seed = int(study.user_attrs.get(SAMPLER_SEED_ATTR, 0))
     waiting_for: set[int] = set()
     durations: list[float] = []
@@ -217,7 +219,7 @@ def run_worker(
             time.sleep(poll_interval)
             continue
         study.sampler = make_sampler(seed, claimed.number)
-        trial = optuna.Trial(study, claimed._trial_id)
+        trial = trial_handle(study, claimed)
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         started = time.monotonic()
         final = _run_trial(study, trial, objective, storage)
@@ -250,7 +252,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective, storage) -> 
     value: float | None = None
     state = TrialState.COMPLETE
     try:
-        with _Heartbeat(storage, trial._trial_id):
+        with _Heartbeat(storage, trial_id(trial)):
             try:
                 value = float(objective(trial))
                 if not math.isfinite(value):
