@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 STAMP := $(VENV)/.installed
 # Team settings (MLflow server, S3, DVC remote, tuning database): team.env, git-ignored, written by
-# `make team-up` for the local stack or by hand for a real one (README: Team setup).
+# `make team-up` for the local stack or by hand for a real one (docs/team.md).
 -include team.env
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' team.env 2>/dev/null)
 
@@ -104,7 +104,7 @@ predict: setup
 serve: setup
 	$(BIN)/synthaug serve $(MODEL)
 
-# Team scale (README: Team setup). team-up writes team.env, which every target reads.
+# Team scale (docs/team.md). team-up writes team.env, which every target reads.
 team-up: setup
 	$(BIN)/synthaug team up
 	$(BIN)/synthaug team remote

@@ -412,7 +412,7 @@ def parse_params(raw: dict[str, Any], where: str = PARAMS_FILE) -> Params:
             key = ".".join(str(part) for part in error["loc"]) or "(top level)"
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
-                message = "unknown key (a typo?); remove it or check the README's params reference"
+                message = "unknown key (a typo?); remove it or see docs/parameters.md for the valid keys"
             elif "input" in error and error["type"] != "missing":
                 message += f" (got {error['input']!r})"
             problems.append(f"  {key}: {message}")
