@@ -18,8 +18,12 @@ REFERENCE = REPO_ROOT / "docs" / "parameters.md"
 
 def _component_prefixes() -> tuple[str, ...]:
     """Prefixes of keys that components (adapters, generators, ...) define, while untyped in Params."""
-    return tuple(f"{mapping}." for section in ref.OPEN_SECTIONS if ref._open_section_applies(section, Params)
-                 for mapping in section.mappings)
+    return tuple(
+        f"{mapping}."
+        for section in ref.OPEN_SECTIONS
+        if ref._open_section_applies(section, Params)
+        for mapping in section.mappings
+    )
 
 
 def test_reference_documents_every_params_key_and_no_unknown_one():
@@ -59,14 +63,23 @@ class _ToyParams(Section):
 
 
 def test_rows_carry_type_default_bounds_and_the_comment_beside_or_above_each_key():
-    (section, rows), = ref.section_tables(_ToyParams)
+    ((section, rows),) = ref.section_tables(_ToyParams)
     by_key = {row.key: row for row in rows}
     assert section == "toy"
-    assert list(by_key) == ["toy.rate", "toy.name", "toy.seeds", "toy.cap", "toy.window.length",
-                            "toy.window.kind", "toy.spaces", "toy.spaces.<section>.length",
-                            "toy.spaces.<section>.kind"]
-    assert by_key["toy.rate"] == ref.KeyDoc("toy.rate", "float", "`100.0`", ">= 1, < 1000",
-                                            "Frames per second of the spectrogram.")
+    assert list(by_key) == [
+        "toy.rate",
+        "toy.name",
+        "toy.seeds",
+        "toy.cap",
+        "toy.window.length",
+        "toy.window.kind",
+        "toy.spaces",
+        "toy.spaces.<section>.length",
+        "toy.spaces.<section>.kind",
+    ]
+    assert by_key["toy.rate"] == ref.KeyDoc(
+        "toy.rate", "float", "`100.0`", ">= 1, < 1000", "Frames per second of the spectrogram."
+    )
     assert (by_key["toy.name"].default, by_key["toy.name"].allowed) == ("required", "not empty")
     assert (by_key["toy.seeds"].type, by_key["toy.seeds"].default) == ("list of int", "`[0, 1]`")
     assert (by_key["toy.cap"].type, by_key["toy.cap"].description) == ("int or null", "null: no cap")
@@ -113,8 +126,7 @@ def test_check_fails_naming_the_command_when_the_block_is_stale(tmp_path, monkey
     assert ref.main(["--check", str(doc), *params]) == 1
     assert ref.REGENERATE in capsys.readouterr().err
     assert ref.main(["--write", str(doc), *params]) == 0
-    assert doc.read_text() == (f"# Parameters\n\nProse kept.\n\n{ref.BEGIN_MARKER}\nnew\n{ref.END_MARKER}\n"
-                               "\nMore prose.\n")
+    assert doc.read_text() == (f"# Parameters\n\nProse kept.\n\n{ref.BEGIN_MARKER}\nnew\n{ref.END_MARKER}\n\nMore prose.\n")
     assert ref.main(["--check", str(doc), *params]) == 0
 
 
@@ -128,4 +140,5 @@ def test_committed_reference_is_up_to_date():
     committed = REFERENCE.read_text()
     start, end = ref.generated_block(committed)
     assert committed[start:end] == ref.render(params_file=REPO_ROOT / "params.yaml"), (
-        f"docs/parameters.md is out of date with the params types; run `{ref.REGENERATE}`")
+        f"docs/parameters.md is out of date with the params types; run `{ref.REGENERATE}`"
+    )

@@ -43,6 +43,7 @@ REGENERATE = "python -m synthaug.params_reference --write docs/parameters.md"
 
 # --- the keys of the params types -----------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class KeyDoc:
     """One row of the reference: a dotted params key and what the types say about it."""
@@ -59,18 +60,24 @@ def params_keys(model: type[BaseModel] = Params) -> list[str]:
     return [row.key for _, rows in section_tables(model) for row in rows]
 
 
-def section_tables(model: type[BaseModel] = Params,
-                   yaml_comments: Mapping[str, str] | None = None) -> list[tuple[str, list[KeyDoc]]]:
+def section_tables(
+    model: type[BaseModel] = Params, yaml_comments: Mapping[str, str] | None = None
+) -> list[tuple[str, list[KeyDoc]]]:
     """(section name, rows) for each top-level section of `model`, in declaration order.
 
     A key without a description in the types takes its comment in params.yaml (`yaml_comments`).
     """
+    yaml_comments = yaml_comments or {}
     tables = []
     for name, field in model.model_fields.items():
         section = _model_in(field.annotation)
         rows = list(_rows(section, name)) if section else [_row(model, name, name, field)]
-        rows = [row if row.description or not (yaml_comments or {}).get(row.key)
-                else dataclasses.replace(row, description=yaml_comments[row.key]) for row in rows]
+        rows = [
+            row
+            if row.description or not yaml_comments.get(row.key)
+            else dataclasses.replace(row, description=yaml_comments[row.key])
+            for row in rows
+        ]
         tables.append((name, rows))
     return tables
 
@@ -78,17 +85,18 @@ def section_tables(model: type[BaseModel] = Params,
 def params_yaml_comments(path: str | Path) -> dict[str, str]:
     """The comment on the line of each key of a params file, by dotted key (nested sections included)."""
     from ruamel.yaml import YAML  # the round-trip loader keeps comments; PyYAML drops them
+    from ruamel.yaml.comments import CommentedMap
 
     found: dict[str, str] = {}
 
     def walk(node: Any, prefix: str) -> None:
-        if not isinstance(node, Mapping):
+        if not isinstance(node, CommentedMap):
             return
         for key in node:
             dotted = f"{prefix}{key}"
             tokens = node.ca.items.get(key) or []
             trailing = tokens[2] if len(tokens) > 2 else None
-            if trailing is None and isinstance(node[key], Mapping) and node[key].ca.comment:
+            if trailing is None and isinstance(node[key], CommentedMap) and node[key].ca.comment:
                 trailing = node[key].ca.comment[0]  # `key:  # comment` above a nested mapping
             # Only the comment on the key's own line: ruamel attaches the full-line comments that
             # follow (notes about the next key) to the same token.
@@ -116,15 +124,15 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[KeyDoc]:
             yield from _rows(nested, key + "".join(f".<{level}>" for level in _mapping_levels(field.annotation)))
 
 
-def _row(owner: type[BaseModel], name: str, key: str, field: FieldInfo,
-         comments: Mapping[str, str] | None = None) -> KeyDoc:
+def _row(owner: type[BaseModel], name: str, key: str, field: FieldInfo, comments: Mapping[str, str] | None = None) -> KeyDoc:
     comments = field_comments(owner) if comments is None else comments
     description = field.description or comments.get(name, "")
     nested = _model_in(field.annotation)
     if not description and nested is not None:
         description = inspect.cleandoc(nested.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    return KeyDoc(key=key, type=type_name(field.annotation), default=_default(field),
-                  allowed=_allowed(field), description=description)
+    return KeyDoc(
+        key=key, type=type_name(field.annotation), default=_default(field), allowed=_allowed(field), description=description
+    )
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -224,8 +232,14 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
     for tok in tokens:
         if tok.type == tokenize.COMMENT:
             comments[tok.start[0]] = tok.string.lstrip("#").strip()
-        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-                              tokenize.ENDMARKER, tokenize.COMMENT):
+        elif tok.type not in (
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+            tokenize.COMMENT,
+        ):
             code_lines.update(range(tok.start[0], tok.end[0] + 1))
     lines = source.splitlines()
     found: dict[str, str] = {}
@@ -237,7 +251,7 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
         while end + 1 <= len(lines) and lines[end].startswith("     "):  # continuation lines
             end += 1
         trailing = [comments[n] for n in range(number, end + 1) if n in comments and n in code_lines]
-        above = []
+        above: list[str] = []
         n = number - 1
         while n in comments and n not in code_lines:
             above.insert(0, comments[n])
@@ -249,6 +263,7 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
 
 
 # --- keys that belong to components ---------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class OpenSection:
@@ -271,8 +286,10 @@ def _demo_options() -> dict[str, list[tuple[str, Any]]]:
     from synthaug.datasets.demo import write_cough_demo, write_machine_demo
 
     skip = ("out_dir", "seed")  # the stage passes the folder and demo.seed
-    return {"cough": _signature_defaults(write_cough_demo, skip=skip),
-            "machine": _signature_defaults(write_machine_demo, skip=skip)}
+    return {
+        "cough": _signature_defaults(write_cough_demo, skip=skip),
+        "machine": _signature_defaults(write_machine_demo, skip=skip),
+    }
 
 
 def _generator_options() -> dict[str, list[tuple[str, Any]]]:
@@ -291,32 +308,59 @@ def _augment_options() -> dict[str, list[tuple[str, Any]]]:
     from synthaug.classifiers.augment import ORDER
 
     set_by_code = {"channel_std"}  # gain reads the normalization's per-channel std, not a param
-    return {t.name: [(f.name, f.default) for f in dataclasses.fields(t) if f.name not in set_by_code]
-            for t in ORDER}
+    return {t.name: [(f.name, f.default) for f in dataclasses.fields(t) if f.name not in set_by_code] for t in ORDER}
 
 
-def _signature_defaults(function: Callable, skip: tuple[str, ...]) -> list[tuple[str, Any]]:
-    return [(name, None if p.default is inspect.Parameter.empty else p.default)
-            for name, p in inspect.signature(function).parameters.items() if name not in skip]
+def _signature_defaults(function: object, skip: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [
+        (name, None if p.default is inspect.Parameter.empty else p.default)
+        for name, p in inspect.signature(typing.cast(Callable[..., Any], function)).parameters.items()
+        if name not in skip
+    ]
 
 
 OPEN_SECTIONS = (
-    OpenSection("dataset.options", "The options of each adapter (`dataset.adapter`): the keyword arguments "
-                "of its `load` function in `synthaug.datasets`; an unknown option stops prepare.",
-                _adapter_options, False, ("dataset.options",)),
-    OpenSection("demo", "Sizes of each built-in demo set: the keyword arguments of "
-                "`synthaug.datasets.demo.write_cough_demo` and `write_machine_demo`.",
-                _demo_options, True, ("demo.cough", "demo.machine")),
-    OpenSection("train_generator.models", "Each generator's hyperparameters and their defaults (the "
-                "published recipe); an entry under `train_generator.models` overrides any of them, and "
-                "an unknown key stops the stage. Removing an entry removes its stage chain.",
-                _generator_options, True, ("train_generator.models",)),
-    OpenSection("train_classifier.model", "`architecture` and that architecture's options.",
-                _architecture_options, False, ("train_classifier.model",)),
-    OpenSection("train_classifier.augment", "Classic augmentation (the same keys under `scarcity.augment`): "
-                "each listed transform with its options (`true`: the defaults; left out, null or false: "
-                "off), applied in the order gain, time shift, frequency mask, time mask, mixup.",
-                _augment_options, True, ("train_classifier.augment", "scarcity.augment")),
+    OpenSection(
+        "dataset.options",
+        "The options of each adapter (`dataset.adapter`): the keyword arguments "
+        "of its `load` function in `synthaug.datasets`; an unknown option stops prepare.",
+        _adapter_options,
+        False,
+        ("dataset.options",),
+    ),
+    OpenSection(
+        "demo",
+        "Sizes of each built-in demo set: the keyword arguments of "
+        "`synthaug.datasets.demo.write_cough_demo` and `write_machine_demo`.",
+        _demo_options,
+        True,
+        ("demo.cough", "demo.machine"),
+    ),
+    OpenSection(
+        "train_generator.models",
+        "Each generator's hyperparameters and their defaults (the "
+        "published recipe); an entry under `train_generator.models` overrides any of them, and "
+        "an unknown key stops the stage. Removing an entry removes its stage chain.",
+        _generator_options,
+        True,
+        ("train_generator.models",),
+    ),
+    OpenSection(
+        "train_classifier.model",
+        "`architecture` and that architecture's options.",
+        _architecture_options,
+        False,
+        ("train_classifier.model",),
+    ),
+    OpenSection(
+        "train_classifier.augment",
+        "Classic augmentation (the same keys under `scarcity.augment`): "
+        "each listed transform with its options (`true`: the defaults; left out, null or false: "
+        "off), applied in the order gain, time shift, frequency mask, time mask, mixup.",
+        _augment_options,
+        True,
+        ("train_classifier.augment", "scarcity.augment"),
+    ),
 )
 
 
@@ -338,12 +382,14 @@ def _is_untyped_mapping(model: type[BaseModel], key: str) -> bool:
 
 # --- markdown -------------------------------------------------------------------------------------
 
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(model: type[BaseModel] = Params, open_sections: tuple[OpenSection, ...] = OPEN_SECTIONS,
-           params_file: str | Path | None = None) -> str:
+def render(
+    model: type[BaseModel] = Params, open_sections: tuple[OpenSection, ...] = OPEN_SECTIONS, params_file: str | Path | None = None
+) -> str:
     """The generated block of docs/parameters.md (markers included); descriptions missing from the
     types come from the comments in `params_file` (params.yaml)."""
     comments = params_yaml_comments(params_file) if params_file else {}
@@ -354,8 +400,9 @@ def render(model: type[BaseModel] = Params, open_sections: tuple[OpenSection, ..
         if doc:
             out += [doc.split("\n\n")[0].replace("\n", " "), ""]
         out += ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
-        out += [f"| `{r.key}` | {_cell(r.type)} | {_cell(r.default)} | {_cell(r.allowed)} | {_cell(r.description)} |"
-                for r in rows]
+        out += [
+            f"| `{r.key}` | {_cell(r.type)} | {_cell(r.default)} | {_cell(r.allowed)} | {_cell(r.description)} |" for r in rows
+        ]
         out.append("")
     for section in open_sections:
         if not _open_section_applies(section, model):
@@ -367,8 +414,10 @@ def render(model: type[BaseModel] = Params, open_sections: tuple[OpenSection, ..
                 out += [f"`{variant}`: no options.", ""]
                 continue
             out += [f"`{variant}`:", "", "| key | default | description |", "|---|---|---|"]
-            out += [f"| `{prefix}.{option}` | `{_cell(_yaml(default))}` | {_cell(comments.get(f'{prefix}.{option}', ''))} |"
-                    for option, default in options]
+            out += [
+                f"| `{prefix}.{option}` | `{_cell(_yaml(default))}` | {_cell(comments.get(f'{prefix}.{option}', ''))} |"
+                for option, default in options
+            ]
             out.append("")
     out.append(END_MARKER)
     return "\n".join(out) + "\n"
@@ -398,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", metavar="FILE", help="rewrite the generated block of FILE")
     action.add_argument("--check", metavar="FILE", help="exit 1 when the generated block of FILE is out of date")
-    parser.add_argument("--params", default="params.yaml",
-                        help="params file whose comments describe keys the types leave undescribed")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file whose comments describe keys the types leave undescribed"
+    )
     args = parser.parse_args(argv)
     path = Path(args.write or args.check)
     text = path.read_text()
@@ -413,8 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: {'updated' if new != text else 'up to date'}")
         return 0
     if new != text:
-        print(f"{path}: the parameter reference is out of date with the params types; run `{REGENERATE}`",
-              file=sys.stderr)
+        print(f"{path}: the parameter reference is out of date with the params types; run `{REGENERATE}`", file=sys.stderr)
         return 1
     print(f"{path}: up to date")
     return 0
