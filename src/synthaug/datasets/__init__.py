@@ -6,21 +6,43 @@ maps each adapter name to its `load(root, **options)` function.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from synthaug.datasets import coswara, covid19_cough, csv_table, demo_adapter, folder, fsdd
-from synthaug.datasets.base import AdapterResult
 from synthaug.errors import ConfigError
 
-ADAPTERS = {
-    "coswara": coswara.load,
-    "folder": folder.load,
-    "csv": csv_table.load,
-    "fsdd": fsdd.load,
-    "covid19-cough": covid19_cough.load,
-    "demo": demo_adapter.load,
+if TYPE_CHECKING:
+    from synthaug.datasets.base import AdapterResult
+
+# Adapter name -> the module whose `load` lists that source's files.
+ADAPTER_MODULES = {
+    "coswara": "synthaug.datasets.coswara",
+    "folder": "synthaug.datasets.folder",
+    "csv": "synthaug.datasets.csv_table",
+    "fsdd": "synthaug.datasets.fsdd",
+    "covid19-cough": "synthaug.datasets.covid19_cough",
+    "demo": "synthaug.datasets.demo_adapter",
 }
+
+
+class _Adapters(Mapping[str, Callable[..., "AdapterResult"]]):
+    """Adapter name -> load function, each module imported on first use: the adapters pull in audio
+    decoding (and torch with it), which stages that only read a manifest never need."""
+
+    def __getitem__(self, name: str) -> Callable[..., AdapterResult]:
+        return importlib.import_module(ADAPTER_MODULES[name]).load
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ADAPTER_MODULES)
+
+    def __len__(self) -> int:
+        return len(ADAPTER_MODULES)
+
+
+ADAPTERS: Mapping[str, Callable[..., AdapterResult]] = _Adapters()
 
 
 def load_dataset(adapter: str, root: str | Path, options: dict | None = None) -> AdapterResult:
@@ -39,4 +61,14 @@ def load_dataset(adapter: str, root: str | Path, options: dict | None = None) ->
     return load(Path(root), **options)
 
 
-__all__ = ["ADAPTERS", "AdapterResult", "load_dataset"]
+def __getattr__(name: str):
+    # AdapterResult stays importable from the package without importing the adapters' base module
+    # (and audio decoding) for every `synthaug.datasets.*` import.
+    if name == "AdapterResult":
+        from synthaug.datasets.base import AdapterResult
+
+        return AdapterResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ADAPTERS", "ADAPTER_MODULES", "AdapterResult", "load_dataset"]
