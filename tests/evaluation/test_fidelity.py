@@ -411,7 +411,9 @@ def audits_of(rows_by_view: dict[str, dict]) -> dict[str, dict]:
 def test_report_shows_the_reference_row_beside_each_generator(class_audit):
     rows, _ = class_audit
     audits = audits_of({"classifier": rows, "log_mel": rows})
-    lines = render_audit(audits, {}, AuditParams())
+    audit = AuditParams()
+    lines = render_audit(audits, {}, repeats=audit.repeats, audit_k=audit.k, memorization_quantile=audit.memorization_quantile,
+                         copy_distance_ratio=audit.copy_distance_ratio)
     markdown = "\n".join(lines)
     assert "## Synthetic data audit" in markdown and "The test split is not read" in markdown
     tables = [block for block in markdown.split("\n\n") if block.startswith("| Class | Set |")]

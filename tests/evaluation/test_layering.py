@@ -1,4 +1,5 @@
-"""Imports run one way, down the layers: evaluation/ never imports the trainers, stages or tools above it."""
+"""Imports run one way, down the layers: evaluation/ never imports the trainers, stages or tools above it,
+nor the params types (stages unpack params into plain values)."""
 
 import ast
 from pathlib import Path
@@ -23,3 +24,12 @@ def test_no_evaluation_module_imports_a_higher_layer():
     upward = {f"{path.name}: {module}" for path in folder.glob("*.py") for module in imported_modules(path)
               if module.startswith(HIGHER_LAYERS)}
     assert not upward, f"evaluation/ imports up the layers: {sorted(upward)}"
+
+
+def test_evaluation_and_curation_take_plain_values_not_params():
+    """The stages read params and pass plain values; the report and curation never import the params types."""
+    import synthaug.curation
+
+    paths = [*Path(synthaug.evaluation.__file__).parent.glob("*.py"), Path(synthaug.curation.__file__)]
+    readers = sorted(path.name for path in paths if "synthaug.config" in imported_modules(path))
+    assert not readers, f"these modules read params types: {readers}"

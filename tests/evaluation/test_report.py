@@ -23,6 +23,7 @@ from synthaug.evaluation.report import (
 )
 from synthaug.config import parse_params
 from synthaug.evaluation.statistics import holm_adjust
+from synthaug.stages.report import report_setup
 
 CLASSES = ["negative", "positive"]
 
@@ -157,7 +158,7 @@ def test_header_says_how_the_scarcity_sweep_selects_its_classifiers(early_stoppi
     params = parse_params({"dataset": {"name": "toy", "protocol": "industrial", "adapter": "folder", "root": "data"},
                            "train_classifier": {"epochs": 70, "patience": 9},
                            "scarcity": {"files_per_class": [2], "early_stopping": early_stopping}})
-    line = scarcity_budget_line(params)
+    line = scarcity_budget_line(report_setup(params))
     assert "z-scored with that subset's own statistics" in line
     if early_stopping:
         assert "stop early (patience 9) on N validation files per class" in line and "never on the whole split" in line
@@ -174,18 +175,18 @@ def test_a_cgan_trained_on_one_class_is_labelled_an_unconditional_progressive_ga
     assert "| cgan (progressive GAN, unconditional: one class) |" in markdown_per_class(results, labels)
     medical = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
                             "train_generator": {"classes": "minority"}})
-    notes = "\n".join(method_notes(medical, results, 1))
+    notes = "\n".join(method_notes(report_setup(medical), results, 1))
     assert "trains on one class" in notes and "unconditional progressive GAN, not a class-conditional one" in notes
     assert "`train_generator.classes: minority`" in notes
     # Several minority classes (or all of them): the cgan is conditional again, and no note says otherwise.
-    assert method_notes(medical, results, 3) == []
+    assert method_notes(report_setup(medical), results, 3) == []
 
 
 def test_the_fitted_ensemble_is_said_to_be_scored_on_the_validation_half_its_weights_never_saw(runs):
     results = compare_methods({"baseline": runs["baseline"], "ensemble_fitted": runs["better"]}, CLASSES, n_resamples=100)
     params = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
                            "ensemble": {"validation_split_seed": 5}})
-    notes = "\n".join(method_notes(params, results, 2))
+    notes = "\n".join(method_notes(report_setup(params), results, 2))
     assert "weights minimize the log loss on one half of the validation groups" in notes
     assert "`ensemble.validation_split_seed` = 5" in notes and "come from the other half only" in notes
 

@@ -12,6 +12,7 @@ from synthaug.config import parse_params
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import audit_bars
 from synthaug.evaluation.report import SCARCITY_VARIANTS, compare_methods, render
+from synthaug.stages.report import report_setup
 
 DIGITS = [str(d) for d in range(10)]
 MAX_COLUMNS = 8
@@ -54,7 +55,7 @@ def ten_class_report(tmp_path_factory) -> tuple[str, dict]:
     audits = {name: {"classes": {d: {view: audit_row(0.9) for view in ("classifier", "log_mel")} for d in DIGITS},
                      "reference": {d: {view: audit_row(0.55) for view in ("classifier", "log_mel")} for d in DIGITS}}
               for name in ("vae", "cgan")}
-    markdown = render(params, results, scarcity, [], "paper-pucks", len(DIGITS), audits, [], learned_classes=DIGITS)
+    markdown = render(report_setup(params), results, scarcity, [], "paper-pucks", len(DIGITS), audits, [], learned_classes=DIGITS)
     return markdown, audits
 
 

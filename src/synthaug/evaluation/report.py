@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthaug.class_plan import describe_classes
+from synthaug.class_plan import Classes, describe_classes
 from synthaug.evaluation.run_folder import file_level
-from synthaug.config import Params
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.statistics import (
@@ -38,6 +37,30 @@ from synthaug.evaluation.statistics import (
     metric_values,
     summarize,
 )
+
+@dataclass(frozen=True)
+class ReportSetup:
+    """What the report states about the run, as plain values (the report stage reads them from params)."""
+
+    dataset_name: str
+    protocol: str  # medical or industrial
+    adapter: str
+    data_root: str
+    seeds: Sequence[int]  # train_classifier.seeds
+    confidence: float  # report.confidence
+    n_resamples: int  # report.n_resamples
+    epochs: int  # train_classifier.epochs
+    patience: int | None  # train_classifier.patience
+    generator_classes: Classes  # train_generator.classes
+    ensemble_split_seed: int  # ensemble.validation_split_seed
+    scarcity_early_stopping: bool  # scarcity.early_stopping
+    scarcity_gan_per_trial: bool  # scarcity.gan_per_trial
+    scarcity_trials: int  # len(scarcity.trials)
+    audit_repeats: int  # audit.repeats
+    audit_k: int  # audit.k
+    memorization_quantile: float  # audit.memorization_quantile
+    copy_distance_ratio: float  # audit.copy_distance_ratio
+
 
 ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy")
 THRESHOLD_SCORE = "macro_f1_val_threshold"
@@ -361,39 +384,38 @@ def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Map
     return line
 
 
-def scarcity_budget_line(params: Params) -> str:
+def scarcity_budget_line(setup: ReportSetup) -> str:
     """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
-    settings, epochs = params.scarcity, params.train_classifier.epochs
-    if settings.early_stopping:
-        selection = (f"stop early (patience {params.train_classifier.patience}) on N validation files per class drawn "
+    if setup.scarcity_early_stopping:
+        selection = (f"stop early (patience {setup.patience}) on N validation files per class drawn "
                      "from the validation split, the same budget as training, never on the whole split")
     else:
-        selection = (f"train a fixed {epochs} epochs and keep the last, reading no validation data, as the "
+        selection = (f"train a fixed {setup.epochs} epochs and keep the last, reading no validation data, as the "
                      "industrial study does (`scarcity.early_stopping: false`)")
     return ("- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
             f"z-scored with that subset's own statistics, and its classifiers {selection}.")
 
 
-def method_notes(params: Params, methods: Mapping[str, MethodScores], learned_classes: int) -> list[str]:
+def method_notes(setup: ReportSetup, methods: Mapping[str, MethodScores], learned_classes: int) -> list[str]:
     """Notes under the methods table on what a method is where its name alone would mislead
     (`learned_classes`: how many classes the generators learn)."""
     notes = []
     if "cgan" in methods and method_label("cgan", learned_classes) != "cgan":
         notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn one class only "
-                     f"(`train_generator.classes: {describe_classes(params.train_generator.classes)}`), so the "
+                     f"(`train_generator.classes: {describe_classes(setup.generator_classes)}`), so the "
                      "conditional GAN trains on one class: its auxiliary classifier has no other class to tell apart, "
                      "and it is an unconditional progressive GAN, not a class-conditional one.")
     if "ensemble_fitted" in methods:
         notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
                      f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
-                     f"{params.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
+                     f"{setup.ensemble_split_seed}); its validation scores and its val.-threshold column "
                      "come from the other half only (where some class has fewer than two validation groups, the "
                      "ensemble stage warns and fits and scores on all of validation). Every member's best epoch was chosen on the whole validation "
                      "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
     return ["", *notes] if notes else []
 
 
-def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
+def render(setup: ReportSetup, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
            shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict],
            unstated: list[dict] | None = None, learned_classes: Sequence[str] | None = None) -> str:
     """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
@@ -404,8 +426,7 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
     Every table is at most 8 columns wide whatever the number of classes, seeds or methods: per-class
     results are in long format (one row per method and class).
     """
-    dataset, report = params.dataset, params.report
-    seeds = params.train_classifier.seeds
+    seeds = list(setup.seeds)
     n_learned = n_classes if learned_classes is None else len(learned_classes)
     if len(seeds) == 1:
         seeds_line = (f"- **Seeds:** 1 seed, no std (seed {seeds[0]}): each score is one classifier's, and its spread "
@@ -414,42 +435,44 @@ def render(params: Params, methods: dict[str, MethodScores], scarcity: dict[int,
         seeds_line = (f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample "
                       "std over seeds.")
     lines = [
-        f"# Results: {dataset.name} ({dataset.protocol} protocol)",
+        f"# Results: {setup.dataset_name} ({setup.protocol} protocol)",
         "",
-        f"- **Data:** `{dataset.name}` (adapter `{dataset.adapter}`, `{dataset.root}`), {n_classes} classes; every score is "
+        f"- **Data:** `{setup.dataset_name}` (adapter `{setup.adapter}`, `{setup.data_root}`), {n_classes} classes; every score is "
         "file-level on the real test split, which no generator and no classifier saw in training.",
         seeds_line,
-        f"- **Statistics:** {report.confidence:.0%} bootstrap intervals from {report.n_resamples} resamples of the test "
+        f"- **Statistics:** {setup.confidence:.0%} bootstrap intervals from {setup.n_resamples} resamples of the test "
         "groups (participants, patients or speakers, drawn with replacement within each class, all recordings of a "
         "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
         "differences to the baseline are paired (same test files, the same draws, seeds paired), with p-values from "
         "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
         "early stopping and the decision threshold of the \"val. threshold\" column.",
         multiple_comparisons_line(methods, scarcity),
-        *([scarcity_budget_line(params)] if scarcity else []),
+        *([scarcity_budget_line(setup)] if scarcity else []),
         *resolution_lines(methods),
     ]
     lines += published_protocol_lines(shrunk, unstated or [], published_profile)
     labels = {method: method_label(method, n_learned) for method in methods}
-    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(params, methods, n_learned),
+    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(setup, methods, n_learned),
               "", "![macro F1 and AUROC per method](figures/methods.png)"]
-    if dataset.protocol == "medical":
+    if setup.protocol == "medical":
         lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
                   markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
     lines += ["", "## Per-class results (test, argmax decision)", "",
               "One row per method and class; support: test files of the class.", "",
               markdown_per_class(methods, labels, support=_test_support(methods))]
     if audits:
-        lines += render_audit(audits, methods, params.audit)
+        lines += render_audit(audits, methods, repeats=setup.audit_repeats, audit_k=setup.audit_k,
+                              memorization_quantile=setup.memorization_quantile,
+                              copy_distance_ratio=setup.copy_distance_ratio)
     if scarcity:
         variants = list(SCARCITY_VARIANTS)
-        gan_note = ("each trial trains its own conditional GAN" if params.scarcity.gan_per_trial
+        gan_note = ("each trial trains its own conditional GAN" if setup.scarcity_gan_per_trial
                     else "one conditional GAN per level (seed 0) serves every trial, trained")
         rows = []
         for n, point in scarcity.items():
             rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
         lines += ["", "## Data scarcity", "",
-                  f"Test accuracy (file level, {spread_words(len(params.scarcity.trials), 'trial')}) against real training files "
+                  f"Test accuracy (file level, {spread_words(setup.scarcity_trials, 'trial')}) against real training files "
                   f"per class; {gan_note} on exactly that subset.", "",
                   markdown_table(["Files per class", *variants], rows), "",
                   "![accuracy against files per class](figures/scarcity_accuracy.png)", "",
@@ -483,7 +506,8 @@ def audit_rows(audits: Mapping[str, dict]) -> dict[str, dict[str, dict]]:
     return {cls: dict(sorted(rows.items(), key=lambda item: item[0] != REFERENCE)) for cls, rows in table.items()}
 
 
-def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], settings) -> list[str]:
+def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], *, repeats: int, audit_k: int,
+                 memorization_quantile: float, copy_distance_ratio: float) -> list[str]:
     """The audit section: per class, every generator beside the real-validation reference row, in two views.
 
     A summary table quotes each set's strongest two-sample AUROC (the maximum over tests and views) beside
@@ -534,7 +558,7 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], sett
              "split by group (participant or recording) into a comparison half and a reference half, and the "
              f"reference half is scored exactly like a synthetic set. Its row, **{REFERENCE_LABEL}**, is what a "
              "perfect generator would get at this sample size; a generator is as good as its distance from that "
-             f"row. Each synthetic set is subsampled to the reference half's size (n); {settings.repeats} group "
+             f"row. Each synthetic set is subsampled to the reference half's size (n); {repeats} group "
              "splits are averaged. The test split is not read.", "",
              "- **Two-sample AUROC**: out-of-fold AUROC of a classifier telling the set from the comparison half "
              "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
@@ -547,10 +571,10 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], sett
              "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
              "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
              "covariance from a few dozen samples measures the sample size, not the generator.",
-             f"- **Precision / recall / coverage** against the comparison half (k = {settings.k}). **Copies**: share "
+             f"- **Precision / recall / coverage** against the comparison half (k = {audit_k}). **Copies**: share "
              "of samples closer to a training sample than all but "
-             f"{settings.memorization_quantile:.0%} of validation samples are, and whose nearest training "
-             f"distance is below {settings.copy_distance_ratio:g} × the second-nearest (a blurry sample at the "
+             f"{memorization_quantile:.0%} of validation samples are, and whose nearest training "
+             f"distance is below {copy_distance_ratio:g} × the second-nearest (a blurry sample at the "
              "class mean is close to every training sample, not a copy of one).", "",
              "Summary (Δ Macro F1: the generator's classifier gain from the methods table; copies: classifier / "
              "log-mel view):", "",

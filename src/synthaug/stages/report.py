@@ -26,7 +26,6 @@ import pandas as pd
 
 from synthaug import protocols, tracking
 from synthaug.class_plan import learned_classes
-from synthaug.evaluation.run_folder import completed
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import read_manifest
 from synthaug.errors import SynthaugError
@@ -35,6 +34,7 @@ from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bar
 from synthaug.evaluation.report import (
     SCARCITY_VARIANTS,
     MethodScores,
+    ReportSetup,
     audit_rows,
     compare_methods,
     detectable_difference,
@@ -42,6 +42,7 @@ from synthaug.evaluation.report import (
     method_label,
     render,
 )
+from synthaug.evaluation.run_folder import completed
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
@@ -99,6 +100,21 @@ def file_groups(manifest_path: Path) -> dict[str, str]:
     return dict(zip(manifest["path"], manifest["group"]))
 
 
+def report_setup(params: Params) -> ReportSetup:
+    """The settings the report states, unpacked from params."""
+    dataset = params.dataset
+    return ReportSetup(
+        dataset_name=dataset.name, protocol=dataset.protocol, adapter=dataset.adapter, data_root=dataset.root,
+        seeds=list(params.train_classifier.seeds), confidence=params.report.confidence,
+        n_resamples=params.report.n_resamples, epochs=params.train_classifier.epochs,
+        patience=params.train_classifier.patience, generator_classes=params.train_generator.classes,
+        ensemble_split_seed=params.ensemble.validation_split_seed,
+        scarcity_early_stopping=params.scarcity.early_stopping, scarcity_gan_per_trial=params.scarcity.gan_per_trial,
+        scarcity_trials=len(params.scarcity.trials), audit_repeats=params.audit.repeats, audit_k=params.audit.k,
+        memorization_quantile=params.audit.memorization_quantile, copy_distance_ratio=params.audit.copy_distance_ratio,
+    )
+
+
 def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_dir: Path, scarcity_dir: Path, audit_dir: Path,
          out_dir: Path, metrics_path: Path, plots_dir: Path, manifest_path: Path, project_root: Path = Path(".")) -> None:
     params = load_params(params_path)
@@ -132,7 +148,8 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
     learned = generator_classes(params, features_dir, class_names)
-    markdown = render(params, methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated, learned)
+    markdown = render(report_setup(params), methods, scarcity, shrunk, published_profile, len(class_names), audits,
+                      unstated, learned)
     results = {
         "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds,
         "statistics": {**statistics, "unit": "test group (manifest `group`), resampled within class",
