@@ -25,10 +25,12 @@ from typing import Literal, Union
 
 import numpy as np
 
+from synthaug.config import TrainGeneratorParams
 from synthaug.errors import ConfigError, DataError
 
 Classes = Union[Literal["minority", "all"], Sequence[str]]
-DEFAULT_MINORITY_TOLERANCE = 0.1
+# train_generator.minority_tolerance's default, read from its one home.
+DEFAULT_MINORITY_TOLERANCE: float = TrainGeneratorParams.model_fields["minority_tolerance"].default
 
 
 def _sizes(y: np.ndarray, n_classes: int) -> np.ndarray:
