@@ -109,8 +109,8 @@ def use_project_store(project_root: Path, dataset_name: str) -> str:
     """Point MLflow at the project's store and experiment (creating it once); return its id.
 
     Under `mlflow run`, the store and experiment are those of the run it opened: the tracking URI
-    comes from the environment `mlflow run` sets, and no other experiment is made active, since
-    MLflow refuses to resume the opened run while another experiment is active.
+    comes from the environment `mlflow run` sets, and the opened run's experiment is made active,
+    since MLflow refuses to resume that run while another experiment is active.
     """
     import mlflow
 
@@ -120,6 +120,7 @@ def use_project_store(project_root: Path, dataset_name: str) -> str:
     if launcher is not None:
         experiment = mlflow.get_experiment(mlflow.MlflowClient().get_run(launcher).info.experiment_id)
         _tag_experiment(experiment)
+        mlflow.set_experiment(experiment_id=experiment.experiment_id)
         return experiment.experiment_id
     name = experiment_name(dataset_name)
     experiment = mlflow.get_experiment_by_name(name)
@@ -191,10 +192,17 @@ def stage_run(
         **git_tags(project_root),
         **(tags or {}),
     }
-    with _open_run(experiment_id, run_name or stage, all_tags) as run:
-        mlflow.log_params(flatten(params))
-        log_data_inputs(inputs)
-        yield run
+    launcher = launcher_run_id()
+    try:
+        with _open_run(experiment_id, run_name or stage, all_tags) as run:
+            mlflow.log_params(flatten(params))
+            log_data_inputs(inputs)
+            yield run
+    finally:
+        if launcher is not None:
+            # MLflow's end_run clears MLFLOW_RUN_ID, but this process still runs under `mlflow run`:
+            # its next stage run (another seed) is a child of the opened run, not a run elsewhere.
+            os.environ[LAUNCHER_RUN_ENV] = launcher
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -122,6 +122,9 @@ def register_all(
                 normalizer, reference.class_names, description)
             # Logged into the run that trained (or combined) the networks: the version links back to it.
             metrics = headline_metrics(candidate.summary)
+            # MLflow resumes a run only while its experiment is the active one (under `mlflow run`,
+            # the opened run's experiment is active, and the pipeline's runs may be elsewhere).
+            mlflow.set_experiment(experiment_id=run.info.experiment_id)
             with mlflow.start_run(run_id=candidate.run_id):
                 info = log_audio_model(bundle, reference.class_names, int(reference.feature_params["sample_rate"]))
                 datasets = tracking.log_data_inputs(list(evaluated_on.values()))
