@@ -15,12 +15,14 @@ STAMP := $(VENV)/.installed
 -include team.env
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' team.env 2>/dev/null)
 
-.PHONY: help setup run industrial test ui tune tune-create tune-worker dashboard promote predict serve team-up team-down team-check push pull lock clean-outputs
+.PHONY: help setup run industrial test test-fast lint ui tune tune-create tune-worker dashboard promote predict serve team-up team-down team-check push pull lock clean-outputs
 
 help:
 	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
 	@echo "make industrial  the industrial protocol (data-scarcity sweep) on the machine demo data"
-	@echo "make test   set up and run the tests"
+	@echo "make test   set up and run every test (end-to-end and server tests too, about 10 minutes)"
+	@echo "make test-fast   the tests that start no server and run no pipeline (under 2 minutes)"
+	@echo "make lint   ruff (lint and format check) and mypy on src/"
 	@echo "make ui     serve the MLflow UI on the project's tracking store"
 	@echo "make tune   a short Optuna study (GENERATOR=vae TRIALS=8 STORAGE=...); writes profiles/tuned-GENERATOR.yaml"
 	@echo "make tune-worker   join a study as one more worker (same STORAGE); make dashboard: optuna-dashboard"
@@ -62,6 +64,15 @@ industrial: setup .dvc/config
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Markers (pyproject.toml): e2e runs the pipeline, services starts PostgreSQL/S3/MLflow servers, slow takes > ~5 s.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e and not services and not slow"
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 ui: setup
 	$(BIN)/synthaug ui

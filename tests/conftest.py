@@ -33,3 +33,17 @@ def covid19_cough_root() -> Path:
 @pytest.fixture
 def coswara_metadata_root() -> Path:
     return shared_dataset("coswara-metadata")
+
+
+# Fixtures that start a server process; a test that uses one must carry the `services` marker, so that
+# `make test-fast` (-m "not services ...") never starts a server.
+SERVER_FIXTURES = {"postgres", "s3_endpoint"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items
+                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("services") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start a server (fixtures " + ", ".join(sorted(SERVER_FIXTURES)) + ") but are not marked "
+            "@pytest.mark.services:\n  " + "\n  ".join(unmarked))

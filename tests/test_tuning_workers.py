@@ -66,7 +66,7 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(params=["postgresql", "journal", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.services), "journal", "sqlite"])
 def storage_string(request, tmp_path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("postgres")()
@@ -114,6 +114,7 @@ def stage_worker(project: Path, storage: str) -> None:
               project_root=project)
 
 
+@pytest.mark.services
 def test_two_stage_workers_on_postgresql_finish_exactly_n_trials(tiny_project, postgres, monkeypatch):
     # The stage's real objective, on PostgreSQL only: the journal runs the same worker code, and the
     # racing and kill tests below run on both storages (each stage worker costs ~8 s of imports).

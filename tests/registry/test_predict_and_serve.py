@@ -79,6 +79,7 @@ def test_predict_names_a_missing_path(project, champion, tmp_path, store):
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.services  # an MLflow model server
 def test_served_champion_answers_a_post_on_loopback(project, champion, tmp_path):
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.default_tracking_uri(project)}

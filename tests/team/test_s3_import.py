@@ -12,6 +12,7 @@ from synthaug.errors import DataError, SynthaugError
 from synthaug.team.s3 import MANIFEST, client, import_prefix
 from tests.team.tcp_proxy import RestartableProxy
 
+pytestmark = pytest.mark.services  # moto's S3 server on loopback (tests/team/conftest.py)
 _buckets = itertools.count()
 
 
