@@ -1,0 +1,82 @@
+"""Start-up time: from process start to the first line of a stage's real work, and `synthaug --help`.
+
+A stage's real work begins when its `main()` runs, so the time before it is that of a fresh
+interpreter that imports the CLI and the stage module (what `synthaug STAGE ...` does before
+calling `main`). Each command runs in a fresh process, --repeat times, and the best round is kept:
+on a shared machine other load only ever slows a round down. `-X importtime` of the same import
+says which heavy packages each stage pulls in. See benchmarks/README.md, "Start-up".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STAGES = ("demo", "prepare", "featurize", "train_generator", "synthesize", "train_classifier", "audit",
+          "ensemble", "scarcity", "report", "tune", "register", "promote", "predict")
+# Packages worth naming when a stage imports them: each costs seconds on a two-core machine.
+HEAVY = ("torch", "torchaudio", "diffusers", "mlflow", "optuna", "matplotlib", "sklearn", "scipy", "pandas")
+IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def best_wall_time(command: list[str], repeat: int, cwd: Path) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def heavy_imports(module: str, cwd: Path) -> dict[str, float]:
+    """Seconds of cumulative import time of each heavy package `module` imports at top level."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import synthaug.cli, {module}"],
+                            cwd=cwd, capture_output=True, text=True, check=True)
+    seconds = {}
+    for line in result.stderr.splitlines():
+        match = IMPORTTIME_LINE.match(line)
+        if match and match.group(4) in HEAVY:
+            seconds[match.group(4)] = int(match.group(2)) / 1e6
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per command; the best is kept")
+    parser.add_argument("--dvc", action="store_true", help="also time a no-op `dvc status` and `dvc repro`")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parents[1]
+    synthaug_bin = shutil.which("synthaug") or str(Path(sys.executable).with_name("synthaug"))
+
+    figures: dict[str, dict] = {}
+    help_s = best_wall_time([synthaug_bin, "--help"], args.repeat, root)
+    figures["synthaug --help"] = {"seconds": help_s}
+    print(f"{'synthaug --help':<28} {help_s:6.2f} s")
+    for stage in STAGES:
+        module = f"synthaug.stages.{stage}"
+        seconds = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}"], args.repeat, root)
+        heavy = heavy_imports(module, root)
+        figures[f"stage {stage}"] = {"seconds": seconds, "heavy_imports_s": heavy}
+        named = ", ".join(f"{name} {s:.1f}" for name, s in sorted(heavy.items(), key=lambda kv: -kv[1]) if s >= 0.05)
+        print(f"{'stage ' + stage:<28} {seconds:6.2f} s   {named}")
+    if args.dvc:
+        dvc_bin = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
+        for command in (["status"], ["repro", "--dry"]):
+            seconds = best_wall_time([dvc_bin, *command], args.repeat, root)
+            figures["dvc " + " ".join(command)] = {"seconds": seconds}
+            print(f"{'dvc ' + ' '.join(command):<28} {seconds:6.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
