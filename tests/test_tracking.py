@@ -157,3 +157,9 @@ def test_mlproject_entry_point_runs_with_mlflow_run_and_no_extra_flags(tmp_path)
     assert run.data.tags["mlflow.project.entryPoint"] == "prepare"
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == [params["dataset"]["name"]]
     assert client.get_experiment(run.info.experiment_id).tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+
+def test_ui_links_open_the_model_training_pages():
+    """MLflow 3.17's UI shows its GenAI pages unless the link (or the browser's saved choice) says otherwise."""
+    assert tracking.ui_url("http://127.0.0.1:5000/", "3") == "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
+    assert tracking.ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"

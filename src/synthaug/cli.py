@@ -170,8 +170,26 @@ def cmd_ui(args: argparse.Namespace) -> None:
         print(f"runs go to the MLflow server {uri}: its UI is at that address")
         return
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    print(f"MLflow UI for {uri}\n  open http://{args.host}:{args.port} in a browser (Ctrl+C stops it)", flush=True)
+    url = tracking.ui_url(f"http://{args.host}:{args.port}", _project_experiment_id(uri))
+    print(f"MLflow UI for {uri}\n  open {url} in a browser (Ctrl+C stops it)\n"
+          "  MLflow 3 shows its GenAI pages unless the switch at its top left says \"Model training\"; this link sets it",
+          flush=True)
     os.execv(mlflow_bin, [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
+
+
+def _project_experiment_id(uri: str) -> str | None:
+    """The id of the experiment of params.yaml's data set in the store at `uri`, if there is one yet."""
+    from synthaug import tracking
+
+    try:
+        from mlflow import MlflowClient
+
+        from synthaug.config import load_params
+
+        experiment = MlflowClient(uri).get_experiment_by_name(tracking.experiment_name(load_params(Path("params.yaml")).dataset.name))
+    except Exception:  # noqa: BLE001 - only the link depends on it: the UI starts anyway, on the experiment list
+        return None
+    return experiment.experiment_id if experiment is not None else None
 
 
 def cmd_where(args: argparse.Namespace) -> None:

@@ -33,6 +33,10 @@ GIT_DIRTY_TAG = f"{TAG_PREFIX}git_dirty"  # "true" when tracked files differed f
 # Overview/Traces pages; "custom_model_development" opens it on the training runs.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+# MLflow 3.17's UI chooses between its GenAI pages and its model-training pages with a switch at the
+# top left, kept in the browser (default: GenAI), whatever the experiment's kind tag says; a link
+# carrying this query opens the training runs. Clicking "Model training" once keeps that choice.
+UI_MODEL_TRAINING_QUERY = "workflowType=machine_learning"
 # Set by `mlflow run` for the command it starts: the run it opened, in its experiment and store.
 LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"
 
@@ -98,6 +102,12 @@ def _mlflow_quiet() -> None:
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
+def ui_url(base_url: str, experiment_id: str | None = None) -> str:
+    """The MLflow UI address of an experiment's training runs (of the experiment list without one)."""
+    page = f"#/experiments/{experiment_id}" if experiment_id else "#/experiments"
+    return f"{base_url.rstrip('/')}/{page}?{UI_MODEL_TRAINING_QUERY}"
 
 
 def launcher_run_id() -> str | None:
