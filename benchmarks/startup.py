@@ -64,10 +64,14 @@ def main() -> None:
     for stage in STAGES:
         module = f"synthaug.stages.{stage}"
         seconds = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}"], args.repeat, root)
+        # Every stage's main() first loads and validates params.yaml: include it as start-up too.
+        with_params = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}; "
+                                      "from synthaug.config import load_params; load_params('params.yaml')"],
+                                     args.repeat, root)
         heavy = heavy_imports(module, root)
-        figures[f"stage {stage}"] = {"seconds": seconds, "heavy_imports_s": heavy}
+        figures[f"stage {stage}"] = {"seconds": seconds, "with_params_s": with_params, "heavy_imports_s": heavy}
         named = ", ".join(f"{name} {s:.1f}" for name, s in sorted(heavy.items(), key=lambda kv: -kv[1]) if s >= 0.05)
-        print(f"{'stage ' + stage:<28} {seconds:6.2f} s   {named}")
+        print(f"{'stage ' + stage:<28} {seconds:6.2f} s  {with_params:6.2f} s with params   {named}")
     if args.dvc:
         dvc_bin = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
         for command in (["status"], ["repro", "--dry"]):
