@@ -156,8 +156,7 @@ class TrainGeneratorParams(Section):
     def _known_generators(cls, models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         from synthaug.errors import ConfigError
         from synthaug.generators import GENERATOR_NAMES
-        from synthaug.generators.diffaugment import check_policy
-        from synthaug.generators.options import check_training_config, key_name
+        from synthaug.generators.options import check_policy, check_training_config, key_name
 
         unknown = sorted(set(models) - set(GENERATOR_NAMES))
         if unknown:

@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from synthaug.errors import ConfigError
-from synthaug.generators.base import Generator
+
+if TYPE_CHECKING:  # the base class imports torch; naming a generator must not
+    from synthaug.generators.base import Generator
 
 
 def generator_class(name: str) -> type[Generator]:

@@ -26,6 +26,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from synthaug.generators.options import DIFFAUGMENT_TRANSFORMS, check_policy
+
+__all__ = ["TRANSFORMS", "check_policy", "diff_augment"]
+
 TIME_SHIFT_FRACTION = 0.125  # DiffAugment's translation ratio for images
 FREQ_SHIFT_FRACTION = 1 / 32  # 4 of 128 mel bins
 CUTOUT_FRACTION = 0.5  # DiffAugment's cutout ratio: a rectangle of half of each axis, a quarter of the area
@@ -79,14 +83,8 @@ TRANSFORMS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] =
 }
 
 
-def check_policy(policy: Sequence[str], key: str) -> list[str]:
-    """The policy as a list, or ValueError naming `key` and the valid transform names."""
-    if isinstance(policy, str) or not isinstance(policy, Sequence):
-        raise ValueError(f"{key} must be a list of transform names (e.g. [time_shift, cutout]; [] = off), got {policy!r}")
-    unknown = [name for name in policy if name not in TRANSFORMS]
-    if unknown:
-        raise ValueError(f"{key}: unknown transform(s) {', '.join(map(str, unknown))}; valid: {', '.join(TRANSFORMS)}")
-    return list(policy)
+# The names live in options.py, so that params can be checked without importing torch.
+assert tuple(TRANSFORMS) == DIFFAUGMENT_TRANSFORMS, "options.DIFFAUGMENT_TRANSFORMS must list TRANSFORMS"
 
 
 def diff_augment(x: torch.Tensor, policy: Sequence[str], rng: torch.Generator) -> torch.Tensor:

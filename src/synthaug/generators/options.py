@@ -7,7 +7,7 @@ names the full params key and says what to write instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synthaug.errors import ConfigError
@@ -18,6 +18,21 @@ RENAMED = {
               "`steps: S` (one epoch is about ceil(n_train / batch_size) steps; for wgan_gp count generator "
               "steps, about epochs x ceil(n_train / batch_size) / n_critic)",
 }
+
+
+# The transforms of synthaug.generators.diffaugment, by name (that module checks the two agree).
+DIFFAUGMENT_TRANSFORMS = ("time_shift", "freq_shift", "cutout")
+
+
+def check_policy(policy: Sequence[str], key: str) -> list[str]:
+    """A DiffAugment policy as a list, or ValueError naming `key` and the valid transform names."""
+    if isinstance(policy, str) or not isinstance(policy, Sequence):
+        raise ValueError(f"{key} must be a list of transform names (e.g. [time_shift, cutout]; [] = off), got {policy!r}")
+    unknown = [name for name in policy if name not in DIFFAUGMENT_TRANSFORMS]
+    if unknown:
+        raise ValueError(f"{key}: unknown transform(s) {', '.join(map(str, unknown))}; "
+                         f"valid: {', '.join(DIFFAUGMENT_TRANSFORMS)}")
+    return list(policy)
 
 
 def key_name(generator: str, key: str) -> str:
