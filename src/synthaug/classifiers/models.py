@@ -27,6 +27,7 @@ class SpectrogramClassifier(nn.Module):
     """Base: `embed(x)` gives pooled features [B, embed_dim]; forward adds dropout and a linear layer."""
 
     defaults: ClassVar[Mapping[str, Any]] = {}
+    input_shape: tuple[int, ...]  # (channels, mels, frames), set by build_classifier
 
     def __init__(self, n_classes: int, embed_dim: int, dropout: float) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ The library reads no params: the stage passes the values and names the keys in i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from scipy.stats.contingency import association
@@ -59,7 +60,7 @@ class DataReport:
     thresholds: Thresholds | None = None
 
     def to_json(self) -> dict:
-        rows = {}
+        rows: dict[str, Any] = {}
         for record in self.summary.to_dict(orient="records"):
             rows.setdefault(record["label"], {})[record["split"]] = {
                 k: v for k, v in record.items() if k not in ("label", "split")}
@@ -290,6 +291,7 @@ def too_many_missing(adapter_report: dict, kept: int) -> str | None:
     if not listed or count / listed <= MAX_MISSING_SHARE:
         return None
     check = missing_files_check(adapter_report, listed)
+    assert check is not None  # count > 0 here
     return f"most listed files are missing: {check['message'].removesuffix('; they are left out')}. {check['fix']}"
 
 

@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,7 +324,7 @@ def write_machine_demo(
 
 
 # --- entry point and shared plumbing -------------------------------------------------------------
-_WRITERS = {"cough": write_cough_demo, "machine": write_machine_demo}
+_WRITERS: dict[str, Callable[..., Path]] = {"cough": write_cough_demo, "machine": write_machine_demo}
 
 
 def write_demo(kind: str, out_dir: Path, *, seed: int = 0, **size_options) -> Path:

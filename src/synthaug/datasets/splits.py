@@ -122,7 +122,7 @@ def _allot_folds(fractions: dict[str, float], k: int) -> dict[int, str]:
     counts = {name: max(1, round(f * k)) for name, f in fractions.items() if name != "train"}
     counts["train"] = k - sum(counts.values())
     while counts["train"] < 1:  # rounding up small splits can leave train nothing when k is small
-        largest = max((name for name in counts if name != "train"), key=counts.get)
+        largest = max((name for name in counts if name != "train"), key=lambda name: counts[name])
         counts[largest] -= 1
         counts["train"] += 1
     names = [name for name, count in counts.items() for _ in range(count)]

@@ -60,6 +60,7 @@ import io
 import math
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -472,12 +473,13 @@ def audit_class(
     train, val = (train - centre) / scale, (val - centre) / scale
     sets = {name: (values - centre) / scale for name, values in sets.items()}
     splits = group_halves(val_groups, repeats=repeats, seed=seed)
-    settings = {"k": k, "quantile": quantile, "copy_distance_ratio": copy_distance_ratio}
+    settings: dict[str, Any] = {"k": k, "quantile": quantile, "copy_distance_ratio": copy_distance_ratio}
 
     rows: dict[str, list[dict]] = {REFERENCE: [], **{name: [] for name in sets}}
     sizes: dict[str, list[int]] = {name: [] for name in rows}
     comparison_sizes = []
-    for repeat, (comparison_rows, reference_rows) in enumerate(splits or [(np.arange(len(val)), None)]):
+    unsplit: list[tuple[np.ndarray, np.ndarray | None]] = [(np.arange(len(val)), None)]
+    for repeat, (comparison_rows, reference_rows) in enumerate(splits or unsplit):
         comparison = val[comparison_rows]
         comparison_sizes.append(len(comparison))
         n = len(val) if reference_rows is None else len(reference_rows)
@@ -508,7 +510,7 @@ def strongest_two_sample(by_view: Mapping[str, Mapping[str, float]], against: st
     `by_view` is {view: audit_class row}. The strongest test is what a summary should quote: a set is only
     as good as the best detector says. NaN (and empty view and test) when no test could be run.
     """
-    best = {"auroc": math.nan, "view": "", "test": ""}
+    best: dict[str, Any] = {"auroc": math.nan, "view": "", "test": ""}
     for view, row in by_view.items():
         for test in TWO_SAMPLE_TESTS:
             value = row.get(f"two_sample_auroc_{test}_{against}")

@@ -34,7 +34,7 @@ def spectrogram_examples(
     low, high = np.percentile(x, [1, 99]) if len(x) else (0.0, 1.0)
     for row, name in enumerate(class_names):
         members = np.flatnonzero(y == row)
-        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else np.array([], int)
         for col in range(per_class):
             axis = axes[row, col]
             axis.set_xticks([])
@@ -85,13 +85,13 @@ def learning_curves(history: Sequence[dict], *, best_epoch: int, title: str) -> 
 
 def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str) -> Figure:
     """Counts with true classes as rows and predicted classes as columns."""
-    matrix = np.asarray(matrix)
+    counts = np.asarray(matrix)
     size = 1.0 + 0.7 * len(class_names)
     figure = Figure(figsize=(size + 1.2, size), layout="constrained")
     axis = figure.subplots()
-    image = axis.imshow(matrix, cmap="Blues")
-    for (row, col), value in np.ndenumerate(matrix):
-        color = "white" if value > matrix.max() / 2 else "black"
+    image = axis.imshow(counts, cmap="Blues")
+    for (row, col), value in np.ndenumerate(counts):
+        color = "white" if value > counts.max() / 2 else "black"
         axis.text(col, row, str(value), ha="center", va="center", color=color)
     axis.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
     axis.set_yticks(range(len(class_names)), class_names)
@@ -126,8 +126,10 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]
 def real_vs_synthetic(real, synthetic, name: str, per_class: int = 4) -> Figure:
     """Rows: for each synthesized class, real examples then synthetic ones (two SpectrogramSets)."""
     classes = sorted(set(synthetic.y.tolist()))
-    xs, ys, names = [], [], []
-    for row, c in enumerate(classes):
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    names: list[str] = []
+    for c in classes:
         for source, label in ((real, "real"), (synthetic, name)):
             members = np.flatnonzero(source.y == c)[:per_class]
             xs.append(source.x[members])

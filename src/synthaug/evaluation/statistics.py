@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -609,7 +610,7 @@ def compare_to_baseline(
         _check_metric(metric)
     out: dict[str, dict] = {}
     for metric in metrics:
-        common = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, groups=groups, seed=seed)
+        common: dict[str, Any] = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, groups=groups, seed=seed)
         result = paired_bootstrap(y, baseline_proba, method_proba, metric, n_resamples=n_resamples,
                                   confidence=confidence, **common)
         result["p_value"] = paired_permutation_test(

@@ -178,7 +178,7 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, synthetic
             write_json_atomic(tmp / name / "audit.json", {
                 "generator": name, "views": list(VIEWS), "settings": settings.model_dump(), "classes": results[name],
                 "reference": {cls: reference[cls] for cls in results[name]}})
-            np.savez(tmp / name / "scores.npz", **scores)
+            np.savez(tmp / name / "scores.npz", **scores)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
             if figure is not None:
                 figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)
     write_json_atomic(metrics_path, metrics)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synthaug import tracking
-from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.errors import ConfigError, DataError
@@ -31,6 +31,7 @@ from synthaug.evaluation.ensemble import average_probabilities, fit_weights, spl
 from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
 from synthaug.evaluation.metrics import evaluate
 from synthaug.evaluation.report import mean_std
+from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 
@@ -39,7 +40,8 @@ METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 
 def member_predictions(classifiers_dir: Path, members: list[str], seed: int, split: str, class_names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """(file_id/label frame shared by all members, member probabilities [M, N, C]) for one seed and split."""
-    frames, probas = [], []
+    frames: list[pd.DataFrame] = []
+    probas: list[np.ndarray] = []
     for member in members:
         frame, proba = read_predictions(classifiers_dir / member / f"seed{seed}", split, class_names)
         if frames and not frame.equals(frames[0]):
@@ -82,7 +84,8 @@ def main(params_path: Path, classifiers_dir: Path, features_dir: Path, out_dir: 
             frame_val, probas_val = inputs["val"]
             y_val = pd.Categorical(frame_val["label"], categories=class_names).codes
             for variant in variants:
-                variant_inputs, extra = inputs, {}
+                variant_inputs = inputs
+                extra: dict[str, Any] = {}
                 if variant == "fitted":
                     weights, variant_inputs, extra = _fit_on_half(inputs, y_val, frame_val, probas_val, manifest_path,
                                                                   settings.validation_split_seed)

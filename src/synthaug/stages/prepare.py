@@ -12,6 +12,7 @@ missing, or when files would be upsampled and `prepare.allow_upsampling` is fals
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -88,7 +89,7 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         raise DataError(f"prepare: {refusal['message']}. Fix: {refusal['fix']}")
 
     files, groups = count_table(manifest, "path"), count_table(manifest, "group")
-    metrics = {
+    metrics: dict[str, Any] = {
         "files": {"total": len(manifest), **files.to_dict()},
         "groups": {"total": int(manifest["group"].nunique()), **groups.to_dict()},
         "warnings": len(data_report.warnings),

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -120,7 +121,7 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
     params = load_params(params_path)
     dataset, settings = params.dataset, params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
-    statistics = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
+    statistics: dict[str, Any] = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
     groups = file_groups(manifest_path)
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
@@ -223,7 +224,8 @@ def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized
     """The summary run's description: the methods table (methods named by `labels`) and a link to every run it summarizes."""
     head = (f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
             "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n")
-    links, length = [], len(head)
+    links: list[str] = []
+    length = len(head)
     for run_id in summarized:
         link = f"- [{run_id}](#/experiments/{experiment_id}/runs/{run_id})\n"
         if length + len(link) > NOTE_LIMIT - 100:

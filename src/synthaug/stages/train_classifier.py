@@ -61,7 +61,7 @@ def main(
     context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation,
                          inputs=inputs)
     input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
-    if curation:  # the curation bounds change the training data, so they belong in the fingerprint
+    if curation and audit_dir is not None:  # the curation bounds change the training data, so they belong in the fingerprint
         input_files.append(audit_dir / "scores.npz")
 
     # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
