@@ -175,7 +175,7 @@ def run_classifier(
         options = {k: v for k, v in settings.model.items() if k != "architecture"}
         for record in result.history:  # epochs restored from a checkpoint were logged by an earlier run
             if record["epoch"] not in logged:
-                mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"])
+                mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
 
         splits = {"val": val, "test": test}
         probabilities = {s: predict_proba(result.model, splits[s].x, device=device) for s in EVALUATED_SPLITS}

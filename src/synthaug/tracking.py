@@ -128,10 +128,10 @@ def use_project_store(project_root: Path, dataset_name: str) -> str:
     mlflow.set_tracking_uri(tracking_uri(project_root))
     launcher = launcher_run_id()
     if launcher is not None:
-        experiment = mlflow.get_experiment(mlflow.MlflowClient().get_run(launcher).info.experiment_id)
-        _tag_experiment(experiment)
-        mlflow.set_experiment(experiment_id=experiment.experiment_id)
-        return experiment.experiment_id
+        launched = mlflow.get_experiment(mlflow.MlflowClient().get_run(launcher).info.experiment_id)
+        _tag_experiment(launched)
+        mlflow.set_experiment(experiment_id=launched.experiment_id)
+        return launched.experiment_id
     name = experiment_name(dataset_name)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
@@ -310,8 +310,10 @@ def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
 
     if not inputs:
         return {}
-    datasets, contexts = [], []
+    datasets: list[Any] = []
+    contexts: list[str | None] = []
     for item in inputs:
+        source: Any  # a path, or MLflow's source for data made in memory
         if item.path is not None:
             digest, source = dvc_md5(item.path), str(item.path)
         else:  # made by the run itself: no file to point at
@@ -321,7 +323,8 @@ def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
         with warnings.catch_warnings():
             # A local path could be read as several source types; MLflow warns and picks a local file.
             warnings.simplefilter("ignore", UserWarning)
-            datasets.append(mlflow.data.from_numpy(item.x, source=source, targets=item.y, name=item.name, digest=digest))
+            datasets.append(mlflow.data.from_numpy(  # type: ignore[attr-defined]  # exported lazily
+                item.x, source=source, targets=item.y, name=item.name, digest=digest))
         contexts.append(item.context)
     mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
     return {item.name: dataset for item, dataset in zip(inputs, datasets)}
@@ -338,7 +341,8 @@ def log_dataset_input(frame, *, name: str, source: str, digest: str, context: st
         # MLflow warns that a local path could be several source types and that integer columns
         # cannot hold missing values; neither matters for a manifest recorded as lineage.
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
+        dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # exported lazily
+            frame, source=source, name=name, digest=digest[:36])
         mlflow.log_input(dataset, context=context)
 
 

@@ -123,7 +123,7 @@ def train_classifier(
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda" else contextlib.nullcontext()
 
         # ---- model, optimizer, schedule, RNG; or all of them from the last checkpoint --------------
-        model.to(device=device, memory_format=memory_format)
+        model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # valid; torch's stub lacks this pair
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
         rng = torch.Generator().manual_seed(config.seed)
@@ -211,7 +211,8 @@ def predict_embeddings(model: nn.Module, x: np.ndarray, batch_size: int = 256, d
     try:
         target = next(model.parameters()).device
         inputs = torch.from_numpy(np.asarray(x, dtype=np.float32))
-        parts = [model.embed(part.to(target)).float().cpu() for part in inputs.split(batch_size)]
+        embed = getattr(model, "embed")  # a SpectrogramClassifier's; nn.Module does not declare it
+        parts = [embed(part.to(target)).float().cpu() for part in inputs.split(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
@@ -264,13 +265,14 @@ def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool)
     and zeroes them afresh. After: glibc's dynamic maxima and a trimmed heap.
     """
     previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(), torch.utils.deterministic.fill_uninitialized_memory)
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.utils.deterministic.fill_uninitialized_memory)  # type: ignore[attr-defined]  # a module property
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(int(num_threads) if num_threads else cores)
     libc = _GLIBC if device.type == "cpu" and retain_memory else None
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-        torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors cost 16 % of a step
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]  # NaN-filling new tensors cost 16 % of a step
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, 1 << 30), libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
     try:
@@ -278,7 +280,7 @@ def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool)
     finally:
         torch.set_num_threads(previous[0])
         torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
-        torch.utils.deterministic.fill_uninitialized_memory = previous[3]
+        torch.utils.deterministic.fill_uninitialized_memory = previous[3]  # type: ignore[attr-defined]
         if libc is not None:
             libc.mallopt(M_MMAP_THRESHOLD, 32 << 20), libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
             libc.malloc_trim(0)

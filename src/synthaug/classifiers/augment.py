@@ -180,7 +180,7 @@ class Augmenter:
         self.transforms = list(transforms)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None, *, channel_std: Sequence[float] | None = None) -> Augmenter:
+    def from_params(cls, params: Mapping[str, Any] | None, *, channel_std: Sequence[float] | np.ndarray | None = None) -> Augmenter:
         """Build from {name: {option: value}} with names from ORDER; a missing, None or False entry is off.
 
         `channel_std` (the per-mel-channel std of the normalization) goes to `gain`. Unknown names or

@@ -21,13 +21,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from synthaug.class_plan import Classes, describe_classes
-from synthaug.evaluation.run_folder import file_level
 from synthaug.errors import DataError
 from synthaug.evaluation.metrics import classification_metrics
+from synthaug.evaluation.run_folder import file_level
 from synthaug.evaluation.statistics import (
     bootstrap_interval,
     choose_threshold,
@@ -37,6 +38,7 @@ from synthaug.evaluation.statistics import (
     metric_values,
     summarize,
 )
+
 
 @dataclass(frozen=True)
 class ReportSetup:
@@ -145,7 +147,7 @@ def compare_methods(
     group_counts = {name: per_class_groups.get(c, 0) for c, name in enumerate(class_names)}
     n_test_groups = len(np.unique(test_groups))
     support = {name: int(n) for name, n in zip(class_names, np.bincount(reference.y_test, minlength=len(class_names)))}
-    resampling = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    resampling: dict[str, Any] = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     thresholds = {m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()}
     results = {}
     for method, predictions in loaded.items():

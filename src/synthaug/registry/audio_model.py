@@ -80,12 +80,12 @@ class AudioClassifier:
         bundle_dir.mkdir(parents=True, exist_ok=False)
         for i, path in enumerate(member_paths):
             shutil.copyfile(path, bundle_dir / f"member{i}.pt")
-        weights = np.asarray(weights, dtype=np.float64)
+        weight_array = np.asarray(weights, dtype=np.float64)
         spec = {
             "feature_params": dict(feature_params),
             "normalizer": {"mean": list(normalizer["mean"]), "std": list(normalizer["std"])},
             "class_names": list(class_names),
-            "weights": (weights / weights.sum()).tolist(),
+            "weights": (weight_array / weight_array.sum()).tolist(),
             "description": dict(description or {}),
         }
         (bundle_dir / BUNDLE_FILE).write_text(json.dumps(spec, indent=1))

@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow.models import set_model
 
 
-class AudioClassifierModel(mlflow.pyfunc.PythonModel):
+class AudioClassifierModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # mlflow.pyfunc exports it lazily
     """pyfunc face of synthaug.registry.audio_model.AudioClassifier: a table of files or waveforms
     in, a table of labels and class probabilities out."""
 

@@ -91,6 +91,7 @@ def main(
     best = tuning.finish_study(study, tracking)
     profile = Path(project_root) / PROFILES_DIR / f"tuned-{generator}.yaml"
     tuning.write_best_params(study, params, generator, profile)
+    assert best is not None  # write_best_params refused a study with no completed trial
     print(f"tune: this worker finished {len(report.finished)} trial(s); best is trial {best.number} "
           f"(validation macro F1 {best.value:.4f}) with {best.params}")
     print(f"tune: best parameters -> {profile}\n  use them: synthaug profile tuned-{generator} && dvc repro")

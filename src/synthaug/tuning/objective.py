@@ -232,7 +232,7 @@ def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
-        client, run_id = None, None
+        client, run_id = None, ""  # a trial run is made only when tracking is on
         if tracking is not None:
             client = mlflow_client()
             prefix = tracking_conventions.TAG_PREFIX

@@ -68,7 +68,7 @@ def finish_study(study: optuna.Study, tracking: Tracking | None = None) -> Froze
                                   "trials_pruned": states.count(TrialState.PRUNED)})
     if best is not None:
         numeric = {f"best.{k}": v for k, v in best.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        log_metrics(client, parent, {"best_value": best.value, **numeric})
+        log_metrics(client, parent, {"best_value": float("nan") if best.value is None else best.value, **numeric})
         client.set_tag(parent, f"{tracking_conventions.TAG_PREFIX}best_trial_number", str(best.number))
         for name, value in best.params.items():
             client.set_tag(parent, f"{tracking_conventions.TAG_PREFIX}best.{name}", str(value))
