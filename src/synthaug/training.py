@@ -39,6 +39,7 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.augment import Augmenter
+from synthaug.classifiers.models import SpectrogramClassifier
 from synthaug.config import TrainClassifierParams
 from synthaug.errors import ConfigError
 from synthaug.evaluation.metrics import aggregate_by_file
@@ -204,15 +205,14 @@ def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: in
 
 
 @torch.inference_mode()
-def predict_embeddings(model: nn.Module, x: np.ndarray, batch_size: int = 256, device: str = "auto") -> np.ndarray:
+def predict_embeddings(model: SpectrogramClassifier, x: np.ndarray, batch_size: int = 256, device: str = "auto") -> np.ndarray:
     """Penultimate-layer features [N, D] (float32) of a SpectrogramClassifier (its `embed`), in eval mode."""
     was_training = model.training
     model.to(pick_device(device)).eval()
     try:
         target = next(model.parameters()).device
         inputs = torch.from_numpy(np.asarray(x, dtype=np.float32))
-        embed = getattr(model, "embed")  # a SpectrogramClassifier's; nn.Module does not declare it
-        parts = [embed(part.to(target)).float().cpu() for part in inputs.split(batch_size)]
+        parts = [model.embed(part.to(target)).float().cpu() for part in inputs.split(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
