@@ -12,6 +12,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 
 from synthaug.errors import ConfigError
 from synthaug.generators.ddpm import DDPM
+from synthaug.generators.layers import pad_to_multiple
 
 SHAPE = (1, 16, 12)  # frames not a multiple of 16: exercises pad and crop
 TINY = {
@@ -108,6 +109,7 @@ def test_save_and_load_give_identical_samples(tmp_path):
     np.testing.assert_array_equal(loaded.sample(2, seed=3), model.sample(2, seed=3))
 
 
+@pytest.mark.slow  # trains, is killed and resumes
 def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
     x = spectrograms(12)
     config = {"steps": 5, "lr_warmup_steps": 3, "ema_decay": 0.8, "ema_start": 1}
@@ -193,3 +195,21 @@ def test_min_snr_weights_are_min_snr_gamma_over_snr(monkeypatch):
     snr = alpha_bar / (1 - alpha_bar)
     expected = (torch.clamp(snr, max=2.0) / snr * seen["noise"].pow(2).flatten(1).mean(1)).mean()
     assert record["loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_patches_fold_pixels_into_channels_and_cut_the_networks_resolution():
+    patched = tiny(patch_size=2)
+    assert patched.multiple == 2 * tiny().multiple  # padded for the patches, then for the U-Net's halvings
+    assert patched.unet.config.in_channels == 4 and patched.unet.config.out_channels == 4
+    x = spectrograms()
+    noisy = pad_to_multiple(torch.as_tensor(x), patched.multiple)
+    prediction = patched.predict(patched.unet, noisy, torch.zeros(len(x), dtype=torch.long))
+    assert prediction.shape == noisy.shape  # back in pixel layout
+    patched.fit(x, progress=False)
+    assert patched.sample(3, seed=0).shape == (3, *SHAPE)
+
+
+def test_patch_size_must_be_a_whole_number():
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match="train_generator.models.ddpm.patch_size"):
+            tiny(patch_size=bad)

@@ -147,3 +147,21 @@ def test_mean_reconstruction_is_the_sum_over_the_number_of_elements():
                for mode in ("sum", "mean")}
     # Same seed, same first batch and noise: the first step's error differs only by the reduction.
     assert records["mean"]["reconstruction"] == pytest.approx(records["sum"]["reconstruction"] / (SHAPE[1] * SHAPE[2]), rel=1e-5)
+
+
+def test_decoder_noise_samples_the_likelihood_with_the_reconstruction_error_per_band(tmp_path):
+    x = spectrograms(32)
+    plain = VAE(TINY, input_shape=SHAPE, seed=0)
+    noisy = VAE({**TINY, "decoder_noise": True}, input_shape=SHAPE, seed=0)
+    plain.fit(x, progress=False)
+    noisy.fit(x, progress=False)
+    variance = noisy.residual.variance
+    assert variance.shape == (SHAPE[1],) and bool((variance > 0).all())
+    # The same training (the running error is a side record), so the means agree and only the noise differs.
+    mean, sampled = plain.sample(64, seed=3), noisy.sample(64, seed=3)
+    spread = (sampled - mean).std(axis=(0, 1, 3))
+    np.testing.assert_allclose(spread, variance.sqrt().numpy(), rtol=0.2)
+    noisy.save(tmp_path / "vae.pt")
+    np.testing.assert_array_equal(VAE.load(tmp_path / "vae.pt").sample(4, seed=5), noisy.sample(4, seed=5))
+    with pytest.raises(ConfigError, match="decoder_noise"):
+        VAE({**TINY, "decoder_noise": "yes"}, input_shape=SHAPE)

@@ -19,6 +19,12 @@ ramps beta linearly from beta / kl_warmup_steps to beta over that many steps, so
 to use z before the prior pulls the posterior onto it (Bowman et al. 2016); `free_bits` (nats per
 latent dimension) leaves a dimension's batch-mean KL unpenalised below that floor (Kingma et al.
 2016), so the posterior cannot collapse onto the prior. The logged `kl` is always the plain KL.
+
+`decoder_noise: true` (off in the published recipe, which samples the decoder's mean) samples the
+likelihood the squared-error loss stands for, x ~ N(decoder(z), sigma^2), rather than its mean: sigma^2
+per mel band is a running mean of the training reconstructions' squared error. A decoded mean is smooth
+and low in variance, so two-sample tests tell it from real spectrograms by spread alone; the noise puts
+back the fine structure the decoder cannot place (Kingma & Welling 2014 define samples this way).
 """
 
 from __future__ import annotations
@@ -97,6 +103,25 @@ class Decoder(nn.Module):
         return crop_to(self.output(self.blocks(h)), *self.out_hw)
 
 
+class ResidualVariance(nn.Module):
+    """A running mean of the reconstructions' squared error per mel band (a buffer, so it is saved)."""
+
+    MOMENTUM = 0.02  # about the last 50 steps
+
+    def __init__(self, n_mels: int) -> None:
+        super().__init__()
+        self.register_buffer("variance", torch.zeros(n_mels))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, squared_error: torch.Tensor) -> None:
+        """squared_error [B, C, mels, frames]: fold its per-band mean into the running mean."""
+        batch = squared_error.mean(dim=(0, 1, 3))
+        weight = max(self.MOMENTUM, 1.0 / float(self.updates + 1))  # a plain mean over the first steps
+        self.variance.mul_(1 - weight).add_(weight * batch)
+        self.updates += 1
+
+
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions: [B]."""
     return kl_per_dimension(mu, logvar).sum(dim=1)
@@ -121,7 +146,7 @@ class VAE(Generator):
     # are 200 x 25 = 5,000 steps.
     defaults: ClassVar[dict[str, Any]] = {
         "steps": 5000, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0,
-        "reconstruction": "sum", "kl_warmup_steps": 0, "free_bits": 0.0,
+        "reconstruction": "sum", "kl_warmup_steps": 0, "free_bits": 0.0, "decoder_noise": False,
         "max_minutes": None, "ema_decay": None, "ema_start": 0,
     }
 
@@ -136,15 +161,22 @@ class VAE(Generator):
         if c["reconstruction"] not in ("sum", "mean"):
             raise ConfigError(f"{key_name(self.name, 'reconstruction')} must be sum (squared error summed over "
                               f"the spectrogram, published) or mean (per element), got {c['reconstruction']!r}")
+        if not isinstance(c["decoder_noise"], bool):
+            raise ConfigError(f"{key_name(self.name, 'decoder_noise')} must be true or false, got {c['decoder_noise']!r}")
         filters = [scaled(f, c["width"]) for f in FILTERS]
         latent_dim = int(c["latent_dim"])
         self.encoder = Encoder(filters, latent_dim).to(self.device)
         self.decoder = Decoder(filters, latent_dim, self.input_shape).to(self.device)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizer = torch.optim.Adam(params, lr=float(c["lr"]))
+        self.residual = ResidualVariance(self.input_shape[1]).to(self.device) if c["decoder_noise"] else None
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        return {"encoder": self.encoder, "decoder": self.decoder, "optimizer": self.optimizer}
+        modules: dict[str, nn.Module | torch.optim.Optimizer] = {
+            "encoder": self.encoder, "decoder": self.decoder, "optimizer": self.optimizer}
+        if self.residual is not None:
+            modules["residual_variance"] = self.residual
+        return modules
 
     def ema_target(self) -> nn.Module:
         return self.decoder
@@ -158,7 +190,10 @@ class VAE(Generator):
         # Reparameterisation noise from `rng` (on CPU) keeps a resumed run bit-identical.
         eps = torch.randn(mu.shape, generator=rng).to(self.device)
         recon = self.decoder(mu + eps * (0.5 * logvar).exp())
-        squared = (recon - x).pow(2).flatten(1)
+        squared_map = (recon - x).pow(2)
+        if self.residual is not None:
+            self.residual.update(squared_map.detach())
+        squared = squared_map.flatten(1)
         reconstruction = (squared.sum(dim=1) if self.config["reconstruction"] == "sum" else squared.mean(dim=1)).mean()
         kl_dims = kl_per_dimension(mu, logvar)
         kl = kl_dims.sum(dim=1).mean()
@@ -180,6 +215,11 @@ class VAE(Generator):
         decoder.eval()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
+        # Drawn up front, like z, so chunking does not change the result.
+        noise = torch.randn((int(n), *self.input_shape), generator=rng) if self.residual is not None else None
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
         parts = [decoder(part.to(self.device)).cpu() for part in z.split(chunk)]
-        return torch.cat(parts).numpy().astype(np.float32)
+        mean = torch.cat(parts)
+        if noise is not None:
+            mean = mean + noise * self.residual.variance.cpu().sqrt()[None, None, :, None]
+        return mean.numpy().astype(np.float32)
