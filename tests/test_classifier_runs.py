@@ -14,6 +14,8 @@ from synthaug.evaluation.run_folder import completed, file_level
 from synthaug.config import TrainClassifierParams
 from synthaug.spectrograms import SpectrogramSet
 
+pytestmark = pytest.mark.slow  # each test trains and logs a classifier to MLflow
+
 
 def spectrograms(n: int, seed: int, prefix: str) -> SpectrogramSet:
     rng = np.random.default_rng(seed)

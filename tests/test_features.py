@@ -83,6 +83,7 @@ def test_a_pure_tone_peaks_in_its_mel_bin(tmp_path: Path, k: int):
     assert int(x[0, 0, :, 10:-10].mean(axis=1).argmax()) == k
 
 
+@pytest.mark.slow  # imports librosa
 def test_log_mel_matches_librosa_at_the_same_parameters(tmp_path: Path):
     librosa = pytest.importorskip("librosa")
     path = write_tone(tmp_path / "tone.wav", 2.0, freq=700.0)

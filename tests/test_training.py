@@ -184,6 +184,7 @@ def test_a_training_takes_the_params_section_with_its_defaults_and_checks():
         TrainConfig(epochs=0)
 
 
+@pytest.mark.slow  # worker processes
 def test_seeds_trained_in_parallel_workers_equal_one_thread_sequential_runs(tmp_path, monkeypatch):
     """`run_seeds` with two workers gives each seed the weights, predictions and logged curve of a
     sequential one-thread run of that seed, and leaves finished seeds alone."""

@@ -324,6 +324,7 @@ def tiny_project(tmp_path_factory) -> Path:
     return make_tiny_project(tmp_path_factory.mktemp("tune") / "project")
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     import synthaug.generators.per_class as per_class
     from synthaug.class_plan import synthetic_counts
@@ -343,6 +344,7 @@ def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     assert result["counts"] == {} and 0.0 <= result["value"] <= 1.0 and steps == [1, 2]
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkeypatch):
     """Tuning and the pipeline share one rule for the synthetic counts (synthaug.class_plan)."""
     import synthaug.generators.per_class as per_class
@@ -370,6 +372,7 @@ def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkey
         assert result["counts"] == drawn == expected
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
     """Scores as the audit's, without the test split: a strict confidence bound drops samples, none drops none."""
     from synthaug.config import CurationParams
@@ -394,6 +397,7 @@ def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
     assert result["counts"] == {"positive": 5} and 0 < result["curation_dropped"] <= 5
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_project, tmp_path, monkeypatch):
     """Round trip: a curating trial, its profile applied to params.yaml, then the pipeline's curation rule
     (synthaug.curation.keep_mask with the params' `curation`) on the scores the trial computed keeps
@@ -453,6 +457,7 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     assert tuned_counts == recorded
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monkeypatch):
     import mlflow
 
@@ -496,6 +501,7 @@ def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monk
     assert len(study.get_trials()) == 3
 
 
+@pytest.mark.slow  # the featurized tiny demo project
 def test_minority_without_a_minority_class_stops_before_a_study_is_created(tiny_project, monkeypatch):
     from synthaug.stages import tune
 

@@ -30,6 +30,7 @@ from tests.test_tuning import make_tiny_project
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter per worker, as `synthaug tune --worker` is
 WAIT_S = 120  # generous ceilings on a busy two-core machine; a passing run takes seconds
 STUDY = "workers"
+pytestmark = pytest.mark.slow  # worker processes, each paying the imports
 
 
 # ---- a throwaway PostgreSQL cluster ------------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_recordings_option_and_annotations(small_tree, metadata_root):
     assert (got == expected.reindex(got.index)).all()
 
 
+@pytest.mark.slow  # reads the whole real metadata tree
 def test_full_tree_matches_combined_data(full_tree, metadata_root, metadata):
     result = coswara.load(full_tree, metadata_csv=metadata_root / "combined_data.csv",
                           annotations_dir=metadata_root / "annotations")

@@ -187,6 +187,7 @@ def test_bad_kind_or_option_is_a_config_error_naming_it(kind, options, named, tm
     assert not list(tmp_path.rglob("*.wav"))
 
 
+@pytest.mark.slow  # trains a classifier on the demo set
 def test_cough_class_difference_is_subtle_but_learnable(tmp_path):
     """A simple classifier on per-mel summaries beats chance clearly but is not perfect, and no single
     feature separates the classes: people differ more than the classes do. 200 participants (a

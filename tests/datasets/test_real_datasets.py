@@ -9,6 +9,8 @@ import pytest
 from synthaug.datasets import covid19_cough, fsdd
 from synthaug.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # reads whole real data sets
+
 
 def test_fsdd(fsdd_root):
     result = fsdd.load(fsdd_root)

@@ -327,6 +327,7 @@ def test_one_group_per_file_is_the_recording_level_analysis():
         paired_bootstrap(y, proba_a, proba_b, "auroc", groups=names[:-1])
 
 
+@pytest.mark.slow  # a coverage simulation
 def test_grouped_bootstrap_covers_the_truth_and_the_recording_level_bootstrap_does_not():
     # 200 simulated test sets: 40 participants per class with 2-3 recordings each, two methods
     # built alike (true AUROC difference 0) whose errors are shared by a participant's recordings.

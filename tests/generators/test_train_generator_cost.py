@@ -41,6 +41,7 @@ def run(root):
     train_generator.main("vae", root / "params.yaml", root / "features", root / "out", root / "metrics.json", project_root=root)
 
 
+@pytest.mark.slow  # the stage on a featurized project
 def test_several_per_class_models_are_counted_and_timed_before_they_train(project, capsys):
     write_project(project, [8, 8, 8], "all")
     run(project)

@@ -47,6 +47,7 @@ def run_stage(root: Path, vae: dict) -> dict:
             "loss_steps": [m.step for m in history], "artifacts": client.list_artifacts(run.info.run_id, "samples/class-positive")}
 
 
+@pytest.mark.slow  # the stage on a featurized project
 def test_losses_are_logged_by_optimizer_step_with_grids_and_final_metrics(project):
     result = run_stage(project, {"steps": 6, "ema_decay": 0.5})
     assert result["loss_steps"] == [2, 4, 6]
@@ -57,6 +58,7 @@ def test_losses_are_logged_by_optimizer_step_with_grids_and_final_metrics(projec
     assert grids == ["final.png", "step_000004.png"]
 
 
+@pytest.mark.slow  # the stage on a featurized project
 def test_a_time_cap_ends_training_early_and_says_so(project):
     result = run_stage(project, {"steps": 500, "max_minutes": 1e-9})
     model = result["metrics"]["models"]["class-positive"]

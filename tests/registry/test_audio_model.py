@@ -16,6 +16,8 @@ from synthaug.registry.audio_model import AudioClassifier
 from synthaug.spectrograms import load_spectrogram_set
 from tests.registry.conftest import file_level_reference, train_tiny
 
+pytestmark = pytest.mark.slow  # trains a classifier and logs it as a pyfunc model
+
 
 @pytest.fixture(scope="module")
 def trained(project):

@@ -52,6 +52,7 @@ def audio_folder(project: Path, tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # the featurized tiny project and a registered champion
 def test_predict_on_a_folder_with_a_corrupt_file_finishes_and_lists_it(project, champion, tmp_path, store, capsys):
     from synthaug.stages import predict
 
@@ -70,6 +71,7 @@ def test_predict_on_a_folder_with_a_corrupt_file_finishes_and_lists_it(project, 
     assert "1 file(s) could not be used" in err and "corrupt.wav" in err
 
 
+@pytest.mark.slow  # the featurized tiny project and a registered champion
 def test_predict_names_a_missing_path(project, champion, tmp_path, store):
     from synthaug.errors import DataError
     from synthaug.stages import predict

@@ -68,6 +68,7 @@ def test_champion_without_a_comparable_metric_is_re_evaluated_on_the_current_spl
     assert decision.champion_value_source.startswith("re-evaluated")
 
 
+@pytest.mark.slow  # the featurized tiny project and trained classifiers
 def test_registry_promotion_moves_aliases_only_for_a_better_model_and_records_why(project, store):
     """Real registry (the project's SQLite store): register, promote, then a worse and a better model arrive."""
     from mlflow import MlflowClient
