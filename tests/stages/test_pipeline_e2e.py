@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,65 +10,15 @@ import pytest
 import yaml
 
 from synthaug.spectrograms import load_spectrogram_set
-from synthaug.team.settings import KEYS as TEAM_KEYS
+from tests.pipeline_projects import run, set_params
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    for key in TEAM_KEYS:  # the project's own team.env, if any, says where services are; the caller's environment does not
-        env.pop(key, None)
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def set_params(project: Path, overlay: dict) -> None:
-    from synthaug.config import deep_merge
-
-    path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
-
-
-def new_project(tmp_path_factory, *profiles: str, target: str | None = None, overlay: dict | None = None,
-                before_repro=None) -> Path:
-    """A fresh project with the tiny demo data, the given profiles and `overlay`, after one `dvc repro [target]`
-    (`before_repro(project)` runs just before it, on the committed project)."""
-    project = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", "outputs/scarcity/.gitignore"):
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO_ROOT / name, project / name)
-    for folder in ("src", "profiles"):
-        shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for profile in ("tiny", *profiles):
-        run(["synthaug", "profile", profile], project)
-    if overlay:
-        set_params(project, overlay)
-    run(["git", "init", "-q"], project)
-    run(["dvc", "init", "-q"], project)
-    run(["synthaug", "demo", "data"], project)
-    run(["dvc", "add", "data", "-q"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "tiny project"], project)
-    if before_repro is not None:
-        before_repro(project)
-    run(["dvc", "repro", *([target] if target else [])], project)
-    return project
-
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return new_project(tmp_path_factory)
+def project(pipeline_projects) -> Path:
+    """The medical protocol on the tiny cough set (tests further down change it: they run last)."""
+    return pipeline_projects[0]
 
 
 def test_repro_writes_manifest_features_and_metrics(project: Path):
@@ -327,20 +273,20 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
 
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
-    stages = {run.data.tags["synthaug.stage"] for run in runs}
+    stages = {logged.data.tags["synthaug.stage"] for logged in runs}
     assert {"prepare", "featurize", "train_generator", "synthesize", "train_classifier", "ensemble", "report"} <= stages
-    by_id = {run.info.run_id: run for run in runs}
-    for run in runs:
-        if run.data.tags["synthaug.stage"] == "synthesize":  # lineage: synthesis -> generator run
-            parent = by_id[run.data.tags["synthaug.generator_run_id"]]
-            assert parent.data.tags["synthaug.method"] == run.data.tags["synthaug.method"]
+    by_id = {logged.info.run_id: logged for logged in runs}
+    for logged in runs:
+        if logged.data.tags["synthaug.stage"] == "synthesize":  # lineage: synthesis -> generator run
+            parent = by_id[logged.data.tags["synthaug.generator_run_id"]]
+            assert parent.data.tags["synthaug.method"] == logged.data.tags["synthaug.method"]
     client = mlflow.MlflowClient()
-    for run in runs:
-        tags = run.data.tags
+    for logged in runs:
+        tags = logged.data.tags
         assert tags["synthaug.data_version"] not in ("", "untracked")
         assert tags["mlflow.source.git.commit"] != "unknown"
-        assert run.info.status == "FINISHED"
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert logged.info.status == "FINISHED"
+        artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
         expected = {"prepare": "examples_per_class.png", "featurize": "examples_per_class.png",
                     "train_generator": "samples", "synthesize": "real_vs_synthetic.png",
                     "train_classifier": "learning_curves.png", "ensemble": "roc.png", "report": "results.md"}
@@ -351,11 +297,9 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
 
 
 @pytest.fixture(scope="module")
-def machine_project(tmp_path_factory) -> Path:
-    """The industrial protocol on the tiny machine set: 3 recordings per class before validation is carved out."""
-    overlay = {"demo": {"machine": {"train_files_per_class": 3}}, "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]},
-               "curation": {"enabled": True, "min_confidence": 0.9}}
-    return new_project(tmp_path_factory, "machine", overlay=overlay)
+def machine_project(pipeline_projects) -> Path:
+    """The industrial protocol on the tiny machine set (conftest.py: MACHINE_OVERLAY)."""
+    return pipeline_projects[1]
 
 
 def test_machine_profile_cuts_clips_and_keeps_the_predefined_split(machine_project: Path):

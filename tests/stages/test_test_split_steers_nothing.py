@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from synthaug.spectrograms import load_spectrogram_set, save_spectrogram_set
-from tests.stages.test_pipeline_e2e import new_project, run
+from tests.pipeline_projects import SIDE_BY_SIDE, build_side_by_side, new_project, run
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,7 @@ def shrink(project: Path) -> None:
 
 def perturb_test_split(project: Path) -> None:
     """After featurize: shuffle the test labels (so that some change) and alter every test spectrogram."""
-    run(["dvc", "repro", "featurize"], project)
+    run(["dvc", "repro", "featurize"], project, **SIDE_BY_SIDE)  # as the original's featurize
     path = project / "outputs/features/test.npz"
     test = load_spectrogram_set(path)
     rng = np.random.default_rng(0)
@@ -72,7 +72,7 @@ def perturb_test_split(project: Path) -> None:
     run(["dvc", "commit", "-f", "featurize"], project)
 
 
-def complete_project(tmp_path_factory, perturb: bool) -> Path:
+def complete_project(project: Path, perturb: bool) -> Path:
     """The tiny project through `dvc repro`, then the two commands outside it that select: a 2-trial
     study and `synthaug register` (the test runs `synthaug promote --dry-run`)."""
     def before(project: Path) -> None:
@@ -80,16 +80,20 @@ def complete_project(tmp_path_factory, perturb: bool) -> Path:
         if perturb:
             perturb_test_split(project)
 
-    project = new_project(tmp_path_factory, overlay=OVERLAY, target="featurize", before_repro=before)
-    run(["dvc", "repro"], project)
-    run(["synthaug", "tune", "--threads", "1"], project)
-    run(["synthaug", "register"], project)
+    new_project(project, overlay=OVERLAY, target="featurize", before_repro=before, **SIDE_BY_SIDE)
+    run(["dvc", "repro"], project, **SIDE_BY_SIDE)
+    run(["synthaug", "tune", "--threads", "1"], project, **SIDE_BY_SIDE)
+    run(["synthaug", "register"], project, **SIDE_BY_SIDE)
     return project
 
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory) -> tuple[Path, Path]:
-    return complete_project(tmp_path_factory, perturb=False), complete_project(tmp_path_factory, perturb=True)
+    """The project and its perturbed twin, built side by side (each gets one core)."""
+    original, shuffled = tmp_path_factory.mktemp("original"), tmp_path_factory.mktemp("shuffled")
+    built = build_side_by_side(lambda: complete_project(original, perturb=False),
+                               lambda: complete_project(shuffled, perturb=True))
+    return built[0], built[1]
 
 
 def read_json(path: Path) -> dict:

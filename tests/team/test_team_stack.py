@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from synthaug.team.settings import KEYS as TEAM_KEYS
 from synthaug.team.settings import TEAM_ENV, read_env_file
-from tests.stages.test_pipeline_e2e import BIN, new_project, run
+from tests.pipeline_projects import BIN, new_project, run
 from tests.team.tcp_proxy import RestartableProxy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.services]
 MODEL = "synthaug-demo-cough"
 
 
@@ -65,12 +66,19 @@ def assert_remote_intact(project: Path, prefix: str) -> int:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, request) -> Path:
+    """The tiny project with one generator and one seed (what the tests below read), logging to a local team
+    stack that `synthaug team up` started."""
     def start_stack(project: Path) -> None:
+        path = project / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        params["train_generator"]["models"] = {"vae": params["train_generator"]["models"]["vae"]}
+        params["ensemble"]["members"] = ["baseline", "vae"]
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
         request.addfinalizer(lambda: run(["synthaug", "team", "down"], project))
         run(["synthaug", "team", "up"], project)
         run(["synthaug", "team", "remote"], project)
 
-    return new_project(tmp_path_factory, overlay={"train_classifier": {"seeds": [0]}}, before_repro=start_stack)
+    return new_project(tmp_path_factory.mktemp("team"), overlay={"train_classifier": {"seeds": [0]}}, before_repro=start_stack)
 
 
 def test_runs_go_to_the_server_and_artifacts_to_s3(project: Path):
