@@ -11,6 +11,7 @@ do. `--ablate` also times train_classifier with its speed-ups switched off. See 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     # all alike, and keep each one's best round: such load only ever slows a round down.
     for _ in range(args.repeat):
         for name, run in loops.items():
-            seconds, cpu_seconds = timed(lambda: run(args.samples, args.epochs))
+            seconds, cpu_seconds = timed(functools.partial(run, args.samples, args.epochs))
             wall[name].append(seconds)
             cpu[name].append(cpu_seconds)
         matmul_rates.append(matmul_gflops())

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
-from synthaug.evaluation.run_folder import completed, file_level
 from synthaug.config import TrainClassifierParams
+from synthaug.evaluation.run_folder import completed, file_level
 from synthaug.spectrograms import SpectrogramSet
 
 pytestmark = pytest.mark.slow  # each test trains and logs a classifier to MLflow

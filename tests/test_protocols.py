@@ -79,7 +79,7 @@ def test_quick_profile_lists_every_shrunk_setting_against_the_medical_study(proj
     shrunk = {"train_classifier.model.width", "train_classifier.model.dropout", "train_classifier.epochs",
               "train_classifier.patience", "train_classifier.balance", "derived.classifier_runs_per_method",
               "derived.vae_epochs", "derived.wgan_gp_epochs", "derived.ddpm_epochs",
-              f"train_generator.models.vae.width", "train_generator.models.ddpm.sampling_steps",
+              "train_generator.models.vae.width", "train_generator.models.ddpm.sampling_steps",
               *KNOWN_DEPARTURES["medical"]}
     assert shrunk <= set(listed), shrunk - set(listed)
     assert listed["train_classifier.epochs"]["here"] == params["train_classifier"]["epochs"]

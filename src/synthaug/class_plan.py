@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
 from synthaug.config import TrainGeneratorParams
 from synthaug.errors import ConfigError, DataError
 
-Classes = Union[Literal["minority", "all"], Sequence[str]]
+Classes = Literal["minority", "all"] | Sequence[str]
 # train_generator.minority_tolerance's default, read from its one home.
 DEFAULT_MINORITY_TOLERANCE: float = TrainGeneratorParams.model_fields["minority_tolerance"].default
 

@@ -52,7 +52,6 @@ from synthaug.spectrograms import SpectrogramSet
 from synthaug.training import TrainConfig, TrainResult, predict_proba, train_classifier
 
 
-
 @dataclass
 class ClassifierData:
     """What a run trains and is judged on: training arrays (real, then any synthetic rows) and real val/test."""

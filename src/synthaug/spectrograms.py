@@ -9,7 +9,6 @@ the file loads with allow_pickle=False.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import tempfile

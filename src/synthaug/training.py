@@ -33,17 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
-from pydantic import Field
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.augment import Augmenter
 from synthaug.classifiers.models import SpectrogramClassifier
 from synthaug.config import TrainClassifierParams
+from synthaug.devices import pick_device
 from synthaug.errors import ConfigError
 from synthaug.evaluation.metrics import aggregate_by_file
-from synthaug.devices import pick_device
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "classifier_checkpoint.pt"

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from synthaug.config import SplitParams
 from synthaug import tracking
+from synthaug.config import SplitParams
 from synthaug.datasets import ADAPTERS, load_dataset
 from synthaug.datasets.csv_table import group_like_columns
 from synthaug.datasets.data_report import Thresholds, build_data_report, format_table

@@ -7,8 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from synthaug.datasets.manifest import (MANIFEST_COLUMNS, SPLITS, read_manifest, to_manifest,
-                                        validate_manifest, write_manifest)
+from synthaug.datasets.manifest import MANIFEST_COLUMNS, SPLITS, read_manifest, to_manifest, validate_manifest, write_manifest
 from synthaug.errors import DataError
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthaug.config import parse_params
 from synthaug.errors import DataError
 from synthaug.evaluation.report import (
     MIN_TEST_GROUPS_PER_CLASS,
@@ -21,7 +22,6 @@ from synthaug.evaluation.report import (
     resolution_lines,
     scarcity_budget_line,
 )
-from synthaug.config import parse_params
 from synthaug.evaluation.statistics import holm_adjust
 from synthaug.stages.report import report_setup
 

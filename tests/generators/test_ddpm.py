@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers.models.unets.unet_2d_blocks import AttnDownBlock2D, AttnUpBlock2D
 from diffusers.models.unets.unet_2d import UNet2DOutput
+from diffusers.models.unets.unet_2d_blocks import AttnDownBlock2D, AttnUpBlock2D
 
 from synthaug.errors import ConfigError
 from synthaug.generators.ddpm import DDPM

@@ -19,8 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthaug.datasets.base import (AdapterResult, counted, examples, finish, require_columns, require_dir,
-                                    require_file, resolve_option_path)
+from synthaug.datasets.base import (
+    AdapterResult,
+    counted,
+    examples,
+    finish,
+    require_columns,
+    require_dir,
+    require_file,
+    resolve_option_path,
+)
 from synthaug.errors import ConfigError
 
 LABELS = {"healthy": "negative", "positive_mild": "positive", "positive_moderate": "positive",

@@ -14,8 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from synthaug.datasets.base import (AdapterResult, counted, finish, require_columns, require_dir,
-                                    require_file)
+from synthaug.datasets.base import AdapterResult, counted, finish, require_columns, require_dir, require_file
 from synthaug.errors import ConfigError, DataError
 
 METADATA = "metadata.json"

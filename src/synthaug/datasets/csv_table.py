@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthaug.datasets.base import (AdapterResult, counted, finish, require_dir, require_file,
-                                    resolve_option_path)
+from synthaug.datasets.base import AdapterResult, counted, finish, require_dir, require_file, resolve_option_path
 from synthaug.datasets.manifest import MANIFEST_COLUMNS, SPLITS, escapes_root
 from synthaug.errors import ConfigError, DataError
 

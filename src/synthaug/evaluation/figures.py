@@ -265,7 +265,7 @@ def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
             sets = sorted(panel["set"], key=lambda name: name != reference)  # stable: the reference first
             panel = panel.set_index("set").loc[sets]
             positions = np.arange(len(sets))
-            for i, (column, label) in enumerate(AUDIT_BAR_SCORES.items()):
+            for i, column in enumerate(AUDIT_BAR_SCORES):
                 values = panel[column].to_numpy(float) if column in panel else np.full(len(sets), np.nan)
                 bars = axis.bar(positions + i * width, values, width, color=colours[i % len(colours)])
                 for bar, name in zip(bars, sets):

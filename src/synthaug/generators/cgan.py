@@ -46,8 +46,8 @@ from torch.nn.utils import parametrize
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
 from synthaug.generators.diffaugment import check_policy, diff_augment
-from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to
+from synthaug.generators.options import key_name
 
 SLOPE = 0.2
 

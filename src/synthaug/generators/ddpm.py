@@ -39,8 +39,8 @@ from diffusers.training_utils import compute_snr
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
-from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to_multiple, padded_size
+from synthaug.generators.options import key_name
 
 
 class DDPM(Generator):

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, learned_classes
 from synthaug.errors import DataError
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
-from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, learned_classes
 from synthaug.io import write_json_atomic
 
 INDEX_FILE = "generators.json"

@@ -37,8 +37,8 @@ from torch import nn
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
-from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
+from synthaug.generators.options import key_name
 
 FILTERS = (64, 128, 256, 512)
 DOWNSAMPLING = 2 ** len(FILTERS)

@@ -35,8 +35,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator, split_batches
 from synthaug.generators.diffaugment import check_policy, diff_augment
-from synthaug.generators.options import key_name
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
+from synthaug.generators.options import key_name
 
 CRITIC_FILTERS = (64, 128, 256, 512)
 GENERATOR_FILTERS = (512, 256, 128, 64, 64)  # the dense projection, then one per upsampling block

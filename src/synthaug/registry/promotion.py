@@ -109,7 +109,7 @@ def decide(candidate, champion, values: Mapping[str, float], metric: str, margin
 
 def apply(client, name: str, decision: Decision, metric: str, margin: float, now: dt.datetime | None = None) -> None:
     """Move the aliases and write the decision's tags (see the module docstring)."""
-    when = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    when = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     tags = {
         "metric": metric, "value": f"{decision.candidate_value:.6f}", "margin": f"{margin:g}", "date": when,
         "reason": decision.reason, "compared_with": decision.champion_version or "none",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthaug import tracking
-from synthaug.evaluation.run_folder import EVALUATED_SPLITS, HEADLINE, completed
 from synthaug.errors import DataError, SynthaugError
+from synthaug.evaluation.run_folder import EVALUATED_SPLITS, HEADLINE, completed
 from synthaug.registry.audio_model import AudioClassifier
 from synthaug.registry.packaging import log_audio_model
 from synthaug.spectrograms import load_spectrogram_set

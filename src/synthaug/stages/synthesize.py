@@ -23,11 +23,11 @@ import numpy as np
 import soundfile as sf
 
 from synthaug import tracking
+from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.config import load_params
 from synthaug.errors import DataError
 from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import LogMelParams, Normalizer, log_mel_to_audio
-from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.generators.per_class import load_models, sample_classes
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set

@@ -24,10 +24,10 @@ import numpy as np
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
+from synthaug.class_plan import describe_classes
 from synthaug.config import load_params
 from synthaug.evaluation.figures import spectrogram_examples
 from synthaug.generators.base import Generator
-from synthaug.class_plan import describe_classes
 from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set

@@ -10,6 +10,7 @@ interrupted import fetches only what is missing. botocore retries transient API 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -104,7 +105,7 @@ def _download(s3, bucket: str, key: str, size: int, etag: str, target: Path, bar
                 extra = {"Range": f"bytes={have}-"} if have else {}
                 body = s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"', **extra)["Body"]
                 with open(part, "ab") as out:
-                    for chunk in iter(lambda: body.read(CHUNK), b""):
+                    for chunk in iter(functools.partial(body.read, CHUNK), b""):
                         out.write(chunk)
                         have += len(chunk)
                         bar.update(len(chunk))

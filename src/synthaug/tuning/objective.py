@@ -14,7 +14,15 @@ import optuna
 from synthaug import tracking as tracking_conventions
 from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.errors import DataError
-from synthaug.tuning.attrs import COUNTS_ATTR, CURATION_ATTR, CURATION_DROPPED_ATTR, CURATION_PREFIX, MLFLOW_RUN_ATTR, PARENT_RUN_ATTR, RATIO
+from synthaug.tuning.attrs import (
+    COUNTS_ATTR,
+    CURATION_ATTR,
+    CURATION_DROPPED_ATTR,
+    CURATION_PREFIX,
+    MLFLOW_RUN_ATTR,
+    PARENT_RUN_ATTR,
+    RATIO,
+)
 from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflow_client
 from synthaug.tuning.space import suggest
 from synthaug.tuning.study import study_space

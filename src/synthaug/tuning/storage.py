@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import FrozenTrial, TrialState
 
 from synthaug.errors import ConfigError, SynthaugError
-from synthaug.tuning.optuna_internals import HeartbeatJournalStorage
 from synthaug.tuning.attrs import (
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
     OPTUNA_DB,
     PRUNERS,
 )
+from synthaug.tuning.optuna_internals import HeartbeatJournalStorage
 
 
 def retry_callback() -> RetryHeartbeatStaleTrialCallback:
