@@ -34,9 +34,18 @@ from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, audit_class
 from synthaug.spectrograms import load_spectrogram_set  # noqa: E402
 from synthaug.stages.audit import file_groups  # noqa: E402
 
-COLUMNS = {"n": "n", "two_sample_auroc_knn_val": "kNN val", "two_sample_auroc_quadratic_val": "quad val",
-           "two_sample_auroc_train": "AUROC tr", "kid_val": "KID val", "frechet_val": "FD val", "precision": "prec",
-           "recall": "recall", "coverage": "cover", "memorization_rate": "copies"}
+COLUMNS = {
+    "n": "n",
+    "two_sample_auroc_knn_val": "kNN val",
+    "two_sample_auroc_quadratic_val": "quad val",
+    "two_sample_auroc_train": "AUROC tr",
+    "kid_val": "KID val",
+    "frechet_val": "FD val",
+    "precision": "prec",
+    "recall": "recall",
+    "coverage": "cover",
+    "memorization_rate": "copies",
+}
 
 
 def control_sets(train_x: np.ndarray, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -69,8 +78,11 @@ def main() -> None:
     args = parser.parse_args()
 
     train, val = (load_spectrogram_set(args.features / f"{split}.npz") for split in ("train", "val"))
-    c = (train.class_names.index(args.class_name) if args.class_name
-         else int(np.argmin(np.bincount(train.y, minlength=len(train.class_names)))))
+    c = (
+        train.class_names.index(args.class_name)
+        if args.class_name
+        else int(np.argmin(np.bincount(train.y, minlength=len(train.class_names))))
+    )
     train_x, val_x = train.x[train.y == c], val.x[val.y == c]
     groups = file_groups(val.file_id[val.y == c], args.manifest if args.manifest.is_file() else None)
     sets = control_sets(train_x, args.n, args.seed)
@@ -81,12 +93,20 @@ def main() -> None:
 
         model = load_classifier(args.classifier)[0]
         views["classifier"] = lambda x: predict_embeddings(model, np.asarray(x, dtype=np.float32))
-    print(f"class {train.class_names[c]}: {len(train_x)} training, {len(val_x)} validation spectrograms of "
-          f"{len(np.unique(groups))} groups; {args.n} per control set, {args.repeats} splits")
+    print(
+        f"class {train.class_names[c]}: {len(train_x)} training, {len(val_x)} validation spectrograms of "
+        f"{len(np.unique(groups))} groups; {args.n} per control set, {args.repeats} splits"
+    )
     for view, embed in views.items():
         started = time.perf_counter()
-        rows = audit_class(embed(train_x), embed(val_x), groups, {name: embed(x) for name, x in sets.items()},
-                           repeats=args.repeats, seed=args.seed)
+        rows = audit_class(
+            embed(train_x),
+            embed(val_x),
+            groups,
+            {name: embed(x) for name, x in sets.items()},
+            repeats=args.repeats,
+            seed=args.seed,
+        )
         print(f"\n{view} view ({time.perf_counter() - started:.1f} s)")
         print(f"{'set':<18}" + "".join(f"{header:>10}" for header in COLUMNS.values()))
         for name, row in rows.items():

@@ -58,8 +58,9 @@ def simulate_grouped_scores(
     return y, groups, method_proba(), method_proba()
 
 
-def coverage(n_datasets: int, n_resamples: int, metric: str = "auroc", seed: int = 0,
-             groups_per_class: int = 40) -> dict[str, float]:
+def coverage(
+    n_datasets: int, n_resamples: int, metric: str = "auroc", seed: int = 0, groups_per_class: int = 40
+) -> dict[str, float]:
     """Share of simulated data sets whose 95 % interval of B − A covers the true 0, grouped and by recording."""
     rng = np.random.default_rng(seed)
     covered = {"grouped": 0, "recording": 0}
@@ -70,12 +71,15 @@ def coverage(n_datasets: int, n_resamples: int, metric: str = "auroc", seed: int
             result = paired_bootstrap(y, proba_a, proba_b, metric, groups=unit, n_resamples=n_resamples, seed=i)
             covered[name] += result["ci_low"] <= 0 <= result["ci_high"]
             widths[name].append(result["ci_high"] - result["ci_low"])
-    return {**{f"{k}_coverage": v / n_datasets for k, v in covered.items()},
-            **{f"{k}_half_width": float(np.median(w)) / 2 for k, w in widths.items()}}
+    return {
+        **{f"{k}_coverage": v / n_datasets for k, v in covered.items()},
+        **{f"{k}_half_width": float(np.median(w)) / 2 for k, w in widths.items()},
+    }
 
 
-def rejection_rate(n_datasets: int, n_permutations: int, metric: str = "auroc", seed: int = 0,
-                   groups_per_class: int = 40) -> dict[str, float]:
+def rejection_rate(
+    n_datasets: int, n_permutations: int, metric: str = "auroc", seed: int = 0, groups_per_class: int = 40
+) -> dict[str, float]:
     """Share of simulated data sets (no true difference) where the permutation test gives p < 0.05."""
     rng = np.random.default_rng(seed)
     rejected = {"grouped": 0, "recording": 0}
@@ -95,20 +99,26 @@ def main() -> None:
     parser.add_argument("--groups-per-class", type=int, default=40, help="participants per class (default 40)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"{args.groups_per_class} participants per class, 2-3 recordings each, true difference 0; "
-          f"{args.datasets} data sets, {args.resamples} resamples")
+    print(
+        f"{args.groups_per_class} participants per class, 2-3 recordings each, true difference 0; "
+        f"{args.datasets} data sets, {args.resamples} resamples"
+    )
     for metric in ("auroc", "macro_f1"):
         start = time.perf_counter()
         result = coverage(args.datasets, args.resamples, metric, args.seed, args.groups_per_class)
-        print(f"{metric:>9}: 95 % interval covers the truth {result['grouped_coverage']:.1%} resampling participants, "
-              f"{result['recording_coverage']:.1%} resampling recordings; median half-width "
-              f"{result['grouped_half_width']:.3f} vs {result['recording_half_width']:.3f} "
-              f"({time.perf_counter() - start:.0f} s)")
+        print(
+            f"{metric:>9}: 95 % interval covers the truth {result['grouped_coverage']:.1%} resampling participants, "
+            f"{result['recording_coverage']:.1%} resampling recordings; median half-width "
+            f"{result['grouped_half_width']:.3f} vs {result['recording_half_width']:.3f} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
     if args.permutations:
         for metric in ("auroc", "macro_f1"):
             result = rejection_rate(args.datasets, args.permutations, metric, args.seed, args.groups_per_class)
-            print(f"{metric:>9}: permutation test rejects a true null at 5 % in {result['grouped_rejection_rate']:.1%} "
-                  f"of data sets swapping participants, {result['recording_rejection_rate']:.1%} swapping recordings")
+            print(
+                f"{metric:>9}: permutation test rejects a true null at 5 % in {result['grouped_rejection_rate']:.1%} "
+                f"of data sets swapping participants, {result['recording_rejection_rate']:.1%} swapping recordings"
+            )
 
 
 if __name__ == "__main__":

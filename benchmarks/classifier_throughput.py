@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed round (default 2)")
     parser.add_argument("--repeat", type=int, default=4, help="timed rounds, alternating loops; the best counts")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    parser.add_argument("--ablate", action="store_true",
-                        help="also time train_classifier without channels_last and/or without retain_memory")
+    parser.add_argument(
+        "--ablate", action="store_true", help="also time train_classifier without channels_last and/or without retain_memory"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -132,19 +133,28 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "threads": threads, "samples_per_epoch": args.samples, "epochs": args.epochs, "repeat": args.repeat,
-        "gflop_per_sample_step": gflop, "matmul_gflops": matmul,
-        "samples_per_s": rate, "gflops": {name: r * gflop for name, r in rate.items()},
+        "threads": threads,
+        "samples_per_epoch": args.samples,
+        "epochs": args.epochs,
+        "repeat": args.repeat,
+        "gflop_per_sample_step": gflop,
+        "matmul_gflops": matmul,
+        "samples_per_s": rate,
+        "gflops": {name: r * gflop for name, r in rate.items()},
         "fraction_of_matmul": {name: r * gflop / matmul for name, r in rate.items()},
         "ratio_synthaug_over_plain": rate["synthaug"] / rate["plain"],
         "cpu_ms_per_sample": {name: 1000 * min(times) / samples for name, times in cpu.items()},
-        "wall_seconds": wall, "cpu_seconds": cpu, "matmul_gflops_per_round": matmul_rates,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "matmul_gflops_per_round": matmul_rates,
     }
     print(f"medical CNN, 128x94, batch {BATCH}, {threads} threads; one training step = {gflop:.3f} GFLOP per sample")
     print(f"float32 matmul 2048x2048: {matmul:.1f} GFLOP/s")
     for name in loops:
-        print(f"{name:>26}: {rate[name]:6.1f} samples/s = {rate[name] * gflop:5.1f} GFLOP/s "
-              f"({rate[name] * gflop / matmul:4.0%} of matmul), {results['cpu_ms_per_sample'][name]:5.1f} CPU-ms/sample")
+        print(
+            f"{name:>26}: {rate[name]:6.1f} samples/s = {rate[name] * gflop:5.1f} GFLOP/s "
+            f"({rate[name] * gflop / matmul:4.0%} of matmul), {results['cpu_ms_per_sample'][name]:5.1f} CPU-ms/sample"
+        )
     print(f"{'ratio':>26}: {rate['synthaug'] / rate['plain']:.2f}x (synthaug / plain)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

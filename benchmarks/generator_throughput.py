@@ -59,7 +59,9 @@ def measure(name: str, config: dict, n: int, steps: int, samples: int, threads: 
         "train_steps_per_s": steps / train_seconds,
         "sample_spectrograms_per_s": samples / sample_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "parameters": sum(p.numel() for m in generator.modules().values() if isinstance(m, torch.nn.Module) for p in m.parameters()),
+        "parameters": sum(
+            p.numel() for m in generator.modules().values() if isinstance(m, torch.nn.Module) for p in m.parameters()
+        ),
     }
     if torch.cuda.is_available():
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -75,8 +77,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=74, help="training spectrograms (default 74, the demo's minority class)")
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps (default 10)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--shape", default=",".join(map(str, SHAPE)),
-                        help="spectrogram shape channels,mels,frames (default the published 1,128,94)")
+    parser.add_argument(
+        "--shape",
+        default=",".join(map(str, SHAPE)),
+        help="spectrogram shape channels,mels,frames (default the published 1,128,94)",
+    )
     parser.add_argument("--samples", type=int, default=16, help="spectrograms to sample (default 16)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -88,9 +93,12 @@ def main() -> None:
             shape = tuple(int(d) for d in args.shape.split(","))
             result = pool.apply(_worker, ((name, config, args.n, args.steps, args.samples, args.threads, shape),))
         results.append(result)
-        print(f"{name:8s} train {result['train_steps_per_s']:7.2f} steps/s   "
-              f"sample {result['sample_spectrograms_per_s']:7.1f} spectrograms/s   "
-              f"peak RSS {result['peak_rss_mib']:6.0f} MiB   {result['parameters'] / 1e6:5.2f} M parameters", flush=True)
+        print(
+            f"{name:8s} train {result['train_steps_per_s']:7.2f} steps/s   "
+            f"sample {result['sample_spectrograms_per_s']:7.1f} spectrograms/s   "
+            f"peak RSS {result['peak_rss_mib']:6.0f} MiB   {result['parameters'] / 1e6:5.2f} M parameters",
+            flush=True,
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpu_threads": torch.get_num_threads(), "results": results}, indent=2))

@@ -19,8 +19,22 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("demo", "prepare", "featurize", "train_generator", "synthesize", "train_classifier", "audit",
-          "ensemble", "scarcity", "report", "tune", "register", "promote", "predict")
+STAGES = (
+    "demo",
+    "prepare",
+    "featurize",
+    "train_generator",
+    "synthesize",
+    "train_classifier",
+    "audit",
+    "ensemble",
+    "scarcity",
+    "report",
+    "tune",
+    "register",
+    "promote",
+    "predict",
+)
 # Packages worth naming when a stage imports them: each costs seconds on a two-core machine.
 HEAVY = ("torch", "torchaudio", "diffusers", "mlflow", "optuna", "matplotlib", "sklearn", "scipy", "pandas")
 IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
@@ -38,8 +52,13 @@ def best_wall_time(command: list[str], repeat: int, cwd: Path) -> float:
 
 def heavy_imports(module: str, cwd: Path) -> dict[str, float]:
     """Seconds of cumulative import time of each heavy package `module` imports at top level."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import synthaug.cli, {module}"],
-                            cwd=cwd, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import synthaug.cli, {module}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = {}
     for line in result.stderr.splitlines():
         match = IMPORTTIME_LINE.match(line)
@@ -65,9 +84,15 @@ def main() -> None:
         module = f"synthaug.stages.{stage}"
         seconds = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}"], args.repeat, root)
         # Every stage's main() first loads and validates params.yaml: include it as start-up too.
-        with_params = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}; "
-                                      "from synthaug.config import load_params; load_params('params.yaml')"],
-                                     args.repeat, root)
+        with_params = best_wall_time(
+            [
+                sys.executable,
+                "-c",
+                f"import synthaug.cli, {module}; from synthaug.config import load_params; load_params('params.yaml')",
+            ],
+            args.repeat,
+            root,
+        )
         heavy = heavy_imports(module, root)
         figures[f"stage {stage}"] = {"seconds": seconds, "with_params_s": with_params, "heavy_imports_s": heavy}
         named = ", ".join(f"{name} {s:.1f}" for name, s in sorted(heavy.items(), key=lambda kv: -kv[1]) if s >= 0.05)

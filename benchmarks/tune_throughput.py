@@ -34,8 +34,12 @@ TUNE = {
     "pruner": "none",
     "space": {
         "shared": {"ratio": {"low": 0.25, "high": 1.0}},
-        "vae": {"lr": {"low": 1.0e-4, "high": 1.0e-3, "log": True}, "epochs": {"low": 2, "high": 2},
-                "latent_dim": {"choices": [32]}, "beta": {"low": 0.1, "high": 0.1}},
+        "vae": {
+            "lr": {"low": 1.0e-4, "high": 1.0e-3, "log": True},
+            "epochs": {"low": 2, "high": 2},
+            "latent_dim": {"choices": [32]},
+            "beta": {"low": 0.1, "high": 0.1},
+        },
     },
 }
 
@@ -47,16 +51,22 @@ def build_project(root: Path) -> Path:
     from synthaug.stages import featurize, prepare
 
     params = deep_merge(read_yaml(REPO_ROOT / "params.yaml"), read_yaml(REPO_ROOT / "profiles" / "tiny.yaml"))
-    params = deep_merge(params, {"featurize": {"workers": 1}, "train_classifier": {"epochs": 3, "patience": 3, "seeds": [0]},
-                                 "tune": TUNE})
+    params = deep_merge(
+        params, {"featurize": {"workers": 1}, "train_classifier": {"epochs": 3, "patience": 3, "seeds": [0]}, "tune": TUNE}
+    )
     params["tune"]["space"] = TUNE["space"]  # exactly these trials, whatever params.yaml searches
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     with contextlib.chdir(root):
         write_demo("cough", root / "data/demo/cough", seed=0, **params["demo"]["cough"])
         prepare.main(Path("params.yaml"), Path("outputs/prepare"), Path("metrics/prepare.json"), project_root=root)
-        featurize.main(Path("params.yaml"), Path("outputs/prepare/manifest.csv"), Path("outputs/features"),
-                       Path("metrics/featurize.json"), project_root=root)
+        featurize.main(
+            Path("params.yaml"),
+            Path("outputs/prepare/manifest.csv"),
+            Path("outputs/features"),
+            Path("metrics/featurize.json"),
+            project_root=root,
+        )
     return root
 
 
@@ -66,8 +76,15 @@ def worker(project: Path, storage: str, study: str, threads: int | None) -> None
 
     os.chdir(project)
     with contextlib.redirect_stdout(io.StringIO()):  # one line per trial from each worker is noise here
-        tune.main(Path("params.yaml"), Path("outputs/features"), storage=storage, study_name=study, worker=True,
-                  threads=threads, project_root=project)
+        tune.main(
+            Path("params.yaml"),
+            Path("outputs/features"),
+            storage=storage,
+            study_name=study,
+            worker=True,
+            threads=threads,
+            project_root=project,
+        )
 
 
 def measure(project: Path, n_workers: int, n_trials: int, threads: int | None) -> dict:
@@ -78,8 +95,15 @@ def measure(project: Path, n_workers: int, n_trials: int, threads: int | None) -
     name = f"{STUDY}-{n_workers}x{threads or 'all'}"  # a fresh study (and journal) per setting
     storage = f"journal:{project / f'{name}.journal'}"
     with contextlib.chdir(project), contextlib.redirect_stdout(io.StringIO()):
-        tune.main(Path("params.yaml"), Path("outputs/features"), n_trials=n_trials, storage=storage, study_name=name,
-                  create_only=True, project_root=project)
+        tune.main(
+            Path("params.yaml"),
+            Path("outputs/features"),
+            n_trials=n_trials,
+            storage=storage,
+            study_name=name,
+            create_only=True,
+            project_root=project,
+        )
     spawn = multiprocessing.get_context("spawn")
     processes = [spawn.Process(target=worker, args=(project, storage, name, threads)) for _ in range(n_workers)]
     launched = time.perf_counter()
@@ -93,16 +117,21 @@ def measure(project: Path, n_workers: int, n_trials: int, threads: int | None) -
     trials = tuning.load_study(name, tuning.make_storage(storage, project)).get_trials()
     finished = [t for t in trials if t.state in tuning.FINISHED_OK]
     steady = (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
-    return {"workers": n_workers, "threads_per_worker": threads or len(os.sched_getaffinity(0)), "trials": len(finished),
-            "steady_s": steady, "wall_s": wall,
-            "trials_per_hour_steady": 3600 * len(finished) / steady, "trials_per_hour_wall": 3600 * len(finished) / wall}
+    return {
+        "workers": n_workers,
+        "threads_per_worker": threads or len(os.sched_getaffinity(0)),
+        "trials": len(finished),
+        "steady_s": steady,
+        "wall_s": wall,
+        "trials_per_hour_steady": 3600 * len(finished) / steady,
+        "trials_per_hour_wall": 3600 * len(finished) / wall,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8, help="trials per study (default 8)")
-    parser.add_argument("--all-cores", action="store_true",
-                        help="also time one worker using every core (torch threads = cores)")
+    parser.add_argument("--all-cores", action="store_true", help="also time one worker using every core (torch threads = cores)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -121,10 +150,14 @@ def main() -> None:
     print(f"{'setting':<28} {'trials':>6} {'steady s':>9} {'trials/h':>9} {'wall s':>8} {'trials/h':>9}")
     for result in results.values():
         setting = f"{result['workers']} worker(s) x {result['threads_per_worker']} thread(s)"
-        print(f"{setting:<28} {result['trials']:>6} {result['steady_s']:>9.1f} {result['trials_per_hour_steady']:>9.0f} "
-              f"{result['wall_s']:>8.1f} {result['trials_per_hour_wall']:>9.0f}")
-    speedup = {"steady": two["trials_per_hour_steady"] / one["trials_per_hour_steady"],
-               "wall": two["trials_per_hour_wall"] / one["trials_per_hour_wall"]}
+        print(
+            f"{setting:<28} {result['trials']:>6} {result['steady_s']:>9.1f} {result['trials_per_hour_steady']:>9.0f} "
+            f"{result['wall_s']:>8.1f} {result['trials_per_hour_wall']:>9.0f}"
+        )
+    speedup = {
+        "steady": two["trials_per_hour_steady"] / one["trials_per_hour_steady"],
+        "wall": two["trials_per_hour_wall"] / one["trials_per_hour_wall"],
+    }
     print(f"speed-up of 2 workers over 1: {speedup['steady']:.2f}x steady, {speedup['wall']:.2f}x wall")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,13 @@ SERVER_FIXTURES = {"postgres", "s3_endpoint"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    unmarked = [item.nodeid for item in items
-                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("services") is None]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("services") is None
+    ]
     if unmarked:
         raise pytest.UsageError(
             "these tests start a server (fixtures " + ", ".join(sorted(SERVER_FIXTURES)) + ") but are not marked "
-            "@pytest.mark.services:\n  " + "\n  ".join(unmarked))
+            "@pytest.mark.services:\n  " + "\n  ".join(unmarked)
+        )

@@ -27,8 +27,10 @@ def command_env(**extra: str) -> dict[str, str]:
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
         **extra,
     }
     for key in TEAM_KEYS:  # the project's own team.env, if any, says where services are; the caller's environment does not
@@ -50,8 +52,14 @@ def set_params(project: Path, overlay: dict) -> None:
     path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overlay), sort_keys=False))
 
 
-def new_project(project: Path, *profiles: str, target: str | None = None, overlay: dict | None = None,
-                before_repro: Callable[[Path], None] | None = None, **env: str) -> Path:
+def new_project(
+    project: Path,
+    *profiles: str,
+    target: str | None = None,
+    overlay: dict | None = None,
+    before_repro: Callable[[Path], None] | None = None,
+    **env: str,
+) -> Path:
     """A fresh project in the empty folder `project` with the tiny demo data, the given profiles and `overlay`,
     after one `dvc repro [target]` (`before_repro(project)` runs just before it, on the committed project).
     `env`: extra environment of every command (e.g. OMP_NUM_THREADS when projects are built side by side)."""

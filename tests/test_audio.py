@@ -96,7 +96,10 @@ def test_load_decodes_flac_and_ogg(tmp_path: Path):
         (lambda p: p.write_text("this is not audio\n"), "unreadable"),
         (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "empty"),
         (lambda p: sf.write(p, np.zeros(16000, np.float32), 16000), "silent"),
-        (lambda p: sf.write(p, np.where(np.arange(1600) == 7, np.nan, 0.1).astype(np.float32), 16000, subtype="FLOAT"), "non-finite"),
+        (
+            lambda p: sf.write(p, np.where(np.arange(1600) == 7, np.nan, 0.1).astype(np.float32), 16000, subtype="FLOAT"),
+            "non-finite",
+        ),
     ],
     ids=["zero-bytes", "text-file", "no-samples", "all-zero", "nan"],
 )

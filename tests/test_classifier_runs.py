@@ -40,8 +40,15 @@ def test_run_writes_its_folder_and_is_not_repeated(tmp_path: Path, context: RunC
     out = tmp_path / "run"
     summary = run_classifier("baseline", 3, data, settings, out, tmp_path / "epochs", context)
     assert completed(out) == json.loads(json.dumps(summary))
-    assert {p.name for p in out.iterdir()} >= {"model.pt", "predictions_val.csv", "predictions_test.csv", "evaluation.json",
-                                             "learning_curve.csv", "roc.png", "run.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "model.pt",
+        "predictions_val.csv",
+        "predictions_test.csv",
+        "evaluation.json",
+        "learning_curve.csv",
+        "roc.png",
+        "run.json",
+    }
     proba, y, ids = file_level(out, "test", ["a", "b"])
     assert proba.shape == (6, 2) and list(ids) == sorted(ids)  # two clips per file, averaged
     run = mlflow.get_run(summary["mlflow_run_id"])
@@ -65,8 +72,11 @@ def test_logged_model_input_example_holds_no_recording(tmp_path: Path, context: 
     summary = run_classifier("baseline", 0, data, settings, tmp_path / "run", tmp_path / "epochs", context)
 
     run = mlflow.get_run(summary["mlflow_run_id"])
-    logged = [m for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
-              if m.source_run_id == run.info.run_id]
+    logged = [
+        m
+        for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+        if m.source_run_id == run.info.run_id
+    ]
     local = mlflow.artifacts.download_artifacts(logged[0].model_uri, dst_path=str(tmp_path / "model"))
     example = np.asarray(Model.load(local).load_input_example(local))
     assert example.shape == (2, *train.x.shape[1:]) and example.dtype == np.float32

@@ -44,8 +44,17 @@ def test_curation_by_audit_scores_drops_copies_but_keeps_blurry_samples_at_the_c
     blurry = train.mean(axis=0) + rng.normal(0, 0.02, size=(10, 32))
     fresh = rng.normal(size=(10, 32))
     synthetic = np.concatenate([copies, blurry, fresh])
-    scores = class_sample_scores(synthetic, np.zeros(30, dtype=int), train, np.zeros(200, dtype=int), val,
-                                 np.zeros(100, dtype=int), k=5, quantile=0.05, copy_distance_ratio=0.5)
+    scores = class_sample_scores(
+        synthetic,
+        np.zeros(30, dtype=int),
+        train,
+        np.zeros(200, dtype=int),
+        val,
+        np.zeros(100, dtype=int),
+        k=5,
+        quantile=0.05,
+        copy_distance_ratio=0.5,
+    )
     scores["confidence"] = np.ones(30)
     keep = keep_mask(scores, {"min_copy_ratio": 1.0})
     assert keep.tolist() == [False] * 10 + [True] * 20

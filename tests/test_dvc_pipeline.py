@@ -43,7 +43,8 @@ def module_file(name: str) -> Path | None:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imported_modules(path: Path, *, in_functions: bool = True) -> set[str]:
@@ -196,8 +197,11 @@ def test_each_stage_declares_every_path_it_writes_and_depends_on_every_path_it_r
         if "plots" in written:
             assert outs[written["plots"]].plot, f"{name}: {written['plots']} should be declared under plots"
         assert set(outs) == set(written.values()), f"{name}: declares outputs it is not told to write"
-        read = [str(value) for key, value in vars(args).items()
-                if isinstance(value, Path) and key not in (*OUTPUT_ARGUMENTS, "params")]
+        read = [
+            str(value)
+            for key, value in vars(args).items()
+            if isinstance(value, Path) and key not in (*OUTPUT_ARGUMENTS, "params")
+        ]
         for path in read:
             assert overlaps(path, deps), f"{name}: reads {path} but does not depend on it"
 
@@ -210,7 +214,8 @@ def test_stages_write_only_where_their_arguments_say(pipeline):
         for node in ast.walk(ast.parse(module_file(module).read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert not node.value.startswith(("outputs/", "plots/", "reports/", "metrics/")), (
-                    f"{module}: hard-coded output path {node.value!r}")
+                    f"{module}: hard-coded output path {node.value!r}"
+                )
 
 
 def test_prepare_depends_on_every_adapter_it_can_load_by_name(pipeline):
@@ -235,7 +240,7 @@ def test_figures_and_plot_tables_are_declared_plots(pipeline):
     plot_outs = {str(out.def_path) for stage in stages.values() for out in stage.outs if out.plot}
     top_level = set()
     for definition in plots:
-        for key, props in (definition.items() if isinstance(definition, dict) else [(definition, None)]):
+        for key, props in definition.items() if isinstance(definition, dict) else [(definition, None)]:
             sources = (props or {}).get("y") if isinstance((props or {}).get("y"), dict) else None
             top_level |= set(sources) if sources else {key}
     # The report's figures and its tables; each classifier's learning curve.
@@ -257,7 +262,10 @@ def test_models_and_data_sets_are_declared_artifacts(pipeline):
         assert artifact.desc, f"artifact {name}: give it a desc"
         if artifact.path != params["dataset"]["root"]:  # raw data is versioned by data.dvc, not a stage
             assert covered(artifact.path, declared) or any(covered(d, [artifact.path]) for d in declared), (
-                f"artifact {name}: {artifact.path} is not written by any stage")
+                f"artifact {name}: {artifact.path} is not written by any stage"
+            )
     # The promotion candidates: every classifier run folder and every fitted ensemble.
     assert {"outputs/classifiers", "outputs/ensemble"} <= by_type["model"]
-    assert {params["dataset"]["root"], "outputs/prepare/manifest.csv", "outputs/features", "outputs/synthetic"} <= by_type["dataset"]
+    assert {params["dataset"]["root"], "outputs/prepare/manifest.csv", "outputs/features", "outputs/synthetic"} <= by_type[
+        "dataset"
+    ]

@@ -47,8 +47,12 @@ def test_invalid_params_raise_config_error_naming_the_key(bad: dict):
 
 
 def test_the_featurize_section_is_the_feature_parameters_spectrogram_sets_store():
-    settings = parse_params({"dataset": {"name": "d", "adapter": "folder", "root": "data"},
-                             "featurize": {"sample_rate": 22050, "f_max": 11025.0, "workers": 3}}).featurize
+    settings = parse_params(
+        {
+            "dataset": {"name": "d", "adapter": "folder", "root": "data"},
+            "featurize": {"sample_rate": 22050, "f_max": 11025.0, "workers": 3},
+        }
+    ).featurize
     stored = settings.log_mel().model_dump()
     assert "workers" not in stored and "on_bad_file" not in stored
     assert stored["sample_rate"] == 22050 and stored["n_fft"] == LogMelParams().n_fft  # one default per key

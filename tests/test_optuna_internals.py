@@ -15,7 +15,8 @@ def test_the_installed_optuna_is_a_version_the_worker_loop_was_tested_against():
     assert optuna.__version__ in optuna_internals.TESTED_OPTUNA, (
         f"Optuna {optuna.__version__} is installed, but the tuning workers use private Optuna API tested only with "
         f"{', '.join(optuna_internals.TESTED_OPTUNA)}: run tests/test_tuning.py and tests/test_tuning_workers.py, "
-        "fix synthaug/tuning/optuna_internals.py where they fail, then add the version to TESTED_OPTUNA")
+        "fix synthaug/tuning/optuna_internals.py where they fail, then add the version to TESTED_OPTUNA"
+    )
 
 
 def test_every_private_name_the_workers_use_exists_and_behaves():

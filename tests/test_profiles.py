@@ -55,4 +55,3 @@ def test_unknown_profile_lists_the_available_ones(project: Path):
 def test_null_in_a_profile_removes_the_key(project: Path):
     apply_profile("machine", project / "params.yaml", project)
     assert list(load_params(project / "params.yaml").train_generator.models) == ["cgan"]
-

@@ -57,7 +57,8 @@ def test_paper_profile_reproduces_every_published_value(project: Path, protocol:
             continue
         assert entry.key in effective, f"{entry.key} ({entry.source}) is not a key of the effective configuration"
         assert same(effective[entry.key], entry.value), (
-            f"{PROFILES[protocol]}: {entry.key} is {effective[entry.key]!r}, published {entry.value!r} ({entry.source})")
+            f"{PROFILES[protocol]}: {entry.key} is {effective[entry.key]!r}, published {entry.value!r} ({entry.source})"
+        )
     listed = {d["key"] for d in differences_from_published(effective, protocol)}
     assert listed == KNOWN_DEPARTURES[protocol]
 
@@ -69,18 +70,28 @@ def test_every_table_key_names_a_setting_the_run_has(project: Path, protocol: st
     missing = [e.key for e in PROTOCOLS[protocol] if not e.data and e.key not in effective]
     assert missing == []
     assert {d["key"] for d in unstated_choices(effective, protocol)} == {
-        e.key for e in PROTOCOLS[protocol] if not e.stated and not e.data}
+        e.key for e in PROTOCOLS[protocol] if not e.stated and not e.data
+    }
 
 
 def test_quick_profile_lists_every_shrunk_setting_against_the_medical_study(project: Path):
     params, effective = _effective(project)
     assert published_arm(params) == "medical"
     listed = {d["key"]: d for d in differences_from_published(effective, "medical")}
-    shrunk = {"train_classifier.model.width", "train_classifier.model.dropout", "train_classifier.epochs",
-              "train_classifier.patience", "train_classifier.balance", "derived.classifier_runs_per_method",
-              "derived.vae_epochs", "derived.wgan_gp_epochs", "derived.ddpm_epochs",
-              "train_generator.models.vae.width", "train_generator.models.ddpm.sampling_steps",
-              *KNOWN_DEPARTURES["medical"]}
+    shrunk = {
+        "train_classifier.model.width",
+        "train_classifier.model.dropout",
+        "train_classifier.epochs",
+        "train_classifier.patience",
+        "train_classifier.balance",
+        "derived.classifier_runs_per_method",
+        "derived.vae_epochs",
+        "derived.wgan_gp_epochs",
+        "derived.ddpm_epochs",
+        "train_generator.models.vae.width",
+        "train_generator.models.ddpm.sampling_steps",
+        *KNOWN_DEPARTURES["medical"],
+    }
     assert shrunk <= set(listed), shrunk - set(listed)
     assert listed["train_classifier.epochs"]["here"] == params["train_classifier"]["epochs"]
     assert listed["train_classifier.epochs"]["published"] == 100 and listed["train_classifier.epochs"]["source"] == "§2.3"
@@ -93,16 +104,25 @@ def test_industrial_demo_lists_every_departure_from_pucks(project: Path):
     params, effective = _effective(project, "machine")
     assert published_arm(params) == "pucks"
     listed = {d["key"] for d in differences_from_published(effective, "pucks")}
-    assert {"featurize.sample_rate", "featurize.n_mels", "train_classifier.batch_size", "train_classifier.epochs",
-            "train_generator.models.cgan.images_per_stage", "synthesize.n_per_class",
-            "derived.cgan_final_resolution", "derived.cgan_resolutions", "scarcity.files_per_class"} <= listed
+    assert {
+        "featurize.sample_rate",
+        "featurize.n_mels",
+        "train_classifier.batch_size",
+        "train_classifier.epochs",
+        "train_generator.models.cgan.images_per_stage",
+        "synthesize.n_per_class",
+        "derived.cgan_final_resolution",
+        "derived.cgan_resolutions",
+        "scarcity.files_per_class",
+    } <= listed
     # Pucks trains a fixed number of epochs; so does the quick profile (patience null), so that is no departure.
     assert ("derived.early_stopping" in listed) == (params["train_classifier"]["patience"] is not None)
 
 
 def test_paper_industrial_is_paper_pucks(project: Path):
-    assert yaml.safe_load((REPO_ROOT / "profiles" / "paper-industrial.yaml").read_text()) == \
-        yaml.safe_load((REPO_ROOT / "profiles" / "paper-pucks.yaml").read_text())
+    assert yaml.safe_load((REPO_ROOT / "profiles" / "paper-industrial.yaml").read_text()) == yaml.safe_load(
+        (REPO_ROOT / "profiles" / "paper-pucks.yaml").read_text()
+    )
 
 
 def test_published_arm_follows_the_protocol_unless_named(project: Path):
@@ -121,9 +141,16 @@ def test_settings_compare_as_values_not_as_spellings():
 
 
 def test_report_header_names_each_departure_or_says_it_matches():
-    departures = [{"key": "train_classifier.epochs", "here": 30, "published": 100, "source": "§2.3", "note": ""},
-                  {"key": "scarcity.augment", "here": {"mixup": {"p": 1.0}}, "published": "mixup | two more",
-                   "source": "Experimental Design", "note": "not in this package"}]
+    departures = [
+        {"key": "train_classifier.epochs", "here": 30, "published": 100, "source": "§2.3", "note": ""},
+        {
+            "key": "scarcity.augment",
+            "here": {"mixup": {"p": 1.0}},
+            "published": "mixup | two more",
+            "source": "Experimental Design",
+            "note": "not in this package",
+        },
+    ]
     unstated = [{"key": "train_classifier.batch_size", "here": 32, "published": "not stated", "source": "§2.3", "note": ""}]
     text = "\n".join(published_protocol_lines(departures, unstated, "paper-medical"))
     assert "except in 2 setting(s)" in text and "| `train_classifier.epochs` | `30` | `100` | §2.3 |" in text
@@ -146,4 +173,7 @@ def test_effective_configuration_fills_in_the_defaults_a_run_uses(project: Path)
     ddpm_defaults = generator_class("ddpm").defaults
     assert effective["train_generator.models.ddpm.num_train_timesteps"] == ddpm_defaults["num_train_timesteps"]
     featurize = params["featurize"]  # centred STFT frames of one clip
-    assert effective["derived.frames_per_clip"] == 1 + round(featurize["duration_s"] * featurize["sample_rate"]) // featurize["hop_length"]
+    assert (
+        effective["derived.frames_per_clip"]
+        == 1 + round(featurize["duration_s"] * featurize["sample_rate"]) // featurize["hop_length"]
+    )

@@ -100,15 +100,22 @@ def test_missing_arrays_are_named(tmp_path: Path):
 
 def test_inconsistent_shapes_in_a_file_raise_data_error(tmp_path: Path):
     meta = np.array(json.dumps({"class_names": ["a", "b"], "feature_params": {}, "metadata": {}}))
-    np.savez(tmp_path / "s.npz", x=np.zeros((3, 4, 4), np.float32), y=np.zeros(3, np.int64), file_id=np.array(["a"] * 3), meta=meta)
+    np.savez(
+        tmp_path / "s.npz", x=np.zeros((3, 4, 4), np.float32), y=np.zeros(3, np.int64), file_id=np.array(["a"] * 3), meta=meta
+    )
     with pytest.raises(DataError, match=r"s\.npz: inconsistent spectrogram set: x must be \[N, 1, n_mels, frames\]"):
         load_spectrogram_set(tmp_path / "s.npz")
 
 
 def test_a_pickled_array_is_refused(tmp_path: Path):
     meta = np.array(json.dumps({"class_names": ["a"], "feature_params": {}, "metadata": {}}))
-    np.savez(tmp_path / "s.npz", x=np.zeros((1, 1, 4, 4), np.float32), y=np.zeros(1, np.int64),
-             file_id=np.array([object()], dtype=object), meta=meta)
+    np.savez(
+        tmp_path / "s.npz",
+        x=np.zeros((1, 1, 4, 4), np.float32),
+        y=np.zeros(1, np.int64),
+        file_id=np.array([object()], dtype=object),
+        meta=meta,
+    )
     assert zipfile.is_zipfile(tmp_path / "s.npz")
     with pytest.raises(DataError, match=r"s\.npz: cannot read spectrogram set"):
         load_spectrogram_set(tmp_path / "s.npz")

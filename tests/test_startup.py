@@ -10,15 +10,31 @@ import sys
 
 import pytest
 
-STAGES = ("demo", "prepare", "featurize", "train_generator", "synthesize", "train_classifier", "audit",
-          "ensemble", "scarcity", "report", "tune", "register", "promote", "predict")
+STAGES = (
+    "demo",
+    "prepare",
+    "featurize",
+    "train_generator",
+    "synthesize",
+    "train_classifier",
+    "audit",
+    "ensemble",
+    "scarcity",
+    "report",
+    "tune",
+    "register",
+    "promote",
+    "predict",
+)
 DEFERRED = ("diffusers", "mlflow", "optuna")
 
 
 def modules_after_import(*modules: str) -> set[str]:
     """Top-level packages in sys.modules of a fresh interpreter after importing `modules`."""
-    code = (f"import sys, json\nfor m in {list(modules)!r}: __import__(m)\n"
-            "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))")
+    code = (
+        f"import sys, json\nfor m in {list(modules)!r}: __import__(m)\n"
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(json.loads(result.stdout.splitlines()[-1]))
 

@@ -34,8 +34,9 @@ def store(tmp_path, monkeypatch):
 
 
 def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root, check=True, capture_output=True
+    )
 
 
 def test_git_commit_tag_is_the_bare_commit_and_a_separate_tag_says_dirty(tmp_path):
@@ -82,8 +83,9 @@ def test_experiments_open_on_training_runs_and_a_chosen_kind_is_kept(store):
 
 
 def stage(project: Path, name: str, **kwargs):
-    return tracking.stage_run(project_root=project, dataset_name="demo-cough", stage=name, protocol="medical",
-                              params={"stage_param": name}, **kwargs)
+    return tracking.stage_run(
+        project_root=project, dataset_name="demo-cough", stage=name, protocol="medical", params={"stage_param": name}, **kwargs
+    )
 
 
 def test_training_runs_list_their_data_sets_with_the_dvc_hash_as_digest(store):
@@ -92,8 +94,10 @@ def test_training_runs_list_their_data_sets_with_the_dvc_hash_as_digest(store):
     path = store / "train.npz"
     x, y = np.zeros((4, 1, 8, 6), dtype=np.float32), np.array([0, 1, 0, 1])
     np.savez(path, x=x, y=y)
-    inputs = [tracking.DataInput("demo-cough-features-train", "training", x, y, path),
-              tracking.DataInput("demo-cough-synthetic-scarcity", "training", x[:2], y[:2])]  # in memory
+    inputs = [
+        tracking.DataInput("demo-cough-features-train", "training", x, y, path),
+        tracking.DataInput("demo-cough-synthetic-scarcity", "training", x[:2], y[:2]),
+    ]  # in memory
     with stage(store, "train_classifier", inputs=inputs) as run:
         pass
     logged = {d.dataset.name: d for d in mlflow.get_run(run.info.run_id).inputs.dataset_inputs}
@@ -143,8 +147,14 @@ def test_mlproject_entry_point_runs_with_mlflow_run_and_no_extra_flags(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # synthaug and mlflow of this env
 
-    result = subprocess.run(["mlflow", "run", ".", "-e", "prepare", "--env-manager", "local"], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["mlflow", "run", ".", "-e", "prepare", "--env-manager", "local"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (project / "outputs/prepare/manifest.csv").is_file()
 

@@ -50,7 +50,9 @@ def test_learns_a_separable_set():
 
 def test_does_not_learn_shuffled_labels():
     result = train_classifier(
-        small_model(), toy_set(128, 0, shuffle_labels=True), toy_set(64, 1, shuffle_labels=True),
+        small_model(),
+        toy_set(128, 0, shuffle_labels=True),
+        toy_set(64, 1, shuffle_labels=True),
         TrainConfig(epochs=8, **FAST),
     )
     x_test, y_test = toy_set(400, 2, shuffle_labels=True)
@@ -83,9 +85,14 @@ def test_without_patience_every_epoch_runs_and_the_last_is_kept_whatever_validat
     finals = []
     for shuffled in (False, True):
         model, snapshots = small_model(), {}
-        result = train_classifier(model, toy_set(128, 0), toy_set(64, 1, shuffle_labels=shuffled),
-                                  TrainConfig(epochs=6, patience=None, **FAST),
-                                  on_epoch_end=lambda epoch, record: snapshots.update({epoch: weights(model)}))  # noqa: B023  # called within this iteration
+        result = train_classifier(
+            model,
+            toy_set(128, 0),
+            toy_set(64, 1, shuffle_labels=shuffled),
+            TrainConfig(epochs=6, patience=None, **FAST),
+            # Called within this iteration, so the loop variables are the ones meant.
+            on_epoch_end=lambda epoch, record: snapshots.update({epoch: weights(model)}),  # noqa: B023
+        )
         assert len(result.history) == 6 and result.best_epoch == 6 and not result.stopped_early
         assert same_weights(weights(result.model), snapshots[6])
         finals.append(weights(result.model))
@@ -99,8 +106,13 @@ def run(tmp_path=None, seed=0, on_epoch_end=None, **overrides):
     settings = {"epochs": 5, "patience": 50, "seed": seed, "balance": "weighted_sampler", **FAST, **overrides}
     config = TrainConfig(**settings)
     return train_classifier(
-        small_model(), toy_set(96, 0), toy_set(40, 1), config, augmenter=Augmenter.from_params(AUGMENT),
-        checkpoint_dir=tmp_path, on_epoch_end=on_epoch_end,
+        small_model(),
+        toy_set(96, 0),
+        toy_set(40, 1),
+        config,
+        augmenter=Augmenter.from_params(AUGMENT),
+        checkpoint_dir=tmp_path,
+        on_epoch_end=on_epoch_end,
     )
 
 
@@ -144,7 +156,9 @@ def test_class_weights_and_contiguous_layout_run():
     x, y = toy_set(64, 0)
     keep = (y == 1) | (np.arange(64) < 10)  # imbalanced: few class-0 samples
     result = train_classifier(
-        small_model(), (x[keep], y[keep]), toy_set(32, 1),
+        small_model(),
+        (x[keep], y[keep]),
+        toy_set(32, 1),
         TrainConfig(epochs=2, balance="class_weight", channels_last=False, **FAST),
     )
     assert len(result.history) == 2 and result.history[0]["lr"] == pytest.approx(1e-3)
@@ -201,20 +215,31 @@ def test_seeds_trained_in_parallel_workers_equal_one_thread_sequential_runs(tmp_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     train = spectrograms(64, 0, "t")
     data = ClassifierData(train.x, train.y, spectrograms(24, 1, "v"), spectrograms(24, 2, "s"), channel_std=np.ones(16))
-    settings = TrainClassifierParams(model={"architecture": "three_layer_cnn", "width": 4}, epochs=3, patience=3,
-                                     batch_size=16, balance="class_weight", augment=AUGMENT, device="cpu")
+    settings = TrainClassifierParams(
+        model={"architecture": "three_layer_cnn", "width": 4},
+        epochs=3,
+        patience=3,
+        batch_size=16,
+        balance="class_weight",
+        augment=AUGMENT,
+        device="cpu",
+    )
     context = RunContext(tmp_path, "unit", "medical", "train_classifier", log_model=False)
     seeds = [0, 1, 2]
     folders = {mode: {s: tmp_path / mode / f"seed{s}" for s in seeds} for mode in ("parallel", "sequential")}
     epochs = {mode: {s: tmp_path / mode / f"epochs{s}" for s in seeds} for mode in ("parallel", "sequential")}
 
     parallel = run_seeds("baseline", seeds, data, settings, folders["parallel"], epochs["parallel"], context, workers=2)
-    sequential = [run_classifier("baseline", s, data, settings, folders["sequential"][s], epochs["sequential"][s],
-                                 context, num_threads=1) for s in seeds]
+    sequential = [
+        run_classifier("baseline", s, data, settings, folders["sequential"][s], epochs["sequential"][s], context, num_threads=1)
+        for s in seeds
+    ]
 
     assert [run["seed"] for run in parallel] == seeds
     for s, p, q in zip(seeds, parallel, sequential):
-        assert (folders["parallel"][s] / "predictions_test.csv").read_text() == (folders["sequential"][s] / "predictions_test.csv").read_text()
+        assert (folders["parallel"][s] / "predictions_test.csv").read_text() == (
+            folders["sequential"][s] / "predictions_test.csv"
+        ).read_text()
         assert (p["test"], p["best_epoch"]) == (q["test"], q["best_epoch"])
         logged = mlflow.MlflowClient().get_metric_history(p["mlflow_run_id"], "val_macro_f1")
         assert [m.step for m in logged] == [1, 2, 3]

@@ -32,8 +32,12 @@ TINY_TUNE = {
     "seeds": [0],
     "space": {
         "shared": {"ratio": {"low": 0.0, "high": 1.0}},
-        "vae": {"lr": {"low": 1.0e-4, "high": 1.0e-3, "log": True}, "latent_dim": {"choices": [16, 32]},
-                "beta": {"low": 0.01, "high": 1.0, "log": True}, "steps": {"low": 1, "high": 2}},
+        "vae": {
+            "lr": {"low": 1.0e-4, "high": 1.0e-3, "log": True},
+            "latent_dim": {"choices": [16, 32]},
+            "beta": {"low": 0.01, "high": 1.0, "log": True},
+            "steps": {"low": 1, "high": 2},
+        },
     },
 }
 
@@ -49,9 +53,14 @@ def make_tiny_project(root: Path, tune: dict | None = None) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     params = deep_merge(read_yaml(REPO_ROOT / "params.yaml"), read_yaml(REPO_ROOT / "profiles" / "tiny.yaml"))
-    params = deep_merge(params, {"featurize": {"workers": 1},
-                                 "train_classifier": {"epochs": 2, "patience": 2, "seeds": [0]},
-                                 "tune": deep_merge(TINY_TUNE, tune or {})})
+    params = deep_merge(
+        params,
+        {
+            "featurize": {"workers": 1},
+            "train_classifier": {"epochs": 2, "patience": 2, "seeds": [0]},
+            "tune": deep_merge(TINY_TUNE, tune or {}),
+        },
+    )
     params["tune"]["space"] = deep_merge(TINY_TUNE["space"], (tune or {}).get("space", {}))  # this space only
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(REPO_ROOT / "profiles", root / "profiles")
@@ -60,8 +69,13 @@ def make_tiny_project(root: Path, tune: dict | None = None) -> Path:
         patch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
         write_demo("cough", root / "data/demo/cough", seed=0, **params["demo"]["cough"])
         prepare.main(Path("params.yaml"), Path("outputs/prepare"), Path("metrics/prepare.json"), project_root=root)
-        featurize.main(Path("params.yaml"), Path("outputs/prepare/manifest.csv"), Path("outputs/features"),
-                       Path("metrics/featurize.json"), project_root=root)
+        featurize.main(
+            Path("params.yaml"),
+            Path("outputs/prepare/manifest.csv"),
+            Path("outputs/features"),
+            Path("metrics/featurize.json"),
+            project_root=root,
+        )
     (root / "outputs/features/test.npz").unlink()
     return root
 
@@ -107,13 +121,19 @@ def test_suggest_gives_each_kind_of_dimension_its_type_and_range():
 
 def test_search_space_merges_shared_and_generator_ranges_and_names_bad_keys():
     keys = ["lr", "steps", "beta"]
-    tune = TuneParams(space={"shared": {"ratio": {"low": 0.0, "high": 1.0}, "lr": {"low": 1e-5, "high": 1e-4}},
-                             "vae": {"lr": {"low": 1e-3, "high": 1e-2}}})
+    tune = TuneParams(
+        space={
+            "shared": {"ratio": {"low": 0.0, "high": 1.0}, "lr": {"low": 1e-5, "high": 1e-4}},
+            "vae": {"lr": {"low": 1e-3, "high": 1e-2}},
+        }
+    )
     space = tuning.search_space(tune, "vae", keys)
     assert set(space) == {"ratio", "lr"} and space["lr"].low == 1e-3  # the generator's range wins
     with pytest.raises(ConfigError, match=r"tune.space.vae.width: not a hyperparameter"):
         tuning.search_space(TuneParams(space={"vae": {"width": {"low": 0.1, "high": 1.0}}}), "vae", keys)
-    curated = tuning.search_space(TuneParams(space={"shared": {"curation.min_confidence": {"low": 0.1, "high": 0.9}}}), "vae", keys)
+    curated = tuning.search_space(
+        TuneParams(space={"shared": {"curation.min_confidence": {"low": 0.1, "high": 0.9}}}), "vae", keys
+    )
     assert set(curated) == {"curation.min_confidence"}
     with pytest.raises(ConfigError, match=r"tune.space.shared.curation.min_quality: not a curation bound"):
         tuning.search_space(TuneParams(space={"shared": {"curation.min_quality": {"low": 0.1, "high": 0.9}}}), "vae", keys)
@@ -133,7 +153,9 @@ def test_make_storage_for_each_storage_string(tmp_path):
 
     (tmp_path / "sub").mkdir()
     relative = tuning.make_storage("journal:runs/study.journal", tmp_path / "sub")
-    assert isinstance(relative, tuning.HeartbeatJournalStorage) and relative.get_heartbeat_interval() == tuning.HEARTBEAT_INTERVAL_S
+    assert (
+        isinstance(relative, tuning.HeartbeatJournalStorage) and relative.get_heartbeat_interval() == tuning.HEARTBEAT_INTERVAL_S
+    )
     assert (tmp_path / "sub/runs/study.journal").exists()
 
     url = tuning.make_storage(f"sqlite:///{tmp_path / 'other.db'}", tmp_path, heartbeat_interval=3)
@@ -251,10 +273,19 @@ def finished_study(params: dict, counts: dict[str, int], value: float = 0.7) -> 
     }
     distributions = {name: d for name, d in distributions.items() if name in params}
     study = optuna.create_study(study_name="best", direction="maximize")
-    study.add_trial(optuna.trial.create_trial(value=value - 0.1, params={**params, "ratio": 1.0},
-                                              distributions=distributions, user_attrs={tuning.COUNTS_ATTR: {"x": 1}}))
-    study.add_trial(optuna.trial.create_trial(value=value, params=params, distributions=distributions,
-                                              user_attrs={tuning.COUNTS_ATTR: counts}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=value - 0.1,
+            params={**params, "ratio": 1.0},
+            distributions=distributions,
+            user_attrs={tuning.COUNTS_ATTR: {"x": 1}},
+        )
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=value, params=params, distributions=distributions, user_attrs={tuning.COUNTS_ATTR: counts}
+        )
+    )
     return study
 
 
@@ -266,8 +297,10 @@ def test_best_params_profile_applies_and_reads_back_floats(tmp_path):
     study = finished_study({"ratio": 0.75, "lr": 5e-05, "latent_dim": 64}, {"positive": 8})
     path = tmp_path / "profiles" / "tuned-vae.yaml"
     overlay = tuning.write_best_params(study, params, "vae", path)
-    assert overlay == {"train_generator": {"models": {"vae": {"lr": 5e-05, "latent_dim": 64}}},
-                       "synthesize": {"minority_ratio": 0.75}}
+    assert overlay == {
+        "train_generator": {"models": {"vae": {"lr": 5e-05, "latent_dim": 64}}},
+        "synthesize": {"minority_ratio": 0.75},
+    }
     assert yaml.safe_load(path.read_text()) == overlay  # 5e-05 written so that PyYAML reads a float
     assert "synthaug profile tuned-vae && dvc repro" in path.read_text()
 
@@ -284,15 +317,13 @@ def test_tuned_curation_bounds_switch_curation_on_in_the_profile_with_every_boun
     assert not params.curation.enabled and params.curation.max_manifold_distance is not None
     study = finished_study({"ratio": 0.5, "curation.min_confidence": 0.3, "lr": 1e-4}, {"positive": 5})
     overlay = tuning.write_best_params(study, params, "vae", tmp_path / "curated.yaml")
-    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": None, "min_copy_ratio": None,
-                                   "min_confidence": 0.3}
+    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": None, "min_copy_ratio": None, "min_confidence": 0.3}
     assert overlay["train_generator"] == {"models": {"vae": {"lr": 1e-4}}}
 
     # With curation on in params, the trial applied params' other bounds, so the profile writes them out.
     enabled = params.curation.model_copy(update={"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None})
     overlay = tuning.best_overlay(tuning.best_trial(study), params.model_copy(update={"curation": enabled}), "vae")
-    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None,
-                                   "min_confidence": 0.3}
+    assert overlay["curation"] == {"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None, "min_confidence": 0.3}
     # A trial that did not curate leaves curation as params.yaml has it.
     plain = finished_study({"ratio": 0.5, "lr": 1e-4}, {"positive": 5})
     assert "curation" not in tuning.best_overlay(tuning.best_trial(plain), params, "vae")
@@ -305,8 +336,9 @@ def test_best_params_in_all_mode_and_when_the_baseline_wins(tmp_path):
     overlay = tuning.write_best_params(study, all_mode, "vae", tmp_path / "all.yaml")
     assert overlay["synthesize"] == {"n_per_class": 12}  # the mean of the per-class counts, rounded
     # A mean of 12.5 rounds half up, as synthaug.class_plan rounds every synthetic count (round() gives 12).
-    half = tuning.write_best_params(finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 15}),
-                                    all_mode, "vae", tmp_path / "half.yaml")
+    half = tuning.write_best_params(
+        finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 15}), all_mode, "vae", tmp_path / "half.yaml"
+    )
     assert half["synthesize"] == {"n_per_class": 13}
 
     baseline = finished_study({"ratio": 0.0, "lr": 1e-4, "latent_dim": 32}, {})
@@ -340,7 +372,9 @@ def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
 
     monkeypatch.setattr(per_class, "fit_models", no_generator)
     steps = []
-    result = tuning.evaluate_trial({"ratio": 0.0, "lr": 1e-3}, data, setup, on_epoch=lambda step, seed, record: steps.append(step))
+    result = tuning.evaluate_trial(
+        {"ratio": 0.0, "lr": 1e-3}, data, setup, on_epoch=lambda step, seed, record: steps.append(step)
+    )
     assert result["counts"] == {} and 0.0 <= result["value"] <= 1.0 and steps == [1, 2]
 
 
@@ -358,7 +392,9 @@ def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkey
     def sample_classes(models, counts, class_names, **kwargs):
         drawn.update(counts)
         n = sum(counts.values())
-        return np.zeros((n, *data.train.x.shape[1:]), np.float32), np.repeat([names.index(c) for c in counts], list(counts.values()))
+        return np.zeros((n, *data.train.x.shape[1:]), np.float32), np.repeat(
+            [names.index(c) for c in counts], list(counts.values())
+        )
 
     monkeypatch.setattr(per_class, "fit_models", lambda *args, **kwargs: [])
     monkeypatch.setattr(per_class, "sample_classes", sample_classes)
@@ -367,8 +403,15 @@ def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkey
         update = {"train_generator": params.train_generator.model_copy(update={"classes": classes})}
         setup = tuning.TrialSetup.from_params(params.model_copy(update=update), "vae", num_threads=1)
         result = tuning.evaluate_trial({"lr": 1e-3}, data, setup)  # no searched ratio: synthesize.minority_ratio
-        expected = counts_per_class(data.train.y, names, names, classes, params.synthesize.minority_ratio,
-                                    params.synthesize.n_per_class, params.train_generator.minority_tolerance)
+        expected = counts_per_class(
+            data.train.y,
+            names,
+            names,
+            classes,
+            params.synthesize.minority_ratio,
+            params.synthesize.n_per_class,
+            params.train_generator.minority_tolerance,
+        )
         assert result["counts"] == drawn == expected
 
 
@@ -413,8 +456,10 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     # strict that it drops every sample, so that applying it would show).
     project = tmp_path / "project"
     (project / "profiles").mkdir(parents=True)
-    raw = deep_merge(read_yaml(tiny_project / "params.yaml"),
-                     {"curation": {"enabled": False, "max_manifold_distance": 0.01, "min_copy_ratio": 1.0, "min_confidence": 0.5}})
+    raw = deep_merge(
+        read_yaml(tiny_project / "params.yaml"),
+        {"curation": {"enabled": False, "max_manifold_distance": 0.01, "min_copy_ratio": 1.0, "min_confidence": 0.5}},
+    )
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(project / "params.yaml")
     scored = []  # (x, y, scores) of each curation the trial ran
@@ -439,8 +484,9 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     apply_profile("tuned-vae", project / "params.yaml", project)
     tuned = load_params(project / "params.yaml")
 
-    trial_bounds = CurationParams(enabled=True, max_manifold_distance=None, min_copy_ratio=None,
-                                  min_confidence=trial.params["curation.min_confidence"])
+    trial_bounds = CurationParams(
+        enabled=True, max_manifold_distance=None, min_copy_ratio=None, min_confidence=trial.params["curation.min_confidence"]
+    )
     assert tuned.curation == trial_bounds
     kept = keep_mask(scores, tuning.pipeline_curation(tuned.curation))
     assert int((~kept).sum()) == trial.user_attrs[CURATION_DROPPED_ATTR]
@@ -451,9 +497,15 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     # The counts: what the trial drew and scored is what the synthesize stage draws with the tuned params.
     recorded = trial.user_attrs[tuning.COUNTS_ATTR]
     assert recorded == {data.train.class_names[c]: int((y == c).sum()) for c in np.unique(y)}
-    tuned_counts = counts_per_class(data.train.y, data.train.class_names, list(recorded), tuned.train_generator.classes,
-                                    tuned.synthesize.minority_ratio, tuned.synthesize.n_per_class,
-                                    tuned.train_generator.minority_tolerance)
+    tuned_counts = counts_per_class(
+        data.train.y,
+        data.train.class_names,
+        list(recorded),
+        tuned.train_generator.classes,
+        tuned.synthesize.minority_ratio,
+        tuned.synthesize.n_per_class,
+        tuned.train_generator.minority_tolerance,
+    )
     assert tuned_counts == recorded
 
 
@@ -484,8 +536,11 @@ def test_tiny_study_end_to_end_writes_profile_and_mlflow_runs(tiny_project, monk
     parent = mlflow.get_run(parent_id)
     assert parent.data.tags["synthaug.stage"] == "tune" and parent.data.tags["synthaug.storage"] == "sqlite"
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_value"] == pytest.approx(best.value)
-    children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="list",
-                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    children = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id],
+        output_format="list",
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
+    )
     assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1", "trial-2"]
     for run in children:
         assert run.data.tags["synthaug.stage"] == "tune_trial" and run.data.tags["synthaug.generator"] == "vae"

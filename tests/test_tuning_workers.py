@@ -111,8 +111,15 @@ def stage_worker(project: Path, storage: str) -> None:
 
     torch.set_num_threads(1)
     os.chdir(project)
-    tune.main(Path("params.yaml"), Path("outputs/features"), storage=storage, study_name=STUDY, worker=True, threads=1,
-              project_root=project)
+    tune.main(
+        Path("params.yaml"),
+        Path("outputs/features"),
+        storage=storage,
+        study_name=STUDY,
+        worker=True,
+        threads=1,
+        project_root=project,
+    )
 
 
 @pytest.mark.services
@@ -125,8 +132,17 @@ def test_two_stage_workers_on_postgresql_finish_exactly_n_trials(tiny_project, p
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.chdir(tiny_project)
-    assert tune.main(Path("params.yaml"), Path("outputs/features"), storage=storage_string, study_name=STUDY,
-                     create_only=True, project_root=tiny_project) is None
+    assert (
+        tune.main(
+            Path("params.yaml"),
+            Path("outputs/features"),
+            storage=storage_string,
+            study_name=STUDY,
+            create_only=True,
+            project_root=tiny_project,
+        )
+        is None
+    )
 
     workers = [SPAWN.Process(target=stage_worker, args=(tiny_project, storage_string)) for _ in range(2)]
     for worker in workers:
@@ -143,8 +159,9 @@ def test_two_stage_workers_on_postgresql_finish_exactly_n_trials(tiny_project, p
 
     mlflow.set_tracking_uri(f"sqlite:///{(tiny_project / 'mlflow.db').as_posix()}")
     parent = study.user_attrs[tuning.PARENT_RUN_ATTR]
-    runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                              filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    runs = mlflow.search_runs(
+        search_all_experiments=True, output_format="list", filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
     assert sorted(r.data.tags["synthaug.trial"] for r in runs) == ["0", "1", "2", "3"]
     assert sum(r.data.tags.get("synthaug.best_trial") == "true" for r in runs) == 1
 
@@ -177,8 +194,9 @@ def fast_worker(storage: str, root: Path, block_trial: int | None = None, grace_
 
 def create(storage: str, root: Path, n_trials: int) -> None:
     storage_object = tuning.make_storage(storage, root, heartbeat_interval=1)
-    tuning.create_study(STUDY, storage_object, n_trials=n_trials, generator="vae",
-                        space={"x": SearchDimension(low=0.0, high=1.0)}, pruner="none")
+    tuning.create_study(
+        STUDY, storage_object, n_trials=n_trials, generator="vae", space={"x": SearchDimension(low=0.0, high=1.0)}, pruner="none"
+    )
 
 
 def test_two_racing_workers_claim_every_trial_once(storage_string, tmp_path):

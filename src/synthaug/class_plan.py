@@ -37,8 +37,9 @@ def _sizes(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
 
 
-def learned_classes(y: np.ndarray, class_names: Sequence[str], classes: Classes,
-                    tolerance: float = DEFAULT_MINORITY_TOLERANCE) -> list[int]:
+def learned_classes(
+    y: np.ndarray, class_names: Sequence[str], classes: Classes, tolerance: float = DEFAULT_MINORITY_TOLERANCE
+) -> list[int]:
     """Real class indices (ascending) the generators learn under `classes` (see the module docstring).
 
     Raises ConfigError naming `train_generator.classes` for balanced data in minority mode and for
@@ -57,20 +58,25 @@ def learned_classes(y: np.ndarray, class_names: Sequence[str], classes: Classes,
                 f"train_generator.classes: minority: no class is smaller than the largest by more than "
                 f"train_generator.minority_tolerance ({tolerance:.0%}); training spectrograms per class: {per_class}. "
                 "On balanced data use `classes: all` (the class-conditional cgan learns every class in one model), "
-                "or list the classes to grow, e.g. `classes: [" + class_names[present[0]] + "]`")
+                "or list the classes to grow, e.g. `classes: [" + class_names[present[0]] + "]`"
+            )
         return minority
     if isinstance(classes, str):
         raise ConfigError(f"train_generator.classes: {classes!r} is not minority, all or a list of class names")
     unknown = [name for name in classes if name not in class_names]
     if unknown or not classes:
-        raise ConfigError(f"train_generator.classes: {', '.join(map(str, unknown)) or 'an empty list'} "
-                          f"{'is not a class' if unknown else 'names no class'} of this data set; valid names: "
-                          f"{', '.join(class_names)} (or minority / all)")
+        raise ConfigError(
+            f"train_generator.classes: {', '.join(map(str, unknown)) or 'an empty list'} "
+            f"{'is not a class' if unknown else 'names no class'} of this data set; valid names: "
+            f"{', '.join(class_names)} (or minority / all)"
+        )
     listed = sorted({class_names.index(name) for name in classes})
     empty = [class_names[c] for c in listed if sizes[c] == 0]
     if empty:
-        raise DataError(f"train_generator.classes lists {', '.join(empty)}, which has no training spectrograms; "
-                        "remove it from the list or check the split (prepare's data report)")
+        raise DataError(
+            f"train_generator.classes lists {', '.join(empty)}, which has no training spectrograms; "
+            "remove it from the list or check the split (prepare's data report)"
+        )
     return listed
 
 
@@ -79,8 +85,15 @@ def round_half_up(value: float) -> int:
     return int(math.floor(value + 0.5))
 
 
-def synthetic_counts(y: np.ndarray, class_names: Sequence[str], classes: Classes, *, ratio: float | None,
-                     n_per_class: int, tolerance: float = DEFAULT_MINORITY_TOLERANCE) -> dict[str, int]:
+def synthetic_counts(
+    y: np.ndarray,
+    class_names: Sequence[str],
+    classes: Classes,
+    *,
+    ratio: float | None,
+    n_per_class: int,
+    tolerance: float = DEFAULT_MINORITY_TOLERANCE,
+) -> dict[str, int]:
     """{class name: synthetic spectrograms to draw} for every learned class, in class order.
 
     `ratio` is `synthesize.minority_ratio` (or a tuning trial's); None draws `n_per_class` of every

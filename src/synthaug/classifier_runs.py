@@ -110,9 +110,16 @@ def fit_classifier(
     augment = settings.augment if augment is None else augment
     augmenter = Augmenter.from_params(augment, channel_std=data.channel_std)
     config = TrainConfig.for_seed(settings, seed, num_threads=num_threads)
-    return train_classifier(model, (data.train_x, data.train_y), (data.val.x, data.val.y, data.val.file_id), config,
-                            augmenter=augmenter or None, checkpoint_dir=checkpoints, on_epoch_end=on_epoch_end,
-                            progress=progress)
+    return train_classifier(
+        model,
+        (data.train_x, data.train_y),
+        (data.val.x, data.val.y, data.val.file_id),
+        config,
+        augmenter=augmenter or None,
+        checkpoint_dir=checkpoints,
+        on_epoch_end=on_epoch_end,
+        progress=progress,
+    )
 
 
 def run_classifier(
@@ -148,8 +155,13 @@ def run_classifier(
         dataset_name=context.dataset_name,
         stage=context.stage,
         protocol=context.protocol,
-        params={**context.params, "train_classifier": {**settings.model_dump(exclude={"seeds"}), "augment": augment},
-                "seed": seed, "n_train": n_train, "n_synthetic": data.n_synthetic},
+        params={
+            **context.params,
+            "train_classifier": {**settings.model_dump(exclude={"seeds"}), "augment": augment},
+            "seed": seed,
+            "n_train": n_train,
+            "n_synthetic": data.n_synthetic,
+        },
         run_name=f"{context.stage}-{name}-seed{seed}",
         tags={"synthaug.method": name, "synthaug.seed": str(seed), **context.tags},
     ) as run:
@@ -166,8 +178,9 @@ def run_classifier(
         if fitted is None:
             if any(Path(checkpoints).glob("*.pt")):
                 print(f"{context.stage} {name} seed {seed}: resuming from the checkpoint in {checkpoints}")
-            result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=num_threads,
-                                    on_epoch_end=on_epoch_end)
+            result = fit_classifier(
+                seed, data, settings, checkpoints, augment=augment, num_threads=num_threads, on_epoch_end=on_epoch_end
+            )
         else:
             result = fitted
         architecture = settings.model["architecture"]
@@ -180,26 +193,39 @@ def run_classifier(
         probabilities = {s: predict_proba(result.model, splits[s].x, device=device) for s in EVALUATED_SPLITS}
         evaluations = {s: evaluate(splits[s].y, probabilities[s], splits[s].file_id, class_names) for s in EVALUATED_SPLITS}
         summary = {
-            "method": name, "seed": seed, "mlflow_run_id": run.info.run_id,
+            "method": name,
+            "seed": seed,
+            "mlflow_run_id": run.info.run_id,
             **{s: headline(evaluations[s]) for s in EVALUATED_SPLITS},
-            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "n_train": n_train, "n_synthetic": data.n_synthetic,
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "n_train": n_train,
+            "n_synthetic": data.n_synthetic,
         }
         title = f"{name}, seed {seed}"
         figures = {
             "learning_curves.png": learning_curves(result.history, best_epoch=result.best_epoch, title=title),
             "confusion_matrix.png": confusion_matrix_figure(
-                evaluations["test"]["clip"]["confusion_matrix"], class_names, title=f"{title}: test"),
+                evaluations["test"]["clip"]["confusion_matrix"], class_names, title=f"{title}: test"
+            ),
             "roc.png": roc_figure(test.y, probabilities["test"], class_names, title=f"{title}: test ROC"),
         }
         curve = pd.DataFrame(result.history)[["epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy"]]
         with atomic_directory(out_dir) as tmp:
-            save_classifier(tmp / "model.pt", result.model, architecture=architecture, options=options,
-                            class_names=class_names, input_shape=input_shape)
+            save_classifier(
+                tmp / "model.pt",
+                result.model,
+                architecture=architecture,
+                options=options,
+                class_names=class_names,
+                input_shape=input_shape,
+            )
             for split in EVALUATED_SPLITS:
                 predictions_frame(splits[split], probabilities[split]).to_csv(tmp / f"predictions_{split}.csv", index=False)
                 if has_clips(splits[split]):
-                    file_predictions_frame(tmp, split, class_names).to_csv(tmp / FILE_PREDICTIONS.format(split=split), index=False)
+                    file_predictions_frame(tmp, split, class_names).to_csv(
+                        tmp / FILE_PREDICTIONS.format(split=split), index=False
+                    )
             write_json_atomic(tmp / "evaluation.json", evaluations)
             curve.to_csv(tmp / "learning_curve.csv", index=False)
             for file_name, figure in figures.items():
@@ -216,13 +242,17 @@ def run_classifier(
             # Linked to the logged model and the split's data set: the model's page lists them per data set.
             dataset = next((datasets[i.name] for i in context.inputs if i.context == split_context[split]), None)
             for level, values in summary[split].items():
-                mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v},
-                                   model_id=model_id, dataset=dataset)
+                mlflow.log_metrics(
+                    {f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v}, model_id=model_id, dataset=dataset
+                )
         mlflow.log_metric("best_epoch", result.best_epoch, model_id=model_id)
         for file_name in figures:  # the saved PNGs: logging the figures would render them again
             tracking.log_file(out_dir / file_name)
-        for artifact in ["evaluation.json", *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS),
-                         *(FILE_PREDICTIONS.format(split=s) for s in EVALUATED_SPLITS if has_clips(splits[s]))]:
+        for artifact in [
+            "evaluation.json",
+            *(f"predictions_{s}.csv" for s in EVALUATED_SPLITS),
+            *(FILE_PREDICTIONS.format(split=s) for s in EVALUATED_SPLITS if has_clips(splits[s])),
+        ]:
             tracking.log_file(out_dir / artifact, "evaluation")
     write_json_atomic(out_dir / RUN_FILE, summary)  # last: the run counts as finished once it is logged
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -236,14 +266,28 @@ _WORKER: dict = {}  # what a forked worker trains on, set before the fork (inher
 def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int, bool, float]:
     data, settings, augment = _WORKER["data"], _WORKER["settings"], _WORKER["augment"]
     epochs_done = _WORKER["epochs_done"]
-    result = fit_classifier(seed, data, settings, checkpoints, augment=augment, num_threads=1, progress=False,
-                            on_epoch_end=lambda epoch, record: epochs_done.put(1))
+    result = fit_classifier(
+        seed,
+        data,
+        settings,
+        checkpoints,
+        augment=augment,
+        num_threads=1,
+        progress=False,
+        on_epoch_end=lambda epoch, record: epochs_done.put(1),
+    )
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     return state, result.history, result.best_epoch, result.stopped_early, result.best_val_macro_f1
 
 
-def _parallel_fits(seeds: list[int], data: ClassifierData, settings: TrainClassifierParams,
-                   checkpoints: dict[int, Path], augment: dict | None, workers: int):
+def _parallel_fits(
+    seeds: list[int],
+    data: ClassifierData,
+    settings: TrainClassifierParams,
+    checkpoints: dict[int, Path],
+    augment: dict | None,
+    workers: int,
+):
     """Yield (seed, TrainResult) in seed order, trained `workers` at a time in forked processes."""
     # fork: workers start in milliseconds and share the arrays (spawn would re-import torch and
     # pickle the data to each); torch's DataLoader workers rely on fork the same way.
@@ -253,8 +297,12 @@ def _parallel_fits(seeds: list[int], data: ClassifierData, settings: TrainClassi
     epochs_done = context.Queue()
     _WORKER.update(data=data, settings=settings, augment=augment, epochs_done=epochs_done)
     pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context)
-    bar = tqdm(total=len(seeds) * settings.epochs, unit="epoch", desc=f"train_classifier ({len(seeds)} seeds)",
-               disable=True if os.environ.get("CI") else None)
+    bar = tqdm(
+        total=len(seeds) * settings.epochs,
+        unit="epoch",
+        desc=f"train_classifier ({len(seeds)} seeds)",
+        disable=True if os.environ.get("CI") else None,
+    )
     try:
         futures = {seed: pool.submit(_fit_in_worker, seed, checkpoints[seed]) for seed in seeds}
         for seed in seeds:
@@ -308,8 +356,9 @@ def run_seeds(
     runs = []
     for seed in seeds:
         fitted = next(fits)[1] if parallel and seed in pending else None
-        run = run_classifier(name, seed, data, settings, out_dirs[seed], checkpoints[seed], context,
-                             augment=augment, fitted=fitted)
+        run = run_classifier(
+            name, seed, data, settings, out_dirs[seed], checkpoints[seed], context, augment=augment, fitted=fitted
+        )
         if on_run is not None:
             on_run(run)
         runs.append(run)

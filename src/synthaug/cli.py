@@ -56,7 +56,9 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 def cmd_train_classifier(args: argparse.Namespace) -> None:
     from synthaug.stages import train_classifier
 
-    train_classifier.main(args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic, args.audit)
+    train_classifier.main(
+        args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic, args.audit
+    )
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
@@ -68,8 +70,9 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_audit(args: argparse.Namespace) -> None:
     from synthaug.stages import audit
 
-    audit.main(args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics,
-               manifest_path=args.manifest)
+    audit.main(
+        args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics, manifest_path=args.manifest
+    )
 
 
 def cmd_scarcity(args: argparse.Namespace) -> None:
@@ -81,15 +84,34 @@ def cmd_scarcity(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from synthaug.stages import report
 
-    report.main(args.params, args.features, args.classifiers, args.ensemble, args.scarcity, args.audit, args.out_dir,
-                args.metrics, args.plots, manifest_path=args.manifest)
+    report.main(
+        args.params,
+        args.features,
+        args.classifiers,
+        args.ensemble,
+        args.scarcity,
+        args.audit,
+        args.out_dir,
+        args.metrics,
+        args.plots,
+        manifest_path=args.manifest,
+    )
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from synthaug.stages import tune
 
-    tune.main(args.params, args.features, generator=args.generator, n_trials=args.n_trials, storage=args.storage,
-              study_name=args.study_name, create_only=args.create_only, worker=args.worker, threads=args.threads)
+    tune.main(
+        args.params,
+        args.features,
+        generator=args.generator,
+        n_trials=args.n_trials,
+        storage=args.storage,
+        study_name=args.study_name,
+        create_only=args.create_only,
+        worker=args.worker,
+        threads=args.threads,
+    )
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -128,12 +150,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking.tracking_uri(Path.cwd())}
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl+C stops it)\n"
-          f"  try: curl -X POST -H 'Content-Type: application/json' http://{args.host}:{args.port}/invocations "
-          "-d '{\"dataframe_records\": [{\"path\": \"/abs/path/to/file.wav\"}]}'", flush=True)
+    print(
+        f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl+C stops it)\n"
+        f"  try: curl -X POST -H 'Content-Type: application/json' http://{args.host}:{args.port}/invocations "
+        '-d \'{"dataframe_records": [{"path": "/abs/path/to/file.wav"}]}\'',
+        flush=True,
+    )
     # --env-manager local: the model runs in this environment, which has its pinned requirements.
-    os.execve(mlflow_bin, [mlflow_bin, "models", "serve", "-m", args.model, "--env-manager", "local",
-                           "--host", args.host, "--port", str(args.port)], env)
+    os.execve(
+        mlflow_bin,
+        [
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            args.model,
+            "--env-manager",
+            "local",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+        ],
+        env,
+    )
 
 
 def cmd_team(args: argparse.Namespace) -> None:
@@ -158,8 +198,10 @@ def cmd_import(args: argparse.Namespace) -> None:
     from synthaug.team.s3 import import_prefix
 
     report = import_prefix(args.url, args.dest)
-    print(f"import: {len(report.downloaded)} file(s), {report.bytes / 1e6:.1f} MB downloaded and verified, "
-          f"{len(report.skipped)} already present -> {args.dest}; version it with `dvc add data`")
+    print(
+        f"import: {len(report.downloaded)} file(s), {report.bytes / 1e6:.1f} MB downloaded and verified, "
+        f"{len(report.skipped)} already present -> {args.dest}; version it with `dvc add data`"
+    )
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
@@ -171,9 +213,11 @@ def cmd_ui(args: argparse.Namespace) -> None:
         return
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     url = tracking.ui_url(f"http://{args.host}:{args.port}", _project_experiment_id(uri))
-    print(f"MLflow UI for {uri}\n  open {url} in a browser (Ctrl+C stops it)\n"
-          "  MLflow 3 shows its GenAI pages unless the switch at its top left says \"Model training\"; this link sets it",
-          flush=True)
+    print(
+        f"MLflow UI for {uri}\n  open {url} in a browser (Ctrl+C stops it)\n"
+        '  MLflow 3 shows its GenAI pages unless the switch at its top left says "Model training"; this link sets it',
+        flush=True,
+    )
     os.execv(mlflow_bin, [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
 
 
@@ -186,7 +230,9 @@ def _project_experiment_id(uri: str) -> str | None:
 
         from synthaug.config import load_params
 
-        experiment = MlflowClient(uri).get_experiment_by_name(tracking.experiment_name(load_params(Path("params.yaml")).dataset.name))
+        experiment = MlflowClient(uri).get_experiment_by_name(
+            tracking.experiment_name(load_params(Path("params.yaml")).dataset.name)
+        )
     except Exception:  # noqa: BLE001 - only the link depends on it: the UI starts anyway, on the experiment list
         return None
     return experiment.experiment_id if experiment is not None else None
@@ -196,8 +242,19 @@ def cmd_where(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
     root = Path.cwd()
-    candidates = ("reports/results.md", "outputs/prepare/manifest.csv", "outputs/features", "outputs/generators",
-                  "outputs/synthetic", "outputs/audit", "outputs/classifiers", "outputs/ensemble", "outputs/scarcity", "metrics", "plots")
+    candidates = (
+        "reports/results.md",
+        "outputs/prepare/manifest.csv",
+        "outputs/features",
+        "outputs/generators",
+        "outputs/synthetic",
+        "outputs/audit",
+        "outputs/classifiers",
+        "outputs/ensemble",
+        "outputs/scarcity",
+        "metrics",
+        "plots",
+    )
     outputs = [p for p in candidates if (root / p).exists()]
     print("Results:")
     for path in outputs:
@@ -206,8 +263,10 @@ def cmd_where(args: argparse.Namespace) -> None:
     print(f"MLflow runs: {tracking.tracking_uri(root)}")
     print(f"  artifacts: {tracking.artifact_root(root) or 'those of the tracking server'}")
     print("  open the UI with `make ui` (then http://127.0.0.1:5000)")
-    print("Next: `make promote` registers the classifiers and promotes a champion; "
-          "`make predict FILES=...` classifies new audio with it.")
+    print(
+        "Next: `make promote` registers the classifiers and promotes a champion; "
+        "`make predict FILES=...` classifies new audio with it."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,8 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("synthetic", type=Path, help="folder of synthetic sets, e.g. outputs/synthetic")
     audit.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/audit")
     audit.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    audit.add_argument("--manifest", type=Path, required=True,
-                       help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (validation file -> group)")
+    audit.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (validation file -> group)",
+    )
     audit.set_defaults(func=cmd_audit)
 
     ensemble = commands.add_parser(
@@ -344,9 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("features", type=Path, help="folder written by featurize")
     ensemble.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/ensemble")
     ensemble.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    ensemble.add_argument("--manifest", type=Path, default=None,
-                          help="manifest CSV written by prepare (validation file -> group, the unit of the weights' "
-                               "validation halves); without it each file is its own group")
+    ensemble.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="manifest CSV written by prepare (validation file -> group, the unit of the weights' "
+        "validation halves); without it each file is its own group",
+    )
     ensemble.set_defaults(func=cmd_ensemble)
 
     scarcity = commands.add_parser(
@@ -385,8 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("out_dir", type=Path, help="output folder, e.g. reports")
     report.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     report.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")
-    report.add_argument("--manifest", type=Path, required=True,
-                        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (test file -> group)")
+    report.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (test file -> group)",
+    )
     report.set_defaults(func=cmd_report)
 
     tune = commands.add_parser(
@@ -399,8 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
         "&& dvc repro` re-runs the pipeline with them. Logs a parent MLflow run per study and a nested run per trial.",
     )
     _add_params(tune)
-    tune.add_argument("features", type=Path, nargs="?", default=Path("outputs/features"),
-                      help="folder written by featurize (default: outputs/features)")
+    tune.add_argument(
+        "features",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/features"),
+        help="folder written by featurize (default: outputs/features)",
+    )
     tune.add_argument("--generator", help="generator to tune (default: tune.generator)")
     tune.add_argument("--n-trials", type=int, help="trials in the study (default: tune.n_trials)")
     tune.add_argument("--storage", help="null/optuna.db, journal:PATH or an SQLAlchemy URL (default: tune.storage)")
@@ -428,12 +504,23 @@ def build_parser() -> argparse.ArgumentParser:
         "run and registers it with its metrics and lineage as version tags; runs already registered are skipped.",
     )
     _add_params(register)
-    register.add_argument("classifiers", type=Path, nargs="?", default=Path("outputs/classifiers"),
-                          help="classifier run folders (default: outputs/classifiers)")
-    register.add_argument("ensemble", type=Path, nargs="?", default=Path("outputs/ensemble"),
-                          help="ensemble run folders (default: outputs/ensemble)")
-    register.add_argument("features", type=Path, nargs="?", default=Path("outputs/features"),
-                          help="featurize outputs (default: outputs/features)")
+    register.add_argument(
+        "classifiers",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/classifiers"),
+        help="classifier run folders (default: outputs/classifiers)",
+    )
+    register.add_argument(
+        "ensemble",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/ensemble"),
+        help="ensemble run folders (default: outputs/ensemble)",
+    )
+    register.add_argument(
+        "features", type=Path, nargs="?", default=Path("outputs/features"), help="featurize outputs (default: outputs/features)"
+    )
     register.set_defaults(func=cmd_register)
 
     promote = commands.add_parser(
@@ -446,8 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
         "on MANIFEST's validation files.",
     )
     _add_params(promote)
-    promote.add_argument("manifest", type=Path, nargs="?", default=Path("outputs/prepare/manifest.csv"),
-                         help="manifest, for re-evaluating an older champion (default: outputs/prepare/manifest.csv)")
+    promote.add_argument(
+        "manifest",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/prepare/manifest.csv"),
+        help="manifest, for re-evaluating an older champion (default: outputs/prepare/manifest.csv)",
+    )
     promote.add_argument("--dry-run", action="store_true", help="print the decision, change nothing")
     promote.set_defaults(func=cmd_promote)
 
@@ -467,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a registered model over HTTP (mlflow models serve in this environment)",
         description="Reads MODEL from the project's MLflow store (or MLFLOW_TRACKING_URI). Writes nothing: POST "
-        "/invocations with {\"dataframe_records\": [{\"path\": ...}]} or waveform rows answers the model's predictions.",
+        '/invocations with {"dataframe_records": [{"path": ...}]} or waveform rows answers the model\'s predictions.',
     )
     serve.add_argument("model", help="model URI, e.g. models:/synthaug-cough@champion")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

@@ -103,11 +103,14 @@ class LogMelParams(Section):
             raise ValueError(f"f_min {self.f_min:g} must be below f_max {self.f_max:g}")
         if self.hop_length >= self.n_fft:
             # Frames must overlap for the inverse STFT of the audio previews (Griffin-Lim) to exist.
-            raise ValueError(f"hop_length {self.hop_length} must be below n_fft {self.n_fft} "
-                             f"(e.g. hop_length: {self.n_fft // 2})")
+            raise ValueError(
+                f"hop_length {self.hop_length} must be below n_fft {self.n_fft} (e.g. hop_length: {self.n_fft // 2})"
+            )
         if self.clip_samples < self.n_fft:
-            raise ValueError(f"duration_s {self.duration_s:g} gives {self.clip_samples} samples, fewer than one "
-                             f"FFT window (n_fft {self.n_fft}); use a longer duration_s or a smaller n_fft")
+            raise ValueError(
+                f"duration_s {self.duration_s:g} gives {self.clip_samples} samples, fewer than one "
+                f"FFT window (n_fft {self.n_fft}); use a longer duration_s or a smaller n_fft"
+            )
         return self
 
     @property

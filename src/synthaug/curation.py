@@ -33,12 +33,13 @@ def keep_mask(scores: Mapping[str, np.ndarray], bounds: Mapping[str, float | Non
         raise DataError(f"audit scores lack {', '.join(missing)}; re-run the audit stage (dvc repro)")
     n = len(scores["confidence"])
     keep = np.ones(n, dtype=bool)
-    checks = (("manifold_distance", bounds.get("max_manifold_distance"), np.greater),
-              ("copy_ratio", bounds.get("min_copy_ratio"), np.less),
-              ("confidence", bounds.get("min_confidence"), np.less))
+    checks = (
+        ("manifold_distance", bounds.get("max_manifold_distance"), np.greater),
+        ("copy_ratio", bounds.get("min_copy_ratio"), np.less),
+        ("confidence", bounds.get("min_confidence"), np.less),
+    )
     for name, bound, outside in checks:
         if bound is not None:
             values = np.asarray(scores[name], dtype=np.float64)
             keep &= ~(outside(values, bound) & ~np.isnan(values))
     return keep
-

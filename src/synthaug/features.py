@@ -126,7 +126,7 @@ def _transforms(params: LogMelParams) -> tuple[torchaudio.transforms.Spectrogram
     """The STFT and the mel filterbank [n_mels, n_freqs] (sparse) for `params`, built once per process."""
     stft = torchaudio.transforms.Spectrogram(
         n_fft=params.n_fft,
-                hop_length=params.hop_length,
+        hop_length=params.hop_length,
         window_fn=torch.hann_window,
         power=None,
         center=True,
@@ -250,12 +250,20 @@ def log_mel_to_audio(x_db: np.ndarray, params: LogMelParams, *, n_iter: int = 32
     """
     power = torch.from_numpy(np.power(10.0, np.asarray(x_db, np.float64) / 10.0).astype(np.float32))
     inverse_mel = torchaudio.transforms.InverseMelScale(
-        n_stft=params.n_fft // 2 + 1, n_mels=params.n_mels, sample_rate=params.sample_rate,
-        f_min=params.f_min, f_max=params.f_max, norm="slaney", mel_scale="slaney",
+        n_stft=params.n_fft // 2 + 1,
+        n_mels=params.n_mels,
+        sample_rate=params.sample_rate,
+        f_min=params.f_min,
+        f_max=params.f_max,
+        norm="slaney",
+        mel_scale="slaney",
     )
     griffin_lim = torchaudio.transforms.GriffinLim(
-        n_fft=params.n_fft, hop_length=params.hop_length,
-        power=2.0, n_iter=n_iter, length=params.clip_samples,  # without length it comes back short
+        n_fft=params.n_fft,
+        hop_length=params.hop_length,
+        power=2.0,
+        n_iter=n_iter,
+        length=params.clip_samples,  # without length it comes back short
     )
     torch.manual_seed(seed)  # Griffin-Lim starts from random phases
     with torch.inference_mode():

@@ -62,4 +62,3 @@ def apply_profile(name: str, params_path: Path, project_root: Path) -> list[str]
     parse_params(YAML(typ="safe").load(buffer.getvalue()), where=f"{params_path} with profile {name!r}")
     write_text_atomic(params_path, buffer.getvalue())
     return sorted(overlay)
-

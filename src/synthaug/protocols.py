@@ -88,12 +88,19 @@ _NOT_IN_RECIPE = "not part of the recipe the study describes"
 WHOLE_VALUES = ("train_classifier.augment", "scarcity.augment")
 # The data size the medical study's generator epochs apply to: its minority class's training split.
 MEDICAL_MINORITY_TRAIN = round(0.7 * 1116)  # 781 of the 1,116 COVID-positive recordings (§2.1)
-_EPOCHS_NOTE = (f"epochs over the minority class's training split, about {MEDICAL_MINORITY_TRAIN} spectrograms; "
-                f"a step budget counts as steps / ceil({MEDICAL_MINORITY_TRAIN} / batch_size) epochs")
+_EPOCHS_NOTE = (
+    f"epochs over the minority class's training split, about {MEDICAL_MINORITY_TRAIN} spectrograms; "
+    f"a step budget counts as steps / ceil({MEDICAL_MINORITY_TRAIN} / batch_size) epochs"
+)
 
 MEDICAL: tuple[Published, ...] = (
-    Published("dataset", "Coswara cough, healthy (3,847) vs COVID-19 positive (1,116); exposed and recovered excluded",
-              "§2.1", "4,963 recordings, about 3.4:1", data=True),
+    Published(
+        "dataset",
+        "Coswara cough, healthy (3,847) vs COVID-19 positive (1,116); exposed and recovered excluded",
+        "§2.1",
+        "4,963 recordings, about 3.4:1",
+        data=True,
+    ),
     Published("featurize.sample_rate", 16000, "§2.1", "re-sampled to 16 kHz mono"),
     Published("featurize.mode", "crop", "§2.1", "one clip per recording: centre crop, zero padding"),
     Published("featurize.duration_s", 3.0, "§2.1"),
@@ -109,15 +116,24 @@ MEDICAL: tuple[Published, ...] = (
     Published("prepare.split.val", 0.15, "§2.1"),
     Published("prepare.split.test", 0.15, "§2.1"),
     Published("prepare.split.seed", NOT_STATED, "§2.1"),
-    Published("code.split_grouping", "stratified random sampling of recordings (no grouping)", "§2.1",
-              "the study stratifies recordings by class; it does not group them by participant"),
+    Published(
+        "code.split_grouping",
+        "stratified random sampling of recordings (no grouping)",
+        "§2.1",
+        "the study stratifies recordings by class; it does not group them by participant",
+    ),
     Published("code.synthetic_data_in", CODE_FACTS["code.synthetic_data_in"], "§2.1"),
     Published("train_generator.classes", "minority", "§2.4", "generators see COVID-positive recordings only"),
     Published("synthesize.minority_ratio", 0.5, "§2.4", "the minority class grows by 50 %"),
-    Published("code.synthetic_count", "50 % of all 1,116 positive recordings: 558, added to the training split", "§2.4",
-              "558 is half the whole positive class, about 71 % of its training split"),
-    Published("train_classifier.model.architecture", "medical_cnn", "§2.3",
-              "4 blocks of 3x3 conv, batch norm, ReLU, 2x2 max pool"),
+    Published(
+        "code.synthetic_count",
+        "50 % of all 1,116 positive recordings: 558, added to the training split",
+        "§2.4",
+        "558 is half the whole positive class, about 71 % of its training split",
+    ),
+    Published(
+        "train_classifier.model.architecture", "medical_cnn", "§2.3", "4 blocks of 3x3 conv, batch norm, ReLU, 2x2 max pool"
+    ),
     Published("train_classifier.model.width", 1.0, "§2.3", "32/64/128/256 filters"),
     Published("train_classifier.model.dropout", 0.0, "§2.3", "the network described has no dropout layer"),
     Published("code.classifier_output_layer", NOT_STATED, "§2.3", "pooling and output layer are not described"),
@@ -194,23 +210,42 @@ _INDUSTRIAL_SHARED: tuple[Published, ...] = (
     Published("featurize.window", NOT_STATED, "GAN"),
     Published("featurize.f_min", NOT_STATED, "GAN", "GANSynth's spectrogram settings are kept, the band is not given"),
     Published("featurize.f_max", NOT_STATED, "GAN", "GANSynth's spectrogram settings are kept, the band is not given"),
-    Published("code.mel_filterbank", NOT_STATED, "GAN", "GANSynth's own mel mapping is not described; 1024 triangular "
-              "filters over 1,025 FFT bins leave 253 of them empty at 0-22,050 Hz (constant channels)"),
+    Published(
+        "code.mel_filterbank",
+        NOT_STATED,
+        "GAN",
+        "GANSynth's own mel mapping is not described; 1024 triangular "
+        "filters over 1,025 FFT bins leave 253 of them empty at 0-22,050 Hz (constant channels)",
+    ),
     Published("code.predefined_split_kept", True, "Experimental Design", "accuracy on each data set's predefined test set"),
     Published("train_generator.classes", "all", "GAN", "one class-conditional GAN for all classes"),
-    Published("code.cgan_conditioning", CODE_FACTS["code.cgan_conditioning"], "Related Work, GAN",
-              "GANSynth's one-hot pitch vector repurposed for class labels; AC-GAN head"),
+    Published(
+        "code.cgan_conditioning",
+        CODE_FACTS["code.cgan_conditioning"],
+        "Related Work, GAN",
+        "GANSynth's one-hot pitch vector repurposed for class labels; AC-GAN head",
+    ),
     Published(f"{_M}.cgan.batch_size", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
     Published(f"{_M}.cgan.lr", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
     Published(f"{_M}.cgan.base_channels", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
     Published(f"{_M}.cgan.max_channels", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
     Published(f"{_M}.cgan.ac_weight", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
     Published(f"{_M}.cgan.ema_decay", NOT_STATED, "GAN", "GANSynth's other hyperparameters are kept, not listed"),
-    Published(f"{_M}.cgan.diffaugment", [], "GAN, Table 2", "GANSynth has no differentiable augmentation; "
-              "the study changes only the four settings of Table 2"),
-    Published("code.cgan_trained_on_scarcity_subset", True, "Experimental Design", "each GAN sees exactly the classifier's real subset"),
-    Published("code.classifier_output_layer", "one linear layer with softmax", "Classifier",
-              "a single feedforward layer with softmax, one unit per class"),
+    Published(
+        f"{_M}.cgan.diffaugment",
+        [],
+        "GAN, Table 2",
+        "GANSynth has no differentiable augmentation; the study changes only the four settings of Table 2",
+    ),
+    Published(
+        "code.cgan_trained_on_scarcity_subset", True, "Experimental Design", "each GAN sees exactly the classifier's real subset"
+    ),
+    Published(
+        "code.classifier_output_layer",
+        "one linear layer with softmax",
+        "Classifier",
+        "a single feedforward layer with softmax, one unit per class",
+    ),
     Published("train_classifier.model.dropout", NOT_STATED, "Classifier", "the CNNs' own layouts are in [6] and [20]"),
     Published("train_classifier.batch_size", 256, "Classifier"),
     Published("train_classifier.lr", 0.001, "Classifier"),
@@ -229,8 +264,13 @@ _INDUSTRIAL_SHARED: tuple[Published, ...] = (
 )
 
 PUCKS: tuple[Published, ...] = (
-    Published("dataset", "IDMT-ISA-PUCKS: 5 classes, 75 test files of 60 s; train on vol.050, test on vol.100",
-              "Datasets, Table 1", "test recordings carry louder background noise", data=True),
+    Published(
+        "dataset",
+        "IDMT-ISA-PUCKS: 5 classes, 75 test files of 60 s; train on vol.050, test on vol.100",
+        "Datasets, Table 1",
+        "test recordings carry louder background noise",
+        data=True,
+    ),
     *_INDUSTRIAL_SHARED,
     Published("featurize.mode", "clips", "Datasets"),
     Published("featurize.duration_s", 5.0, "Datasets", "5 s clips of the 1 min recordings"),
@@ -248,35 +288,59 @@ PUCKS: tuple[Published, ...] = (
     Published("code.scarcity_clips", "10 clips per class from each file chosen (10, 20, 30 for 1, 2, 3 files)", "Results"),
     Published("derived.gans_per_level", 1, "Experimental Design, footnote 2", "one GAN for the Pucks data set"),
     Published("derived.classifier_trials_per_gan", 5, "Experimental Design"),
-    Published("scarcity.augment", "mixup (p = 1) and two image augmentations drawn at random from [6, App. B], "
-              "random magnitude, p = 0.5 each", "Experimental Design", "the augmentations of [6] are not in this package"),
+    Published(
+        "scarcity.augment",
+        "mixup (p = 1) and two image augmentations drawn at random from [6, App. B], random magnitude, p = 0.5 each",
+        "Experimental Design",
+        "the augmentations of [6] are not in this package",
+    ),
 )
 
 METAL_BALLS: tuple[Published, ...] = (
-    Published("dataset", "IDMT-ISA-METAL-BALLS: 3 classes (eloxed, coated, broken), 171 test files of 0.4 s",
-              "Datasets, Table 1", data=True),
+    Published(
+        "dataset",
+        "IDMT-ISA-METAL-BALLS: 3 classes (eloxed, coated, broken), 171 test files of 0.4 s",
+        "Datasets, Table 1",
+        data=True,
+    ),
     *_INDUSTRIAL_SHARED,
     Published("featurize.mode", "crop", "Table 1", "one spectrogram per 0.4 s file"),
-    Published("derived.frames_per_clip", 32, "GAN, Table 2",
-              "0.4 s files adjusted to the nearest power-of-two length: 32 frames at hop 512"),
+    Published(
+        "derived.frames_per_clip",
+        32,
+        "GAN, Table 2",
+        "0.4 s files adjusted to the nearest power-of-two length: 32 frames at hop 512",
+    ),
     Published("derived.cgan_final_resolution", [32, 1024], "GAN, Table 2", "frames x frequency bins"),
     Published("derived.cgan_resolutions", 5, "GAN, Table 2"),
     Published("derived.cgan_start_resolution", [2, 64], "GAN, Table 2", "frames x frequency bins"),
     Published(f"{_M}.cgan.images_per_stage", 8000, "GAN, Table 2", "reduced from GANSynth's 800k"),
     Published("synthesize.n_per_class", 3000, "Experimental Design", "the point of diminishing returns (footnote 1)"),
-    Published("train_classifier.model.architecture", "resnet_cnn", "Classifier",
-              "CNN420 ResNet of [6]: average pooling after each block, global max pooling after the last convolution"),
+    Published(
+        "train_classifier.model.architecture",
+        "resnet_cnn",
+        "Classifier",
+        "CNN420 ResNet of [6]: average pooling after each block, global max pooling after the last convolution",
+    ),
     Published("train_classifier.model.blocks", NOT_STATED, "Classifier", "CNN420's layout is in [6], not in the study"),
     Published("train_classifier.model.width", NOT_STATED, "Classifier", "CNN420's layout is in [6], not in the study"),
     Published("train_classifier.epochs", 70, "Classifier"),
-    Published("scarcity.files_per_class", NOT_STATED, "Experimental Design, Results",
-              "the full list is in Fig. 2 (not in the text); the text names 4 ... 360, 18, 72 and 108"),
+    Published(
+        "scarcity.files_per_class",
+        NOT_STATED,
+        "Experimental Design, Results",
+        "the full list is in Fig. 2 (not in the text); the text names 4 ... 360, 18, 72 and 108",
+    ),
     Published("derived.scarcity_fewest_files_per_class", 4, "Experimental Design", "from four to 360 files per class"),
     Published("derived.scarcity_most_files_per_class", 360, "Experimental Design", "from four to 360 files per class"),
     Published("derived.gans_per_level", 3, "footnote 2", "three GANs, averaged over their 15 classifier trials"),
     Published("derived.classifier_trials_per_gan", 5, "Experimental Design, footnote 2"),
-    Published("scarcity.augment", "the augmentations of [5] (its Table 2), applied with p = 0.5 each time a sample is fed",
-              "Experimental Design", "the augmentations of [5] are not in this package"),
+    Published(
+        "scarcity.augment",
+        "the augmentations of [5] (its Table 2), applied with p = 0.5 each time a sample is fed",
+        "Experimental Design",
+        "the augmentations of [5] are not in this package",
+    ),
 )
 
 PROTOCOLS: dict[str, tuple[Published, ...]] = {"medical": MEDICAL, "pucks": PUCKS, "metal_balls": METAL_BALLS}
@@ -310,8 +374,10 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     architecture = ARCHITECTURES.get(model["architecture"])
     if architecture is not None:
         full["train_classifier"]["model"] = {**architecture.defaults, **model}
-    full["train_generator"]["models"] = {name: deep_merge(dict(generator_class(name).defaults), config or {})
-                                         for name, config in full["train_generator"]["models"].items()}
+    full["train_generator"]["models"] = {
+        name: deep_merge(dict(generator_class(name).defaults), config or {})
+        for name, config in full["train_generator"]["models"].items()
+    }
     flat = flatten(full)
     for key in WHOLE_VALUES:
         flat = {k: v for k, v in flat.items() if not k.startswith(f"{key}.")}
@@ -354,8 +420,13 @@ def _derived(full: dict[str, Any]) -> dict[str, Any]:
 
         n_stages, start, padded = progressive_layout(size, models["cgan"].get("start_resolution"))
         # The study writes resolutions as (frames, frequency bins); spectrograms here are (mels, frames).
-        derived.update({"derived.cgan_final_resolution": [padded[1], padded[0]], "derived.cgan_resolutions": n_stages,
-                        "derived.cgan_start_resolution": [start[1], start[0]]})
+        derived.update(
+            {
+                "derived.cgan_final_resolution": [padded[1], padded[0]],
+                "derived.cgan_resolutions": n_stages,
+                "derived.cgan_start_resolution": [start[1], start[0]],
+            }
+        )
     for name in ("vae", "wgan_gp", "ddpm"):
         if name in models:
             derived[f"derived.{name}_epochs"] = _epochs_at_published_size(models[name], name)
@@ -364,8 +435,12 @@ def _derived(full: dict[str, Any]) -> dict[str, Any]:
 
         blocks = len(models["ddpm"]["channel_mults"])
         multiple = 2 ** (blocks - 1)  # every encoder block but the last halves both axes (generators/ddpm.py)
-        derived.update({"derived.ddpm_unet_blocks": blocks,
-                        "derived.ddpm_attention_resolution": [padded_size(d, multiple) // multiple for d in size]})
+        derived.update(
+            {
+                "derived.ddpm_unet_blocks": blocks,
+                "derived.ddpm_attention_resolution": [padded_size(d, multiple) // multiple for d in size],
+            }
+        )
     return derived
 
 
@@ -397,8 +472,13 @@ def same(here: Any, published: Any) -> bool:
 
 
 def _row(entry: Published, effective: Mapping[str, Any]) -> dict[str, Any]:
-    return {"key": entry.key, "here": effective.get(entry.key, NOT_SET), "published": entry.value,
-            "source": entry.source, "note": entry.note}
+    return {
+        "key": entry.key,
+        "here": effective.get(entry.key, NOT_SET),
+        "published": entry.value,
+        "source": entry.source,
+        "note": entry.note,
+    }
 
 
 def _table(protocol: str) -> tuple[Published, ...]:
@@ -413,8 +493,11 @@ def differences_from_published(effective: Mapping[str, Any], protocol: str) -> l
     Rows {key, here, published, source, note}, in the table's order; `here` is NOT_SET when the
     configuration has no such key (e.g. a generator the run does not train).
     """
-    return [_row(e, effective) for e in _table(protocol)
-            if e.stated and not e.data and not same(effective.get(e.key, NOT_SET), e.value)]
+    return [
+        _row(e, effective)
+        for e in _table(protocol)
+        if e.stated and not e.data and not same(effective.get(e.key, NOT_SET), e.value)
+    ]
 
 
 def unstated_choices(effective: Mapping[str, Any], protocol: str) -> list[dict[str, Any]]:

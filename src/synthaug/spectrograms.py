@@ -87,14 +87,19 @@ def load_spectrogram_set(path: str | Path) -> SpectrogramSet:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: invalid metadata in spectrogram set ({exc}); re-run the stage that writes it") from exc
     loaded = SpectrogramSet(
-        x=arrays["x"], y=arrays["y"], file_id=arrays["file_id"],
-        class_names=list(class_names), feature_params=dict(feature_params), metadata=dict(metadata),
+        x=arrays["x"],
+        y=arrays["y"],
+        file_id=arrays["file_id"],
+        class_names=list(class_names),
+        feature_params=dict(feature_params),
+        metadata=dict(metadata),
     )
     return _as_canonical(loaded, path)
 
 
 def _as_canonical(s: SpectrogramSet, path: Path) -> SpectrogramSet:
     """Check shapes and labels, and return the set with canonical dtypes (float32, int64, str)."""
+
     def fail(problem: str) -> DataError:
         return DataError(f"{path}: inconsistent spectrogram set: {problem}")
 

@@ -73,6 +73,7 @@ def git_tags(project_root: Path) -> dict[str, str]:
     MLflow links `mlflow.source.git.commit` to the commit, so it holds the bare hash; the dirty
     state goes to a tag of its own. Outside a git checkout both are left out.
     """
+
     def git(*args: str) -> str:
         try:
             result = subprocess.run(["git", *args], cwd=project_root, capture_output=True, text=True, check=False)
@@ -292,12 +293,17 @@ class DataInput:
         return cls(name, context, spectrograms.x, spectrograms.y, Path(path))
 
 
-def feature_inputs(features_dir: Path, dataset_name: str, sets: Mapping[str, Any] | None = None,
-                   splits: Sequence[str] = ("train", "val", "test")) -> list[DataInput]:
+def feature_inputs(
+    features_dir: Path, dataset_name: str, sets: Mapping[str, Any] | None = None, splits: Sequence[str] = ("train", "val", "test")
+) -> list[DataInput]:
     """The featurize outputs a run reads, one data set per split (`sets`: those already loaded)."""
     contexts = {"train": "training", "val": "validation", "test": "test"}
-    return [DataInput.from_file(Path(features_dir) / f"{split}.npz", f"{dataset_name}-features-{split}",
-                                contexts[split], (sets or {}).get(split)) for split in splits]
+    return [
+        DataInput.from_file(
+            Path(features_dir) / f"{split}.npz", f"{dataset_name}-features-{split}", contexts[split], (sets or {}).get(split)
+        )
+        for split in splits
+    ]
 
 
 def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
@@ -323,8 +329,11 @@ def log_data_inputs(inputs: Sequence[DataInput]) -> dict[str, Any]:
         with warnings.catch_warnings():
             # A local path could be read as several source types; MLflow warns and picks a local file.
             warnings.simplefilter("ignore", UserWarning)
-            datasets.append(mlflow.data.from_numpy(  # type: ignore[attr-defined]  # exported lazily
-                item.x, source=source, targets=item.y, name=item.name, digest=digest))
+            datasets.append(
+                mlflow.data.from_numpy(  # type: ignore[attr-defined]  # exported lazily
+                    item.x, source=source, targets=item.y, name=item.name, digest=digest
+                )
+            )
         contexts.append(item.context)
     mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
     return {item.name: dataset for item, dataset in zip(inputs, datasets)}
@@ -342,7 +351,8 @@ def log_dataset_input(frame, *, name: str, source: str, digest: str, context: st
         # cannot hold missing values; neither matters for a manifest recorded as lineage.
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # exported lazily
-            frame, source=source, name=name, digest=digest[:36])
+            frame, source=source, name=name, digest=digest[:36]
+        )
         mlflow.log_input(dataset, context=context)
 
 

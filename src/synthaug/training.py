@@ -134,13 +134,21 @@ def train_classifier(
             state = _load_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, device)
 
         # ---- the epoch loop -------------------------------------------------------------------------
-        bar = tqdm(total=config.epochs, initial=state["epoch"], unit="epoch", desc="train_classifier",
-                   disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=config.epochs,
+            initial=state["epoch"],
+            unit="epoch",
+            desc="train_classifier",
+            disable=None if progress is None else not progress,
+        )
         while state["epoch"] < config.epochs and not state["stopped_early"]:
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            order = (torch.randperm(len(y_train), generator=rng) if sample_weights is None
-                     else torch.multinomial(sample_weights, len(y_train), replacement=True, generator=rng))
+            order = (
+                torch.randperm(len(y_train), generator=rng)
+                if sample_weights is None
+                else torch.multinomial(sample_weights, len(y_train), replacement=True, generator=rng)
+            )
             # Dropout draws from the global RNG; seed it from ours, inside fork_rng so callers' state is kept.
             dropout_seed = int(torch.randint(0, 2**62, (1,), generator=rng))
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -162,21 +170,35 @@ def train_classifier(
 
             val_loss, f1, accuracy = _validate(model, x_val, y_val, val_files, config.eval_batch_size, memory_format)
             state["epoch"] += 1
-            record = {"epoch": state["epoch"], "train_loss": loss_sum.item() / sum(map(len, batches)), "val_loss": val_loss,
-                      "val_macro_f1": f1, "val_accuracy": accuracy, "lr": lr, "seconds": time.perf_counter() - started}
+            record = {
+                "epoch": state["epoch"],
+                "train_loss": loss_sum.item() / sum(map(len, batches)),
+                "val_loss": val_loss,
+                "val_macro_f1": f1,
+                "val_accuracy": accuracy,
+                "lr": lr,
+                "seconds": time.perf_counter() - started,
+            }
             state["history"].append(record)
             if not math.isfinite(record["train_loss"]):
-                raise FloatingPointError(f"train_classifier: training loss became {record['train_loss']} at epoch "
-                                         f"{state['epoch']}; lower train_classifier.lr or check the input data")
+                raise FloatingPointError(
+                    f"train_classifier: training loss became {record['train_loss']} at epoch "
+                    f"{state['epoch']}; lower train_classifier.lr or check the input data"
+                )
             if config.patience is None:  # fixed epochs: the model is the last epoch's, whatever validation says
                 state.update(best_f1=f1, best_epoch=state["epoch"])
             elif f1 > state["best_f1"]:
-                state.update(best_f1=f1, best_epoch=state["epoch"], bad_epochs=0,
-                             best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+                state.update(
+                    best_f1=f1,
+                    best_epoch=state["epoch"],
+                    bad_epochs=0,
+                    best_state={k: v.detach().clone() for k, v in model.state_dict().items()},
+                )
             else:
                 state["bad_epochs"] += 1
-            state["stopped_early"] = (config.patience is not None and state["bad_epochs"] >= config.patience
-                                      and state["epoch"] < config.epochs)
+            state["stopped_early"] = (
+                config.patience is not None and state["bad_epochs"] >= config.patience and state["epoch"] < config.epochs
+            )
             finished = state["stopped_early"] or state["epoch"] == config.epochs
             if checkpoint is not None and (finished or state["epoch"] % config.checkpoint_every == 0):
                 _save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, state)
@@ -250,7 +272,9 @@ def _tensors(x, y, device: torch.device, n_classes: int, split: str) -> tuple[to
     x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
     y = torch.as_tensor(np.asarray(y, dtype=np.int64))
     if x.ndim != 4 or len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"{split}: expected x [N, C, mels, frames] and y [N] with N > 0, got {list(x.shape)} and {list(y.shape)}")
+        raise ValueError(
+            f"{split}: expected x [N, C, mels, frames] and y [N] with N > 0, got {list(x.shape)} and {list(y.shape)}"
+        )
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"{split}: labels must lie in [0, {n_classes - 1}], got [{int(y.min())}, {int(y.max())}]")
     return x.to(device), y.to(device)
@@ -264,9 +288,12 @@ def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool)
     32 MiB (the medical CNN's activations) with mmap and unmaps them on free, so each step page-faults
     and zeroes them afresh. After: glibc's dynamic maxima and a trimmed heap.
     """
-    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.utils.deterministic.fill_uninitialized_memory)  # type: ignore[attr-defined]  # a module property
+    previous = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]  # a module property
+    )
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(int(num_threads) if num_threads else cores)
     libc = _GLIBC if device.type == "cpu" and retain_memory else None
@@ -288,8 +315,15 @@ def _runtime(device: torch.device, num_threads: int | None, retain_memory: bool)
 
 def _fresh_state() -> dict[str, Any]:
     """What the loop carries from epoch to epoch besides model, optimizer, schedule and RNG."""
-    return {"epoch": 0, "history": [], "best_state": None, "best_epoch": 0, "best_f1": -math.inf,
-            "bad_epochs": 0, "stopped_early": False}
+    return {
+        "epoch": 0,
+        "history": [],
+        "best_state": None,
+        "best_epoch": 0,
+        "best_f1": -math.inf,
+        "bad_epochs": 0,
+        "stopped_early": False,
+    }
 
 
 def _comparable(config: TrainConfig) -> dict[str, Any]:
@@ -298,8 +332,14 @@ def _comparable(config: TrainConfig) -> dict[str, Any]:
 
 def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch.Generator, state: dict) -> None:
     """Write the whole training state atomically (temporary file, then rename): tensors and primitives only."""
-    payload = {"config": _comparable(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "rng_state": rng.get_state(), **state}
+    payload = {
+        "config": _comparable(config),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng_state": rng.get_state(),
+        **state,
+    }
     torch_save_atomic(payload, path)
 
 
@@ -307,11 +347,12 @@ def _load_checkpoint(path: Path, config, model, optimizer, scheduler, rng, devic
     saved = torch.load(path, map_location=device, weights_only=True)
     changed = sorted(k for k, v in _comparable(config).items() if saved["config"].get(k) != v)
     if changed:
-        raise ConfigError(f"{path}: checkpoint was written with other train_classifier settings ({', '.join(changed)});"
-                          " use a new checkpoint folder or delete this one to start over")
+        raise ConfigError(
+            f"{path}: checkpoint was written with other train_classifier settings ({', '.join(changed)});"
+            " use a new checkpoint folder or delete this one to start over"
+        )
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     rng.set_state(saved["rng_state"].cpu())
     return {key: saved[key] for key in _fresh_state()}
-

@@ -29,8 +29,9 @@ def write_audio(path: Path, seconds: float = 0.2, sample_rate: int = 8000) -> Pa
     return path
 
 
-def synthetic_manifest(n_groups: int, labels: dict[str, float], files_per_group=(1, 3), seed: int = 0,
-                       split: str = "") -> pd.DataFrame:
+def synthetic_manifest(
+    n_groups: int, labels: dict[str, float], files_per_group=(1, 3), seed: int = 0, split: str = ""
+) -> pd.DataFrame:
     """A manifest of n_groups groups, each with one label drawn with the given probabilities and
     a random number of files (no audio behind it: splits only read the table)."""
     rng = np.random.default_rng(seed)
@@ -40,6 +41,15 @@ def synthetic_manifest(n_groups: int, labels: dict[str, float], files_per_group=
     for g in range(n_groups):
         label = names[rng.choice(len(names), p=p / p.sum())]
         for f in range(rng.integers(files_per_group[0], files_per_group[1] + 1)):
-            rows.append({"path": f"g{g:04d}/f{f}.wav", "label": label, "group": f"g{g:04d}", "split": split,
-                         "source": "test", "duration_s": 1.0, "sample_rate": 16000})
+            rows.append(
+                {
+                    "path": f"g{g:04d}/f{f}.wav",
+                    "label": label,
+                    "group": f"g{g:04d}",
+                    "split": split,
+                    "source": "test",
+                    "duration_s": 1.0,
+                    "sample_rate": 16000,
+                }
+            )
     return pd.DataFrame(rows)

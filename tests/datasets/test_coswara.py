@@ -15,8 +15,12 @@ from synthaug.errors import ConfigError, DataError
 from tests.conftest import shared_dataset
 from tests.datasets.helpers import wav_bytes
 
-STATUS_LABELS = {"healthy": "negative", "positive_mild": "positive", "positive_moderate": "positive",
-                 "positive_asymp": "positive"}
+STATUS_LABELS = {
+    "healthy": "negative",
+    "positive_mild": "positive",
+    "positive_moderate": "positive",
+    "positive_asymp": "positive",
+}
 RECORDINGS = ("cough-heavy", "cough-shallow")
 
 
@@ -71,8 +75,9 @@ def small_tree(tmp_path, metadata):
         for recording in (*RECORDINGS, "vowel-a"):
             if not (pid == cases["missing_shallow"] and recording == "cough-shallow"):
                 (folder / f"{recording}.wav").write_bytes(audio)
-    (root / date_folder(sample.set_index("id").loc[cases["zero_byte"], "record_date"])
-     / cases["zero_byte"] / "cough-heavy.wav").write_bytes(b"")
+    (
+        root / date_folder(sample.set_index("id").loc[cases["zero_byte"], "record_date"]) / cases["zero_byte"] / "cough-heavy.wav"
+    ).write_bytes(b"")
     for recording in RECORDINGS:
         (root / "20990101" / cases["two_folders"]).mkdir(parents=True, exist_ok=True)
         (root / "20990101" / cases["two_folders"] / f"{recording}.wav").write_bytes(audio)
@@ -114,8 +119,9 @@ def test_small_tree_prefers_the_record_date_folder(small_tree):
 def test_empty_file_stays_in_manifest_as_unreadable(small_tree):
     root, _, cases = small_tree
     result = coswara.load(root)
-    row = result.manifest[(result.manifest["group"] == cases["zero_byte"])
-                          & (result.manifest["recording"] == "cough-heavy")].iloc[0]
+    row = result.manifest[
+        (result.manifest["group"] == cases["zero_byte"]) & (result.manifest["recording"] == "cough-heavy")
+    ].iloc[0]
     assert math.isnan(row["duration_s"]) and row["sample_rate"] == 0
     assert result.report["unreadable"]["count"] == 1
     assert result.report["unreadable"]["examples"][0]["path"] == row["path"]
@@ -135,8 +141,9 @@ def test_recordings_option_and_annotations(small_tree, metadata_root):
 
 @pytest.mark.slow  # reads the whole real metadata tree
 def test_full_tree_matches_combined_data(full_tree, metadata_root, metadata):
-    result = coswara.load(full_tree, metadata_csv=metadata_root / "combined_data.csv",
-                          annotations_dir=metadata_root / "annotations")
+    result = coswara.load(
+        full_tree, metadata_csv=metadata_root / "combined_data.csv", annotations_dir=metadata_root / "annotations"
+    )
     manifest, report = result.manifest, result.report
     expected = metadata["covid_status"].map(STATUS_LABELS).value_counts().sort_index()
     got = manifest.groupby("label")["group"].nunique().sort_index()
@@ -162,12 +169,19 @@ def test_full_tree_matches_combined_data(full_tree, metadata_root, metadata):
 
 @pytest.mark.parametrize("min_quality", [1, 2])
 def test_quality_filter_against_real_annotations(full_tree, metadata_root, metadata, min_quality):
-    result = coswara.load(full_tree, metadata_csv=metadata_root / "combined_data.csv",
-                          annotations_dir=metadata_root / "annotations", min_quality=min_quality)
+    result = coswara.load(
+        full_tree,
+        metadata_csv=metadata_root / "combined_data.csv",
+        annotations_dir=metadata_root / "annotations",
+        min_quality=min_quality,
+    )
     kept = metadata[metadata["covid_status"].isin(STATUS_LABELS)]
-    quality = pd.concat([
-        pd.read_csv(metadata_root / "annotations" / f"{r}_labels.csv", skipinitialspace=True).assign(recording=r)
-        for r in RECORDINGS])
+    quality = pd.concat(
+        [
+            pd.read_csv(metadata_root / "annotations" / f"{r}_labels.csv", skipinitialspace=True).assign(recording=r)
+            for r in RECORDINGS
+        ]
+    )
     quality["id"] = quality.apply(lambda row: row["FILENAME"].removesuffix("_" + row["recording"]), axis=1)
     candidates = kept.merge(pd.DataFrame({"recording": RECORDINGS}), how="cross")
     candidates = candidates.merge(quality[["id", "recording", "QUALITY"]], on=["id", "recording"], how="left")

@@ -14,23 +14,35 @@ from tests.datasets.helpers import write_audio
 def table_root(tmp_path):
     for name in ("a.wav", "b.wav", "c.wav", "sub/d.wav"):
         write_audio(tmp_path / "audio" / name)
-    pd.DataFrame({
-        "file": ["audio/a.wav", "audio/b.wav", "audio/c.wav", "audio/sub/d.wav", "audio/gone.wav", "audio/x.wav"],
-        "class": ["yes", "no", "NA", "yes", "no", ""],
-        "patient": ["p1", "p1", "p2", "p3", "p4", "p5"],
-        "fold": ["train", "train", "test", "Test", "test", "train"],
-        "age": ["30", "30", "41", "", "50", "60"],
-    }).to_csv(tmp_path / "list.csv", index=False)
+    pd.DataFrame(
+        {
+            "file": ["audio/a.wav", "audio/b.wav", "audio/c.wav", "audio/sub/d.wav", "audio/gone.wav", "audio/x.wav"],
+            "class": ["yes", "no", "NA", "yes", "no", ""],
+            "patient": ["p1", "p1", "p2", "p3", "p4", "p5"],
+            "fold": ["train", "train", "test", "Test", "test", "train"],
+            "age": ["30", "30", "41", "", "50", "60"],
+        }
+    ).to_csv(tmp_path / "list.csv", index=False)
     return tmp_path
 
 
 def test_columns_groups_splits_and_report(table_root):
-    result = csv_table.load(table_root, table="list.csv", path_column="file", label_column="class",
-                            group_column="patient", split_column="fold", source="clinic")
+    result = csv_table.load(
+        table_root,
+        table="list.csv",
+        path_column="file",
+        label_column="class",
+        group_column="patient",
+        split_column="fold",
+        source="clinic",
+    )
     manifest, report = result.manifest, result.report
     assert manifest[["path", "label", "group", "split"]].values.tolist() == [
-        ["audio/a.wav", "yes", "p1", "train"], ["audio/b.wav", "no", "p1", "train"],
-        ["audio/c.wav", "NA", "p2", "test"], ["audio/sub/d.wav", "yes", "p3", "test"]]
+        ["audio/a.wav", "yes", "p1", "train"],
+        ["audio/b.wav", "no", "p1", "train"],
+        ["audio/c.wav", "NA", "p2", "test"],
+        ["audio/sub/d.wav", "yes", "p3", "test"],
+    ]
     assert set(manifest["source"]) == {"clinic"}
     assert list(manifest.columns)[-1] == "age"
     assert report["missing_files"] == {"count": 1, "examples": ["audio/gone.wav"]}

@@ -53,8 +53,9 @@ def checks(report):
 
 
 def write_params(path, root, **sections):
-    params = {"dataset": {"name": "t", "adapter": "folder", "root": str(root),
-                          "options": {"group_pattern": r"/(?P<group>[ab]\d+)_"}}}
+    params = {
+        "dataset": {"name": "t", "adapter": "folder", "root": str(root), "options": {"group_pattern": r"/(?P<group>[ab]\d+)_"}}
+    }
     for section, values in sections.items():
         params.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(params))
@@ -62,6 +63,7 @@ def write_params(path, root, **sections):
 
 
 # --- the summary ---------------------------------------------------------------------------------
+
 
 def test_summary_per_class_and_split_and_no_warnings_on_clean_data(tmp_path):
     class_folders(tmp_path, groups_per_class=40, a={"seconds": 0.1}, b={"seconds": 0.12})
@@ -84,11 +86,11 @@ def test_native_channels_are_recorded_in_the_manifest(tmp_path):
     write_wav(tmp_path / "a" / "mono.wav")
     manifest = load_dataset("folder", tmp_path, {}).manifest
     assert manifest.set_index("path")["channels"].to_dict() == {"a/mono.wav": 1, "a/stereo.wav": 2}
-    assert list(manifest.columns)[:8] == ["path", "label", "group", "split", "source", "duration_s",
-                                          "sample_rate", "channels"]
+    assert list(manifest.columns)[:8] == ["path", "label", "group", "split", "source", "duration_s", "sample_rate", "channels"]
 
 
 # --- upsampling: refused by default, a warning when allowed --------------------------------------
+
 
 def test_8khz_files_under_16khz_settings_are_refused_with_the_keys(tmp_path, capsys):
     class_folders(tmp_path / "data", a={"sample_rate": 8000}, b={"sample_rate": 8000})
@@ -106,9 +108,18 @@ def test_8khz_files_under_16khz_settings_are_refused_with_the_keys(tmp_path, cap
 
 
 def test_f_max_above_half_the_native_rate_is_refused_too():
-    manifest = pd.DataFrame({"path": ["x.wav", "y.wav"], "label": ["a", "b"], "group": ["x", "y"],
-                             "split": ["train", "test"], "source": "s", "duration_s": 1.0,
-                             "sample_rate": [12000, 22050], "channels": 1})
+    manifest = pd.DataFrame(
+        {
+            "path": ["x.wav", "y.wav"],
+            "label": ["a", "b"],
+            "group": ["x", "y"],
+            "split": ["train", "test"],
+            "source": "s",
+            "duration_s": 1.0,
+            "sample_rate": [12000, 22050],
+            "channels": 1,
+        }
+    )
     report = build_data_report(manifest, Thresholds(model_sample_rate=8000, f_max=7000.0, min_groups_per_class=0))
     assert [r["check"] for r in report.refusals] == ["upsampling"]
     assert report.refusals[0]["files"] == 1 and "12000 Hz: 1 files" in report.refusals[0]["message"]
@@ -139,8 +150,11 @@ def logged(monkeypatch):
         yield None
 
     monkeypatch.setattr(tracking, "stage_run", stage_run)
-    monkeypatch.setattr(tracking, "log_counts", lambda counts, prefix: calls["metrics"].update(
-        {f"{prefix}.{k}": v for k, v in tracking.flatten(counts).items()}))
+    monkeypatch.setattr(
+        tracking,
+        "log_counts",
+        lambda counts, prefix: calls["metrics"].update({f"{prefix}.{k}": v for k, v in tracking.flatten(counts).items()}),
+    )
     monkeypatch.setattr(tracking, "log_file", lambda path, artifact_path=None: calls["files"].append(path.name))
     monkeypatch.setattr(tracking, "log_figure", lambda figure, name: calls["files"].append(name))
     monkeypatch.setattr(tracking, "log_dataset_input", lambda *a, **k: None)
@@ -167,6 +181,7 @@ def test_the_stage_writes_logs_and_prints_the_report(tmp_path, capsys, logged):
 
 # --- confounds between classes -------------------------------------------------------------------
 
+
 def test_classes_at_different_rates_and_channels_are_warned(tmp_path):
     class_folders(tmp_path, a={"sample_rate": 16000, "channels": 2}, b={"sample_rate": 44100})
     report = split_report(tmp_path)
@@ -187,9 +202,20 @@ def test_rates_spread_alike_over_classes_are_not_warned(tmp_path):
 
 
 def test_sources_that_tell_the_class_are_warned():
-    rows = [{"path": f"{label}{i}.wav", "label": label, "group": f"{label}{i}", "split": "train",
-             "source": source, "duration_s": 1.0, "sample_rate": 16000, "channels": 1}
-            for label, source in (("pos", "phone"), ("neg", "app")) for i in range(20)]
+    rows = [
+        {
+            "path": f"{label}{i}.wav",
+            "label": label,
+            "group": f"{label}{i}",
+            "split": "train",
+            "source": source,
+            "duration_s": 1.0,
+            "sample_rate": 16000,
+            "channels": 1,
+        }
+        for label, source in (("pos", "phone"), ("neg", "app"))
+        for i in range(20)
+    ]
     report = build_data_report(pd.DataFrame(rows), Thresholds(16000, 8000.0, min_groups_per_class=0))
     assert checks(report) == ["source_confound"]
     assert "dataset.options.sources" in report.warnings[0]["fix"]
@@ -207,6 +233,7 @@ def test_median_durations_that_differ_by_a_factor_are_warned(tmp_path):
 
 # --- too few groups in val or test ---------------------------------------------------------------
 
+
 def test_a_class_with_too_few_groups_in_test_is_warned(tmp_path):
     class_folders(tmp_path, groups_per_class=12, files_per_group=2)
     report = split_report(tmp_path)
@@ -219,6 +246,7 @@ def test_a_class_with_too_few_groups_in_test_is_warned(tmp_path):
 
 
 # --- groups that look like they should be set ----------------------------------------------------
+
 
 def csv_root(root, **columns):
     for i in range(12):
@@ -244,11 +272,11 @@ def test_an_unused_group_column_in_a_csv_table_is_warned(tmp_path, column):
 
 
 def test_other_columns_do_not_look_like_groups():
-    assert group_like_columns(["path", "label", "patient_age", "groupings", "speaker", "Patient_No"]) == [
-        "speaker", "Patient_No"]
+    assert group_like_columns(["path", "label", "patient_age", "groupings", "speaker", "Patient_No"]) == ["speaker", "Patient_No"]
 
 
 # --- paths outside the data root -----------------------------------------------------------------
+
 
 def test_a_csv_path_escaping_the_root_is_refused_with_its_line(tmp_path):
     root = csv_root(tmp_path / "data")
@@ -256,8 +284,11 @@ def test_a_csv_path_escaping_the_root_is_refused_with_its_line(tmp_path):
     table = pd.read_csv(root / "metadata.csv")
     table.loc[3, "path"] = "audio/../../secret.wav"
     table.to_csv(root / "metadata.csv", index=False)
-    with pytest.raises(DataError, match=r"metadata.csv line 5 \(column 'path'\): path 'audio/../../secret.wav' "
-                                        r"leads outside the data root dataset.root"):
+    with pytest.raises(
+        DataError,
+        match=r"metadata.csv line 5 \(column 'path'\): path 'audio/../../secret.wav' "
+        r"leads outside the data root dataset.root",
+    ):
         load_dataset("csv", root, {})
     table.loc[3, "path"] = str(tmp_path / "secret.wav")
     table.to_csv(root / "metadata.csv", index=False)
@@ -287,6 +318,7 @@ def test_a_manifest_row_escaping_the_root_is_refused_by_any_adapter(tmp_path):
 
 
 # --- missing files are reported before any split -------------------------------------------------
+
 
 def test_most_files_missing_is_reported_as_missing_files_not_as_a_split_error(tmp_path, capsys):
     root = csv_root(tmp_path / "data")
@@ -331,6 +363,7 @@ def test_unreadable_files_are_counted_and_warned(tmp_path):
 
 # --- error messages name the real parameter keys -------------------------------------------------
 
+
 @pytest.mark.parametrize("adapter", sorted(ADAPTERS))
 def test_a_missing_root_names_dataset_root(tmp_path, adapter):
     with pytest.raises(DataError) as error:
@@ -341,15 +374,18 @@ def test_a_missing_root_names_dataset_root(tmp_path, adapter):
     assert "prepare.root" not in str(error.value)
 
 
-@pytest.mark.parametrize("adapter, options, key", [
-    ("nope", {}, "dataset.adapter"),
-    ("folder", {"split_pattern": "x"}, "dataset.options.split_pattern"),
-    ("folder", {"label_patern": "x"}, "dataset.options.label_patern"),
-    ("csv", {"label_column": "class"}, "dataset.options.label_column"),
-    ("csv", {"table": "other.csv"}, "dataset.options.table"),
-    ("coswara", {"min_quality": 7}, "dataset.options.min_quality"),
-    ("covid19-cough", {"sources": "telegram"}, "dataset.options.sources"),
-])
+@pytest.mark.parametrize(
+    "adapter, options, key",
+    [
+        ("nope", {}, "dataset.adapter"),
+        ("folder", {"split_pattern": "x"}, "dataset.options.split_pattern"),
+        ("folder", {"label_patern": "x"}, "dataset.options.label_patern"),
+        ("csv", {"label_column": "class"}, "dataset.options.label_column"),
+        ("csv", {"table": "other.csv"}, "dataset.options.table"),
+        ("coswara", {"min_quality": 7}, "dataset.options.min_quality"),
+        ("covid19-cough", {"sources": "telegram"}, "dataset.options.sources"),
+    ],
+)
 def test_option_errors_name_dataset_options_keys(tmp_path, adapter, options, key):
     csv_root(tmp_path)
     (tmp_path / "raw").mkdir()

@@ -103,9 +103,21 @@ def test_default_cough_size_leaves_enough_test_participants_to_compare_methods()
     from synthaug.datasets.splits import assign_splits
 
     labels = demo.cough_labels(demo.COUGH_PARTICIPANTS, seed=0)
-    manifest = pd.DataFrame([{"path": f"p{p}/{r}.wav", "label": label, "group": f"p{p}", "split": "", "source": "demo",
-                              "duration_s": 3.0, "sample_rate": SAMPLE_RATE}
-                             for p, label in enumerate(labels) for r in COUGH_RECORDINGS])
+    manifest = pd.DataFrame(
+        [
+            {
+                "path": f"p{p}/{r}.wav",
+                "label": label,
+                "group": f"p{p}",
+                "split": "",
+                "source": "demo",
+                "duration_s": 3.0,
+                "sample_rate": SAMPLE_RATE,
+            }
+            for p, label in enumerate(labels)
+            for r in COUGH_RECORDINGS
+        ]
+    )
     groups = assign_splits(manifest, seed=0).groupby("group").first()
     test = groups[groups.split == "test"].label.value_counts()
     assert test.sum() >= 100 and test["positive"] >= 25, test.to_dict()

@@ -19,7 +19,11 @@ def test_class_folders_and_stray_files(tmp_path):
     result = folder.load(tmp_path)
     manifest, report = result.manifest, result.report
     assert manifest[["path", "label"]].values.tolist() == [
-        ["cat/c.ogg", "cat"], ["cat/d.WAV", "cat"], ["dog/a.wav", "dog"], ["dog/deep/b.flac", "dog"]]
+        ["cat/c.ogg", "cat"],
+        ["cat/d.WAV", "cat"],
+        ["dog/a.wav", "dog"],
+        ["dog/deep/b.flac", "dog"],
+    ]
     assert (manifest["group"] == manifest["path"]).all()  # every file its own group
     assert (manifest["split"] == "").all() and set(manifest["source"]) == {"folder"}
     assert (manifest["sample_rate"] == 8000).all()
@@ -32,8 +36,12 @@ def test_split_folders(tmp_path):
         write_audio(tmp_path / path)
     manifest = folder.load(tmp_path, split_dirs={"train": "train", "test": "test"}).manifest
     assert manifest.set_index("path")["split"].to_dict() == {
-        "test/bad/5.wav": "test", "test/ok/4.wav": "test", "train/bad/3.wav": "train",
-        "train/ok/1.wav": "train", "train/ok/2.wav": "train"}
+        "test/bad/5.wav": "test",
+        "test/ok/4.wav": "test",
+        "train/bad/3.wav": "train",
+        "train/ok/1.wav": "train",
+        "train/ok/2.wav": "train",
+    }
     assert manifest.set_index("path")["label"]["train/bad/3.wav"] == "bad"
 
 
@@ -48,8 +56,9 @@ def test_idmt_style_split_from_noise_level_in_the_name(tmp_path):
     manifest = result.manifest
     assert len(manifest) == 6
     assert manifest.groupby("split").size().to_dict() == {"test": 2, "train": 4}
-    assert manifest.loc[manifest["path"] == "glass/ball_rec02_vol100.wav", ["label", "split", "group"]].values.tolist() \
-        == [["glass", "test", "glass/ball_rec02"]]
+    assert manifest.loc[manifest["path"] == "glass/ball_rec02_vol100.wav", ["label", "split", "group"]].values.tolist() == [
+        ["glass", "test", "glass/ball_rec02"]
+    ]
     assert result.report["unmatched"]["split"]["count"] == 2  # vol075 is in no split_map
     # A group rule that puts one group in both predefined splits is caught, not silently kept.
     with pytest.raises(DataError, match="more than one split"):
@@ -64,14 +73,17 @@ def test_label_pattern_from_file_name(tmp_path):
     assert result.report["unmatched"]["label"]["examples"] == ["all/unlabelled.wav"]
 
 
-@pytest.mark.parametrize("options, key", [
-    ({"split_pattern": "vol(\\d+)"}, "dataset.options.split_pattern"),
-    ({"group_pattern": "(?P<group"}, "dataset.options.group_pattern"),
-    ({"split_map": {"a": "train"}}, "dataset.options.split_map"),
-    ({"split_pattern": "(?P<split>x)", "split_map": {"x": "training"}}, "dataset.options.split_map"),
-    ({"split_dirs": {"train": "train"}, "split_pattern": "(?P<split>x)"}, "dataset.options.split_dirs"),
-    ({"split_dirs": {"training": "train"}}, "dataset.options.split_dirs"),
-])
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"split_pattern": "vol(\\d+)"}, "dataset.options.split_pattern"),
+        ({"group_pattern": "(?P<group"}, "dataset.options.group_pattern"),
+        ({"split_map": {"a": "train"}}, "dataset.options.split_map"),
+        ({"split_pattern": "(?P<split>x)", "split_map": {"x": "training"}}, "dataset.options.split_map"),
+        ({"split_dirs": {"train": "train"}, "split_pattern": "(?P<split>x)"}, "dataset.options.split_dirs"),
+        ({"split_dirs": {"training": "train"}}, "dataset.options.split_dirs"),
+    ],
+)
 def test_bad_options_are_named(tmp_path, options, key):
     write_audio(tmp_path / "train" / "a" / "x.wav")
     with pytest.raises(ConfigError, match=key):

@@ -22,11 +22,20 @@ def test_constants():
 
 
 def test_round_trip_keeps_text_literal_and_types(tmp_path):
-    df = make([
-        {"path": "a/1.wav", "label": "NA", "group": "None", "split": "train", "snr": 3.5},
-        {"path": "a/2.wav", "label": "null", "group": "g2", "split": "test", "duration_s": math.nan,
-         "sample_rate": 0, "snr": None},
-    ])
+    df = make(
+        [
+            {"path": "a/1.wav", "label": "NA", "group": "None", "split": "train", "snr": 3.5},
+            {
+                "path": "a/2.wav",
+                "label": "null",
+                "group": "g2",
+                "split": "test",
+                "duration_s": math.nan,
+                "sample_rate": 0,
+                "snr": None,
+            },
+        ]
+    )
     path = tmp_path / "out" / "manifest.csv"
     write_manifest(df, path)
     back = read_manifest(path)
@@ -55,18 +64,27 @@ def test_failed_write_leaves_the_previous_file(tmp_path):
     assert path.read_text() == before
 
 
-@pytest.mark.parametrize("rows, problem", [
-    ([], "no rows"),
-    ([{"path": "x.wav", "label": "a", "group": "g"}, {"path": "x.wav", "label": "a", "group": "h"}],
-     "listed more than once"),
-    ([{"path": "x.wav", "label": "a", "group": "g", "split": "train"},
-      {"path": "y.wav", "label": "a", "group": "g", "split": "test"}], "more than one split"),
-    ([{"path": "x.wav", "label": "a", "group": "g", "split": "validation"}], "unknown split values"),
-    ([{"path": "/abs/x.wav", "label": "a", "group": "g"}], "absolute paths"),
-    ([{"path": "x.wav", "label": "a", "group": "g"}, {"path": "a/../../params.yaml", "label": "a", "group": "h"}],
-     r"1 paths lead outside the data root \(dataset.root\), e.g. \[\"row 1: 'a/../../params.yaml'\"\]"),
-    ([{"path": "x.wav", "label": "", "group": "g"}], "empty 'label'"),
-])
+@pytest.mark.parametrize(
+    "rows, problem",
+    [
+        ([], "no rows"),
+        ([{"path": "x.wav", "label": "a", "group": "g"}, {"path": "x.wav", "label": "a", "group": "h"}], "listed more than once"),
+        (
+            [
+                {"path": "x.wav", "label": "a", "group": "g", "split": "train"},
+                {"path": "y.wav", "label": "a", "group": "g", "split": "test"},
+            ],
+            "more than one split",
+        ),
+        ([{"path": "x.wav", "label": "a", "group": "g", "split": "validation"}], "unknown split values"),
+        ([{"path": "/abs/x.wav", "label": "a", "group": "g"}], "absolute paths"),
+        (
+            [{"path": "x.wav", "label": "a", "group": "g"}, {"path": "a/../../params.yaml", "label": "a", "group": "h"}],
+            r"1 paths lead outside the data root \(dataset.root\), e.g. \[\"row 1: 'a/../../params.yaml'\"\]",
+        ),
+        ([{"path": "x.wav", "label": "", "group": "g"}], "empty 'label'"),
+    ],
+)
 def test_validation_names_the_place_and_the_problem(rows, problem):
     df = make(rows) if rows else pd.DataFrame(columns=list(MANIFEST_COLUMNS))
     with pytest.raises(DataError, match=f"where-it-is.*{problem}"):

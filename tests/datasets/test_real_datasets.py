@@ -53,13 +53,13 @@ def test_covid19_cough_data_report(covid19_cough_root):
     result = covid19_cough.load(covid19_cough_root)
     manifest = result.manifest.assign(split="train")  # the checks below do not depend on the split
     # Call-centre files are 8 kHz phone audio: the default 16 kHz / 0-8 kHz settings would upsample them.
-    refused = build_data_report(manifest, Thresholds(model_sample_rate=16000, f_max=8000.0, min_groups_per_class=0),
-                                result.report)
+    refused = build_data_report(
+        manifest, Thresholds(model_sample_rate=16000, f_max=8000.0, min_groups_per_class=0), result.report
+    )
     assert [r["check"] for r in refused.refusals] == ["upsampling"]
     assert refused.refusals[0]["lowest_native_rate"] == 8000
     # At 8 kHz nothing is upsampled, but the channel still tells the class more often than not.
-    report = build_data_report(manifest, Thresholds(model_sample_rate=8000, f_max=4000.0, min_groups_per_class=0),
-                               result.report)
+    report = build_data_report(manifest, Thresholds(model_sample_rate=8000, f_max=4000.0, min_groups_per_class=0), result.report)
     assert report.refusals == []
     found = {w["check"]: w for w in report.warnings}
     assert {"sample_rate_confound", "channels_confound", "source_confound"} <= set(found)

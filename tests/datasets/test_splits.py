@@ -70,8 +70,19 @@ def test_val_is_carved_from_train_when_only_train_and_test_exist():
 
 def test_val_carved_from_a_small_predefined_train_split():
     """Industrial data: a few files per class, each its own group, train and test predefined."""
-    rows = [{"path": f"{c}/{i}.wav", "label": c, "group": f"{c}/{i}", "split": "train" if i < 8 else "test",
-             "source": "t", "duration_s": 1.0, "sample_rate": 16000} for c in "abcd" for i in range(12)]
+    rows = [
+        {
+            "path": f"{c}/{i}.wav",
+            "label": c,
+            "group": f"{c}/{i}",
+            "split": "train" if i < 8 else "test",
+            "source": "t",
+            "duration_s": 1.0,
+            "sample_rate": 16000,
+        }
+        for c in "abcd"
+        for i in range(12)
+    ]
     split = assign_splits(pd.DataFrame(rows), seed=0)
     counts = split.groupby(["split", "label"]).size().unstack()
     assert (counts.loc["test"] == 4).all()
@@ -103,11 +114,14 @@ def test_class_with_too_few_groups_is_a_clear_error():
         assign_splits(pd.concat([manifest, rare], ignore_index=True))
 
 
-@pytest.mark.parametrize("fractions, key", [
-    ({"train": 0.8, "val": 0.15, "test": 0.15}, "sum to 1"),
-    ({"train": 0.85, "val": 0.0, "test": 0.15}, "prepare.split.val"),
-    ({"train": 1.2, "val": -0.1, "test": -0.1}, "prepare.split.train"),
-])
+@pytest.mark.parametrize(
+    "fractions, key",
+    [
+        ({"train": 0.8, "val": 0.15, "test": 0.15}, "sum to 1"),
+        ({"train": 0.85, "val": 0.0, "test": 0.15}, "prepare.split.val"),
+        ({"train": 1.2, "val": -0.1, "test": -0.1}, "prepare.split.train"),
+    ],
+)
 def test_fractions_are_validated(fractions, key):
     with pytest.raises(ConfigError, match=key):
         assign_splits(synthetic_manifest(30, IMBALANCED), **fractions)

@@ -32,8 +32,9 @@ def test_weights_are_normalized():
     probas = members()
     np.testing.assert_allclose(average_probabilities(probas, [2, 2, 2]), probas.mean(axis=0))
     np.testing.assert_allclose(average_probabilities(probas, [0, 3, 0]), probas[1])
-    np.testing.assert_allclose(average_probabilities(probas, [0.5, 0.25, 0.25]),
-                               0.5 * probas[0] + 0.25 * probas[1] + 0.25 * probas[2])
+    np.testing.assert_allclose(
+        average_probabilities(probas, [0.5, 0.25, 0.25]), 0.5 * probas[0] + 0.25 * probas[1] + 0.25 * probas[2]
+    )
 
 
 @pytest.mark.parametrize(

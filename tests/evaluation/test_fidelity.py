@@ -97,7 +97,8 @@ def test_reduced_frechet_keeps_five_samples_per_dimension():
 
     pca = PCA(n_components=7, svd_solver="full").fit(real)
     assert reduced_frechet_distance(real, shifted)["frechet"] == pytest.approx(
-        frechet_distance(pca.transform(real), pca.transform(shifted)))
+        frechet_distance(pca.transform(real), pca.transform(shifted))
+    )
     assert reduced_frechet_distance(gaussian(4, 64, seed=1), gaussian(100, 64, seed=2))["dims"] == 1
     assert reduced_frechet_distance(gaussian(500, 3, seed=1), gaussian(500, 3, seed=2))["dims"] == 3  # capped at D
     with pytest.raises(ValueError, match="at least 2"):
@@ -110,8 +111,10 @@ def test_reduced_frechet_keeps_five_samples_per_dimension():
 def test_kid_is_about_zero_for_one_distribution_even_at_small_n_and_grows_with_a_shift():
     # Unbiased: over many small draws of one distribution the mean is ~0, far below any real shift.
     small = [kernel_inception_distance(gaussian(15, 16, seed=s), gaussian(15, 16, seed=100 + s)) for s in range(30)]
-    shifted = [kernel_inception_distance(gaussian(200, 16, seed=1), gaussian(200, 16, seed=2, shift=shift))
-               for shift in (0.0, 0.25, 0.5, 1.0)]
+    shifted = [
+        kernel_inception_distance(gaussian(200, 16, seed=1), gaussian(200, 16, seed=2, shift=shift))
+        for shift in (0.0, 0.25, 0.5, 1.0)
+    ]
     assert abs(np.mean(small)) < 0.1 * shifted[2]
     assert abs(shifted[0]) < 0.1 * shifted[1]
     assert shifted[0] < shifted[1] < shifted[2] < shifted[3]
@@ -262,8 +265,10 @@ def test_two_sample_auroc_reduces_folds_for_tiny_sets_and_rejects_bad_input():
 
 
 def test_strongest_two_sample_is_the_maximum_over_views_and_tests():
-    by_view = {"classifier": {"two_sample_auroc_knn_val": 0.6, "two_sample_auroc_quadratic_val": None},
-               "log_mel": {"two_sample_auroc_knn_val": 0.55, "two_sample_auroc_quadratic_val": 0.8}}
+    by_view = {
+        "classifier": {"two_sample_auroc_knn_val": 0.6, "two_sample_auroc_quadratic_val": None},
+        "log_mel": {"two_sample_auroc_knn_val": 0.55, "two_sample_auroc_quadratic_val": 0.8},
+    }
     assert strongest_two_sample(by_view) == {"auroc": 0.8, "view": "log_mel", "test": "quadratic"}
     assert math.isnan(strongest_two_sample({"classifier": {}})["auroc"])
 
@@ -323,8 +328,7 @@ def test_class_sample_scores_score_each_class_against_its_own_real_samples():
     val, val_y = rng.normal(0, 1, (10, 4)), np.zeros(10, dtype=int)  # no validation sample of class 1
     synthetic = np.concatenate([rng.normal(0, 1, (5, 4)), rng.normal(10, 1, (5, 4))])
     synthetic_y = np.repeat([0, 1], 5)
-    scores = class_sample_scores(synthetic, synthetic_y, train, train_y, val, val_y, k=3, quantile=0.05,
-                                 copy_distance_ratio=0.4)
+    scores = class_sample_scores(synthetic, synthetic_y, train, train_y, val, val_y, k=3, quantile=0.05, copy_distance_ratio=0.4)
 
     threshold = memorization(synthetic[:5], train[:30], val, quantile=0.05)["threshold"]
     expected = sample_scores(synthetic[:5], train[:30], k=3, copy_threshold=threshold, copy_distance_ratio=0.4)
@@ -353,9 +357,12 @@ def class_audit() -> tuple[dict, np.ndarray]:
     """One class in 16 dimensions: 80 training samples, 40 validation clips of 20 participants, and four sets."""
     train, val = gaussian(80, 16, seed=1), gaussian(40, 16, seed=2)
     groups = np.repeat(np.arange(20), 2)
-    sets = {"faithful": gaussian(100, 16, seed=3), "too_wide": gaussian(100, 16, seed=4, scale=2.5),
-            "copier": train[np.arange(100) % 80] + gaussian(100, 16, seed=5, scale=0.02),
-            "blurry": collapsed_to_mean(train, 100, seed=6)}
+    sets = {
+        "faithful": gaussian(100, 16, seed=3),
+        "too_wide": gaussian(100, 16, seed=4, scale=2.5),
+        "copier": train[np.arange(100) % 80] + gaussian(100, 16, seed=5, scale=0.02),
+        "blurry": collapsed_to_mean(train, 100, seed=6),
+    }
     return audit_class(train, val, groups, sets, repeats=2, seed=0), train
 
 
@@ -403,17 +410,27 @@ def test_without_two_validation_groups_the_reference_row_is_missing_and_sets_are
 def audits_of(rows_by_view: dict[str, dict]) -> dict[str, dict]:
     """audit.json contents per generator, as the audit stage writes them, for one class 'positive'."""
     names = [name for name in next(iter(rows_by_view.values())) if name != REFERENCE]
-    return {name: {"classes": {"positive": {view: rows[name] for view, rows in rows_by_view.items()}},
-                   "reference": {"positive": {view: rows[REFERENCE] for view, rows in rows_by_view.items()}}}
-            for name in names}
+    return {
+        name: {
+            "classes": {"positive": {view: rows[name] for view, rows in rows_by_view.items()}},
+            "reference": {"positive": {view: rows[REFERENCE] for view, rows in rows_by_view.items()}},
+        }
+        for name in names
+    }
 
 
 def test_report_shows_the_reference_row_beside_each_generator(class_audit):
     rows, _ = class_audit
     audits = audits_of({"classifier": rows, "log_mel": rows})
     audit = AuditParams()
-    lines = render_audit(audits, {}, repeats=audit.repeats, audit_k=audit.k, memorization_quantile=audit.memorization_quantile,
-                         copy_distance_ratio=audit.copy_distance_ratio)
+    lines = render_audit(
+        audits,
+        {},
+        repeats=audit.repeats,
+        audit_k=audit.k,
+        memorization_quantile=audit.memorization_quantile,
+        copy_distance_ratio=audit.copy_distance_ratio,
+    )
     markdown = "\n".join(lines)
     assert "## Synthetic data audit" in markdown and "The test split is not read" in markdown
     tables = [block for block in markdown.split("\n\n") if block.startswith("| Class | Set |")]
@@ -431,15 +448,24 @@ def test_audit_figure_has_a_panel_per_view_and_class_with_the_reference_first():
     import pandas as pd
 
     scores = {"two_sample_auroc_val": 0.6, "precision": 0.9, "recall": 0.8, "coverage": 0.7, "memorization_rate": 0.0}
-    table = pd.DataFrame([{"view": view, "class": cls, "set": name, **scores}
-                          for view in ("classifier", "log_mel") for cls in ("negative", "positive")
-                          for name in ("vae", REFERENCE_LABEL, "ddpm")])
+    table = pd.DataFrame(
+        [
+            {"view": view, "class": cls, "set": name, **scores}
+            for view in ("classifier", "log_mel")
+            for cls in ("negative", "positive")
+            for name in ("vae", REFERENCE_LABEL, "ddpm")
+        ]
+    )
     figure = audit_bars(table, reference=REFERENCE_LABEL, title="audit")
     assert isinstance(figure, Figure) and len(figure.axes) == 4
     for axis in figure.axes:
         assert [tick.get_text() for tick in axis.get_xticklabels()] == [REFERENCE_LABEL, "vae", "ddpm"]
-    assert {axis.get_title() for axis in figure.axes} == {"negative, classifier view", "positive, classifier view",
-                                                         "negative, log-mel view", "positive, log-mel view"}
+    assert {axis.get_title() for axis in figure.axes} == {
+        "negative, classifier view",
+        "positive, classifier view",
+        "negative, log-mel view",
+        "positive, log-mel view",
+    }
 
 
 def test_nearest_neighbours_figure_has_two_rows_and_orders_by_score():

@@ -21,8 +21,12 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_no_evaluation_module_imports_a_higher_layer():
     folder = Path(synthaug.evaluation.__file__).parent
-    upward = {f"{path.name}: {module}" for path in folder.glob("*.py") for module in imported_modules(path)
-              if module.startswith(HIGHER_LAYERS)}
+    upward = {
+        f"{path.name}: {module}"
+        for path in folder.glob("*.py")
+        for module in imported_modules(path)
+        if module.startswith(HIGHER_LAYERS)
+    }
     assert not upward, f"evaluation/ imports up the layers: {sorted(upward)}"
 
 

@@ -31,8 +31,9 @@ CLASSES = ["negative", "positive"]
 def write_run(folder: Path, y: np.ndarray, p_positive: np.ndarray, ids: list[str]) -> Path:
     folder.mkdir(parents=True)
     for split in ("val", "test"):
-        frame = pd.DataFrame({"file_id": ids, "label": np.asarray(CLASSES)[y],
-                              "p_negative": 1 - p_positive, "p_positive": p_positive})
+        frame = pd.DataFrame(
+            {"file_id": ids, "label": np.asarray(CLASSES)[y], "p_negative": 1 - p_positive, "p_positive": p_positive}
+        )
         frame.to_csv(folder / f"predictions_{split}.csv", index=False)
     return folder
 
@@ -83,7 +84,9 @@ def test_tables_show_every_method_with_mean_and_std(runs):
 
 def test_methods_tested_on_other_files_are_refused(runs, tmp_path: Path):
     y = np.repeat([0, 1], 100)
-    other = [write_run(tmp_path / "other" / f"seed{s}", y, np.full(200, 0.5), [f"g{i:03d}" for i in range(200)]) for s in range(3)]
+    other = [
+        write_run(tmp_path / "other" / f"seed{s}", y, np.full(200, 0.5), [f"g{i:03d}" for i in range(200)]) for s in range(3)
+    ]
     with pytest.raises(DataError, match="different files"):
         compare_methods({"baseline": runs["baseline"], "other": other}, CLASSES, n_resamples=100)
     with pytest.raises(DataError, match="baseline"):
@@ -155,9 +158,13 @@ def test_p_values_are_holm_adjusted_over_every_method_and_score_of_the_table(run
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_header_says_how_the_scarcity_sweep_selects_its_classifiers(early_stopping):
-    params = parse_params({"dataset": {"name": "toy", "protocol": "industrial", "adapter": "folder", "root": "data"},
-                           "train_classifier": {"epochs": 70, "patience": 9},
-                           "scarcity": {"files_per_class": [2], "early_stopping": early_stopping}})
+    params = parse_params(
+        {
+            "dataset": {"name": "toy", "protocol": "industrial", "adapter": "folder", "root": "data"},
+            "train_classifier": {"epochs": 70, "patience": 9},
+            "scarcity": {"files_per_class": [2], "early_stopping": early_stopping},
+        }
+    )
     line = scarcity_budget_line(report_setup(params))
     assert "z-scored with that subset's own statistics" in line
     if early_stopping:
@@ -173,8 +180,12 @@ def test_a_cgan_trained_on_one_class_is_labelled_an_unconditional_progressive_ga
     labels = {m: method_label(m, 1) for m in results}
     assert "| cgan (progressive GAN, unconditional: one class) | 3 |" in markdown_methods(results, labels=labels)
     assert "| cgan (progressive GAN, unconditional: one class) |" in markdown_per_class(results, labels)
-    medical = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
-                            "train_generator": {"classes": "minority"}})
+    medical = parse_params(
+        {
+            "dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
+            "train_generator": {"classes": "minority"},
+        }
+    )
     notes = "\n".join(method_notes(report_setup(medical), results, 1))
     assert "trains on one class" in notes and "unconditional progressive GAN, not a class-conditional one" in notes
     assert "`train_generator.classes: minority`" in notes
@@ -184,8 +195,12 @@ def test_a_cgan_trained_on_one_class_is_labelled_an_unconditional_progressive_ga
 
 def test_the_fitted_ensemble_is_said_to_be_scored_on_the_validation_half_its_weights_never_saw(runs):
     results = compare_methods({"baseline": runs["baseline"], "ensemble_fitted": runs["better"]}, CLASSES, n_resamples=100)
-    params = parse_params({"dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
-                           "ensemble": {"validation_split_seed": 5}})
+    params = parse_params(
+        {
+            "dataset": {"name": "toy", "protocol": "medical", "adapter": "folder", "root": "data"},
+            "ensemble": {"validation_split_seed": 5},
+        }
+    )
     notes = "\n".join(method_notes(report_setup(params), results, 2))
     assert "weights minimize the log loss on one half of the validation groups" in notes
     assert "`ensemble.validation_split_seed` = 5" in notes and "come from the other half only" in notes

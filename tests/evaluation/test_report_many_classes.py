@@ -34,10 +34,20 @@ def write_run(folder: Path, y: np.ndarray, skill: float, rng: np.random.Generato
 
 
 def audit_row(value: float) -> dict:
-    return {"n": 12, "two_sample_auroc_knn_val": value, "two_sample_auroc_quadratic_val": value,
-            "two_sample_auroc_knn_train": value, "two_sample_auroc_quadratic_train": value, "kid_val": 0.01,
-            "frechet_val": 1.5, "frechet_dims_val": 2, "precision": 0.8, "recall": 0.5, "coverage": 0.6,
-            "memorization_rate": 0.0}
+    return {
+        "n": 12,
+        "two_sample_auroc_knn_val": value,
+        "two_sample_auroc_quadratic_val": value,
+        "two_sample_auroc_knn_train": value,
+        "two_sample_auroc_quadratic_train": value,
+        "kid_val": 0.01,
+        "frechet_val": 1.5,
+        "frechet_dims_val": 2,
+        "precision": 0.8,
+        "recall": 0.5,
+        "coverage": 0.6,
+        "memorization_rate": 0.0,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +59,21 @@ def ten_class_report(tmp_path_factory) -> tuple[str, dict]:
     scarcity_runs = {v: [write_run(root / "scarcity" / v, y, 0.5, rng)] for v in SCARCITY_VARIANTS}
     results = compare_methods(methods, DIGITS, n_resamples=50)
     scarcity = {4: compare_methods(scarcity_runs, DIGITS, n_resamples=50)}
-    params = parse_params({"dataset": {"name": "fsdd", "protocol": "industrial", "adapter": "fsdd", "root": "data"},
-                           "train_generator": {"classes": "all"}, "train_classifier": {"seeds": [0]},
-                           "scarcity": {"files_per_class": [4], "trials": [0]}})
-    audits = {name: {"classes": {d: {view: audit_row(0.9) for view in ("classifier", "log_mel")} for d in DIGITS},
-                     "reference": {d: {view: audit_row(0.55) for view in ("classifier", "log_mel")} for d in DIGITS}}
-              for name in ("vae", "cgan")}
+    params = parse_params(
+        {
+            "dataset": {"name": "fsdd", "protocol": "industrial", "adapter": "fsdd", "root": "data"},
+            "train_generator": {"classes": "all"},
+            "train_classifier": {"seeds": [0]},
+            "scarcity": {"files_per_class": [4], "trials": [0]},
+        }
+    )
+    audits = {
+        name: {
+            "classes": {d: {view: audit_row(0.9) for view in ("classifier", "log_mel")} for d in DIGITS},
+            "reference": {d: {view: audit_row(0.55) for view in ("classifier", "log_mel")} for d in DIGITS},
+        }
+        for name in ("vae", "cgan")
+    }
     markdown = render(report_setup(params), results, scarcity, [], "paper-pucks", len(DIGITS), audits, [], learned_classes=DIGITS)
     return markdown, audits
 

@@ -185,7 +185,10 @@ def test_bootstrap_interval_covers_a_clear_improvement():
     assert 0 < result["ci_low"] <= 0.30 <= result["ci_high"]
     assert result["ci_high"] - result["ci_low"] < 0.25
     assert {k: result[k] for k in ("confidence", "n_resamples", "n_files", "n_seeds")} == {
-        "confidence": 0.95, "n_resamples": 2000, "n_files": 200, "n_seeds": 3,
+        "confidence": 0.95,
+        "n_resamples": 2000,
+        "n_files": 200,
+        "n_seeds": 3,
     }
 
 
@@ -232,8 +235,7 @@ def test_permutation_test_of_identical_predictions_gives_one(metric):
 def test_permutation_test_with_thresholds_of_identical_predictions_gives_one():
     y, proba = random_predictions(2, n_seeds=2)
     thresholds = [0.4, 0.6]
-    p = paired_permutation_test(y, proba, proba, "macro_f1", thresholds_a=thresholds, thresholds_b=thresholds,
-                                n_permutations=300)
+    p = paired_permutation_test(y, proba, proba, "macro_f1", thresholds_a=thresholds, thresholds_b=thresholds, n_permutations=300)
     assert p == 1.0
 
 
@@ -256,8 +258,17 @@ def test_compare_to_baseline_reports_every_metric():
     result = compare_to_baseline(y, proba_a, proba_b, n_resamples=200)
     assert set(result) == {"macro_f1", "auroc", "accuracy"}
     for metric, entry in result.items():
-        assert set(entry) == {"difference", "ci_low", "ci_high", "confidence", "n_resamples", "n_files",
-                              "n_groups", "n_seeds", "p_value"}
+        assert set(entry) == {
+            "difference",
+            "ci_low",
+            "ci_high",
+            "confidence",
+            "n_resamples",
+            "n_files",
+            "n_groups",
+            "n_seeds",
+            "p_value",
+        }
         assert entry["difference"] == pytest.approx(
             metric_values(y, proba_b, metric).mean() - metric_values(y, proba_a, metric).mean()
         )
@@ -319,10 +330,12 @@ def test_one_group_per_file_is_the_recording_level_analysis():
     _, proba_b = random_predictions(2, n_seeds=2, seed=34)
     names = np.array([f"file{i}" for i in range(len(y))])  # any labels, here strings
     for metric in ("accuracy", "auroc"):
-        assert paired_bootstrap(y, proba_a, proba_b, metric, groups=names, n_resamples=200) == \
-            paired_bootstrap(y, proba_a, proba_b, metric, n_resamples=200)
-        assert paired_permutation_test(y, proba_a, proba_b, metric, groups=names, n_permutations=200) == \
-            paired_permutation_test(y, proba_a, proba_b, metric, n_permutations=200)
+        assert paired_bootstrap(y, proba_a, proba_b, metric, groups=names, n_resamples=200) == paired_bootstrap(
+            y, proba_a, proba_b, metric, n_resamples=200
+        )
+        assert paired_permutation_test(y, proba_a, proba_b, metric, groups=names, n_permutations=200) == paired_permutation_test(
+            y, proba_a, proba_b, metric, n_permutations=200
+        )
     with pytest.raises(ValueError, match="groups must be"):
         paired_bootstrap(y, proba_a, proba_b, "auroc", groups=names[:-1])
 
@@ -332,8 +345,10 @@ def test_grouped_bootstrap_covers_the_truth_and_the_recording_level_bootstrap_do
     # 200 simulated test sets: 40 participants per class with 2-3 recordings each, two methods
     # built alike (true AUROC difference 0) whose errors are shared by a participant's recordings.
     result = coverage(n_datasets=200, n_resamples=300, metric="auroc", seed=0)
-    print(f"\n95 % interval coverage of the true AUROC difference: {result['grouped_coverage']:.1%} resampling "
-          f"participants, {result['recording_coverage']:.1%} resampling recordings")
+    print(
+        f"\n95 % interval coverage of the true AUROC difference: {result['grouped_coverage']:.1%} resampling "
+        f"participants, {result['recording_coverage']:.1%} resampling recordings"
+    )
     assert result["grouped_coverage"] >= 0.88
     assert result["recording_coverage"] < 0.85
     assert result["recording_coverage"] < result["grouped_coverage"] - 0.08
@@ -341,8 +356,10 @@ def test_grouped_bootstrap_covers_the_truth_and_the_recording_level_bootstrap_do
 
 def test_permutation_test_swapping_groups_keeps_its_size_under_correlated_recordings():
     result = rejection_rate(n_datasets=100, n_permutations=100, metric="auroc", seed=0)
-    print(f"\nrejections of a true null at 5 %: {result['grouped_rejection_rate']:.0%} swapping participants, "
-          f"{result['recording_rejection_rate']:.0%} swapping recordings")
+    print(
+        f"\nrejections of a true null at 5 %: {result['grouped_rejection_rate']:.0%} swapping participants, "
+        f"{result['recording_rejection_rate']:.0%} swapping recordings"
+    )
     assert result["grouped_rejection_rate"] <= 0.12
     assert result["recording_rejection_rate"] > 0.12
 
@@ -374,7 +391,11 @@ def test_per_method_interval_brackets_the_mean_and_widens_with_fewer_independent
     assert result["ci_low"] < 0.75 < result["ci_high"]
     assert 0.08 < result["ci_high"] - result["ci_low"] < 0.25  # about ±1.96·sqrt(0.75·0.25/120) = ±0.077
     assert {k: result[k] for k in ("n_files", "n_groups", "n_seeds", "n_resamples")} == {
-        "n_files": 120, "n_groups": 120, "n_seeds": 3, "n_resamples": 1000}
+        "n_files": 120,
+        "n_groups": 120,
+        "n_seeds": 3,
+        "n_resamples": 1000,
+    }
     assert result == bootstrap_interval(y, proba, "accuracy", n_resamples=1000, seed=1)
     # The same files as 30 participants of 4 same-class recordings, each participant's recordings
     # sharing their predictions' errors: four times fewer independent units, a wider interval.

@@ -120,8 +120,16 @@ def test_progress_bar_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
 
 
 def test_epoch_based_files_are_refused_with_a_clear_message(tmp_path):
-    old = {"name": "vae", "config": {"epochs": 3}, "input_shape": list(SHAPE), "n_classes": 1, "seed": 0,
-           "epochs_done": 3, "history": [], "modules": {}}
+    old = {
+        "name": "vae",
+        "config": {"epochs": 3},
+        "input_shape": list(SHAPE),
+        "n_classes": 1,
+        "seed": 0,
+        "epochs_done": 3,
+        "history": [],
+        "modules": {},
+    }
     torch.save(old, tmp_path / "vae.pt")
     with pytest.raises(OldGeneratorState, match="epochs.*train again"):
         VAE.load(tmp_path / "vae.pt", device="cpu")
@@ -134,21 +142,30 @@ def params_with(models: dict) -> dict:
     return {"dataset": {"name": "demo", "adapter": "demo", "root": "data"}, "train_generator": {"models": models}}
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"epochs": 15}, r"train_generator\.models\.vae\.epochs: training budgets are optimizer steps.*steps: S"),
-    ({"steps": 0}, r"train_generator\.models\.vae\.steps must be a whole number >= 1"),
-    ({"steps": 10, "max_minutes": -1}, r"vae\.max_minutes must be null"),
-    ({"ema_decay": 1.5}, r"vae\.ema_decay must be null or 0"),
-    ({"ema_start": -3}, r"vae\.ema_start must be a whole number"),
-    ({"diffaugment": ["rotate"]}, r"vae\.diffaugment: unknown transform"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"epochs": 15}, r"train_generator\.models\.vae\.epochs: training budgets are optimizer steps.*steps: S"),
+        ({"steps": 0}, r"train_generator\.models\.vae\.steps must be a whole number >= 1"),
+        ({"steps": 10, "max_minutes": -1}, r"vae\.max_minutes must be null"),
+        ({"ema_decay": 1.5}, r"vae\.ema_decay must be null or 0"),
+        ({"ema_start": -3}, r"vae\.ema_start must be a whole number"),
+        ({"diffaugment": ["rotate"]}, r"vae\.diffaugment: unknown transform"),
+    ],
+)
 def test_params_report_bad_generator_training_keys_by_their_full_name(config, message):
     with pytest.raises(ConfigError, match=message):
         parse_params(params_with({"vae": config}))
 
 
 def test_params_accept_step_budgets_and_a_derived_cgan_budget():
-    params = parse_params(params_with({"vae": {"steps": 100, "max_minutes": 2.5, "ema_decay": 0.999},
-                                       "cgan": {"steps": None, "diffaugment": ["time_shift", "cutout"]}}))
+    params = parse_params(
+        params_with(
+            {
+                "vae": {"steps": 100, "max_minutes": 2.5, "ema_decay": 0.999},
+                "cgan": {"steps": None, "diffaugment": ["time_shift", "cutout"]},
+            }
+        )
+    )
     assert params.train_generator.models["vae"]["steps"] == 100
     assert params.train_generator.log_every >= 1 and params.train_generator.checkpoint_every >= 1

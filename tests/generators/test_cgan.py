@@ -15,7 +15,6 @@ SHAPE = (1, 16, 12)  # auto layout: 3 stages, 4x3 -> 8x6 -> 16x12
 TINY = {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 8, "images_per_stage": 16}
 
 
-
 def tiny(n_classes: int = 2, **overrides) -> ConditionalProgressiveGAN:
     config = {**TINY, **overrides}
     return ConditionalProgressiveGAN(config, input_shape=SHAPE, n_classes=n_classes, seed=0, device="cpu")
@@ -143,7 +142,9 @@ def test_diffaugment_shows_the_discriminator_augmented_real_spectrograms(monkeyp
     model = tiny(steps=1, diffaugment=["cutout"], images_per_stage=10_000)
     seen = []
     forward = model.discriminator.forward
-    monkeypatch.setattr(model.discriminator, "forward", lambda x, stage, alpha: (seen.append(x.detach().clone()), forward(x, stage, alpha))[1])
+    monkeypatch.setattr(
+        model.discriminator, "forward", lambda x, stage, alpha: (seen.append(x.detach().clone()), forward(x, stage, alpha))[1]
+    )
     model.fit(*labelled(8))
     # The first input is the real batch at the first stage's resolution: each has a zeroed rectangle.
     assert ((seen[0] == 0).flatten(1).sum(1) > 0).all()

@@ -16,10 +16,16 @@ from synthaug.generators.layers import pad_to_multiple
 
 SHAPE = (1, 16, 12)  # frames not a multiple of 16: exercises pad and crop
 TINY = {
-    "steps": 3, "batch_size": 8, "lr": 1e-3, "base_channels": 8, "channel_mults": [1, 1, 1, 1, 1],
-    "layers_per_block": 1, "attention_head_dim": 4, "norm_num_groups": 4, "sampling_steps": 4,
+    "steps": 3,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "base_channels": 8,
+    "channel_mults": [1, 1, 1, 1, 1],
+    "layers_per_block": 1,
+    "attention_head_dim": 4,
+    "norm_num_groups": 4,
+    "sampling_steps": 4,
 }
-
 
 
 def tiny(**overrides) -> DDPM:

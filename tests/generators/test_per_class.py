@@ -8,8 +8,10 @@ from synthaug.class_plan import learned_classes
 from synthaug.generators.per_class import fit_models, load_models, plan_models, save_models
 
 SHAPE = (1, 16, 12)
-TINY = {"vae": {"steps": 1, "width": 0.0625, "batch_size": 8}, "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8}}
-
+TINY = {
+    "vae": {"steps": 1, "width": 0.0625, "batch_size": 8},
+    "cgan": {"images_per_stage": 8, "base_channels": 8, "max_channels": 8},
+}
 
 
 def data():

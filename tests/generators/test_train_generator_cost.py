@@ -17,13 +17,24 @@ SHAPE = (1, 16, 12)
 def write_project(root, sizes: list[int], classes) -> None:
     rng = np.random.default_rng(0)
     y = np.concatenate([np.full(n, c) for c, n in enumerate(sizes)]).astype(np.int64)
-    train = SpectrogramSet(x=rng.standard_normal((len(y), *SHAPE)).astype(np.float32), y=y,
-                           file_id=np.array([f"f{i}" for i in range(len(y))]), class_names=[f"c{c}" for c in range(len(sizes))])
+    train = SpectrogramSet(
+        x=rng.standard_normal((len(y), *SHAPE)).astype(np.float32),
+        y=y,
+        file_id=np.array([f"f{i}" for i in range(len(y))]),
+        class_names=[f"c{c}" for c in range(len(sizes))],
+    )
     (root / "features").mkdir()
     save_spectrogram_set(root / "features" / "train.npz", train)
-    params = {"dataset": {"name": "cost-test", "adapter": "demo", "root": "data"},
-              "train_generator": {"classes": classes, "log_every": 2, "checkpoint_every": 100, "grid_every": 100,
-                                  "models": {"vae": {"steps": 4, "batch_size": 4, "width": 0.0625, "latent_dim": 4}}}}
+    params = {
+        "dataset": {"name": "cost-test", "adapter": "demo", "root": "data"},
+        "train_generator": {
+            "classes": classes,
+            "log_every": 2,
+            "checkpoint_every": 100,
+            "grid_every": 100,
+            "models": {"vae": {"steps": 4, "batch_size": 4, "width": 0.0625, "latent_dim": 4}},
+        },
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 

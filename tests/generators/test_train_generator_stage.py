@@ -21,8 +21,12 @@ def project(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     rng = np.random.default_rng(0)
     y = np.array([0] * 12 + [1] * 6)
-    train = SpectrogramSet(x=rng.standard_normal((len(y), *SHAPE)).astype(np.float32), y=y,
-                           file_id=np.array([f"f{i}" for i in range(len(y))]), class_names=["healthy", "positive"])
+    train = SpectrogramSet(
+        x=rng.standard_normal((len(y), *SHAPE)).astype(np.float32),
+        y=y,
+        file_id=np.array([f"f{i}" for i in range(len(y))]),
+        class_names=["healthy", "positive"],
+    )
     (tmp_path / "features").mkdir()
     save_spectrogram_set(tmp_path / "features" / "train.npz", train)
     with contextlib.chdir(tmp_path):
@@ -34,17 +38,27 @@ def run_stage(root: Path, vae: dict) -> dict:
 
     from synthaug.stages import train_generator
 
-    params = {"dataset": {"name": "stage-test", "adapter": "demo", "root": "data"},
-              "train_generator": {"log_every": 2, "checkpoint_every": 2, "grid_every": 4,
-                                  "models": {"vae": {"batch_size": 4, "width": 0.0625, "latent_dim": 4, **vae}}}}
+    params = {
+        "dataset": {"name": "stage-test", "adapter": "demo", "root": "data"},
+        "train_generator": {
+            "log_every": 2,
+            "checkpoint_every": 2,
+            "grid_every": 4,
+            "models": {"vae": {"batch_size": 4, "width": 0.0625, "latent_dim": 4, **vae}},
+        },
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     train_generator.main("vae", root / "params.yaml", root / "features", root / "out", root / "metrics.json", project_root=root)
     index = json.loads((root / "out" / "generators.json").read_text())
     client = mlflow.MlflowClient()
     run = client.get_run(index["mlflow_run_id"])
     history = client.get_metric_history(run.info.run_id, "class-positive.loss")
-    return {"metrics": json.loads((root / "metrics.json").read_text()), "run": run,
-            "loss_steps": [m.step for m in history], "artifacts": client.list_artifacts(run.info.run_id, "samples/class-positive")}
+    return {
+        "metrics": json.loads((root / "metrics.json").read_text()),
+        "run": run,
+        "loss_steps": [m.step for m in history],
+        "artifacts": client.list_artifacts(run.info.run_id, "samples/class-positive"),
+    }
 
 
 @pytest.mark.slow  # the stage on a featurized project

@@ -16,7 +16,6 @@ SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
 TINY = {"steps": 6, "batch_size": 8, "width": 0.125, "latent_dim": 8, "lr": 1e-3}
 
 
-
 class Stop(Exception):
     """Stands in for a killed process."""
 
@@ -31,8 +30,9 @@ def spectrograms(n: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def weights(generator: VAE) -> dict[str, torch.Tensor]:
-    return {f"{name}.{key}": value for name in ("encoder", "decoder")
-            for key, value in generator.modules()[name].state_dict().items()}
+    return {
+        f"{name}.{key}": value for name in ("encoder", "decoder") for key, value in generator.modules()[name].state_dict().items()
+    }
 
 
 def test_fits_a_tiny_set_and_samples_the_input_shape():
@@ -71,11 +71,13 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
 
     with pytest.raises(Stop):
         VAE(config, input_shape=SHAPE, seed=2, device="cpu").fit(
-            x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=kill_at_step_three)
+            x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=kill_at_step_three
+        )
     resumed = VAE(config, input_shape=SHAPE, seed=2, device="cpu")
     ran: list[int] = []
-    history = resumed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1,
-                          on_log=lambda step, record: ran.append(step))
+    history = resumed.fit(
+        x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=lambda step, record: ran.append(step)
+    )
     assert ran == [3, 4, 5, 6]  # continued from the step-2 checkpoint rather than starting over
     assert len(history) == TINY["steps"] and resumed.steps_done == TINY["steps"]
     np.testing.assert_array_equal(resumed.sample(3, seed=1), straight.sample(3, seed=1))  # the EMA too
@@ -99,9 +101,20 @@ def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_published_architecture_at_width_one():
     vae = VAE({}, input_shape=(1, 128, 94), device="cpu")
-    assert vae.config == {"steps": 5000, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0,
-                          "reconstruction": "sum", "kl_warmup_steps": 0, "free_bits": 0.0,
-                          "max_minutes": None, "ema_decay": None, "ema_start": 0}
+    assert vae.config == {
+        "steps": 5000,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "beta": 0.1,
+        "latent_dim": 128,
+        "width": 1.0,
+        "reconstruction": "sum",
+        "kl_warmup_steps": 0,
+        "free_bits": 0.0,
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
+    }
     assert vae.ema is None
     convs = [m for m in vae.encoder.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
@@ -143,8 +156,10 @@ def test_free_bits_leave_a_small_kl_unpenalised():
 
 def test_mean_reconstruction_is_the_sum_over_the_number_of_elements():
     x = spectrograms()
-    records = {mode: VAE({**TINY, "steps": 1, "reconstruction": mode}, input_shape=SHAPE, seed=4, device="cpu").fit(x)[0]
-               for mode in ("sum", "mean")}
+    records = {
+        mode: VAE({**TINY, "steps": 1, "reconstruction": mode}, input_shape=SHAPE, seed=4, device="cpu").fit(x)[0]
+        for mode in ("sum", "mean")
+    }
     # Same seed, same first batch and noise: the first step's error differs only by the reduction.
     assert records["mean"]["reconstruction"] == pytest.approx(records["sum"]["reconstruction"] / (SHAPE[1] * SHAPE[2]), rel=1e-5)
 

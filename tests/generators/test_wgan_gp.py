@@ -18,7 +18,6 @@ SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
 TINY = {"steps": 3, "batch_size": 8, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3}
 
 
-
 class Stop(Exception):
     """Stands in for a killed process."""
 
@@ -33,8 +32,7 @@ def spectrograms(n: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def weights(gan: WGANGP) -> dict[str, torch.Tensor]:
-    return {f"{name}.{key}": value for name in ("generator", "critic")
-            for key, value in gan.modules()[name].state_dict().items()}
+    return {f"{name}.{key}": value for name in ("generator", "critic") for key, value in gan.modules()[name].state_dict().items()}
 
 
 def test_gradient_penalty_of_a_linear_critic_matches_the_formula():
@@ -45,10 +43,13 @@ def test_gradient_penalty_of_a_linear_critic_matches_the_formula():
     assert penalty.item() == pytest.approx(10.0 * (w.norm().item() - 1.0) ** 2, rel=1e-5)
 
 
-@pytest.mark.parametrize("critic", [
-    lambda x: torch.zeros(len(x)),  # no graph at all
-    nn.Sequential(nn.Flatten(), nn.Linear(4, 1, bias=True)).requires_grad_(True),  # zeroed weights below
-])
+@pytest.mark.parametrize(
+    "critic",
+    [
+        lambda x: torch.zeros(len(x)),  # no graph at all
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 1, bias=True)).requires_grad_(True),  # zeroed weights below
+    ],
+)
 def test_gradient_penalty_is_safe_for_a_critic_with_zero_gradient(critic):
     if isinstance(critic, nn.Module):
         nn.init.zeros_(critic[1].weight)
@@ -104,8 +105,9 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
         killed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=kill_at_step_three)
     resumed = WGANGP(config, input_shape=SHAPE, seed=2, device="cpu")
     ran: list[int] = []
-    history = resumed.fit(x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1,
-                          on_log=lambda step, record: ran.append(step))
+    history = resumed.fit(
+        x, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=1, on_log=lambda step, record: ran.append(step)
+    )
     assert ran == [3, 4]  # continued from the step-2 checkpoint rather than starting over
     np.testing.assert_array_equal(resumed.sample(3, seed=5), straight.sample(3, seed=5))  # EMA generator
     expected, actual = weights(straight), weights(resumed)
@@ -128,10 +130,23 @@ def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_published_setup_at_width_one():
     gan = WGANGP({}, input_shape=(1, 128, 94), device="cpu")
-    assert gan.config == {"steps": 1500, "batch_size": 32, "optimizer": "rmsprop", "lr": 5e-5, "lr_critic": None,
-                          "lr_generator": None, "n_critic": 5, "gp_lambda": 10.0, "noise_dim": 128, "width": 1.0,
-                          "spectral_norm": True, "diffaugment": [], "max_minutes": None, "ema_decay": None,
-                          "ema_start": 0}
+    assert gan.config == {
+        "steps": 1500,
+        "batch_size": 32,
+        "optimizer": "rmsprop",
+        "lr": 5e-5,
+        "lr_critic": None,
+        "lr_generator": None,
+        "n_critic": 5,
+        "gp_lambda": 10.0,
+        "noise_dim": 128,
+        "width": 1.0,
+        "spectral_norm": True,
+        "diffaugment": [],
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
+    }
     convs = [m for m in gan.critic.modules() if isinstance(m, nn.Conv2d)]
     assert sorted({c.out_channels for c in convs}) == [64, 128, 256, 512]
     assert sum(c.stride == (2, 2) for c in convs) == 4
@@ -157,8 +172,9 @@ def test_unknown_or_invalid_config_is_a_config_error():
 
 
 def test_adam_with_separate_learning_rates_and_an_unnormalised_critic():
-    gan = WGANGP({**TINY, "optimizer": "adam", "lr": 1e-4, "lr_critic": 4e-4, "spectral_norm": False},
-                 input_shape=SHAPE, device="cpu")
+    gan = WGANGP(
+        {**TINY, "optimizer": "adam", "lr": 1e-4, "lr_critic": 4e-4, "spectral_norm": False}, input_shape=SHAPE, device="cpu"
+    )
     assert isinstance(gan.critic_optimizer, torch.optim.Adam) and gan.critic_optimizer.defaults["betas"] == (0.0, 0.9)
     assert gan.critic_optimizer.defaults["lr"] == 4e-4 and gan.generator_optimizer.defaults["lr"] == 1e-4
     assert not any(hasattr(m, "parametrizations") for m in gan.critic.modules())

@@ -31,7 +31,9 @@ def train_tiny(project: Path, seed: int, epochs: int = 1):
     val = load_spectrogram_set(project / "outputs/features/val.npz")
     settings = params.train_classifier
     options = {k: v for k, v in settings.model.items() if k != "architecture"}
-    model = build_classifier(settings.model["architecture"], len(train.class_names), tuple(train.x.shape[1:]), seed=seed, **options)
+    model = build_classifier(
+        settings.model["architecture"], len(train.class_names), tuple(train.x.shape[1:]), seed=seed, **options
+    )
     config = TrainConfig(seed=seed, epochs=epochs, batch_size=16, lr=1e-3, patience=epochs, device="cpu", num_threads=1)
     result = train_classifier(model, (train.x, train.y), (val.x, val.y, val.file_id), config, progress=False)
     return result.model, settings.model["architecture"], options, train.class_names, tuple(train.x.shape[1:])
@@ -47,17 +49,30 @@ def write_run_folder(classifiers_dir: Path, method: str, seed: int, val_macro_f1
     model, architecture, options, class_names, input_shape = train_tiny(project, seed)
     run_dir = classifiers_dir / method / f"seed{seed}"
     run_dir.mkdir(parents=True)
-    save_classifier(run_dir / "model.pt", model, architecture=architecture, options=options,
-                    class_names=class_names, input_shape=input_shape)
-    with contextlib.chdir(project), tracking.stage_run(
-        project_root=project, dataset_name="demo-cough", stage="train_classifier", protocol="medical",
-        params={"seed": seed}, run_name=f"train_classifier-{method}-seed{seed}",
-        tags={"synthaug.method": method, "synthaug.seed": str(seed), "synthaug.synthetic_set": "none"},
-    ) as run:
+    save_classifier(
+        run_dir / "model.pt", model, architecture=architecture, options=options, class_names=class_names, input_shape=input_shape
+    )
+    with (
+        contextlib.chdir(project),
+        tracking.stage_run(
+            project_root=project,
+            dataset_name="demo-cough",
+            stage="train_classifier",
+            protocol="medical",
+            params={"seed": seed},
+            run_name=f"train_classifier-{method}-seed{seed}",
+            tags={"synthaug.method": method, "synthaug.seed": str(seed), "synthaug.synthetic_set": "none"},
+        ) as run,
+    ):
         pass
     level = {"macro_f1": val_macro_f1, "auroc": 0.5, "accuracy": 0.5, "balanced_accuracy": 0.5}
-    summary = {"method": method, "seed": seed, "mlflow_run_id": run.info.run_id,
-               "val": {"clip": level, "file": level}, "test": {"clip": level, "file": level}}
+    summary = {
+        "method": method,
+        "seed": seed,
+        "mlflow_run_id": run.info.run_id,
+        "val": {"clip": level, "file": level},
+        "test": {"clip": level, "file": level},
+    }
     (run_dir / "run.json").write_text(json.dumps(summary))
     return run_dir
 

@@ -32,8 +32,9 @@ def trained(project):
 def bundle_from_features(project: Path, tmp_path: Path, member_paths, weights=None) -> Path:
     val = load_spectrogram_set(project / "outputs/features/val.npz")
     normalizer = json.loads((project / "outputs/features/normalizer.json").read_text())
-    return AudioClassifier.write_bundle(tmp_path / "bundle", member_paths, weights or [1.0] * len(member_paths),
-                                        val.feature_params, normalizer, val.class_names)
+    return AudioClassifier.write_bundle(
+        tmp_path / "bundle", member_paths, weights or [1.0] * len(member_paths), val.feature_params, normalizer, val.class_names
+    )
 
 
 def val_paths(project: Path) -> tuple[list[str], list[str]]:
@@ -77,15 +78,21 @@ def test_a_segmented_file_gets_the_mean_of_its_clip_probabilities(project, train
     """Clips mode (the industrial protocol): one row per file, the mean over its overlapping clips."""
     model, path, class_names = trained
     val = load_spectrogram_set(project / "outputs/features/val.npz")
-    params = LogMelParams(**{**val.feature_params, "mode": "clips", "duration_s": val.feature_params["duration_s"],
-                             "clip_overlap": 0.5})
+    params = LogMelParams(
+        **{**val.feature_params, "mode": "clips", "duration_s": val.feature_params["duration_s"], "clip_overlap": 0.5}
+    )
     rng = np.random.default_rng(0)
     long_file = tmp_path / "long.wav"
-    sf.write(long_file, (0.1 * rng.standard_normal(int(params.sample_rate * params.duration_s * 2.6))).astype(np.float32),
-             params.sample_rate)
+    sf.write(
+        long_file,
+        (0.1 * rng.standard_normal(int(params.sample_rate * params.duration_s * 2.6))).astype(np.float32),
+        params.sample_rate,
+    )
     extraction = extract([long_file], ["long"], params, workers=1, progress=False)
     normalizer = fit_normalizer(extraction.x)
-    bundle = AudioClassifier.write_bundle(tmp_path / "bundle", [path], [1.0], params.model_dump(), normalizer.to_dict(), class_names)
+    bundle = AudioClassifier.write_bundle(
+        tmp_path / "bundle", [path], [1.0], params.model_dump(), normalizer.to_dict(), class_names
+    )
     out = AudioClassifier.load(bundle).predict(pd.DataFrame({"path": [str(long_file)]}))
 
     from synthaug.training import predict_proba
@@ -116,11 +123,13 @@ def test_unusable_rows_are_reported_and_the_others_classified(project, trained, 
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00not audio at all")
     _, paths = val_paths(project)
-    rows = pd.DataFrame({
-        "path": [str(corrupt), paths[0], None, None],
-        "waveform": [None, None, [0.0] * 8000, [0.1, -0.1] * 4000],
-        "sample_rate": [None, None, 16000, None],
-    })
+    rows = pd.DataFrame(
+        {
+            "path": [str(corrupt), paths[0], None, None],
+            "waveform": [None, None, [0.0] * 8000, [0.1, -0.1] * 4000],
+            "sample_rate": [None, None, 16000, None],
+        }
+    )
     out = classifier.predict(rows)
     assert out["error"].iloc[0].startswith("unreadable")
     assert out["error"].iloc[1] == "" and out["label"].iloc[1] in class_names

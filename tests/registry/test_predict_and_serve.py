@@ -35,8 +35,7 @@ def champion(project) -> str:
         mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
         classifiers = project / "outputs/serve-classifiers"
         write_run_folder(classifiers, "baseline", 3, val_macro_f1=0.5)
-        register_all(NAME, find_candidates(classifiers, None),
-                     project / "outputs/features", log=lambda _: None)
+        register_all(NAME, find_candidates(classifiers, None), project / "outputs/features", log=lambda _: None)
         version = MlflowClient().search_model_versions(f"name = '{NAME}'")[0]
         MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
     return f"models:/{NAME}@champion"
@@ -85,8 +84,14 @@ def test_predict_names_a_missing_path(project, champion, tmp_path, store):
 def test_served_champion_answers_a_post_on_loopback(project, champion, tmp_path):
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.default_tracking_uri(project)}
-    server = subprocess.Popen([sys.executable, "-m", "synthaug.cli", "serve", champion, "--port", str(port)], cwd=project,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "synthaug.cli", "serve", champion, "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120  # a ceiling for a busy machine; it is up in about 10 s
         while True:
@@ -97,13 +102,16 @@ def test_served_champion_answers_a_post_on_loopback(project, champion, tmp_path)
             except OSError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the model server did not come up:\n{server.stdout.read().decode() if server.poll() is not None else ''}")
+                pytest.fail(
+                    f"the model server did not come up:\n{server.stdout.read().decode() if server.poll() is not None else ''}"
+                )
             time.sleep(0.5)
         folder = audio_folder(project, tmp_path)
         wav = next(p for p in sorted(folder.rglob("*.wav")) if p.name != "corrupt.wav")
         body = json.dumps({"dataframe_records": [{"path": str(wav)}, {"path": str(folder / "corrupt.wav")}]}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer, corrupt = json.loads(response.read())["predictions"]
     finally:

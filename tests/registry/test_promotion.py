@@ -33,7 +33,9 @@ def never(_version) -> float:
 def test_candidate_is_the_best_version_of_the_current_data_version():
     versions = [version(1, "d0"), version(2), version(3), version(4), version(5)]
     scores = values(v1=0.9, v2=0.6, v3=0.7, v4=0.7)  # version 5's model has no such metric
-    assert promotion.choose_candidate(versions, scores, METRIC, "d1").version == "3"  # 0.9 is another data version; ties: earliest
+    assert (
+        promotion.choose_candidate(versions, scores, METRIC, "d1").version == "3"
+    )  # 0.9 is another data version; ties: earliest
 
 
 def test_no_version_of_the_current_data_is_a_clear_error():
@@ -46,16 +48,23 @@ def test_first_promotion_needs_no_champion():
     assert decision.promote and "no champion yet" in decision.reason
 
 
-@pytest.mark.parametrize(("candidate", "margin", "promote"), [(0.71, 0.0, True), (0.70, 0.0, False), (0.65, 0.0, False),
-                                                               (0.74, 0.05, False), (0.76, 0.05, True)])
+@pytest.mark.parametrize(
+    ("candidate", "margin", "promote"),
+    [(0.71, 0.0, True), (0.70, 0.0, False), (0.65, 0.0, False), (0.74, 0.05, False), (0.76, 0.05, True)],
+)
 def test_candidate_must_beat_the_champion_by_more_than_the_margin(candidate, margin, promote):
     decision = promotion.decide(version(3), version(2), values(v3=candidate, v2=0.70), METRIC, margin, "d1", never)
     assert decision.promote is promote
     assert decision.champion_value == pytest.approx(0.70) and decision.champion_value_source == "logged model"
 
 
-@pytest.mark.parametrize(("champion", "scores"), [(version(1, "d0"), values(v3=0.75, v1=0.99)),  # other data
-                                                  (version(1), values(v3=0.75))])  # its model has no such metric
+@pytest.mark.parametrize(
+    ("champion", "scores"),
+    [
+        (version(1, "d0"), values(v3=0.75, v1=0.99)),  # other data
+        (version(1), values(v3=0.75)),
+    ],
+)  # its model has no such metric
 def test_champion_without_a_comparable_metric_is_re_evaluated_on_the_current_split(champion, scores):
     evaluated = []
 

@@ -10,8 +10,11 @@ from tests.pipeline_projects import SIDE_BY_SIDE, build_side_by_side, new_projec
 
 # The industrial protocol on the tiny machine set: 3 recordings per class before validation is carved
 # out, the smallest scarcity sweep with nesting (1 and 2 files per class) and trials to average (2).
-MACHINE_OVERLAY = {"demo": {"machine": {"train_files_per_class": 3}}, "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]},
-                   "curation": {"enabled": True, "min_confidence": 0.9}}
+MACHINE_OVERLAY = {
+    "demo": {"machine": {"train_files_per_class": 3}},
+    "scarcity": {"files_per_class": [1, 2], "trials": [0, 1]},
+    "curation": {"enabled": True, "min_confidence": 0.9},
+}
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +22,8 @@ def pipeline_projects(tmp_path_factory) -> tuple[Path, Path]:
     """(medical, industrial): `dvc repro` of the tiny profile, and of the machine profile with MACHINE_OVERLAY,
     built side by side."""
     medical, machine = tmp_path_factory.mktemp("medical"), tmp_path_factory.mktemp("machine")
-    built = build_side_by_side(lambda: new_project(medical, **SIDE_BY_SIDE),
-                               lambda: new_project(machine, "machine", overlay=MACHINE_OVERLAY, **SIDE_BY_SIDE))
+    built = build_side_by_side(
+        lambda: new_project(medical, **SIDE_BY_SIDE),
+        lambda: new_project(machine, "machine", overlay=MACHINE_OVERLAY, **SIDE_BY_SIDE),
+    )
     return built[0], built[1]

@@ -16,11 +16,17 @@ from synthaug.stages.audit import VIEWS, audit_classes, file_groups, headline
 
 
 def test_validation_files_get_their_participant_from_the_manifest(tmp_path):
-    manifest = pd.DataFrame({
-        "path": ["p1/a.wav", "p1/b.wav", "p2/a.wav", "p3/a.wav"], "label": ["positive"] * 4,
-        "group": ["p1", "p1", "p2", "p3"], "split": ["val", "val", "val", "train"], "source": ["demo"] * 4,
-        "duration_s": [3.0] * 4, "sample_rate": [16000] * 4,
-    })
+    manifest = pd.DataFrame(
+        {
+            "path": ["p1/a.wav", "p1/b.wav", "p2/a.wav", "p3/a.wav"],
+            "label": ["positive"] * 4,
+            "group": ["p1", "p1", "p2", "p3"],
+            "split": ["val", "val", "val", "train"],
+            "source": ["demo"] * 4,
+            "duration_s": [3.0] * 4,
+            "sample_rate": [16000] * 4,
+        }
+    )
     write_manifest(manifest, tmp_path / "manifest.csv")
     file_ids = np.array(["p1/a.wav", "p1/a.wav", "p1/b.wav", "p2/a.wav", "elsewhere.wav"])
     assert file_groups(file_ids, tmp_path / "manifest.csv").tolist() == ["p1", "p1", "p1", "p2", "elsewhere.wav"]
@@ -34,15 +40,20 @@ def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_r
         return {view: rng.normal(shift, 1.0, size=(n, 6)) for view in VIEWS}
 
     train_y, val_y = np.repeat([0, 1], 40), np.repeat([0, 1], 12)
-    real = {"train": {view: np.concatenate([embeddings(40, 0.0)[view], embeddings(40, 5.0)[view]]) for view in VIEWS},
-            "val": {view: np.concatenate([embeddings(12, 0.0)[view], embeddings(12, 5.0)[view]]) for view in VIEWS}}
+    real = {
+        "train": {view: np.concatenate([embeddings(40, 0.0)[view], embeddings(40, 5.0)[view]]) for view in VIEWS},
+        "val": {view: np.concatenate([embeddings(12, 0.0)[view], embeddings(12, 5.0)[view]]) for view in VIEWS},
+    }
     val_groups = np.repeat(np.arange(12), 2)
     # "vae" made only the minority class 1; "cgan" made both.
-    synthetic = {"vae": embeddings(30, 5.0), "cgan": {view: np.concatenate([embeddings(20, 0.0)[view], embeddings(20, 5.0)[view]])
-                                                      for view in VIEWS}}
+    synthetic = {
+        "vae": embeddings(30, 5.0),
+        "cgan": {view: np.concatenate([embeddings(20, 0.0)[view], embeddings(20, 5.0)[view]]) for view in VIEWS},
+    }
     synthetic_y = {"vae": np.ones(30, dtype=int), "cgan": np.repeat([0, 1], 20)}
-    results, reference = audit_classes(synthetic, synthetic_y, real, train_y, val_y, val_groups, ["negative", "positive"],
-                                       AuditParams(repeats=1))
+    results, reference = audit_classes(
+        synthetic, synthetic_y, real, train_y, val_y, val_groups, ["negative", "positive"], AuditParams(repeats=1)
+    )
     assert set(results["vae"]) == {"positive"} and set(results["cgan"]) == {"negative", "positive"}
     assert set(reference) == {"negative", "positive"}
     for by_class in (*results.values(), reference):

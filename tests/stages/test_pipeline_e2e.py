@@ -86,10 +86,14 @@ def test_logged_classifier_loads_back_and_predicts_like_the_pipeline(project: Pa
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     run_ = mlflow.search_runs(
         experiment_names=["synthaug-demo-cough"],
-        filter_string="tags.`synthaug.method` = 'baseline' and tags.`synthaug.seed` = '0'", output_format="list",
+        filter_string="tags.`synthaug.method` = 'baseline' and tags.`synthaug.seed` = '0'",
+        output_format="list",
     )[0]
-    logged = [m for m in mlflow.search_logged_models(experiment_ids=[run_.info.experiment_id], output_format="list")
-              if m.source_run_id == run_.info.run_id]
+    logged = [
+        m
+        for m in mlflow.search_logged_models(experiment_ids=[run_.info.experiment_id], output_format="list")
+        if m.source_run_id == run_.info.run_id
+    ]
     model = mlflow.pyfunc.load_model(logged[0].model_uri)
     test = load_spectrogram_set(project / "outputs/features/test.npz")
     expected = pd.read_csv(project / "outputs/classifiers/baseline/seed0/predictions_test.csv")[["p_negative", "p_positive"]]
@@ -120,7 +124,9 @@ def test_ensemble_is_the_mean_of_its_members_probabilities(project: Path):
     members = ("baseline", "vae", "wgan_gp", "ddpm")
     for seed in (0, 1):
         ensemble = pd.read_csv(project / f"outputs/ensemble/equal/seed{seed}/predictions_test.csv")
-        probas = [pd.read_csv(project / f"outputs/classifiers/{m}/seed{seed}/predictions_test.csv")["p_positive"] for m in members]
+        probas = [
+            pd.read_csv(project / f"outputs/classifiers/{m}/seed{seed}/predictions_test.csv")["p_positive"] for m in members
+        ]
         assert np.allclose(ensemble["p_positive"], np.mean(probas, axis=0), atol=1e-9)
         fitted = json.loads((project / f"outputs/ensemble/fitted/seed{seed}/run.json").read_text())
         assert fitted["members"] == list(members) and abs(sum(fitted["weights"]) - 1.0) < 1e-9
@@ -186,8 +192,9 @@ def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project
         assert f"| positive | {name} |" in audit_table
         assert (project / f"reports/figures/nearest_neighbours_{name}.png").is_file()
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
-    generator_runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list",
-                                        filter_string="tags.`synthaug.stage` = 'train_generator'")
+    generator_runs = mlflow.search_runs(
+        experiment_names=["synthaug-demo-cough"], output_format="list", filter_string="tags.`synthaug.stage` = 'train_generator'"
+    )
     for run_ in generator_runs:
         name = run_.data.tags["synthaug.method"]
         logged = run_.data.metrics["audit.positive.classifier.two_sample_auroc_val"]
@@ -208,8 +215,9 @@ def test_promoted_champion_classifies_new_audio_like_the_pipeline(project: Path)
     assert "new version(s)" in run(["synthaug", "register"], project)
     assert "champion is now version" in run(["synthaug", "promote"], project)
     assert "0 new version(s)" in run(["synthaug", "register"], project)  # registering again adds nothing
-    out = run(["synthaug", "predict", "models:/synthaug-demo-cough@champion", "data/demo/cough", "--out", "predictions.csv"],
-              project)
+    out = run(
+        ["synthaug", "predict", "models:/synthaug-demo-cough@champion", "data/demo/cough", "--out", "predictions.csv"], project
+    )
     assert "file(s) classified" in out
 
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
@@ -287,9 +295,15 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
         assert tags["mlflow.source.git.commit"] != "unknown"
         assert logged.info.status == "FINISHED"
         artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
-        expected = {"prepare": "examples_per_class.png", "featurize": "examples_per_class.png",
-                    "train_generator": "samples", "synthesize": "real_vs_synthetic.png",
-                    "train_classifier": "learning_curves.png", "ensemble": "roc.png", "report": "results.md"}
+        expected = {
+            "prepare": "examples_per_class.png",
+            "featurize": "examples_per_class.png",
+            "train_generator": "samples",
+            "synthesize": "real_vs_synthetic.png",
+            "train_classifier": "learning_curves.png",
+            "ensemble": "roc.png",
+            "report": "results.md",
+        }
         assert expected[tags["synthaug.stage"]] in artifacts
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"
@@ -365,7 +379,10 @@ def test_curation_drops_synthetic_samples_and_logs_the_share(machine_project: Pa
     assert 0 <= metrics["curation_dropped"] <= n_synthetic
     assert metrics["curation_dropped_share"] == pytest.approx(metrics["curation_dropped"] / n_synthetic)
     mlflow.set_tracking_uri(tracking.default_tracking_uri(machine_project))
-    runs = mlflow.search_runs(experiment_names=["synthaug-demo-machine"], output_format="list",
-                              filter_string="tags.`synthaug.method` = 'cgan' and tags.`synthaug.stage` = 'train_classifier'")
+    runs = mlflow.search_runs(
+        experiment_names=["synthaug-demo-machine"],
+        output_format="list",
+        filter_string="tags.`synthaug.method` = 'cgan' and tags.`synthaug.stage` = 'train_classifier'",
+    )
     assert runs and all(r.data.tags["synthaug.curated"] == "true" for r in runs)
     assert all(float(r.data.params["curation_dropped_share"]) == pytest.approx(metrics["curation_dropped_share"]) for r in runs)

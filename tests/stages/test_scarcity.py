@@ -30,8 +30,14 @@ def spectrograms(files: list[str], labels: list[int], rng: np.random.Generator, 
             x.append(level + (1.0 + index) * rng.normal(size=(N_MELS, FRAMES)))
             y.append(label)
             ids.append(name)
-    return SpectrogramSet(x=np.asarray(x, np.float32)[:, None], y=np.asarray(y, np.int64), file_id=np.asarray(ids),
-                          class_names=CLASSES, feature_params={}, metadata={})
+    return SpectrogramSet(
+        x=np.asarray(x, np.float32)[:, None],
+        y=np.asarray(y, np.int64),
+        file_id=np.asarray(ids),
+        class_names=CLASSES,
+        feature_params={},
+        metadata={},
+    )
 
 
 @pytest.fixture
@@ -43,8 +49,10 @@ def project(tmp_path: Path, monkeypatch) -> dict:
         files = [f"{split}/{c}{i}.wav" for c in CLASSES for i in range(per_class)]
         labels = [c for c in range(len(CLASSES)) for _ in range(per_class)]
         raw[split] = spectrograms(files, labels, rng)
-        rows += [{"path": f, "label": CLASSES[y], "group": f, "split": split, "source": "s", "duration_s": 1.0,
-                  "sample_rate": 16000} for f, y in zip(files, labels)]
+        rows += [
+            {"path": f, "label": CLASSES[y], "group": f, "split": split, "source": "s", "duration_s": 1.0, "sample_rate": 16000}
+            for f, y in zip(files, labels)
+        ]
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     features = tmp_path / "features"
@@ -99,13 +107,23 @@ def run_point(project: dict, monkeypatch, early_stopping: bool, files_per_class:
     monkeypatch.setattr(scarcity, "sample_classes", sample_classes)
     monkeypatch.setattr(scarcity, "by_class", lambda trained, class_names: {})
     monkeypatch.setattr(scarcity, "run_classifier", run_classifier)
-    monkeypatch.setattr(scarcity, "real_vs_synthetic", lambda *a: types.SimpleNamespace(savefig=lambda path, dpi: Path(path).touch()))
+    monkeypatch.setattr(
+        scarcity, "real_vs_synthetic", lambda *a: types.SimpleNamespace(savefig=lambda path, dpi: Path(path).touch())
+    )
     monkeypatch.setattr(scarcity.tracking, "stage_run", stage_run)
     monkeypatch.setattr(scarcity.tracking, "log_counts", lambda *a, **k: None)
     monkeypatch.setattr(scarcity.tracking, "log_figure", lambda *a, **k: None)
     out = project["root"] / f"out-{early_stopping}"
-    scarcity.main(files_per_class, 0, params_file(project["root"], early_stopping), project["manifest"], project["features"],
-                  out, project["root"] / f"metrics-{early_stopping}.json", project_root=project["root"])
+    scarcity.main(
+        files_per_class,
+        0,
+        params_file(project["root"], early_stopping),
+        project["manifest"],
+        project["features"],
+        out,
+        project["root"] / f"metrics-{early_stopping}.json",
+        project_root=project["root"],
+    )
     seen["out"] = out
     return seen, calls
 

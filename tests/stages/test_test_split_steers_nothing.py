@@ -42,9 +42,15 @@ OVERLAY = {
     "ensemble": {"members": ["baseline", *GENERATORS], "fit_weights": True},
 }
 TUNE = {
-    "generator": "vae", "n_trials": 2, "seeds": [0], "pruner": "none", "sampler_seed": 0,
-    "space": {"shared": {"ratio": {"low": 0.25, "high": 1.0}, "curation.min_confidence": {"low": 0.3, "high": 0.9}},
-              "vae": {"steps": {"low": 1, "high": 2}}},
+    "generator": "vae",
+    "n_trials": 2,
+    "seeds": [0],
+    "pruner": "none",
+    "sampler_seed": 0,
+    "space": {
+        "shared": {"ratio": {"low": 0.25, "high": 1.0}, "curation.min_confidence": {"low": 0.3, "high": 0.9}},
+        "vae": {"steps": {"low": 1, "high": 2}},
+    },
 }
 
 
@@ -75,6 +81,7 @@ def perturb_test_split(project: Path) -> None:
 def complete_project(project: Path, perturb: bool) -> Path:
     """The tiny project through `dvc repro`, then the two commands outside it that select: a 2-trial
     study and `synthaug register` (the test runs `synthaug promote --dry-run`)."""
+
     def before(project: Path) -> None:
         shrink(project)
         if perturb:
@@ -91,8 +98,9 @@ def complete_project(project: Path, perturb: bool) -> Path:
 def projects(tmp_path_factory) -> tuple[Path, Path]:
     """The project and its perturbed twin, built side by side (each gets one core)."""
     original, shuffled = tmp_path_factory.mktemp("original"), tmp_path_factory.mktemp("shuffled")
-    built = build_side_by_side(lambda: complete_project(original, perturb=False),
-                               lambda: complete_project(shuffled, perturb=True))
+    built = build_side_by_side(
+        lambda: complete_project(original, perturb=False), lambda: complete_project(shuffled, perturb=True)
+    )
     return built[0], built[1]
 
 
@@ -143,8 +151,20 @@ def study_trials(project: Path) -> tuple[list[tuple], list[float]]:
 
     study = optuna.load_study(study_name="synthaug-demo-cough-vae", storage=f"sqlite:///{project / 'optuna.db'}")
     trials = sorted(study.trials, key=lambda t: t.number)
-    return ([(t.number, t.state.name, t.params, t.user_attrs[COUNTS_ATTR], t.user_attrs[CURATION_ATTR],
-              t.user_attrs[CURATION_DROPPED_ATTR]) for t in trials], [t.value for t in trials])
+    return (
+        [
+            (
+                t.number,
+                t.state.name,
+                t.params,
+                t.user_attrs[COUNTS_ATTR],
+                t.user_attrs[CURATION_ATTR],
+                t.user_attrs[CURATION_DROPPED_ATTR],
+            )
+            for t in trials
+        ],
+        [t.value for t in trials],
+    )
 
 
 def test_test_split_changes_test_metrics_and_no_selection(projects):

@@ -67,8 +67,10 @@ def test_a_corrupt_partial_file_fails_verification_and_is_removed(s3_client, buc
         import_prefix(f"s3://{bucket}/raw", tmp_path, s3=s3_client, progress=False)
     assert not (tmp_path / "a/two.wav.part").exists() and not (tmp_path / "a/two.wav").exists()
     import_prefix(f"s3://{bucket}/raw", tmp_path, s3=s3_client, progress=False)  # the next run gets it right
-    assert hashlib.md5((tmp_path / "a/two.wav").read_bytes()).hexdigest() == hashlib.md5(
-        content(s3_client, bucket, "raw/a/two.wav")).hexdigest()
+    assert (
+        hashlib.md5((tmp_path / "a/two.wav").read_bytes()).hexdigest()
+        == hashlib.md5(content(s3_client, bucket, "raw/a/two.wav")).hexdigest()
+    )
 
 
 def test_a_connection_dropped_mid_download_is_retried_from_where_it_stopped(s3_client, s3_endpoint, tmp_path):

@@ -13,10 +13,15 @@ from synthaug.team.settings import load_team_env, read_env_file, write_env_file
 
 def test_env_file_reads_comments_export_and_quotes(tmp_path):
     path = tmp_path / "team.env"
-    path.write_text("# the team's services\n\nexport MLFLOW_TRACKING_URI=http://mlflow:5000\nAWS_DEFAULT_REGION='eu-west-1'\n"
-                    'SYNTHAUG_DVC_REMOTE="s3://bucket/dvc"\n')
-    assert read_env_file(path) == {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "AWS_DEFAULT_REGION": "eu-west-1",
-                                   "SYNTHAUG_DVC_REMOTE": "s3://bucket/dvc"}
+    path.write_text(
+        "# the team's services\n\nexport MLFLOW_TRACKING_URI=http://mlflow:5000\nAWS_DEFAULT_REGION='eu-west-1'\n"
+        'SYNTHAUG_DVC_REMOTE="s3://bucket/dvc"\n'
+    )
+    assert read_env_file(path) == {
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "SYNTHAUG_DVC_REMOTE": "s3://bucket/dvc",
+    }
 
 
 def test_a_line_that_is_not_key_value_is_named(tmp_path):

@@ -28,8 +28,12 @@ def team_env(project: Path) -> dict[str, str]:
 
 def command_env(project: Path) -> dict[str, str]:
     """This environment with the project's team settings instead of any of the caller's (as `make` gives them to dvc)."""
-    return {**{k: v for k, v in os.environ.items() if k not in TEAM_KEYS}, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "DVC_NO_ANALYTICS": "1", **team_env(project)}
+    return {
+        **{k: v for k, v in os.environ.items() if k not in TEAM_KEYS},
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        **team_env(project),
+    }
 
 
 def team_run(cmd: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
@@ -43,8 +47,12 @@ def s3(project: Path):
     from synthaug.team.s3 import client
 
     env = team_env(project)
-    return client(endpoint_url=env["AWS_ENDPOINT_URL_S3"], access_key=env["AWS_ACCESS_KEY_ID"],
-                  secret_key=env["AWS_SECRET_ACCESS_KEY"], region=env["AWS_DEFAULT_REGION"])
+    return client(
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        access_key=env["AWS_ACCESS_KEY_ID"],
+        secret_key=env["AWS_SECRET_ACCESS_KEY"],
+        region=env["AWS_DEFAULT_REGION"],
+    )
 
 
 def keys(project: Path, prefix: str) -> list[str]:
@@ -68,6 +76,7 @@ def assert_remote_intact(project: Path, prefix: str) -> int:
 def project(tmp_path_factory, request) -> Path:
     """The tiny project with one generator and one seed (what the tests below read), logging to a local team
     stack that `synthaug team up` started."""
+
     def start_stack(project: Path) -> None:
         path = project / "params.yaml"
         params = yaml.safe_load(path.read_text())
@@ -89,7 +98,8 @@ def test_runs_go_to_the_server_and_artifacts_to_s3(project: Path):
     experiment = client.get_experiment_by_name(MODEL)
     runs = client.search_runs([experiment.experiment_id], max_results=500)
     assert {"prepare", "featurize", "train_generator", "train_classifier", "ensemble", "report"} <= {
-        r.data.tags["synthaug.stage"] for r in runs}
+        r.data.tags["synthaug.stage"] for r in runs
+    }
     assert all(r.info.status == "FINISHED" for r in runs)
     stored = keys(project, "mlartifacts/")
     assert any(k.endswith("/learning_curves.png") for k in stored) and any(k.endswith("/results.md") for k in stored)
@@ -142,8 +152,14 @@ def test_s3_endpoint_restarted_during_a_push_never_leaves_a_corrupt_remote(proje
     try:
         team_run(["dvc", "remote", "add", "--local", "--force", "flaky", "s3://synthaug/dvc-flaky"], project)
         team_run(["dvc", "remote", "modify", "--local", "flaky", "endpointurl", f"http://127.0.0.1:{proxy.port}"], project)
-        push = subprocess.Popen([str(BIN / "dvc"), "push", "-r", "flaky"], cwd=project, env=command_env(project),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        push = subprocess.Popen(
+            [str(BIN / "dvc"), "push", "-r", "flaky"],
+            cwd=project,
+            env=command_env(project),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while proxy.bytes < 2_000_000 and push.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

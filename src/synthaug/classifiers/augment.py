@@ -180,7 +180,9 @@ class Augmenter:
         self.transforms = list(transforms)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None, *, channel_std: Sequence[float] | np.ndarray | None = None) -> Augmenter:
+    def from_params(
+        cls, params: Mapping[str, Any] | None, *, channel_std: Sequence[float] | np.ndarray | None = None
+    ) -> Augmenter:
         """Build from {name: {option: value}} with names from ORDER; a missing, None or False entry is off.
 
         `channel_std` (the per-mel-channel std of the normalization) goes to `gain`. Unknown names or
@@ -190,9 +192,7 @@ class Augmenter:
         by_name = {t.name: t for t in ORDER}
         unknown = sorted(set(params) - set(by_name))
         if unknown:
-            raise ConfigError(
-                f"train_classifier.augment.{unknown[0]}: unknown augmentation; valid: {', '.join(by_name)}"
-            )
+            raise ConfigError(f"train_classifier.augment.{unknown[0]}: unknown augmentation; valid: {', '.join(by_name)}")
         transforms = []
         for transform in ORDER:
             options = params.get(transform.name)

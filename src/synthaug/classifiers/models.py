@@ -77,8 +77,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(*_conv_bn(c_in, c_out), nn.ReLU(inplace=True), *_conv_bn(c_out, c_out))
         self.shortcut = (
-            nn.Identity() if c_in == c_out
-            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+            nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,9 +92,7 @@ class ResNetCNN(SpectrogramClassifier):
 
     defaults: ClassVar[Mapping[str, Any]] = {"blocks": 4, "width": 32, "dropout": 0.3}
 
-    def __init__(
-        self, n_classes: int, in_channels: int = 1, *, blocks: int = 4, width: int = 32, dropout: float = 0.3
-    ) -> None:
+    def __init__(self, n_classes: int, in_channels: int = 1, *, blocks: int = 4, width: int = 32, dropout: float = 0.3) -> None:
         if int(blocks) < 1 or int(width) < 1:
             raise ConfigError(f"train_classifier.model: resnet_cnn needs blocks >= 1 and width >= 1, got {blocks}, {width}")
         channels = [int(width) * 2 ** min(i, 3) for i in range(int(blocks))]

@@ -16,8 +16,13 @@ from synthaug.io import torch_save_atomic
 
 
 def save_classifier(
-    path: Path, model: torch.nn.Module, *, architecture: str, options: dict[str, Any],
-    class_names: list[str], input_shape: tuple[int, int, int],
+    path: Path,
+    model: torch.nn.Module,
+    *,
+    architecture: str,
+    options: dict[str, Any],
+    class_names: list[str],
+    input_shape: tuple[int, int, int],
 ) -> None:
     payload = {
         "architecture": architecture,

@@ -56,8 +56,7 @@ def load_dataset(adapter: str, root: str | Path, options: dict | None = None) ->
     valid = [name for name in inspect.signature(load).parameters if name != "root"]
     for key in options:
         if key not in valid:
-            raise ConfigError(f"dataset.options.{key}: not an option of adapter {adapter!r}; "
-                              f"valid options: {valid or 'none'}")
+            raise ConfigError(f"dataset.options.{key}: not an option of adapter {adapter!r}; valid options: {valid or 'none'}")
     return load(Path(root), **options)
 
 

@@ -69,8 +69,9 @@ def require_columns(table: pd.DataFrame, columns, where: Path) -> None:
     """Raise DataError when a metadata table lacks a column the adapter needs."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise DataError(f"{where} lacks columns {missing} (it has {list(table.columns)}); "
-                        "check that it is the right file for this adapter")
+        raise DataError(
+            f"{where} lacks columns {missing} (it has {list(table.columns)}); check that it is the right file for this adapter"
+        )
 
 
 def finish(files: pd.DataFrame, root: Path, adapter: str, report: dict) -> AdapterResult:
@@ -83,12 +84,13 @@ def finish(files: pd.DataFrame, root: Path, adapter: str, report: dict) -> Adapt
     is a DataError that quotes the report.
     """
     if files.empty:
-        raise DataError(f"{adapter} adapter found no usable audio files under {root}; what it excluded: "
-                        f"{json.dumps(report, default=str)}. Check dataset.root and dataset.options")
+        raise DataError(
+            f"{adapter} adapter found no usable audio files under {root}; what it excluded: "
+            f"{json.dumps(report, default=str)}. Check dataset.root and dataset.options"
+        )
     files = files.sort_values("path", kind="stable").reset_index(drop=True)
     # Paths that lead out of the root are refused before any file outside it is opened.
-    validate_manifest(to_manifest(files.assign(duration_s=float("nan"), sample_rate=0)),
-                      where=f"{adapter} adapter ({root})")
+    validate_manifest(to_manifest(files.assign(duration_s=float("nan"), sample_rate=0)), where=f"{adapter} adapter ({root})")
     probed = probe_files(root, files["path"].tolist())
     files = files.drop(columns=["channels"], errors="ignore")  # the header's count replaces a listed one
     files = files.assign(duration_s=probed["duration_s"], sample_rate=probed["sample_rate"])
@@ -107,8 +109,10 @@ def finish(files: pd.DataFrame, root: Path, adapter: str, report: dict) -> Adapt
         "splits": _value_counts(manifest["split"].replace("", "(none)")),
         "unreadable": {
             "count": int(len(unreadable)),
-            "examples": [{"path": p, "error": e} for p, e in
-                         zip(unreadable[:MAX_EXAMPLES], probed.loc[unreadable.index[:MAX_EXAMPLES], "error"])],
+            "examples": [
+                {"path": p, "error": e}
+                for p, e in zip(unreadable[:MAX_EXAMPLES], probed.loc[unreadable.index[:MAX_EXAMPLES], "error"])
+            ],
         },
         "notes": notes,
     }

@@ -31,8 +31,7 @@ from synthaug.datasets.base import (
 )
 from synthaug.errors import ConfigError
 
-LABELS = {"healthy": "negative", "positive_mild": "positive", "positive_moderate": "positive",
-          "positive_asymp": "positive"}
+LABELS = {"healthy": "negative", "positive_mild": "positive", "positive_moderate": "positive", "positive_asymp": "positive"}
 QUALITY_LEVELS = (0, 1, 2)
 
 
@@ -52,8 +51,11 @@ def load(
     root = require_dir(Path(root), "Coswara root", fix)
     recordings = _check_recordings(recordings)
     _check_min_quality(min_quality)
-    metadata_path = require_file(resolve_option_path(root, metadata_csv, "combined_data.csv", "metadata_csv"),
-                                 "Coswara metadata", "set dataset.options.metadata_csv to combined_data.csv")
+    metadata_path = require_file(
+        resolve_option_path(root, metadata_csv, "combined_data.csv", "metadata_csv"),
+        "Coswara metadata",
+        "set dataset.options.metadata_csv to combined_data.csv",
+    )
     participants, report = _read_participants(metadata_path)
     folders, folder_report = _find_folders(root, participants)
     report.update(folder_report)
@@ -74,10 +76,12 @@ def load(
     report["quality"] = {"min_quality": min_quality, "annotated": not quality.empty}
     if min_quality is not None:
         unlabelled, low = files["quality"].isna(), files["quality"].fillna(-1) < min_quality
-        report["quality"].update({
-            "unlabelled": _per_recording(files[unlabelled], recordings),
-            "below_min_quality": _per_recording(files[low & ~unlabelled], recordings),
-        })
+        report["quality"].update(
+            {
+                "unlabelled": _per_recording(files[unlabelled], recordings),
+                "below_min_quality": _per_recording(files[low & ~unlabelled], recordings),
+            }
+        )
         files = files[~low]
 
     files = files.assign(split="", source="coswara")
@@ -108,8 +112,13 @@ def _read_participants(path: Path) -> tuple[pd.DataFrame, dict]:
 def _find_folders(root: Path, participants: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """One audio folder (`<date>/<id>`) per participant id, and what did not fit."""
     folders = pd.DataFrame(
-        sorted({(wav.parent.parent.name, wav.parent.name) for wav in root.glob("*/*/*.wav")
-                if not wav.parent.parent.name.startswith(".")}),
+        sorted(
+            {
+                (wav.parent.parent.name, wav.parent.name)
+                for wav in root.glob("*/*/*.wav")
+                if not wav.parent.parent.name.startswith(".")
+            }
+        ),
         columns=["date_dir", "id"],
     )
     folders["folder"] = folders["date_dir"] + "/" + folders["id"]
@@ -138,34 +147,48 @@ def _read_quality(root: Path, annotations_dir, recordings: list[str], required: 
     for recording in recordings:
         path = folder / f"{recording}_labels.csv"
         if required:
-            require_file(path, f"quality labels for {recording!r}", f"{fix}, or set dataset.options.min_quality "
-                         "to null (only cough recordings are annotated)")
+            require_file(
+                path,
+                f"quality labels for {recording!r}",
+                f"{fix}, or set dataset.options.min_quality to null (only cough recordings are annotated)",
+            )
         if path.is_file():
             # The published header is "FILENAME, QUALITY": skipinitialspace drops the blank.
             table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
             require_columns(table, ["FILENAME", "QUALITY"], path)
-            frames.append(pd.DataFrame({
-                "group": table["FILENAME"].str.strip().str.removesuffix(f"_{recording}"),
-                "recording": recording,
-                "quality": pd.to_numeric(table["QUALITY"], errors="coerce"),
-            }).drop_duplicates(["group", "recording"], keep="last"))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "group": table["FILENAME"].str.strip().str.removesuffix(f"_{recording}"),
+                        "recording": recording,
+                        "quality": pd.to_numeric(table["QUALITY"], errors="coerce"),
+                    }
+                ).drop_duplicates(["group", "recording"], keep="last")
+            )
     return pd.concat(frames) if frames else pd.DataFrame(columns=["group", "recording", "quality"])
 
 
 def _per_recording(files: pd.DataFrame, recordings: list[str]) -> dict:
     """Count, count per recording and examples (`<id>/<recording>`) of some recordings."""
-    return {"count": len(files), "per_recording": {r: int((files["recording"] == r).sum()) for r in recordings},
-            "examples": examples(files["group"] + "/" + files["recording"])}
+    return {
+        "count": len(files),
+        "per_recording": {r: int((files["recording"] == r).sum()) for r in recordings},
+        "examples": examples(files["group"] + "/" + files["recording"]),
+    }
 
 
 def _check_recordings(recordings) -> list[str]:
     if isinstance(recordings, str) or not recordings or not all(isinstance(r, str) and r for r in recordings):
-        raise ConfigError(f"dataset.options.recordings: expected a list of recording names such as "
-                          f"['cough-heavy', 'cough-shallow'], got {recordings!r}")
+        raise ConfigError(
+            f"dataset.options.recordings: expected a list of recording names such as "
+            f"['cough-heavy', 'cough-shallow'], got {recordings!r}"
+        )
     return list(dict.fromkeys(recordings))
 
 
 def _check_min_quality(min_quality) -> None:
     if min_quality is not None and (isinstance(min_quality, bool) or min_quality not in QUALITY_LEVELS):
-        raise ConfigError(f"dataset.options.min_quality: expected null or one of {list(QUALITY_LEVELS)} "
-                          f"(0 bad, 1 good, 2 excellent), got {min_quality!r}")
+        raise ConfigError(
+            f"dataset.options.min_quality: expected null or one of {list(QUALITY_LEVELS)} "
+            f"(0 bad, 1 good, 2 excellent), got {min_quality!r}"
+        )

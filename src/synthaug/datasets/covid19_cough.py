@@ -38,13 +38,15 @@ def load(root: Path, sources: list[str] | None = None) -> AdapterResult:
     channels = records["source"].fillna("").astype(str)
     wanted = _check_sources(sources, channels) if sources is not None else channels.unique()
     keep_channel = channels.isin(wanted)
-    files = pd.DataFrame({
-        "path": AUDIO_DIR + "/" + records["filename"].astype(str),
-        "label": records["covid19"].map(LABELS),
-        "group": records["filename"].map(lambda name: PurePosixPath(str(name)).stem),
-        "split": "",
-        "source": channels,
-    })
+    files = pd.DataFrame(
+        {
+            "path": AUDIO_DIR + "/" + records["filename"].astype(str),
+            "label": records["covid19"].map(LABELS),
+            "group": records["filename"].map(lambda name: PurePosixPath(str(name)).stem),
+            "split": "",
+            "source": channels,
+        }
+    )
     files = pd.concat([files, records[[c for c in EXTRAS if c in records]]], axis=1)
 
     no_label = files["label"].isna()
@@ -65,8 +67,7 @@ def load(root: Path, sources: list[str] | None = None) -> AdapterResult:
 def _check_sources(sources, channels: pd.Series) -> list[str]:
     available = sorted(set(channels) - {""})
     if isinstance(sources, str) or not all(isinstance(s, str) for s in sources):
-        raise ConfigError(f"dataset.options.sources: expected a list of channel names from {available}, "
-                          f"got {sources!r}")
+        raise ConfigError(f"dataset.options.sources: expected a list of channel names from {available}, got {sources!r}")
     unknown = sorted(set(sources) - set(available))
     if unknown:
         raise ConfigError(f"dataset.options.sources: unknown channels {unknown}; available: {available}")

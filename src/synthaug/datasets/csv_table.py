@@ -40,37 +40,62 @@ def load(
     `group_column` None makes every file its own group; `split_column` None leaves the split to
     `assign_splits`. `source` fills the manifest's source column.
     """
-    files, report = read_table(root, table=table, path_column=path_column, label_column=label_column,
-                               group_column=group_column, split_column=split_column, source=source)
+    files, report = read_table(
+        root,
+        table=table,
+        path_column=path_column,
+        label_column=label_column,
+        group_column=group_column,
+        split_column=split_column,
+        source=source,
+    )
     return finish(files, Path(root), "csv", report)
 
 
-def read_table(root: Path, *, table: str | Path, path_column: str, label_column: str,
-               group_column: str | None = None, split_column: str | None = None,
-               source: str) -> tuple[pd.DataFrame, dict]:
+def read_table(
+    root: Path,
+    *,
+    table: str | Path,
+    path_column: str,
+    label_column: str,
+    group_column: str | None = None,
+    split_column: str | None = None,
+    source: str,
+) -> tuple[pd.DataFrame, dict]:
     """The usable rows of `table` (manifest columns without the probed ones) and the report so far;
     adapters for sources that ship such a table build on this."""
     root = require_dir(Path(root), "data root", "point dataset.root at the folder holding the audio files")
-    table_path = require_file(resolve_option_path(root, table, "metadata.csv", "table"), "metadata table",
-                              "set dataset.options.table to the CSV that lists the audio files")
+    table_path = require_file(
+        resolve_option_path(root, table, "metadata.csv", "table"),
+        "metadata table",
+        "set dataset.options.table to the CSV that lists the audio files",
+    )
     # Everything as literal text: a label "NA" or a speaker "None" is data, not a missing value.
     rows = pd.read_csv(table_path, dtype=str, keep_default_na=False)
-    columns = {"path_column": path_column, "label_column": label_column,
-               "group_column": group_column, "split_column": split_column}
+    columns = {
+        "path_column": path_column,
+        "label_column": label_column,
+        "group_column": group_column,
+        "split_column": split_column,
+    }
     for key, column in columns.items():
         if column is not None and column not in rows.columns:
-            raise ConfigError(f"dataset.options.{key}: column {column!r} is not in {table_path}; "
-                              f"its columns are {list(rows.columns)}")
+            raise ConfigError(
+                f"dataset.options.{key}: column {column!r} is not in {table_path}; its columns are {list(rows.columns)}"
+            )
 
     # Line numbers as an editor shows them: the header is line 1.
-    paths = [_relative_posix(p, root, table_path, line=i + 2, column=path_column)
-             for i, p in enumerate(rows[path_column].str.strip())]
-    files = pd.DataFrame({
-        "path": pd.Series(paths, index=rows.index, dtype=str),
-        "label": rows[label_column].str.strip(),
-        "split": rows[split_column].str.strip().str.lower() if split_column else "",
-        "source": source,
-    })
+    paths = [
+        _relative_posix(p, root, table_path, line=i + 2, column=path_column) for i, p in enumerate(rows[path_column].str.strip())
+    ]
+    files = pd.DataFrame(
+        {
+            "path": pd.Series(paths, index=rows.index, dtype=str),
+            "label": rows[label_column].str.strip(),
+            "split": rows[split_column].str.strip().str.lower() if split_column else "",
+            "source": source,
+        }
+    )
     files["group"] = rows[group_column].str.strip() if group_column else files["path"]
     _check_splits(files["split"], table_path, split_column)
     mapped = {c for c in columns.values() if c}
@@ -124,5 +149,6 @@ def _relative_posix(path: str, root: Path, table_path: Path, *, line: int, colum
 def _check_splits(splits: pd.Series, table_path: Path, split_column: str | None) -> None:
     unknown = sorted(set(splits) - {*SPLITS, ""})
     if unknown:
-        raise DataError(f"{table_path}: column {split_column!r} holds unknown split values {unknown}; "
-                        f"allowed: {list(SPLITS)} or empty")
+        raise DataError(
+            f"{table_path}: column {split_column!r} holds unknown split values {unknown}; allowed: {list(SPLITS)} or empty"
+        )

@@ -63,7 +63,8 @@ class DataReport:
         rows: dict[str, Any] = {}
         for record in self.summary.to_dict(orient="records"):
             rows.setdefault(record["label"], {})[record["split"]] = {
-                k: v for k, v in record.items() if k not in ("label", "split")}
+                k: v for k, v in record.items() if k not in ("label", "split")
+            }
         return {
             "files": int(self.summary.loc[self.summary["split"] == "all", "files"].sum()),
             "unreadable_files": self.unreadable,
@@ -89,16 +90,17 @@ def build_data_report(manifest: pd.DataFrame, thresholds: Thresholds, adapter_re
     upsampled = upsampling_check(ok, thresholds)
     if upsampled:
         (report.warnings if thresholds.allow_upsampling else report.refusals).append(upsampled)
-    for column, name in (("sample_rate", "native sample rates"), ("channels", "channel counts"),
-                         ("source", "sources")):
+    for column, name in (("sample_rate", "native sample rates"), ("channels", "channel counts"), ("source", "sources")):
         confound = association_check(ok if column != "source" else frame, column, name, thresholds.max_class_association)
         if confound:
             report.warnings.append(confound)
-    for check in (duration_check(ok, thresholds.max_duration_ratio),
-                  few_groups_check(frame, thresholds.min_groups_per_class),
-                  unused_group_columns_check(adapter_report),
-                  missing_files_check(adapter_report, listed=len(frame) + missing_count(adapter_report)),
-                  unreadable_check(frame)):
+    for check in (
+        duration_check(ok, thresholds.max_duration_ratio),
+        few_groups_check(frame, thresholds.min_groups_per_class),
+        unused_group_columns_check(adapter_report),
+        missing_files_check(adapter_report, listed=len(frame) + missing_count(adapter_report)),
+        unreadable_check(frame),
+    ):
         if check:
             report.warnings.append(check)
     return report
@@ -110,20 +112,23 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     everything = frame.assign(split="all")
     for (label, split), part in pd.concat([frame, everything]).groupby(["label", "split"], sort=False):
         readable = part[part["sample_rate"] > 0]
-        rows.append({
-            "label": str(label),
-            "split": str(split),
-            "files": int(len(part)),
-            "groups": int(part["group"].nunique()),
-            "duration_total_s": round(float(readable["duration_s"].sum()), 3),
-            "duration_median_s": round(float(readable["duration_s"].median()), 3) if len(readable) else None,
-            "sample_rates": _counts(readable["sample_rate"]),
-            "channels": _counts(readable["channels"]),
-        })
+        rows.append(
+            {
+                "label": str(label),
+                "split": str(split),
+                "files": int(len(part)),
+                "groups": int(part["group"].nunique()),
+                "duration_total_s": round(float(readable["duration_s"].sum()), 3),
+                "duration_median_s": round(float(readable["duration_s"].median()), 3) if len(readable) else None,
+                "sample_rates": _counts(readable["sample_rate"]),
+                "channels": _counts(readable["channels"]),
+            }
+        )
     order = {name: i for i, name in enumerate([*SPLITS, "", "all"])}
     summary = pd.DataFrame(rows)
-    return summary.sort_values(["label", "split"], key=lambda c: c.map(order) if c.name == "split" else c,
-                               kind="stable").reset_index(drop=True)
+    return summary.sort_values(
+        ["label", "split"], key=lambda c: c.map(order) if c.name == "split" else c, kind="stable"
+    ).reset_index(drop=True)
 
 
 def format_table(report: DataReport) -> str:
@@ -158,21 +163,26 @@ def upsampling_check(frame: pd.DataFrame, thresholds: Thresholds) -> dict | None
     lowest = int(low["sample_rate"].min())
     per_rate = "; ".join(
         f"{int(rate)} Hz: {len(part)} files (" + ", ".join(f"{k} {n}" for k, n in _counts(part["label"]).items()) + ")"
-        for rate, part in low.groupby("sample_rate"))
+        for rate, part in low.groupby("sample_rate")
+    )
     allowed = thresholds.allow_upsampling
     return {
         "check": "upsampling",
         "files": int(len(low)),
         "lowest_native_rate": lowest,
-        "message": (f"{len(low)} of {len(frame)} files are recorded below featurize.sample_rate = {model_rate} Hz "
-                    f"or below twice featurize.f_max = {f_max:g} Hz ({per_rate}; e.g. {_examples(low['path'])}). "
-                    f"Featurize {'will upsample' if allowed else 'would upsample'} them: their mel channels "
-                    f"above {lowest / 2:g} Hz hold no recorded sound, only resampling noise that the per-channel "
-                    "normalization scales to full weight"),
-        "fix": (f"lower featurize.sample_rate to at most {lowest} and featurize.f_max to at most {lowest / 2:g} "
-                "(the lowest native rate and its Nyquist frequency), or leave those files out (e.g. with "
-                "an adapter option under dataset.options)"
-                + ("" if allowed else ", or set prepare.allow_upsampling: true to accept the upsampling")),
+        "message": (
+            f"{len(low)} of {len(frame)} files are recorded below featurize.sample_rate = {model_rate} Hz "
+            f"or below twice featurize.f_max = {f_max:g} Hz ({per_rate}; e.g. {_examples(low['path'])}). "
+            f"Featurize {'will upsample' if allowed else 'would upsample'} them: their mel channels "
+            f"above {lowest / 2:g} Hz hold no recorded sound, only resampling noise that the per-channel "
+            "normalization scales to full weight"
+        ),
+        "fix": (
+            f"lower featurize.sample_rate to at most {lowest} and featurize.f_max to at most {lowest / 2:g} "
+            "(the lowest native rate and its Nyquist frequency), or leave those files out (e.g. with "
+            "an adapter option under dataset.options)"
+            + ("" if allowed else ", or set prepare.allow_upsampling: true to accept the upsampling")
+        ),
     }
 
 
@@ -192,17 +202,22 @@ def association_check(frame: pd.DataFrame, column: str, name: str, max_associati
     shares = table.div(table.sum(axis=1), axis=0)
     spread = "; ".join(
         f"{label}: " + ", ".join(f"{value} {share:.0%}" for value, share in row.items() if share > 0)
-        for label, row in shares.iterrows())
+        for label, row in shares.iterrows()
+    )
     return {
         "check": f"{column}_confound",
         "cramers_v": round(strength, 3),
-        "message": (f"{name} differ between classes (Cramér's V {strength:.2f} > prepare.max_class_association "
-                    f"= {max_association:g}): {spread}. A classifier can learn the recording channel instead "
-                    "of the class"),
-        "fix": ("keep recordings of one channel (see the adapter's options under dataset.options, e.g. "
-                "dataset.options.sources for covid19-cough), or report results per source as well; bring every "
-                "file to one band with featurize.sample_rate at most the lowest native rate and featurize.f_max "
-                "at most half of it"),
+        "message": (
+            f"{name} differ between classes (Cramér's V {strength:.2f} > prepare.max_class_association "
+            f"= {max_association:g}): {spread}. A classifier can learn the recording channel instead "
+            "of the class"
+        ),
+        "fix": (
+            "keep recordings of one channel (see the adapter's options under dataset.options, e.g. "
+            "dataset.options.sources for covid19-cough), or report results per source as well; bring every "
+            "file to one band with featurize.sample_rate at most the lowest native rate and featurize.f_max "
+            "at most half of it"
+        ),
     }
 
 
@@ -218,12 +233,16 @@ def duration_check(frame: pd.DataFrame, max_ratio: float) -> dict | None:
     return {
         "check": "duration_confound",
         "ratio": round(ratio, 3),
-        "message": (f"median durations differ between classes by a factor {ratio:.2f} "
-                    f"(> prepare.max_duration_ratio = {max_ratio:g}): {spread}. Cropping and zero padding to "
-                    "featurize.duration_s leave the length visible, so a classifier can learn it instead of "
-                    "the class"),
-        "fix": ("trim the recordings to the sound of interest, or set featurize.duration_s at most the "
-                "shortest class median so that every clip is full"),
+        "message": (
+            f"median durations differ between classes by a factor {ratio:.2f} "
+            f"(> prepare.max_duration_ratio = {max_ratio:g}): {spread}. Cropping and zero padding to "
+            "featurize.duration_s leave the length visible, so a classifier can learn it instead of "
+            "the class"
+        ),
+        "fix": (
+            "trim the recordings to the sound of interest, or set featurize.duration_s at most the "
+            "shortest class median so that every clip is full"
+        ),
     }
 
 
@@ -231,10 +250,12 @@ def few_groups_check(frame: pd.DataFrame, min_groups: int) -> dict | None:
     """Warn when a class has fewer than `min_groups` groups in val or test."""
     if min_groups <= 0:
         return None
-    counts = (frame[frame["split"].isin(["val", "test"])]
-              .groupby(["split", "label"])["group"].nunique()
-              .reindex(pd.MultiIndex.from_product([["val", "test"], sorted(frame["label"].unique())]),
-                       fill_value=0))
+    counts = (
+        frame[frame["split"].isin(["val", "test"])]
+        .groupby(["split", "label"])["group"]
+        .nunique()
+        .reindex(pd.MultiIndex.from_product([["val", "test"], sorted(frame["label"].unique())]), fill_value=0)
+    )
     few = counts[counts < min_groups]
     if few.empty:
         return None
@@ -242,11 +263,15 @@ def few_groups_check(frame: pd.DataFrame, min_groups: int) -> dict | None:
     return {
         "check": "few_groups",
         "groups": {f"{split}/{label}": int(n) for (split, label), n in few.items()},
-        "message": (f"classes with fewer than prepare.min_groups_per_class = {min_groups} groups in an "
-                    f"evaluation split ({listed}); validation and test metrics on so few people or "
-                    "recordings are noisy"),
-        "fix": ("add data for these classes, or give val/test a larger share (prepare.split.val, "
-                "prepare.split.test); lower prepare.min_groups_per_class if this is all the data there is"),
+        "message": (
+            f"classes with fewer than prepare.min_groups_per_class = {min_groups} groups in an "
+            f"evaluation split ({listed}); validation and test metrics on so few people or "
+            "recordings are noisy"
+        ),
+        "fix": (
+            "add data for these classes, or give val/test a larger share (prepare.split.val, "
+            "prepare.split.test); lower prepare.min_groups_per_class if this is all the data there is"
+        ),
     }
 
 
@@ -258,9 +283,11 @@ def unused_group_columns_check(adapter_report: dict) -> dict | None:
     return {
         "check": "unused_group_columns",
         "columns": list(columns),
-        "message": (f"the table has column(s) {columns} that look like group ids (participant, speaker, ...), "
-                    "but dataset.options.group_column is not set: every file is its own group, so one "
-                    "person's recordings can land in both training and test"),
+        "message": (
+            f"the table has column(s) {columns} that look like group ids (participant, speaker, ...), "
+            "but dataset.options.group_column is not set: every file is its own group, so one "
+            "person's recordings can land in both training and test"
+        ),
         "fix": f"set dataset.options.group_column: {columns[0]} (or the column that identifies people)",
     }
 
@@ -278,8 +305,10 @@ def missing_files_check(adapter_report: dict, listed: int) -> dict | None:
     return {
         "check": "missing_files",
         "files": count,
-        "message": (f"{count} of {listed} listed files are missing under dataset.root "
-                    f"(e.g. {list(missing.get('examples', []))[:EXAMPLES]}); they are left out"),
+        "message": (
+            f"{count} of {listed} listed files are missing under dataset.root "
+            f"(e.g. {list(missing.get('examples', []))[:EXAMPLES]}); they are left out"
+        ),
         "fix": "check dataset.root and the paths the metadata lists, or drop the rows of files you do not have",
     }
 

@@ -302,9 +302,7 @@ def write_machine_demo(
     _check_int("test_files_per_class", test_files_per_class, minimum=1)
     is_number = isinstance(duration_s, (int, float)) and not isinstance(duration_s, bool)
     if not is_number or not MIN_MACHINE_DURATION_S <= duration_s < math.inf:
-        raise ConfigError(
-            f"demo option 'duration_s' must be a number of seconds >= {MIN_MACHINE_DURATION_S}, got {duration_s!r}"
-        )
+        raise ConfigError(f"demo option 'duration_s' must be a number of seconds >= {MIN_MACHINE_DURATION_S}, got {duration_s!r}")
     out_dir = _start(out_dir, seed)
     n = int(round(duration_s * SAMPLE_RATE))
     rows = []
@@ -339,9 +337,7 @@ def write_demo(kind: str, out_dir: Path, *, seed: int = 0, **size_options) -> Pa
     valid = [p for p in inspect.signature(writer).parameters if p not in ("out_dir", "seed")]
     for option in size_options:
         if option not in valid:
-            raise ConfigError(
-                f"demo option {option!r} is not valid for the {kind!r} demo; valid options: {', '.join(valid)}"
-            )
+            raise ConfigError(f"demo option {option!r} is not valid for the {kind!r} demo; valid options: {', '.join(valid)}")
     return writer(out_dir, seed=seed, **size_options)
 
 

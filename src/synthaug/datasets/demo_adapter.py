@@ -22,6 +22,7 @@ def load(root: Path) -> AdapterResult:
     root = require_dir(Path(root), "demo data root", fix)
     table = require_file(root / METADATA, "demo metadata", fix)
     require_columns(pd.read_csv(table, nrows=0), ["path", "label", "group", "split"], table)
-    files, report = csv_table.read_table(root, table=METADATA, path_column="path", label_column="label",
-                                         group_column="group", split_column="split", source="demo")
+    files, report = csv_table.read_table(
+        root, table=METADATA, path_column="path", label_column="label", group_column="group", split_column="split", source="demo"
+    )
     return finish(files, root, "demo", report)

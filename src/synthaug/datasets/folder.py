@@ -47,11 +47,12 @@ def load(
     """List the audio files under `root` as described in the module docstring."""
     root = require_dir(Path(root), "data root", "point dataset.root at the folder that holds the class folders")
     if split_dirs is not None and split_pattern is not None:
-        raise ConfigError("dataset.options.split_dirs and dataset.options.split_pattern both set; "
-                          "the split comes either from folders or from file names, set only one")
+        raise ConfigError(
+            "dataset.options.split_dirs and dataset.options.split_pattern both set; "
+            "the split comes either from folders or from file names, set only one"
+        )
     if isinstance(extensions, str) or not extensions:
-        raise ConfigError(f"dataset.options.extensions: expected a list such as {list(DEFAULT_EXTENSIONS)}, "
-                          f"got {extensions!r}")
+        raise ConfigError(f"dataset.options.extensions: expected a list such as {list(DEFAULT_EXTENSIONS)}, got {extensions!r}")
     suffixes = {"." + str(e).lower().lstrip(".") for e in extensions}
     listing = _list_files(root, _check_split_dirs(root, split_dirs))
     is_audio = listing["suffix"].isin(suffixes) & ~listing["hidden"]
@@ -72,8 +73,7 @@ def load(
     unmatched = {"label": label.isna(), "split": split.isna(), "group": group.isna()}
     usable = ~(unmatched["label"] | unmatched["split"] | unmatched["group"])
 
-    manifest = pd.DataFrame({"path": path, "label": label, "group": group, "split": split,
-                             "source": source})[usable]
+    manifest = pd.DataFrame({"path": path, "label": label, "group": group, "split": split, "source": source})[usable]
     report = {
         "audio_files": len(files),
         "ignored_files": {str(k or "(no extension)"): int(v) for k, v in ignored.value_counts().items()},
@@ -89,13 +89,15 @@ def _list_files(root: Path, split_dirs: dict[str, str]) -> pd.DataFrame:
     for split, base in bases.items():
         for file in sorted(p for p in base.rglob("*") if p.is_file()):
             inner = file.relative_to(base).parts
-            rows.append({
-                "path": file.relative_to(root).as_posix(),
-                "class_dir": inner[0] if len(inner) > 1 else None,
-                "split": split,
-                "suffix": file.suffix.lower(),
-                "hidden": any(part.startswith(".") for part in inner),
-            })
+            rows.append(
+                {
+                    "path": file.relative_to(root).as_posix(),
+                    "class_dir": inner[0] if len(inner) > 1 else None,
+                    "split": split,
+                    "suffix": file.suffix.lower(),
+                    "hidden": any(part.startswith(".") for part in inner),
+                }
+            )
     return pd.DataFrame(rows, columns=["path", "class_dir", "split", "suffix", "hidden"])
 
 
@@ -121,16 +123,18 @@ def _check_split_dirs(root: Path, split_dirs: dict[str, str] | None) -> dict[str
     if split_dirs is None:
         return {}
     if not isinstance(split_dirs, dict) or not split_dirs or set(split_dirs) - set(SPLITS):
-        raise ConfigError(f"dataset.options.split_dirs: expected a mapping from {list(SPLITS)} to folders "
-                          f"under the data root, got {split_dirs!r}")
+        raise ConfigError(
+            f"dataset.options.split_dirs: expected a mapping from {list(SPLITS)} to folders "
+            f"under the data root, got {split_dirs!r}"
+        )
     for split, folder in split_dirs.items():
-        require_dir(root / folder, f"split folder for {split!r}",
-                    "fix dataset.options.split_dirs or the data layout")
+        require_dir(root / folder, f"split folder for {split!r}", "fix dataset.options.split_dirs or the data layout")
     return {str(k): str(v) for k, v in split_dirs.items()}
 
 
 def _check_split_map(split_map) -> dict[str, str]:
     if not isinstance(split_map, dict) or not set(map(str, split_map.values())) <= set(SPLITS):
-        raise ConfigError(f"dataset.options.split_map: expected a mapping from matched text to one of "
-                          f"{list(SPLITS)}, got {split_map!r}")
+        raise ConfigError(
+            f"dataset.options.split_map: expected a mapping from matched text to one of {list(SPLITS)}, got {split_map!r}"
+        )
     return {str(k): str(v) for k, v in split_map.items()}

@@ -19,9 +19,11 @@ METADATA = "metadata.csv"
 def load(root: Path) -> AdapterResult:
     """List `root/recordings/*.wav` through `root/metadata.csv`."""
     root = require_dir(Path(root), "FSDD root", "point dataset.root at the free-spoken-digit-dataset folder")
-    table = require_file(root / METADATA, "FSDD metadata", "the FSDD folder must hold metadata.csv "
-                         "(columns path, digit, speaker, take)")
+    table = require_file(
+        root / METADATA, "FSDD metadata", "the FSDD folder must hold metadata.csv (columns path, digit, speaker, take)"
+    )
     require_columns(pd.read_csv(table, nrows=0), ["path", "digit", "speaker"], table)
-    files, report = csv_table.read_table(root, table=METADATA, path_column="path", label_column="digit",
-                                         group_column="speaker", source="fsdd")
+    files, report = csv_table.read_table(
+        root, table=METADATA, path_column="path", label_column="digit", group_column="speaker", source="fsdd"
+    )
     return finish(files, root, "fsdd", report)

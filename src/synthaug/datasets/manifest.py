@@ -73,17 +73,22 @@ def validate_manifest(df: pd.DataFrame, where: str) -> list[str]:
             problems.append(f"{blank.sum()} rows with an empty {column!r} (e.g. row {blank.idxmax()})")
     absolute = text["path"].map(lambda p: PurePosixPath(p).is_absolute() or Path(p).is_absolute())
     if absolute.any():
-        problems.append(f"{absolute.sum()} absolute paths (paths are relative to the data root), "
-                        f"e.g. {_examples(text.loc[absolute, 'path'])}")
+        problems.append(
+            f"{absolute.sum()} absolute paths (paths are relative to the data root), e.g. {_examples(text.loc[absolute, 'path'])}"
+        )
     outside = ~absolute & text["path"].map(escapes_root)
     if outside.any():
         rows = [f"row {i}: {p!r}" for i, p in text.loc[outside, "path"].items()]
-        problems.append(f"{outside.sum()} paths lead outside the data root (dataset.root), "
-                        f"e.g. {_examples(rows)}; list only files inside the data root")
+        problems.append(
+            f"{outside.sum()} paths lead outside the data root (dataset.root), "
+            f"e.g. {_examples(rows)}; list only files inside the data root"
+        )
     duplicated = text["path"].duplicated(keep=False)
     if duplicated.any():
-        problems.append(f"{text.loc[duplicated, 'path'].nunique()} paths listed more than once, "
-                        f"e.g. {_examples(text.loc[duplicated, 'path'].unique())}")
+        problems.append(
+            f"{text.loc[duplicated, 'path'].nunique()} paths listed more than once, "
+            f"e.g. {_examples(text.loc[duplicated, 'path'].unique())}"
+        )
     unknown = sorted(set(text["split"]) - {*SPLITS, ""})
     if unknown:
         problems.append(f"unknown split values {unknown}; allowed: {list(SPLITS)} or '' (no predefined split)")

@@ -20,8 +20,9 @@ _MAX_FOLDS = 100
 _FALLBACK_FOLDS = 20
 
 
-def assign_splits(manifest: pd.DataFrame, *, train: float = 0.7, val: float = 0.15, test: float = 0.15,
-                  seed: int = 0) -> pd.DataFrame:
+def assign_splits(
+    manifest: pd.DataFrame, *, train: float = 0.7, val: float = 0.15, test: float = 0.15, seed: int = 0
+) -> pd.DataFrame:
     """Return a copy of `manifest` with every row's `split` set; deterministic for a given seed.
 
     - No row has a split: a three-way split, grouped (no group in two splits) and stratified by
@@ -43,7 +44,8 @@ def assign_splits(manifest: pd.DataFrame, *, train: float = 0.7, val: float = 0.
         raise DataError(
             f"assign_splits: {(~given).sum()} rows have no split while {given.sum()} rows do "
             f"(e.g. {out.loc[~given, 'path'].iloc[0]}); give every row a split or none, so that "
-            "predefined splits are kept and the rest are drawn in one grouped, stratified step")
+            "predefined splits are kept and the rest are drawn in one grouped, stratified step"
+        )
     present = set(out["split"])
     if present == set(SPLITS):
         return out
@@ -52,8 +54,10 @@ def assign_splits(manifest: pd.DataFrame, *, train: float = 0.7, val: float = 0.
         inner = {"train": train / (train + val), "val": val / (train + val)}
         out.loc[carve, "split"] = _grouped_split(out[carve], inner, seed)
         return out
-    raise DataError(f"assign_splits: the manifest predefines only {sorted(present)}; a predefined split "
-                    "needs train and test (val is then carved from train) or all of train, val and test")
+    raise DataError(
+        f"assign_splits: the manifest predefines only {sorted(present)}; a predefined split "
+        "needs train and test (val is then carved from train) or all of train, val and test"
+    )
 
 
 def scarcity_subsets(manifest: pd.DataFrame, n_per_class: list[int], *, seed: int) -> dict[int, list[str]]:
@@ -72,8 +76,10 @@ def scarcity_subsets(manifest: pd.DataFrame, n_per_class: list[int], *, seed: in
     too_small = [(n, label, int(size)) for n in sizes for label, size in class_sizes.items() if n > size]
     if too_small:
         n, label, size = too_small[0]
-        raise DataError(f"scarcity_subsets: n={n} files per class, but class {label!r} has only {size} "
-                        "train files; lower the largest n_per_class")
+        raise DataError(
+            f"scarcity_subsets: n={n} files per class, but class {label!r} has only {size} "
+            "train files; lower the largest n_per_class"
+        )
     # Sorting first makes the order depend only on the files and the seed, not on the row order.
     shuffled = train.sort_values("path").sample(frac=1.0, random_state=seed)
     rank = shuffled.groupby("label").cumcount()
@@ -90,8 +96,10 @@ def _grouped_split(frame: pd.DataFrame, fractions: dict[str, float], seed: int) 
     groups_per_class = frame.groupby("label")["group"].nunique()
     if groups_per_class.min() < len(fractions):
         label = groups_per_class.idxmin()
-        raise DataError(f"assign_splits: class {label!r} has {groups_per_class.min()} groups, too few to reach "
-                        f"each of {list(fractions)}; add data for it or give the manifest predefined splits")
+        raise DataError(
+            f"assign_splits: class {label!r} has {groups_per_class.min()} groups, too few to reach "
+            f"each of {list(fractions)}; add data for it or give the manifest predefined splits"
+        )
     ideal = _ideal_folds(fractions)
     candidates = [ideal, *range(min(ideal - 1, int(groups_per_class.min())), len(fractions) - 1, -1)]
     # StratifiedGroupKFold needs at least one class with k groups.
@@ -101,8 +109,10 @@ def _grouped_split(frame: pd.DataFrame, fractions: dict[str, float], seed: int) 
         classes_per_split = frame.groupby(split)["label"].nunique()
         if len(classes_per_split) == len(fractions) and (classes_per_split == len(groups_per_class)).all():
             return split
-    raise DataError(f"assign_splits: no grouped split gives every class a place in each of {list(fractions)} "
-                    f"(groups per class: {groups_per_class.to_dict()}); add data or predefine the splits")
+    raise DataError(
+        f"assign_splits: no grouped split gives every class a place in each of {list(fractions)} "
+        f"(groups per class: {groups_per_class.to_dict()}); add data or predefine the splits"
+    )
 
 
 def _fold_numbers(frame: pd.DataFrame, k: int, seed: int) -> pd.Series:
@@ -143,6 +153,7 @@ def _check_fractions(**fractions: float) -> dict[str, float]:
             raise ConfigError(f"prepare.split.{name}: expected a fraction between 0 and 1 (exclusive), got {value!r}")
     total = sum(fractions.values())
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise ConfigError(f"prepare.split.train, prepare.split.val and prepare.split.test must sum to 1, "
-                          f"got {total:g} ({fractions})")
+        raise ConfigError(
+            f"prepare.split.train, prepare.split.val and prepare.split.test must sum to 1, got {total:g} ({fractions})"
+        )
     return {name: float(value) for name, value in fractions.items()}

@@ -31,9 +31,7 @@ def _check_members(member_probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarr
             raise ValueError(f"members' probabilities differ in shape: {sorted(shapes)}")
     probas = np.asarray(member_probas, dtype=np.float64)
     if probas.ndim != 3 or probas.shape[0] == 0:
-        raise ValueError(
-            f"member probabilities must be [M members, N items, C classes], got shape {list(probas.shape)}"
-        )
+        raise ValueError(f"member probabilities must be [M members, N items, C classes], got shape {list(probas.shape)}")
     if not np.all(np.isfinite(probas)):
         raise ValueError("member probabilities hold NaN or infinite values")
     return probas
@@ -108,8 +106,13 @@ def fit_weights(y_val: Sequence[int] | np.ndarray, member_probas_val: np.ndarray
         grad_w = -(true_class @ np.where(p > _EPS, 1 / clipped, 0.0)) / n_items
         return float(loss), w * (grad_w - w @ grad_w)
 
-    fit = minimize(loss_and_gradient, np.zeros(n_members), jac=True, method="L-BFGS-B",
-                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 1000})
+    fit = minimize(
+        loss_and_gradient,
+        np.zeros(n_members),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 1000},
+    )
     weights = softmax(fit.x)
     return weights / weights.sum()
 
@@ -133,14 +136,17 @@ def split_validation(
     labels = np.asarray(labels)
     item_groups = file_ids if groups is None else np.asarray(groups).astype(str)
     if not (len(file_ids) == len(labels) == len(item_groups)):
-        raise ValueError(f"file_ids, labels and groups must have one entry per item, got "
-                         f"{len(file_ids)}, {len(labels)} and {len(item_groups)}")
+        raise ValueError(
+            f"file_ids, labels and groups must have one entry per item, got {len(file_ids)}, {len(labels)} and {len(item_groups)}"
+        )
     # One row per file: a file's clips share its label and group.
     files, first = np.unique(file_ids, return_index=True)
     file_groups = item_groups[first]
     if len(np.unique(file_groups)) < 2:
-        raise ValueError(f"validation holds {len(np.unique(file_groups))} group(s); fitting ensemble weights on one half "
-                         "and scoring on the other needs at least two")
+        raise ValueError(
+            f"validation holds {len(np.unique(file_groups))} group(s); fitting ensemble weights on one half "
+            "and scoring on the other needs at least two"
+        )
     per_class = {c: len(np.unique(file_groups[labels[first] == c])) for c in np.unique(labels[first])}
     thin = {c: n for c, n in per_class.items() if n < 2}
     if thin:

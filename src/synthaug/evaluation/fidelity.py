@@ -192,8 +192,7 @@ def reduced_frechet_distance(real: np.ndarray, candidate: np.ndarray) -> dict:
 # Kernel inception distance
 
 
-def kernel_inception_distance(real: np.ndarray, candidate: np.ndarray, *, max_samples: int = 1000,
-                              seed: int = 0) -> float:
+def kernel_inception_distance(real: np.ndarray, candidate: np.ndarray, *, max_samples: int = 1000, seed: int = 0) -> float:
     """KID: the unbiased estimate of MMD^2 between two sets with the kernel k(x, y) = (x.y / D + 1)^3.
 
     MMD^2_u = mean_{i != j} k(r_i, r_j) + mean_{i != j} k(c_i, c_j) - 2 mean_{i, j} k(r_i, c_j)
@@ -278,8 +277,9 @@ def _distance_ratio(nearest: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.divide(nearest, second, out=np.zeros_like(nearest), where=second > 0)
 
 
-def memorization(synthetic: np.ndarray, train: np.ndarray, unseen: np.ndarray, *, quantile: float = 0.05,
-                 copy_distance_ratio: float = 0.5) -> dict:
+def memorization(
+    synthetic: np.ndarray, train: np.ndarray, unseen: np.ndarray, *, quantile: float = 0.05, copy_distance_ratio: float = 0.5
+) -> dict:
     """Which synthetic samples are copies of a training sample, judged against real samples the generator never saw.
 
     d1, d2: each synthetic sample's distances to its nearest and second-nearest distinct training samples.
@@ -295,8 +295,7 @@ def memorization(synthetic: np.ndarray, train: np.ndarray, unseen: np.ndarray, *
     rate is NaN for an empty synthetic set. ValueError if `unseen` is empty, `train` has fewer than 2
     distinct rows, or a bound is outside (0, 1].
     """
-    synthetic, train, unseen = (_embeddings("synthetic", synthetic), _embeddings("train", train),
-                                _embeddings("unseen", unseen))
+    synthetic, train, unseen = (_embeddings("synthetic", synthetic), _embeddings("train", train), _embeddings("unseen", unseen))
     _same_width(synthetic=synthetic, train=train, unseen=unseen)
     if len(unseen) == 0:
         raise ValueError("memorization needs real unseen (validation) samples to calibrate the copy threshold")
@@ -309,10 +308,17 @@ def memorization(synthetic: np.ndarray, train: np.ndarray, unseen: np.ndarray, *
     near = nearest_training(train, synthetic)
     ratio = _distance_ratio(near["nearest"], near["second"])
     is_copy = (near["nearest"] < threshold) & (ratio < copy_distance_ratio)
-    return {"rate": float(is_copy.mean()) if len(synthetic) else math.nan, "threshold": threshold,
-            "quantile": float(quantile), "copy_distance_ratio": float(copy_distance_ratio),
-            "synthetic_to_train": near["nearest"], "distance_ratio": ratio, "nearest_train": near["index"],
-            "unseen_to_train": unseen_to_train, "is_copy": is_copy}
+    return {
+        "rate": float(is_copy.mean()) if len(synthetic) else math.nan,
+        "threshold": threshold,
+        "quantile": float(quantile),
+        "copy_distance_ratio": float(copy_distance_ratio),
+        "synthetic_to_train": near["nearest"],
+        "distance_ratio": ratio,
+        "nearest_train": near["index"],
+        "unseen_to_train": unseen_to_train,
+        "is_copy": is_copy,
+    }
 
 
 # Two-sample tests
@@ -330,14 +336,17 @@ def _two_sample_model(test: str, n_fit: int, seed: int):
     if test == "quadratic":
         # Each feature and its square, not sklearn's PolynomialFeatures: its D^2 cross terms are too many
         # features for a few dozen samples, while the squares alone carry every per-feature spread.
-        return make_pipeline(StandardScaler(), FunctionTransformer(_with_squares), StandardScaler(),
-                             # liblinear: the fastest solver for a few hundred rows (this runs per fold and split)
-                             LogisticRegression(solver="liblinear", max_iter=1000, random_state=seed))
+        return make_pipeline(
+            StandardScaler(),
+            FunctionTransformer(_with_squares),
+            StandardScaler(),
+            # liblinear: the fastest solver for a few hundred rows (this runs per fold and split)
+            LogisticRegression(solver="liblinear", max_iter=1000, random_state=seed),
+        )
     raise ValueError(f"unknown two-sample test {test!r}; valid: {', '.join(TWO_SAMPLE_TESTS)}")
 
 
-def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, test: str = "knn", seed: int = 0,
-                     folds: int = 5) -> float:
+def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, test: str = "knn", seed: int = 0, folds: int = 5) -> float:
     """Classifier two-sample test: out-of-fold AUROC of a classifier separating real (0) from synthetic (1).
 
     test "knn": k-nearest neighbours (k ~ sqrt of the training fold's size) on standardized features; it
@@ -355,8 +364,9 @@ def two_sample_auroc(real: np.ndarray, synthetic: np.ndarray, *, test: str = "kn
     real, synthetic = _embeddings("real", real), _embeddings("synthetic", synthetic)
     _same_width(real=real, synthetic=synthetic)
     if len(real) < 2 or len(synthetic) < 2:
-        raise ValueError(f"the two-sample test needs at least 2 samples per set, got {len(real)} real "
-                         f"and {len(synthetic)} synthetic")
+        raise ValueError(
+            f"the two-sample test needs at least 2 samples per set, got {len(real)} real and {len(synthetic)} synthetic"
+        )
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
     real = real[rng.choice(len(real), size=n, replace=False)]
@@ -389,10 +399,24 @@ def group_halves(groups: np.ndarray, *, repeats: int, seed: int = 0) -> list[tup
 
 
 AUDIT_METRICS = (
-    "two_sample_auroc_val", "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val",
-    "two_sample_auroc_train", "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train",
-    "kid_val", "kid_train", "frechet_val", "frechet_dims_val", "frechet_train", "frechet_dims_train",
-    "precision", "recall", "density", "coverage", "k", "memorization_rate",
+    "two_sample_auroc_val",
+    "two_sample_auroc_knn_val",
+    "two_sample_auroc_quadratic_val",
+    "two_sample_auroc_train",
+    "two_sample_auroc_knn_train",
+    "two_sample_auroc_quadratic_train",
+    "kid_val",
+    "kid_train",
+    "frechet_val",
+    "frechet_dims_val",
+    "frechet_train",
+    "frechet_dims_train",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "k",
+    "memorization_rate",
 )
 AUDIT_COUNTS = ("n", "n_available", "n_comparison", "n_train", "repeats")
 
@@ -408,8 +432,17 @@ def _rescaling(train: np.ndarray) -> tuple[np.ndarray, float]:
     return centre, math.sqrt(variance) if variance > 0 else 1.0
 
 
-def _score(candidate: np.ndarray, comparison: np.ndarray, train: np.ndarray, *, k: int, quantile: float,
-           copy_distance_ratio: float, seed: int, copies_of: np.ndarray | None = None) -> dict[str, float]:
+def _score(
+    candidate: np.ndarray,
+    comparison: np.ndarray,
+    train: np.ndarray,
+    *,
+    k: int,
+    quantile: float,
+    copy_distance_ratio: float,
+    seed: int,
+    copies_of: np.ndarray | None = None,
+) -> dict[str, float]:
     """Every metric of one candidate set against one comparison (validation) set and the training data.
 
     Inputs are already rescaled. `copies_of` is the set whose memorization rate is measured (default: the
@@ -419,8 +452,7 @@ def _score(candidate: np.ndarray, comparison: np.ndarray, train: np.ndarray, *, 
     result: dict[str, float] = {}
     for reference_name, real in (("val", comparison), ("train", train)):
         enough = min(len(real), len(candidate)) >= 2
-        aurocs = {test: two_sample_auroc(real, candidate, test=test, seed=seed) if enough else nan
-                  for test in TWO_SAMPLE_TESTS}
+        aurocs = {test: two_sample_auroc(real, candidate, test=test, seed=seed) if enough else nan for test in TWO_SAMPLE_TESTS}
         result |= {f"two_sample_auroc_{test}_{reference_name}": value for test, value in aurocs.items()}
         result[f"two_sample_auroc_{reference_name}"] = max(aurocs.values()) if enough else nan
         result[f"kid_{reference_name}"] = kernel_inception_distance(real, candidate, seed=seed) if enough else nan
@@ -496,12 +528,20 @@ def audit_class(
     def summary(name: str, available: int) -> dict:
         scored = rows[name]
         metrics = {key: float(np.mean([r[key] for r in scored])) if scored else math.nan for key in AUDIT_METRICS}
-        counts = {"n": int(round(np.mean(sizes[name]))) if scored else 0, "n_available": int(available),
-                  "n_comparison": int(round(np.mean(comparison_sizes))), "n_train": len(train), "repeats": len(splits)}
+        counts = {
+            "n": int(round(np.mean(sizes[name]))) if scored else 0,
+            "n_available": int(available),
+            "n_comparison": int(round(np.mean(comparison_sizes))),
+            "n_train": len(train),
+            "repeats": len(splits),
+        }
         return metrics | counts
 
     reference_available = int(round(np.mean([len(r) for _, r in splits]))) if splits else 0
-    return {REFERENCE: summary(REFERENCE, reference_available), **{name: summary(name, len(values)) for name, values in sets.items()}}
+    return {
+        REFERENCE: summary(REFERENCE, reference_available),
+        **{name: summary(name, len(values)) for name, values in sets.items()},
+    }
 
 
 def strongest_two_sample(by_view: Mapping[str, Mapping[str, float]], against: str = "val") -> dict:
@@ -523,7 +563,12 @@ def strongest_two_sample(by_view: Mapping[str, Mapping[str, float]], against: st
 
 
 def sample_scores(
-    synthetic: np.ndarray, train: np.ndarray, *, k: int = 5, copy_threshold: float, copy_distance_ratio: float = 0.5,
+    synthetic: np.ndarray,
+    train: np.ndarray,
+    *,
+    k: int = 5,
+    copy_threshold: float,
+    copy_distance_ratio: float = 0.5,
 ) -> dict[str, np.ndarray]:
     """Per synthetic sample scores for curating a synthetic set, both [N] float arrays.
 
@@ -577,8 +622,16 @@ def sample_scores(
 
 
 def class_sample_scores(
-    synthetic: np.ndarray, synthetic_y: np.ndarray, train: np.ndarray, train_y: np.ndarray,
-    val: np.ndarray, val_y: np.ndarray, *, k: int, quantile: float, copy_distance_ratio: float = 0.5,
+    synthetic: np.ndarray,
+    synthetic_y: np.ndarray,
+    train: np.ndarray,
+    train_y: np.ndarray,
+    val: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    k: int,
+    quantile: float,
+    copy_distance_ratio: float = 0.5,
 ) -> dict[str, np.ndarray]:
     """`sample_scores` of synthetic samples class by class, each class against its own real samples.
 
@@ -592,10 +645,12 @@ def class_sample_scores(
         rows, train_rows, val_rows = synthetic_y == c, train_y == c, val_y == c
         if len(np.unique(train[train_rows], axis=0)) < 2 or not val_rows.any():
             continue
-        threshold = memorization(synthetic[rows], train[train_rows], val[val_rows], quantile=quantile,
-                                 copy_distance_ratio=copy_distance_ratio)["threshold"]
-        per_sample = sample_scores(synthetic[rows], train[train_rows], k=k, copy_threshold=threshold,
-                                   copy_distance_ratio=copy_distance_ratio)
+        threshold = memorization(
+            synthetic[rows], train[train_rows], val[val_rows], quantile=quantile, copy_distance_ratio=copy_distance_ratio
+        )["threshold"]
+        per_sample = sample_scores(
+            synthetic[rows], train[train_rows], k=k, copy_threshold=threshold, copy_distance_ratio=copy_distance_ratio
+        )
         for name in scores:
             scores[name][rows] = per_sample[name]
     return scores

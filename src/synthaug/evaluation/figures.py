@@ -168,8 +168,9 @@ def scarcity_curves(table: pd.DataFrame, metric: str, *, title: str) -> Figure:
     axis = figure.subplots()
     for variant, rows in table.groupby("variant", sort=False):
         rows = rows.sort_values("files_per_class")
-        axis.errorbar(rows["files_per_class"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"],
-                      marker="o", capsize=3, label=str(variant))
+        axis.errorbar(
+            rows["files_per_class"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"], marker="o", capsize=3, label=str(variant)
+        )
     sizes = sorted(table["files_per_class"].unique())
     axis.set_xscale("log", base=2)
     axis.set_xticks(sizes, [str(n) for n in sizes])
@@ -273,9 +274,7 @@ def audit_bars(table: pd.DataFrame, *, reference: str, title: str) -> Figure:
                         bar.set_hatch("//")
                         bar.set_alpha(0.6)
             axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-            axis.set_xticks(positions + width * (len(AUDIT_BAR_SCORES) - 1) / 2,
-                            sets,
-                            rotation=20, ha="right", fontsize=8)
+            axis.set_xticks(positions + width * (len(AUDIT_BAR_SCORES) - 1) / 2, sets, rotation=20, ha="right", fontsize=8)
             axis.set_ylim(0, 1.05)
             axis.set_title(f"{cls}, {view.replace('_', '-')} view", fontsize=10)
             if col == 0:

@@ -49,9 +49,7 @@ def classification_metrics(
     y_pred = (proba[:, 1] >= threshold).astype(np.int64) if threshold is not None else proba.argmax(axis=1)
     notes: list[str] = []
 
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     with warnings.catch_warnings():
         # balanced_accuracy warns when y_pred holds classes absent from y_true; the value is still defined.
         warnings.simplefilter("ignore")
@@ -65,8 +63,10 @@ def classification_metrics(
         "threshold": None if threshold is None else float(threshold),
         "per_class": {
             str(name): {
-                "precision": float(precision[i]), "recall": float(recall[i]),
-                "f1": float(f1[i]), "support": int(support[i]),
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
             }
             for i, name in enumerate(class_names)
         },

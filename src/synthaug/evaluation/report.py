@@ -116,8 +116,10 @@ def test_file_groups(file_ids: np.ndarray, groups: Mapping[str, str] | None) -> 
         return np.asarray(file_ids, dtype=str)
     missing = [str(f) for f in file_ids if str(f) not in groups]
     if missing:
-        raise DataError(f"{len(missing)} test file(s) not in the manifest, e.g. {missing[0]!r}; the predictions are "
-                        "older than the manifest: re-run featurize and the classifiers (dvc repro)")
+        raise DataError(
+            f"{len(missing)} test file(s) not in the manifest, e.g. {missing[0]!r}; the predictions are "
+            "older than the manifest: re-run featurize and the classifiers (dvc repro)"
+        )
     return np.asarray([groups[str(f)] for f in file_ids], dtype=str)
 
 
@@ -148,37 +150,56 @@ def compare_methods(
     n_test_groups = len(np.unique(test_groups))
     support = {name: int(n) for name, n in zip(class_names, np.bincount(reference.y_test, minlength=len(class_names)))}
     resampling: dict[str, Any] = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
-    thresholds = {m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()}
+    thresholds = {
+        m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()
+    }
     results = {}
     for method, predictions in loaded.items():
         if not np.array_equal(predictions.test_ids, reference.test_ids):
             raise DataError(f"{method} and {baseline} were tested on different files; re-run both (dvc repro)")
         per_seed = {score: metric_values(predictions.y_test, predictions.test, score)[0].tolist() for score in ARGMAX_SCORES}
         if binary:
-            per_seed[THRESHOLD_SCORE] = metric_values(predictions.y_test, predictions.test, "macro_f1",
-                                                      thresholds=np.asarray(thresholds[method]))[0].tolist()
-        intervals = {score: bootstrap_interval(predictions.y_test, predictions.test, score, **resampling)
-                     for score in ARGMAX_SCORES}
+            per_seed[THRESHOLD_SCORE] = metric_values(
+                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method])
+            )[0].tolist()
+        intervals = {
+            score: bootstrap_interval(predictions.y_test, predictions.test, score, **resampling) for score in ARGMAX_SCORES
+        }
         if binary:
-            intervals[THRESHOLD_SCORE] = bootstrap_interval(predictions.y_test, predictions.test, "macro_f1",
-                                                            thresholds=np.asarray(thresholds[method]), **resampling)
+            intervals[THRESHOLD_SCORE] = bootstrap_interval(
+                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method]), **resampling
+            )
         scores = MethodScores(
-            method=method, seeds=len(predictions.test), per_seed=per_seed,
+            method=method,
+            seeds=len(predictions.test),
+            per_seed=per_seed,
             summary={score: summarize(values) for score, values in per_seed.items()},
-            per_class=_per_class(predictions, class_names), thresholds=thresholds[method] or [],
-            intervals=intervals, test_groups=group_counts, n_test_groups=n_test_groups, support=support,
+            per_class=_per_class(predictions, class_names),
+            thresholds=thresholds[method] or [],
+            intervals=intervals,
+            test_groups=group_counts,
+            n_test_groups=n_test_groups,
+            support=support,
         )
         if method != baseline:
             if len(predictions.test) != len(reference.test):
-                raise DataError(f"{method} has {len(predictions.test)} seeds, {baseline} {len(reference.test)}; "
-                                "paired comparisons need the same seeds")
-            scores.versus_baseline = compare_to_baseline(reference.y_test, reference.test, predictions.test,
-                                                         metrics=ARGMAX_SCORES, **resampling)
+                raise DataError(
+                    f"{method} has {len(predictions.test)} seeds, {baseline} {len(reference.test)}; "
+                    "paired comparisons need the same seeds"
+                )
+            scores.versus_baseline = compare_to_baseline(
+                reference.y_test, reference.test, predictions.test, metrics=ARGMAX_SCORES, **resampling
+            )
             if binary:
                 scores.versus_baseline[THRESHOLD_SCORE] = compare_to_baseline(
-                    reference.y_test, reference.test, predictions.test, metrics=("macro_f1",),
-                    thresholds_baseline=np.asarray(thresholds[baseline]), thresholds_method=np.asarray(thresholds[method]),
-                    **resampling)["macro_f1"]
+                    reference.y_test,
+                    reference.test,
+                    predictions.test,
+                    metrics=("macro_f1",),
+                    thresholds_baseline=np.asarray(thresholds[baseline]),
+                    thresholds_method=np.asarray(thresholds[method]),
+                    **resampling,
+                )["macro_f1"]
         results[method] = scores
     adjust_p_values(results)
     return results
@@ -258,8 +279,11 @@ def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[
     """
     out = {}
     for score in scores:
-        half_widths = [(v["ci_high"] - v["ci_low"]) / 2 for r in results.values()
-                       if (v := r.versus_baseline.get(score)) and _finite(v["ci_low"]) and _finite(v["ci_high"])]
+        half_widths = [
+            (v["ci_high"] - v["ci_low"]) / 2
+            for r in results.values()
+            if (v := r.versus_baseline.get(score)) and _finite(v["ci_low"]) and _finite(v["ci_high"])
+        ]
         out[score] = float(np.median(half_widths)) if half_widths else math.nan
     return out
 
@@ -272,27 +296,37 @@ def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
     resolution = detectable_difference(results)
     lines = []
     if all(math.isnan(v) for v in resolution.values()):
-        lines.append(f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
-                     "with the baseline, so no smallest detectable difference is estimated.")
+        lines.append(
+            f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
+            "with the baseline, so no smallest detectable difference is estimated."
+        )
     elif all(v == 0 for v in resolution.values() if not math.isnan(v)):
         # Not "±0.000": zero-width intervals mean the bootstrap had nothing to draw, not a perfect test split.
-        lines.append(f"- **Resolution:** not measurable: with {reference.n_test_groups} test group(s) ({per_class}) "
-                     f"and {reference.seeds} seed(s), resampling groups within each class and seeds draws the same "
-                     "data every time, so the intervals below have zero width and say nothing about noise.")
+        lines.append(
+            f"- **Resolution:** not measurable: with {reference.n_test_groups} test group(s) ({per_class}) "
+            f"and {reference.seeds} seed(s), resampling groups within each class and seeds draws the same "
+            "data every time, so the intervals below have zero width and say nothing about noise."
+        )
     else:
+
         def amount(score: str) -> str:
             return "n/a" if math.isnan(resolution[score]) else f"±{resolution[score]:.3f}"
 
-        lines.append(f"- **Resolution:** with {reference.n_test_groups} test groups ({per_class}), differences smaller "
-                     f"than about {amount('auroc')} in AUROC ({amount('macro_f1')} in macro F1) cannot be told from "
-                     "noise (median half-width of the paired differences' intervals below).")
+        lines.append(
+            f"- **Resolution:** with {reference.n_test_groups} test groups ({per_class}), differences smaller "
+            f"than about {amount('auroc')} in AUROC ({amount('macro_f1')} in macro F1) cannot be told from "
+            "noise (median half-width of the paired differences' intervals below)."
+        )
     scarce = {name: n for name, n in counts.items() if n < MIN_TEST_GROUPS_PER_CLASS}
     if scarce:
         listed = ", ".join(f"{n} of class `{name}`" for name, n in scarce.items())
-        lines += ["", f"> **Warning: differences between methods cannot be detected on this test split.** It holds only "
-                      f"{listed} (fewer than {MIN_TEST_GROUPS_PER_CLASS} groups per class): the intervals are wide and "
-                      "themselves unreliable, so treat every comparison below as inconclusive and evaluate on more "
-                      "participants before drawing conclusions."]
+        lines += [
+            "",
+            f"> **Warning: differences between methods cannot be detected on this test split.** It holds only "
+            f"{listed} (fewer than {MIN_TEST_GROUPS_PER_CLASS} groups per class): the intervals are wide and "
+            "themselves unreliable, so treat every comparison below as inconclusive and evaluate on more "
+            "participants before drawing conclusions.",
+        ]
     return lines
 
 
@@ -305,8 +339,10 @@ def difference(comparison: Mapping[str, float] | None) -> str:
         return ""
     if comparison["difference"] is None or math.isnan(comparison["difference"]):
         return "n/a"
-    text = (f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], "
-            f"p = {comparison['p_value']:.3g}")
+    text = (
+        f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], "
+        f"p = {comparison['p_value']:.3g}"
+    )
     return text + (f", Holm {comparison['p_holm']:.3g}" if _finite(comparison.get("p_holm")) else "")
 
 
@@ -316,56 +352,91 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_methods(results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc"),
-                     labels: Mapping[str, str] | None = None) -> str:
+def markdown_methods(
+    results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc"), labels: Mapping[str, str] | None = None
+) -> str:
     """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs.
 
     `labels` names methods in the table where their name alone would mislead (see `method_label`).
     """
     labels = labels or {}
     scores = [s for s in SCORE_TITLES if any(s in r.summary for r in results.values())]
-    header = ["Method", "Seeds", *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
-              *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p, Holm p" for s in versus)]
-    rows = [[labels.get(name, name), str(r.seeds), *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
-             *(difference(r.versus_baseline.get(s)) for s in versus)] for name, r in results.items()]
+    header = [
+        "Method",
+        "Seeds",
+        *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
+        *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p, Holm p" for s in versus),
+    ]
+    rows = [
+        [
+            labels.get(name, name),
+            str(r.seeds),
+            *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
+            *(difference(r.versus_baseline.get(s)) for s in versus),
+        ]
+        for name, r in results.items()
+    ]
     return markdown_table(header, rows)
 
 
-def markdown_per_class(results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None,
-                       support: Mapping[str, int] | None = None) -> str:
+def markdown_per_class(
+    results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None, support: Mapping[str, int] | None = None
+) -> str:
     """Per-class precision, recall and F1 in long format: one row per method and class, so the table is
     as wide for ten classes as for two. `support`: test files per class (a column when given)."""
     labels = labels or {}
     class_names = list(next(iter(results.values())).per_class)
     header = ["Method", "Class", "Precision", "Recall", "F1", *(["Support"] if support is not None else [])]
-    rows = [[labels.get(method, method), name, *(mean_std(r.per_class[name][k]) for k in ("precision", "recall", "f1")),
-             *([str(support.get(name, 0))] if support is not None else [])]
-            for method, r in results.items() for name in class_names]
+    rows = [
+        [
+            labels.get(method, method),
+            name,
+            *(mean_std(r.per_class[name][k]) for k in ("precision", "recall", "f1")),
+            *([str(support.get(name, 0))] if support is not None else []),
+        ]
+        for method, r in results.items()
+        for name in class_names
+    ]
     return markdown_table(header, rows)
 
 
 SCARCITY_VARIANTS = ("baseline", "baseline_classic", "gan", "gan_classic")
 PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); profiles/paper-medical.yaml reproduces its setup
-    "baseline": (0.645, 0.745), "vae": (0.646, 0.748), "wgan_gp": (0.609, 0.726), "ddpm": (0.644, 0.746), "ensemble": (0.664, 0.761),
+    "baseline": (0.645, 0.745),
+    "vae": (0.646, 0.748),
+    "wgan_gp": (0.609, 0.726),
+    "ddpm": (0.644, 0.746),
+    "ensemble": (0.664, 0.761),
 }
+
 
 def published_protocol_lines(departures: list[dict], unstated: list[dict], published_profile: str) -> list[str]:
     """The header's comparison of the whole configuration with the published protocol's table of values."""
+
     def value(v) -> str:
         return f"`{v}`".replace("|", "\\|")
 
     protocol = f"the published protocol (`profiles/{published_profile}.yaml` reproduces it)"
     if departures:
-        lines = ["", f"**Published protocol:** matches {protocol} except in {len(departures)} setting(s) the study "
-                 "states, so these numbers are not the published experiment:", "",
-                 markdown_table(["Setting", "Here", "Published", "Stated in", "Note"],
-                                [[f"`{d['key']}`", value(d["here"]), value(d["published"]), d["source"], d["note"]]
-                                 for d in departures])]
+        lines = [
+            "",
+            f"**Published protocol:** matches {protocol} except in {len(departures)} setting(s) the study "
+            "states, so these numbers are not the published experiment:",
+            "",
+            markdown_table(
+                ["Setting", "Here", "Published", "Stated in", "Note"],
+                [[f"`{d['key']}`", value(d["here"]), value(d["published"]), d["source"], d["note"]] for d in departures],
+            ),
+        ]
     else:
         lines = ["", f"**Published protocol:** matches every setting of {protocol} that the study states."]
     if unstated:
-        lines += ["", f"Settings the study does not state, as this run chose them ({len(unstated)}):", "",
-                  markdown_table(["Setting", "Here", "Note"], [[f"`{d['key']}`", value(d["here"]), d["note"]] for d in unstated])]
+        lines += [
+            "",
+            f"Settings the study does not state, as this run chose them ({len(unstated)}):",
+            "",
+            markdown_table(["Setting", "Here", "Note"], [[f"`{d['key']}`", value(d["here"]), d["note"]] for d in unstated]),
+        ]
     return lines
 
 
@@ -375,27 +446,37 @@ def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Map
     if not n_comparisons:
         return "- **Multiple comparisons:** no p-value to adjust (no method is compared with the baseline)."
     titles = ", ".join(SCORE_TITLES.get(s, s) for s in scores)
-    line = (f"- **Multiple comparisons:** \"Holm\" is the Holm–Bonferroni adjusted p-value over one family: all "
-            f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
-            f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
-            "any false positive in the family at the chosen level; \"p\" is the raw p-value of one comparison alone.")
+    line = (
+        f'- **Multiple comparisons:** "Holm" is the Holm–Bonferroni adjusted p-value over one family: all '
+        f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
+        f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
+        'any false positive in the family at the chosen level; "p" is the raw p-value of one comparison alone.'
+    )
     if scarcity:
         n_variants, _, level_scores = holm_family(next(iter(scarcity.values())))
-        line += (f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
-                 "scores against that level's baseline).")
+        line += (
+            f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
+            "scores against that level's baseline)."
+        )
     return line
 
 
 def scarcity_budget_line(setup: ReportSetup) -> str:
     """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
     if setup.scarcity_early_stopping:
-        selection = (f"stop early (patience {setup.patience}) on N validation files per class drawn "
-                     "from the validation split, the same budget as training, never on the whole split")
+        selection = (
+            f"stop early (patience {setup.patience}) on N validation files per class drawn "
+            "from the validation split, the same budget as training, never on the whole split"
+        )
     else:
-        selection = (f"train a fixed {setup.epochs} epochs and keep the last, reading no validation data, as the "
-                     "industrial study does (`scarcity.early_stopping: false`)")
-    return ("- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
-            f"z-scored with that subset's own statistics, and its classifiers {selection}.")
+        selection = (
+            f"train a fixed {setup.epochs} epochs and keep the last, reading no validation data, as the "
+            "industrial study does (`scarcity.early_stopping: false`)"
+        )
+    return (
+        "- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
+        f"z-scored with that subset's own statistics, and its classifiers {selection}."
+    )
 
 
 def method_notes(setup: ReportSetup, methods: Mapping[str, MethodScores], learned_classes: int) -> list[str]:
@@ -403,23 +484,35 @@ def method_notes(setup: ReportSetup, methods: Mapping[str, MethodScores], learne
     (`learned_classes`: how many classes the generators learn)."""
     notes = []
     if "cgan" in methods and method_label("cgan", learned_classes) != "cgan":
-        notes.append(f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn one class only "
-                     f"(`train_generator.classes: {describe_classes(setup.generator_classes)}`), so the "
-                     "conditional GAN trains on one class: its auxiliary classifier has no other class to tell apart, "
-                     "and it is an unconditional progressive GAN, not a class-conditional one.")
+        notes.append(
+            f"- **{UNCONDITIONAL_CGAN_LABEL}**: the generators learn one class only "
+            f"(`train_generator.classes: {describe_classes(setup.generator_classes)}`), so the "
+            "conditional GAN trains on one class: its auxiliary classifier has no other class to tell apart, "
+            "and it is an unconditional progressive GAN, not a class-conditional one."
+        )
     if "ensemble_fitted" in methods:
-        notes.append(f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
-                     f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
-                     f"{setup.ensemble_split_seed}); its validation scores and its val.-threshold column "
-                     "come from the other half only (where some class has fewer than two validation groups, the "
-                     "ensemble stage warns and fits and scores on all of validation). Every member's best epoch was chosen on the whole validation "
-                     "split, so validation scores stay optimistic for every method; the test scores are the honest ones.")
+        notes.append(
+            f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
+            f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
+            f"{setup.ensemble_split_seed}); its validation scores and its val.-threshold column "
+            "come from the other half only (where some class has fewer than two validation groups, the "
+            "ensemble stage warns and fits and scores on all of validation). Every member's best epoch was chosen on the whole validation "
+            "split, so validation scores stay optimistic for every method; the test scores are the honest ones."
+        )
     return ["", *notes] if notes else []
 
 
-def render(setup: ReportSetup, methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]],
-           shrunk: list[dict], published_profile: str, n_classes: int, audits: dict[str, dict],
-           unstated: list[dict] | None = None, learned_classes: Sequence[str] | None = None) -> str:
+def render(
+    setup: ReportSetup,
+    methods: dict[str, MethodScores],
+    scarcity: dict[int, dict[str, MethodScores]],
+    shrunk: list[dict],
+    published_profile: str,
+    n_classes: int,
+    audits: dict[str, dict],
+    unstated: list[dict] | None = None,
+    learned_classes: Sequence[str] | None = None,
+) -> str:
     """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
 
     `shrunk`: every setting the study states that this run departs from; `unstated`: what the run
@@ -431,11 +524,14 @@ def render(setup: ReportSetup, methods: dict[str, MethodScores], scarcity: dict[
     seeds = list(setup.seeds)
     n_learned = n_classes if learned_classes is None else len(learned_classes)
     if len(seeds) == 1:
-        seeds_line = (f"- **Seeds:** 1 seed, no std (seed {seeds[0]}): each score is one classifier's, and its spread "
-                      "over seeds is not measured; the intervals below resample test groups only.")
+        seeds_line = (
+            f"- **Seeds:** 1 seed, no std (seed {seeds[0]}): each score is one classifier's, and its spread "
+            "over seeds is not measured; the intervals below resample test groups only."
+        )
     else:
-        seeds_line = (f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample "
-                      "std over seeds.")
+        seeds_line = (
+            f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample std over seeds."
+        )
     lines = [
         f"# Results: {setup.dataset_name} ({setup.protocol} protocol)",
         "",
@@ -447,45 +543,82 @@ def render(setup: ReportSetup, methods: dict[str, MethodScores], scarcity: dict[
         "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
         "differences to the baseline are paired (same test files, the same draws, seeds paired), with p-values from "
         "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
-        "early stopping and the decision threshold of the \"val. threshold\" column.",
+        'early stopping and the decision threshold of the "val. threshold" column.',
         multiple_comparisons_line(methods, scarcity),
         *([scarcity_budget_line(setup)] if scarcity else []),
         *resolution_lines(methods),
     ]
     lines += published_protocol_lines(shrunk, unstated or [], published_profile)
     labels = {method: method_label(method, n_learned) for method in methods}
-    lines += ["", "## Methods", "", markdown_methods(methods, labels=labels), *method_notes(setup, methods, n_learned),
-              "", "![macro F1 and AUROC per method](figures/methods.png)"]
+    lines += [
+        "",
+        "## Methods",
+        "",
+        markdown_methods(methods, labels=labels),
+        *method_notes(setup, methods, n_learned),
+        "",
+        "![macro F1 and AUROC per method](figures/methods.png)",
+    ]
     if setup.protocol == "medical":
-        lines += ["", "The medical study's published test scores on Coswara, for orientation (other data, one run each):", "",
-                  markdown_table(["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()])]
-    lines += ["", "## Per-class results (test, argmax decision)", "",
-              "One row per method and class; support: test files of the class.", "",
-              markdown_per_class(methods, labels, support=_test_support(methods))]
+        lines += [
+            "",
+            "The medical study's published test scores on Coswara, for orientation (other data, one run each):",
+            "",
+            markdown_table(
+                ["Method", "Macro F1", "AUROC"], [[m, f"{f1:.3f}", f"{auc:.3f}"] for m, (f1, auc) in PUBLISHED_MEDICAL.items()]
+            ),
+        ]
+    lines += [
+        "",
+        "## Per-class results (test, argmax decision)",
+        "",
+        "One row per method and class; support: test files of the class.",
+        "",
+        markdown_per_class(methods, labels, support=_test_support(methods)),
+    ]
     if audits:
-        lines += render_audit(audits, methods, repeats=setup.audit_repeats, audit_k=setup.audit_k,
-                              memorization_quantile=setup.memorization_quantile,
-                              copy_distance_ratio=setup.copy_distance_ratio)
+        lines += render_audit(
+            audits,
+            methods,
+            repeats=setup.audit_repeats,
+            audit_k=setup.audit_k,
+            memorization_quantile=setup.memorization_quantile,
+            copy_distance_ratio=setup.copy_distance_ratio,
+        )
     if scarcity:
         variants = list(SCARCITY_VARIANTS)
-        gan_note = ("each trial trains its own conditional GAN" if setup.scarcity_gan_per_trial
-                    else "one conditional GAN per level (seed 0) serves every trial, trained")
+        gan_note = (
+            "each trial trains its own conditional GAN"
+            if setup.scarcity_gan_per_trial
+            else "one conditional GAN per level (seed 0) serves every trial, trained"
+        )
         rows = []
         for n, point in scarcity.items():
             rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
-        lines += ["", "## Data scarcity", "",
-                  f"Test accuracy (file level, {spread_words(setup.scarcity_trials, 'trial')}) against real training files "
-                  f"per class; {gan_note} on exactly that subset.", "",
-                  markdown_table(["Files per class", *variants], rows), "",
-                  "![accuracy against files per class](figures/scarcity_accuracy.png)", "",
-                  "![macro F1 against files per class](figures/scarcity_macro_f1.png)", "",
-                  "Differences to the baseline at each level (accuracy, macro F1):", ""]
+        lines += [
+            "",
+            "## Data scarcity",
+            "",
+            f"Test accuracy (file level, {spread_words(setup.scarcity_trials, 'trial')}) against real training files "
+            f"per class; {gan_note} on exactly that subset.",
+            "",
+            markdown_table(["Files per class", *variants], rows),
+            "",
+            "![accuracy against files per class](figures/scarcity_accuracy.png)",
+            "",
+            "![macro F1 against files per class](figures/scarcity_macro_f1.png)",
+            "",
+            "Differences to the baseline at each level (accuracy, macro F1):",
+            "",
+        ]
         rows = []
         for n, point in scarcity.items():
             for v in variants[1:]:
                 versus = point[v].versus_baseline
                 rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
-        lines.append(markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows))
+        lines.append(
+            markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows)
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -508,8 +641,15 @@ def audit_rows(audits: Mapping[str, dict]) -> dict[str, dict[str, dict]]:
     return {cls: dict(sorted(rows.items(), key=lambda item: item[0] != REFERENCE)) for cls, rows in table.items()}
 
 
-def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], *, repeats: int, audit_k: int,
-                 memorization_quantile: float, copy_distance_ratio: float) -> list[str]:
+def render_audit(
+    audits: dict[str, dict],
+    methods: dict[str, MethodScores],
+    *,
+    repeats: int,
+    audit_k: int,
+    memorization_quantile: float,
+    copy_distance_ratio: float,
+) -> list[str]:
     """The audit section: per class, every generator beside the real-validation reference row, in two views.
 
     A summary table quotes each set's strongest two-sample AUROC (the maximum over tests and views) beside
@@ -518,8 +658,10 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], *, r
     from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, strongest_two_sample
 
     table = audit_rows(audits)
-    view_names = {"classifier": "classifier view (the first seed's baseline, penultimate layer)",
-                  "log_mel": "log-mel view (a fixed random projection of the spectrogram)"}
+    view_names = {
+        "classifier": "classifier view (the first seed's baseline, penultimate layer)",
+        "log_mel": "log-mel view (a fixed random projection of the spectrogram)",
+    }
 
     def label(name: str) -> str:
         return REFERENCE_LABEL if name == REFERENCE else name
@@ -532,8 +674,11 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], *, r
         for name, by_view in rows.items():
             best = strongest_two_sample(by_view)
             where = f"{best['view'].replace('_', '-')}, {best['test']}" if best["view"] else "n/a"
-            gain = "—" if name == REFERENCE else (
-                difference(methods[name].versus_baseline.get("macro_f1")) if name in methods else "n/a")
+            gain = (
+                "—"
+                if name == REFERENCE
+                else (difference(methods[name].versus_baseline.get("macro_f1")) if name in methods else "n/a")
+            )
             copies = pair({v: r.get("memorization_rate") for v, r in by_view.items()}, "classifier", "log_mel", ".0%")
             summary.append([cls, label(name), _number(best["auroc"], ".2f"), where, copies, gain])
 
@@ -543,46 +688,68 @@ def render_audit(audits: dict[str, dict], methods: dict[str, MethodScores], *, r
             for name, by_view in rows.items():
                 a = by_view.get(view, {})
                 frechet = f"{_number(a.get('frechet_val'), '.3g')} ({_number(a.get('frechet_dims_val'), '.0f')})"
-                out.append([cls, label(name), _number(a.get("n"), "d"),
-                            pair(a, "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val"),
-                            pair(a, "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train"),
-                            f"{_number(a.get('kid_val'), '.3g')} / {frechet}",
-                            " / ".join(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
-                            _number(a.get("memorization_rate"), ".0%")])
+                out.append(
+                    [
+                        cls,
+                        label(name),
+                        _number(a.get("n"), "d"),
+                        pair(a, "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val"),
+                        pair(a, "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train"),
+                        f"{_number(a.get('kid_val'), '.3g')} / {frechet}",
+                        " / ".join(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
+                        _number(a.get("memorization_rate"), ".0%"),
+                    ]
+                )
         return out
 
     # Eight columns (KID and FD in one cell, precision / recall / coverage in another), so the tables
     # stay readable with ten classes and four generators.
-    view_header = ["Class", "Set", "n", "AUROC val (kNN / quad.)", "AUROC train (kNN / quad.)", "KID / FD val (dims)",
-                   "Precision / recall / coverage", "Copies"]
-    lines = ["", "## Synthetic data audit", "",
-             "Every synthetic set is scored against real data no generator saw: each class's validation files are "
-             "split by group (participant or recording) into a comparison half and a reference half, and the "
-             f"reference half is scored exactly like a synthetic set. Its row, **{REFERENCE_LABEL}**, is what a "
-             "perfect generator would get at this sample size; a generator is as good as its distance from that "
-             f"row. Each synthetic set is subsampled to the reference half's size (n); {repeats} group "
-             "splits are averaged. The test split is not read.", "",
-             "- **Two-sample AUROC**: out-of-fold AUROC of a classifier telling the set from the comparison half "
-             "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
-             "standardized features sees shape and spread; quad. (logistic regression on the features and their "
-             "squares) sees shifts of each feature's mean and spread where kNN's neighbourhoods fail. "
-             "*Strongest*: the highest over tests and views, the figure to quote. At a few dozen samples the "
-             "AUROC of identical distributions scatters around 0.5 and often falls below it (cross-validation "
-             "biases it downwards at small n): compare each set with the reference row, not with 0.5.",
-             "- **KID**: unbiased MMD² with a cubic polynomial kernel (≈ 0 for one distribution, may dip below 0), "
-             "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
-             "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
-             "covariance from a few dozen samples measures the sample size, not the generator.",
-             f"- **Precision / recall / coverage** against the comparison half (k = {audit_k}). **Copies**: share "
-             "of samples closer to a training sample than all but "
-             f"{memorization_quantile:.0%} of validation samples are, and whose nearest training "
-             f"distance is below {copy_distance_ratio:g} × the second-nearest (a blurry sample at the "
-             "class mean is close to every training sample, not a copy of one).", "",
-             "Summary (Δ Macro F1: the generator's classifier gain from the methods table; copies: classifier / "
-             "log-mel view):", "",
-             markdown_table(["Class", "Set", "Strongest AUROC val", "View, test", "Copies", "Δ Macro F1 vs baseline [CI], p"],
-                            summary), "",
-             "![audit per class and view](figures/audit.png)"]
+    view_header = [
+        "Class",
+        "Set",
+        "n",
+        "AUROC val (kNN / quad.)",
+        "AUROC train (kNN / quad.)",
+        "KID / FD val (dims)",
+        "Precision / recall / coverage",
+        "Copies",
+    ]
+    lines = [
+        "",
+        "## Synthetic data audit",
+        "",
+        "Every synthetic set is scored against real data no generator saw: each class's validation files are "
+        "split by group (participant or recording) into a comparison half and a reference half, and the "
+        f"reference half is scored exactly like a synthetic set. Its row, **{REFERENCE_LABEL}**, is what a "
+        "perfect generator would get at this sample size; a generator is as good as its distance from that "
+        f"row. Each synthetic set is subsampled to the reference half's size (n); {repeats} group "
+        "splits are averaged. The test split is not read.",
+        "",
+        "- **Two-sample AUROC**: out-of-fold AUROC of a classifier telling the set from the comparison half "
+        "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
+        "standardized features sees shape and spread; quad. (logistic regression on the features and their "
+        "squares) sees shifts of each feature's mean and spread where kNN's neighbourhoods fail. "
+        "*Strongest*: the highest over tests and views, the figure to quote. At a few dozen samples the "
+        "AUROC of identical distributions scatters around 0.5 and often falls below it (cross-validation "
+        "biases it downwards at small n): compare each set with the reference row, not with 0.5.",
+        "- **KID**: unbiased MMD² with a cubic polynomial kernel (≈ 0 for one distribution, may dip below 0), "
+        "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
+        "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
+        "covariance from a few dozen samples measures the sample size, not the generator.",
+        f"- **Precision / recall / coverage** against the comparison half (k = {audit_k}). **Copies**: share "
+        "of samples closer to a training sample than all but "
+        f"{memorization_quantile:.0%} of validation samples are, and whose nearest training "
+        f"distance is below {copy_distance_ratio:g} × the second-nearest (a blurry sample at the "
+        "class mean is close to every training sample, not a copy of one).",
+        "",
+        "Summary (Δ Macro F1: the generator's classifier gain from the methods table; copies: classifier / log-mel view):",
+        "",
+        markdown_table(
+            ["Class", "Set", "Strongest AUROC val", "View, test", "Copies", "Δ Macro F1 vs baseline [CI], p"], summary
+        ),
+        "",
+        "![audit per class and view](figures/audit.png)",
+    ]
     for view in ("classifier", "log_mel"):
         lines += ["", f"In the {view_names[view]}:", "", markdown_table(view_header, view_rows(view))]
     lines.append("")

@@ -95,8 +95,7 @@ def _check_inputs(
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 3:
         raise ValueError(
-            f"proba must be [S seeds, F files, C classes], got shape {list(proba.shape)} "
-            "(use proba[None] for a single seed)"
+            f"proba must be [S seeds, F files, C classes], got shape {list(proba.shape)} (use proba[None] for a single seed)"
         )
     n_seeds, n_files, n_classes = proba.shape
     if n_seeds < 1 or n_classes < 2:
@@ -213,8 +212,9 @@ def _confusion_matrices(y: np.ndarray, pred: np.ndarray, n_classes: int, weights
         # One weighted bincount for the whole block: each (weighting, row) gets its own range of cells.
         offset = (np.arange(n_w * n_rows).reshape(n_w, n_rows, 1)) * cells
         index = (offset + cell[None]).ravel()
-        counts = np.bincount(index, weights=np.broadcast_to(w[:, None, :], (n_w, n_rows, n_files)).ravel(),
-                             minlength=n_w * n_rows * cells)
+        counts = np.bincount(
+            index, weights=np.broadcast_to(w[:, None, :], (n_w, n_rows, n_files)).ravel(), minlength=n_w * n_rows * cells
+        )
         out[start : start + n_w] = counts.reshape(n_w, n_rows, n_classes, n_classes)
     return out
 
@@ -369,8 +369,7 @@ def _check_pair(
     _, proba_b, thresholds_b = _check_inputs(y, proba_b, thresholds_b)
     if proba_a.shape != proba_b.shape:
         raise ValueError(
-            f"paired methods need the same seeds, files and classes: A is {list(proba_a.shape)}, "
-            f"B is {list(proba_b.shape)}"
+            f"paired methods need the same seeds, files and classes: A is {list(proba_a.shape)}, B is {list(proba_b.shape)}"
         )
     return y, proba_a, proba_b, thresholds_a, thresholds_b
 
@@ -461,9 +460,16 @@ def bootstrap_interval(
     group_index = _group_index(groups, len(y))
     n_seeds, n_files, _ = proba.shape
     value = float(_metric_matrix(y, proba, metric, np.ones((1, n_files)), thresholds)[0].mean())
-    result = {"value": value, "ci_low": math.nan, "ci_high": math.nan, "confidence": float(confidence),
-              "n_resamples": n_resamples, "n_files": int(n_files), "n_groups": int(group_index.max()) + 1,
-              "n_seeds": int(n_seeds)}
+    result = {
+        "value": value,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "confidence": float(confidence),
+        "n_resamples": n_resamples,
+        "n_files": int(n_files),
+        "n_groups": int(group_index.max()) + 1,
+        "n_seeds": int(n_seeds),
+    }
     if math.isfinite(value):
         statistics = _bootstrap_statistics(y, group_index, [(1.0, proba, thresholds)], metric, n_resamples, seed)
         result["ci_low"], result["ci_high"] = _percentile_interval(statistics, confidence)
@@ -502,9 +508,7 @@ def paired_bootstrap(
     # Written by hand: scipy.stats.bootstrap resamples one axis of independent observations, while
     # here groups and seeds are resampled jointly (hierarchically), stratified by class, and the
     # statistic needs both methods' draws to be identical.
-    y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(
-        y, proba_a, proba_b, metric, thresholds_a, thresholds_b
-    )
+    y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(y, proba_a, proba_b, metric, thresholds_a, thresholds_b)
     n_resamples = _check_resampling(n_resamples, confidence)
     group_index = _group_index(groups, len(y))
     n_seeds, n_files, _ = proba_a.shape
@@ -555,9 +559,7 @@ def paired_permutation_test(
     # Written by hand: scipy.stats.permutation_test's "samples" permutation swaps whole paired
     # observations, but here one observation is a (seed, group) cell of several files and the
     # statistic is a non-decomposable metric recomputed over all cells at once.
-    y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(
-        y, proba_a, proba_b, metric, thresholds_a, thresholds_b
-    )
+    y, proba_a, proba_b, thresholds_a, thresholds_b = _check_pair(y, proba_a, proba_b, metric, thresholds_a, thresholds_b)
     if int(n_permutations) < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
     n_permutations = int(n_permutations)
@@ -611,11 +613,10 @@ def compare_to_baseline(
     out: dict[str, dict] = {}
     for metric in metrics:
         common: dict[str, Any] = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, groups=groups, seed=seed)
-        result = paired_bootstrap(y, baseline_proba, method_proba, metric, n_resamples=n_resamples,
-                                  confidence=confidence, **common)
-        result["p_value"] = paired_permutation_test(
-            y, baseline_proba, method_proba, metric, n_permutations=n_resamples, **common
+        result = paired_bootstrap(
+            y, baseline_proba, method_proba, metric, n_resamples=n_resamples, confidence=confidence, **common
         )
+        result["p_value"] = paired_permutation_test(y, baseline_proba, method_proba, metric, n_permutations=n_resamples, **common)
         out[metric] = result
     return out
 

@@ -236,8 +236,14 @@ class Generator(ABC):
         deadline = None if minutes is None else time.perf_counter() + 60.0 * float(minutes)
         self.stop_reason = None
         window_started = time.perf_counter()
-        bar = tqdm(total=steps, initial=self.steps_done, unit="step", desc=f"train {self.name}", dynamic_ncols=True,
-                   disable=True if (not progress or os.environ.get("CI")) else None)
+        bar = tqdm(
+            total=steps,
+            initial=self.steps_done,
+            unit="step",
+            desc=f"train {self.name}",
+            dynamic_ncols=True,
+            disable=True if (not progress or os.environ.get("CI")) else None,
+        )
         try:
             while self.steps_done < steps:
                 index = stream.take(draw).to(self.device)
@@ -252,9 +258,11 @@ class Generator(ABC):
                 last = self.steps_done == steps or capped
                 record = None
                 if self.steps_done % int(log_every) == 0 or last:
-                    record = {"step": float(self.steps_done),
-                              **{k: v / window["count"] for k, v in window["sums"].items()},
-                              "seconds_per_step": (time.perf_counter() - window_started) / window["count"]}
+                    record = {
+                        "step": float(self.steps_done),
+                        **{k: v / window["count"] for k, v in window["sums"].items()},
+                        "seconds_per_step": (time.perf_counter() - window_started) / window["count"],
+                    }
                     self._check_exploded(record)
                     self.history.append(record)
                     window, window_started = {"sums": {}, "count": 0}, time.perf_counter()
@@ -267,9 +275,11 @@ class Generator(ABC):
                 if record is not None and on_log is not None:
                     on_log(self.steps_done, record)
                 if capped:
-                    tqdm.write(f"{self.name}: stopped after step {self.steps_done} of {steps}: the time cap "
-                               f"max_minutes={minutes} was reached" + (" (checkpoint written)" if checkpoint else ""),
-                               file=sys.stderr)
+                    tqdm.write(
+                        f"{self.name}: stopped after step {self.steps_done} of {steps}: the time cap "
+                        f"max_minutes={minutes} was reached" + (" (checkpoint written)" if checkpoint else ""),
+                        file=sys.stderr,
+                    )
                     break
         finally:
             bar.close()
@@ -290,8 +300,11 @@ class Generator(ABC):
                 self._diverged(key, value, self.steps_done)
 
     def _diverged(self, key: str, value: float, step: int) -> None:
-        kept = ("; the last good checkpoint (step "
-                f"{self._last_checkpoint_step}) is kept" if self._last_checkpoint_step is not None else "")
+        kept = (
+            f"; the last good checkpoint (step {self._last_checkpoint_step}) is kept"
+            if self._last_checkpoint_step is not None
+            else ""
+        )
         raise TrainingDiverged(
             f"{self.name}: loss {key!r} became {value} at step {step}{kept}. Lower the learning rate "
             f"({key_name(self.name, 'lr')} or its variants) or check the input data for NaN/inf."
@@ -332,8 +345,9 @@ class Generator(ABC):
         self.history = list(state["history"])
 
     def _save_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream, window: Mapping[str, Any]) -> None:
-        torch_save_atomic({**self._state(), "rng_state": rng.get_state(), "stream": stream.state_dict(),
-                           "window": dict(window)}, path)
+        torch_save_atomic(
+            {**self._state(), "rng_state": rng.get_state(), "stream": stream.state_dict(), "window": dict(window)}, path
+        )
         self._last_checkpoint_step = self.steps_done
 
     def _load_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream) -> dict[str, Any]:
@@ -355,8 +369,11 @@ class Generator(ABC):
             raise ValueError(f"{path} holds a {state.get('name')!r} generator, not {cls.name!r}")
         cls._check_format(state, Path(path))
         generator = cls(
-            state["config"], input_shape=tuple(state["input_shape"]), n_classes=state["n_classes"],
-            seed=state["seed"], device=device,
+            state["config"],
+            input_shape=tuple(state["input_shape"]),
+            n_classes=state["n_classes"],
+            seed=state["seed"],
+            device=device,
         )
         generator._restore(state)
         return generator

@@ -70,9 +70,7 @@ def steps_for(images_per_stage: int, n_stages: int, batch_size: int) -> int:
     return max(1, math.ceil(int(images_per_stage) * int(n_stages) / max(int(batch_size), 1)))
 
 
-def stage_and_alpha(
-    images_shown: int, images_per_stage: int, n_stages: int, fade_in_fraction: float
-) -> tuple[int, float]:
+def stage_and_alpha(images_shown: int, images_per_stage: int, n_stages: int, fade_in_fraction: float) -> tuple[int, float]:
     """The resolution stage (0-based) and fade-in alpha in [0, 1] after `images_shown` images."""
     stage = min(int(images_shown) // int(images_per_stage), n_stages - 1)
     if stage == 0 or fade_in_fraction <= 0:
@@ -130,9 +128,7 @@ class ProgressiveGenerator(nn.Module):
             nn.LeakyReLU(SLOPE),
         )
         self.stages = nn.ModuleList([nn.Sequential(PixelNorm(), *_conv(channels[0], channels[0], True))])
-        self.stages.extend(
-            nn.Sequential(*_conv(c_in, c, True), *_conv(c, c, True)) for c_in, c in zip(channels, channels[1:])
-        )
+        self.stages.extend(nn.Sequential(*_conv(c_in, c, True), *_conv(c, c, True)) for c_in, c in zip(channels, channels[1:]))
         self.to_image = nn.ModuleList(equalized(nn.Conv2d(c, out_channels, 1), gain=1.0) for c in channels)
         # How far training has grown the network (images shown), so checkpoints and saved models carry it.
         self.register_buffer("images_shown", torch.zeros((), dtype=torch.long))
@@ -159,13 +155,13 @@ class ProgressiveDiscriminator(nn.Module):
         )
         # stages[s] for s >= 1 maps stage s's features to stage s-1's (mirror of the generator).
         self.stages = nn.ModuleList([nn.Identity()])
-        self.stages.extend(
-            nn.Sequential(*_conv(c, c, False), *_conv(c, c_in, False)) for c_in, c in zip(channels, channels[1:])
-        )
+        self.stages.extend(nn.Sequential(*_conv(c, c, False), *_conv(c, c_in, False)) for c_in, c in zip(channels, channels[1:]))
         c0 = channels[0]
         self.final = nn.Sequential(
-            *_conv(c0 + 1, c0, False), nn.Flatten(),
-            equalized(nn.Linear(c0 * start[0] * start[1], c0)), nn.LeakyReLU(SLOPE),
+            *_conv(c0 + 1, c0, False),
+            nn.Flatten(),
+            equalized(nn.Linear(c0 * start[0] * start[1], c0)),
+            nn.LeakyReLU(SLOPE),
         )
         self.score = equalized(nn.Linear(c0, 1), gain=1.0)
         self.classifier = equalized(nn.Linear(c0, n_classes), gain=1.0)
@@ -190,10 +186,22 @@ class ConditionalProgressiveGAN(Generator):
     steps_derived = True
     defaults: ClassVar[dict[str, Any]] = {
         # steps null: derived from images_per_stage with steps_for, so that every stage gets its images.
-        "steps": None, "batch_size": 16, "lr": 1e-3, "noise_dim": 128, "base_channels": 128,
-        "max_channels": 256, "images_per_stage": 8000, "start_resolution": None, "gp_lambda": 10.0,
-        "drift_weight": 1e-3, "ac_weight": 10.0, "fade_in_fraction": 0.5, "diffaugment": [],
-        "max_minutes": None, "ema_decay": None, "ema_start": 0,
+        "steps": None,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "noise_dim": 128,
+        "base_channels": 128,
+        "max_channels": 256,
+        "images_per_stage": 8000,
+        "start_resolution": None,
+        "gp_lambda": 10.0,
+        "drift_weight": 1e-3,
+        "ac_weight": 10.0,
+        "fade_in_fraction": 0.5,
+        "diffaugment": [],
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
     }
 
     def build(self) -> None:
@@ -205,9 +213,7 @@ class ConditionalProgressiveGAN(Generator):
             if float(c[key]) < 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
         if not 0 <= float(c["fade_in_fraction"]) <= 1:
-            raise ConfigError(
-                f"{key_name(self.name, 'fade_in_fraction')} must be in [0, 1], got {c['fade_in_fraction']!r}"
-            )
+            raise ConfigError(f"{key_name(self.name, 'fade_in_fraction')} must be in [0, 1], got {c['fade_in_fraction']!r}")
         try:
             self.policy = check_policy(c["diffaugment"], key_name(self.name, "diffaugment"))
         except ValueError as exc:
@@ -216,8 +222,9 @@ class ConditionalProgressiveGAN(Generator):
         if start is not None and (not isinstance(start, (list, tuple)) or len(start) != 2 or min(map(int, start)) < 1):
             raise ConfigError(f"{key_name(self.name, 'start_resolution')} must be null or [mels, frames], got {start!r}")
         self.n_stages, self.start, self.padded_hw = progressive_layout(self.input_shape[1:], start)
-        channels = [min(int(c["max_channels"]), int(c["base_channels"]) * 2 ** (self.n_stages - 1 - s))
-                    for s in range(self.n_stages)]
+        channels = [
+            min(int(c["max_channels"]), int(c["base_channels"]) * 2 ** (self.n_stages - 1 - s)) for s in range(self.n_stages)
+        ]
         in_channels, latent_dim = self.input_shape[0], int(c["noise_dim"]) + self.n_classes
         self.generator = ProgressiveGenerator(latent_dim, channels, self.start, in_channels).to(self.device)
         self.discriminator = ProgressiveDiscriminator(channels, self.start, in_channels, self.n_classes).to(self.device)
@@ -231,16 +238,24 @@ class ConditionalProgressiveGAN(Generator):
         return steps_for(int(self.config["images_per_stage"]), self.n_stages, self.batch_size_for(n_train))
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+        }
 
     def ema_target(self) -> nn.Module:
         return self.generator
 
     def stage_and_alpha(self) -> tuple[int, float]:
         """The stage and fade-in alpha the next training batch uses."""
-        return stage_and_alpha(int(self.generator.images_shown), int(self.config["images_per_stage"]),
-                               self.n_stages, float(self.config["fade_in_fraction"]))
+        return stage_and_alpha(
+            int(self.generator.images_shown),
+            int(self.config["images_per_stage"]),
+            self.n_stages,
+            float(self.config["fade_in_fraction"]),
+        )
 
     def _real_at(self, x: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
         """Padded real spectrograms at the stage's resolution, faded like the generator's output."""
@@ -266,11 +281,16 @@ class ConditionalProgressiveGAN(Generator):
         score_fake, logits_fake = self.discriminator(fake_seen, stage, alpha)
         mixed = torch.lerp(real_seen, fake_seen, mix).requires_grad_(True)
         score_mixed, _ = self.discriminator(mixed, stage, alpha)
-        grad, = torch.autograd.grad(score_mixed.sum(), mixed, create_graph=True)
+        (grad,) = torch.autograd.grad(score_mixed.sum(), mixed, create_graph=True)
         penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
         ac_real = F.cross_entropy(logits_real, y)
-        d_loss = (score_fake.mean() - score_real.mean() + gp_lambda * penalty + drift * score_real.pow(2).mean()
-                  + ac_weight * (ac_real + F.cross_entropy(logits_fake, y)))
+        d_loss = (
+            score_fake.mean()
+            - score_real.mean()
+            + gp_lambda * penalty
+            + drift * score_real.pow(2).mean()
+            + ac_weight * (ac_real + F.cross_entropy(logits_fake, y))
+        )
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_optimizer.step()
@@ -286,8 +306,15 @@ class ConditionalProgressiveGAN(Generator):
         self.generator.images_shown += len(x)
         accuracy = (logits_real.argmax(1) == y).float().mean()
         d_loss, g_loss, penalty, ac_real, accuracy = torch.stack([d_loss, g_loss, penalty, ac_real, accuracy]).detach().tolist()
-        return {"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": penalty, "ac_loss_real": ac_real,
-                "ac_accuracy_real": accuracy, "stage": float(stage), "alpha": float(alpha)}
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "gradient_penalty": penalty,
+            "ac_loss_real": ac_real,
+            "ac_accuracy_real": accuracy,
+            "stage": float(stage),
+            "alpha": float(alpha),
+        }
 
     def _augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return diff_augment(x, self.policy, rng)

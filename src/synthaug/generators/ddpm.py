@@ -50,11 +50,28 @@ class DDPM(Generator):
     conditional = False
     # steps: the published 400 epochs of 16 on Coswara's 781 training positives are 400 x 49 = 19,600 steps.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 19600, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01, "lr_warmup_steps": 0,
-        "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "prediction_type": "epsilon",
-        "snr_gamma": None, "sampling_steps": 50, "timestep_spacing": "leading", "clip_sample_range": None,
-        "base_channels": 32, "channel_mults": [1, 2, 2, 4, 4], "layers_per_block": 2,
-        "attention_head_dim": 8, "norm_num_groups": 8, "patch_size": 1, "max_minutes": None, "ema_decay": None, "ema_start": 0,
+        "steps": 19600,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "weight_decay": 0.01,
+        "lr_warmup_steps": 0,
+        "num_train_timesteps": 1000,
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+        "prediction_type": "epsilon",
+        "snr_gamma": None,
+        "sampling_steps": 50,
+        "timestep_spacing": "leading",
+        "clip_sample_range": None,
+        "base_channels": 32,
+        "channel_mults": [1, 2, 2, 4, 4],
+        "layers_per_block": 2,
+        "attention_head_dim": 8,
+        "norm_num_groups": 8,
+        "patch_size": 1,
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
     }
 
     def build(self) -> None:
@@ -93,10 +110,18 @@ class DDPM(Generator):
     def _widths(self) -> tuple[int, ...]:
         c = self.config
         if isinstance(c["patch_size"], bool) or not isinstance(c["patch_size"], int) or c["patch_size"] < 1:
-            raise ConfigError(f"{key_name(self.name, 'patch_size')} must be a whole number >= 1 (1: no patches), "
-                              f"got {c['patch_size']!r}")
-        for key in ("lr", "num_train_timesteps", "sampling_steps", "base_channels",
-                    "layers_per_block", "attention_head_dim", "norm_num_groups"):
+            raise ConfigError(
+                f"{key_name(self.name, 'patch_size')} must be a whole number >= 1 (1: no patches), got {c['patch_size']!r}"
+            )
+        for key in (
+            "lr",
+            "num_train_timesteps",
+            "sampling_steps",
+            "base_channels",
+            "layers_per_block",
+            "attention_head_dim",
+            "norm_num_groups",
+        ):
             if not float(c[key]) > 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
         for key in ("weight_decay", "lr_warmup_steps"):
@@ -107,23 +132,31 @@ class DDPM(Generator):
         if int(c["sampling_steps"]) > int(c["num_train_timesteps"]):
             raise ConfigError(f"{key_name(self.name, 'sampling_steps')} must be <= num_train_timesteps")
         if c["prediction_type"] not in ("epsilon", "v_prediction"):
-            raise ConfigError(f"{key_name(self.name, 'prediction_type')} must be epsilon (published) or v_prediction, "
-                              f"got {c['prediction_type']!r}")
+            raise ConfigError(
+                f"{key_name(self.name, 'prediction_type')} must be epsilon (published) or v_prediction, "
+                f"got {c['prediction_type']!r}"
+            )
         if c["timestep_spacing"] not in ("leading", "trailing", "linspace"):
-            raise ConfigError(f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
-                              f"trailing or linspace, got {c['timestep_spacing']!r}")
+            raise ConfigError(
+                f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
+                f"trailing or linspace, got {c['timestep_spacing']!r}"
+            )
         for key in ("snr_gamma", "clip_sample_range"):
             if c[key] is not None and not float(c[key]) > 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be null (off) or > 0, got {c[key]!r}")
         mults = c["channel_mults"]
         if not isinstance(mults, (list, tuple)) or len(mults) < 2 or not all(int(m) > 0 for m in mults):
-            raise ConfigError(f"{key_name(self.name, 'channel_mults')} must be a list of >= 2 positive "
-                              f"integers (five for the published U-Net), got {mults!r}")
+            raise ConfigError(
+                f"{key_name(self.name, 'channel_mults')} must be a list of >= 2 positive "
+                f"integers (five for the published U-Net), got {mults!r}"
+            )
         widths = tuple(int(c["base_channels"]) * int(m) for m in mults)
         groups = int(c["norm_num_groups"])
         if any(w % groups for w in widths):
-            raise ConfigError(f"{key_name(self.name, 'norm_num_groups')}={groups} must divide every block width "
-                              f"{list(widths)} (base_channels x channel_mults)")
+            raise ConfigError(
+                f"{key_name(self.name, 'norm_num_groups')}={groups} must divide every block width "
+                f"{list(widths)} (base_channels x channel_mults)"
+            )
         return widths
 
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
@@ -173,7 +206,9 @@ class DDPM(Generator):
         # spectrograms rarely exceed |x| = 4) instead of exploding over the steps, but a trained model
         # should not need it, and a clamp that bites distorts the samples: off by default.
         scheduler = DDIMScheduler.from_config(
-            self.noise_scheduler.config, clip_sample=clip is not None, clip_sample_range=float(clip or 1.0),
+            self.noise_scheduler.config,
+            clip_sample=clip is not None,
+            clip_sample_range=float(clip or 1.0),
             timestep_spacing=str(self.config["timestep_spacing"]),
         )
         scheduler.set_timesteps(int(self.config["sampling_steps"]))

@@ -15,8 +15,8 @@ from synthaug.errors import ConfigError
 # Keys of older parameter files and what replaced them.
 RENAMED = {
     "epochs": "training budgets are optimizer steps, the same on any data size: replace `epochs: E` with "
-              "`steps: S` (one epoch is about ceil(n_train / batch_size) steps; for wgan_gp count generator "
-              "steps, about epochs x ceil(n_train / batch_size) / n_critic)",
+    "`steps: S` (one epoch is about ceil(n_train / batch_size) steps; for wgan_gp count generator "
+    "steps, about epochs x ceil(n_train / batch_size) / n_critic)",
 }
 
 
@@ -30,8 +30,9 @@ def check_policy(policy: Sequence[str], key: str) -> list[str]:
         raise ValueError(f"{key} must be a list of transform names (e.g. [time_shift, cutout]; [] = off), got {policy!r}")
     unknown = [name for name in policy if name not in DIFFAUGMENT_TRANSFORMS]
     if unknown:
-        raise ValueError(f"{key}: unknown transform(s) {', '.join(map(str, unknown))}; "
-                         f"valid: {', '.join(DIFFAUGMENT_TRANSFORMS)}")
+        raise ValueError(
+            f"{key}: unknown transform(s) {', '.join(map(str, unknown))}; valid: {', '.join(DIFFAUGMENT_TRANSFORMS)}"
+        )
     return list(policy)
 
 
@@ -52,12 +53,14 @@ def check_training_config(generator: str, config: Mapping[str, Any], *, steps_op
             raise ConfigError(f"{key_name(generator, 'steps')} must be {allowed} (optimizer steps), got {steps!r}")
     minutes = config.get("max_minutes")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0):
-        raise ConfigError(f"{key_name(generator, 'max_minutes')} must be null (no cap) or a number of minutes > 0, "
-                          f"got {minutes!r}")
+        raise ConfigError(
+            f"{key_name(generator, 'max_minutes')} must be null (no cap) or a number of minutes > 0, got {minutes!r}"
+        )
     decay = config.get("ema_decay")
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
-        raise ConfigError(f"{key_name(generator, 'ema_decay')} must be null or 0 (no EMA) or in (0, 1), e.g. 0.999, "
-                          f"got {decay!r}")
+        raise ConfigError(
+            f"{key_name(generator, 'ema_decay')} must be null or 0 (no EMA) or in (0, 1), e.g. 0.999, got {decay!r}"
+        )
     start = config.get("ema_start", 0)
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ConfigError(f"{key_name(generator, 'ema_start')} must be a whole number of steps >= 0, got {start!r}")

@@ -40,8 +40,9 @@ class ModelSlot:
     labels: dict[int, int]
 
 
-def plan_models(name: str, y: np.ndarray, class_names: list[str], mode: Mode,
-                tolerance: float = DEFAULT_MINORITY_TOLERANCE) -> list[ModelSlot]:
+def plan_models(
+    name: str, y: np.ndarray, class_names: list[str], mode: Mode, tolerance: float = DEFAULT_MINORITY_TOLERANCE
+) -> list[ModelSlot]:
     """The models to train for generator `name` under `mode` (train_generator.classes)."""
     targets = learned_classes(y, class_names, mode, tolerance)
     if generator_class(name).conditional:
@@ -88,13 +89,22 @@ def fit_models(
         if on_log is not None:
             callback = lambda step, record, s=slot, g=generator: on_log(s, g, step, record)  # noqa: E731
         checkpoint_dir = None if checkpoint_root is None else checkpoint_root / slot.key
-        generator.fit(x[chosen], model_labels, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                      log_every=log_every, on_log=callback, progress=progress)
+        generator.fit(
+            x[chosen],
+            model_labels,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
+            log_every=log_every,
+            on_log=callback,
+            progress=progress,
+        )
         trained.append((slot, generator))
     return trained
 
 
-def save_models(out_dir: Path, name: str, trained: list[tuple[ModelSlot, Generator]], class_names: list[str], **info: Any) -> None:
+def save_models(
+    out_dir: Path, name: str, trained: list[tuple[ModelSlot, Generator]], class_names: list[str], **info: Any
+) -> None:
     """Write one .pt per model plus the index; `info` (e.g. the MLflow run id) goes into the index."""
     slots = []
     for slot, generator in trained:
@@ -124,7 +134,12 @@ def by_class(trained: list[tuple[ModelSlot, Generator]], class_names: list[str])
 
 
 def sample_classes(
-    models: Mapping[str, tuple[Generator, int]], counts: Mapping[str, int], class_names: list[str], *, seed: int, batch_size: int,
+    models: Mapping[str, tuple[Generator, int]],
+    counts: Mapping[str, int],
+    class_names: list[str],
+    *,
+    seed: int,
+    batch_size: int,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw counts[class] spectrograms of each class: (x float32 [N, ...], y int64 [N] in class_names' indices).

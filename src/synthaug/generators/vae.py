@@ -145,9 +145,19 @@ class VAE(Generator):
     # steps: the published 200 epochs of 32 on Coswara's 781 training positives (70 % of 1,116)
     # are 200 x 25 = 5,000 steps.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 5000, "batch_size": 32, "lr": 1e-4, "beta": 0.1, "latent_dim": 128, "width": 1.0,
-        "reconstruction": "sum", "kl_warmup_steps": 0, "free_bits": 0.0, "decoder_noise": False,
-        "max_minutes": None, "ema_decay": None, "ema_start": 0,
+        "steps": 5000,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "beta": 0.1,
+        "latent_dim": 128,
+        "width": 1.0,
+        "reconstruction": "sum",
+        "kl_warmup_steps": 0,
+        "free_bits": 0.0,
+        "decoder_noise": False,
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
     }
 
     def build(self) -> None:
@@ -159,8 +169,10 @@ class VAE(Generator):
             if float(c[key]) < 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
         if c["reconstruction"] not in ("sum", "mean"):
-            raise ConfigError(f"{key_name(self.name, 'reconstruction')} must be sum (squared error summed over "
-                              f"the spectrogram, published) or mean (per element), got {c['reconstruction']!r}")
+            raise ConfigError(
+                f"{key_name(self.name, 'reconstruction')} must be sum (squared error summed over "
+                f"the spectrogram, published) or mean (per element), got {c['reconstruction']!r}"
+            )
         if not isinstance(c["decoder_noise"], bool):
             raise ConfigError(f"{key_name(self.name, 'decoder_noise')} must be true or false, got {c['decoder_noise']!r}")
         filters = [scaled(f, c["width"]) for f in FILTERS]
@@ -173,7 +185,10 @@ class VAE(Generator):
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         modules: dict[str, nn.Module | torch.optim.Optimizer] = {
-            "encoder": self.encoder, "decoder": self.decoder, "optimizer": self.optimizer}
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "optimizer": self.optimizer,
+        }
         if self.residual is not None:
             modules["residual_variance"] = self.residual
         return modules

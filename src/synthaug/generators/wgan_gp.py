@@ -81,8 +81,10 @@ class Critic(nn.Module):
         c_in = input_shape[0]
         for c in filters:
             layers += [
-                norm(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(SLOPE),
-                norm(nn.Conv2d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(SLOPE),
+                norm(nn.Conv2d(c_in, c, 3, padding=1)),
+                nn.LeakyReLU(SLOPE),
+                norm(nn.Conv2d(c, c, 4, stride=2, padding=1)),
+                nn.LeakyReLU(SLOPE),
             ]
             c_in = c
         self.blocks = nn.Sequential(*layers)
@@ -102,8 +104,10 @@ class GeneratorNet(nn.Module):
         self.start_hw = tuple(-(-d // DOWNSAMPLING) for d in self.out_hw)
         self.start_c = filters[0]
         self.dense = nn.Sequential(
-            nn.Linear(noise_dim, self.start_c), nn.LeakyReLU(SLOPE),
-            nn.Linear(self.start_c, self.start_c * self.start_hw[0] * self.start_hw[1]), nn.LeakyReLU(SLOPE),
+            nn.Linear(noise_dim, self.start_c),
+            nn.LeakyReLU(SLOPE),
+            nn.Linear(self.start_c, self.start_c * self.start_hw[0] * self.start_hw[1]),
+            nn.LeakyReLU(SLOPE),
         )
         layers: list[nn.Module] = []
         for c_in, c_out in zip(filters[:-1], filters[1:]):
@@ -126,9 +130,21 @@ class WGANGP(Generator):
     # steps: the published 300 epochs of 32 on Coswara's 781 training positives are 300 x 25 critic
     # steps, 1,500 generator steps at 5:1.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 1500, "batch_size": 32, "optimizer": "rmsprop", "lr": 5e-5, "lr_critic": None, "lr_generator": None,
-        "n_critic": 5, "gp_lambda": 10.0, "noise_dim": 128, "width": 1.0, "spectral_norm": True,
-        "diffaugment": [], "max_minutes": None, "ema_decay": None, "ema_start": 0,
+        "steps": 1500,
+        "batch_size": 32,
+        "optimizer": "rmsprop",
+        "lr": 5e-5,
+        "lr_critic": None,
+        "lr_generator": None,
+        "n_critic": 5,
+        "gp_lambda": 10.0,
+        "noise_dim": 128,
+        "width": 1.0,
+        "spectral_norm": True,
+        "diffaugment": [],
+        "max_minutes": None,
+        "ema_decay": None,
+        "ema_start": 0,
     }
 
     def build(self) -> None:
@@ -142,8 +158,10 @@ class WGANGP(Generator):
         if float(c["gp_lambda"]) < 0:
             raise ConfigError(f"{key_name(self.name, 'gp_lambda')} must be >= 0, got {c['gp_lambda']!r}")
         if c["optimizer"] not in ("rmsprop", "adam"):
-            raise ConfigError(f"{key_name(self.name, 'optimizer')} must be rmsprop (published) or adam "
-                              f"(betas {ADAM_BETAS}), got {c['optimizer']!r}")
+            raise ConfigError(
+                f"{key_name(self.name, 'optimizer')} must be rmsprop (published) or adam "
+                f"(betas {ADAM_BETAS}), got {c['optimizer']!r}"
+            )
         if not isinstance(c["spectral_norm"], bool):
             raise ConfigError(f"{key_name(self.name, 'spectral_norm')} must be true or false, got {c['spectral_norm']!r}")
         try:
@@ -151,11 +169,12 @@ class WGANGP(Generator):
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         width = c["width"]
-        self.generator = GeneratorNet(
-            [scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape
+        self.generator = GeneratorNet([scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape).to(
+            self.device
+        )
+        self.critic = Critic(
+            [scaled(f, width) for f in CRITIC_FILTERS], self.input_shape, normalized=bool(c["spectral_norm"])
         ).to(self.device)
-        self.critic = Critic([scaled(f, width) for f in CRITIC_FILTERS], self.input_shape,
-                             normalized=bool(c["spectral_norm"])).to(self.device)
         self.generator_optimizer = self._optimizer(self.generator, float(c["lr_generator"] or c["lr"]))
         self.critic_optimizer = self._optimizer(self.critic, float(c["lr_critic"] or c["lr"]))
 
@@ -166,8 +185,10 @@ class WGANGP(Generator):
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {
-            "generator": self.generator, "critic": self.critic,
-            "generator_optimizer": self.generator_optimizer, "critic_optimizer": self.critic_optimizer,
+            "generator": self.generator,
+            "critic": self.critic,
+            "generator_optimizer": self.generator_optimizer,
+            "critic_optimizer": self.critic_optimizer,
         }
 
     def ema_target(self) -> nn.Module:
@@ -209,8 +230,12 @@ class WGANGP(Generator):
             critic_totals += torch.stack([critic_loss, penalty, wasserstein]).detach()
         generator_loss = self._generator_step(len(mini_batches[0]), rng)
         critic_loss, penalty, wasserstein = (critic_totals / len(mini_batches)).tolist()
-        return {"critic_loss": critic_loss, "generator_loss": generator_loss.item(), "gradient_penalty": penalty,
-                "wasserstein": wasserstein}
+        return {
+            "critic_loss": critic_loss,
+            "generator_loss": generator_loss.item(),
+            "gradient_penalty": penalty,
+            "wasserstein": wasserstein,
+        }
 
     def _generator_step(self, n: int, rng: torch.Generator) -> torch.Tensor:
         # Frozen critic: its weight gradients would be discarded anyway (cleared before its next step).

@@ -74,8 +74,10 @@ class AudioClassifier:
         for path in member_paths:  # fail here, with the file's name, rather than when the model is loaded
             _, saved = load_classifier(Path(path))
             if list(saved["class_names"]) != list(class_names):
-                raise DataError(f"{path}: trained for classes {saved['class_names']}, not {list(class_names)}; "
-                                "re-run the pipeline from the same features (dvc repro)")
+                raise DataError(
+                    f"{path}: trained for classes {saved['class_names']}, not {list(class_names)}; "
+                    "re-run the pipeline from the same features (dvc repro)"
+                )
         bundle_dir = Path(bundle_dir)
         bundle_dir.mkdir(parents=True, exist_ok=False)
         for i, path in enumerate(member_paths):
@@ -137,8 +139,10 @@ class AudioClassifier:
         """One output row per input row (see the module docstring); unusable rows get their error."""
         unknown = [c for c in rows.columns if c not in INPUT_COLUMNS]
         if unknown:
-            raise DataError(f"unknown input column(s) {', '.join(map(str, unknown))}; "
-                            f"give {INPUT_COLUMNS[0]}, or {INPUT_COLUMNS[1]} with {INPUT_COLUMNS[2]}")
+            raise DataError(
+                f"unknown input column(s) {', '.join(map(str, unknown))}; "
+                f"give {INPUT_COLUMNS[0]}, or {INPUT_COLUMNS[1]} with {INPUT_COLUMNS[2]}"
+            )
         clips, owner, errors = [], [], [""] * len(rows)
         for i, row in enumerate(rows.to_dict("records")):
             try:

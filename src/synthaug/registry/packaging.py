@@ -15,8 +15,19 @@ PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/synthaug: travels with the model (code_paths)
 # What loading and running the model imports; pinned to the versions it was logged with, which also
 # spares MLflow seconds of requirement inference per model.
-REQUIREMENTS = ("mlflow", "torch", "torchaudio", "soundfile", "numpy", "pandas", "scikit-learn", "scipy",
-                "pydantic", "pyyaml", "tqdm")
+REQUIREMENTS = (
+    "mlflow",
+    "torch",
+    "torchaudio",
+    "soundfile",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "pydantic",
+    "pyyaml",
+    "tqdm",
+)
 EXAMPLE_SECONDS = 0.5
 
 
@@ -31,17 +42,21 @@ def signature(class_names: list[str]):
     from mlflow.types import ColSpec, DataType, Schema
     from mlflow.types.schema import Array
 
-    inputs = Schema([
-        ColSpec(DataType.string, "path", required=False),
-        ColSpec(Array(DataType.double), "waveform", required=False),
-        ColSpec(DataType.long, "sample_rate", required=False),
-    ])
-    outputs = Schema([
-        ColSpec(DataType.string, "label"),
-        *(ColSpec(DataType.double, probability_column(name)) for name in class_names),
-        ColSpec(DataType.long, "n_clips"),
-        ColSpec(DataType.string, "error"),
-    ])
+    inputs = Schema(
+        [
+            ColSpec(DataType.string, "path", required=False),
+            ColSpec(Array(DataType.double), "waveform", required=False),
+            ColSpec(DataType.long, "sample_rate", required=False),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec(DataType.string, "label"),
+            *(ColSpec(DataType.double, probability_column(name)) for name in class_names),
+            ColSpec(DataType.long, "n_clips"),
+            ColSpec(DataType.string, "error"),
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 

@@ -39,7 +39,7 @@ def predict_files(model, files: Sequence[Path], *, batch_size: int = FILES_PER_B
     parts = []
     with tqdm(total=len(files), unit="file", desc="predict", disable=None if progress else True) as bar:
         for start in range(0, len(files), batch_size):
-            batch = [str(p) for p in files[start:start + batch_size]]
+            batch = [str(p) for p in files[start : start + batch_size]]
             out = model.predict(pd.DataFrame({"path": batch}))
             parts.append(pd.concat([pd.DataFrame({"path": batch}), out.reset_index(drop=True)], axis=1))
             bar.update(len(batch))

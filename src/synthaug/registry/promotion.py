@@ -74,13 +74,22 @@ def choose_candidate(versions: list, values: Mapping[str, float], metric: str, d
     `data_version` (the earliest on ties)."""
     same_data = [v for v in versions if v.tags.get(DATA_VERSION_TAG) == data_version and not math.isnan(_value(values, v))]
     if not same_data:
-        raise DataError(f"no registered version of data version {data_version} has the metric {metric} on its logged "
-                        "model; run `synthaug register` after the pipeline (make promote does both)")
+        raise DataError(
+            f"no registered version of data version {data_version} has the metric {metric} on its logged "
+            "model; run `synthaug register` after the pipeline (make promote does both)"
+        )
     return max(same_data, key=lambda v: (_value(values, v), -int(v.version)))
 
 
-def decide(candidate, champion, values: Mapping[str, float], metric: str, margin: float, data_version: str,
-           evaluate_champion: Callable[[object], float]) -> Decision:
+def decide(
+    candidate,
+    champion,
+    values: Mapping[str, float],
+    metric: str,
+    margin: float,
+    data_version: str,
+    evaluate_champion: Callable[[object], float],
+) -> Decision:
     """Whether `candidate` takes the champion alias from `champion` (None: there is none yet);
     `values`: `metric` by version number (see `metric_values`)."""
     value = _value(values, candidate)
@@ -88,22 +97,40 @@ def decide(candidate, champion, values: Mapping[str, float], metric: str, margin
     candidate_version = str(candidate.version)
     champion_version = None if champion is None else str(champion.version)
     if champion is None:
-        return Decision(candidate_version, value, None, None, "none", True,
-                        f"no champion yet; version {candidate_version} has the best {metric} ({value:.4f})")
+        return Decision(
+            candidate_version,
+            value,
+            None,
+            None,
+            "none",
+            True,
+            f"no champion yet; version {candidate_version} has the best {metric} ({value:.4f})",
+        )
     if champion_version == candidate_version:
-        return Decision(candidate_version, value, champion_version, value, "logged model", False,
-                        f"version {candidate_version} is already the champion and still the best ({metric} {value:.4f})")
+        return Decision(
+            candidate_version,
+            value,
+            champion_version,
+            value,
+            "logged model",
+            False,
+            f"version {candidate_version} is already the champion and still the best ({metric} {value:.4f})",
+        )
     if champion.tags.get(DATA_VERSION_TAG) == data_version and not math.isnan(_value(values, champion)):
         champion_value, source = _value(values, champion), "logged model"
     else:
         champion_value, source = float(evaluate_champion(champion)), "re-evaluated on the current validation split"
     gain = value - champion_value
     if gain > margin:
-        reason = (f"{metric} {value:.4f} beats the champion's (version {champion_version}) {champion_value:.4f} "
-                  f"by {gain:+.4f} > margin {margin:g}")
+        reason = (
+            f"{metric} {value:.4f} beats the champion's (version {champion_version}) {champion_value:.4f} "
+            f"by {gain:+.4f} > margin {margin:g}"
+        )
         return Decision(candidate_version, value, champion_version, champion_value, source, True, reason)
-    reason = (f"{metric} {value:.4f} does not beat the champion's (version {champion_version}) {champion_value:.4f} "
-              f"by more than the margin {margin:g} ({gain:+.4f})")
+    reason = (
+        f"{metric} {value:.4f} does not beat the champion's (version {champion_version}) {champion_value:.4f} "
+        f"by more than the margin {margin:g} ({gain:+.4f})"
+    )
     return Decision(candidate_version, value, champion_version, champion_value, source, False, reason)
 
 
@@ -111,8 +138,12 @@ def apply(client, name: str, decision: Decision, metric: str, margin: float, now
     """Move the aliases and write the decision's tags (see the module docstring)."""
     when = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     tags = {
-        "metric": metric, "value": f"{decision.candidate_value:.6f}", "margin": f"{margin:g}", "date": when,
-        "reason": decision.reason, "compared_with": decision.champion_version or "none",
+        "metric": metric,
+        "value": f"{decision.candidate_value:.6f}",
+        "margin": f"{margin:g}",
+        "date": when,
+        "reason": decision.reason,
+        "compared_with": decision.champion_version or "none",
         "compared_value": "none" if decision.champion_value is None else f"{decision.champion_value:.6f}",
         "compared_value_source": decision.champion_value_source,
     }
@@ -129,8 +160,8 @@ def apply(client, name: str, decision: Decision, metric: str, margin: float, now
     for key, value in {**tags, "outcome": outcome}.items():
         client.set_model_version_tag(name, decision.candidate_version, f"{PROMOTION_PREFIX}{key}", value)
     client.set_registered_model_tag(
-        name, f"{PROMOTION_PREFIX}last",
-        f"{when}: {outcome} version {decision.candidate_version}: {decision.reason}")
+        name, f"{PROMOTION_PREFIX}last", f"{when}: {outcome} version {decision.candidate_version}: {decision.reason}"
+    )
 
 
 def current_champion(client, name: str):

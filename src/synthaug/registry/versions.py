@@ -27,9 +27,19 @@ from synthaug.spectrograms import load_spectrogram_set
 
 PREFIX = tracking.TAG_PREFIX
 # Run tags copied onto the version: lineage the model page shows without opening the run.
-LINEAGE_TAGS = ("synthaug.method", "synthaug.seed", "synthaug.protocol", "synthaug.dataset", "synthaug.data_version",
-                "synthaug.synthetic_set", "synthaug.generator_run_id", "synthaug.curated", "synthaug.members",
-                tracking.GIT_COMMIT_TAG, tracking.GIT_DIRTY_TAG)
+LINEAGE_TAGS = (
+    "synthaug.method",
+    "synthaug.seed",
+    "synthaug.protocol",
+    "synthaug.dataset",
+    "synthaug.data_version",
+    "synthaug.synthetic_set",
+    "synthaug.generator_run_id",
+    "synthaug.curated",
+    "synthaug.members",
+    tracking.GIT_COMMIT_TAG,
+    tracking.GIT_DIRTY_TAG,
+)
 
 
 def model_name(configured: str | None, dataset_name: str) -> str:
@@ -65,8 +75,9 @@ def find_candidates(classifiers_dir: Path, ensemble_dir: Path | None) -> list[Ca
         members = tuple(Path(classifiers_dir) / m / f"seed{summary['seed']}" / "model.pt" for m in summary["members"])
         missing = [str(p) for p in members if not p.is_file()]
         if missing:
-            raise DataError(f"{run_dir}: the ensemble's member model(s) {', '.join(missing)} are missing; "
-                            "re-run the pipeline (dvc repro)")
+            raise DataError(
+                f"{run_dir}: the ensemble's member model(s) {', '.join(missing)} are missing; re-run the pipeline (dvc repro)"
+            )
         candidates.append(Candidate(run_dir, summary, members, tuple(summary["weights"]), "ensemble"))
     if not candidates:
         raise DataError(f"{classifiers_dir}: no finished classifier runs to register; run the pipeline first (dvc repro)")
@@ -86,7 +97,11 @@ def headline_metrics(summary: dict) -> dict[str, dict[str, float]]:
 
 
 def register_all(
-    name: str, candidates: list[Candidate], features_dir: Path, *, log=print,
+    name: str,
+    candidates: list[Candidate],
+    features_dir: Path,
+    *,
+    log=print,
 ) -> list[tuple[str, str, bool]]:
     """Register every candidate not registered yet; return (run folder, version, newly registered) each."""
     import mlflow
@@ -100,8 +115,12 @@ def register_all(
     _ensure_registered_model(client, name, reference.metadata.get("dataset", ""))
     # The feature files the metrics were measured on, the data set of each logged metric.
     present = [s for s in EVALUATED_SPLITS if (Path(features_dir) / f"{s}.npz").is_file()]
-    evaluated_on = dict(zip(present, tracking.feature_inputs(
-        features_dir, reference.metadata.get("dataset", ""), {"val": reference}, splits=present)))
+    evaluated_on = dict(
+        zip(
+            present,
+            tracking.feature_inputs(features_dir, reference.metadata.get("dataset", ""), {"val": reference}, splits=present),
+        )
+    )
     results = []
     for candidate in candidates:
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{candidate.run_id}'")
@@ -111,15 +130,27 @@ def register_all(
         try:
             run = client.get_run(candidate.run_id)
         except MlflowException as exc:
-            raise SynthaugError(f"{candidate.run_dir}: its MLflow run {candidate.run_id} is not in the tracking store "
-                                f"{mlflow.get_tracking_uri()}; register against the store the pipeline logged to "
-                                "(MLFLOW_TRACKING_URI, team.env)") from exc
-        description = {"kind": candidate.kind, "method": candidate.summary["method"], "seed": candidate.summary["seed"],
-                       "run_id": candidate.run_id}
+            raise SynthaugError(
+                f"{candidate.run_dir}: its MLflow run {candidate.run_id} is not in the tracking store "
+                f"{mlflow.get_tracking_uri()}; register against the store the pipeline logged to "
+                "(MLFLOW_TRACKING_URI, team.env)"
+            ) from exc
+        description = {
+            "kind": candidate.kind,
+            "method": candidate.summary["method"],
+            "seed": candidate.summary["seed"],
+            "run_id": candidate.run_id,
+        }
         with tempfile.TemporaryDirectory(prefix="synthaug-bundle-") as tmp:
             bundle = AudioClassifier.write_bundle(
-                Path(tmp) / "bundle", candidate.member_paths, candidate.weights, reference.feature_params,
-                normalizer, reference.class_names, description)
+                Path(tmp) / "bundle",
+                candidate.member_paths,
+                candidate.weights,
+                reference.feature_params,
+                normalizer,
+                reference.class_names,
+                description,
+            )
             # Logged into the run that trained (or combined) the networks: the version links back to it.
             metrics = headline_metrics(candidate.summary)
             # MLflow resumes a run only while its experiment is the active one (under `mlflow run`,
@@ -131,16 +162,24 @@ def register_all(
                 for split in EVALUATED_SPLITS:
                     if metrics[split]:
                         data_input = evaluated_on.get(split)
-                        mlflow.log_metrics(metrics[split], model_id=info.model_id,
-                                           dataset=datasets[data_input.name] if data_input else None)
+                        mlflow.log_metrics(
+                            metrics[split], model_id=info.model_id, dataset=datasets[data_input.name] if data_input else None
+                        )
         tags = {k: v for k, v in run.data.tags.items() if k in LINEAGE_TAGS}
-        tags.update({f"{PREFIX}kind": candidate.kind, f"{PREFIX}source_run_id": candidate.run_id,
-                     f"{PREFIX}run_dir": str(candidate.run_dir)})
+        tags.update(
+            {
+                f"{PREFIX}kind": candidate.kind,
+                f"{PREFIX}source_run_id": candidate.run_id,
+                f"{PREFIX}run_dir": str(candidate.run_dir),
+            }
+        )
         if candidate.kind == "ensemble":
             tags[f"{PREFIX}weights"] = ",".join(f"{w:.4f}" for w in candidate.weights)
         version = mlflow.register_model(info.model_uri, name, tags=tags)
-        log(f"register: {name} version {version.version} <- {candidate.run_dir} "
-            f"(val file macro F1 {metrics['val'].get('val_file_macro_f1', 'n/a')})")
+        log(
+            f"register: {name} version {version.version} <- {candidate.run_dir} "
+            f"(val file macro F1 {metrics['val'].get('val_file_macro_f1', 'n/a')})"
+        )
         results.append((str(candidate.run_dir), version.version, True))
     return results
 
@@ -161,8 +200,11 @@ def _ensure_registered_model(client, name: str, dataset_name: str) -> None:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(
-            name, tags={f"{PREFIX}dataset": dataset_name},
-            description=("synthaug audio classifiers: each version takes audio files (column `path`) or waveforms "
-                         "(`waveform`, `sample_rate`) and returns the label and class probabilities. Versions are "
-                         "the pipeline's classifiers and ensembles; `synthaug promote` moves the `champion` alias."),
+            name,
+            tags={f"{PREFIX}dataset": dataset_name},
+            description=(
+                "synthaug audio classifiers: each version takes audio files (column `path`) or waveforms "
+                "(`waveform`, `sample_rate`) and returns the label and class probabilities. Versions are "
+                "the pipeline's classifiers and ensembles; `synthaug promote` moves the `champion` alias."
+            ),
         )

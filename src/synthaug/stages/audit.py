@@ -48,8 +48,20 @@ from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.training import predict_embeddings, predict_proba
 
 VIEWS = ("classifier", "log_mel")
-HEADLINE = ("two_sample_auroc_val", "two_sample_auroc_knn_val", "two_sample_auroc_train", "kid_val", "kid_train",
-            "frechet_val", "frechet_dims_val", "precision", "recall", "density", "coverage", "memorization_rate")
+HEADLINE = (
+    "two_sample_auroc_val",
+    "two_sample_auroc_knn_val",
+    "two_sample_auroc_train",
+    "kid_val",
+    "kid_train",
+    "frechet_val",
+    "frechet_dims_val",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "memorization_rate",
+)
 
 
 def label_confidence(models: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -74,8 +86,14 @@ def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
     return np.asarray([group_of.get(file_id) or file_id for file_id in file_ids], dtype=str)
 
 
-def copy_figure(synthetic: SpectrogramSet, train: SpectrogramSet, embedded_synthetic: np.ndarray,
-                embedded_train: np.ndarray, copy_ratio: np.ndarray, val_classes: set[int]):
+def copy_figure(
+    synthetic: SpectrogramSet,
+    train: SpectrogramSet,
+    embedded_synthetic: np.ndarray,
+    embedded_train: np.ndarray,
+    copy_ratio: np.ndarray,
+    val_classes: set[int],
+):
     """The most copy-like samples of the first synthesized class with validation data (else the first class).
 
     Ordered by copy ratio (below 1: a copy); by distance to the nearest training sample where the ratio
@@ -91,31 +109,48 @@ def copy_figure(synthetic: SpectrogramSet, train: SpectrogramSet, embedded_synth
     ratio = copy_ratio[rows]
     score, score_name = (ratio, "copy ratio") if np.isfinite(ratio).any() else (near["nearest"], "distance")
     name = synthetic.class_names[c]
-    return nearest_neighbours(synthetic.x[rows], train.x[train_rows], near["index"], np.nan_to_num(score, nan=np.inf),
-                              score_name=score_name,
-                              title=f"{synthetic.metadata.get('generator', '')} {name}: most copy-like samples "
-                                    "and their nearest training spectrograms")
+    return nearest_neighbours(
+        synthetic.x[rows],
+        train.x[train_rows],
+        near["index"],
+        np.nan_to_num(score, nan=np.inf),
+        score_name=score_name,
+        title=f"{synthetic.metadata.get('generator', '')} {name}: most copy-like samples and their nearest training spectrograms",
+    )
 
 
-def audit_classes(synthetic_views: dict[str, dict[str, np.ndarray]], synthetic_y: dict[str, np.ndarray],
-                  real_views: dict[str, dict[str, np.ndarray]], train_y: np.ndarray, val_y: np.ndarray,
-                  val_groups: np.ndarray, class_names: list[str], settings: AuditParams) -> tuple[dict, dict]:
+def audit_classes(
+    synthetic_views: dict[str, dict[str, np.ndarray]],
+    synthetic_y: dict[str, np.ndarray],
+    real_views: dict[str, dict[str, np.ndarray]],
+    train_y: np.ndarray,
+    val_y: np.ndarray,
+    val_groups: np.ndarray,
+    class_names: list[str],
+    settings: AuditParams,
+) -> tuple[dict, dict]:
     """({generator: {class: {view: row}}}, {class: {view: reference row}}) for every class any set holds."""
     results: dict[str, dict] = {name: {} for name in synthetic_views}
     reference: dict[str, dict] = {}
     classes = sorted({int(c) for y in synthetic_y.values() for c in np.unique(y)})
     # Each (class, view) fits cross-validated two-sample tests for every set, seconds each: a bar with an
     # ETA on a terminal, quiet in logs and CI.
-    bar = tqdm(total=len(classes) * len(VIEWS), unit="class-view", desc="audit",
-               disable=True if os.environ.get("CI") else None)
+    bar = tqdm(total=len(classes) * len(VIEWS), unit="class-view", desc="audit", disable=True if os.environ.get("CI") else None)
     for c in classes:
         cls = class_names[c]
         present = [name for name, y in synthetic_y.items() if (y == c).any()]
         for view in VIEWS:
-            rows = audit_class(real_views["train"][view][train_y == c], real_views["val"][view][val_y == c],
-                               val_groups[val_y == c], {name: synthetic_views[name][view][synthetic_y[name] == c] for name in present},
-                               repeats=settings.repeats, k=settings.k, quantile=settings.memorization_quantile,
-                               copy_distance_ratio=settings.copy_distance_ratio, seed=settings.seed)
+            rows = audit_class(
+                real_views["train"][view][train_y == c],
+                real_views["val"][view][val_y == c],
+                val_groups[val_y == c],
+                {name: synthetic_views[name][view][synthetic_y[name] == c] for name in present},
+                repeats=settings.repeats,
+                k=settings.k,
+                quantile=settings.memorization_quantile,
+                copy_distance_ratio=settings.copy_distance_ratio,
+                seed=settings.seed,
+            )
             reference.setdefault(cls, {})[view] = rows[REFERENCE]
             for name in present:
                 results[name].setdefault(cls, {})[view] = rows[name]
@@ -126,58 +161,92 @@ def audit_classes(synthetic_views: dict[str, dict[str, np.ndarray]], synthetic_y
 
 def headline(by_class: dict[str, dict]) -> dict:
     """The numbers metrics/audit.json keeps per class: HEADLINE per view, and the strongest two-sample AUROC."""
-    return {cls: {view: {k: row[k] for k in HEADLINE} for view, row in by_view.items()}
-            | {"two_sample_auroc_strongest": strongest_two_sample(by_view)["auroc"]}
-            for cls, by_view in by_class.items()}
+    return {
+        cls: {view: {k: row[k] for k in HEADLINE} for view, row in by_view.items()}
+        | {"two_sample_auroc_strongest": strongest_two_sample(by_view)["auroc"]}
+        for cls, by_view in by_class.items()
+    }
 
 
 def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.0%}"
 
 
-def main(params_path: Path, features_dir: Path, classifiers_dir: Path, synthetic_dir: Path, out_dir: Path, metrics_path: Path,
-         project_root: Path = Path("."), manifest_path: Path | None = None) -> None:
+def main(
+    params_path: Path,
+    features_dir: Path,
+    classifiers_dir: Path,
+    synthetic_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    project_root: Path = Path("."),
+    manifest_path: Path | None = None,
+) -> None:
     params = load_params(params_path)
     settings = params.audit
     train, val = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val"))
-    models = [load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds]
+    models = [
+        load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds
+    ]
     val_groups = file_groups(val.file_id, manifest_path)
 
     def embed(x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"classifier": predict_embeddings(models[0], x),
-                "log_mel": random_projection(x, dim=settings.projection_dim, seed=settings.seed)}
+        return {
+            "classifier": predict_embeddings(models[0], x),
+            "log_mel": random_projection(x, dim=settings.projection_dim, seed=settings.seed),
+        }
 
     real_views = {"train": embed(train.x), "val": embed(val.x)}
     synthetic_views, synthetic_y, per_set = {}, {}, {}
     for name in params.train_generator.models:
         synthetic = load_spectrogram_set(synthetic_dir / name / "synthetic.npz")
         views = embed(synthetic.x)
-        scores = class_sample_scores(views["classifier"], synthetic.y, real_views["train"]["classifier"], train.y,
-                                     real_views["val"]["classifier"], val.y, k=settings.k,
-                                     quantile=settings.memorization_quantile, copy_distance_ratio=settings.copy_distance_ratio)
+        scores = class_sample_scores(
+            views["classifier"],
+            synthetic.y,
+            real_views["train"]["classifier"],
+            train.y,
+            real_views["val"]["classifier"],
+            val.y,
+            k=settings.k,
+            quantile=settings.memorization_quantile,
+            copy_distance_ratio=settings.copy_distance_ratio,
+        )
         scores["confidence"] = label_confidence(models, synthetic.x, synthetic.y).astype(np.float32)
-        figure = copy_figure(synthetic, train, views["classifier"], real_views["train"]["classifier"], scores["copy_ratio"],
-                             set(val.y.tolist()))
+        figure = copy_figure(
+            synthetic, train, views["classifier"], real_views["train"]["classifier"], scores["copy_ratio"], set(val.y.tolist())
+        )
         synthetic_views[name], synthetic_y[name] = views, synthetic.y
         per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
 
-    results, reference = audit_classes(synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings)
+    results, reference = audit_classes(
+        synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings
+    )
     metrics = {name: headline(by_class) for name, by_class in results.items()} | {REFERENCE: headline(reference)}
     for name, by_class in results.items():
         for cls, by_view in by_class.items():
             c, r = by_view["classifier"], reference[cls]["classifier"]
-            print(f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
-                  f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}), "
-                  f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
-                  f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
-                  f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})")
+            print(
+                f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
+                f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}), "
+                f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
+                f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
+                f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})"
+            )
 
     with atomic_directory(out_dir) as tmp:
         for name, (_metadata, scores, figure) in per_set.items():
             (tmp / name).mkdir()
-            write_json_atomic(tmp / name / "audit.json", {
-                "generator": name, "views": list(VIEWS), "settings": settings.model_dump(), "classes": results[name],
-                "reference": {cls: reference[cls] for cls in results[name]}})
+            write_json_atomic(
+                tmp / name / "audit.json",
+                {
+                    "generator": name,
+                    "views": list(VIEWS),
+                    "settings": settings.model_dump(),
+                    "classes": results[name],
+                    "reference": {cls: reference[cls] for cls in results[name]},
+                },
+            )
             np.savez(tmp / name / "scores.npz", **scores)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
             if figure is not None:
                 figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)

@@ -55,14 +55,18 @@ def split_manifest(result, split) -> pd.DataFrame:
         raise DataError(f"prepare: {stop}")
     missing = report.get("missing_files") or {}
     if missing.get("count"):
-        print(f"prepare: {missing['count']} listed files are missing under dataset.root and left out, "
-              f"e.g. {missing.get('examples', [])[:5]}")
+        print(
+            f"prepare: {missing['count']} listed files are missing under dataset.root and left out, "
+            f"e.g. {missing.get('examples', [])[:5]}"
+        )
     try:
         return assign_splits(result.manifest, train=split.train, val=split.val, test=split.test, seed=split.seed)
     except DataError as exc:
         if missing.get("count"):
-            raise DataError(f"{exc} ({missing['count']} listed files are missing under dataset.root, "
-                            f"e.g. {missing.get('examples', [])[:5]}: check dataset.root and the listed paths)") from exc
+            raise DataError(
+                f"{exc} ({missing['count']} listed files are missing under dataset.root, "
+                f"e.g. {missing.get('examples', [])[:5]}: check dataset.root and the listed paths)"
+            ) from exc
         raise
 
 
@@ -105,8 +109,11 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         dataset_name=dataset.name,
         stage="prepare",
         protocol=dataset.protocol,
-        params={"dataset": dataset.model_dump(), "prepare": prepare.model_dump(),
-                "featurize": {"sample_rate": params.featurize.sample_rate, "f_max": params.featurize.f_max}},
+        params={
+            "dataset": dataset.model_dump(),
+            "prepare": prepare.model_dump(),
+            "featurize": {"sample_rate": params.featurize.sample_rate, "f_max": params.featurize.f_max},
+        },
         tags={f"{tracking.TAG_PREFIX}data_warnings": ",".join(w["check"] for w in data_report.warnings) or "none"},
     ):
         tracking.log_counts(metrics, "prepare")
@@ -125,6 +132,8 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
             raw_examples_figure(manifest, Path(dataset.root), f"{dataset.name}: raw log-mel per class"), "examples_per_class.png"
         )
         tracking.log_figure(counts_by_split(groups, title=f"{dataset.name}: groups", ylabel="groups"), "groups_per_split.png")
-    print(f"prepare: {len(manifest)} files, {metrics['groups']['total']} groups, "
-          f"{len(data_report.warnings)} warnings -> {out_dir / 'manifest.csv'}, {out_dir / 'data_report.json'}")
+    print(
+        f"prepare: {len(manifest)} files, {metrics['groups']['total']} groups, "
+        f"{len(data_report.warnings)} warnings -> {out_dir / 'manifest.csv'}, {out_dir / 'data_report.json'}"
+    )
     return out_dir / "manifest.csv"

@@ -34,20 +34,23 @@ def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, proje
 
         from synthaug.registry.prediction import evaluate_split
 
-        print(f"promote: champion version {version.version} was trained on data version "
-              f"{version.tags.get(promotion.DATA_VERSION_TAG)} (or its model has no {settings.metric}); "
-              "evaluating it on the current validation files")
+        print(
+            f"promote: champion version {version.version} was trained on data version "
+            f"{version.tags.get(promotion.DATA_VERSION_TAG)} (or its model has no {settings.metric}); "
+            "evaluating it on the current validation files"
+        )
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
         class_names = [c.removeprefix("p_") for c in model.metadata.get_output_schema().input_names() if c.startswith("p_")]
         return evaluate_split(model, manifest_path, Path(params.dataset.root), "val", class_names, settings.metric)
 
-    decision = promotion.decide(candidate, champion, values, settings.metric, settings.margin, data_version,
-                                evaluate_champion)
+    decision = promotion.decide(candidate, champion, values, settings.metric, settings.margin, data_version, evaluate_champion)
     verb = ("would promote" if dry_run else "promotes") if decision.promote else "keeps the champion"
     print(f"promote: {name}: {'(dry run) ' if dry_run else ''}{verb}: {decision.reason}")
     if not dry_run:
         promotion.apply(client, name, decision, settings.metric, settings.margin)
         if decision.promote:
-            print(f"promote: {name}@champion is now version {decision.candidate_version}"
-                  + (f" (previous: version {decision.champion_version})" if decision.champion_version else ""))
+            print(
+                f"promote: {name}@champion is now version {decision.candidate_version}"
+                + (f" (previous: version {decision.champion_version})" if decision.champion_version else "")
+            )
     return decision

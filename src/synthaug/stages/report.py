@@ -61,16 +61,21 @@ def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> di
 
 def scarcity_runs(params: Params, scarcity_dir: Path) -> dict[int, dict[str, list[Path]]]:
     settings = params.scarcity
-    return {n: {v: [scarcity_dir / f"n{n}-t{t}" / v for t in settings.trials] for v in SCARCITY_VARIANTS}
-            for n in settings.files_per_class}
+    return {
+        n: {v: [scarcity_dir / f"n{n}-t{t}" / v for t in settings.trials] for v in SCARCITY_VARIANTS}
+        for n in settings.files_per_class
+    }
 
 
 def audit_results(params: Params, audit_dir: Path) -> dict[str, dict]:
     """{generator: audit.json content} for the generators the audit stage covered."""
     import json
 
-    return {name: json.loads((audit_dir / name / "audit.json").read_text())
-            for name in params.train_generator.models if (audit_dir / name / "audit.json").is_file()}
+    return {
+        name: json.loads((audit_dir / name / "audit.json").read_text())
+        for name in params.train_generator.models
+        if (audit_dir / name / "audit.json").is_file()
+    }
 
 
 def linked_runs(folders: list[Path]) -> list[str]:
@@ -89,8 +94,10 @@ def generator_classes(params: Params, features_dir: Path, class_names: list[str]
     with np.load(train, allow_pickle=False) as data:  # the labels only: x may be large
         y = data["y"]
     try:
-        return [class_names[c] for c in learned_classes(y, class_names, params.train_generator.classes,
-                                                        params.train_generator.minority_tolerance)]
+        return [
+            class_names[c]
+            for c in learned_classes(y, class_names, params.train_generator.classes, params.train_generator.minority_tolerance)
+        ]
     except SynthaugError:  # no generator could have been trained: name none of them one-class
         return list(class_names)
 
@@ -105,19 +112,40 @@ def report_setup(params: Params) -> ReportSetup:
     """The settings the report states, unpacked from params."""
     dataset = params.dataset
     return ReportSetup(
-        dataset_name=dataset.name, protocol=dataset.protocol, adapter=dataset.adapter, data_root=dataset.root,
-        seeds=list(params.train_classifier.seeds), confidence=params.report.confidence,
-        n_resamples=params.report.n_resamples, epochs=params.train_classifier.epochs,
-        patience=params.train_classifier.patience, generator_classes=params.train_generator.classes,
+        dataset_name=dataset.name,
+        protocol=dataset.protocol,
+        adapter=dataset.adapter,
+        data_root=dataset.root,
+        seeds=list(params.train_classifier.seeds),
+        confidence=params.report.confidence,
+        n_resamples=params.report.n_resamples,
+        epochs=params.train_classifier.epochs,
+        patience=params.train_classifier.patience,
+        generator_classes=params.train_generator.classes,
         ensemble_split_seed=params.ensemble.validation_split_seed,
-        scarcity_early_stopping=params.scarcity.early_stopping, scarcity_gan_per_trial=params.scarcity.gan_per_trial,
-        scarcity_trials=len(params.scarcity.trials), audit_repeats=params.audit.repeats, audit_k=params.audit.k,
-        memorization_quantile=params.audit.memorization_quantile, copy_distance_ratio=params.audit.copy_distance_ratio,
+        scarcity_early_stopping=params.scarcity.early_stopping,
+        scarcity_gan_per_trial=params.scarcity.gan_per_trial,
+        scarcity_trials=len(params.scarcity.trials),
+        audit_repeats=params.audit.repeats,
+        audit_k=params.audit.k,
+        memorization_quantile=params.audit.memorization_quantile,
+        copy_distance_ratio=params.audit.copy_distance_ratio,
     )
 
 
-def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_dir: Path, scarcity_dir: Path, audit_dir: Path,
-         out_dir: Path, metrics_path: Path, plots_dir: Path, manifest_path: Path, project_root: Path = Path(".")) -> None:
+def main(
+    params_path: Path,
+    features_dir: Path,
+    classifiers_dir: Path,
+    ensemble_dir: Path,
+    scarcity_dir: Path,
+    audit_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    plots_dir: Path,
+    manifest_path: Path,
+    project_root: Path = Path("."),
+) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
@@ -126,8 +154,10 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
     methods = compare_methods(runs, class_names, groups=groups, **statistics)
-    scarcity = {n: compare_methods(point, class_names, groups=groups, **statistics)
-                for n, point in scarcity_runs(params, scarcity_dir).items()}
+    scarcity = {
+        n: compare_methods(point, class_names, groups=groups, **statistics)
+        for n, point in scarcity_runs(params, scarcity_dir).items()
+    }
     # The whole configuration (params after overlays, every default, the code's own choices) against
     # the published protocol's table: departures from what the study states, and what it leaves open.
     raw_params = read_yaml(params_path)
@@ -137,26 +167,40 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
     unstated = protocols.unstated_choices(effective, published)
     published_profile = protocols.PROFILES[published]
 
-    figures = {"methods.png": method_bars(_summary_frame(methods), ["macro_f1", "auroc"],
-                                          title=f"{dataset.name}: test scores per method")}
+    figures = {
+        "methods.png": method_bars(
+            _summary_frame(methods), ["macro_f1", "auroc"], title=f"{dataset.name}: test scores per method"
+        )
+    }
     audits = audit_results(params, audit_dir)
     if audits:
-        figures["audit.png"] = audit_bars(_audit_frame(audits), reference=REFERENCE_LABEL,
-                                          title=f"{dataset.name}: synthetic data audit against validation data")
+        figures["audit.png"] = audit_bars(
+            _audit_frame(audits), reference=REFERENCE_LABEL, title=f"{dataset.name}: synthetic data audit against validation data"
+        )
     scarcity_table = _scarcity_frame(scarcity)
     if scarcity:
         for metric in ("accuracy", "macro_f1"):
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
     learned = generator_classes(params, features_dir, class_names)
-    markdown = render(report_setup(params), methods, scarcity, shrunk, published_profile, len(class_names), audits,
-                      unstated, learned)
+    markdown = render(
+        report_setup(params), methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated, learned
+    )
     results = {
-        "dataset": dataset.name, "protocol": dataset.protocol, "seeds": params.train_classifier.seeds,
-        "statistics": {**statistics, "unit": "test group (manifest `group`), resampled within class",
-                       "test_groups": methods["baseline"].test_groups, "detectable_difference": detectable_difference(methods)},
-        "published_protocol": published, "differences_from_published": shrunk, "unstated_in_published": unstated,
-        "audit": audits, "generator_classes": learned,
+        "dataset": dataset.name,
+        "protocol": dataset.protocol,
+        "seeds": params.train_classifier.seeds,
+        "statistics": {
+            **statistics,
+            "unit": "test group (manifest `group`), resampled within class",
+            "test_groups": methods["baseline"].test_groups,
+            "detectable_difference": detectable_difference(methods),
+        },
+        "published_protocol": published,
+        "differences_from_published": shrunk,
+        "unstated_in_published": unstated,
+        "audit": audits,
+        "generator_classes": learned,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
     }
@@ -175,11 +219,15 @@ def main(params_path: Path, features_dir: Path, classifiers_dir: Path, ensemble_
         wide = scarcity_table.pivot(index="files_per_class", columns="variant", values="accuracy_mean").reset_index()
         write_text_atomic(plots_dir / "scarcity_accuracy.csv", wide.to_csv(index=False))
 
-    folders = [f for dirs in runs.values() for f in dirs] + [f for point in scarcity_runs(params, scarcity_dir).values() for dirs in point.values() for f in dirs]
+    folders = [f for dirs in runs.values() for f in dirs] + [
+        f for point in scarcity_runs(params, scarcity_dir).values() for dirs in point.values() for f in dirs
+    ]
     summarized = linked_runs(folders)
     _log_summary_run(params, project_root, out_dir, methods, summarized, len(learned))
-    print(f"report: {len(methods)} methods{f', {len(scarcity)} scarcity levels' if scarcity else ''}, "
-          f"{len(summarized)} runs summarized -> {out_dir / 'results.md'}")
+    print(
+        f"report: {len(methods)} methods{f', {len(scarcity)} scarcity levels' if scarcity else ''}, "
+        f"{len(summarized)} runs summarized -> {out_dir / 'results.md'}"
+    )
 
 
 def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
@@ -188,8 +236,14 @@ def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
     for cls, sets in audit_rows(audits).items():
         for name, by_view in sets.items():
             for view, row in by_view.items():
-                rows.append({"view": view, "class": cls, "set": REFERENCE_LABEL if name == REFERENCE else name,
-                             **{k: math.nan if row.get(k) is None else row[k] for k in AUDIT_BAR_SCORES}})
+                rows.append(
+                    {
+                        "view": view,
+                        "class": cls,
+                        "set": REFERENCE_LABEL if name == REFERENCE else name,
+                        **{k: math.nan if row.get(k) is None else row[k] for k in AUDIT_BAR_SCORES},
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -199,8 +253,15 @@ def _summary_frame(methods: dict[str, MethodScores]) -> pd.DataFrame:
 
 
 def _scarcity_frame(scarcity: dict[int, dict[str, MethodScores]]) -> pd.DataFrame:
-    rows = [{"files_per_class": n, "variant": v, **{f"{s}_{k}": r.summary[s][k] for s in ("accuracy", "macro_f1") for k in ("mean", "std")}}
-            for n, point in scarcity.items() for v, r in point.items()]
+    rows = [
+        {
+            "files_per_class": n,
+            "variant": v,
+            **{f"{s}_{k}": r.summary[s][k] for s in ("accuracy", "macro_f1") for k in ("mean", "std")},
+        }
+        for n, point in scarcity.items()
+        for v, r in point.items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -212,18 +273,27 @@ def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str,
         entry.update({f"delta_{score}": v["difference"] for score, v in r.versus_baseline.items()})
         metrics["methods"][method] = entry
     if scarcity:
-        metrics["scarcity_accuracy"] = {f"n{n}": {v: r.summary["accuracy"]["mean"] for v, r in point.items()} for n, point in scarcity.items()}
+        metrics["scarcity_accuracy"] = {
+            f"n{n}": {v: r.summary["accuracy"]["mean"] for v, r in point.items()} for n, point in scarcity.items()
+        }
     return metrics
 
 
 NOTE_LIMIT = 8000  # MLflow truncates longer tag values
 
 
-def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized: list[str], experiment_id: str,
-                 labels: dict[str, str] | None = None) -> str:
+def summary_note(
+    dataset_name: str,
+    methods: dict[str, MethodScores],
+    summarized: list[str],
+    experiment_id: str,
+    labels: dict[str, str] | None = None,
+) -> str:
     """The summary run's description: the methods table (methods named by `labels`) and a link to every run it summarizes."""
-    head = (f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
-            "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n")
+    head = (
+        f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
+        "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n"
+    )
     links: list[str] = []
     length = len(head)
     for run_id in summarized:
@@ -236,16 +306,24 @@ def summary_note(dataset_name: str, methods: dict[str, MethodScores], summarized
     return head + "".join(links)
 
 
-def _log_summary_run(params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str],
-                     n_learned: int) -> None:
+def _log_summary_run(
+    params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str], n_learned: int
+) -> None:
     import mlflow
 
     dataset = params.dataset
     with tracking.stage_run(
-        project_root=project_root, dataset_name=dataset.name, stage="report", protocol=dataset.protocol,
-        params={"seeds": ",".join(map(str, params.train_classifier.seeds)), **params.report.model_dump(),
-                "methods": ",".join(methods)},
-        run_name="report", tags={"synthaug.method": "summary", "synthaug.summarized_runs": str(len(summarized))},
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="report",
+        protocol=dataset.protocol,
+        params={
+            "seeds": ",".join(map(str, params.train_classifier.seeds)),
+            **params.report.model_dump(),
+            "methods": ",".join(methods),
+        },
+        run_name="report",
+        tags={"synthaug.method": "summary", "synthaug.summarized_runs": str(len(summarized))},
     ) as run:
         for method, r in methods.items():
             mlflow.log_metrics({f"{method}.{score}_mean": v["mean"] for score, v in r.summary.items() if v["mean"] == v["mean"]})

@@ -60,8 +60,9 @@ VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
 }
 
 
-def subset_normalization(train: SpectrogramSet, chosen: np.ndarray, stored: Normalizer,
-                         others: dict[str, SpectrogramSet]) -> tuple[Normalizer, SpectrogramSet, dict[str, SpectrogramSet]]:
+def subset_normalization(
+    train: SpectrogramSet, chosen: np.ndarray, stored: Normalizer, others: dict[str, SpectrogramSet]
+) -> tuple[Normalizer, SpectrogramSet, dict[str, SpectrogramSet]]:
     """(normalizer fitted on the chosen training clips only, those clips and `others` z-scored with it).
 
     Every set arrives z-scored with `stored` (featurize's statistics of the whole training split):
@@ -72,8 +73,10 @@ def subset_normalization(train: SpectrogramSet, chosen: np.ndarray, stored: Norm
     normalizer = fit_normalizer(raw_subset)
     note = {"normalization": f"per-mel z-score fitted on the scarcity subset ({len(raw_subset)} clips)"}
     subset = dataclasses.replace(train.select(chosen), x=normalizer.apply(raw_subset), metadata={**train.metadata, **note})
-    renormalized = {name: dataclasses.replace(s, x=normalizer.apply(stored.invert(s.x)), metadata={**s.metadata, **note})
-                    for name, s in others.items()}
+    renormalized = {
+        name: dataclasses.replace(s, x=normalizer.apply(stored.invert(s.x)), metadata={**s.metadata, **note})
+        for name, s in others.items()
+    }
     return normalizer, subset, renormalized
 
 
@@ -85,19 +88,31 @@ def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -
     missing = sorted(set(manifest["label"]) - set(counts.index))
     if short or missing:
         listed = ", ".join([f"{label!r} has {n}" for label, n in short.items()] + [f"{label!r} has 0" for label in missing])
-        raise DataError(f"scarcity.early_stopping: true stops early on {files_per_class} validation files per class, but "
-                        f"class {listed}; set scarcity.early_stopping: false (fixed epochs) or lower scarcity.files_per_class")
+        raise DataError(
+            f"scarcity.early_stopping: true stops early on {files_per_class} validation files per class, but "
+            f"class {listed}; set scarcity.early_stopping: false (fixed epochs) or lower scarcity.files_per_class"
+        )
     # The training subsets' draw, applied to the validation rows: the same seed gives nested sets.
     return scarcity_subsets(val_rows.assign(split="train"), [files_per_class], seed=seed)[files_per_class]
 
 
-def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Path, features_dir: Path,
-         out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+def main(
+    files_per_class: int,
+    trial: int,
+    params_path: Path,
+    manifest_path: Path,
+    features_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    project_root: Path = Path("."),
+) -> None:
     params = load_params(params_path)
     dataset, settings, classifier = params.dataset, params.scarcity, params.train_classifier
     if files_per_class not in settings.files_per_class or trial not in settings.trials:
-        raise ConfigError(f"scarcity: ({files_per_class} files per class, trial {trial}) is not in scarcity.files_per_class "
-                          f"{settings.files_per_class} x scarcity.trials {settings.trials}")
+        raise ConfigError(
+            f"scarcity: ({files_per_class} files per class, trial {trial}) is not in scarcity.files_per_class "
+            f"{settings.files_per_class} x scarcity.trials {settings.trials}"
+        )
     if GENERATOR not in params.train_generator.models:
         raise ConfigError("scarcity needs the conditional GAN: add `cgan` to train_generator.models")
     gan_config = params.train_generator.models[GENERATOR]
@@ -122,28 +137,53 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
     class_names = train.class_names
     point = f"n{files_per_class}-t{trial}"
     tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
-    fingerprint = {"point": point, "generator": gan_config, "synthesize": params.synthesize.model_dump(),
-                   "classifier": classifier.model_dump(exclude={"seeds"}), "scarcity": settings.model_dump()}
+    fingerprint = {
+        "point": point,
+        "generator": gan_config,
+        "synthesize": params.synthesize.model_dump(),
+        "classifier": classifier.model_dump(exclude={"seeds"}),
+        "scarcity": settings.model_dump(),
+    }
     gan_seed = trial if settings.gan_per_trial else 0
     staging = checkpoint_dir("scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")])
 
     with tracking.stage_run(
-        project_root=project_root, dataset_name=dataset.name, stage="train_generator", protocol=dataset.protocol,
+        project_root=project_root,
+        dataset_name=dataset.name,
+        stage="train_generator",
+        protocol=dataset.protocol,
         params={"generator": GENERATOR, **gan_config, "classes": "all", "seed": gan_seed, "n_train": int(chosen.sum())},
-        run_name=f"scarcity-{point}-{GENERATOR}", tags={"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
+        run_name=f"scarcity-{point}-{GENERATOR}",
+        tags={"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
         # The feature file the subset is drawn from; the tags say which files per class and trial.
         inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
     ) as run:
-        trained = fit_models(GENERATOR, gan_config, real_x, real_y, class_names, mode="all", seed=gan_seed,
-                             checkpoint_root=staging / "gan", device=params.train_generator.device)
+        trained = fit_models(
+            GENERATOR,
+            gan_config,
+            real_x,
+            real_y,
+            class_names,
+            mode="all",
+            seed=gan_seed,
+            checkpoint_root=staging / "gan",
+            device=params.train_generator.device,
+        )
         generator_run_id = run.info.run_id
         counts = {name: params.synthesize.n_per_class for name in class_names}
-        synthetic_x, synthetic_y = sample_classes(by_class(trained, class_names), counts, class_names,
-                                                  seed=gan_seed, batch_size=params.synthesize.batch_size)
+        synthetic_x, synthetic_y = sample_classes(
+            by_class(trained, class_names), counts, class_names, seed=gan_seed, batch_size=params.synthesize.batch_size
+        )
         for slot, generator in trained:
             tracking.log_counts({k: float(v) for k, v in generator.history[-1].items()}, f"final.{slot.key}")
-        synthetic = SpectrogramSet(x=synthetic_x, y=synthetic_y, file_id=np.array([f"synthetic/{i}" for i in range(len(synthetic_y))]),
-                                   class_names=class_names, feature_params=train.feature_params, metadata={})
+        synthetic = SpectrogramSet(
+            x=synthetic_x,
+            y=synthetic_y,
+            file_id=np.array([f"synthetic/{i}" for i in range(len(synthetic_y))]),
+            class_names=class_names,
+            feature_params=train.feature_params,
+            metadata={},
+        )
         figure = real_vs_synthetic(train_subset, synthetic, GENERATOR)
         tracking.log_figure(figure, "real_vs_synthetic.png")
 
@@ -153,25 +193,60 @@ def main(files_per_class: int, trial: int, params_path: Path, manifest_path: Pat
     for variant, (with_synthetic, classic) in VARIANTS.items():
         x = np.concatenate([real_x, synthetic_x]) if with_synthetic else real_x
         y = np.concatenate([real_y, synthetic_y]) if with_synthetic else real_y
-        data = ClassifierData(x, y, val, test, channel_std=normalizer.std,
-                              n_synthetic=len(synthetic_y) if with_synthetic else 0)
-        variant_tags = {**tags, "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
-                        "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none"}
-        inputs = feature_files + ([tracking.DataInput(f"{dataset.name}-synthetic-scarcity-{point}", "training", synthetic_x,
-                                                      synthetic_y)] if with_synthetic else [])
-        context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=variant_tags,
-                             params={"files_per_class": files_per_class, "trial": trial}, log_model=False, inputs=inputs)
-        runs[variant] = run_classifier(variant, trial, data, classifier, staging / "runs" / variant, staging / "epochs" / variant,
-                                       context, augment=settings.augment if classic else {})
+        data = ClassifierData(x, y, val, test, channel_std=normalizer.std, n_synthetic=len(synthetic_y) if with_synthetic else 0)
+        variant_tags = {
+            **tags,
+            "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
+            "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none",
+        }
+        inputs = feature_files + (
+            [tracking.DataInput(f"{dataset.name}-synthetic-scarcity-{point}", "training", synthetic_x, synthetic_y)]
+            if with_synthetic
+            else []
+        )
+        context = RunContext(
+            project_root,
+            dataset.name,
+            dataset.protocol,
+            "train_classifier",
+            tags=variant_tags,
+            params={"files_per_class": files_per_class, "trial": trial},
+            log_model=False,
+            inputs=inputs,
+        )
+        runs[variant] = run_classifier(
+            variant,
+            trial,
+            data,
+            classifier,
+            staging / "runs" / variant,
+            staging / "epochs" / variant,
+            context,
+            augment=settings.augment if classic else {},
+        )
         test_file = runs[variant]["test"]["file"]
         print(f"scarcity {point} {variant}: test file accuracy {test_file['accuracy']:.3f}, macro F1 {test_file['macro_f1']:.3f}")
 
-    selection = ({"early_stopping": True, "patience": classifier.patience, "val_files_per_class": files_per_class,
-                  "val_files": len(val_subset)} if settings.early_stopping else
-                 {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"})
-    summary = {"files_per_class": files_per_class, "trial": trial, "n_real_clips": int(chosen.sum()),
-               "n_synthetic": int(len(synthetic_y)), "generator_run_id": generator_run_id,
-               "normalization": "per-mel z-score fitted on the subset's clips", "selection": selection, "runs": runs}
+    selection = (
+        {
+            "early_stopping": True,
+            "patience": classifier.patience,
+            "val_files_per_class": files_per_class,
+            "val_files": len(val_subset),
+        }
+        if settings.early_stopping
+        else {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"}
+    )
+    summary = {
+        "files_per_class": files_per_class,
+        "trial": trial,
+        "n_real_clips": int(chosen.sum()),
+        "n_synthetic": int(len(synthetic_y)),
+        "generator_run_id": generator_run_id,
+        "normalization": "per-mel z-score fitted on the subset's clips",
+        "selection": selection,
+        "runs": runs,
+    }
     with atomic_directory(out_dir) as tmp:
         (tmp / "subset.txt").write_text("\n".join(subset) + "\n")
         write_json_atomic(tmp / "normalizer.json", normalizer.to_dict())

@@ -33,16 +33,26 @@ from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set
 
 
-def counts_per_class(train_y: np.ndarray, class_names: list[str], served: list[str], classes: Classes, ratio: float,
-                     n_per_class: int, tolerance: float) -> dict[str, int]:
+def counts_per_class(
+    train_y: np.ndarray,
+    class_names: list[str],
+    served: list[str],
+    classes: Classes,
+    ratio: float,
+    n_per_class: int,
+    tolerance: float,
+) -> dict[str, int]:
     """Synthetic spectrograms to draw for each learned class; DataError when the generator serves other
     classes (trained under other settings) or the ratio asks for none of a class."""
-    counts = synthetic_counts(train_y, class_names, classes, ratio=configured_ratio(classes, ratio),
-                              n_per_class=n_per_class, tolerance=tolerance)
+    counts = synthetic_counts(
+        train_y, class_names, classes, ratio=configured_ratio(classes, ratio), n_per_class=n_per_class, tolerance=tolerance
+    )
     unserved = sorted(set(counts) - set(served))
     if unserved:
-        raise DataError(f"the trained generator serves {', '.join(served)}, but train_generator.classes: "
-                        f"{describe_classes(classes)} asks for {', '.join(unserved)}; re-run train_generator (dvc repro)")
+        raise DataError(
+            f"the trained generator serves {', '.join(served)}, but train_generator.classes: "
+            f"{describe_classes(classes)} asks for {', '.join(unserved)}; re-run train_generator (dvc repro)"
+        )
     sizes = np.bincount(train_y, minlength=len(class_names))
     empty = [f"{name} ({sizes[class_names.index(name)]} training spectrograms)" for name, n in counts.items() if n == 0]
     if empty:
@@ -53,7 +63,15 @@ def counts_per_class(train_y: np.ndarray, class_names: list[str], served: list[s
     return counts
 
 
-def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+def main(
+    name: str,
+    params_path: Path,
+    features_dir: Path,
+    model_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    project_root: Path = Path("."),
+) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.synthesize
     train = load_spectrogram_set(features_dir / "train.npz")
@@ -61,7 +79,12 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
     logmel = LogMelParams(**train.feature_params)
     index, models = load_models(model_dir, device=params.train_generator.device)
     counts = counts_per_class(
-        train.y, train.class_names, sorted(models), params.train_generator.classes, settings.minority_ratio, settings.n_per_class,
+        train.y,
+        train.class_names,
+        sorted(models),
+        params.train_generator.classes,
+        settings.minority_ratio,
+        settings.n_per_class,
         params.train_generator.minority_tolerance,
     )
 
@@ -75,8 +98,12 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
         "data_version": tracking.data_version(project_root),
     }
     synthetic = SpectrogramSet(
-        x=x, y=y, file_id=np.array([f"synthetic/{name}/{i:06d}" for i in range(len(x))]),
-        class_names=train.class_names, feature_params=train.feature_params, metadata=lineage,
+        x=x,
+        y=y,
+        file_id=np.array([f"synthetic/{name}/{i:06d}" for i in range(len(x))]),
+        class_names=train.class_names,
+        feature_params=train.feature_params,
+        metadata=lineage,
     )
 
     with tracking.stage_run(
@@ -97,8 +124,12 @@ def main(name: str, params_path: Path, features_dir: Path, model_dir: Path, out_
             figure = real_vs_synthetic(train, synthetic, name)
             figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
             write_previews(tmp / "previews", synthetic, normalizer, logmel, settings.previews_per_class)
-        metrics = {"count": {k: int(v) for k, v in counts.items()}, "total": len(x), "seconds": seconds,
-                   "spectrograms_per_second": len(x) / max(seconds, 1e-9)}
+        metrics = {
+            "count": {k: int(v) for k, v in counts.items()},
+            "total": len(x),
+            "seconds": seconds,
+            "spectrograms_per_second": len(x) / max(seconds, 1e-9),
+        }
         write_json_atomic(metrics_path, metrics)
         tracking.log_counts(metrics, "synthesize")
         tracking.log_figure(figure, "real_vs_synthetic.png")

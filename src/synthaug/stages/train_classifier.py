@@ -32,8 +32,15 @@ from synthaug.spectrograms import load_spectrogram_set
 
 
 def main(
-    name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, plots_dir: Path,
-    synthetic_path: Path | None = None, audit_dir: Path | None = None, project_root: Path = Path("."),
+    name: str,
+    params_path: Path,
+    features_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    plots_dir: Path,
+    synthetic_path: Path | None = None,
+    audit_dir: Path | None = None,
+    project_root: Path = Path("."),
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
@@ -48,19 +55,28 @@ def main(
         inputs.append(tracking.DataInput.from_file(synthetic_path, f"{dataset.name}-synthetic-{name}", "training", synthetic))
         if params.curation.enabled and audit_dir is not None:
             keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation.model_dump(include=set(CURATION_BOUNDS)))
-            curation = {"curation": params.curation.model_dump(), "curation_dropped": int((~keep).sum()),
-                        "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0}
+            curation = {
+                "curation": params.curation.model_dump(),
+                "curation_dropped": int((~keep).sum()),
+                "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0,
+            }
             print(f"train_classifier {name}: curation drops {curation['curation_dropped']} of {len(keep)} synthetic samples")
             synthetic = synthetic.select(keep)
         train_x, train_y = np.concatenate([train_x, synthetic.x]), np.concatenate([train_y, synthetic.y])
-        tags = {"synthaug.synthetic_set": str(synthetic_path),
-                "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", ""),
-                "synthaug.curated": str(bool(curation)).lower()}
-    data = ClassifierData(train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]),
-                          n_synthetic=len(train_y) - len(train.y))
-    context = RunContext(project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation,
-                         inputs=inputs)
-    input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + ([synthetic_path] if synthetic_path else [])
+        tags = {
+            "synthaug.synthetic_set": str(synthetic_path),
+            "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", ""),
+            "synthaug.curated": str(bool(curation)).lower(),
+        }
+    data = ClassifierData(
+        train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]), n_synthetic=len(train_y) - len(train.y)
+    )
+    context = RunContext(
+        project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation, inputs=inputs
+    )
+    input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + (
+        [synthetic_path] if synthetic_path else []
+    )
     if curation and audit_dir is not None:  # the curation bounds change the training data, so they belong in the fingerprint
         input_files.append(audit_dir / "scores.npz")
 
@@ -70,12 +86,22 @@ def main(
 
     def report(run: dict) -> None:
         test_file = run["test"]["file"]
-        print(f"train_classifier {name} seed {run['seed']}: test macro F1 {test_file['macro_f1']:.3f}, "
-              f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})")
+        print(
+            f"train_classifier {name} seed {run['seed']}: test macro F1 {test_file['macro_f1']:.3f}, "
+            f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})"
+        )
 
-    runs = run_seeds(name, settings.seeds, data, settings, {s: staging / "run" for s, staging in staged.items()},
-                     {s: staging / "epochs" for s, staging in staged.items()}, context, workers=settings.workers,
-                     on_run=report)
+    runs = run_seeds(
+        name,
+        settings.seeds,
+        data,
+        settings,
+        {s: staging / "run" for s, staging in staged.items()},
+        {s: staging / "epochs" for s, staging in staged.items()},
+        context,
+        workers=settings.workers,
+        on_run=report,
+    )
 
     summary = {**seed_summary(runs), **{k: v for k, v in curation.items() if k != "curation"}}
     with atomic_directory(out_dir) as tmp:
@@ -93,5 +119,7 @@ def main(
     def over_seeds(metric: str) -> str:  # no "± 0.000" for one seed
         return mean_std({"mean": test_file[f"{metric}_mean"], "std": test_file[f"{metric}_std"], "n": len(runs)})
 
-    print(f"train_classifier {name}: {len(runs)} seed(s), test macro F1 {over_seeds('macro_f1')}, "
-          f"AUROC {over_seeds('auroc')} -> {out_dir}")
+    print(
+        f"train_classifier {name}: {len(runs)} seed(s), test macro F1 {over_seeds('macro_f1')}, "
+        f"AUROC {over_seeds('auroc')} -> {out_dir}"
+    )

@@ -46,18 +46,22 @@ def plan_message(name: str, slots: list[ModelSlot], classes: str) -> str | None:
     if len(slots) < 2:
         return None
     # Only unconditional generators get here: the cgan is one model over every class it learns.
-    return (f"train_generator {name}: {len(slots)} models to train, one per class (train_generator.classes: {classes}), "
-            "one after another; the estimated total time follows the first model's first steps. For many classes "
-            "the class-conditional cgan is the recommended setting: it learns every class in one model "
-            "(train_generator.models.cgan).")
+    return (
+        f"train_generator {name}: {len(slots)} models to train, one per class (train_generator.classes: {classes}), "
+        "one after another; the estimated total time follows the first model's first steps. For many classes "
+        "the class-conditional cgan is the recommended setting: it learns every class in one model "
+        "(train_generator.models.cgan)."
+    )
 
 
 def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_models: int) -> str:
     """The estimated training time of every model still to train, from the first measured steps."""
     seconds = seconds_per_step * steps_left
-    return (f"train_generator {name}: about {_duration(seconds)} of training for the {n_models} models "
-            f"({steps_left} steps left at {seconds_per_step:.2f} s/step, measured on the first steps; "
-            "sample grids and checkpoints add to it)")
+    return (
+        f"train_generator {name}: about {_duration(seconds)} of training for the {n_models} models "
+        f"({steps_left} steps left at {seconds_per_step:.2f} s/step, measured on the first steps; "
+        "sample grids and checkpoints add to it)"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -70,7 +74,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> None:
+def main(
+    name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")
+) -> None:
     from synthaug.evaluation.report import method_label
 
     params = load_params(params_path)
@@ -84,8 +90,13 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
     announcement = plan_message(name, slots, classes)
     if announcement is not None:
         print(announcement, flush=True)
-    run_settings = {"generator": name, "config": config, "classes": settings.classes,
-                    "minority_tolerance": settings.minority_tolerance, "seed": settings.seed}
+    run_settings = {
+        "generator": name,
+        "config": config,
+        "classes": settings.classes,
+        "minority_tolerance": settings.minority_tolerance,
+        "seed": settings.seed,
+    }
     checkpoint_root = checkpoint_dir("train_generator", name, run_settings, [features_dir / "train.npz"])
 
     with tracking.stage_run(
@@ -102,9 +113,12 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         from tqdm.auto import tqdm
 
         if label != name:  # a cgan on one class is no conditional GAN: say so in the UI
-            mlflow.set_tag("mlflow.note.content", f"{label}: trained on one class only (train_generator.classes: "
-                           f"{classes}), so its auxiliary classifier has no other class to tell apart; it is an "
-                           "unconditional progressive GAN.")
+            mlflow.set_tag(
+                "mlflow.note.content",
+                f"{label}: trained on one class only (train_generator.classes: "
+                f"{classes}), so its auxiliary classifier has no other class to tell apart; it is an "
+                "unconditional progressive GAN.",
+            )
 
         def steps_of(slot: ModelSlot, generator: Generator) -> int:
             return generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
@@ -117,13 +131,16 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
             # start-up costs (lazy imports, the MLflow store), which can be most of a short training.
             if index == 2 and len(slots) > 2:
                 seconds = time.perf_counter() - current["started"]
-                tqdm.write(f"train_generator {name}: the second model took {_duration(seconds)} in all; about "
-                           f"{_duration(seconds * (len(slots) - 2))} for the other {len(slots) - 2}")
+                tqdm.write(
+                    f"train_generator {name}: the second model took {_duration(seconds)} in all; about "
+                    f"{_duration(seconds * (len(slots) - 2))} for the other {len(slots) - 2}"
+                )
             current.update(index=index, started=time.perf_counter())
             if len(slots) > 1:
                 n_train = int(np.isin(train.y, list(slot.labels)).sum())
-                tqdm.write(f"train_generator {name}: model {index + 1} of {len(slots)}, {slot.key} "
-                           f"({n_train} training spectrograms)")
+                tqdm.write(
+                    f"train_generator {name}: model {index + 1} of {len(slots)}, {slot.key} ({n_train} training spectrograms)"
+                )
 
         logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
         last_grid: dict[str, int] = {}
@@ -131,29 +148,45 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
             if len(slots) > 1 and not estimated:  # once, on the first steps this process measures
                 estimated.append(True)
-                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current["index"] + 1:])
+                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current["index"] + 1 :])
                 tqdm.write(estimate_message(name, float(record["seconds_per_step"]), steps_left, len(slots) - current["index"]))
             # A resumed run first logs the records restored from the checkpoint, so curves are whole.
             for past in generator.history:
                 if past["step"] > logged_until.get(slot.key, 0):
-                    mlflow.log_metrics({f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"},
-                                       step=int(past["step"]))
+                    mlflow.log_metrics(
+                        {f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"}, step=int(past["step"])
+                    )
             logged_until[slot.key] = step
             # A grid when a multiple of grid_every was passed since the last one (log and grid periods
             # need not divide each other); the final grid is logged below.
-            if step // settings.grid_every > last_grid.get(slot.key, 0) // settings.grid_every and generator.stop_reason is None \
-                    and step < generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum())):
+            if (
+                step // settings.grid_every > last_grid.get(slot.key, 0) // settings.grid_every
+                and generator.stop_reason is None
+                and step < generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
+            ):
                 last_grid[slot.key] = step
                 title = f"{name} {slot.key}, step {step}"
-                tracking.log_figure(sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/step_{step:06d}.png")
+                tracking.log_figure(
+                    sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/step_{step:06d}.png"
+                )
 
         if any(checkpoint_root.rglob("*.pt")):
             print(f"train_generator {name}: resuming from the checkpoints in {checkpoint_root}")
         started = time.perf_counter()
         trained = fit_models(
-            name, config, train.x, train.y, train.class_names,
-            mode=settings.classes, tolerance=settings.minority_tolerance, seed=settings.seed, checkpoint_root=checkpoint_root,
-            device=settings.device, on_log=on_log, on_start=on_start, checkpoint_every=settings.checkpoint_every,
+            name,
+            config,
+            train.x,
+            train.y,
+            train.class_names,
+            mode=settings.classes,
+            tolerance=settings.minority_tolerance,
+            seed=settings.seed,
+            checkpoint_root=checkpoint_root,
+            device=settings.device,
+            on_log=on_log,
+            on_start=on_start,
+            checkpoint_every=settings.checkpoint_every,
             log_every=settings.log_every,
         )
         seconds = time.perf_counter() - started
@@ -162,22 +195,34 @@ def main(name: str, params_path: Path, features_dir: Path, out_dir: Path, metric
         for slot, generator in trained:
             n_train = int(np.isin(train.y, list(slot.labels)).sum())
             final = {k: float(v) for k, v in generator.history[-1].items() if k != "step"} if generator.history else {}
-            metrics["models"][slot.key] = {"steps": generator.steps_done, "steps_budget": generator.total_steps(n_train),
-                                           "stopped_by": generator.stop_reason or "steps", "n_train": n_train, **final}
+            metrics["models"][slot.key] = {
+                "steps": generator.steps_done,
+                "steps_budget": generator.total_steps(n_train),
+                "stopped_by": generator.stop_reason or "steps",
+                "n_train": n_train,
+                **final,
+            }
             if generator.stop_reason is not None:
                 mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
-                print(f"train_generator {name} {slot.key}: stopped by {generator.stop_reason} after "
-                      f"{generator.steps_done} of {generator.total_steps(n_train)} steps")
-            tracking.log_figure(sample_grid(slot, generator, train.class_names, f"{name} {slot.key}, final"), f"samples/{slot.key}/final.png")
+                print(
+                    f"train_generator {name} {slot.key}: stopped by {generator.stop_reason} after "
+                    f"{generator.steps_done} of {generator.total_steps(n_train)} steps"
+                )
+            tracking.log_figure(
+                sample_grid(slot, generator, train.class_names, f"{name} {slot.key}, final"), f"samples/{slot.key}/final.png"
+            )
             clamped = getattr(generator, "last_clamped_share", None)
             if clamped is not None:  # DDPM with clip_sample_range: how much the clamp bit on the final grid
                 metrics["models"][slot.key]["sampling_clamped_share"] = clamped
         with atomic_directory(out_dir) as tmp:
-            save_models(tmp, name, trained, train.class_names, mlflow_run_id=run.info.run_id, classes=settings.classes, seed=settings.seed)
+            save_models(
+                tmp, name, trained, train.class_names, mlflow_run_id=run.info.run_id, classes=settings.classes, seed=settings.seed
+            )
         write_json_atomic(metrics_path, metrics)
         mlflow.log_metric("train_seconds", seconds)
-        tracking.log_counts({key: {k: v for k, v in values.items() if k != "stopped_by"}
-                             for key, values in metrics["models"].items()}, "final")
+        tracking.log_counts(
+            {key: {k: v for k, v in values.items() if k != "stopped_by"} for key, values in metrics["models"].items()}, "final"
+        )
         for model_file in sorted(out_dir.glob("*.pt")):
             tracking.log_file(model_file, "model")
         tracking.log_file(out_dir / "generators.json", "model")

@@ -52,8 +52,9 @@ def main(
     settings, dataset = params.tune, params.dataset
     generator = generator or settings.generator
     if generator not in params.train_generator.models:
-        raise ConfigError(f"tune.generator: {generator!r} is not in train_generator.models "
-                          f"({', '.join(params.train_generator.models)})")
+        raise ConfigError(
+            f"tune.generator: {generator!r} is not in train_generator.models ({', '.join(params.train_generator.models)})"
+        )
     # Team setups name the shared database in the environment (team.env), not in params.yaml.
     storage_name = storage if storage is not None else (settings.storage or os.environ.get("SYNTHAUG_TUNE_STORAGE"))
     name = study_name or settings.study_name or f"synthaug-{dataset.name}-{generator}"
@@ -72,16 +73,28 @@ def main(
     else:
         space = tuning.search_space(settings, generator, sorted(generator_class(generator).defaults))
         study = tuning.create_study(
-            name, optuna_storage, n_trials=n_trials or settings.n_trials, generator=generator, space=space,
-            pruner=settings.pruner, sampler_seed=settings.sampler_seed, tracking=tracking, storage_name=storage_name,
-            run_params={"seeds": settings.seeds, "classes": describe_classes(params.train_generator.classes),
-                        "train_classifier": params.train_classifier.model_dump(exclude={"seeds"}),
-                        "train_generator": params.train_generator.models[generator]},
+            name,
+            optuna_storage,
+            n_trials=n_trials or settings.n_trials,
+            generator=generator,
+            space=space,
+            pruner=settings.pruner,
+            sampler_seed=settings.sampler_seed,
+            tracking=tracking,
+            storage_name=storage_name,
+            run_params={
+                "seeds": settings.seeds,
+                "classes": describe_classes(params.train_generator.classes),
+                "train_classifier": params.train_classifier.model_dump(exclude={"seeds"}),
+                "train_generator": params.train_generator.models[generator],
+            },
         )
         if create_only:
             storage_flag = f" --storage '{tuning.redacted(storage)}'" if storage else ""  # else workers read tune.storage
-            print(f"tune: created {where} ({study.user_attrs[tuning.N_TRIALS_ATTR]} trials); start workers with\n"
-                  f"  synthaug tune --worker --generator {generator} --study-name {name}{storage_flag}")
+            print(
+                f"tune: created {where} ({study.user_attrs[tuning.N_TRIALS_ATTR]} trials); start workers with\n"
+                f"  synthaug tune --worker --generator {generator} --study-name {name}{storage_flag}"
+            )
             return None
     if study.user_attrs.get(tuning.GENERATOR_ATTR) != generator:
         raise ConfigError(f"{where} tunes {study.user_attrs.get(tuning.GENERATOR_ATTR)}, not {generator}; pass --generator")
@@ -92,7 +105,9 @@ def main(
     profile = Path(project_root) / PROFILES_DIR / f"tuned-{generator}.yaml"
     tuning.write_best_params(study, params, generator, profile)
     assert best is not None  # write_best_params refused a study with no completed trial
-    print(f"tune: this worker finished {len(report.finished)} trial(s); best is trial {best.number} "
-          f"(validation macro F1 {best.value:.4f}) with {best.params}")
+    print(
+        f"tune: this worker finished {len(report.finished)} trial(s); best is trial {best.number} "
+        f"(validation macro F1 {best.value:.4f}) with {best.params}"
+    )
     print(f"tune: best parameters -> {profile}\n  use them: synthaug profile tuned-{generator} && dvc repro")
     return profile

@@ -20,7 +20,9 @@ class Check:
 def check_mlflow() -> Check:
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith(("http://", "https://")):
-        return Check("MLflow tracking", uri or "mlflow.db in the project", None, "embedded store; set MLFLOW_TRACKING_URI for a server")
+        return Check(
+            "MLflow tracking", uri or "mlflow.db in the project", None, "embedded store; set MLFLOW_TRACKING_URI for a server"
+        )
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5) as response:
             if response.status != 200:
@@ -44,8 +46,12 @@ def check_s3() -> Check:
     try:
         client(max_attempts=2).head_bucket(Bucket=bucket)
     except Exception as exc:  # botocore's errors: unreachable endpoint, bad credentials, missing bucket
-        return Check("S3", f"{endpoint}, bucket {bucket}", False,
-                     f"{type(exc).__name__}: {exc}; check AWS_ENDPOINT_URL_S3 and the AWS_* credentials")
+        return Check(
+            "S3",
+            f"{endpoint}, bucket {bucket}",
+            False,
+            f"{type(exc).__name__}: {exc}; check AWS_ENDPOINT_URL_S3 and the AWS_* credentials",
+        )
     return Check("S3", f"{endpoint}, bucket {bucket}", True, "bucket reachable with these credentials")
 
 
@@ -61,7 +67,9 @@ def check_dvc_remote(project_root: Path) -> Check:
     if status.returncode not in (0, 1):  # 1: reachable, with differences to push or pull
         lines = (status.stderr or status.stdout).strip().splitlines()
         return Check("DVC remote", name, False, lines[-1] if lines else f"dvc status --cloud failed ({status.returncode})")
-    return Check("DVC remote", name, True, "reachable" + ("; out of sync (dvc push / dvc pull)" if status.returncode else "; in sync"))
+    return Check(
+        "DVC remote", name, True, "reachable" + ("; out of sync (dvc push / dvc pull)" if status.returncode else "; in sync")
+    )
 
 
 def check_tune_storage(project_root: Path) -> Check:
@@ -73,7 +81,12 @@ def check_tune_storage(project_root: Path) -> Check:
         storage = load_params(params_file).tune.storage
     storage = storage or os.environ.get("SYNTHAUG_TUNE_STORAGE")
     if not storage or storage.startswith("journal:"):
-        return Check("Tuning storage", storage or "optuna.db in the project", None, "one machine; set SYNTHAUG_TUNE_STORAGE for workers on many")
+        return Check(
+            "Tuning storage",
+            storage or "optuna.db in the project",
+            None,
+            "one machine; set SYNTHAUG_TUNE_STORAGE for workers on many",
+        )
     from sqlalchemy import create_engine, text
 
     from synthaug.tuning import redacted

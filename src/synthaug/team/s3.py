@@ -25,16 +25,28 @@ CHUNK = 1 << 20
 STREAM_ATTEMPTS = 5
 
 
-def client(*, endpoint_url: str | None = None, access_key: str | None = None, secret_key: str | None = None,
-           region: str | None = None, max_attempts: int = 10):
+def client(
+    *,
+    endpoint_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str | None = None,
+    max_attempts: int = 10,
+):
     """An S3 client with botocore's standard retries; unset arguments come from the environment
     (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...), as boto3 reads them."""
     import boto3
     from botocore.config import Config
 
     config = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-    return boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                        region_name=region, config=config)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=config,
+    )
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -60,11 +72,17 @@ def import_prefix(url: str, dest: Path, *, s3=None, progress: bool = True) -> Im
     s3 = s3 or client()
     dest = Path(dest)
     try:
-        objects = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-                   for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+        objects = [
+            o
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+            if not o["Key"].endswith("/")
+        ]
     except (BotoCoreError, ClientError) as exc:
-        raise SynthaugError(f"{url}: cannot list the objects ({exc}); check the bucket name, the endpoint "
-                            "(AWS_ENDPOINT_URL_S3) and the credentials (synthaug team check)") from exc
+        raise SynthaugError(
+            f"{url}: cannot list the objects ({exc}); check the bucket name, the endpoint "
+            "(AWS_ENDPOINT_URL_S3) and the credentials (synthaug team check)"
+        ) from exc
     if not objects:
         raise DataError(f"{url}: no objects under this prefix")
     dest.mkdir(parents=True, exist_ok=True)
@@ -74,7 +92,7 @@ def import_prefix(url: str, dest: Path, *, s3=None, progress: bool = True) -> Im
     total = sum(o["Size"] for o in objects)
     with tqdm(total=total, unit="B", unit_scale=True, desc="import", disable=None if progress else True) as bar:
         for obj in objects:
-            relative = obj["Key"][len(prefix):].lstrip("/") if prefix else obj["Key"]
+            relative = obj["Key"][len(prefix) :].lstrip("/") if prefix else obj["Key"]
             target = dest / relative
             etag = obj["ETag"].strip('"')
             if target.is_file() and manifest.get(relative) == etag and target.stat().st_size == obj["Size"]:
@@ -115,9 +133,11 @@ def _download(s3, bucket: str, key: str, size: int, etag: str, target: Path, bar
                 part.unlink(missing_ok=True)  # the object changed since it was listed: start it over
                 raise SynthaugError(f"s3://{bucket}/{key} changed during the import; run the import again") from exc
             if attempt == STREAM_ATTEMPTS:
-                raise SynthaugError(f"s3://{bucket}/{key}: download failed after {attempt} attempts ({exc}); "
-                                    f"run the import again to resume from {have} of {size} bytes") from exc
-            time.sleep(min(2 ** attempt, 30))
+                raise SynthaugError(
+                    f"s3://{bucket}/{key}: download failed after {attempt} attempts ({exc}); "
+                    f"run the import again to resume from {have} of {size} bytes"
+                ) from exc
+            time.sleep(min(2**attempt, 30))
     _verify(part, size, etag, f"s3://{bucket}/{key}")
     os.replace(part, target)
 
@@ -134,8 +154,10 @@ def _verify(path: Path, size: int, etag: str, what: str) -> None:
                 digest.update(chunk)
         if digest.hexdigest() != etag:
             path.unlink()
-            raise SynthaugError(f"{what}: MD5 {digest.hexdigest()} differs from the object's ETag {etag}; "
-                                "the download was corrupted and removed, run the import again")
+            raise SynthaugError(
+                f"{what}: MD5 {digest.hexdigest()} differs from the object's ETag {etag}; "
+                "the download was corrupted and removed, run the import again"
+            )
 
 
 def _write_manifest(path: Path, manifest: dict) -> None:

@@ -102,8 +102,10 @@ def postgres_bin() -> Path:
     found = shutil.which("initdb")
     candidates = [Path(found).parent] if found else sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     if not candidates or not (candidates[-1] / "pg_ctl").exists():
-        raise SynthaugError("PostgreSQL server programs (initdb, pg_ctl) not found; install PostgreSQL "
-                            "(e.g. apt install postgresql) or point the team at an existing server")
+        raise SynthaugError(
+            "PostgreSQL server programs (initdb, pg_ctl) not found; install PostgreSQL "
+            "(e.g. apt install postgresql) or point the team at an existing server"
+        )
     return candidates[-1]
 
 
@@ -146,8 +148,9 @@ def stop_postgres(folder: Path) -> None:
     data = folder / "data"
     if data.exists():
         prefix = ["runuser", "-u", data.owner(), "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, str(postgres_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*prefix, str(postgres_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True
+        )
 
 
 # ---- S3 (moto) and MLflow ---------------------------------------------------------------------------------
@@ -170,13 +173,32 @@ def create_bucket(endpoint: str, bucket: str, secret_key: str) -> None:
 
 def start_mlflow(folder: Path, port: int, backend_store: str, artifacts: str, s3_endpoint: str, secret_key: str) -> int:
     """`mlflow server` with runs in BACKEND_STORE and artifacts proxied to ARTIFACTS; returns its pid."""
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret_key,
-           "AWS_DEFAULT_REGION": LOCAL_REGION, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ENDPOINT_URL_S3": s3_endpoint,
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     mlflow_bin = shutil.which("mlflow", path=env["PATH"]) or "mlflow"
-    command = [mlflow_bin, "server", "--backend-store-uri", backend_store, "--artifacts-destination", artifacts,
-               "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    command = [
+        mlflow_bin,
+        "server",
+        "--backend-store-uri",
+        backend_store,
+        "--artifacts-destination",
+        artifacts,
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     process = _spawn(command, folder / "mlflow.log", env=env)
     _wait_http(f"http://127.0.0.1:{port}/health", "the MLflow server", process, folder / "mlflow.log")
     return process.pid
@@ -185,8 +207,9 @@ def start_mlflow(folder: Path, port: int, backend_store: str, artifacts: str, s3
 # ---- the whole stack ----------------------------------------------------------------------------------
 
 
-def up(project_root: Path, *, postgres_port: int | None = None, s3_port: int | None = None,
-       mlflow_port: int | None = None, log=print) -> Stack:
+def up(
+    project_root: Path, *, postgres_port: int | None = None, s3_port: int | None = None, mlflow_port: int | None = None, log=print
+) -> Stack:
     """Start the stack (or report the one running) and write team.env; see the module docstring."""
     project_root = Path(project_root).resolve()
     running = load(project_root)
@@ -195,25 +218,42 @@ def up(project_root: Path, *, postgres_port: int | None = None, s3_port: int | N
         return running
     folder = project_root / STACK_DIR
     folder.mkdir(exist_ok=True)
-    stack = Stack(str(project_root), postgres_port or free_port(), s3_port or free_port(), mlflow_port or free_port(),
-                  postgres_dir=str(postgres_dir(project_root)), secret_key=secrets.token_hex(16))
+    stack = Stack(
+        str(project_root),
+        postgres_port or free_port(),
+        s3_port or free_port(),
+        mlflow_port or free_port(),
+        postgres_dir=str(postgres_dir(project_root)),
+        secret_key=secrets.token_hex(16),
+    )
     try:
         log(f"team stack: PostgreSQL on 127.0.0.1:{stack.postgres_port} ({stack.postgres_dir})")
         start_postgres(Path(stack.postgres_dir), stack.postgres_port, DATABASES)
         log(f"team stack: S3 endpoint (moto) on {stack.s3_endpoint}, bucket {BUCKET}")
         stack.s3_pid = start_s3(folder, stack.s3_port)
         create_bucket(stack.s3_endpoint, BUCKET, stack.secret_key)
-        log(f"team stack: MLflow server on http://127.0.0.1:{stack.mlflow_port} (runs in PostgreSQL, artifacts in s3://{BUCKET}/mlartifacts)")
-        stack.mlflow_pid = start_mlflow(folder, stack.mlflow_port, stack.database_url("mlflow"),
-                                        f"s3://{BUCKET}/mlartifacts", stack.s3_endpoint, stack.secret_key)
+        log(
+            f"team stack: MLflow server on http://127.0.0.1:{stack.mlflow_port} (runs in PostgreSQL, artifacts in s3://{BUCKET}/mlartifacts)"
+        )
+        stack.mlflow_pid = start_mlflow(
+            folder,
+            stack.mlflow_port,
+            stack.database_url("mlflow"),
+            f"s3://{BUCKET}/mlartifacts",
+            stack.s3_endpoint,
+            stack.secret_key,
+        )
     except BaseException:
         down(project_root, stack=stack, log=lambda _: None)
         raise
     write_text_atomic(state_file(project_root), json.dumps(asdict(stack)))
     state_file(project_root).chmod(0o600)  # it holds the local secret too
-    write_env_file(project_root / TEAM_ENV, stack.env(),
-                   f"The local team stack (synthaug team up); `synthaug team down` stops it.\n"
-                   f"Logs: {folder}/*.log. Local credentials only, drawn for this stack: moto accepts any key.")
+    write_env_file(
+        project_root / TEAM_ENV,
+        stack.env(),
+        f"The local team stack (synthaug team up); `synthaug team down` stops it.\n"
+        f"Logs: {folder}/*.log. Local credentials only, drawn for this stack: moto accepts any key.",
+    )
     log(f"team stack: up; {TEAM_ENV} points synthaug, MLflow, DVC and boto3 at it")
     return stack
 
@@ -242,8 +282,9 @@ def down(project_root: Path, *, stack: Stack | None = None, log=print) -> None:
 
 def _spawn(command: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
     log_file = open(log_path, "ab")  # noqa: SIM115 - the child keeps it open
-    return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
+    return subprocess.Popen(
+        command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+    )
 
 
 def _wait_http(url: str, what: str, process: subprocess.Popen, log_path: Path) -> None:

@@ -47,7 +47,7 @@ def log_params(client, run_id: str, params: Mapping[str, Any]) -> None:
     flat = tracking_conventions.flatten(params)
     entries = [Param(k, str(v)[:6000]) for k, v in flat.items()]
     for start in range(0, len(entries), 100):  # MLflow takes at most 100 params per batch
-        client.log_batch(run_id, params=entries[start:start + 100])
+        client.log_batch(run_id, params=entries[start : start + 100])
 
 
 def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:

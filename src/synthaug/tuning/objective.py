@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from synthaug.spectrograms import SpectrogramSet
 
 
-
-
 @dataclass
 class TuneData:
     """The real spectrograms a trial may use: training and validation only."""
@@ -89,21 +87,33 @@ class TrialSetup:
     @classmethod
     def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
         return cls(
-            generator=generator, generator_config=dict(params.train_generator.models.get(generator, {})),
-            classes=params.train_generator.classes, generator_seed=params.train_generator.seed,
-            generator_device=params.train_generator.device, synthesize_seed=params.synthesize.seed,
-            synthesize_batch_size=params.synthesize.batch_size, default_ratio=params.synthesize.minority_ratio,
-            default_per_class=params.synthesize.n_per_class, classifier=params.train_classifier,
-            seeds=tuple(params.tune.seeds), num_threads=num_threads, fixed_curation=pipeline_curation(params.curation),
-            audit_k=params.audit.k, memorization_quantile=params.audit.memorization_quantile,
+            generator=generator,
+            generator_config=dict(params.train_generator.models.get(generator, {})),
+            classes=params.train_generator.classes,
+            generator_seed=params.train_generator.seed,
+            generator_device=params.train_generator.device,
+            synthesize_seed=params.synthesize.seed,
+            synthesize_batch_size=params.synthesize.batch_size,
+            default_ratio=params.synthesize.minority_ratio,
+            default_per_class=params.synthesize.n_per_class,
+            classifier=params.train_classifier,
+            seeds=tuple(params.tune.seeds),
+            num_threads=num_threads,
+            fixed_curation=pipeline_curation(params.curation),
+            audit_k=params.audit.k,
+            memorization_quantile=params.audit.memorization_quantile,
             copy_distance_ratio=params.audit.copy_distance_ratio,
             minority_tolerance=params.train_generator.minority_tolerance,
         )
 
 
-def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
-                   on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
-                   on_generator_epoch: Callable[[str, int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+def evaluate_trial(
+    values: Mapping[str, Any],
+    data: TuneData,
+    setup: TrialSetup,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    on_generator_epoch: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
     """Train the generator (unless no synthetic data is asked for) and the classifiers; return the result.
 
     With curation (tuned `curation.*` bounds, or `curation.enabled` in params), synthetic samples
@@ -129,24 +139,49 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
         ratio = configured_ratio(setup.classes, setup.default_ratio)
     # The pipeline's rule (synthesize), with the trial's ratio; a class the ratio gives none is left out
     # (ratio 0 is the baseline trial).
-    counts = synthetic_counts(train.y, class_names, setup.classes, ratio=None if ratio is None else float(ratio),
-                              n_per_class=setup.default_per_class, tolerance=setup.minority_tolerance)
+    counts = synthetic_counts(
+        train.y,
+        class_names,
+        setup.classes,
+        ratio=None if ratio is None else float(ratio),
+        n_per_class=setup.default_per_class,
+        tolerance=setup.minority_tolerance,
+    )
     counts = {name: n for name, n in counts.items() if n > 0}
     train_x, train_y = train.x, train.y
     dropped = 0
     bounds = curation_bounds(values, setup.fixed_curation)
     if counts:
-        config = {**setup.generator_config, **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)}}
+        config = {
+            **setup.generator_config,
+            **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)},
+        }
         callback = None
         if on_generator_epoch is not None:
             callback = lambda slot, generator, step, record: on_generator_epoch(  # noqa: E731
-                slot.key, step, {k: v for k, v in record.items() if k != "step"})
-        trained = fit_models(setup.generator, config, train.x, train.y, class_names, mode=setup.classes,
-                             tolerance=setup.minority_tolerance,
-                             seed=setup.generator_seed, checkpoint_root=None, device=setup.generator_device,
-                             on_log=callback, progress=False)
-        x, y = sample_classes(by_class(trained, class_names), counts, class_names,
-                              seed=setup.synthesize_seed, batch_size=setup.synthesize_batch_size)
+                slot.key, step, {k: v for k, v in record.items() if k != "step"}
+            )
+        trained = fit_models(
+            setup.generator,
+            config,
+            train.x,
+            train.y,
+            class_names,
+            mode=setup.classes,
+            tolerance=setup.minority_tolerance,
+            seed=setup.generator_seed,
+            checkpoint_root=None,
+            device=setup.generator_device,
+            on_log=callback,
+            progress=False,
+        )
+        x, y = sample_classes(
+            by_class(trained, class_names),
+            counts,
+            class_names,
+            seed=setup.synthesize_seed,
+            batch_size=setup.synthesize_batch_size,
+        )
         if not np.isfinite(x).all():
             raise FloatingPointError(f"generator {setup.generator} produced non-finite spectrograms with {dict(values)}")
         if bounds is not None:
@@ -163,26 +198,45 @@ def evaluate_trial(values: Mapping[str, Any], data: TuneData, setup: TrialSetup,
                 on_epoch(offset + epoch, seed, record)
 
         per_seed[seed] = float(_train_classifier(train_x, train_y, data, setup, seed, epoch_end).best_val_macro_f1)
-    return {"value": float(np.mean(list(per_seed.values()))), "per_seed": per_seed, "counts": counts,
-            "curation": bounds,
-            "curation_dropped": dropped, "seconds": time.perf_counter() - started}
+    return {
+        "value": float(np.mean(list(per_seed.values()))),
+        "per_seed": per_seed,
+        "counts": counts,
+        "curation": bounds,
+        "curation_dropped": dropped,
+        "seconds": time.perf_counter() - started,
+    }
 
 
-def _train_classifier(train_x: np.ndarray, train_y: np.ndarray, data: TuneData, setup: TrialSetup, seed: int,
-                      on_epoch_end: Callable[[int, dict[str, float]], None] | None = None):
+def _train_classifier(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    data: TuneData,
+    setup: TrialSetup,
+    seed: int,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+):
     """One classifier as the pipeline trains it (train_classifier params), judged on the real validation split."""
     from synthaug.classifiers import Augmenter, build_classifier
     from synthaug.training import TrainConfig, train_classifier
 
     settings = setup.classifier
     options = {k: v for k, v in settings.model.items() if k != "architecture"}
-    model = build_classifier(settings.model["architecture"], len(data.train.class_names), tuple(train_x.shape[1:]),
-                             seed=seed, **options)
+    model = build_classifier(
+        settings.model["architecture"], len(data.train.class_names), tuple(train_x.shape[1:]), seed=seed, **options
+    )
     config = TrainConfig.for_seed(settings, seed, num_threads=setup.num_threads)
     augmenter = Augmenter.from_params(settings.augment, channel_std=data.channel_std)
     val = data.val
-    return train_classifier(model, (train_x, train_y), (val.x, val.y, val.file_id), config,
-                            augmenter=augmenter or None, on_epoch_end=on_epoch_end, progress=False)
+    return train_classifier(
+        model,
+        (train_x, train_y),
+        (val.x, val.y, val.file_id),
+        config,
+        augmenter=augmenter or None,
+        on_epoch_end=on_epoch_end,
+        progress=False,
+    )
 
 
 def pipeline_curation(curation: CurationParams) -> dict[str, float | None] | None:
@@ -204,8 +258,9 @@ def curation_bounds(values: Mapping[str, Any], fixed: Mapping[str, float | None]
     return {b: tuned.get(b, None if fixed is None else fixed.get(b)) for b in CURATION_BOUNDS}
 
 
-def curation_keep_mask(x: np.ndarray, y: np.ndarray, bounds: Mapping[str, float | None], data: TuneData,
-                       setup: TrialSetup) -> np.ndarray:
+def curation_keep_mask(
+    x: np.ndarray, y: np.ndarray, bounds: Mapping[str, float | None], data: TuneData, setup: TrialSetup
+) -> np.ndarray:
     """Which synthetic samples pass `bounds` (the pipeline's rule, synthaug.curation), scored by `curation_scores`."""
     from synthaug.curation import keep_mask
 
@@ -224,14 +279,23 @@ def curation_scores(x: np.ndarray, y: np.ndarray, data: TuneData, setup: TrialSe
         data.reference = (model, predict_embeddings(model, data.train.x), predict_embeddings(model, data.val.x))
     model, train_embedded, val_embedded = data.reference
     scores: dict[str, np.ndarray] = class_sample_scores(
-        predict_embeddings(model, x), y, train_embedded, data.train.y, val_embedded, data.val.y,
-        k=setup.audit_k, quantile=setup.memorization_quantile, copy_distance_ratio=setup.copy_distance_ratio)
+        predict_embeddings(model, x),
+        y,
+        train_embedded,
+        data.train.y,
+        val_embedded,
+        data.val.y,
+        k=setup.audit_k,
+        quantile=setup.memorization_quantile,
+        copy_distance_ratio=setup.copy_distance_ratio,
+    )
     scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
     return scores
 
 
-def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
-                   tracking: Tracking | None = None) -> Callable[[optuna.Trial], float]:
+def make_objective(
+    study: optuna.Study, data: TuneData, setup: TrialSetup, tracking: Tracking | None = None
+) -> Callable[[optuna.Trial], float]:
     """The study's objective: suggest from the study's recorded space, evaluate, report per epoch
     for pruning; with `tracking`, log the trial as a nested MLflow run of the study's parent run."""
     space = study_space(study)
@@ -244,14 +308,28 @@ def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
         if tracking is not None:
             client = mlflow_client()
             prefix = tracking_conventions.TAG_PREFIX
-            tags = {**tracking.tags(), f"{prefix}stage": "tune_trial", f"{prefix}trial": str(trial.number),
-                    f"{prefix}generator": setup.generator, f"{prefix}study": study.study_name}
+            tags = {
+                **tracking.tags(),
+                f"{prefix}stage": "tune_trial",
+                f"{prefix}trial": str(trial.number),
+                f"{prefix}generator": setup.generator,
+                f"{prefix}study": study.study_name,
+            }
             if parent_run:
                 tags["mlflow.parentRunId"] = parent_run
             run_id = client.create_run(experiment_id, run_name=f"trial-{trial.number}", tags=tags).info.run_id
             trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
-            log_params(client, run_id, {**values, "generator": setup.generator, "trial": trial.number,
-                                         "seeds": list(setup.seeds), "classes": describe_classes(setup.classes)})
+            log_params(
+                client,
+                run_id,
+                {
+                    **values,
+                    "generator": setup.generator,
+                    "trial": trial.number,
+                    "seeds": list(setup.seeds),
+                    "classes": describe_classes(setup.classes),
+                },
+            )
 
         def on_epoch(step: int, seed: int, record: dict[str, float]) -> None:
             value = float(record["val_macro_f1"])
@@ -273,10 +351,17 @@ def make_objective(study: optuna.Study, data: TuneData, setup: TrialSetup,
             trial.set_user_attr(CURATION_ATTR, result["curation"])
             trial.set_user_attr(CURATION_DROPPED_ATTR, result["curation_dropped"])
             if client is not None:
-                log_metrics(client, run_id, {"val_file_macro_f1": result["value"], "seconds": result["seconds"],
-                                              "n_synthetic": sum(result["counts"].values()) - result["curation_dropped"],
-                                              "curation_dropped": result["curation_dropped"],
-                                              **{f"seed{s}.best_val_macro_f1": v for s, v in result["per_seed"].items()}})
+                log_metrics(
+                    client,
+                    run_id,
+                    {
+                        "val_file_macro_f1": result["value"],
+                        "seconds": result["seconds"],
+                        "n_synthetic": sum(result["counts"].values()) - result["curation_dropped"],
+                        "curation_dropped": result["curation_dropped"],
+                        **{f"seed{s}.best_val_macro_f1": v for s, v in result["per_seed"].items()},
+                    },
+                )
             status, state = "FINISHED", "COMPLETE"
             return result["value"]
         except optuna.TrialPruned:

@@ -36,8 +36,9 @@ from synthaug.tuning.attrs import HEARTBEAT_ATTR
 
 TESTED_OPTUNA = ("5.0.0",)  # versions whose internals the worker loop was tested against
 # The abstract methods of BaseHeartbeat that HeartbeatJournalStorage implements.
-HEARTBEAT_METHODS = frozenset({"record_heartbeat", "_get_stale_trial_ids", "get_heartbeat_interval",
-                               "get_heartbeat_stale_trial_callback"})
+HEARTBEAT_METHODS = frozenset(
+    {"record_heartbeat", "_get_stale_trial_ids", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+)
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
@@ -67,8 +68,14 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     (and Study.optimize) fail and retry a dead worker's trial exactly as they do on an RDB.
     """
 
-    def __init__(self, backend: JournalFileBackend, *, heartbeat_interval: int, grace_period: int,
-                 stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+    def __init__(
+        self,
+        backend: JournalFileBackend,
+        *,
+        heartbeat_interval: int,
+        grace_period: int,
+        stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None,
+    ) -> None:
         super().__init__(backend)
         self._heartbeat_interval = int(heartbeat_interval)
         self._grace_period = int(grace_period)
@@ -80,8 +87,11 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        return [t._trial_id for t in running
-                if HEARTBEAT_ATTR in t.system_attrs and now - float(t.system_attrs[HEARTBEAT_ATTR]) > self._grace_period]
+        return [
+            t._trial_id
+            for t in running
+            if HEARTBEAT_ATTR in t.system_attrs and now - float(t.system_attrs[HEARTBEAT_ATTR]) > self._grace_period
+        ]
 
     def get_heartbeat_interval(self) -> int:
         return self._heartbeat_interval
@@ -113,4 +123,5 @@ def check_optuna() -> None:
         raise SynthaugError(
             f"synthaug's tuning workers rely on Optuna internals that Optuna {optuna.__version__} does not have: "
             f"{'; '.join(missing)}. Install the pinned version (pip install -r requirements.lock; tested: "
-            f"{', '.join(TESTED_OPTUNA)}) or update synthaug/tuning/optuna_internals.py.")
+            f"{', '.join(TESTED_OPTUNA)}) or update synthaug/tuning/optuna_internals.py."
+        )

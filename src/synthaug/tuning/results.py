@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from synthaug.config import Params
 
 
-
-
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best COMPLETE trial, or None when no trial completed."""
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -64,8 +62,9 @@ def finish_study(study: optuna.Study, tracking: Tracking | None = None) -> Froze
                 client.set_tag(run_id, f"{tracking_conventions.TAG_PREFIX}trial_state", "STALE")
                 client.set_terminated(run_id, "KILLED")
     states = [t.state for t in study.get_trials(deepcopy=False)]
-    log_metrics(client, parent, {"trials_complete": states.count(TrialState.COMPLETE),
-                                  "trials_pruned": states.count(TrialState.PRUNED)})
+    log_metrics(
+        client, parent, {"trials_complete": states.count(TrialState.COMPLETE), "trials_pruned": states.count(TrialState.PRUNED)}
+    )
     if best is not None:
         numeric = {f"best.{k}": v for k, v in best.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         log_metrics(client, parent, {"best_value": float("nan") if best.value is None else best.value, **numeric})
@@ -136,8 +135,10 @@ def write_best_params(study: optuna.Study, params: Params, generator: str, path:
     """
     best = best_trial(study)
     if best is None:
-        raise SynthaugError(f"study {study.study_name!r}: no trial completed, so there are no best parameters to write; "
-                            "see the trials' `error` attributes (optuna-dashboard or the MLflow runs)")
+        raise SynthaugError(
+            f"study {study.study_name!r}: no trial completed, so there are no best parameters to write; "
+            "see the trials' `error` attributes (optuna-dashboard or the MLflow runs)"
+        )
     overlay = best_overlay(best, params, generator)
     ratio = best.params.get(RATIO)
     n_trials = study.user_attrs.get(N_TRIALS_ATTR, len(study.trials))

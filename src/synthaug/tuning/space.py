@@ -26,13 +26,16 @@ def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]
             if key.startswith(CURATION_PREFIX):
                 bound = key.removeprefix(CURATION_PREFIX)
                 if bound not in CURATION_BOUNDS:
-                    raise ConfigError(f"{where}: not a curation bound; valid: "
-                                      f"{', '.join(CURATION_PREFIX + b for b in CURATION_BOUNDS)}")
+                    raise ConfigError(
+                        f"{where}: not a curation bound; valid: {', '.join(CURATION_PREFIX + b for b in CURATION_BOUNDS)}"
+                    )
                 merged[key] = dimension
                 continue
             if key != RATIO and key not in generator_keys:
-                raise ConfigError(f"{where}: not a hyperparameter of generator {generator}; valid: "
-                                  f"{RATIO}, {', '.join(sorted(generator_keys))}, {CURATION_PREFIX}<bound>")
+                raise ConfigError(
+                    f"{where}: not a hyperparameter of generator {generator}; valid: "
+                    f"{RATIO}, {', '.join(sorted(generator_keys))}, {CURATION_PREFIX}<bound>"
+                )
             if dimension.log and dimension.step is not None:
                 raise ConfigError(f"{where}: a range cannot have both log and step (Optuna samples one or the other)")
             if key == RATIO and dimension.choices is None and dimension.low < 0:

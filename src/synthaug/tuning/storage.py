@@ -27,8 +27,9 @@ def retry_callback() -> RetryHeartbeatStaleTrialCallback:
         return RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
-def make_storage(storage: str | None, project_root: Path, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
-                 grace_period: int = GRACE_PERIOD_S) -> optuna.storages.BaseStorage:
+def make_storage(
+    storage: str | None, project_root: Path, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S, grace_period: int = GRACE_PERIOD_S
+) -> optuna.storages.BaseStorage:
     """The Optuna storage for a `tune.storage` string, with heartbeats and stale-trial retry.
 
     None: SQLite file optuna.db in the project (one machine); `journal:PATH`: a journal file (PATH
@@ -44,16 +45,26 @@ def make_storage(storage: str | None, project_root: Path, *, heartbeat_interval:
             raise ConfigError("tune.storage: journal: needs a file path, e.g. journal:optuna.journal")
         path = path if path.is_absolute() else Path(project_root) / path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return HeartbeatJournalStorage(JournalFileBackend(str(path)), heartbeat_interval=heartbeat_interval,
-                                       grace_period=grace_period, stale_trial_callback=retry_callback())
+        return HeartbeatJournalStorage(
+            JournalFileBackend(str(path)),
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            stale_trial_callback=retry_callback(),
+        )
     try:
         with warnings.catch_warnings():  # heartbeats have been "experimental" since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            rdb = RDBStorage(storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                             heartbeat_stale_trial_callback=retry_callback())
+            rdb = RDBStorage(
+                storage,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=retry_callback(),
+            )
     except Exception as exc:  # SQLAlchemy's errors vary by driver; all mean the storage is unusable
-        raise SynthaugError(f"tune.storage: cannot open {redacted(storage)}: {type(exc).__name__}: {exc}. "
-                            "Check the URL, that the server is running and that the database exists.") from exc
+        raise SynthaugError(
+            f"tune.storage: cannot open {redacted(storage)}: {type(exc).__name__}: {exc}. "
+            "Check the URL, that the server is running and that the database exists."
+        ) from exc
     if rdb.engine.dialect.name == "sqlite":
         _serialize_sqlite_transactions(rdb.engine)
     return rdb

@@ -48,16 +48,25 @@ def create_study(
     if n_trials < 1:
         raise ConfigError(f"tune.n_trials: must be >= 1, got {n_trials}")
     make_pruner(pruner)  # validate before anything is written
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                sampler=make_sampler(sampler_seed), pruner=make_pruner(pruner), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction="maximize",
+        sampler=make_sampler(sampler_seed),
+        pruner=make_pruner(pruner),
+        load_if_exists=True,
+    )
     attrs = study.user_attrs
     recorded = attrs.get(N_TRIALS_ATTR)
     if GENERATOR_ATTR in attrs and attrs[GENERATOR_ATTR] != generator:
-        raise ConfigError(f"study {study_name!r} tunes generator {attrs[GENERATOR_ATTR]}, not {generator}; "
-                          "pass another --study-name")
+        raise ConfigError(
+            f"study {study_name!r} tunes generator {attrs[GENERATOR_ATTR]}, not {generator}; pass another --study-name"
+        )
     if recorded is not None and n_trials < recorded:
-        raise ConfigError(f"study {study_name!r} already asks for {recorded} trials; n_trials can grow, not shrink "
-                          f"(got {n_trials}). Use a new study name to start over.")
+        raise ConfigError(
+            f"study {study_name!r} already asks for {recorded} trials; n_trials can grow, not shrink "
+            f"(got {n_trials}). Use a new study name to start over."
+        )
     if recorded is None:
         # Definition first, n_trials last: a study with n_trials recorded is fully defined.
         study.set_user_attr(GENERATOR_ATTR, generator)
@@ -70,13 +79,29 @@ def create_study(
         client = mlflow_client()
         prefix = tracking_conventions.TAG_PREFIX
         run = client.create_run(
-            tracking.experiment_id(), run_name=f"tune-{generator}",
-            tags={**tracking.tags(), f"{prefix}stage": "tune", f"{prefix}generator": generator,
-                  f"{prefix}study": study_name, f"{prefix}storage": storage_kind(storage_name)},
+            tracking.experiment_id(),
+            run_name=f"tune-{generator}",
+            tags={
+                **tracking.tags(),
+                f"{prefix}stage": "tune",
+                f"{prefix}generator": generator,
+                f"{prefix}study": study_name,
+                f"{prefix}storage": storage_kind(storage_name),
+            },
         )
-        log_params(client, run.info.run_id, {"study": study_name, "generator": generator, "n_trials": n_trials,
-                                              "pruner": pruner, "sampler_seed": sampler_seed,
-                                              "space": space_to_json(space), **(run_params or {})})
+        log_params(
+            client,
+            run.info.run_id,
+            {
+                "study": study_name,
+                "generator": generator,
+                "n_trials": n_trials,
+                "pruner": pruner,
+                "sampler_seed": sampler_seed,
+                "space": space_to_json(space),
+                **(run_params or {}),
+            },
+        )
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
     reconcile(study)
     return study
@@ -87,8 +112,10 @@ def load_study(study_name: str, storage: optuna.storages.BaseStorage) -> optuna.
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        raise ConfigError(f"study {study_name!r} not found in the storage; create it first "
-                          "(synthaug tune --create-only), then start the workers") from None
+        raise ConfigError(
+            f"study {study_name!r} not found in the storage; create it first "
+            "(synthaug tune --create-only), then start the workers"
+        ) from None
     attrs = study.user_attrs
     if N_TRIALS_ATTR not in attrs:
         raise ConfigError(f"study {study_name!r} was not made by synthaug tune (no {N_TRIALS_ATTR} recorded)")

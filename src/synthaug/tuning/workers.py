@@ -52,7 +52,9 @@ class Slots:
 
     def done(self, slot: int) -> bool:
         head = self.heads[slot]
-        return head is not None and (head.state in FINISHED_OK or (head.state == TrialState.FAIL and ERROR_ATTR in head.user_attrs))
+        return head is not None and (
+            head.state in FINISHED_OK or (head.state == TrialState.FAIL and ERROR_ATTR in head.user_attrs)
+        )
 
     def needs_trial(self, slot: int) -> bool:
         """True when the slot has no trial or its head failed without an error (a dead worker's)."""
@@ -243,8 +245,9 @@ def _progress(study: optuna.Study, number: int, final: tuple[str, float | None],
     left = (n_trials - done) * float(np.mean(durations)) / running  # at this worker's pace, shared by the busy workers
     value = f" value {final[1]:.4f}" if final[1] is not None else ""
     best_text = f", best {best.value:.4f} (trial {best.number})" if best is not None else ""
-    return (f"tune: trial {number} {final[0]}{value}; {done}/{n_trials} finished{best_text}"
-            + (f"; about {left / 60:.1f} min left" if done < n_trials else ""))
+    return f"tune: trial {number} {final[0]}{value}; {done}/{n_trials} finished{best_text}" + (
+        f"; about {left / 60:.1f} min left" if done < n_trials else ""
+    )
 
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, objective, storage) -> tuple[str, float | None] | None:
