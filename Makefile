@@ -20,7 +20,7 @@ export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' team.env 2>/dev/nu
 help:
 	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
 	@echo "make industrial  the industrial protocol (data-scarcity sweep) on the machine demo data"
-	@echo "make test   set up and run every test (end-to-end and server tests too, about 10 minutes)"
+	@echo "make test   set up and run every test, end-to-end pipeline runs and server tests included"
 	@echo "make test-fast   the tests that start no server and run no pipeline (under 2 minutes)"
 	@echo "make lint   ruff (lint and format check) and mypy on src/"
 	@echo "make ui     serve the MLflow UI on the project's tracking store"
