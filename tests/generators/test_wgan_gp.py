@@ -201,3 +201,16 @@ def test_diffaugment_reaches_the_critic_and_the_generator_still_learns_through_i
     assert ((real_seen == 0).flatten(1).sum(1) > 0).all()
     # The generator's own weights moved: its gradient flowed back through the augmentation.
     assert any(not torch.equal(before[k], v) for k, v in gan.generator.state_dict().items() if "running" not in k)
+
+
+def test_ema_samples_use_batch_norm_statistics_of_the_averaged_generator():
+    generator = WGANGP({**TINY, "steps": 4, "ema_decay": 0.5}, input_shape=SHAPE, seed=0)
+    generator.fit(spectrograms(), progress=False)
+    live = {name: b.clone() for name, b in generator.generator.named_buffers()}
+    first = generator.sample(4, seed=2)
+    # The live generator keeps its own statistics; the averaged copy gets statistics measured on itself.
+    for name, buffer in generator.generator.named_buffers():
+        torch.testing.assert_close(buffer, live[name])
+    averaged = dict(generator.sampling_network().named_buffers())
+    assert not torch.allclose(averaged["blocks.1.running_mean"], live["blocks.1.running_mean"])
+    np.testing.assert_array_equal(generator.sample(4, seed=2), first)
