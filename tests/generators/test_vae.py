@@ -111,6 +111,7 @@ def test_published_architecture_at_width_one():
         "reconstruction": "sum",
         "kl_warmup_steps": 0,
         "free_bits": 0.0,
+        "decoder_noise": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
