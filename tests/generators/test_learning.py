@@ -1,0 +1,143 @@
+"""Every generator learns: a short seeded training on spectrogram-like data brings its samples close to
+held-out real ones, measured with the audit's own two-sample test and KID.
+
+The data set is learnable in seconds yet not trivial: a noise floor with one or two bursts per
+image (a band of energy over a few frames, at a random time, in a random frequency range, decaying
+towards high bins), so a generator must place and shape events rather than reproduce a mean. Samples
+and held-out images are compared on 4 x 4 average-pooled images (the placement and shape of the
+bursts; per-pixel noise averages out), by the strongest of the audit's kNN and quadratic two-sample
+tests. An untrained generator scores about 1.0; a generator that stops learning, or a broken loss,
+does not get below the bound. These tests train for about 10-40 s each on one quiet core, so they are `slow`.
+Within those budgets every generator cuts KID several times over; only the diffusion model also gets
+below the two-sample bound (benchmarks/README.md has the longer picture).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthaug.evaluation.fidelity import kernel_inception_distance, two_sample_auroc
+from synthaug.generators import generator_class
+
+SIZE = 32
+LEARNED_AUROC = 0.8  # bound after training; real against real scores about 0.5
+# Training cuts KID at least this many times. The progressive GAN spends most of a 30 s budget on its
+# low-resolution stages (measured: KID 3.24 -> 1.87), the others cut it 7 to 400 times.
+KID_FACTOR = {"vae": 5.0, "wgan_gp": 5.0, "ddpm": 5.0, "cgan": 1.5}
+
+# Small networks at short budgets: what makes each learn this data in well under 30 s on one core.
+RECIPES = {
+    "vae": {"steps": 300, "batch_size": 32, "width": 0.125, "latent_dim": 16, "lr": 2e-3, "kl_warmup_steps": 50},
+    "wgan_gp": {
+        "steps": 300,
+        "batch_size": 32,
+        "n_critic": 1,
+        "width": 0.125,
+        "optimizer": "adam",
+        "lr": 2e-4,
+        "diffaugment": ["time_shift", "cutout"],
+        "ema_decay": 0.99,
+    },
+    "ddpm": {
+        "steps": 400,
+        "batch_size": 32,
+        "base_channels": 16,
+        "channel_mults": [1, 2],
+        "layers_per_block": 1,
+        "patch_size": 2,
+        "lr": 2e-3,
+        "lr_warmup_steps": 20,
+        "prediction_type": "v_prediction",
+        "snr_gamma": 5.0,
+        "ema_decay": 0.98,
+        "sampling_steps": 20,
+        "timestep_spacing": "trailing",
+    },
+    "cgan": {
+        "batch_size": 32,
+        "base_channels": 16,
+        "max_channels": 32,
+        "images_per_stage": 1500,
+        "diffaugment": ["time_shift", "cutout"],
+        "ema_decay": 0.99,
+    },
+}
+
+
+def bursts(n: int, seed: int) -> np.ndarray:
+    """[n, 1, SIZE, SIZE] float32 spectrogram-like images (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(-1.0, 0.15, size=(n, 1, SIZE, SIZE))
+    rows, cols = np.arange(SIZE)[:, None], np.arange(SIZE)[None, :]
+    for image in x:
+        for _ in range(rng.integers(1, 3)):
+            start, width = rng.integers(0, SIZE - 8), rng.integers(4, 9)
+            low, high = rng.integers(0, 8), rng.integers(16, SIZE)
+            envelope = np.exp(-(((cols - start - width / 2) / (width / 2)) ** 2))
+            spectrum = np.exp(-1.5 * (rows - low) / (high - low)) * ((rows >= low) & (rows <= high))
+            image[0] += 2.5 * spectrum * envelope
+    return x.astype(np.float32)
+
+
+def pooled(x: np.ndarray) -> np.ndarray:
+    return torch.nn.functional.avg_pool2d(torch.as_tensor(x), 4).flatten(1).double().numpy()
+
+
+def fidelity(samples: np.ndarray, held_out: np.ndarray) -> tuple[float, float]:
+    """(strongest two-sample AUROC, KID) of samples against held-out real images."""
+    a, b = pooled(held_out), pooled(samples)
+    auroc = max(two_sample_auroc(a, b, test=test, seed=0) for test in ("knn", "quadratic"))
+    return auroc, kernel_inception_distance(a, b)
+
+
+def test_the_measure_tells_real_from_noise_and_not_real_from_real():
+    held_out = bursts(200, 1)
+    assert fidelity(bursts(200, 2), held_out)[0] < 0.65
+    noise = np.random.default_rng(3).normal(size=held_out.shape).astype(np.float32)
+    assert fidelity(noise, held_out)[0] > 0.95
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict[str, dict[str, float]]:
+    """Each generator's fidelity before and after its short training (trained once, read by both tests)."""
+    return {}
+
+
+def fidelity_of(name: str, cache: dict) -> dict[str, float]:
+    if name not in cache:
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        train, held_out = bursts(400, 0), bursts(200, 1)
+        generator = generator_class(name)(RECIPES[name], input_shape=(1, SIZE, SIZE), seed=0)
+        before_auroc, before_kid = fidelity(generator.sample(200, 0, seed=1), held_out)
+        generator.fit(train, np.zeros(len(train), dtype=np.int64), progress=False)
+        after_auroc, after_kid = fidelity(generator.sample(200, 0, seed=1), held_out)
+        cache[name] = {"before_auroc": before_auroc, "before_kid": before_kid, "auroc": after_auroc, "kid": after_kid}
+    return cache[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_short_training_cuts_the_distance_to_held_out_data(name, trained):
+    result = fidelity_of(name, trained)
+    assert result["before_auroc"] > 0.95, f"{name} untrained already scores {result['before_auroc']:.3f}: the test cannot tell"
+    assert result["kid"] * KID_FACTOR[name] <= result["before_kid"], (
+        f"{name}: KID {result['before_kid']:.3g} -> {result['kid']:.3g}"
+    )
+
+
+# Within these budgets only the diffusion model's samples pass for held-out data; the GANs and the VAE
+# learn (KID falls, above) but a detector still tells them apart. Strict: a recipe that starts to pass
+# turns its xfail into a failure, so the bound gets tightened rather than forgotten.
+NOT_YET = pytest.mark.xfail(strict=True, reason="does not reach the bound within a 30 s budget (benchmarks/README.md)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(name, marks=() if name == "ddpm" else NOT_YET) for name in sorted(RECIPES)])
+def test_after_a_short_training_a_detector_barely_tells_samples_from_held_out_data(name, trained):
+    result = fidelity_of(name, trained)
+    assert result["auroc"] <= LEARNED_AUROC, (
+        f"{name} did not learn: two-sample AUROC {result['before_auroc']:.3f} -> {result['auroc']:.3f}"
+    )
