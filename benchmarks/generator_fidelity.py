@@ -51,8 +51,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-RESULTS = ROOT / "benchmarks" / "results"
-FIGURE = ROOT / "benchmarks" / "generator_fidelity.png"
+OUT = ROOT / "benchmarks"  # results/generator_fidelity_DATA.json and generator_fidelity.png go here
 COUGH_ROOT = ROOT.parent / "shared" / "datasets" / "covid19-cough"
 # Steps between two looks at the clock: small against any budget, large against the clock's cost.
 CHUNK_STEPS = 10
@@ -90,10 +89,22 @@ def demo_class() -> dict:
     }
 
 
-def featurize_cough(cache: Path, seed: int = 0) -> None:
+def generator_params(profile: str | None):
+    """params.yaml's sections, with profiles/PROFILE.yaml applied (on a copy) when a profile is named."""
+    from synthaug.config import load_params
+    from synthaug.profiles import apply_profile
+
+    if profile is None:
+        return load_params(ROOT / "params.yaml")
+    folder = Path(tempfile.mkdtemp())
+    (folder / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    apply_profile(profile, folder / "params.yaml", ROOT)
+    return load_params(folder / "params.yaml")
+
+
+def featurize_cough(cache: Path, profile: str | None, seed: int = 0) -> None:
     """Telegram COVID-19-positive cough recordings featurized with the profile's settings, z-scored on the
     training part, written to `cache` (outside the repository: the data set is not part of it)."""
-    from synthaug.config import load_params
     from synthaug.datasets.covid19_cough import load
     from synthaug.features import extract, fit_normalizer
 
@@ -101,7 +112,7 @@ def featurize_cough(cache: Path, seed: int = 0) -> None:
         sys.exit(f"{COUGH_ROOT} is missing: the covid19-cough data set is read from ../shared/datasets")
     listing = load(COUGH_ROOT, sources=["telegram"]).manifest
     files = listing[listing["label"] == "positive"].reset_index(drop=True)
-    params = load_params(ROOT / "params.yaml").featurize
+    params = generator_params(profile).featurize
     extraction = extract(
         [COUGH_ROOT / p for p in files["path"]], list(files["path"]), params.log_mel(), workers=2, progress=False
     )
@@ -154,7 +165,7 @@ def score(data: dict, samples: np.ndarray) -> dict:
 
 def run_generator(task: tuple) -> list[dict]:
     """Train one generator through every budget, scoring its samples after each."""
-    data_name, cache, name, config, budgets, n_samples = task
+    data_name, cache, name, config, budgets, n_samples, device, clock = task
     import torch
 
     from synthaug.generators import generator_class
@@ -165,20 +176,23 @@ def run_generator(task: tuple) -> list[dict]:
     config = {**config, "max_minutes": None}
     if name != "cgan":
         config["steps"] = 10**9  # the budget below ends training, not the step count
-    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=1, seed=0)
+    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=1, seed=0, device=device)
+    # CPU time of this process with one thread, or wall-clock time (on a GPU, where CPU time says little).
+    now = time.process_time if clock == "cpu" else time.perf_counter
     labels = np.zeros(len(train), dtype=np.int64)
     rows, spent = [], 0.0
     for minutes in budgets:
         while spent < 60.0 * minutes:
             generator.config["steps"] = generator.steps_done + CHUNK_STEPS
-            started = time.process_time()
+            started = now()
             generator.fit(train, labels, progress=False)
-            spent += time.process_time() - started
+            spent += now() - started
         samples = generator.sample(n_samples, 0, seed=1)
         row = {
             "generator": name,
             "budget_minutes": minutes,
-            "cpu_minutes": spent / 60.0,
+            "minutes_spent": spent / 60.0,
+            "clock": clock,
             "steps": generator.steps_done,
             **score(data, samples),
         }
@@ -191,15 +205,22 @@ def run_generator(task: tuple) -> list[dict]:
     return rows
 
 
-def train_all(data_name: str, budgets: list[float], generators: list[str] | None, jobs: int, n_samples: int) -> dict:
-    from synthaug.config import load_params
-
-    models = load_params(ROOT / "params.yaml").train_generator.models
+def train_all(
+    data_name: str,
+    budgets: list[float],
+    generators: list[str] | None,
+    jobs: int,
+    n_samples: int,
+    profile: str | None = None,
+    device: str = "cpu",
+    clock: str = "cpu",
+) -> dict:
+    models = generator_params(profile).train_generator.models
     names = generators or list(models)
     cache = Path(tempfile.mkdtemp()) / "features.npz"
     if data_name != "demo":
-        featurize_cough(cache)
-    tasks = [(data_name, cache, name, dict(models[name]), budgets, n_samples) for name in names]
+        featurize_cough(cache, profile)
+    tasks = [(data_name, cache, name, dict(models[name]), budgets, n_samples, device, clock) for name in names]
     started = time.perf_counter()
     if jobs > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
@@ -221,12 +242,13 @@ def train_all(data_name: str, budgets: list[float], generators: list[str] | None
 
 
 def table(result: dict) -> str:
+    unit = "CPU minutes" if result.get("clock", "cpu") == "cpu" else f"minutes on {result.get('device')}"
     lines = [
         f"**{result['data']}** ({result['n_train']} training, {result['n_real']} scored real spectrograms of "
         f"shape {result['shape']}; real (validation) reference AUROC "
         f"{result['rows'][0]['reference_auroc']:.2f}, KID {result['rows'][0]['reference_kid']:.3g})",
         "",
-        "| generator | CPU minutes | steps | strongest two-sample AUROC (test, view) | KID | precision | recall |",
+        f"| generator | {unit} | steps | strongest two-sample AUROC (test, view) | KID | precision | recall |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
@@ -238,7 +260,7 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict]) -> None:
+def plot(results: list[dict], figure: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,10 +278,11 @@ def plot(results: list[dict]) -> None:
         auroc_axis.axhline(reference["reference_auroc"], color="k", linestyle="--", label="real (validation)")
         kid_axis.axhline(max(reference["reference_kid"], 1e-3), color="k", linestyle="--", label="real (validation)")
         auroc_axis.set(title=result["data"], xscale="log", ylim=(0.45, 1.02), ylabel="strongest two-sample AUROC")
-        kid_axis.set(xscale="log", yscale="log", xlabel="training budget (CPU minutes, one core)", ylabel="KID")
+        unit = "CPU minutes, one core" if result.get("clock", "cpu") == "cpu" else f"minutes on {result.get('device')}"
+        kid_axis.set(xscale="log", yscale="log", xlabel=f"training budget ({unit})", ylabel="KID")
         auroc_axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(FIGURE, dpi=110)
+    fig.savefig(figure, dpi=110)
 
 
 def main() -> None:
@@ -269,15 +292,25 @@ def main() -> None:
     parser.add_argument("--generators", help="comma-separated names (default: every generator in params.yaml)")
     parser.add_argument("--jobs", type=int, default=2, help="generators trained side by side (default 2)")
     parser.add_argument("--samples", type=int, default=200, help="spectrograms drawn per budget (default 200)")
+    parser.add_argument("--profile", help="apply profiles/PROFILE.yaml to params.yaml's recipes first (e.g. paper-medical)")
+    parser.add_argument("--device", default="cpu", help="torch device for training (default cpu; cuda on a GPU)")
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="budgets in CPU time of the training process (default) or wall-clock time (GPU)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for results/*.json and the figure (default benchmarks/)")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure and tables from saved results")
     args = parser.parse_args()
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results"
+    results.mkdir(parents=True, exist_ok=True)
     if not args.plot:
         budgets = sorted(float(b) for b in args.budgets.split(","))
         generators = args.generators.split(",") if args.generators else None
-        result = train_all(args.data, budgets, generators, args.jobs, args.samples)
-        path = RESULTS / f"generator_fidelity_{args.data}.json"
+        result = train_all(args.data, budgets, generators, args.jobs, args.samples, args.profile, args.device, args.clock)
+        path = results / f"generator_fidelity_{args.data}.json"
         if generators and path.is_file():
             # A run of some generators replaces their rows and keeps the others'.
             saved_result = json.loads(path.read_text())
@@ -286,9 +319,9 @@ def main() -> None:
             result["configs"] = {**saved_result["configs"], **result["configs"]}
             result["budgets_minutes"] = sorted({row["budget_minutes"] for row in result["rows"]})
         path.write_text(json.dumps(result, indent=1) + "\n")
-    saved = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("generator_fidelity_*.json"), reverse=True)]
+    saved = [json.loads(path.read_text()) for path in sorted(results.glob("generator_fidelity_*.json"), reverse=True)]
     if saved:
-        plot(saved)
+        plot(saved, args.out / "generator_fidelity.png")
         for result in saved:
             print("\n" + table(result))
 
