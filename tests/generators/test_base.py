@@ -151,6 +151,7 @@ def params_with(models: dict) -> dict:
         ({"ema_decay": 1.5}, r"vae\.ema_decay must be null or 0"),
         ({"ema_start": -3}, r"vae\.ema_start must be a whole number"),
         ({"diffaugment": ["rotate"]}, r"vae\.diffaugment: unknown transform"),
+        ({"class_conditional": "yes"}, r"vae\.class_conditional must be true .* or false"),
     ],
 )
 def test_params_report_bad_generator_training_keys_by_their_full_name(config, message):

@@ -65,3 +65,19 @@ def test_saved_models_serve_their_classes(tmp_path):
     generator, label = by_class["positive"]
     original = next(g for s, g in trained if s.key == "class-positive")
     np.testing.assert_array_equal(generator.sample(2, label, seed=3), original.sample(2, 0, seed=3))
+
+
+def test_class_conditional_vae_wgan_ddpm_are_one_model_over_every_learned_class(tmp_path):
+    x, y = data()
+    names = ["healthy", "positive"]
+    for name in ("vae", "wgan_gp", "ddpm"):
+        slots = plan_models(name, y, names, "all", config={"class_conditional": True})
+        assert [s.key for s in slots] == ["conditional"] and slots[0].labels == {0: 0, 1: 1}, name
+        assert len(plan_models(name, y, names, "all", config={"class_conditional": False})) == 2, name
+    config = {**TINY["vae"], "class_conditional": True}
+    trained = fit_models("vae", config, x, y, names, mode="all", seed=0, checkpoint_root=None)
+    assert len(trained) == 1 and trained[0][1].n_classes == 2
+    save_models(tmp_path, "vae", trained, names)
+    _, by_class = load_models(tmp_path, device="cpu")
+    assert by_class["healthy"][0] is by_class["positive"][0]  # one model serves both classes
+    assert (by_class["healthy"][1], by_class["positive"][1]) == (0, 1)

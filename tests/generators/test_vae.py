@@ -112,6 +112,7 @@ def test_published_architecture_at_width_one():
         "kl_warmup_steps": 0,
         "free_bits": 0.0,
         "decoder_noise": False,
+        "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,

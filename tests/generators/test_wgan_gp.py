@@ -143,6 +143,7 @@ def test_published_setup_at_width_one():
         "width": 1.0,
         "spectral_norm": True,
         "diffaugment": [],
+        "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
@@ -193,7 +194,7 @@ def test_diffaugment_reaches_the_critic_and_the_generator_still_learns_through_i
     gan = WGANGP({**TINY, "steps": 1, "n_critic": 1, "diffaugment": ["cutout"]}, input_shape=SHAPE, device="cpu")
     seen = []
     forward = gan.critic.forward
-    monkeypatch.setattr(gan.critic, "forward", lambda x: (seen.append(x.detach().clone()), forward(x))[1])
+    monkeypatch.setattr(gan.critic, "forward", lambda x, labels=None: (seen.append(x.detach().clone()), forward(x, labels))[1])
     before = {k: v.clone() for k, v in gan.generator.state_dict().items()}
     gan.fit(spectrograms())
     # The real batch (values -1 and 2 only) reaches the critic with a zeroed rectangle in every sample.

@@ -21,7 +21,9 @@ checkpoint must hold (`modules`).
 
 Shapes: spectrograms are float32 [N, 1, mels, frames], z-scored per mel channel. Unconditional
 generators ignore labels (the caller fits one per class, or one on the minority class only);
-conditional ones (`conditional = True`) learn p(x | label).
+conditional ones learn p(x | label), one model for every class: the cgan always (`conditional =
+True`), the VAE, WGAN-GP and DDPM when their config sets `class_conditional: true`
+(`conditional_option = True`), so ten classes cost one model rather than ten.
 """
 
 from __future__ import annotations
@@ -97,7 +99,10 @@ class Generator(ABC):
     """A generative model of spectrograms. Subclasses set `name`, `conditional` and `defaults`."""
 
     name: ClassVar[str]
+    # Always one model over every learned class (the cgan).
     conditional: ClassVar[bool] = False
+    # Conditional when the config says `class_conditional: true` (VAE, WGAN-GP, DDPM).
+    conditional_option: ClassVar[bool] = False
     # Hyperparameters and their defaults; `config` given to __init__ may override any of them and
     # nothing else (unknown keys are a ConfigError naming the generator and the key). Every
     # generator has `steps`, `batch_size`, `max_minutes`, `ema_decay` and `ema_start`.
@@ -126,6 +131,7 @@ class Generator(ABC):
             raise ConfigError(f"{key_name(self.name, 'batch_size')} must be > 0, got {self.config['batch_size']!r}")
         self.input_shape = tuple(int(d) for d in input_shape)
         self.n_classes = int(n_classes)
+        self.class_conditional = self.is_conditional(self.config)
         self.seed = int(seed)
         self.device = pick_device(device)
         torch.manual_seed(self.seed)  # weight initialisation is part of the seeded result
@@ -134,6 +140,23 @@ class Generator(ABC):
         self.stop_reason: str | None = None
         self.build()
         self.ema = self._build_ema()
+
+    @classmethod
+    def is_conditional(cls, config: Mapping[str, Any]) -> bool:
+        """Whether `config` makes this a conditional generator: one model over every learned class."""
+        if cls.conditional:
+            return True
+        if not cls.conditional_option:
+            return False
+        return bool(config.get("class_conditional", cls.defaults.get("class_conditional", False)))
+
+    def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
+        """The class labels [n] a conditional generator samples `label` with (None when unconditional)."""
+        if not self.class_conditional:
+            return None
+        if label is None or isinstance(label, bool) or not 0 <= int(label) < self.n_classes:
+            raise ValueError(f"{self.name} is class-conditional: label must be in [0, {self.n_classes}), got {label!r}")
+        return torch.full((int(n),), int(label), dtype=torch.long, device=self.device)
 
     # ---- what a subclass implements -------------------------------------------------------------
     @abstractmethod
@@ -221,6 +244,8 @@ class Generator(ABC):
         if int(checkpoint_every) < 1 or int(log_every) < 1:
             raise ValueError(f"checkpoint_every and log_every must be >= 1, got {checkpoint_every}, {log_every}")
         labels = np.zeros(len(x), dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
+        if self.class_conditional and len(labels) and not (0 <= labels.min() and labels.max() < self.n_classes):
+            raise ValueError(f"{self.name}: labels must be in [0, {self.n_classes}), got {labels.min()}..{labels.max()}")
         xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor(labels, dtype=torch.long, device=self.device)
         rng = torch.Generator(device="cpu").manual_seed(self.seed)

@@ -24,6 +24,10 @@ p x p patches folded into channels (pixel unshuffle, Shi et al. 2016; the patchi
 pixel diffusion transformers): the same data and noise, a 1/p^2 cheaper network per step, which is
 what lets a diffusion model train thousands of steps on two CPU cores. Padding is to a multiple of
 p times the U-Net's downsampling.
+
+`class_conditional: true` makes one U-Net learn every class: diffusers' class embedding
+(`num_class_embeds`) is added to the timestep embedding, so each residual block sees the label, and
+`sample` denoises with the requested label (Dhariwal & Nichol 2021 condition the same way).
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ from synthaug.generators.options import key_name
 
 
 class DDPM(Generator):
-    """Unconditional diffusion model; `fit` it on one class, `sample` runs DDIM from pure noise."""
+    """Diffusion model of one class (or of every class, `class_conditional`); `sample` runs DDIM from pure noise."""
 
     name = "ddpm"
-    conditional = False
+    conditional_option = True
     # steps: the published 400 epochs of 16 on Coswara's 781 training positives are 400 x 49 = 19,600 steps.
     defaults: ClassVar[dict[str, Any]] = {
         "steps": 19600,
@@ -69,6 +73,7 @@ class DDPM(Generator):
         "attention_head_dim": 8,
         "norm_num_groups": 8,
         "patch_size": 1,
+        "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
@@ -90,6 +95,7 @@ class DDPM(Generator):
             layers_per_block=int(self.config["layers_per_block"]),
             attention_head_dim=int(self.config["attention_head_dim"]),
             norm_num_groups=int(self.config["norm_num_groups"]),
+            num_class_embeds=self.n_classes if self.class_conditional else None,
         ).to(self.device)
         self.noise_scheduler = DDPMScheduler(
             num_train_timesteps=int(self.config["num_train_timesteps"]),
@@ -176,7 +182,8 @@ class DDPM(Generator):
         noisy = self.noise_scheduler.add_noise(clean, noise, t)
         velocity = self.config["prediction_type"] == "v_prediction"
         target = self.noise_scheduler.get_velocity(clean, noise, t) if velocity else noise
-        errors = (self.predict(self.unet, noisy, t) - target).pow(2).flatten(1).mean(dim=1)
+        labels = y if self.class_conditional else None
+        errors = (self.predict(self.unet, noisy, t, labels) - target).pow(2).flatten(1).mean(dim=1)
         gamma = self.config["snr_gamma"]
         if gamma is None:
             loss = errors.mean()
@@ -193,11 +200,15 @@ class DDPM(Generator):
         self.lr_schedule.step()
         return {"loss": loss.item(), "lr": lr}
 
-    def predict(self, unet: torch.nn.Module, noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The network's prediction (noise or v) for noisy [B, C, H, W] at timesteps t, in pixel layout."""
+    def predict(
+        self, unet: torch.nn.Module, noisy: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The network's prediction (noise or v) for noisy [B, C, H, W] at timesteps t (and class labels
+        [B] when conditional), in pixel layout."""
+        conditioning = {} if labels is None else {"class_labels": labels}
         if self.patch == 1:
-            return unet(noisy, t).sample
-        return F.pixel_shuffle(unet(F.pixel_unshuffle(noisy, self.patch), t).sample, self.patch)
+            return unet(noisy, t, **conditioning).sample
+        return F.pixel_shuffle(unet(F.pixel_unshuffle(noisy, self.patch), t, **conditioning).sample, self.patch)
 
     def sampler(self) -> DDIMScheduler:
         """A DDIM scheduler on the training noise schedule, set to `sampling_steps` timesteps."""
@@ -215,8 +226,9 @@ class DDPM(Generator):
         return scheduler
 
     @torch.no_grad()
-    def denoise(self, noise: torch.Tensor) -> torch.Tensor:
-        """Run DDIM (eta = 0) from x_T = `noise` [B, C, H, W] (H, W multiples of self.multiple) to x_0, with the EMA U-Net if any."""
+    def denoise(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Run DDIM (eta = 0) from x_T = `noise` [B, C, H, W] (H, W multiples of self.multiple) to x_0, with the
+        EMA U-Net if any, for class `labels` [B] when conditional."""
         unet = self.sampling_network()
         unet.eval()
         scheduler = self.sampler()
@@ -224,7 +236,7 @@ class DDPM(Generator):
         sample = noise.to(self.device)
         clamped = torch.zeros((), device=self.device)
         for t in scheduler.timesteps:
-            step = scheduler.step(self.predict(unet, sample, t.to(self.device)), t, sample, eta=0.0)
+            step = scheduler.step(self.predict(unet, sample, t.to(self.device), labels), t, sample, eta=0.0)
             sample = step.prev_sample
             if clip is not None:
                 # A clamped value sits exactly on the bound; an unclamped one does so with probability 0.
@@ -234,14 +246,18 @@ class DDPM(Generator):
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
-        """n spectrograms [n, *input_shape]; the same seed gives the same spectrograms."""
+        """n spectrograms [n, *input_shape] (of class `label` when conditional); the same seed gives the same spectrograms."""
+        labels = self.labels_for(n, label)
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         channels, height, width = self.input_shape
         # All starting noise is drawn up front, so chunking for memory does not change the result.
         noise = torch.randn((int(n), channels, *self.padded_hw), generator=rng)
-        chunks = noise.split(int(self.config["batch_size"]))
+        size = int(self.config["batch_size"])
         self._clamped = []
-        parts = [crop_to(self.denoise(part), height, width).cpu() for part in chunks]
+        parts = [
+            crop_to(self.denoise(part, None if labels is None else labels[: len(part)]), height, width).cpu()
+            for part in noise.split(size)
+        ]
         if self.config["clip_sample_range"] is not None and self._clamped:
             self.last_clamped_share = float(np.mean(self._clamped))
         if not parts:

@@ -42,7 +42,7 @@ def key_name(generator: str, key: str) -> str:
 
 
 def check_training_config(generator: str, config: Mapping[str, Any], *, steps_optional: bool = False) -> None:
-    """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start."""
+    """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start, class_conditional."""
     for old, hint in RENAMED.items():
         if old in config:
             raise ConfigError(f"{key_name(generator, old)}: {hint}")
@@ -64,3 +64,9 @@ def check_training_config(generator: str, config: Mapping[str, Any], *, steps_op
     start = config.get("ema_start", 0)
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ConfigError(f"{key_name(generator, 'ema_start')} must be a whole number of steps >= 0, got {start!r}")
+    conditional = config.get("class_conditional", False)
+    if not isinstance(conditional, bool):
+        raise ConfigError(
+            f"{key_name(generator, 'class_conditional')} must be true (one model learns every class) or false "
+            f"(one model per class), got {conditional!r}"
+        )

@@ -3,8 +3,8 @@
 Which classes are learned is `class_plan.learned_classes` (`minority`: every class clearly smaller
 than the largest, as the medical protocol grows its minority class; `all`: every class, as the
 industrial one; or a list of class names). A generator never sees a class it does not learn. A
-conditional generator (cgan) is one model over the learned classes; an unconditional one gets one
-model per learned class.
+conditional generator (the cgan, or a VAE, WGAN-GP or DDPM whose config sets `class_conditional:
+true`) is one model over the learned classes; an unconditional one gets one model per learned class.
 
 A trained set is a folder with one state-dict file per model and `generators.json` saying which
 file serves which class and under which label inside the model.
@@ -41,11 +41,16 @@ class ModelSlot:
 
 
 def plan_models(
-    name: str, y: np.ndarray, class_names: list[str], mode: Mode, tolerance: float = DEFAULT_MINORITY_TOLERANCE
+    name: str,
+    y: np.ndarray,
+    class_names: list[str],
+    mode: Mode,
+    tolerance: float = DEFAULT_MINORITY_TOLERANCE,
+    config: Mapping[str, Any] | None = None,
 ) -> list[ModelSlot]:
-    """The models to train for generator `name` under `mode` (train_generator.classes)."""
+    """The models to train for generator `name` with `config` under `mode` (train_generator.classes)."""
     targets = learned_classes(y, class_names, mode, tolerance)
-    if generator_class(name).conditional:
+    if generator_class(name).is_conditional(config or {}):
         return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]
     return [ModelSlot(key=f"class-{class_names[c]}", labels={c: 0}) for c in targets]
 
@@ -75,7 +80,7 @@ def fit_models(
     step is written (see Generator.fit).
     """
     trained = []
-    for index, slot in enumerate(plan_models(name, y, class_names, mode, tolerance)):
+    for index, slot in enumerate(plan_models(name, y, class_names, mode, tolerance, config)):
         if on_start is not None:
             on_start(index, slot)
         chosen = np.isin(y, list(slot.labels))

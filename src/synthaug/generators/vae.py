@@ -25,6 +25,10 @@ likelihood the squared-error loss stands for, x ~ N(decoder(z), sigma^2), rather
 per mel band is a running mean of the training reconstructions' squared error. A decoded mean is smooth
 and low in variance, so two-sample tests tell it from real spectrograms by spread alone; the noise puts
 back the fine structure the decoder cannot place (Kingma & Welling 2014 define samples this way).
+
+`class_conditional: true` makes one VAE learn every class, the conditional VAE of Sohn et al. 2015:
+a learned class embedding is added to the encoder's pooled features (q(z | x, y)) and concatenated
+with z at the decoder's input (p(x | z, y)); `sample` decodes z ~ N(0, I) with the requested label.
 """
 
 from __future__ import annotations
@@ -59,10 +63,14 @@ def _upconv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     return [layer, nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE)]
 
 
-class Encoder(nn.Module):
-    """[B, 1, mels, frames] -> (mu, logvar), each [B, latent_dim]."""
+# Width of the decoder's class embedding (conditional VAE): a handful of numbers names a class.
+LABEL_DIM = 16
 
-    def __init__(self, filters: list[int], latent_dim: int) -> None:
+
+class Encoder(nn.Module):
+    """[B, 1, mels, frames] (and labels [B] when conditional) -> (mu, logvar), each [B, latent_dim]."""
+
+    def __init__(self, filters: list[int], latent_dim: int, n_labels: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
@@ -71,26 +79,30 @@ class Encoder(nn.Module):
             c_in = c
         self.blocks = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.label = nn.Embedding(n_labels, c_in) if n_labels else None
         self.hidden = nn.Sequential(nn.Linear(c_in, c_in), nn.LeakyReLU(SLOPE))
         self.mu = nn.Linear(c_in, latent_dim)
         self.logvar = nn.Linear(c_in, latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden(self.pool(self.blocks(pad_to_multiple(x, DOWNSAMPLING))).flatten(1))
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.pool(self.blocks(pad_to_multiple(x, DOWNSAMPLING))).flatten(1)
+        if self.label is not None:
+            pooled = pooled + self.label(labels)
+        h = self.hidden(pooled)
         return self.mu(h), self.logvar(h).clamp(*LOGVAR_RANGE)
 
 
 class Decoder(nn.Module):
-    """[B, latent_dim] -> [B, 1, mels, frames] (the exact input shape)."""
+    """[B, latent_dim] (and labels [B] when conditional) -> [B, 1, mels, frames] (the exact input shape)."""
 
-    def __init__(self, filters: list[int], latent_dim: int, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, filters: list[int], latent_dim: int, input_shape: tuple[int, int, int], n_labels: int = 0) -> None:
         super().__init__()
         self.out_hw = input_shape[1:]
         self.start_hw = tuple(-(-d // DOWNSAMPLING) for d in self.out_hw)
         self.start_c = filters[-1]
-        self.project = nn.Sequential(
-            nn.Linear(latent_dim, self.start_c * self.start_hw[0] * self.start_hw[1]), nn.LeakyReLU(SLOPE)
-        )
+        self.label = nn.Embedding(n_labels, LABEL_DIM) if n_labels else None
+        width_in = latent_dim + (LABEL_DIM if n_labels else 0)
+        self.project = nn.Sequential(nn.Linear(width_in, self.start_c * self.start_hw[0] * self.start_hw[1]), nn.LeakyReLU(SLOPE))
         widths = filters[::-1] + [filters[0]]  # 512, 256, 128, 64, 64: each block undoes one encoder block
         layers: list[nn.Module] = []
         for c, c_next in zip(widths[:-1], widths[1:]):
@@ -98,7 +110,9 @@ class Decoder(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.output = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label is not None:
+            z = torch.cat([z, self.label(labels)], dim=1)
         h = self.project(z).view(-1, self.start_c, *self.start_hw)
         return crop_to(self.output(self.blocks(h)), *self.out_hw)
 
@@ -138,10 +152,10 @@ def beta_at(step: int, beta: float, warmup_steps: int) -> float:
 
 
 class VAE(Generator):
-    """Unconditional VAE; `fit` it on one class, `sample` decodes z ~ N(0, I)."""
+    """VAE of one class (or of every class, `class_conditional`); `sample` decodes z ~ N(0, I)."""
 
     name = "vae"
-    conditional = False
+    conditional_option = True
     # steps: the published 200 epochs of 32 on Coswara's 781 training positives (70 % of 1,116)
     # are 200 x 25 = 5,000 steps.
     defaults: ClassVar[dict[str, Any]] = {
@@ -155,6 +169,7 @@ class VAE(Generator):
         "kl_warmup_steps": 0,
         "free_bits": 0.0,
         "decoder_noise": False,
+        "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
@@ -177,8 +192,9 @@ class VAE(Generator):
             raise ConfigError(f"{key_name(self.name, 'decoder_noise')} must be true or false, got {c['decoder_noise']!r}")
         filters = [scaled(f, c["width"]) for f in FILTERS]
         latent_dim = int(c["latent_dim"])
-        self.encoder = Encoder(filters, latent_dim).to(self.device)
-        self.decoder = Decoder(filters, latent_dim, self.input_shape).to(self.device)
+        n_labels = self.n_classes if self.class_conditional else 0
+        self.encoder = Encoder(filters, latent_dim, n_labels).to(self.device)
+        self.decoder = Decoder(filters, latent_dim, self.input_shape, n_labels).to(self.device)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizer = torch.optim.Adam(params, lr=float(c["lr"]))
         self.residual = ResidualVariance(self.input_shape[1]).to(self.device) if c["decoder_noise"] else None
@@ -201,10 +217,11 @@ class VAE(Generator):
         self.encoder.train()
         self.decoder.train()
         beta = beta_at(self.steps_done, float(self.config["beta"]), int(self.config["kl_warmup_steps"]))
-        mu, logvar = self.encoder(x)
+        labels = y if self.class_conditional else None
+        mu, logvar = self.encoder(x, labels)
         # Reparameterisation noise from `rng` (on CPU) keeps a resumed run bit-identical.
         eps = torch.randn(mu.shape, generator=rng).to(self.device)
-        recon = self.decoder(mu + eps * (0.5 * logvar).exp())
+        recon = self.decoder(mu + eps * (0.5 * logvar).exp(), labels)
         squared_map = (recon - x).pow(2)
         if self.residual is not None:
             self.residual.update(squared_map.detach())
@@ -223,7 +240,9 @@ class VAE(Generator):
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
-        """n spectrograms decoded from z ~ N(0, I) (by the EMA decoder, if any); the same seed gives the same spectrograms."""
+        """n spectrograms decoded from z ~ N(0, I) (by the EMA decoder, if any; of class `label` when
+        conditional); the same seed gives the same spectrograms."""
+        labels = self.labels_for(n, label)
         if n <= 0:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         decoder = self.sampling_network()
@@ -233,7 +252,7 @@ class VAE(Generator):
         # Drawn up front, like z, so chunking does not change the result.
         noise = torch.randn((int(n), *self.input_shape), generator=rng) if self.residual is not None else None
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
-        parts = [decoder(part.to(self.device)).cpu() for part in z.split(chunk)]
+        parts = [decoder(part.to(self.device), None if labels is None else labels[: len(part)]).cpu() for part in z.split(chunk)]
         mean = torch.cat(parts)
         if noise is not None:
             mean = mean + noise * self.residual.variance.cpu().sqrt()[None, None, :, None]

@@ -20,6 +20,12 @@ data: `optimizer: adam` (betas (0, 0.9), as Gulrajani et al.), `lr_critic` and `
 `diffaugment` (a list of transforms from synthaug.generators.diffaugment, applied alike to real and
 generated batches before the critic; the gradient penalty is taken on interpolates of the augmented
 batches) and `ema_decay` (samples come from an exponential moving average of the generator).
+
+`class_conditional: true` makes one WGAN-GP learn every class: the generator sees a learned class
+embedding concatenated with its noise, and the critic is a projection discriminator (Miyato &
+Koyama 2018): its score adds the inner product of a (spectrally normalised) class embedding with its
+features, so it judges "is this a real spectrogram of class y". Fakes are drawn for the labels of
+the real batch they are compared with, and the gradient penalty is taken at those labels.
 """
 
 from __future__ import annotations
@@ -71,10 +77,16 @@ def gradient_penalty(
     return gp_lambda * (norm - 1.0).pow(2).mean()
 
 
-class Critic(nn.Module):
-    """[B, 1, mels, frames] -> [B] unbounded scores."""
+# Width of the generator's class embedding (conditional WGAN-GP).
+LABEL_DIM = 16
 
-    def __init__(self, filters: list[int], input_shape: tuple[int, int, int], *, normalized: bool = True) -> None:
+
+class Critic(nn.Module):
+    """[B, 1, mels, frames] (and labels [B] when conditional) -> [B] unbounded scores."""
+
+    def __init__(
+        self, filters: list[int], input_shape: tuple[int, int, int], *, normalized: bool = True, n_labels: int = 0
+    ) -> None:
         super().__init__()
         norm = spectral_norm if normalized else (lambda layer: layer)
         layers: list[nn.Module] = []
@@ -90,21 +102,27 @@ class Critic(nn.Module):
         self.blocks = nn.Sequential(*layers)
         h, w = (-(-d // DOWNSAMPLING) for d in input_shape[1:])
         self.score = norm(nn.Linear(c_in * h * w, 1))
+        self.projection = norm(nn.Embedding(n_labels, c_in * h * w)) if n_labels else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.score(self.blocks(pad_to_multiple(x, DOWNSAMPLING)).flatten(1)).squeeze(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.blocks(pad_to_multiple(x, DOWNSAMPLING)).flatten(1)
+        score = self.score(features).squeeze(1)
+        if self.projection is not None:
+            score = score + (self.projection(labels) * features).sum(dim=1)
+        return score
 
 
 class GeneratorNet(nn.Module):
-    """[B, noise_dim] -> [B, 1, mels, frames] (the exact input shape)."""
+    """[B, noise_dim] (and labels [B] when conditional) -> [B, 1, mels, frames] (the exact input shape)."""
 
-    def __init__(self, filters: list[int], noise_dim: int, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, filters: list[int], noise_dim: int, input_shape: tuple[int, int, int], n_labels: int = 0) -> None:
         super().__init__()
         self.out_hw = input_shape[1:]
         self.start_hw = tuple(-(-d // DOWNSAMPLING) for d in self.out_hw)
         self.start_c = filters[0]
+        self.label = nn.Embedding(n_labels, LABEL_DIM) if n_labels else None
         self.dense = nn.Sequential(
-            nn.Linear(noise_dim, self.start_c),
+            nn.Linear(noise_dim + (LABEL_DIM if n_labels else 0), self.start_c),
             nn.LeakyReLU(SLOPE),
             nn.Linear(self.start_c, self.start_c * self.start_hw[0] * self.start_hw[1]),
             nn.LeakyReLU(SLOPE),
@@ -117,16 +135,18 @@ class GeneratorNet(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.output = nn.Conv2d(filters[-1], input_shape[0], 3, padding=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label is not None:
+            z = torch.cat([z, self.label(labels)], dim=1)
         h = self.dense(z).view(-1, self.start_c, *self.start_hw)
         return crop_to(self.output(self.blocks(h)), *self.out_hw)
 
 
 class WGANGP(Generator):
-    """Unconditional WGAN-GP; `fit` it on one class, `sample` maps z ~ N(0, I) through the generator."""
+    """WGAN-GP of one class (or of every class, `class_conditional`); `sample` maps z ~ N(0, I) through the generator."""
 
     name = "wgan_gp"
-    conditional = False
+    conditional_option = True
     # steps: the published 300 epochs of 32 on Coswara's 781 training positives are 300 x 25 critic
     # steps, 1,500 generator steps at 5:1.
     defaults: ClassVar[dict[str, Any]] = {
@@ -142,6 +162,7 @@ class WGANGP(Generator):
         "width": 1.0,
         "spectral_norm": True,
         "diffaugment": [],
+        "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
@@ -169,11 +190,15 @@ class WGANGP(Generator):
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         width = c["width"]
-        self.generator = GeneratorNet([scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape).to(
-            self.device
-        )
+        n_labels = self.n_classes if self.class_conditional else 0
+        self.generator = GeneratorNet(
+            [scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape, n_labels
+        ).to(self.device)
         self.critic = Critic(
-            [scaled(f, width) for f in CRITIC_FILTERS], self.input_shape, normalized=bool(c["spectral_norm"])
+            [scaled(f, width) for f in CRITIC_FILTERS],
+            self.input_shape,
+            normalized=bool(c["spectral_norm"]),
+            n_labels=n_labels,
         ).to(self.device)
         self.generator_optimizer = self._optimizer(self.generator, float(c["lr_generator"] or c["lr"]))
         self.critic_optimizer = self._optimizer(self.critic, float(c["lr_critic"] or c["lr"]))
@@ -215,20 +240,24 @@ class WGANGP(Generator):
         gp_lambda = float(self.config["gp_lambda"])
         critic_totals = torch.zeros(3, device=self.device)
         mini_batches = split_batches(x, self.batches_per_step())
-        for real in mini_batches:
+        label_batches = split_batches(y, self.batches_per_step()) if self.class_conditional else [None] * len(mini_batches)
+        for real, labels in zip(mini_batches, label_batches):
             with torch.no_grad():
-                fake = self.generator(self._noise(len(real), rng))
+                fake = self.generator(self._noise(len(real), rng), labels)
             real_seen, fake_seen = self._augment(real, rng), self._augment(fake, rng)
             # One forward over real and fake together: the critic has no batch statistics to mix.
-            real_score, fake_score = self.critic(torch.cat([real_seen, fake_seen])).split(len(real))
+            both = None if labels is None else torch.cat([labels, labels])
+            real_score, fake_score = self.critic(torch.cat([real_seen, fake_seen]), both).split(len(real))
             wasserstein = real_score.mean() - fake_score.mean()
-            penalty = gradient_penalty(self.critic, real_seen, fake_seen, rng, gp_lambda=gp_lambda)
+            penalty = gradient_penalty(
+                lambda x_hat, labels=labels: self.critic(x_hat, labels), real_seen, fake_seen, rng, gp_lambda=gp_lambda
+            )
             critic_loss = penalty - wasserstein
             self.critic_optimizer.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimizer.step()
             critic_totals += torch.stack([critic_loss, penalty, wasserstein]).detach()
-        generator_loss = self._generator_step(len(mini_batches[0]), rng)
+        generator_loss = self._generator_step(len(mini_batches[0]), label_batches[0], rng)
         critic_loss, penalty, wasserstein = (critic_totals / len(mini_batches)).tolist()
         return {
             "critic_loss": critic_loss,
@@ -237,11 +266,11 @@ class WGANGP(Generator):
             "wasserstein": wasserstein,
         }
 
-    def _generator_step(self, n: int, rng: torch.Generator) -> torch.Tensor:
+    def _generator_step(self, n: int, labels: torch.Tensor | None, rng: torch.Generator) -> torch.Tensor:
         # Frozen critic: its weight gradients would be discarded anyway (cleared before its next step).
         self.critic.requires_grad_(False)
         try:
-            loss = -self.critic(self._augment(self.generator(self._noise(n, rng)), rng)).mean()
+            loss = -self.critic(self._augment(self.generator(self._noise(n, rng), labels), rng), labels).mean()
             self.generator_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.generator_optimizer.step()
@@ -264,14 +293,18 @@ class WGANGP(Generator):
         generator.train()
         rng = torch.Generator().manual_seed(0)
         size = int(self.config["batch_size"])
+        # Every class in equal shares, as the statistics must serve each one.
+        labels = torch.arange(size, device=self.device) % self.n_classes if self.class_conditional else None
         for _ in range(batches):
-            generator(torch.randn(size, int(self.config["noise_dim"]), generator=rng).to(self.device))
+            generator(torch.randn(size, int(self.config["noise_dim"]), generator=rng).to(self.device), labels)
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
-        """n spectrograms from z ~ N(0, I) in eval mode (EMA generator, if any); the same seed gives the same spectrograms."""
+        """n spectrograms from z ~ N(0, I) in eval mode (EMA generator, if any; of class `label` when
+        conditional); the same seed gives the same spectrograms."""
+        labels = self.labels_for(n, label)
         if n <= 0:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         generator = self.sampling_network()
@@ -280,5 +313,7 @@ class WGANGP(Generator):
         generator.eval()
         z = torch.randn(int(n), int(self.config["noise_dim"]), generator=torch.Generator().manual_seed(int(seed)))
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
-        parts = [generator(part.to(self.device)).cpu() for part in z.split(chunk)]
+        parts = [
+            generator(part.to(self.device), None if labels is None else labels[: len(part)]).cpu() for part in z.split(chunk)
+        ]
         return torch.cat(parts).numpy().astype(np.float32)

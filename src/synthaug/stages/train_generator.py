@@ -45,12 +45,11 @@ def plan_message(name: str, slots: list[ModelSlot], classes: str) -> str | None:
     """What training several per-class models will cost, said before it starts; None for one model."""
     if len(slots) < 2:
         return None
-    # Only unconditional generators get here: the cgan is one model over every class it learns.
+    # Only unconditional generators get here: a conditional one is one model over every class it learns.
     return (
         f"train_generator {name}: {len(slots)} models to train, one per class (train_generator.classes: {classes}), "
-        "one after another; the estimated total time follows the first model's first steps. For many classes "
-        "the class-conditional cgan is the recommended setting: it learns every class in one model "
-        "(train_generator.models.cgan)."
+        "one after another; the estimated total time follows the first model's first steps. For many classes, "
+        f"`train_generator.models.{name}.class_conditional: true` trains one model that learns every class."
     )
 
 
@@ -84,7 +83,7 @@ def main(
     config = settings.models.get(name, {})
     train = load_spectrogram_set(features_dir / "train.npz")
     classes = describe_classes(settings.classes)
-    slots = plan_models(name, train.y, train.class_names, settings.classes, settings.minority_tolerance)
+    slots = plan_models(name, train.y, train.class_names, settings.classes, settings.minority_tolerance, config)
     n_learned = sum(len(slot.labels) for slot in slots)
     label = method_label(name, n_learned)
     announcement = plan_message(name, slots, classes)
