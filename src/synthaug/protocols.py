@@ -70,7 +70,6 @@ CODE_FACTS: dict[str, Any] = {
     "code.classifier_output_layer": "one linear layer with softmax",  # classifiers/models.py (after global pooling)
     "code.vae_loss": "MSE reconstruction + beta x KL divergence",  # generators/vae.py
     "code.ddpm_loss": "L2 between the network's output and its target",  # generators/ddpm.py
-    "code.ddim_eta": 0.0,  # generators/ddpm.py: deterministic DDIM sampling
     "code.ensemble_rule": "equal-weight mean of the members' class probabilities",  # evaluation/ensemble
     "code.test_metrics": "macro F1 and AUROC on the real test split",  # evaluation/metrics
     "code.cgan_conditioning": "one-hot class label into the generator, auxiliary classifier in the discriminator",
@@ -194,7 +193,7 @@ MEDICAL: tuple[Published, ...] = (
     Published(f"{_M}.ddpm.layers_per_block", NOT_STATED, "§2.4"),
     Published(f"{_M}.ddpm.batch_size", NOT_STATED, "§2.4"),
     Published(f"{_M}.ddpm.clip_sample_range", NOT_STATED, "§2.4", "DDIM's clamp of the predicted clean sample"),
-    Published("code.ddim_eta", NOT_STATED, "§2.4"),
+    Published(f"{_M}.ddpm.sampling_eta", NOT_STATED, "§2.4", "DDIM's eta (0: deterministic)"),
     Published("code.ddpm_loss", CODE_FACTS["code.ddpm_loss"], "§2.4"),
     Published("ensemble.members", ["baseline", "vae", "wgan_gp", "ddpm"], "§2.5"),
     Published("code.ensemble_rule", CODE_FACTS["code.ensemble_rule"], "§2.5, eq. 1", "mean COVID-positive probability"),

@@ -150,6 +150,20 @@ def test_bad_config_is_a_config_error():
         tiny(prediction_type="sample")
     with pytest.raises(ConfigError, match="ddpm.timestep_spacing"):
         tiny(timestep_spacing="random")
+    with pytest.raises(ConfigError, match=r"ddpm.sampling_eta must be in \[0, 1\]"):
+        tiny(sampling_eta=1.5)
+
+
+def test_sampling_eta_adds_seeded_noise_at_each_ddim_step():
+    deterministic, stochastic = tiny(), tiny(sampling_eta=1.0)
+    x = spectrograms()
+    deterministic.fit(x, progress=False)
+    stochastic.fit(x, progress=False)  # same seed, same data: the same weights
+    noise_free = deterministic.sample(4, seed=3)
+    first, again = stochastic.sample(4, seed=3), stochastic.sample(4, seed=3)
+    np.testing.assert_array_equal(first, again)  # still a function of the seed
+    assert not np.allclose(first, noise_free)  # the per-step noise changed the trajectory
+    assert not np.allclose(first, stochastic.sample(4, seed=4))
 
 
 def test_clamped_sampling_keeps_an_untrained_model_in_range_and_reports_how_often_it_bit():

@@ -17,7 +17,8 @@ v = sqrt(a) eps - sqrt(1 - a) x0, Salimans & Ho 2022); `snr_gamma` (min-SNR loss
 al. 2023, with diffusers' compute_snr); `lr_warmup_steps` (linear warm-up, diffusers' constant
 schedule with warm-up); `timestep_spacing: trailing` for DDIM (its timesteps end at T - 1, so the
 first step starts from pure noise; diffusers' default `leading` starts at 980 of 1000, Lin et al.
-2024); `clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of
+2024); `sampling_eta` (DDIM's eta, Song et al. 2021: 0 deterministic, 1 a fresh noise draw at each
+step like the DDPM sampler; on an under-trained model the fresh noise widens the samples' spread); `clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of
 clamped values of the last `sample` call is in `last_clamped_share`; `ema_decay` samples from an
 exponential moving average of the U-Net; `patch_size: p` (1 = published) lets the U-Net work on
 p x p patches folded into channels (pixel unshuffle, Shi et al. 2016; the patchify of latent and
@@ -65,6 +66,7 @@ class DDPM(Generator):
         "prediction_type": "epsilon",
         "snr_gamma": None,
         "sampling_steps": 50,
+        "sampling_eta": 0.0,
         "timestep_spacing": "leading",
         "clip_sample_range": None,
         "base_channels": 32,
@@ -147,6 +149,11 @@ class DDPM(Generator):
                 f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
                 f"trailing or linspace, got {c['timestep_spacing']!r}"
             )
+        if isinstance(c["sampling_eta"], bool) or not 0 <= float(c["sampling_eta"]) <= 1:
+            raise ConfigError(
+                f"{key_name(self.name, 'sampling_eta')} must be in [0, 1] (0: deterministic DDIM, published; "
+                f"1: a fresh noise draw at every step, like the DDPM sampler), got {c['sampling_eta']!r}"
+            )
         for key in ("snr_gamma", "clip_sample_range"):
             if c[key] is not None and not float(c[key]) > 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be null (off) or > 0, got {c[key]!r}")
@@ -226,17 +233,24 @@ class DDPM(Generator):
         return scheduler
 
     @torch.no_grad()
-    def denoise(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Run DDIM (eta = 0) from x_T = `noise` [B, C, H, W] (H, W multiples of self.multiple) to x_0, with the
-        EMA U-Net if any, for class `labels` [B] when conditional."""
+    def denoise(
+        self, noise: torch.Tensor, labels: torch.Tensor | None = None, rng: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Run DDIM from x_T = `noise` [B, C, H, W] (H, W multiples of self.multiple) to x_0, with the EMA
+        U-Net if any, for class `labels` [B] when conditional; with `sampling_eta` > 0 each step adds
+        fresh noise drawn from `rng` (a CPU generator)."""
         unet = self.sampling_network()
         unet.eval()
         scheduler = self.sampler()
         clip = self.config["clip_sample_range"]
         sample = noise.to(self.device)
         clamped = torch.zeros((), device=self.device)
+        eta = float(self.config["sampling_eta"])
         for t in scheduler.timesteps:
-            step = scheduler.step(self.predict(unet, sample, t.to(self.device), labels), t, sample, eta=0.0)
+            prediction = self.predict(unet, sample, t.to(self.device), labels)
+            # The step's fresh noise is drawn here, on the CPU generator, so a seed gives the same samples on any device.
+            variance_noise = torch.randn(sample.shape, generator=rng).to(self.device) if eta > 0 else None
+            step = scheduler.step(prediction, t, sample, eta=eta, variance_noise=variance_noise)
             sample = step.prev_sample
             if clip is not None:
                 # A clamped value sits exactly on the bound; an unclamped one does so with probability 0.
@@ -250,12 +264,13 @@ class DDPM(Generator):
         labels = self.labels_for(n, label)
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         channels, height, width = self.input_shape
-        # All starting noise is drawn up front, so chunking for memory does not change the result.
+        # All starting noise is drawn up front, so chunking for memory does not change the result (with
+        # sampling_eta > 0 the per-step noise follows the chunks of batch_size, fixed for a model).
         noise = torch.randn((int(n), channels, *self.padded_hw), generator=rng)
         size = int(self.config["batch_size"])
         self._clamped = []
         parts = [
-            crop_to(self.denoise(part, None if labels is None else labels[: len(part)]), height, width).cpu()
+            crop_to(self.denoise(part, None if labels is None else labels[: len(part)], rng), height, width).cpu()
             for part in noise.split(size)
         ]
         if self.config["clip_sample_range"] is not None and self._clamped:
