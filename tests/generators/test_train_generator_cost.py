@@ -59,7 +59,7 @@ def test_several_per_class_models_are_counted_and_timed_before_they_train(projec
     said = capsys.readouterr()
     text = said.out + said.err
     assert "train_generator vae: 3 models to train, one per class (train_generator.classes: all)" in text
-    assert "class-conditional cgan is the recommended setting" in text
+    assert "`train_generator.models.vae.class_conditional: true` trains one model that learns every class" in text
     # The estimate comes once, after the first model's first logged steps, before the second model starts.
     estimate = text.index("about ")
     assert text.index("model 1 of 3") < estimate < text.index("model 2 of 3")
