@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -43,7 +42,6 @@ sys.path.insert(0, str(ROOT / "src"))
 FSDD_ROOT = ROOT.parent / "shared" / "datasets" / "fsdd"
 RESULTS = ROOT / "benchmarks" / "results" / "conditional_generators.json"
 HELD_OUT_TAKES = range(40, 50)
-CHUNK_STEPS = 10
 
 
 def load_fsdd() -> dict:
@@ -121,7 +119,7 @@ def evaluate(data: dict, classifier, samples: dict[int, np.ndarray]) -> dict:
 
 def run(name: str, budgets: list[float], n_samples: int) -> dict:
     import torch
-    import yaml
+    from generator_fidelity import generator_params, train_to_budget
     from sklearn.linear_model import LogisticRegression
 
     from synthaug.generators import generator_class
@@ -133,18 +131,13 @@ def run(name: str, budgets: list[float], n_samples: int) -> dict:
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
     real_accuracy = float((classifier.predict(pooled(x_real)) == y_real).mean())
     print(f"label classifier: held-out real accuracy {real_accuracy:.3f}", flush=True)
-    config = {**yaml.safe_load((ROOT / "params.yaml").read_text())["train_generator"]["models"][name]}
-    config.update(class_conditional=True, max_minutes=None)
+    config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
     if name != "cgan":
         config["steps"] = 10**9  # the budget ends training
     generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=0, device="cpu")
     rows, spent = [], 0.0
     for minutes in budgets:
-        while spent < 60.0 * minutes:
-            generator.config["steps"] = generator.steps_done + CHUNK_STEPS
-            started = time.process_time()
-            generator.fit(x_train, y_train, progress=False)
-            spent += time.process_time() - started
+        spent = train_to_budget(generator, x_train, y_train, minutes, spent)
         samples = {digit: generator.sample(n_samples, digit, seed=digit) for digit in range(10)}
         row = {"generator": name, "budget_minutes": minutes, "steps": generator.steps_done, **evaluate(data, classifier, samples)}
         rows.append(row)

@@ -163,6 +163,16 @@ def score(data: dict, samples: np.ndarray) -> dict:
     }
 
 
+def train_to_budget(generator, x: np.ndarray, y: np.ndarray, minutes: float, spent: float, now=time.process_time) -> float:
+    """Continue training until `now` has counted `minutes` in all (`spent` seconds so far); the new total."""
+    while spent < 60.0 * minutes:
+        generator.config["steps"] = generator.steps_done + CHUNK_STEPS
+        started = now()
+        generator.fit(x, y, progress=False)
+        spent += now() - started
+    return spent
+
+
 def run_generator(task: tuple) -> list[dict]:
     """Train one generator through every budget, scoring its samples after each."""
     data_name, cache, name, config, budgets, n_samples, device, clock = task
@@ -182,11 +192,7 @@ def run_generator(task: tuple) -> list[dict]:
     labels = np.zeros(len(train), dtype=np.int64)
     rows, spent = [], 0.0
     for minutes in budgets:
-        while spent < 60.0 * minutes:
-            generator.config["steps"] = generator.steps_done + CHUNK_STEPS
-            started = now()
-            generator.fit(train, labels, progress=False)
-            spent += now() - started
+        spent = train_to_budget(generator, train, labels, minutes, spent, now)
         samples = generator.sample(n_samples, 0, seed=1)
         row = {
             "generator": name,

@@ -18,9 +18,10 @@ al. 2023, with diffusers' compute_snr); `lr_warmup_steps` (linear warm-up, diffu
 schedule with warm-up); `timestep_spacing: trailing` for DDIM (its timesteps end at T - 1, so the
 first step starts from pure noise; diffusers' default `leading` starts at 980 of 1000, Lin et al.
 2024); `sampling_eta` (DDIM's eta, Song et al. 2021: 0 deterministic, 1 a fresh noise draw at each
-step like the DDPM sampler; on an under-trained model the fresh noise widens the samples' spread); `clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of
-clamped values of the last `sample` call is in `last_clamped_share`; `ema_decay` samples from an
-exponential moving average of the U-Net; `patch_size: p` (1 = published) lets the U-Net work on
+step like the DDPM sampler; on an under-trained model the fresh noise widens the samples' spread);
+`clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of clamped
+values of the last `sample` call is in `last_clamped_share`; `ema_decay` samples from an exponential
+moving average of the U-Net; `patch_size: p` (1 = published) lets the U-Net work on
 p x p patches folded into channels (pixel unshuffle, Shi et al. 2016; the patchify of latent and
 pixel diffusion transformers): the same data and noise, a 1/p^2 cheaper network per step, which is
 what lets a diffusion model train thousands of steps on two CPU cores. Padding is to a multiple of
