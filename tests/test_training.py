@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 from synthaug.classifiers import Augmenter, build_classifier
 from synthaug.config import TrainClassifierParams, parse_params
 from synthaug.errors import ConfigError
-from synthaug.training import TrainConfig, predict_proba, train_classifier
+from synthaug.training import TrainConfig, class_balance, predict_proba, train_classifier
 
 # One thread: tiny models are dominated by per-op overhead, and one thread keeps them fast and
 # steady when the machine is shared.
@@ -162,6 +162,47 @@ def test_class_weights_and_contiguous_layout_run():
         TrainConfig(epochs=2, balance="class_weight", channels_last=False, **FAST),
     )
     assert len(result.history) == 2 and result.history[0]["lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("balance", ["class_weight", "weighted_sampler"])
+def test_synthetic_samples_leave_the_real_samples_weights_unchanged(balance):
+    """The demo's case: 128 synthetic positives added to 1,120 real recordings (256 positive)."""
+    real = np.array([0] * 864 + [1] * 256)
+    augmented = np.concatenate([real, np.ones(128, dtype=int)])
+
+    def per_sample(y, n_synthetic, synthetic_weight=1.0):
+        weighting = class_balance(y, 2, balance, n_synthetic=n_synthetic, synthetic_weight=synthetic_weight)
+        if weighting.draw_weights is not None:
+            return weighting.draw_weights.numpy()
+        scale = 1.0 if weighting.sample_scale is None else weighting.sample_scale.numpy()
+        return weighting.class_weights.numpy()[y] * scale
+
+    alone, mixed = per_sample(real, 0), per_sample(augmented, 128)
+    np.testing.assert_array_equal(mixed[: len(real)], alone)  # every real sample keeps its weight
+    assert mixed[len(real)] == pytest.approx(alone[-1])  # a synthetic positive weighs as a real positive
+    if balance == "class_weight":
+        assert alone[-1] == pytest.approx(1120 / (2 * 256))  # 2.19, sklearn's "balanced" on the real rows
+        # Counting synthetic rows, as a naive bincount of the mixture does, would have moved it to 1.63:
+        assert 1248 / (2 * 384) == pytest.approx(1.625)
+    halved = per_sample(augmented, 128, synthetic_weight=0.5)
+    np.testing.assert_array_equal(halved[: len(real)], alone)
+    assert halved[len(real)] == pytest.approx(0.5 * alone[-1])
+
+
+def test_synthetic_weight_scales_only_the_synthetic_rows_loss():
+    x, y = toy_set(48, 0)
+    common = {"epochs": 1, "balance": "class_weight", "seed": 0, **FAST}
+
+    def trained(synthetic_weight):
+        model = small_model()
+        config = TrainConfig(synthetic_weight=synthetic_weight, **common)
+        train_classifier(model, (x, y), toy_set(16, 1), config, n_synthetic=16)
+        return weights(model)
+
+    assert same_weights(trained(1.0), trained(1.0))
+    assert not same_weights(trained(1.0), trained(0.25))
+    with pytest.raises(ValueError, match="synthetic_weight"):
+        TrainClassifierParams(synthetic_weight=0)
 
 
 def test_file_ids_make_validation_file_level():

@@ -116,6 +116,7 @@ def fit_classifier(
         (data.val.x, data.val.y, data.val.file_id),
         config,
         augmenter=augmenter or None,
+        n_synthetic=data.n_synthetic,
         checkpoint_dir=checkpoints,
         on_epoch_end=on_epoch_end,
         progress=progress,

@@ -207,6 +207,9 @@ class TrainClassifierParams(Section):
     weight_decay: float = Field(0.0, ge=0)
     patience: int | None = Field(15, ge=1)  # null: train all epochs and keep the last (no selection on validation)
     balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
+    # Class balance comes from the real training counts; each synthetic sample takes its class's real
+    # weight times this factor (1: a synthetic sample counts as much as a real one of its class).
+    synthetic_weight: float = Field(1.0, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: str = "auto"
     # Seeds trained at once on the CPU, each in its own process with one torch thread; 1: one after

@@ -3,9 +3,12 @@
 Adam with cosine annealing (torch's CosineAnnealingLR, T_max = epochs), soft-target cross-entropy
 (so mixup's mixed targets train as they are), early stopping on validation macro F1 with patience,
 the best epoch's weights restored at the end; with `patience=None`, every epoch is trained and the
-last epoch's weights are kept (validation is then only recorded, never used to choose the model). Imbalance: loss weights (`balance="class_weight"`,
-sklearn's "balanced") or each epoch's samples drawn with replacement in inverse proportion to class
-frequency (`"weighted_sampler"`, what torch's WeightedRandomSampler does).
+last epoch's weights are kept (validation is then only recorded, never used to choose the model).
+Imbalance: loss weights (`balance="class_weight"`, sklearn's "balanced") or each epoch's samples
+drawn with replacement in inverse proportion to class frequency (`"weighted_sampler"`, what torch's
+WeightedRandomSampler does). Both come from the *real* training counts (`class_balance`): a
+synthetic sample takes its class's real weight (times `synthetic_weight`), so adding synthetic
+minority samples does not lower the real minority's weight and move the decision threshold.
 
 Reproducible: all randomness (order, sampling, augmentation, dropout) comes from one torch.Generator
 seeded with `config.seed` and the CPU runs deterministic algorithms, so seed, data and thread count
@@ -79,6 +82,51 @@ class TrainConfig(TrainClassifierParams):
 
 
 @dataclass
+class ClassBalance:
+    """Per-class loss weights and per-sample weights of one training set (see `class_balance`)."""
+
+    class_weights: torch.Tensor | None  # [n_classes] loss weights, or None (no loss weighting)
+    sample_scale: torch.Tensor | None  # [N] loss multiplier per sample (synthetic_weight on synthetic rows), or None
+    draw_weights: torch.Tensor | None  # [N] unnormalized draw weights of the weighted sampler, or None
+
+
+def class_balance(
+    y: np.ndarray | torch.Tensor,
+    n_classes: int,
+    balance: str,
+    *,
+    n_synthetic: int = 0,
+    synthetic_weight: float = 1.0,
+) -> ClassBalance:
+    """Class balance from the real training counts: y holds the real rows, then `n_synthetic` synthetic ones.
+
+    class_weight: w_c = n_real / (n_classes * n_real_c) (sklearn's "balanced" on the real rows); every
+    sample of class c weighs w_c, a synthetic one w_c * synthetic_weight. weighted_sampler: a sample of
+    class c is drawn with weight 1 / n_real_c (times synthetic_weight when synthetic). none: only
+    synthetic_weight scales the synthetic rows' loss. A real sample's weight therefore does not depend
+    on how many synthetic samples are added: counting the synthetic rows would lower the augmented
+    class's real weight (2.19 -> 1.63 for 128 synthetic positives on the demo) and shift the decision
+    threshold, which reads as an accuracy gain with no better discrimination. A class with synthetic
+    rows but no real ones weighs as a class of one real sample.
+    """
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long).cpu()
+    if not 0 <= int(n_synthetic) <= len(y):
+        raise ValueError(f"n_synthetic must be in [0, {len(y)}], got {n_synthetic}")
+    n_real = len(y) - int(n_synthetic)
+    real_counts = torch.bincount(y[:n_real], minlength=n_classes).double()
+    synthetic = torch.arange(len(y)) >= n_real
+    scale = torch.where(synthetic, float(synthetic_weight), 1.0).float()
+    scaled = bool(n_synthetic) and float(synthetic_weight) != 1.0
+    if balance == "weighted_sampler":
+        return ClassBalance(None, None, (1.0 / real_counts.clamp(min=1))[y] * scale.double())
+    if balance == "class_weight":
+        present = torch.bincount(y, minlength=n_classes) > 0
+        weights = torch.where(present, max(n_real, 1) / (n_classes * real_counts.clamp(min=1)), 0.0).float()
+        return ClassBalance(weights, scale if scaled else None, None)
+    return ClassBalance(None, scale if scaled else None, None)
+
+
+@dataclass
 class TrainResult:
     model: nn.Module  # best-epoch weights (the last epoch's with patience None), on the training device
     history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss, val_macro_f1, val_accuracy, lr, seconds
@@ -94,13 +142,15 @@ def train_classifier(
     config: TrainConfig | None = None,
     *,
     augmenter: Augmenter | None = None,
+    n_synthetic: int = 0,
     checkpoint_dir: str | Path | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train `model` on train = (x, y) and pick its best epoch on val = (x, y[, file_id]).
 
-    x: float [N, 1, mels, frames], y: int [N]. With file_id, validation macro F1 and accuracy are
+    x: float [N, 1, mels, frames], y: int [N]; the last `n_synthetic` training rows are synthetic
+    (class balance comes from the real rows, see `class_balance`). With file_id, validation macro F1 and accuracy are
     computed on file-averaged probabilities (the industrial protocol); val_loss stays per clip.
     `augmenter` transforms each training batch (real and synthetic alike). `on_epoch_end(epoch,
     record)` runs after the epoch's checkpoint is written. `progress`: None shows a bar only on a
@@ -117,10 +167,12 @@ def train_classifier(
         x_train, y_train = _tensors(train[0], train[1], device, n_classes, "train")
         x_val, y_val = _tensors(val[0], val[1], device, n_classes, "val")
         val_files = np.asarray(val[2]).astype(str) if len(val) > 2 and val[2] is not None else None
-        counts = torch.bincount(y_train.cpu(), minlength=n_classes).double()
-        balanced = torch.where(counts > 0, len(y_train) / (n_classes * counts), 0.0).float().to(device)  # sklearn's
-        class_weights = balanced if config.balance == "class_weight" else None
-        sample_weights = (1.0 / counts.clamp(min=1))[y_train.cpu()] if config.balance == "weighted_sampler" else None
+        weighting = class_balance(
+            y_train, n_classes, config.balance, n_synthetic=n_synthetic, synthetic_weight=config.synthetic_weight
+        )
+        class_weights = None if weighting.class_weights is None else weighting.class_weights.to(device)
+        sample_scale = None if weighting.sample_scale is None else weighting.sample_scale.to(device)
+        sample_weights = weighting.draw_weights
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda" else contextlib.nullcontext()
 
         # ---- model, optimizer, schedule, RNG; or all of them from the last checkpoint --------------
@@ -161,7 +213,11 @@ def train_classifier(
                     x, targets = augmenter(x, y, n_classes, rng) if augmenter else (x, F.one_hot(y, n_classes).float())
                     with amp:
                         logits = model(x.contiguous(memory_format=memory_format))
-                    loss = F.cross_entropy(logits.float(), targets, weight=class_weights)
+                    if sample_scale is None:
+                        loss = F.cross_entropy(logits.float(), targets, weight=class_weights)
+                    else:  # soft targets: "mean" divides by the batch size, so this is the same loss, scaled per sample
+                        per_sample = F.cross_entropy(logits.float(), targets, weight=class_weights, reduction="none")
+                        loss = (per_sample * sample_scale[index]).mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()

@@ -8,6 +8,9 @@ the loop needs no notion of an epoch and resumes mid-pass. The loop also owns
   a checkpoint and records `stop_reason = "max_minutes"`;
 - checkpoints every `checkpoint_every` steps and at the end, written atomically, and an exact
   resume from the last one (weights, optimizers, EMA, RNG, batch stream, the open loss window);
+- one continuing process across calls: the random generator, the batch stream and the open loss
+  window live on the instance (and in saved models and checkpoints), so `fit` to 10 steps, then
+  to 20, trains exactly as one `fit` to 20 does, bit for bit;
 - the loss history: mean losses over every `log_every` steps, indexed by step;
 - a guard that stops on NaN/inf losses (checked every step, so no checkpoint holds a NaN step) or a
   logged window mean that exploded, keeping the last good checkpoint;
@@ -138,6 +141,11 @@ class Generator(ABC):
         self.history: list[dict[str, float]] = []
         self.steps_done = 0
         self.stop_reason: str | None = None
+        # The training process's random generator, batch stream and open loss window: created by the
+        # first `fit`, carried by every later one (and by checkpoints and saved models), never re-seeded.
+        self._rng: torch.Generator | None = None
+        self._stream: BatchStream | None = None
+        self._window: dict[str, Any] = {"sums": {}, "count": 0}
         self.build()
         self.ema = self._build_ema()
 
@@ -248,13 +256,11 @@ class Generator(ABC):
             raise ValueError(f"{self.name}: labels must be in [0, {self.n_classes}), got {labels.min()}..{labels.max()}")
         xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        rng = torch.Generator(device="cpu").manual_seed(self.seed)
-        stream = BatchStream(len(x), rng)
-        window: dict[str, Any] = {"sums": {}, "count": 0}
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         if checkpoint is not None and checkpoint.is_file():
-            window = self._load_checkpoint(checkpoint, rng, stream)
+            self._load_checkpoint(checkpoint)
         self._last_checkpoint_step = self.steps_done if checkpoint is not None and checkpoint.is_file() else None
+        rng, stream = self._training_process(len(x))
         steps = self.total_steps(len(x))
         draw = self.batch_size_for(len(x)) * self.batches_per_step()
         minutes = self.config.get("max_minutes")
@@ -269,6 +275,7 @@ class Generator(ABC):
             dynamic_ncols=True,
             disable=True if (not progress or os.environ.get("CI")) else None,
         )
+        window = self._window
         try:
             while self.steps_done < steps:
                 index = stream.take(draw).to(self.device)
@@ -291,11 +298,12 @@ class Generator(ABC):
                     self._check_exploded(record)
                     self.history.append(record)
                     window, window_started = {"sums": {}, "count": 0}, time.perf_counter()
+                    self._window = window
                     bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in RECORD_KEYS}, refresh=False)
                 if capped:
                     self.stop_reason = STOPPED_BY_TIME_CAP
                 if checkpoint is not None and (self.steps_done % int(checkpoint_every) == 0 or last):
-                    self._save_checkpoint(checkpoint, rng, stream, window)
+                    self._save_checkpoint(checkpoint)
                 bar.update(1)
                 if record is not None and on_log is not None:
                     on_log(self.steps_done, record)
@@ -307,8 +315,25 @@ class Generator(ABC):
                     )
                     break
         finally:
+            self._window = window
             bar.close()
         return self.history
+
+    def _training_process(self, n_train: int) -> tuple[torch.Generator, BatchStream]:
+        """The run's random generator and batch stream: seeded once, then continued by every `fit`.
+
+        Re-seeding them on each call would replay the same batches, noise and augmentations in every
+        call, so a training driven in chunks (benchmarks, budgets) would see a fraction of its data.
+        """
+        if self._rng is None or self._stream is None:
+            self._rng = torch.Generator(device="cpu").manual_seed(self.seed)
+            self._stream = BatchStream(n_train, self._rng)
+        elif self._stream.n != int(n_train):
+            raise ValueError(
+                f"{self.name}: this training continues on {self._stream.n} spectrograms, got {n_train}; "
+                "a generator's training data cannot change between fit calls (build a new generator)"
+            )
+        return self._rng, self._stream
 
     def _check_finite(self, losses: Mapping[str, float]) -> None:
         bad = {key: value for key, value in losses.items() if not math.isfinite(float(value))}
@@ -349,6 +374,10 @@ class Generator(ABC):
             "history": self.history,
             "modules": {key: module.state_dict() for key, module in self.modules().items()},
             "ema": None if self.ema is None else self.ema.state_dict(),
+            # The training process, so a saved model or checkpoint continues where it stopped.
+            "rng_state": None if self._rng is None else self._rng.get_state(),
+            "stream": None if self._stream is None else {"n": self._stream.n, **self._stream.state_dict()},
+            "window": {"sums": dict(self._window["sums"]), "count": int(self._window["count"])},
         }
 
     @staticmethod
@@ -368,20 +397,25 @@ class Generator(ABC):
         self.steps_done = int(state["steps_done"])
         self.stop_reason = state.get("stop_reason")
         self.history = list(state["history"])
+        if state.get("rng_state") is not None and state.get("stream") is not None:
+            self._rng = torch.Generator(device="cpu")
+            self._rng.set_state(state["rng_state"].cpu())
+            self._stream = BatchStream(int(state["stream"]["n"]), self._rng)
+            self._stream.load_state_dict(state["stream"])
+        window = state.get("window") or {"sums": {}, "count": 0}
+        self._window = {"sums": dict(window["sums"]), "count": int(window["count"])}
 
-    def _save_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream, window: Mapping[str, Any]) -> None:
-        torch_save_atomic(
-            {**self._state(), "rng_state": rng.get_state(), "stream": stream.state_dict(), "window": dict(window)}, path
-        )
+    def _save_checkpoint(self, path: Path) -> None:
+        torch_save_atomic(self._state(), path)
         self._last_checkpoint_step = self.steps_done
 
-    def _load_checkpoint(self, path: Path, rng: torch.Generator, stream: BatchStream) -> dict[str, Any]:
+    def _load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
         self._check_format(state, path)
+        if state.get("stream") is not None and "n" not in state["stream"]:
+            # Checkpoints written before the stream recorded its length: the stream's order has it.
+            state["stream"] = {**state["stream"], "n": len(state["stream"]["order"])}
         self._restore(state)
-        rng.set_state(state["rng_state"].cpu())
-        stream.load_state_dict(state["stream"])
-        return {"sums": dict(state["window"]["sums"]), "count": int(state["window"]["count"])}
 
     def save(self, path: Path) -> None:
         """Write the trained generator with its config and EMA (state dicts only: loads with weights_only)."""

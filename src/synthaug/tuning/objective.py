@@ -234,6 +234,7 @@ def _train_classifier(
         (val.x, val.y, val.file_id),
         config,
         augmenter=augmenter or None,
+        n_synthetic=len(train_y) - len(data.train.y),  # real rows first, then the trial's synthetic ones
         on_epoch_end=on_epoch_end,
         progress=False,
     )
