@@ -240,6 +240,8 @@ class AuditParams(Section):
     memorization_quantile: float = Field(0.05, gt=0, lt=1)  # a copy is closer to training than this share of validation
     copy_distance_ratio: float = Field(0.5, gt=0, le=1)  # ...and nearest/second-nearest training distance below this
     projection_dim: int = Field(128, ge=2)  # the random projection of the log-mel (the second view)
+    # Group permutations of the strongest two-sample test's p-value (0: no p-value); 99 resolves p = 0.01.
+    permutations: int = Field(99, ge=0)
     seed: int = 0
 
 

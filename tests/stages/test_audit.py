@@ -51,8 +51,8 @@ def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_r
         "cgan": {view: np.concatenate([embeddings(20, 0.0)[view], embeddings(20, 5.0)[view]]) for view in VIEWS},
     }
     synthetic_y = {"vae": np.ones(30, dtype=int), "cgan": np.repeat([0, 1], 20)}
-    results, reference = audit_classes(
-        synthetic, synthetic_y, real, train_y, val_y, val_groups, ["negative", "positive"], AuditParams(repeats=1)
+    results, reference, permutation = audit_classes(
+        synthetic, synthetic_y, real, train_y, val_y, val_groups, ["negative", "positive"], AuditParams(repeats=1, permutations=9)
     )
     assert set(results["vae"]) == {"positive"} and set(results["cgan"]) == {"negative", "positive"}
     assert set(reference) == {"negative", "positive"}
@@ -61,8 +61,16 @@ def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_r
             assert set(by_view) == set(VIEWS)
     assert reference["positive"]["classifier"]["n"] == results["vae"]["positive"]["classifier"]["n"] == 6
 
-    metrics = {name: headline(by_class) for name, by_class in results.items()} | {REFERENCE: headline(reference)}
+    # Every set and the reference get a group permutation test of their strongest AUROC, per class.
+    assert set(permutation["positive"]) == {REFERENCE, "vae", "cgan"} and set(permutation["negative"]) == {REFERENCE, "cgan"}
+    assert permutation["positive"]["vae"]["permutations"] == 9 and 0 < permutation["positive"]["vae"]["p_value"] <= 1
+
+    tests_of = lambda name: {cls: by_set.get(name, {}) for cls, by_set in permutation.items()}  # noqa: E731
+    metrics = {name: headline(by_class, tests_of(name)) for name, by_class in results.items()} | {
+        REFERENCE: headline(reference, tests_of(REFERENCE))
+    }
     json.dumps(metrics, allow_nan=True)
+    assert metrics["vae"]["positive"]["two_sample_p_value"] == permutation["positive"]["vae"]["p_value"]
     strongest = metrics["vae"]["positive"]["two_sample_auroc_strongest"]
     per_view = [metrics["vae"]["positive"][view]["two_sample_auroc_val"] for view in VIEWS]
     assert not math.isnan(strongest) and strongest == max(per_view)

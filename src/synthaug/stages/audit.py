@@ -37,10 +37,13 @@ from synthaug.config import AuditParams, load_params
 from synthaug.evaluation.fidelity import (
     REFERENCE,
     audit_class,
+    candidate_rows,
     class_sample_scores,
+    group_halves,
     nearest_training,
     random_projection,
     strongest_two_sample,
+    two_sample_permutation_test,
 )
 from synthaug.evaluation.figures import nearest_neighbours
 from synthaug.io import atomic_directory, write_json_atomic
@@ -128,10 +131,14 @@ def audit_classes(
     val_groups: np.ndarray,
     class_names: list[str],
     settings: AuditParams,
-) -> tuple[dict, dict]:
-    """({generator: {class: {view: row}}}, {class: {view: reference row}}) for every class any set holds."""
+    train_groups: np.ndarray | None = None,
+) -> tuple[dict, dict, dict]:
+    """({generator: {class: {view: row}}}, {class: {view: reference row}}, {class: {set: permutation test}})
+    for every class any set holds; the third holds each set's and the reference's group permutation test
+    of the strongest two-sample AUROC (`strongest_permutation_tests`)."""
     results: dict[str, dict] = {name: {} for name in synthetic_views}
     reference: dict[str, dict] = {}
+    permutation: dict[str, dict] = {}
     classes = sorted({int(c) for y in synthetic_y.values() for c in np.unique(y)})
     # Each (class, view) fits cross-validated two-sample tests for every set, seconds each: a bar with an
     # ETA on a terminal, quiet in logs and CI.
@@ -150,20 +157,61 @@ def audit_classes(
                 quantile=settings.memorization_quantile,
                 copy_distance_ratio=settings.copy_distance_ratio,
                 seed=settings.seed,
+                train_groups=None if train_groups is None else train_groups[train_y == c],
             )
             reference.setdefault(cls, {})[view] = rows[REFERENCE]
             for name in present:
                 results[name].setdefault(cls, {})[view] = rows[name]
             bar.update(1)
+        permutation[cls] = strongest_permutation_tests(
+            {view: real_views["val"][view][val_y == c] for view in VIEWS},
+            val_groups[val_y == c],
+            {name: {view: synthetic_views[name][view][synthetic_y[name] == c] for view in VIEWS} for name in present},
+            settings,
+        )
     bar.close()
-    return results, reference
+    return results, reference, permutation
 
 
-def headline(by_class: dict[str, dict]) -> dict:
-    """The numbers metrics/audit.json keeps per class: HEADLINE per view, and the strongest two-sample AUROC."""
+def strongest_permutation_tests(
+    val_views: dict[str, np.ndarray], val_groups: np.ndarray, sets: dict[str, dict[str, np.ndarray]], settings: AuditParams
+) -> dict[str, dict]:
+    """{REFERENCE or set name: two_sample_permutation_test result} for one class, at the audit's first split.
+
+    The comparison half and each candidate (the reference half, or a set's subsample to its size) are
+    the audit's own first split and draw, so the statistic is the strongest AUROC of that split.
+    """
+    splits = group_halves(val_groups, repeats=settings.repeats, seed=settings.seed)
+    if not splits or settings.permutations == 0:
+        return {}
+    comparison, reference_rows = splits[0]
+    candidates = {REFERENCE: ({v: x[reference_rows] for v, x in val_views.items()}, val_groups[reference_rows])}
+    for name, views in sets.items():
+        available = len(next(iter(views.values())))
+        drawn = candidate_rows(available, len(reference_rows), name, seed=settings.seed, repeat=0)
+        candidates[name] = ({v: x[drawn] for v, x in views.items()}, np.arange(len(drawn)))
+    return {
+        name: two_sample_permutation_test(
+            {v: x[comparison] for v, x in val_views.items()},
+            views,
+            val_groups[comparison],
+            groups,
+            permutations=settings.permutations,
+            seed=settings.seed,
+        )
+        for name, (views, groups) in candidates.items()
+    }
+
+
+def headline(by_class: dict[str, dict], tests: dict[str, dict]) -> dict:
+    """The numbers metrics/audit.json keeps per class: HEADLINE per view, the strongest two-sample AUROC and
+    the p-value of its group permutation test (`tests`: {class: permutation test of this set})."""
     return {
         cls: {view: {k: row[k] for k in HEADLINE} for view, row in by_view.items()}
-        | {"two_sample_auroc_strongest": strongest_two_sample(by_view)["auroc"]}
+        | {
+            "two_sample_auroc_strongest": strongest_two_sample(by_view)["auroc"],
+            "two_sample_p_value": tests.get(cls, {}).get("p_value", math.nan),
+        }
         for cls, by_view in by_class.items()
     }
 
@@ -189,6 +237,7 @@ def main(
         load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds
     ]
     val_groups = file_groups(val.file_id, manifest_path)
+    train_groups = file_groups(train.file_id, manifest_path)
 
     def embed(x: np.ndarray) -> dict[str, np.ndarray]:
         return {
@@ -211,6 +260,7 @@ def main(
             k=settings.k,
             quantile=settings.memorization_quantile,
             copy_distance_ratio=settings.copy_distance_ratio,
+            train_groups=train_groups,
         )
         scores["confidence"] = label_confidence(models, synthetic.x, synthetic.y).astype(np.float32)
         figure = copy_figure(
@@ -219,16 +269,20 @@ def main(
         synthetic_views[name], synthetic_y[name] = views, synthetic.y
         per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
 
-    results, reference = audit_classes(
-        synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings
+    results, reference, permutation = audit_classes(
+        synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings, train_groups
     )
-    metrics = {name: headline(by_class) for name, by_class in results.items()} | {REFERENCE: headline(reference)}
+    tests_of = lambda name: {cls: by_set.get(name, {}) for cls, by_set in permutation.items()}  # noqa: E731
+    metrics = {name: headline(by_class, tests_of(name)) for name, by_class in results.items()} | {
+        REFERENCE: headline(reference, tests_of(REFERENCE))
+    }
     for name, by_class in results.items():
         for cls, by_view in by_class.items():
             c, r = by_view["classifier"], reference[cls]["classifier"]
             print(
                 f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
-                f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}), "
+                f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}; "
+                f"group permutation p {metrics[name][cls]['two_sample_p_value']:.3g}), "
                 f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
                 f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
                 f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})"
@@ -245,6 +299,9 @@ def main(
                     "settings": settings.model_dump(),
                     "classes": results[name],
                     "reference": {cls: reference[cls] for cls in results[name]},
+                    # The strongest two-sample AUROC at the first split, with its group permutation p-value.
+                    "permutation_tests": {cls: tests_of(name).get(cls, {}) for cls in results[name]},
+                    "reference_permutation_tests": {cls: tests_of(REFERENCE).get(cls, {}) for cls in results[name]},
                 },
             )
             np.savez(tmp / name / "scores.npz", **scores)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
