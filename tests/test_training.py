@@ -45,7 +45,9 @@ def test_learns_a_separable_set():
     proba = predict_proba(result.model, x_test, batch_size=64)
     assert f1_score(y_test, proba.argmax(1), average="macro") > 0.95
     assert result.history[result.best_epoch - 1]["val_macro_f1"] > 0.95
-    assert set(result.history[0]) == {"epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy", "lr", "seconds"}
+    endpoints = {"val_macro_f1", "val_accuracy", "val_auroc", "val_balanced_accuracy", "val_macro_f1_val_threshold"}
+    assert set(result.history[0]) == {"epoch", "train_loss", "val_loss", "lr", "seconds", *endpoints}
+    assert result.history[-1]["val_auroc"] > 0.95
 
 
 def test_does_not_learn_shuffled_labels():

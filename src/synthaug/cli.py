@@ -238,6 +238,18 @@ def _project_experiment_id(uri: str) -> str | None:
     return experiment.experiment_id if experiment is not None else None
 
 
+def cmd_readme_results(args: argparse.Namespace) -> None:
+    from synthaug.readme_results import stale, update_readme
+
+    if args.check:
+        if stale(args.readme, args.results):
+            raise SynthaugError(f"{args.readme}: its results block does not match {args.results}; run `synthaug readme-results`")
+        print(f"{args.readme}: results block matches {args.results}")
+        return
+    changed = update_readme(args.readme, args.results)
+    print(f"{args.readme}: results block {'rewritten' if changed else 'already up to date'} from {args.results}")
+
+
 def cmd_where(args: argparse.Namespace) -> None:
     from synthaug import tracking
 
@@ -607,6 +619,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads nothing but the folder layout. Writes nothing.",
     )
     where.set_defaults(func=cmd_where)
+
+    readme = commands.add_parser(
+        "readme-results",
+        help="rewrite README.md's results block from reports/results.json (--check: fail when stale)",
+        description="Reads RESULTS (the report stage's results.json). Writes the marked results block of README.",
+    )
+    readme.add_argument("--readme", type=Path, default=Path("README.md"), help="default: README.md")
+    readme.add_argument("--results", type=Path, default=Path("reports/results.json"), help="default: reports/results.json")
+    readme.add_argument("--check", action="store_true", help="only check: exit 2 when the block is stale")
+    readme.set_defaults(func=cmd_readme_results)
     return parser
 
 

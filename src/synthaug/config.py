@@ -284,6 +284,12 @@ class ReportParams(Section):
     n_resamples: int = Field(2000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
+    # The endpoints the report shows first and adjusts as its primary family (synthaug.evaluation.endpoints);
+    # the tuning objective optimises the first on validation. Argmax accuracy is never a primary
+    # endpoint: a moved decision threshold raises it without better discrimination.
+    primary_endpoints: list[Literal["auroc", "macro_f1_val_threshold", "macro_f1", "balanced_accuracy"]] = Field(
+        default_factory=lambda: ["auroc", "macro_f1_val_threshold"], min_length=1
+    )
     # The published protocol the run is compared with (synthaug.protocols); null: medical for the
     # medical protocol, pucks for the industrial one.
     published_protocol: Literal["medical", "pucks", "metal_balls"] | None = None

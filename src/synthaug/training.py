@@ -37,7 +37,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -46,6 +45,7 @@ from synthaug.classifiers.models import SpectrogramClassifier
 from synthaug.config import TrainClassifierParams
 from synthaug.devices import pick_device
 from synthaug.errors import ConfigError
+from synthaug.evaluation.endpoints import validation_scores
 from synthaug.evaluation.metrics import aggregate_by_file
 from synthaug.io import torch_save_atomic
 
@@ -129,7 +129,8 @@ def class_balance(
 @dataclass
 class TrainResult:
     model: nn.Module  # best-epoch weights (the last epoch's with patience None), on the training device
-    history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss, val_macro_f1, val_accuracy, lr, seconds
+    # per epoch: epoch, train_loss, val_loss, every endpoint on validation (val_macro_f1, val_auroc, ...), lr, seconds
+    history: list[dict[str, float]]
     best_epoch: int
     stopped_early: bool
     best_val_macro_f1: float = math.nan
@@ -224,14 +225,14 @@ def train_classifier(
                     loss_sum += loss.detach() * len(index)
             scheduler.step()
 
-            val_loss, f1, accuracy = _validate(model, x_val, y_val, val_files, config.eval_batch_size, memory_format)
+            val_loss, val_scores = _validate(model, x_val, y_val, val_files, config.eval_batch_size, memory_format)
+            f1 = val_scores["val_macro_f1"]
             state["epoch"] += 1
             record = {
                 "epoch": state["epoch"],
                 "train_loss": loss_sum.item() / sum(map(len, batches)),
                 "val_loss": val_loss,
-                "val_macro_f1": f1,
-                "val_accuracy": accuracy,
+                **val_scores,
                 "lr": lr,
                 "seconds": time.perf_counter() - started,
             }
@@ -296,16 +297,14 @@ def predict_embeddings(model: SpectrogramClassifier, x: np.ndarray, batch_size: 
     return torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
 
 
-def _validate(model, x, y, files, batch_size, memory_format) -> tuple[float, float, float]:
-    """(loss per clip, macro F1, accuracy) on the validation set; F1 and accuracy per file with `files`."""
+def _validate(model, x, y, files, batch_size, memory_format) -> tuple[float, dict[str, float]]:
+    """(loss per clip, {val_<endpoint>: value}) on the validation set; the scores per file with `files`."""
     logits = _logits(model, x, batch_size, memory_format)
     loss = F.cross_entropy(logits, y).item()
     proba, labels = torch.softmax(logits, dim=1).cpu().numpy(), y.cpu().numpy()
     if files is not None:
         proba, labels, _ = aggregate_by_file(proba, labels, files)
-    predicted = proba.argmax(axis=1)
-    f1 = f1_score(labels, predicted, labels=list(range(logits.shape[1])), average="macro", zero_division=0)
-    return loss, float(f1), float(accuracy_score(labels, predicted))
+    return loss, validation_scores(labels, proba)
 
 
 @torch.inference_mode()

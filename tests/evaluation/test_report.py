@@ -13,7 +13,10 @@ from synthaug.errors import DataError
 from synthaug.evaluation.report import (
     MIN_TEST_GROUPS_PER_CLASS,
     compare_methods,
+    detectable_at_80_power,
     detectable_difference,
+    markdown_decision,
+    markdown_endpoint,
     markdown_methods,
     markdown_per_class,
     method_label,
@@ -77,7 +80,7 @@ def test_tables_show_every_method_with_mean_and_std(runs):
     assert table.count("\n") == 3  # header, rule, two methods
     assert "| better | 3 |" in table and "±" in table and "p = " in table
     per_class = markdown_per_class(results, support={"negative": 100, "positive": 100}).splitlines()
-    assert per_class[0] == "| Method | Class | Precision | Recall | F1 | Support |"
+    assert per_class[0] == "| Method | Class | Precision | Recall | Δ recall vs baseline [CI], p | F1 | Support |"
     assert len(per_class) == 2 + 2 * 2  # one row per method and class
     assert per_class[2].startswith("| baseline | negative | ") and per_class[2].endswith(" | 100 |")
 
@@ -119,7 +122,10 @@ def test_header_states_the_detectable_difference_and_the_groups_per_class(runs):
     assert resolution["auroc"] == (versus["ci_high"] - versus["ci_low"]) / 2  # one compared method: its half-width
     header = "\n".join(resolution_lines(results))
     assert "with 100 test groups (50 negative, 50 positive)" in header
-    assert f"±{resolution['auroc']:.3f} in AUROC (±{resolution['macro_f1']:.3f} in macro F1)" in header
+    powered = detectable_at_80_power(results)
+    assert set(resolution) == {"auroc", "macro_f1_val_threshold"}  # the primary endpoints
+    assert f"AUROC ±{resolution['auroc']:.3f} (80 % power: ±{powered['auroc']:.3f})" in header
+    assert powered["auroc"] == pytest.approx(1.4294 * resolution["auroc"], rel=1e-3)
     assert "Warning" not in header
 
 
@@ -129,6 +135,7 @@ def test_header_warns_loudly_when_a_class_has_too_few_groups(runs):
     header = "\n".join(resolution_lines(results))
     assert "differences between methods cannot be detected" in header
     assert "10 of class `negative`, 10 of class `positive`" in header
+    assert "±" not in header and "not estimated" in header  # no resolution figure from too few groups
     # Alone, the baseline has nothing to compare: the header still counts the groups.
     alone = "\n".join(resolution_lines(compare_methods({"baseline": runs["baseline"]}, CLASSES, n_resamples=100)))
     assert "200 test groups (100 negative, 100 positive)" in alone and "no method is compared" in alone
@@ -141,19 +148,57 @@ def test_test_files_missing_from_the_manifest_are_refused(runs):
         compare_methods(runs, CLASSES, groups=groups, n_resamples=100)
 
 
-def test_p_values_are_holm_adjusted_over_every_method_and_score_of_the_table(runs):
+def test_p_values_are_holm_adjusted_within_the_primary_and_the_secondary_family(runs):
     results = compare_methods({**runs, "same": runs["baseline"]}, CLASSES, n_resamples=200)
-    family = [(m, s) for m in ("better", "same") for s in results[m].versus_baseline]
-    assert len(family) == 8  # two methods x four scores, one family
-    expected = holm_adjust([results[m].versus_baseline[s]["p_value"] for m, s in family])
-    assert [results[m].versus_baseline[s]["p_holm"] for m, s in family] == pytest.approx(expected)
-    better = results["better"].versus_baseline["macro_f1"]
+    primary = [(m, s) for m in ("better", "same") for s in ("auroc", "macro_f1_val_threshold")]
+    secondary = [
+        (m, s) for m in ("better", "same") for s in results[m].versus_baseline if s not in ("auroc", "macro_f1_val_threshold")
+    ]
+    # argmax macro F1, accuracy, balanced accuracy and the two classes' recalls
+    assert len(secondary) == 2 * 5
+    for family, members in (("primary", primary), ("secondary", secondary)):
+        expected = holm_adjust([results[m].versus_baseline[s]["p_value"] for m, s in members])
+        assert [results[m].versus_baseline[s]["p_holm"] for m, s in members] == pytest.approx(expected)
+        assert {results[m].versus_baseline[s]["family"] for m, s in members} == {family}
+    better = results["better"].versus_baseline["auroc"]
     assert better["p_holm"] >= better["p_value"]
     row = next(line for line in markdown_methods(results).splitlines() if line.startswith("| better |"))
     assert f"p = {better['p_value']:.3g}, Holm {better['p_holm']:.3g}" in row
     header = multiple_comparisons_line(results, {})
-    assert "Holm–Bonferroni" in header and "all 8 method-vs-baseline comparisons" in header
-    assert "2 methods × 4 scores" in header
+    assert "Holm–Bonferroni" in header and "the 4 method-vs-baseline comparisons on the primary endpoints" in header
+    assert "2 methods × 2: AUROC, Macro F1 (val. threshold)" in header and "the other 10" in header
+
+
+def test_each_seed_s_paired_difference_is_shown_beside_the_pooled_one(runs):
+    results = compare_methods(runs, CLASSES, n_resamples=100)
+    better, baseline = results["better"], results["baseline"]
+    expected = [b - a for a, b in zip(baseline.per_seed["auroc"], better.per_seed["auroc"], strict=True)]
+    assert better.seed_differences["auroc"] == pytest.approx(expected)
+    assert np.mean(expected) == pytest.approx(better.versus_baseline["auroc"]["difference"])
+    table = markdown_endpoint(results, "auroc")
+    assert table.splitlines()[0] == "| Method | Seeds | AUROC [CI] | Δ vs baseline [CI] | p | Holm p (primary) | Δ per seed |"
+    assert ", ".join(f"{d:+.3f}" for d in expected) in table
+
+
+def test_a_moved_threshold_raises_accuracy_but_not_balanced_accuracy_or_auroc(tmp_path: Path):
+    """The failure the primary endpoints exist for: the same ranking with a shifted decision."""
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], [150, 50])
+    ids = [f"f{i:03d}" for i in range(len(y))]
+    runs: dict[str, list[Path]] = {"baseline": [], "shifted": []}
+    for seed in range(3):
+        score = y + rng.normal(0, 0.8, len(y))  # one ranking for both methods
+        balanced = 1 / (1 + np.exp(-2 * (score - 0.5)))  # the decision at the balanced point
+        majority = 1 / (1 + np.exp(-2 * (score - 1.2)))  # the same ranking, decided for the majority more often
+        runs["baseline"].append(write_run(tmp_path / "baseline" / f"seed{seed}", y, balanced, ids))
+        runs["shifted"].append(write_run(tmp_path / "shifted" / f"seed{seed}", y, majority, ids))
+    versus = compare_methods(runs, CLASSES, n_resamples=300)["shifted"].versus_baseline
+    assert versus["accuracy"]["difference"] > 0.03 and versus["recall:positive"]["difference"] < -0.1
+    assert versus["auroc"]["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert versus["balanced_accuracy"]["difference"] < 0
+    assert abs(versus["macro_f1_val_threshold"]["difference"]) < versus["accuracy"]["difference"]
+    decision = markdown_decision(compare_methods(runs, CLASSES, n_resamples=100))
+    assert "Balanced accuracy [CI]" in decision and "Accuracy (argmax, secondary) [CI]" in decision
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

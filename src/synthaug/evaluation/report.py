@@ -3,9 +3,11 @@
 `compare_methods` turns the run folders of each method (one per seed or trial, see
 synthaug.evaluation.run_folder) into per-seed scores, mean ± std with a bootstrap confidence interval,
 per-class results and, for every method but the baseline, the paired difference to the baseline
-with a bootstrap confidence interval and a permutation-test p-value
-(synthaug.evaluation.statistics), raw and Holm–Bonferroni adjusted over every comparison of the
-call (every compared method × every score: one family per table).
+(overall and seed by seed) with a bootstrap confidence interval and a permutation-test p-value
+(synthaug.evaluation.statistics). p-values are Holm–Bonferroni adjusted in two families: the
+primary endpoints (`report.primary_endpoints`, see synthaug.evaluation.endpoints) of every compared
+method, and everything else (argmax macro F1, balanced accuracy, per-class recall, argmax accuracy),
+which shows where a decision threshold moved and is secondary.
 
 Every score is file-level on the real test split; the bootstrap
 resamples test groups (participants, patients, speakers: the manifest's `group`) within class and
@@ -27,15 +29,18 @@ import numpy as np
 
 from synthaug.class_plan import Classes, describe_classes
 from synthaug.errors import DataError
+from synthaug.evaluation.endpoints import DEFAULT_PRIMARY, THRESHOLD_SCORE, TITLES
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.run_folder import file_level
 from synthaug.evaluation.statistics import (
+    POWER_80_FACTOR,
     bootstrap_interval,
     choose_threshold,
     compare_to_baseline,
     groups_per_class,
     holm_adjust,
     metric_values,
+    recall_metric,
     summarize,
 )
 
@@ -64,9 +69,9 @@ class ReportSetup:
     copy_distance_ratio: float  # audit.copy_distance_ratio
 
 
-ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy")
-THRESHOLD_SCORE = "macro_f1_val_threshold"
-SCORE_TITLES = {"macro_f1": "Macro F1", THRESHOLD_SCORE: "Macro F1 (val. threshold)", "auroc": "AUROC", "accuracy": "Accuracy"}
+ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
+SCORE_TITLES = TITLES
+RECALL_KEY = "recall:"  # "recall:<class name>": one class's recall (argmax decision)
 # Below this many test groups in some class, a percentile bootstrap of a paired difference is both
 # wide and unreliable (it under-covers with few clusters), so the report says no difference can be
 # detected rather than quoting intervals as if they meant something.
@@ -82,7 +87,10 @@ class MethodScores:
     per_seed: dict[str, list[float]]  # score -> one value per seed
     summary: dict[str, dict]  # score -> {mean, std, n}
     per_class: dict[str, dict[str, dict]]  # class -> precision/recall/f1 -> {mean, std, n}
-    versus_baseline: dict[str, dict] = field(default_factory=dict)  # score -> difference, ci_low, ci_high, p_value, p_holm
+    # score -> difference, ci_low, ci_high, p_value, p_holm, family ("primary" or "secondary")
+    versus_baseline: dict[str, dict] = field(default_factory=dict)
+    seed_differences: dict[str, list[float]] = field(default_factory=dict)  # score -> method - baseline, seed by seed
+    primary: list[str] = field(default_factory=list)  # the primary endpoints, in the order declared
     thresholds: list[float] = field(default_factory=list)
     intervals: dict[str, dict] = field(default_factory=dict)  # score -> bootstrap_interval (value, ci_low, ci_high, …)
     test_groups: dict[str, int] = field(default_factory=dict)  # class -> test groups holding files of it
@@ -129,6 +137,7 @@ def compare_methods(
     *,
     groups: Mapping[str, str] | None = None,
     baseline: str = "baseline",
+    primary: Sequence[str] = DEFAULT_PRIMARY,
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -137,7 +146,8 @@ def compare_methods(
 
     `groups` maps each test file id (the manifest's `path`) to its group (participant, patient,
     speaker); intervals and permutation tests resample or swap whole groups. Without it every test
-    file is its own group (recordings treated as independent).
+    file is its own group (recordings treated as independent). `primary`: the primary endpoints
+    (`primary_endpoints` resolves them for the number of classes); they form the first Holm family.
     """
     if baseline not in runs:
         raise DataError(f"no {baseline!r} runs to compare with; the report needs the baseline classifier")
@@ -150,18 +160,28 @@ def compare_methods(
     n_test_groups = len(np.unique(test_groups))
     support = {name: int(n) for name, n in zip(class_names, np.bincount(reference.y_test, minlength=len(class_names)))}
     resampling: dict[str, Any] = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    primary = primary_endpoints(primary, len(class_names))
+    # Each class's recall (argmax), for where a moved decision went; its statistics metric by class index.
+    recalls = {f"{RECALL_KEY}{name}": recall_metric(c) for c, name in enumerate(class_names)}
+    argmax_scores = {**{score: score for score in ARGMAX_SCORES}, **recalls}
     thresholds = {
         m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()
     }
+
+    def seed_scores(method: str, predictions: _Predictions) -> dict[str, list[float]]:
+        values = {score: metric_values(predictions.y_test, predictions.test, m)[0].tolist() for score, m in argmax_scores.items()}
+        if binary:
+            values[THRESHOLD_SCORE] = metric_values(
+                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method])
+            )[0].tolist()
+        return values
+
+    reference_per_seed = seed_scores(baseline, reference)
     results = {}
     for method, predictions in loaded.items():
         if not np.array_equal(predictions.test_ids, reference.test_ids):
             raise DataError(f"{method} and {baseline} were tested on different files; re-run both (dvc repro)")
-        per_seed = {score: metric_values(predictions.y_test, predictions.test, score)[0].tolist() for score in ARGMAX_SCORES}
-        if binary:
-            per_seed[THRESHOLD_SCORE] = metric_values(
-                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method])
-            )[0].tolist()
+        per_seed = seed_scores(method, predictions)
         intervals = {
             score: bootstrap_interval(predictions.y_test, predictions.test, score, **resampling) for score in ARGMAX_SCORES
         }
@@ -175,6 +195,7 @@ def compare_methods(
             per_seed=per_seed,
             summary={score: summarize(values) for score, values in per_seed.items()},
             per_class=_per_class(predictions, class_names),
+            primary=list(primary),
             thresholds=thresholds[method] or [],
             intervals=intervals,
             test_groups=group_counts,
@@ -187,9 +208,10 @@ def compare_methods(
                     f"{method} has {len(predictions.test)} seeds, {baseline} {len(reference.test)}; "
                     "paired comparisons need the same seeds"
                 )
-            scores.versus_baseline = compare_to_baseline(
-                reference.y_test, reference.test, predictions.test, metrics=ARGMAX_SCORES, **resampling
+            compared = compare_to_baseline(
+                reference.y_test, reference.test, predictions.test, metrics=list(argmax_scores.values()), **resampling
             )
+            scores.versus_baseline = {score: compared[metric] for score, metric in argmax_scores.items()}
             if binary:
                 scores.versus_baseline[THRESHOLD_SCORE] = compare_to_baseline(
                     reference.y_test,
@@ -200,29 +222,47 @@ def compare_methods(
                     thresholds_method=np.asarray(thresholds[method]),
                     **resampling,
                 )["macro_f1"]
+            scores.seed_differences = {
+                score: [b - a for a, b in zip(reference_per_seed[score], values, strict=True)]
+                for score, values in per_seed.items()
+            }
         results[method] = scores
-    adjust_p_values(results)
+    adjust_p_values(results, primary)
     return results
 
 
-def adjust_p_values(results: Mapping[str, MethodScores]) -> int:
-    """Add "p_holm" beside every "p_value" of `results`: Holm–Bonferroni over all of them; returns the family size.
+def primary_endpoints(declared: Sequence[str], n_classes: int) -> list[str]:
+    """The declared primary endpoints for `n_classes`: macro F1 at the validation threshold needs two
+    classes, so with more it becomes the argmax macro F1 (the report says so)."""
+    resolved = ["macro_f1" if e == THRESHOLD_SCORE and n_classes != 2 else e for e in declared]
+    return list(dict.fromkeys(resolved))
 
-    The family is every method-vs-baseline comparison of one table, all scores included (not only
-    the ones a table shows), because each was tested and could have been the one quoted.
-    NaN p-values (AUROC undefined) are left out of the family and stay NaN.
+
+def adjust_p_values(results: Mapping[str, MethodScores], primary: Sequence[str] = DEFAULT_PRIMARY) -> dict[str, int]:
+    """Add "p_holm" and "family" beside every "p_value" of `results`; returns {family: its size}.
+
+    Two Holm–Bonferroni families: "primary" holds every method's comparisons on the `primary`
+    endpoints, "secondary" every other score tested (also those a table does not show), because each
+    was tested and could have been the one quoted. NaN p-values (AUROC undefined) are left out of the
+    family and stay NaN.
     """
-    comparisons = [c for r in results.values() for c in r.versus_baseline.values()]
-    for comparison, adjusted in zip(comparisons, holm_adjust([c["p_value"] for c in comparisons])):
-        comparison["p_holm"] = adjusted
-    return sum(1 for c in comparisons if _finite(c["p_value"]))
+    sizes = {}
+    for family in ("primary", "secondary"):
+        comparisons = [
+            c for r in results.values() for score, c in r.versus_baseline.items() if (score in primary) == (family == "primary")
+        ]
+        for comparison, adjusted in zip(comparisons, holm_adjust([c["p_value"] for c in comparisons]), strict=True):
+            comparison["p_holm"], comparison["family"] = adjusted, family
+        sizes[family] = sum(1 for c in comparisons if _finite(c["p_value"]))
+    return sizes
 
 
-def holm_family(results: Mapping[str, MethodScores]) -> tuple[int, int, list[str]]:
-    """(methods compared with the baseline, comparisons adjusted together, scores) of one table."""
+def holm_family(results: Mapping[str, MethodScores], family: str = "primary") -> tuple[int, int, list[str]]:
+    """(methods compared with the baseline, comparisons adjusted together, scores) of one family of a table."""
     compared = [r for r in results.values() if r.versus_baseline]
-    scores = list(dict.fromkeys(s for r in compared for s in r.versus_baseline))
-    n = sum(1 for r in compared for c in r.versus_baseline.values() if _finite(c.get("p_value")))
+    chosen = [(s, c) for r in compared for s, c in r.versus_baseline.items() if c.get("family", "primary") == family]
+    scores = list(dict.fromkeys(s for s, _ in chosen))
+    n = sum(1 for _, c in chosen if _finite(c.get("p_value")))
     return len(compared), n, scores
 
 
@@ -271,12 +311,16 @@ def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[str] = ("auroc", "macro_f1")) -> dict[str, float]:
+def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[str] | None = None) -> dict[str, float]:
     """{score: median over compared methods of the half-width of the paired difference's interval}; NaN without comparisons.
 
     A true difference much smaller than this half-width cannot be told from the noise of the test
     split and the seeds: it is the resolution of the comparison, not a property of any one method.
+    A difference of exactly this size reaches significance only about half the time; at 80 % power
+    it must be `POWER_80_FACTOR` (1.43) times larger (`detectable_at_80_power`). `scores`: default
+    the primary endpoints.
     """
+    scores = primary_of(results) if scores is None else scores
     out = {}
     for score in scores:
         half_widths = [
@@ -288,45 +332,65 @@ def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[
     return out
 
 
+def detectable_at_80_power(results: Mapping[str, MethodScores], scores: Sequence[str] | None = None) -> dict[str, float]:
+    """{score: the paired difference the test split detects at the 5 % level with 80 % power} (normal approximation)."""
+    return {score: value * POWER_80_FACTOR for score, value in detectable_difference(results, scores).items()}
+
+
+def primary_of(results: Mapping[str, MethodScores]) -> list[str]:
+    """The primary endpoints the results were computed for."""
+    reference = next(iter(results.values()), None)
+    return list(reference.primary) if reference is not None and reference.primary else list(DEFAULT_PRIMARY)
+
+
+def has_resolution(results: Mapping[str, MethodScores]) -> bool:
+    """Whether the test split has enough groups in every class for the bootstrap's intervals to mean something."""
+    counts = next(iter(results.values())).test_groups
+    return bool(counts) and min(counts.values()) >= MIN_TEST_GROUPS_PER_CLASS
+
+
 def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
-    """The header's statement of what the test split can resolve, and a loud warning when it cannot."""
+    """The header's statement of what the test split can resolve, and a loud warning when it cannot.
+
+    Where some class has fewer test groups than the bootstrap needs, no resolution figure is printed:
+    the intervals are then too unreliable to size anything (with one group per class the bootstrap
+    draws the same data every time and a "resolution" would measure the seeds alone).
+    """
     reference = next(iter(results.values()))
     counts = reference.test_groups
     per_class = ", ".join(f"{n} {name}" for name, n in counts.items())
-    resolution = detectable_difference(results)
+    primary = primary_of(results)
+    resolution = detectable_difference(results, primary)
+    powered = detectable_at_80_power(results, primary)
     lines = []
-    if all(math.isnan(v) for v in resolution.values()):
-        lines.append(
-            f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
-            "with the baseline, so no smallest detectable difference is estimated."
-        )
-    elif all(v == 0 for v in resolution.values() if not math.isnan(v)):
-        # Not "±0.000": zero-width intervals mean the bootstrap had nothing to draw, not a perfect test split.
-        lines.append(
-            f"- **Resolution:** not measurable: with {reference.n_test_groups} test group(s) ({per_class}) "
-            f"and {reference.seeds} seed(s), resampling groups within each class and seeds draws the same "
-            "data every time, so the intervals below have zero width and say nothing about noise."
-        )
-    else:
-
-        def amount(score: str) -> str:
-            return "n/a" if math.isnan(resolution[score]) else f"±{resolution[score]:.3f}"
-
-        lines.append(
-            f"- **Resolution:** with {reference.n_test_groups} test groups ({per_class}), differences smaller "
-            f"than about {amount('auroc')} in AUROC ({amount('macro_f1')} in macro F1) cannot be told from "
-            "noise (median half-width of the paired differences' intervals below)."
-        )
     scarce = {name: n for name, n in counts.items() if n < MIN_TEST_GROUPS_PER_CLASS}
     if scarce:
         listed = ", ".join(f"{n} of class `{name}`" for name, n in scarce.items())
-        lines += [
+        return [
+            f"- **Resolution:** not estimated: {reference.n_test_groups} test groups ({per_class}).",
             "",
             f"> **Warning: differences between methods cannot be detected on this test split.** It holds only "
             f"{listed} (fewer than {MIN_TEST_GROUPS_PER_CLASS} groups per class): the intervals are wide and "
             "themselves unreliable, so treat every comparison below as inconclusive and evaluate on more "
             "participants before drawing conclusions.",
         ]
+    if all(math.isnan(v) for v in resolution.values()):
+        lines.append(
+            f"- **Resolution:** {reference.n_test_groups} test groups ({per_class}); no method is compared "
+            "with the baseline, so no smallest detectable difference is estimated."
+        )
+    else:
+
+        def amount(values: Mapping[str, float], score: str) -> str:
+            return "n/a" if math.isnan(values[score]) else f"±{values[score]:.3f}"
+
+        sizes = "; ".join(f"{TITLES[s]} {amount(resolution, s)} (80 % power: {amount(powered, s)})" for s in primary)
+        lines.append(
+            f"- **Resolution:** with {reference.n_test_groups} test groups ({per_class}) and {reference.seeds} seeds, "
+            f"the 95 % half-width of a paired difference (median over methods) is {sizes}. A true difference of "
+            "the half-width is detected only about half the time; the power figure is the difference found "
+            "80 % of the time at the 5 % level."
+        )
     return lines
 
 
@@ -339,11 +403,24 @@ def difference(comparison: Mapping[str, float] | None) -> str:
         return ""
     if comparison["difference"] is None or math.isnan(comparison["difference"]):
         return "n/a"
-    text = (
-        f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], "
-        f"p = {comparison['p_value']:.3g}"
-    )
+    text = interval_text(comparison) + f", p = {comparison['p_value']:.3g}"
     return text + (f", Holm {comparison['p_holm']:.3g}" if _finite(comparison.get("p_holm")) else "")
+
+
+def interval_text(comparison: Mapping[str, float] | None) -> str:
+    """'+0.012 [−0.050, +0.071]': a paired difference and its interval ('' for the baseline itself)."""
+    if not comparison:
+        return ""
+    if comparison["difference"] is None or math.isnan(comparison["difference"]):
+        return "n/a"
+    return f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
+
+
+def seed_differences_text(values: Sequence[float] | None) -> str:
+    """'+0.012, −0.004, +0.031': the paired difference of each seed (seed s of the method minus seed s of the baseline)."""
+    if not values:
+        return ""
+    return ", ".join("n/a" if not _finite(v) else f"{v:+.3f}" for v in values)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -353,26 +430,84 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def markdown_methods(
-    results: Mapping[str, MethodScores], *, versus: Sequence[str] = ("macro_f1", "auroc"), labels: Mapping[str, str] | None = None
+    results: Mapping[str, MethodScores], *, versus: Sequence[str] | None = None, labels: Mapping[str, str] | None = None
 ) -> str:
-    """The published-style table: each score as mean ± std [CI], then differences to the baseline with CIs.
+    """The overview table: each primary endpoint as mean ± std [CI], then its difference to the baseline with CI.
 
-    `labels` names methods in the table where their name alone would mislead (see `method_label`).
+    `versus`: the scores shown (default: the primary endpoints). `labels` names methods in the table
+    where their name alone would mislead (see `method_label`).
     """
     labels = labels or {}
-    scores = [s for s in SCORE_TITLES if any(s in r.summary for r in results.values())]
+    scores = [s for s in (versus or primary_of(results)) if any(s in r.summary for r in results.values())]
     header = [
         "Method",
         "Seeds",
-        *(f"{SCORE_TITLES[s]} [CI]" for s in scores),
-        *(f"Δ {SCORE_TITLES[s]} vs baseline [CI], p, Holm p" for s in versus),
+        *(f"{TITLES[s]} [CI]" for s in scores),
+        *(f"Δ {TITLES[s]} vs baseline [CI], p, Holm p" for s in scores),
     ]
     rows = [
         [
             labels.get(name, name),
             str(r.seeds),
             *(mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a" for s in scores),
-            *(difference(r.versus_baseline.get(s)) for s in versus),
+            *(difference(r.versus_baseline.get(s)) for s in scores),
+        ]
+        for name, r in results.items()
+    ]
+    return markdown_table(header, rows)
+
+
+def markdown_endpoint(results: Mapping[str, MethodScores], score: str, labels: Mapping[str, str] | None = None) -> str:
+    """One endpoint's table: the score, the paired difference to the baseline, its p-values and each seed's difference."""
+    labels = labels or {}
+    family = next((c.get("family", "") for r in results.values() if (c := r.versus_baseline.get(score))), "")
+    header = [
+        "Method",
+        "Seeds",
+        f"{TITLES[score]} [CI]",
+        "Δ vs baseline [CI]",
+        "p",
+        f"Holm p ({family})" if family else "Holm p",
+        "Δ per seed",
+    ]
+    rows = []
+    for name, r in results.items():
+        versus = r.versus_baseline.get(score)
+        rows.append(
+            [
+                labels.get(name, name),
+                str(r.seeds),
+                mean_std_interval(r.summary[score], r.intervals.get(score)) if score in r.summary else "n/a",
+                interval_text(versus),
+                _number(versus.get("p_value"), ".3g") if versus else "",
+                _number(versus.get("p_holm"), ".3g") if versus else "",
+                seed_differences_text(r.seed_differences.get(score)),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def markdown_decision(results: Mapping[str, MethodScores], labels: Mapping[str, str] | None = None) -> str:
+    """Where the argmax decision moved: macro F1, balanced accuracy and accuracy at argmax, with differences."""
+    labels = labels or {}
+    header = [
+        "Method",
+        "Macro F1 (argmax) [CI]",
+        "Balanced accuracy [CI]",
+        "Δ balanced accuracy [CI], p, Holm p",
+        "Accuracy (argmax, secondary) [CI]",
+        "Δ accuracy [CI], p, Holm p",
+    ]
+    rows = [
+        [
+            labels.get(name, name),
+            *(
+                mean_std_interval(r.summary[s], r.intervals.get(s)) if s in r.summary else "n/a"
+                for s in ("macro_f1", "balanced_accuracy")
+            ),
+            difference(r.versus_baseline.get("balanced_accuracy")),
+            mean_std_interval(r.summary["accuracy"], r.intervals.get("accuracy")),
+            difference(r.versus_baseline.get("accuracy")),
         ]
         for name, r in results.items()
     ]
@@ -386,12 +521,22 @@ def markdown_per_class(
     as wide for ten classes as for two. `support`: test files per class (a column when given)."""
     labels = labels or {}
     class_names = list(next(iter(results.values())).per_class)
-    header = ["Method", "Class", "Precision", "Recall", "F1", *(["Support"] if support is not None else [])]
+    header = [
+        "Method",
+        "Class",
+        "Precision",
+        "Recall",
+        "Δ recall vs baseline [CI], p",
+        "F1",
+        *(["Support"] if support is not None else []),
+    ]
     rows = [
         [
             labels.get(method, method),
             name,
-            *(mean_std(r.per_class[name][k]) for k in ("precision", "recall", "f1")),
+            *(mean_std(r.per_class[name][k]) for k in ("precision", "recall")),
+            _recall_difference(r.versus_baseline.get(f"{RECALL_KEY}{name}")),
+            mean_std(r.per_class[name]["f1"]),
             *([str(support.get(name, 0))] if support is not None else []),
         ]
         for method, r in results.items()
@@ -408,6 +553,13 @@ PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); pr
     "ddpm": (0.644, 0.746),
     "ensemble": (0.664, 0.761),
 }
+
+
+def _recall_difference(comparison: Mapping[str, float] | None) -> str:
+    if not comparison:
+        return ""
+    text = interval_text(comparison)
+    return text if text == "n/a" else f"{text}, p = {comparison['p_value']:.3g}"
 
 
 def published_protocol_lines(departures: list[dict], unstated: list[dict], published_profile: str) -> list[str]:
@@ -441,22 +593,25 @@ def published_protocol_lines(departures: list[dict], unstated: list[dict], publi
 
 
 def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Mapping[int, Mapping[str, MethodScores]]) -> str:
-    """The header's statement of which family of p-values the Holm–Bonferroni adjustment covers."""
-    n_methods, n_comparisons, scores = holm_family(methods)
+    """The header's statement of which families of p-values the Holm–Bonferroni adjustment covers."""
+    n_methods, n_comparisons, scores = holm_family(methods, "primary")
     if not n_comparisons:
         return "- **Multiple comparisons:** no p-value to adjust (no method is compared with the baseline)."
-    titles = ", ".join(SCORE_TITLES.get(s, s) for s in scores)
+    titles = ", ".join(TITLES.get(s, s) for s in scores)
+    _, n_secondary, _ = holm_family(methods, "secondary")
     line = (
-        f'- **Multiple comparisons:** "Holm" is the Holm–Bonferroni adjusted p-value over one family: all '
-        f"{n_comparisons} method-vs-baseline comparisons of the methods table ({n_methods} methods × {len(scores)} "
-        f"scores: {titles}; every score tested counts, also those the table does not show). It keeps the chance of "
-        'any false positive in the family at the chosen level; "p" is the raw p-value of one comparison alone.'
+        f'- **Multiple comparisons:** "Holm" is the Holm–Bonferroni adjusted p-value within a family. The primary '
+        f"family is the {n_comparisons} method-vs-baseline comparisons on the primary endpoints ({n_methods} methods × "
+        f"{len(scores)}: {titles}); the secondary family the other {n_secondary} (argmax macro F1, balanced accuracy, "
+        "argmax accuracy, each class's recall: every score tested counts, also those a table does not show). "
+        'It keeps the chance of any false positive in a family at the chosen level; "p" is the raw p-value of '
+        "one comparison alone."
     )
     if scarcity:
-        n_variants, _, level_scores = holm_family(next(iter(scarcity.values())))
+        n_variants, _, level_scores = holm_family(next(iter(scarcity.values())), "primary")
         line += (
-            f" The data-scarcity tables are adjusted within each level ({n_variants} variants × {len(level_scores)} "
-            "scores against that level's baseline)."
+            f" The data-scarcity tables are adjusted within each level and family ({n_variants} variants × "
+            f"{len(level_scores)} primary endpoints against that level's baseline; the rest as secondary)."
         )
     return line
 
@@ -477,6 +632,20 @@ def scarcity_budget_line(setup: ReportSetup) -> str:
         "- **Data-scarcity budget:** each point uses only its N real training files per class: features are "
         f"z-scored with that subset's own statistics, and its classifiers {selection}."
     )
+
+
+def primary_endpoints_line(methods: Mapping[str, MethodScores], n_classes: int) -> str:
+    """The header's declaration of the primary endpoints (params `report.primary_endpoints`)."""
+    primary = primary_of(methods)
+    titles = " and ".join(TITLES[s] for s in primary)
+    line = (
+        f"- **Primary endpoints** (`report.primary_endpoints`): {titles}, shown first. AUROC is free of any threshold; "
+        "macro F1 at the validation threshold re-chooses each classifier's decision threshold on validation, so a "
+        "threshold moved by the synthetic data does not count as a gain. Argmax accuracy is secondary."
+    )
+    if n_classes != 2:
+        line += " Macro F1 at a validation threshold needs two classes; here the primary macro F1 is the argmax one."
+    return line
 
 
 def method_notes(setup: ReportSetup, methods: Mapping[str, MethodScores], learned_classes: int) -> list[str]:
@@ -541,23 +710,35 @@ def render(
         f"- **Statistics:** {setup.confidence:.0%} bootstrap intervals from {setup.n_resamples} resamples of the test "
         "groups (participants, patients or speakers, drawn with replacement within each class, all recordings of a "
         "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
-        "differences to the baseline are paired (same test files, the same draws, seeds paired), with p-values from "
-        "a paired permutation test that swaps whole groups between the two methods. The validation split only picks "
-        'early stopping and the decision threshold of the "val. threshold" column.',
+        "differences to the baseline are paired (same test files, the same draws, seeds paired). The p-values come "
+        "from a paired permutation test that swaps whole groups between the two methods: they are conditional on "
+        "the classifiers trained here (the seeds' networks are held fixed), so they say whether these models "
+        "differ on this test split, not whether retraining would reproduce the difference; the bootstrap "
+        'intervals and the "Δ per seed" column carry the training variability. The validation split only picks '
+        'early stopping and the decision threshold of the "val. threshold" scores.',
+        primary_endpoints_line(methods, n_classes),
         multiple_comparisons_line(methods, scarcity),
         *([scarcity_budget_line(setup)] if scarcity else []),
         *resolution_lines(methods),
     ]
     lines += published_protocol_lines(shrunk, unstated or [], published_profile)
     labels = {method: method_label(method, n_learned) for method in methods}
+    lines += ["", "## Primary endpoints", ""]
+    for score in primary_of(methods):
+        lines += [f"### {TITLES[score]}", "", markdown_endpoint(methods, score, labels), ""]
     lines += [
-        "",
-        "## Methods",
-        "",
-        markdown_methods(methods, labels=labels),
         *method_notes(setup, methods, n_learned),
         "",
-        "![macro F1 and AUROC per method](figures/methods.png)",
+        "![primary endpoints per method](figures/methods.png)",
+        "",
+        "## Where the decision moved (argmax; secondary)",
+        "",
+        "The argmax decision of each classifier. Balanced accuracy (the mean of the classes' recalls) and each "
+        "class's recall (in the per-class table) show whether a method discriminates better or only moved its "
+        "threshold: a moved threshold raises argmax accuracy by predicting the majority class more often while "
+        "balanced accuracy and the minority's recall stay or fall.",
+        "",
+        markdown_decision(methods, labels),
     ]
     if setup.protocol == "medical":
         lines += [
@@ -641,6 +822,22 @@ def audit_rows(audits: Mapping[str, dict]) -> dict[str, dict[str, dict]]:
     return {cls: dict(sorted(rows.items(), key=lambda item: item[0] != REFERENCE)) for cls, rows in table.items()}
 
 
+def permutation_p(audits: Mapping[str, dict], name: str, cls: str) -> float:
+    """The group permutation p-value of a set's (or the reference row's) strongest two-sample AUROC; NaN if absent."""
+    from synthaug.evaluation.fidelity import REFERENCE
+
+    for set_name, result in audits.items():
+        if name == REFERENCE:
+            test = result.get("reference_permutation_tests", {}).get(cls)
+        elif set_name == name:
+            test = result.get("permutation_tests", {}).get(cls)
+        else:
+            continue
+        if test and test.get("p_value") is not None:
+            return float(test["p_value"])
+    return math.nan
+
+
 def render_audit(
     audits: dict[str, dict],
     methods: dict[str, MethodScores],
@@ -658,6 +855,7 @@ def render_audit(
     from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, strongest_two_sample
 
     table = audit_rows(audits)
+    gain_score = primary_of(methods)[0] if methods else "auroc"
     view_names = {
         "classifier": "classifier view (the first seed's baseline, penultimate layer)",
         "log_mel": "log-mel view (a fixed random projection of the spectrogram)",
@@ -677,10 +875,11 @@ def render_audit(
             gain = (
                 "—"
                 if name == REFERENCE
-                else (difference(methods[name].versus_baseline.get("macro_f1")) if name in methods else "n/a")
+                else (difference(methods[name].versus_baseline.get(gain_score)) if name in methods else "n/a")
             )
             copies = pair({v: r.get("memorization_rate") for v, r in by_view.items()}, "classifier", "log_mel", ".0%")
-            summary.append([cls, label(name), _number(best["auroc"], ".2f"), where, copies, gain])
+            p_value = permutation_p(audits, name, cls)
+            summary.append([cls, label(name), _number(best["auroc"], ".2f"), where, _number(p_value, ".2g"), copies, gain])
 
     def view_rows(view: str) -> list[list[str]]:
         out = []
@@ -729,9 +928,11 @@ def render_audit(
         "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
         "standardized features sees shape and spread; quad. (logistic regression on the features and their "
         "squares) sees shifts of each feature's mean and spread where kNN's neighbourhoods fail. "
-        "*Strongest*: the highest over tests and views, the figure to quote. At a few dozen samples the "
-        "AUROC of identical distributions scatters around 0.5 and often falls below it (cross-validation "
-        "biases it downwards at small n): compare each set with the reference row, not with 0.5.",
+        "Both are cross-validated in group folds: a participant's recordings, or a file's clips, never sit on "
+        "both sides of a fold, or real data would look unlike real data. *Strongest*: each test's mean over "
+        "the splits, the highest over tests and views, the figure to quote. At a few dozen samples the AUROC "
+        "of identical distributions scatters around 0.5 (and a maximum over four tests lifts it): compare each "
+        "set with the reference row and read its permutation p-value, not the distance from 0.5.",
         "- **KID**: unbiased MMD² with a cubic polynomial kernel (≈ 0 for one distribution, may dip below 0), "
         "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
         "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
@@ -739,13 +940,26 @@ def render_audit(
         f"- **Precision / recall / coverage** against the comparison half (k = {audit_k}). **Copies**: share "
         "of samples closer to a training sample than all but "
         f"{memorization_quantile:.0%} of validation samples are, and whose nearest training "
-        f"distance is below {copy_distance_ratio:g} × the second-nearest (a blurry sample at the "
-        "class mean is close to every training sample, not a copy of one).",
+        f"distance is below {copy_distance_ratio:g} × the distance to the nearest training sample of another "
+        "group (a blurry sample at the class mean is close to every training sample, not a copy of one; a "
+        "participant's other recording or the overlapping clip is not a second, independent sample).",
         "",
-        "Summary (Δ Macro F1: the generator's classifier gain from the methods table; copies: classifier / log-mel view):",
+        f"Summary (Δ {TITLES[gain_score]}: the generator's classifier gain on the first primary endpoint; p "
+        "(group permutation): whether the strongest test tells the set from real validation data at this n, "
+        "dealing whole groups afresh to either side and taking the maximum over tests and views again (at the "
+        "first split; large p: indistinguishable at this n); copies: classifier / log-mel view):",
         "",
         markdown_table(
-            ["Class", "Set", "Strongest AUROC val", "View, test", "Copies", "Δ Macro F1 vs baseline [CI], p"], summary
+            [
+                "Class",
+                "Set",
+                "Strongest AUROC val",
+                "View, test",
+                "p (group permutation)",
+                "Copies",
+                f"Δ {TITLES[gain_score]} vs baseline [CI], p",
+            ],
+            summary,
         ),
         "",
         "![audit per class and view](figures/audit.png)",

@@ -23,6 +23,10 @@ The metrics are defined exactly as in `synthaug.evaluation.metrics` (scikit-lear
 - ``"macro_f1"``: unweighted mean over all C classes of F1 = 2·TP / (2·TP + FP + FN), 0 for a class
   that is neither present nor predicted (``labels=range(C), zero_division=0``);
 - ``"accuracy"``: fraction of files predicted correctly;
+- ``"balanced_accuracy"``: unweighted mean over the classes present in `y` of each class's recall
+  (scikit-learn's ``balanced_accuracy_score``): unlike accuracy it does not rise when a moved
+  decision threshold trades minority recall for majority recall;
+- ``"recall:<c>"``: the recall of class index c (TP / files of class c), NaN when class c has no file;
 - ``"auroc"``: for two classes the AUROC of column 1 (the positive class); for more, the unweighted
   mean of the one-vs-rest AUROCs of each column. Ties between scores count 1/2. NaN when a class has
   zero total weight (the AUROC is undefined then).
@@ -58,7 +62,17 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("macro_f1", "accuracy", "auroc")
+METRICS = ("macro_f1", "accuracy", "balanced_accuracy", "auroc")
+# A 95 % interval's half-width is z_0.975 = 1.96 standard errors; a true difference is found at the 5 %
+# level with 80 % power once it is z_0.975 + z_0.8 = 2.80 standard errors: 1.43 half-widths.
+POWER_80_FACTOR = (1.959964 + 0.841621) / 1.959964
+RECALL_PREFIX = "recall:"  # "recall:<class index>": one class's recall, beside METRICS
+
+
+def recall_metric(class_index: int) -> str:
+    """The metric name of class `class_index`'s recall."""
+    return f"{RECALL_PREFIX}{int(class_index)}"
+
 
 # Upper bound on the number of elements of the temporary arrays built at once; larger batches of
 # bootstrap weightings or permutations are processed in blocks of this size (memory, not speed).
@@ -71,8 +85,11 @@ _BLOCK_ELEMENTS = 1 << 21
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
+    if metric in METRICS:
+        return
+    if metric.startswith(RECALL_PREFIX) and metric[len(RECALL_PREFIX) :].isdigit():
+        return
+    raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRICS)} or '{RECALL_PREFIX}<class index>'")
 
 
 def _check_labels(y: Sequence[int] | np.ndarray, n_classes: int | None = None) -> np.ndarray:
@@ -189,6 +206,15 @@ def _metric_matrix(
     with np.errstate(invalid="ignore", divide="ignore"):
         if metric == "accuracy":
             value = np.trace(confusion, axis1=2, axis2=3) / total
+        elif metric == "balanced_accuracy" or metric.startswith(RECALL_PREFIX):
+            true_counts = confusion.sum(axis=3)  # [B, R, C]
+            recall = np.diagonal(confusion, axis1=2, axis2=3) / true_counts  # NaN for a class without files
+            if metric == "balanced_accuracy":
+                present = true_counts > 0
+                value = np.where(present, recall, 0.0).sum(axis=2) / present.sum(axis=2)
+            else:
+                c = int(metric[len(RECALL_PREFIX) :])
+                value = recall[:, :, c] if c < n_classes else np.full(total.shape, np.nan)
         else:
             tp = np.diagonal(confusion, axis1=2, axis2=3)
             # 2·TP + FP + FN = (true count) + (predicted count), scikit-learn's F1 denominator.

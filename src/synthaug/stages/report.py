@@ -38,9 +38,12 @@ from synthaug.evaluation.report import (
     ReportSetup,
     audit_rows,
     compare_methods,
+    detectable_at_80_power,
     detectable_difference,
+    has_resolution,
     markdown_methods,
     method_label,
+    primary_endpoints,
     render,
 )
 from synthaug.evaluation.run_folder import completed
@@ -150,12 +153,13 @@ def main(
     dataset, settings = params.dataset, params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
     statistics: dict[str, Any] = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
+    primary = primary_endpoints(settings.primary_endpoints, len(class_names))
     groups = file_groups(manifest_path)
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
-    methods = compare_methods(runs, class_names, groups=groups, **statistics)
+    methods = compare_methods(runs, class_names, groups=groups, primary=primary, **statistics)
     scarcity = {
-        n: compare_methods(point, class_names, groups=groups, **statistics)
+        n: compare_methods(point, class_names, groups=groups, primary=primary, **statistics)
         for n, point in scarcity_runs(params, scarcity_dir).items()
     }
     # The whole configuration (params after overlays, every default, the code's own choices) against
@@ -169,7 +173,7 @@ def main(
 
     figures = {
         "methods.png": method_bars(
-            _summary_frame(methods), ["macro_f1", "auroc"], title=f"{dataset.name}: test scores per method"
+            _summary_frame(methods), [*primary, "balanced_accuracy"], title=f"{dataset.name}: test scores per method"
         )
     }
     audits = audit_results(params, audit_dir)
@@ -194,7 +198,9 @@ def main(
             **statistics,
             "unit": "test group (manifest `group`), resampled within class",
             "test_groups": methods["baseline"].test_groups,
-            "detectable_difference": detectable_difference(methods),
+            "primary_endpoints": primary,
+            "detectable_difference": detectable_difference(methods) if has_resolution(methods) else None,
+            "detectable_at_80_power": detectable_at_80_power(methods) if has_resolution(methods) else None,
         },
         "published_protocol": published,
         "differences_from_published": shrunk,
@@ -267,7 +273,7 @@ def _scarcity_frame(scarcity: dict[int, dict[str, MethodScores]]) -> pd.DataFram
 
 def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]]) -> dict:
     """The numbers `dvc exp show` lines up side by side: means, and differences to the baseline."""
-    metrics: dict = {"methods": {}, "detectable_difference": detectable_difference(methods)}
+    metrics: dict = {"methods": {}, "detectable_difference": detectable_difference(methods) if has_resolution(methods) else {}}
     for method, r in methods.items():
         entry = {score: r.summary[score]["mean"] for score in r.summary}
         entry.update({f"delta_{score}": v["difference"] for score, v in r.versus_baseline.items()})

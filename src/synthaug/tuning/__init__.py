@@ -4,7 +4,8 @@ One study per generator. A trial suggests the synthetic share `ratio` and the ge
 hyperparameters, trains the generator on the real training spectrograms (not at all when the
 trial asks for no synthetic data: that trial is the baseline), draws round(ratio x class size)
 synthetic spectrograms of each class the generator serves, trains the classifier on real +
-synthetic data once per seed and returns the mean validation macro F1 at file level. Only
+synthetic data once per seed and returns the mean over seeds of the first of `report.primary_endpoints`
+(AUROC by default) on the validation files. Only
 train.npz, val.npz and normalizer.json are read (`load_tune_data`): the test split is never seen.
 
 Counting, by construction. `create_study` records n_trials in the study and enqueues n_trials

@@ -14,6 +14,7 @@ import optuna
 from synthaug import tracking as tracking_conventions
 from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
 from synthaug.errors import DataError
+from synthaug.evaluation.endpoints import validation_key
 from synthaug.tuning.attrs import (
     COUNTS_ATTR,
     CURATION_ATTR,
@@ -82,6 +83,7 @@ class TrialSetup:
     memorization_quantile: float  # audit.memorization_quantile: sets the copy threshold
     copy_distance_ratio: float  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
     minority_tolerance: float  # train_generator.minority_tolerance
+    objective: str = "auroc"  # report.primary_endpoints[0], scored on validation (synthaug.evaluation.endpoints)
     num_threads: int | None = None  # torch threads of this worker (None: all cores); not a params key
 
     @classmethod
@@ -104,6 +106,7 @@ class TrialSetup:
             memorization_quantile=params.audit.memorization_quantile,
             copy_distance_ratio=params.audit.copy_distance_ratio,
             minority_tolerance=params.train_generator.minority_tolerance,
+            objective=params.report.primary_endpoints[0],
         )
 
 
@@ -120,8 +123,9 @@ def evaluate_trial(
     outside the bounds are dropped before classifier training, scored as the audit scores them
     (see `curation_keep_mask`). `on_epoch(step, seed, record)` runs after each classifier epoch,
     step counting epochs across seeds (seed index x epochs + epoch) so trials are compared at equal
-    training; raising from it stops the trial (pruning). Returns {"value": mean best validation
-    macro F1 (file level), "per_seed": {seed: value}, "counts": {class: synthetic count drawn},
+    training; raising from it stops the trial (pruning). Returns {"value": the mean over seeds of
+    the objective (`setup.objective`, the first primary endpoint, on validation files) at the kept
+    epoch, "per_seed": {seed: value}, "counts": {class: synthetic count drawn},
     "curation": every bound the trial applied (None: not applied) or None when it did not curate,
     "curation_dropped": samples dropped, "seconds": ...}.
     """
@@ -197,7 +201,9 @@ def evaluate_trial(
             if on_epoch is not None:
                 on_epoch(offset + epoch, seed, record)
 
-        per_seed[seed] = float(_train_classifier(train_x, train_y, data, setup, seed, epoch_end).best_val_macro_f1)
+        result = _train_classifier(train_x, train_y, data, setup, seed, epoch_end)
+        # The objective on the epoch whose weights the classifier keeps (the last one with patience null).
+        per_seed[seed] = float(result.history[result.best_epoch - 1][validation_key(setup.objective)])
     return {
         "value": float(np.mean(list(per_seed.values()))),
         "per_seed": per_seed,
@@ -332,14 +338,16 @@ def make_objective(
                 },
             )
 
+        objective_key = validation_key(setup.objective)
+
         def on_epoch(step: int, seed: int, record: dict[str, float]) -> None:
-            value = float(record["val_macro_f1"])
+            value = float(record[objective_key])
             if client is not None:
                 metrics = {f"seed{seed}.{k}": v for k, v in record.items() if k not in ("epoch", "seconds")}
-                log_metrics(client, run_id, {**metrics, "intermediate_val_macro_f1": value}, step=step)
+                log_metrics(client, run_id, {**metrics, f"intermediate_{objective_key}": value}, step=step)
             trial.report(value, step)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"validation macro F1 {value:.4f} at step {step} lags the other trials")
+                raise optuna.TrialPruned(f"validation {setup.objective} {value:.4f} at step {step} lags the other trials")
 
         def on_generator_epoch(key: str, epoch: int, losses: dict[str, float]) -> None:
             if client is not None:
@@ -356,11 +364,11 @@ def make_objective(
                     client,
                     run_id,
                     {
-                        "val_file_macro_f1": result["value"],
+                        f"objective_{objective_key}": result["value"],
                         "seconds": result["seconds"],
                         "n_synthetic": sum(result["counts"].values()) - result["curation_dropped"],
                         "curation_dropped": result["curation_dropped"],
-                        **{f"seed{s}.best_val_macro_f1": v for s, v in result["per_seed"].items()},
+                        **{f"seed{s}.{objective_key}": v for s, v in result["per_seed"].items()},
                     },
                 )
             status, state = "FINISHED", "COMPLETE"

@@ -144,7 +144,7 @@ def write_best_params(study: optuna.Study, params: Params, generator: str, path:
     n_trials = study.user_attrs.get(N_TRIALS_ATTR, len(study.trials))
     lines = [
         f"# Tuned by `synthaug tune`: study {study.study_name}, best of {n_trials} trials is trial {best.number}",
-        f"# (validation macro F1 {best.value:.4f}, file level, mean over tune.seeds). Apply with:",
+        f"# (validation {params.report.primary_endpoints[0]} {best.value:.4f}, file level, mean over tune.seeds). Apply with:",
         f"#   synthaug profile {Path(path).stem} && dvc repro",
         "# synthesize.* applies to every generator the pipeline trains.",
     ]
