@@ -182,3 +182,16 @@ def test_decoder_noise_samples_the_likelihood_with_the_reconstruction_error_per_
     np.testing.assert_array_equal(VAE.load(tmp_path / "vae.pt").sample(4, seed=5), noisy.sample(4, seed=5))
     with pytest.raises(ConfigError, match="decoder_noise"):
         VAE({**TINY, "decoder_noise": "yes"}, input_shape=SHAPE)
+
+
+def test_the_ema_decoder_samples_with_batch_norm_statistics_of_the_averaged_weights():
+    """An EMA copy carries the live decoder's running statistics, which do not fit the averaged weights;
+    sampling re-measures them on the averaged decoder."""
+    vae = VAE({**TINY, "steps": 12, "ema_decay": 0.5}, input_shape=SHAPE, seed=0, device="cpu")
+    vae.fit(spectrograms(16) * 3.0 + 2.0)
+    norms = [m for m in vae.ema.module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    live = [m for m in vae.decoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(torch.equal(a.running_mean, b.running_mean) for a, b in zip(norms, live, strict=True))
+    first = vae.sample(4, seed=3)
+    assert not any(torch.equal(a.running_mean, b.running_mean) for a, b in zip(norms, live, strict=True))
+    np.testing.assert_array_equal(vae.sample(4, seed=3), first)  # deterministic: the same statistics again

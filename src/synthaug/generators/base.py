@@ -210,7 +210,9 @@ class Generator(ABC):
         if not decay:
             return None
         # Buffers (batch-norm statistics, progress counters) are copied from the live network at each
-        # update rather than averaged: averaging an integer counter is meaningless.
+        # update rather than averaged: averaging an integer counter is meaningless. The live network's
+        # batch-norm statistics do not fit the averaged weights, so generators with batch norm re-measure
+        # them on the averaged network before sampling (layers.standing_statistics).
         ema = AveragedModel(self.ema_target(), multi_avg_fn=get_ema_multi_avg_fn(float(decay)), use_buffers=False)
         return ema.requires_grad_(False)
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
-from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
+from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
 from synthaug.generators.options import key_name
 
 FILTERS = (64, 128, 256, 512)
@@ -246,6 +246,11 @@ class VAE(Generator):
         if n <= 0:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         decoder = self.sampling_network()
+        if decoder is not self.decoder:  # the EMA decoder: batch-norm statistics of the averaged weights
+            size = int(self.config["batch_size"])
+            classes = torch.arange(size, device=self.device) % self.n_classes if self.class_conditional else None
+            latent = int(self.config["latent_dim"])
+            standing_statistics(decoder, lambda g: decoder(torch.randn(size, latent, generator=g).to(self.device), classes))
         decoder.eval()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)

@@ -41,7 +41,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator, split_batches
 from synthaug.generators.diffaugment import check_policy, diff_augment
-from synthaug.generators.layers import crop_to, pad_to_multiple, scaled
+from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
 from synthaug.generators.options import key_name
 
 CRITIC_FILTERS = (64, 128, 256, 512)
@@ -278,27 +278,15 @@ class WGANGP(Generator):
             self.critic.requires_grad_(True)
         return loss.detach()
 
-    @torch.no_grad()
-    def _standing_statistics(self, generator: nn.Module, batches: int = 16) -> None:
-        """Batch-norm statistics measured on the EMA generator itself ("standing statistics", Brock et al.
-        2019, appendix C). The EMA copy's running statistics are the live generator's, and those normalize
-        the averaged weights' activations wrongly: measured on a short run, samples with them sat several
-        times further from real data (KID) than with statistics of the averaged network. Deterministic:
-        a fixed noise seed, cumulative averages over `batches` batches."""
-        norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the batches below
-        generator.train()
-        rng = torch.Generator().manual_seed(0)
+    def _standing_statistics(self, generator: nn.Module) -> None:
+        """Batch-norm statistics of the EMA generator measured on its own outputs (see `standing_statistics`),
+        every class in equal shares when conditional, as the statistics must serve each one."""
         size = int(self.config["batch_size"])
-        # Every class in equal shares, as the statistics must serve each one.
         labels = torch.arange(size, device=self.device) % self.n_classes if self.class_conditional else None
-        for _ in range(batches):
-            generator(torch.randn(size, int(self.config["noise_dim"]), generator=rng).to(self.device), labels)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
+        standing_statistics(
+            generator,
+            lambda rng: generator(torch.randn(size, int(self.config["noise_dim"]), generator=rng).to(self.device), labels),
+        )
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
