@@ -31,11 +31,12 @@ def never(_version) -> float:
 
 
 def test_candidate_is_the_best_version_of_the_current_data_version():
+    # Versions without a method tag are methods of their own (one seed each).
     versions = [version(1, "d0"), version(2), version(3), version(4), version(5)]
     scores = values(v1=0.9, v2=0.6, v3=0.7, v4=0.7)  # version 5's model has no such metric
-    assert (
-        promotion.choose_candidate(versions, scores, METRIC, "d1").version == "3"
-    )  # 0.9 is another data version; ties: earliest
+    chosen = promotion.choose_candidate(versions, scores, METRIC, "d1")
+    assert chosen.version.version == "3"  # 0.9 is another data version; ties: earliest
+    assert chosen.runner_up == "version 4" and chosen.seeds == 1
 
 
 def test_no_version_of_the_current_data_is_a_clear_error():
@@ -137,3 +138,32 @@ def test_registry_promotion_moves_aliases_only_for_a_better_model_and_records_wh
     assert "beats the champion" in new.tags["synthaug.promotion.reason"]
     assert "promoted version" in client.get_registered_model(name).tags["synthaug.promotion.last"]
     assert not math.isnan(float(new.tags["synthaug.promotion.value"]))
+
+
+def method_version(number: int, method: str, scope: str | None = None) -> SimpleNamespace:
+    tags = {promotion.DATA_VERSION_TAG: "d1", promotion.METHOD_TAG: method}
+    if scope:
+        tags[promotion.SCOPE_TAG] = scope
+    return SimpleNamespace(version=str(number), tags=tags)
+
+
+def test_the_method_is_chosen_by_its_mean_over_seeds_then_its_best_seed():
+    """One lucky seed does not make a method: vae's 0.80 seed loses to the baseline's better mean."""
+    versions = [method_version(i + 1, m) for i, m in enumerate(["baseline"] * 3 + ["vae"] * 3)]
+    scores = values(v1=0.70, v2=0.71, v3=0.72, v4=0.80, v5=0.55, v6=0.56)
+    chosen = promotion.choose_candidate(versions, scores, METRIC, "d1")
+    assert chosen.method == "baseline" and chosen.version.version == "3" and chosen.seeds == 3
+    assert (
+        chosen.mean == pytest.approx(0.71)
+        and chosen.runner_up == "vae"
+        and chosen.runner_up_mean == pytest.approx(0.6367, abs=1e-4)
+    )
+    assert chosen.half_width == pytest.approx(4.303 * 0.01 / 3**0.5, rel=1e-3)  # t(0.975, 2) x sd / sqrt(3)
+    decision = promotion.decide(chosen, None, scores, METRIC, 0.0, "d1", never)
+    assert "method baseline: mean val_file_macro_f1 0.7100" in decision.reason and "runner-up vae" in decision.reason
+
+
+def test_versions_scored_on_part_of_validation_do_not_compete():
+    versions = [method_version(1, "baseline"), method_version(2, "ensemble_fitted", scope="held out")]
+    chosen = promotion.choose_candidate(versions, values(v1=0.6, v2=0.9), METRIC, "d1")
+    assert chosen.method == "baseline" and chosen.runner_up is None

@@ -1,9 +1,14 @@
 """Metric-gated promotion: move the `champion` alias only to a version that earned it, and say why.
 
 A version's metrics are those linked to its MLflow logged model (`synthaug register` logs them
-with `model_id`); `logged_metrics` reads them. The candidate is the version with the best
-validation metric among those trained on the current data version (metrics of other data versions
-are measured on other splits). It is compared with the current champion on the same split: by its
+with `model_id`); `logged_metrics` reads them. The candidate is chosen in two steps among the
+versions trained on the current data version (metrics of other data versions are measured on other
+splits): first the method (baseline, a generator's classifier, an ensemble) with the best *mean*
+validation metric over its seeds, then that method's best seed. Taking the single best of every
+method's every seed would crown the luckiest of many noisy scores (a winner's curse); a method's mean
+over seeds is what retraining it would give. Only versions scored on the whole validation split
+compete: the fitted ensemble is scored on the validation half its weights never saw
+(`synthaug.validation_scope` = held out), a number not comparable with the others. It is compared with the current champion on the same split: by its
 logged model's metric when it was trained on the same data version, otherwise (or when its model
 has no such metric) by running the champion on the current validation files. The alias moves
 only when the candidate is better by more than the margin; the old champion becomes `previous`.
@@ -19,10 +24,14 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from synthaug.errors import DataError
 
 CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
 DATA_VERSION_TAG = "synthaug.data_version"
+METHOD_TAG = "synthaug.method"
+SCOPE_TAG = "synthaug.validation_scope"  # "held out" where the validation score covers part of the split
 PROMOTION_PREFIX = "synthaug.promotion."
 
 
@@ -35,6 +44,27 @@ class Decision:
     champion_value_source: str  # "logged model" | "re-evaluated on the current validation split" | "none"
     promote: bool
     reason: str
+    choice: str = ""  # how the candidate was chosen: its method's mean over seeds and the runner-up's
+
+
+@dataclass
+class MethodChoice:
+    """The method with the best mean validation metric over its seeds, and its best seed's version."""
+
+    version: object
+    method: str
+    mean: float
+    half_width: float  # 95 % t-interval half-width of the mean over seeds (NaN for one seed)
+    seeds: int
+    runner_up: str | None
+    runner_up_mean: float
+
+    def describe(self, metric: str) -> str:
+        spread = f" ± {self.half_width:.4f} (95 % over {self.seeds} seeds)" if math.isfinite(self.half_width) else " (1 seed)"
+        text = f"method {self.method}: mean {metric} {self.mean:.4f}{spread}, best seed version {self.version.version}"
+        if self.runner_up is not None:
+            text += f"; runner-up {self.runner_up} {self.runner_up_mean:.4f} ({self.mean - self.runner_up_mean:+.4f})"
+        return text
 
 
 def logged_model_id(version) -> str | None:
@@ -69,20 +99,35 @@ def _value(values: Mapping[str, float], version) -> float:
     return float(values.get(str(version.version), math.nan))
 
 
-def choose_candidate(versions: list, values: Mapping[str, float], metric: str, data_version: str):
-    """The version with the highest `metric` (`values`, by version number) among those of
-    `data_version` (the earliest on ties)."""
+def choose_candidate(versions: list, values: Mapping[str, float], metric: str, data_version: str) -> MethodChoice:
+    """The method with the highest mean `metric` (`values`, by version number) over its versions of
+    `data_version` that were scored on the whole validation split, and that method's best version
+    (the earliest on ties). A version without a method tag is a method of its own."""
+    from scipy import stats
+
     same_data = [v for v in versions if v.tags.get(DATA_VERSION_TAG) == data_version and not math.isnan(_value(values, v))]
-    if not same_data:
+    comparable = [v for v in same_data if v.tags.get(SCOPE_TAG, "all") == "all"]
+    if not comparable:
         raise DataError(
             f"no registered version of data version {data_version} has the metric {metric} on its logged "
-            "model; run `synthaug register` after the pipeline (make promote does both)"
+            "model for the whole validation split; run `synthaug register` after the pipeline (make promote does both)"
         )
-    return max(same_data, key=lambda v: (_value(values, v), -int(v.version)))
+    by_method: dict[str, list] = {}
+    for v in comparable:
+        by_method.setdefault(v.tags.get(METHOD_TAG) or f"version {v.version}", []).append(v)
+    means = {method: float(np.mean([_value(values, v) for v in members])) for method, members in by_method.items()}
+    ranked = sorted(means, key=lambda m: (-means[m], min(int(v.version) for v in by_method[m])))
+    best = ranked[0]
+    scores = [_value(values, v) for v in by_method[best]]
+    n = len(scores)
+    half_width = float(stats.t.ppf(0.975, n - 1) * np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    version = max(by_method[best], key=lambda v: (_value(values, v), -int(v.version)))
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    return MethodChoice(version, best, means[best], half_width, n, runner_up, means[runner_up] if runner_up else math.nan)
 
 
 def decide(
-    candidate,
+    chosen: MethodChoice | object,
     champion,
     values: Mapping[str, float],
     metric: str,
@@ -90,8 +135,25 @@ def decide(
     data_version: str,
     evaluate_champion: Callable[[object], float],
 ) -> Decision:
-    """Whether `candidate` takes the champion alias from `champion` (None: there is none yet);
-    `values`: `metric` by version number (see `metric_values`)."""
+    """Whether the chosen version (a `MethodChoice`, or a version) takes the champion alias from
+    `champion` (None: there is none yet); `values`: `metric` by version number (see `metric_values`).
+    The candidate's own value (its seed's score) is what is compared with the champion's."""
+    decision = _decide(
+        chosen.version if isinstance(chosen, MethodChoice) else chosen,
+        champion,
+        values,
+        metric,
+        margin,
+        data_version,
+        evaluate_champion,
+    )
+    if isinstance(chosen, MethodChoice):
+        decision.choice = chosen.describe(metric)
+        decision.reason += f" ({decision.choice})"
+    return decision
+
+
+def _decide(candidate, champion, values, metric, margin, data_version, evaluate_champion) -> Decision:
     value = _value(values, candidate)
     # The registry hands out version numbers as int or str depending on the call: compare strings.
     candidate_version = str(candidate.version)
@@ -146,6 +208,7 @@ def apply(client, name: str, decision: Decision, metric: str, margin: float, now
         "compared_with": decision.champion_version or "none",
         "compared_value": "none" if decision.champion_value is None else f"{decision.champion_value:.6f}",
         "compared_value_source": decision.champion_value_source,
+        "choice": decision.choice or "single version",
     }
     if decision.promote:
         if decision.champion_version is not None:

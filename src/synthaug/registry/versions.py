@@ -175,6 +175,9 @@ def register_all(
         )
         if candidate.kind == "ensemble":
             tags[f"{PREFIX}weights"] = ",".join(f"{w:.4f}" for w in candidate.weights)
+        scope = candidate.summary.get("val_scored_on", {}).get("half")
+        if scope:  # a validation score on part of the split, or on the data its weights were fitted to
+            tags[f"{PREFIX}validation_scope"] = str(scope)
         version = mlflow.register_model(info.model_uri, name, tags=tags)
         log(
             f"register: {name} version {version.version} <- {candidate.run_dir} "
