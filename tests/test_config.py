@@ -64,3 +64,15 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
 
 def test_deep_merge_keeps_siblings():
     assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 3}
+
+
+def test_spectrograms_too_coarse_in_time_are_warned_about_naming_the_keys():
+    """4 kHz audio with the 16 kHz STFT left in place: 12 frames of 256 ms for a 3 s clip."""
+    from synthaug.config import LogMelParams
+
+    coarse = LogMelParams(sample_rate=4000, f_max=2000, n_fft=2048, hop_length=1024).resolution_warnings()
+    assert len(coarse) == 2
+    assert "only 12 frames" in coarse[0] and "featurize.hop_length" in coarse[0]
+    assert "256 ms" in coarse[1] and "n_fft: 256, hop_length: 128" in coarse[1]  # 32 ms frames again
+    assert LogMelParams(sample_rate=16000, n_fft=2048, hop_length=1024, n_mels=64).resolution_warnings() == []
+    assert LogMelParams().resolution_warnings() == []  # the medical protocol's settings

@@ -7,6 +7,7 @@ problem is reported as a ConfigError that names the file, the dotted key and wha
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,6 +118,29 @@ class LogMelParams(Section):
     def clip_samples(self) -> int:
         return int(round(self.duration_s * self.sample_rate))
 
+    def resolution_warnings(self) -> list[str]:
+        """What makes these spectrograms too coarse to learn from, naming the keys to change (empty: fine).
+
+        A clip of fewer than MIN_FRAMES frames, or a frame step longer than MAX_FRAME_SECONDS, blurs a
+        cough or a click into one or two columns; typically n_fft and hop_length were left at their
+        16 kHz values after featurize.sample_rate was lowered.
+        """
+        warnings = []
+        frame_s = self.hop_length / self.sample_rate
+        if self.n_frames < MIN_FRAMES:
+            warnings.append(
+                f"a {self.duration_s:g} s clip gives only {self.n_frames} frames (fewer than {MIN_FRAMES}); lower "
+                f"featurize.hop_length (now {self.hop_length}) or lengthen featurize.duration_s"
+            )
+        if frame_s > MAX_FRAME_SECONDS:
+            warnings.append(
+                f"each frame advances {frame_s * 1000:.0f} ms (featurize.hop_length {self.hop_length} at "
+                f"featurize.sample_rate {self.sample_rate}), more than {MAX_FRAME_SECONDS * 1000:.0f} ms; scale "
+                f"featurize.hop_length and featurize.n_fft with the sample rate, e.g. "
+                f"{scaled_stft(self.n_fft, self.hop_length, TYPICAL_FRAME_SECONDS * self.sample_rate / self.hop_length)}"
+            )
+        return warnings
+
     @property
     def hop_samples(self) -> int:
         """Distance between clip starts in 'clips' mode."""
@@ -126,6 +150,19 @@ class LogMelParams(Section):
     def n_frames(self) -> int:
         """Frames per spectrogram: centred STFT gives 1 + n_samples // hop_length."""
         return 1 + self.clip_samples // self.hop_length
+
+
+MIN_FRAMES = 32  # fewer frames per clip: too coarse in time to learn a sound's shape
+MAX_FRAME_SECONDS = 0.1  # a longer frame step merges a cough's phases into one column
+TYPICAL_FRAME_SECONDS = 0.032  # the medical protocol's frame step (hop 512 at 16 kHz), proposed instead
+
+
+def scaled_stft(n_fft: int, hop_length: int, factor: float) -> str:
+    """'n_fft: 512, hop_length: 128': the STFT sizes scaled by `factor` (e.g. new rate / old rate, which keeps
+    the time resolution in seconds), n_fft a power of two and the hop keeping its share of the window."""
+    new_fft = 2 ** max(4, round(math.log2(max(16.0, n_fft * factor))))
+    new_hop = max(1, round(new_fft * hop_length / n_fft))
+    return f"n_fft: {new_fft}, hop_length: {new_hop}"
 
 
 class FeaturizeParams(LogMelParams):

@@ -102,6 +102,11 @@ def test_8khz_files_under_16khz_settings_are_refused_with_the_keys(tmp_path, cap
     assert "24 of 24 files" in message and "8000 Hz: 24 files (a 12, b 12)" in message
     assert "featurize.sample_rate = 16000" in message and "featurize.f_max = 8000" in message
     assert "lower featurize.sample_rate to at most 8000 and featurize.f_max to at most 4000" in message
+    # the STFT scaled with the rate (the params' n_fft and hop_length halved), so frames keep their length in time
+    n_fft, hop = (
+        yaml.safe_load(params.read_text()).get("featurize", {}).get(k, d) for k, d in (("n_fft", 2048), ("hop_length", 512))
+    )
+    assert f"featurize.n_fft: {n_fft // 2}, featurize.hop_length: {hop // 2}" in message
     assert "prepare.allow_upsampling: true" in message
     assert "REFUSED [upsampling]" in capsys.readouterr().out  # the table is printed before stopping
     assert not out.exists() and not metrics.exists()

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 from scipy.stats.contingency import association
 
+from synthaug.config import scaled_stft
 from synthaug.datasets.manifest import SPLITS
 
 # Messages quote a few paths, enough to find the files without flooding the terminal.
@@ -43,6 +44,8 @@ class Thresholds:
     model_sample_rate: int
     f_max: float
     allow_upsampling: bool = False
+    n_fft: int = 2048  # featurize's STFT sizes, scaled in the fix proposed for a lower rate
+    hop_length: int = 512
     min_groups_per_class: int = 10
     max_class_association: float = 0.2
     max_duration_ratio: float = 1.5
@@ -179,7 +182,9 @@ def upsampling_check(frame: pd.DataFrame, thresholds: Thresholds) -> dict | None
         ),
         "fix": (
             f"lower featurize.sample_rate to at most {lowest} and featurize.f_max to at most {lowest / 2:g} "
-            "(the lowest native rate and its Nyquist frequency), or leave those files out (e.g. with "
+            "(the lowest native rate and its Nyquist frequency) with the STFT scaled to keep its time resolution, "
+            f"featurize.{scaled_stft(thresholds.n_fft, thresholds.hop_length, lowest / model_rate).replace(', ', ', featurize.')}"
+            ", or leave those files out (e.g. with "
             "an adapter option under dataset.options)"
             + ("" if allowed else ", or set prepare.allow_upsampling: true to accept the upsampling")
         ),

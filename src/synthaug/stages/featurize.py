@@ -8,6 +8,7 @@ Logs one MLflow run with example spectrograms per class.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Pa
     params = load_params(params_path)
     dataset, settings = params.dataset, params.featurize
     logmel = settings.log_mel()
+    for warning in logmel.resolution_warnings():
+        print(f"featurize: warning: {warning}", file=sys.stderr)
     manifest = read_manifest(manifest_path)
     class_names = sorted(manifest["label"].unique())
     labels = pd.Categorical(manifest["label"], categories=class_names).codes.astype(np.int64)

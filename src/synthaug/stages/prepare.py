@@ -81,6 +81,8 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         model_sample_rate=params.featurize.sample_rate,
         f_max=params.featurize.f_max,
         allow_upsampling=prepare.allow_upsampling,
+        n_fft=params.featurize.n_fft,
+        hop_length=params.featurize.hop_length,
         min_groups_per_class=prepare.min_groups_per_class,
         max_class_association=prepare.max_class_association,
         max_duration_ratio=prepare.max_duration_ratio,
