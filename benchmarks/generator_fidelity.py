@@ -1,43 +1,50 @@
-"""Does each generator learn, and how fast? Fidelity of its samples against training compute.
+"""Does each generator learn, and at what cost? Fidelity of its samples against optimizer steps.
 
-Every generator of params.yaml's `train_generator.models` (the active profile's recipes) trains on one
-class for increasing compute budgets; after each budget it draws `--samples` spectrograms, which the
-audit (`synthaug.evaluation.fidelity.audit_class`, exactly as the audit stage scores a synthetic set)
-compares with real recordings of that class the generator never saw. The figure of merit is the
-strongest two-sample AUROC over the audit's tests and views (0.5: a detector cannot tell samples from
-real; 1.0: it always can) beside the "real (validation)" reference row, which is what a perfect
-generator would score on the same split sizes; KID (kernel inception distance in the first view) says
-how far the sets are apart.
+Every generator of params.yaml's `train_generator.models` (the active profile's recipes, or
+`--profile`'s) trains on one class of real spectrograms, as one continuing training (`Generator.fit`
+carries its random state and batch stream across calls, so stopping at each budget to sample changes
+nothing). At each budget of optimizer steps (`--steps 250,500,1000,2000`) it draws `--samples`
+spectrograms, which the audit (`synthaug.evaluation.fidelity.audit_class`, exactly as the audit stage
+scores a synthetic set, group folds included) compares with real recordings of that class the
+generator never saw. Every point is trained with `--seeds` (at least 3 for a quoted figure).
+
+Held-out real data come in two halves split by group, so that nothing is chosen on the data it is
+reported on:
+- the *selection* half chooses: the budget (and recipe) a generator should use is the one with the
+  lowest mean strongest two-sample AUROC on it;
+- the *reporting* half gives the quoted figures, mean ± sd over seeds.
+Each half has its own "real (validation)" reference row (what a perfect generator would score there).
 
 Data (`--data`):
-- `demo`: the demo cough data's minority class at the active profile's resolution, read from the
-  pipeline's outputs (run `make run` first): the training split trains, validation participants
-  are scored, split into comparison and reference halves by participant. Views: the baseline
-  classifier's embedding (outputs/classifiers/baseline/seed0) and a random projection of the log-mel.
-- `covid19-cough`: the Telegram channel's COVID-19-positive recordings of ../shared/datasets/covid19-cough
-  (186 files, 48 kHz, one recording per person), featurized with the profile's featurize settings,
-  two thirds for training and one third scored (split by file, seeded). No classifier is trained for
-  it, so the views are the log-mel projection and per-mel-band mean and standard deviation over time
-  (the statistics a spectrogram's texture is judged by).
+- `demo`: the demo cough data's minority class at the active profile's resolution, read from a
+  pipeline's outputs (`--project`, default this repository; run `make run` first). Training: the
+  training split's positives; selection half: the validation participants; reporting half: the test
+  participants (the pipeline's own splits, grouped by participant). Views: the first seed's baseline
+  classifier embedding and a random projection of the log-mel.
+- `covid19-cough`: one class (`--label positive` or `negative`) of the Telegram recordings in
+  ../shared/datasets/covid19-cough (48 kHz, one recording per person), featurized with the profile's
+  featurize settings and z-scored on the training part: two thirds train, one sixth selects, one
+  sixth reports (split by file, seeded). Views: the log-mel projection and per-band mean and standard
+  deviation over time.
 
-Budgets are minutes of CPU time of the training process with one torch thread (`--budgets 1,3,10`),
-measured with time.process_time around training only (sampling and scoring are not counted), so a
-busy machine slows the benchmark but does not change its result. `--jobs 2` trains two generators
-side by side, one per core; one core-minute is less than a wall-clock minute on two cores, so the
-curves are conservative for a quiet two-core machine.
+Cost columns: CPU seconds of the training process per optimizer step (one torch thread; averaged over
+the steps so far) and per generated sample (sampling is timed apart from training); `--clock wall`
+measures wall-clock seconds instead (on a GPU, where CPU time says little).
 
-    python benchmarks/generator_fidelity.py --data demo --budgets 1,3,10 --jobs 2
-    python benchmarks/generator_fidelity.py --data covid19-cough --budgets 1,3,10,30 --jobs 2
-    python benchmarks/generator_fidelity.py --plot        # figure and table from the saved results
+    python benchmarks/generator_fidelity.py --data demo --steps 250,500,1000,2000 --seeds 0,1,2 --jobs 2
+    python benchmarks/generator_fidelity.py --data covid19-cough --label positive
+    python benchmarks/generator_fidelity.py --data covid19-cough --label negative
+    python benchmarks/generator_fidelity.py --plot        # figure and tables from the saved results
 
-Results go to benchmarks/results/generator_fidelity_DATA.json, the figure to
-benchmarks/generator_fidelity.png and a markdown table to stdout (for benchmarks/README.md).
+Results go to benchmarks/results/generator_fidelity_<data>.json, the figure to
+benchmarks/generator_fidelity.png and markdown tables to stdout (for benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -53,8 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 OUT = ROOT / "benchmarks"  # results/generator_fidelity_DATA.json and generator_fidelity.png go here
 COUGH_ROOT = ROOT.parent / "shared" / "datasets" / "covid19-cough"
-# Steps between two looks at the clock: small against any budget, large against the clock's cost.
-CHUNK_STEPS = 10
+HALVES = ("selection", "reporting")
 
 
 def band_statistics(x: np.ndarray) -> np.ndarray:
@@ -63,25 +69,36 @@ def band_statistics(x: np.ndarray) -> np.ndarray:
     return np.concatenate([bands.mean(axis=2), bands.std(axis=2)], axis=1)
 
 
-def demo_class() -> dict:
-    """The demo's minority class from the pipeline outputs: train, scored real set, groups and views."""
+def demo_class(project: Path) -> dict:
+    """The demo's minority class from a pipeline's outputs: train, the two held-out halves and the views."""
     from synthaug.classifiers.saved import load_classifier
     from synthaug.evaluation.fidelity import random_projection
     from synthaug.spectrograms import load_spectrogram_set
     from synthaug.stages.audit import file_groups
     from synthaug.training import predict_embeddings
 
-    features, classifier = ROOT / "outputs" / "features", ROOT / "outputs" / "classifiers" / "baseline" / "seed0" / "model.pt"
-    if not (features / "train.npz").is_file() or not classifier.is_file():
+    features, classifier = project / "outputs" / "features", project / "outputs" / "classifiers" / "baseline" / "seed0" / "model.pt"
+    if not (features / "test.npz").is_file() or not classifier.is_file():
         sys.exit(f"{features} or {classifier} is missing: run `make run` first (the demo data and its baseline)")
-    train, val = (load_spectrogram_set(features / f"{split}.npz") for split in ("train", "val"))
+    sets = {split: load_spectrogram_set(features / f"{split}.npz") for split in ("train", "val", "test")}
+    train = sets["train"]
     c = int(np.argmin(np.bincount(train.y, minlength=len(train.class_names))))
+    manifest = project / "outputs" / "prepare" / "manifest.csv"
     model = load_classifier(classifier)[0]
+
+    def part(split: str) -> tuple[np.ndarray, np.ndarray]:
+        chosen = sets[split].y == c
+        return sets[split].x[chosen], file_groups(sets[split].file_id[chosen], manifest)
+
+    (x_train, train_groups), (x_select, select_groups), (x_report, report_groups) = (part(s) for s in ("train", "val", "test"))
     return {
         "name": f"demo-cough, class {train.class_names[c]}",
-        "train": train.x[train.y == c],
-        "real": val.x[val.y == c],
-        "groups": file_groups(val.file_id[val.y == c], ROOT / "outputs" / "prepare" / "manifest.csv"),
+        "train": x_train,
+        "train_groups": train_groups,
+        "selection": x_select,
+        "selection_groups": select_groups,
+        "reporting": x_report,
+        "reporting_groups": report_groups,
         "views": {
             "classifier": lambda x: predict_embeddings(model, np.asarray(x, np.float32)),
             "log_mel": lambda x: random_projection(x, dim=128, seed=0),
@@ -102,8 +119,8 @@ def generator_params(profile: str | None):
     return load_params(folder / "params.yaml")
 
 
-def featurize_cough(cache: Path, profile: str | None, seed: int = 0) -> None:
-    """Telegram COVID-19-positive cough recordings featurized with the profile's settings, z-scored on the
+def featurize_cough(cache: Path, profile: str | None, label: str, seed: int = 0) -> None:
+    """One class of the Telegram cough recordings featurized with the profile's settings, z-scored on the
     training part, written to `cache` (outside the repository: the data set is not part of it)."""
     from synthaug.datasets.covid19_cough import load
     from synthaug.features import extract, fit_normalizer
@@ -111,39 +128,46 @@ def featurize_cough(cache: Path, profile: str | None, seed: int = 0) -> None:
     if not (COUGH_ROOT / "metadata.json").is_file():
         sys.exit(f"{COUGH_ROOT} is missing: the covid19-cough data set is read from ../shared/datasets")
     listing = load(COUGH_ROOT, sources=["telegram"]).manifest
-    files = listing[listing["label"] == "positive"].reset_index(drop=True)
+    files = listing[listing["label"] == label].reset_index(drop=True)
     params = generator_params(profile).featurize
     extraction = extract(
         [COUGH_ROOT / p for p in files["path"]], list(files["path"]), params.log_mel(), workers=2, progress=False
     )
     order = np.random.default_rng(seed).permutation(len(extraction.x))
-    n_train = round(len(order) * 2 / 3)
-    x = fit_normalizer(extraction.x[order[:n_train]]).apply(extraction.x)
-    np.savez(cache, train=x[order[:n_train]], real=x[order[n_train:]], groups=extraction.file_id[order[n_train:]])
+    n_train, n_select = round(len(order) * 2 / 3), round(len(order) / 6)
+    parts = {"train": order[:n_train], "selection": order[n_train : n_train + n_select], "reporting": order[n_train + n_select :]}
+    x = fit_normalizer(extraction.x[parts["train"]]).apply(extraction.x)
+    groups = extraction.file_id  # one recording per person: each file its own group
+    np.savez(cache, **{name: x[rows] for name, rows in parts.items()}, **{f"{name}_groups": groups[rows] for name, rows in parts.items()})
 
 
-def load_class(data: str, cache: Path) -> dict:
+def load_class(data: str, cache: Path, project: Path, label: str) -> dict:
     if data == "demo":
-        return demo_class()
+        return demo_class(project)
     from synthaug.evaluation.fidelity import random_projection
 
     saved = np.load(cache)
     return {
-        "name": "covid19-cough, Telegram positives",
-        "train": saved["train"],
-        "real": saved["real"],
-        "groups": saved["groups"],
+        "name": f"covid19-cough, Telegram {label}s",
+        **{key: saved[key] for key in saved.files},
         "views": {"log_mel": lambda v: random_projection(v, dim=128, seed=0), "band_statistics": band_statistics},
     }
 
 
-def score(data: dict, samples: np.ndarray) -> dict:
-    """The audit's strongest two-sample AUROC and its reference, and KID in the first view."""
+def score(data: dict, samples: np.ndarray, half: str) -> dict:
+    """The audit of `samples` against one held-out half: the strongest two-sample AUROC (and where), KID,
+    coverage, recall and copies in the first view, with the half's own reference row."""
     from synthaug.evaluation.fidelity import REFERENCE, audit_class, strongest_two_sample
 
     rows = {
         view: audit_class(
-            embed(data["train"]), embed(data["real"]), data["groups"], {"generator": embed(samples)}, repeats=5, seed=0
+            embed(data["train"]),
+            embed(data[half]),
+            data[f"{half}_groups"],
+            {"generator": embed(samples)},
+            repeats=5,
+            seed=0,
+            train_groups=data["train_groups"],
         )
         for view, embed in data["views"].items()
     }
@@ -157,112 +181,145 @@ def score(data: dict, samples: np.ndarray) -> dict:
         "reference_auroc": reference["auroc"],
         "kid": first["generator"]["kid_val"],
         "reference_kid": first[REFERENCE]["kid_val"],
-        "precision": first["generator"]["precision"],
+        "coverage": first["generator"]["coverage"],
+        "reference_coverage": first[REFERENCE]["coverage"],
         "recall": first["generator"]["recall"],
         "copies": first["generator"]["memorization_rate"],
     }
 
 
-def train_to_budget(generator, x: np.ndarray, y: np.ndarray, minutes: float, spent: float, now=time.process_time) -> float:
-    """Continue training until `now` has counted `minutes` in all (`spent` seconds so far); the new total."""
-    while spent < 60.0 * minutes:
-        generator.config["steps"] = generator.steps_done + CHUNK_STEPS
-        started = now()
-        generator.fit(x, y, progress=False)
-        spent += now() - started
-    return spent
-
-
 def run_generator(task: tuple) -> list[dict]:
-    """Train one generator through every budget, scoring its samples after each."""
-    data_name, cache, name, config, budgets, n_samples, device, clock = task
+    """Train one generator with one seed through every step budget, scoring its samples after each."""
+    data_name, cache, project, label, name, config, budgets, seed, n_samples, device, clock = task
     import torch
 
     from synthaug.generators import generator_class
 
     torch.set_num_threads(1)
-    data = load_class(data_name, cache)
+    data = load_class(data_name, cache, project, label)
     train = data["train"]
     config = {**config, "max_minutes": None}
-    if name != "cgan":
-        config["steps"] = 10**9  # the budget below ends training, not the step count
-    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=1, seed=0, device=device)
+    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=1, seed=seed, device=device)
     # CPU time of this process with one thread, or wall-clock time (on a GPU, where CPU time says little).
     now = time.process_time if clock == "cpu" else time.perf_counter
     labels = np.zeros(len(train), dtype=np.int64)
     rows, spent = [], 0.0
-    for minutes in budgets:
-        spent = train_to_budget(generator, train, labels, minutes, spent, now)
-        samples = generator.sample(n_samples, 0, seed=1)
+    for steps in budgets:
+        generator.config["steps"] = int(steps)  # the training continues: fit to 250, then to 500, ...
+        started = now()
+        generator.fit(train, labels, progress=False)
+        spent += now() - started
+        started = now()
+        samples = generator.sample(n_samples, 0, seed=1000 + seed)
+        sampling = now() - started
         row = {
             "generator": name,
-            "budget_minutes": minutes,
-            "minutes_spent": spent / 60.0,
-            "clock": clock,
+            "seed": seed,
             "steps": generator.steps_done,
-            **score(data, samples),
+            "clock": clock,
+            "seconds_per_step": spent / max(generator.steps_done, 1),
+            "seconds_per_sample": sampling / n_samples,
+            **{half: score(data, samples, half) for half in HALVES},
         }
         rows.append(row)
         print(
-            f"{name:>8} {minutes:>5g} min {row['steps']:>6} steps  AUROC {row['auroc']:.3f} "
-            f"({row['auroc_view']}, {row['auroc_test']}; real {row['reference_auroc']:.2f})  KID {row['kid']:.3g}",
+            f"{name:>8} seed {seed} {row['steps']:>5} steps ({row['seconds_per_step']:.3f} s/step, "
+            f"{row['seconds_per_sample'] * 1000:.1f} ms/sample): AUROC selection {row['selection']['auroc']:.3f}, "
+            f"reporting {row['reporting']['auroc']:.3f} (real {row['reporting']['reference_auroc']:.2f}), "
+            f"KID {row['reporting']['kid']:.3g}, coverage {row['reporting']['coverage']:.2f}",
             flush=True,
         )
     return rows
 
 
-def train_all(
-    data_name: str,
-    budgets: list[float],
-    generators: list[str] | None,
-    jobs: int,
-    n_samples: int,
-    profile: str | None = None,
-    device: str = "cpu",
-    clock: str = "cpu",
-) -> dict:
-    models = generator_params(profile).train_generator.models
-    names = generators or list(models)
+def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) -> dict:
+    models = generator_params(args.profile).train_generator.models
+    names = args.generators.split(",") if args.generators else list(models)
     cache = Path(tempfile.mkdtemp()) / "features.npz"
-    if data_name != "demo":
-        featurize_cough(cache, profile)
-    tasks = [(data_name, cache, name, dict(models[name]), budgets, n_samples, device, clock) for name in names]
+    if args.data != "demo":
+        featurize_cough(cache, args.profile, args.label)
+    tasks = [
+        (args.data, cache, args.project, args.label, name, dict(models[name]), budgets, seed, args.samples, args.device, args.clock)
+        for name in names
+        for seed in seeds
+    ]
     started = time.perf_counter()
-    if jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             rows = [row for result in pool.map(run_generator, tasks, chunksize=1) for row in result]
     else:
         rows = [row for task in tasks for row in run_generator(task)]
-    data = load_class(data_name, cache)
+    data = load_class(args.data, cache, args.project, args.label)
     return {
         "data": data["name"],
         "n_train": len(data["train"]),
-        "n_real": len(data["real"]),
+        **{f"n_{half}": len(data[half]) for half in HALVES},
+        **{f"groups_{half}": len(np.unique(data[f"{half}_groups"])) for half in HALVES},
         "shape": list(data["train"].shape[1:]),
-        "budgets_minutes": budgets,
-        "samples": n_samples,
+        "steps": budgets,
+        "seeds": seeds,
+        "samples": args.samples,
+        "profile": args.profile or "params.yaml",
+        "device": args.device,
+        "clock": args.clock,
         "wall_minutes": (time.perf_counter() - started) / 60.0,
         "configs": {n: dict(models[n]) for n in names},
         "rows": rows,
     }
 
 
-def table(result: dict) -> str:
-    unit = "CPU minutes" if result.get("clock", "cpu") == "cpu" else f"minutes on {result.get('device')}"
-    lines = [
-        f"**{result['data']}** ({result['n_train']} training, {result['n_real']} scored real spectrograms of "
-        f"shape {result['shape']}; real (validation) reference AUROC "
-        f"{result['rows'][0]['reference_auroc']:.2f}, KID {result['rows'][0]['reference_kid']:.3g})",
-        "",
-        f"| generator | {unit} | steps | strongest two-sample AUROC (test, view) | KID | precision | recall |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def summary(result: dict) -> dict[str, dict[int, dict]]:
+    """{generator: {steps: mean and sd over seeds of each figure, per half}}."""
+    out: dict[str, dict[int, dict]] = {}
     for row in result["rows"]:
-        lines.append(
-            f"| {row['generator']} | {row['budget_minutes']:g} | {row['steps']} | {row['auroc']:.3f} "
-            f"({row['auroc_test']}, {row['auroc_view']}) | {row['kid']:.3g} | {row['precision']:.2f} | "
-            f"{row['recall']:.2f} |"
-        )
+        out.setdefault(row["generator"], {}).setdefault(row["steps"], []).append(row)  # type: ignore[arg-type]
+    table: dict[str, dict[int, dict]] = {}
+    for name, by_steps in out.items():
+        table[name] = {}
+        for steps, rows in sorted(by_steps.items()):
+            entry = {"seeds": len(rows)}
+            for key in ("seconds_per_step", "seconds_per_sample"):
+                entry[key] = float(np.median([r[key] for r in rows]))
+            for half in HALVES:
+                for key in ("auroc", "kid", "coverage", "reference_auroc"):
+                    values = np.array([r[half][key] for r in rows], dtype=float)
+                    entry[f"{half}_{key}"] = float(np.nanmean(values))
+                    entry[f"{half}_{key}_sd"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else math.nan
+            table[name][steps] = entry
+    return table
+
+
+def chosen_budgets(table: dict[str, dict[int, dict]]) -> dict[str, int]:
+    """Each generator's budget with the lowest mean selection-half AUROC (the fewest steps on ties)."""
+    return {name: min(by_steps, key=lambda s: (round(by_steps[s]["selection_auroc"], 3), s)) for name, by_steps in table.items()}
+
+
+def _pm(mean: float, sd: float, spec: str) -> str:
+    return f"{mean:{spec}}" if not math.isfinite(sd) else f"{mean:{spec}} ± {sd:{spec}}"
+
+
+def markdown(result: dict) -> str:
+    table, chosen = summary(result), None
+    chosen = chosen_budgets(table)
+    unit = "CPU s" if result.get("clock", "cpu") == "cpu" else f"s on {result.get('device')}"
+    first = next(iter(next(iter(table.values())).values()))
+    lines = [
+        f"**{result['data']}** ({result['n_train']} training spectrograms of shape {result['shape']}; selection half "
+        f"{result['n_selection']} recordings of {result['groups_selection']} groups, reporting half {result['n_reporting']} "
+        f"of {result['groups_reporting']}; seeds {', '.join(map(str, result['seeds']))}; real reference on the reporting "
+        f"half: AUROC {first['reporting_reference_auroc']:.2f}, selection half {first['selection_reference_auroc']:.2f})",
+        "",
+        f"| generator | steps | reporting: strongest AUROC | reporting: KID | reporting: coverage | selection: AUROC | {unit} / step | {unit} / sample |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by_steps in table.items():
+        for steps, e in by_steps.items():
+            mark = " (chosen)" if chosen[name] == steps else ""
+            lines.append(
+                f"| {name} | {steps}{mark} | {_pm(e['reporting_auroc'], e['reporting_auroc_sd'], '.3f')} | "
+                f"{_pm(e['reporting_kid'], e['reporting_kid_sd'], '.3g')} | {_pm(e['reporting_coverage'], e['reporting_coverage_sd'], '.2f')} | "
+                f"{e['selection_auroc']:.3f} | {e['seconds_per_step']:.3f} | {e['seconds_per_sample']:.4f} |"
+            )
     return "\n".join(lines)
 
 
@@ -274,18 +331,19 @@ def plot(results: list[dict], figure: Path) -> None:
 
     fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 7), squeeze=False)
     for column, result in enumerate(results):
+        table = summary(result)
         auroc_axis, kid_axis = axes[0, column], axes[1, column]
-        for name in dict.fromkeys(row["generator"] for row in result["rows"]):
-            rows = [row for row in result["rows"] if row["generator"] == name]
-            minutes = [row["budget_minutes"] for row in rows]
-            auroc_axis.plot(minutes, [row["auroc"] for row in rows], marker="o", label=name)
-            kid_axis.plot(minutes, [max(row["kid"], 1e-3) for row in rows], marker="o", label=name)
-        reference = result["rows"][0]
-        auroc_axis.axhline(reference["reference_auroc"], color="k", linestyle="--", label="real (validation)")
-        kid_axis.axhline(max(reference["reference_kid"], 1e-3), color="k", linestyle="--", label="real (validation)")
-        auroc_axis.set(title=result["data"], xscale="log", ylim=(0.45, 1.02), ylabel="strongest two-sample AUROC")
-        unit = "CPU minutes, one core" if result.get("clock", "cpu") == "cpu" else f"minutes on {result.get('device')}"
-        kid_axis.set(xscale="log", yscale="log", xlabel=f"training budget ({unit})", ylabel="KID")
+        for name, by_steps in table.items():
+            steps = list(by_steps)
+            auroc = [by_steps[s]["reporting_auroc"] for s in steps]
+            auroc_sd = [np.nan_to_num(by_steps[s]["reporting_auroc_sd"]) for s in steps]
+            kid = [max(by_steps[s]["reporting_kid"], 1e-3) for s in steps]
+            auroc_axis.errorbar(steps, auroc, yerr=auroc_sd, marker="o", capsize=3, label=name)
+            kid_axis.plot(steps, kid, marker="o", label=name)
+        first = next(iter(next(iter(table.values())).values()))
+        auroc_axis.axhline(first["reporting_reference_auroc"], color="k", linestyle="--", label="real (reporting half)")
+        auroc_axis.set(title=result["data"], xscale="log", ylim=(0.45, 1.02), ylabel="strongest two-sample AUROC (reporting half)")
+        kid_axis.set(xscale="log", yscale="log", xlabel="optimizer steps", ylabel="KID (reporting half, first view)")
         auroc_axis.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(figure, dpi=110)
@@ -294,18 +352,16 @@ def plot(results: list[dict], figure: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["demo", "covid19-cough"], default="demo")
-    parser.add_argument("--budgets", default="1,3,10", help="comma-separated CPU minutes (default 1,3,10)")
+    parser.add_argument("--label", choices=["positive", "negative"], default="positive", help="covid19-cough: which class")
+    parser.add_argument("--project", type=Path, default=ROOT, help="demo: the pipeline whose outputs to read (default: here)")
+    parser.add_argument("--steps", default="250,500,1000,2000", help="comma-separated step budgets (default 250,500,1000,2000)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--generators", help="comma-separated names (default: every generator in params.yaml)")
-    parser.add_argument("--jobs", type=int, default=2, help="generators trained side by side (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings side by side, one per core (default 2)")
     parser.add_argument("--samples", type=int, default=200, help="spectrograms drawn per budget (default 200)")
     parser.add_argument("--profile", help="apply profiles/PROFILE.yaml to params.yaml's recipes first (e.g. paper-medical)")
     parser.add_argument("--device", default="cpu", help="torch device for training (default cpu; cuda on a GPU)")
-    parser.add_argument(
-        "--clock",
-        choices=["cpu", "wall"],
-        default="cpu",
-        help="budgets in CPU time of the training process (default) or wall-clock time (GPU)",
-    )
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="cost columns in CPU (default) or wall seconds")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for results/*.json and the figure (default benchmarks/)")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure and tables from saved results")
     args = parser.parse_args()
@@ -313,23 +369,25 @@ def main() -> None:
     results = args.out / "results"
     results.mkdir(parents=True, exist_ok=True)
     if not args.plot:
-        budgets = sorted(float(b) for b in args.budgets.split(","))
-        generators = args.generators.split(",") if args.generators else None
-        result = train_all(args.data, budgets, generators, args.jobs, args.samples, args.profile, args.device, args.clock)
-        path = results / f"generator_fidelity_{args.data}.json"
-        if generators and path.is_file():
+        budgets = sorted(int(b) for b in args.steps.split(","))
+        seeds = [int(s) for s in args.seeds.split(",")]
+        result = train_all(args, budgets, seeds)
+        key = args.data if args.data == "demo" else f"{args.data}-{args.label}"
+        path = results / f"generator_fidelity_{key}.json"
+        if args.generators and path.is_file():
             # A run of some generators replaces their rows and keeps the others'.
             saved_result = json.loads(path.read_text())
+            generators = args.generators.split(",")
             kept = [row for row in saved_result["rows"] if row["generator"] not in generators]
             result["rows"] = kept + result["rows"]
             result["configs"] = {**saved_result["configs"], **result["configs"]}
-            result["budgets_minutes"] = sorted({row["budget_minutes"] for row in result["rows"]})
         path.write_text(json.dumps(result, indent=1) + "\n")
-    saved = [json.loads(path.read_text()) for path in sorted(results.glob("generator_fidelity_*.json"), reverse=True)]
+    saved = [json.loads(path.read_text()) for path in sorted(results.glob("generator_fidelity_*.json"))]
+    saved = [result for result in saved if "steps" in result]  # results of this design (step budgets, halves)
     if saved:
         plot(saved, args.out / "generator_fidelity.png")
         for result in saved:
-            print("\n" + table(result))
+            print("\n" + markdown(result))
 
 
 if __name__ == "__main__":

@@ -211,7 +211,7 @@ def run_classifier(
             ),
             "roc.png": roc_figure(test.y, probabilities["test"], class_names, title=f"{title}: test ROC"),
         }
-        curve = pd.DataFrame(result.history)[["epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy"]]
+        curve = pd.DataFrame(result.history)[["epoch", "train_loss", "val_loss", "val_macro_f1", "val_auroc", "val_accuracy"]]
         with atomic_directory(out_dir) as tmp:
             save_classifier(
                 tmp / "model.pt",
