@@ -4,8 +4,8 @@
 all`) instead of one model per class. This benchmark trains one such model (the active profile's recipe
 of params.yaml's `train_generator.models.NAME`, with `class_conditional: true`) on the ten digits of the
 Free Spoken Digit Dataset in ../shared/datasets/fsdd (3,000 recordings, 6 speakers, 50 takes of each
-digit per speaker) for increasing CPU-time budgets and, after each budget, draws `--samples` spectrograms
-of every digit and measures:
+digit per speaker) as one continuing training and, at each budget of optimizer steps (`--steps`), draws
+`--samples` spectrograms of every digit and measures, on each of two held-out halves:
 
 - **label accuracy**: the share of samples that a classifier of real spectrograms (logistic regression on
   4 x 4 average-pooled log-mels, trained on the generator's own training recordings) assigns to the digit
@@ -15,12 +15,15 @@ of every digit and measures:
   held-out real recordings of that digit (`fidelity.audit_class`, log-mel random-projection view), as
   mean and worst over the ten digits, beside the real (held-out) reference row.
 
-Data: takes 0-39 of every speaker train (2,400 spectrograms), takes 40-49 are held out (600). The
-audit splits the held-out recordings one by one, not by speaker: both halves then hold every speaker,
-as the training takes do (split by speaker, the real reference row would measure speaker identity). Log-mels at the recordings' 8 kHz (no upsampling): FFT 512, hop 128,
-64 mel bands up to 4 kHz, 0.75 s centre-cropped or padded, so [1, 64, 47] as the quick profile's demo.
+Data: takes 0-39 of every speaker train (2,400 spectrograms), takes 40-44 form the selection half (300:
+budgets and recipes are chosen on it) and takes 45-49 the reporting half (300: the quoted figures). Both
+halves hold every speaker, as the training takes do (split by speaker, the real reference row would
+measure speaker identity); within a half the audit splits recordings one by one. Every point is trained
+with `--seeds` (mean ± sd over them), with CPU seconds per step and per sample beside it. Log-mels at the
+recordings' 8 kHz (no upsampling): FFT 512, hop 128, 64 mel bands up to 4 kHz, 0.75 s centre-cropped or
+padded, so [1, 64, 47] as the quick profile's demo.
 
-    python benchmarks/conditional_generators.py --generators ddpm --budgets 3,10
+    python benchmarks/conditional_generators.py --generators vae,wgan_gp,ddpm --steps 300,1000 --seeds 0,1,2
 
 Results go to benchmarks/results/conditional_generators.json and a markdown table to stdout.
 """
@@ -41,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 FSDD_ROOT = ROOT.parent / "shared" / "datasets" / "fsdd"
 RESULTS = ROOT / "benchmarks" / "results" / "conditional_generators.json"
-HELD_OUT_TAKES = range(40, 50)
+HELD_OUT_TAKES = {"selection": range(40, 45), "reporting": range(45, 50)}
+HALVES = tuple(HELD_OUT_TAKES)
 
 
 def load_fsdd() -> dict:
@@ -57,13 +61,14 @@ def load_fsdd() -> dict:
     files = pd.read_csv(table)
     params = LogMelParams(sample_rate=8000, n_fft=512, hop_length=128, n_mels=64, f_max=4000.0, duration_s=0.75)
     extraction = extract([FSDD_ROOT / p for p in files["path"]], list(files["path"]), params, workers=2, progress=False)
-    held_out = files["take"].isin(HELD_OUT_TAKES).to_numpy()
-    x = fit_normalizer(extraction.x[~held_out]).apply(extraction.x)
+    halves = {half: files["take"].isin(takes).to_numpy() for half, takes in HELD_OUT_TAKES.items()}
+    train = ~np.logical_or.reduce(list(halves.values()))
+    x = fit_normalizer(extraction.x[train]).apply(extraction.x)
     y = files["digit"].to_numpy(dtype=np.int64)
     recordings = files["path"].to_numpy()
     return {
-        "train": (x[~held_out], y[~held_out]),
-        "held_out": (x[held_out], y[held_out], recordings[held_out]),
+        "train": (x[train], y[train]),
+        **{half: (x[rows], y[rows], recordings[rows]) for half, rows in halves.items()},
         "params": params.model_dump(),
     }
 
@@ -74,15 +79,15 @@ def pooled(x: np.ndarray) -> np.ndarray:
     return torch.nn.functional.avg_pool2d(torch.as_tensor(x), 4).flatten(1).double().numpy()
 
 
-def evaluate(data: dict, classifier, samples: dict[int, np.ndarray]) -> dict:
-    """Label accuracy of the samples, and per-digit fidelity against the held-out recordings."""
+def evaluate(data: dict, classifier, samples: dict[int, np.ndarray], half: str) -> dict:
+    """Label accuracy of the samples, and per-digit fidelity against one held-out half's recordings."""
     from synthaug.evaluation.fidelity import REFERENCE, audit_class, random_projection, strongest_two_sample
 
     def view(v: np.ndarray) -> np.ndarray:
         return random_projection(v, dim=128, seed=0)
 
     x_train, y_train = data["train"]
-    x_real, y_real, recordings = data["held_out"]
+    x_real, y_real, recordings = data[half]
     drawn = np.concatenate([samples[d] for d in sorted(samples)])
     labels = np.concatenate([np.full(len(samples[d]), d) for d in sorted(samples)])
     per_digit = []
@@ -94,6 +99,7 @@ def evaluate(data: dict, classifier, samples: dict[int, np.ndarray]) -> dict:
             {"generator": view(samples[digit])},
             repeats=5,
             seed=0,
+            train_groups=np.arange((y_train == digit).sum()),
         )
         best = strongest_two_sample({"log_mel": rows["generator"]})
         reference = strongest_two_sample({"log_mel": rows[REFERENCE]})
@@ -117,9 +123,11 @@ def evaluate(data: dict, classifier, samples: dict[int, np.ndarray]) -> dict:
     }
 
 
-def run(name: str, budgets: list[float], n_samples: int) -> dict:
+def run(name: str, budgets: list[int], seeds: list[int], n_samples: int) -> dict:
+    import time
+
     import torch
-    from generator_fidelity import generator_params, train_to_budget
+    from generator_fidelity import generator_params
     from sklearn.linear_model import LogisticRegression
 
     from synthaug.generators import generator_class
@@ -127,48 +135,80 @@ def run(name: str, budgets: list[float], n_samples: int) -> dict:
     torch.set_num_threads(1)
     data = load_fsdd()
     x_train, y_train = data["train"]
-    x_real, y_real, _ = data["held_out"]
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
-    real_accuracy = float((classifier.predict(pooled(x_real)) == y_real).mean())
-    print(f"label classifier: held-out real accuracy {real_accuracy:.3f}", flush=True)
+    real_accuracy = {half: float((classifier.predict(pooled(data[half][0])) == data[half][1]).mean()) for half in HALVES}
+    print(f"label classifier: held-out real accuracy {real_accuracy}", flush=True)
     config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
-    if name != "cgan":
-        config["steps"] = 10**9  # the budget ends training
-    generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=0, device="cpu")
-    rows, spent = [], 0.0
-    for minutes in budgets:
-        spent = train_to_budget(generator, x_train, y_train, minutes, spent)
-        samples = {digit: generator.sample(n_samples, digit, seed=digit) for digit in range(10)}
-        row = {"generator": name, "budget_minutes": minutes, "steps": generator.steps_done, **evaluate(data, classifier, samples)}
-        rows.append(row)
-        print(
-            f"{name} {minutes:g} min {row['steps']} steps: label accuracy {row['label_accuracy']:.3f} "
-            f"(real {real_accuracy:.3f}); AUROC mean {row['auroc_mean']:.3f} worst {row['auroc_worst']:.3f} "
-            f"(real {row['reference_auroc_mean']:.2f}); KID mean {row['kid_mean']:.3g}",
-            flush=True,
-        )
+    rows = []
+    for seed in seeds:
+        generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
+        spent = 0.0
+        for steps in budgets:
+            generator.config["steps"] = int(steps)  # one continuing training: fit to 300, then to 1000
+            started = time.process_time()
+            generator.fit(x_train, y_train, progress=False)
+            spent += time.process_time() - started
+            started = time.process_time()
+            samples = {digit: generator.sample(n_samples, digit, seed=1000 * seed + digit) for digit in range(10)}
+            sampling = time.process_time() - started
+            row = {
+                "generator": name,
+                "seed": seed,
+                "steps": generator.steps_done,
+                "seconds_per_step": spent / generator.steps_done,
+                "seconds_per_sample": sampling / (10 * n_samples),
+                **{half: evaluate(data, classifier, samples, half) for half in HALVES},
+            }
+            rows.append(row)
+            report = row["reporting"]
+            print(
+                f"{name} seed {seed} {row['steps']} steps ({row['seconds_per_step']:.3f} CPU s/step): label accuracy "
+                f"{report['label_accuracy']:.3f} (real {real_accuracy['reporting']:.3f}); AUROC mean {report['auroc_mean']:.3f} "
+                f"worst {report['auroc_worst']:.3f} (real {report['reference_auroc_mean']:.2f}); selection AUROC mean "
+                f"{row['selection']['auroc_mean']:.3f}",
+                flush=True,
+            )
     return {
         "data": "FSDD, 10 digits",
         "n_train": len(x_train),
-        "n_held_out": len(x_real),
+        **{f"n_{half}": len(data[half][0]) for half in HALVES},
         "log_mel": data["params"],
         "real_label_accuracy": real_accuracy,
+        "seeds": seeds,
         "config": config | {"steps": None},
         "rows": rows,
     }
 
 
+def _mean_sd(values: list[float], spec: str) -> str:
+    values_array = np.asarray(values, dtype=float)
+    if len(values_array) < 2:
+        return f"{values_array.mean():{spec}}"
+    return f"{values_array.mean():{spec}} ± {values_array.std(ddof=1):{spec}}"
+
+
 def table(results: dict) -> str:
     lines = [
-        "| generator | CPU minutes | steps | label accuracy (real held-out) | two-sample AUROC, mean / worst digit (real) | KID, mean |",
-        "|---|---|---|---|---|---|",
+        "| generator | steps | label accuracy (real) | AUROC mean / worst digit (real) | KID mean | selection: AUROC mean "
+        "| CPU s / step | CPU s / sample |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in results.values():
+        if "seeds" not in result:
+            continue  # a result of the earlier design (time budgets, one seed)
+        by_steps: dict[int, list[dict]] = {}
         for row in result["rows"]:
+            by_steps.setdefault(row["steps"], []).append(row)
+        chosen = min(by_steps, key=lambda s: (round(np.mean([r["selection"]["auroc_mean"] for r in by_steps[s]]), 3), s))
+        for steps, rows in sorted(by_steps.items()):
+            report = [r["reporting"] for r in rows]
             lines.append(
-                f"| {row['generator']} (one conditional model) | {row['budget_minutes']:g} | {row['steps']} | "
-                f"{row['label_accuracy']:.3f} ({result['real_label_accuracy']:.3f}) | {row['auroc_mean']:.3f} / "
-                f"{row['auroc_worst']:.3f} ({row['reference_auroc_mean']:.2f}) | {row['kid_mean']:.3g} |"
+                f"| {rows[0]['generator']} (one conditional model) | {steps}{' (chosen)' if steps == chosen else ''} | "
+                f"{_mean_sd([r['label_accuracy'] for r in report], '.3f')} ({result['real_label_accuracy']['reporting']:.3f}) | "
+                f"{_mean_sd([r['auroc_mean'] for r in report], '.3f')} / {_mean_sd([r['auroc_worst'] for r in report], '.3f')} "
+                f"({np.mean([r['reference_auroc_mean'] for r in report]):.2f}) | {_mean_sd([r['kid_mean'] for r in report], '.3g')} | "
+                f"{np.mean([r['selection']['auroc_mean'] for r in rows]):.3f} | {np.median([r['seconds_per_step'] for r in rows]):.3f} | "
+                f"{np.median([r['seconds_per_sample'] for r in rows]):.4f} |"
             )
     return "\n".join(lines)
 
@@ -176,15 +216,17 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generators", default="ddpm", help="comma-separated: vae, wgan_gp, ddpm (default ddpm)")
-    parser.add_argument("--budgets", default="3,10", help="comma-separated CPU minutes (default 3,10)")
+    parser.add_argument("--steps", default="300,1000", help="comma-separated step budgets (default 300,1000)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--samples", type=int, default=60, help="spectrograms drawn per digit and budget (default 60)")
     parser.add_argument("--plot", action="store_true", help="only print the table of the saved results")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if not args.plot:
-        budgets = sorted(float(b) for b in args.budgets.split(","))
+        budgets = sorted(int(b) for b in args.steps.split(","))
+        seeds = [int(s) for s in args.seeds.split(",")]
         for name in args.generators.split(","):
-            results[name] = run(name, budgets, args.samples)
+            results[name] = run(name, budgets, seeds, args.samples)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))

@@ -77,7 +77,10 @@ def demo_class(project: Path) -> dict:
     from synthaug.stages.audit import file_groups
     from synthaug.training import predict_embeddings
 
-    features, classifier = project / "outputs" / "features", project / "outputs" / "classifiers" / "baseline" / "seed0" / "model.pt"
+    features, classifier = (
+        project / "outputs" / "features",
+        project / "outputs" / "classifiers" / "baseline" / "seed0" / "model.pt",
+    )
     if not (features / "test.npz").is_file() or not classifier.is_file():
         sys.exit(f"{features} or {classifier} is missing: run `make run` first (the demo data and its baseline)")
     sets = {split: load_spectrogram_set(features / f"{split}.npz") for split in ("train", "val", "test")}
@@ -138,7 +141,11 @@ def featurize_cough(cache: Path, profile: str | None, label: str, seed: int = 0)
     parts = {"train": order[:n_train], "selection": order[n_train : n_train + n_select], "reporting": order[n_train + n_select :]}
     x = fit_normalizer(extraction.x[parts["train"]]).apply(extraction.x)
     groups = extraction.file_id  # one recording per person: each file its own group
-    np.savez(cache, **{name: x[rows] for name, rows in parts.items()}, **{f"{name}_groups": groups[rows] for name, rows in parts.items()})
+    np.savez(
+        cache,
+        **{name: x[rows] for name, rows in parts.items()},
+        **{f"{name}_groups": groups[rows] for name, rows in parts.items()},
+    )
 
 
 def load_class(data: str, cache: Path, project: Path, label: str) -> dict:
@@ -239,7 +246,19 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
     if args.data != "demo":
         featurize_cough(cache, args.profile, args.label)
     tasks = [
-        (args.data, cache, args.project, args.label, name, dict(models[name]), budgets, seed, args.samples, args.device, args.clock)
+        (
+            args.data,
+            cache,
+            args.project,
+            args.label,
+            name,
+            dict(models[name]),
+            budgets,
+            seed,
+            args.samples,
+            args.device,
+            args.clock,
+        )
         for name in names
         for seed in seeds
     ]
@@ -342,7 +361,9 @@ def plot(results: list[dict], figure: Path) -> None:
             kid_axis.plot(steps, kid, marker="o", label=name)
         first = next(iter(next(iter(table.values())).values()))
         auroc_axis.axhline(first["reporting_reference_auroc"], color="k", linestyle="--", label="real (reporting half)")
-        auroc_axis.set(title=result["data"], xscale="log", ylim=(0.45, 1.02), ylabel="strongest two-sample AUROC (reporting half)")
+        auroc_axis.set(
+            title=result["data"], xscale="log", ylim=(0.45, 1.02), ylabel="strongest two-sample AUROC (reporting half)"
+        )
         kid_axis.set(xscale="log", yscale="log", xlabel="optimizer steps", ylabel="KID (reporting half, first view)")
         auroc_axis.legend(fontsize=8)
     fig.tight_layout()
