@@ -315,6 +315,10 @@ class RegistryParams(Section):
     margin: float = Field(0.0, ge=0)  # promote only when the candidate beats the champion by more than this
 
 
+PrimaryEndpoint = Literal["auroc", "macro_f1_val_threshold", "macro_f1", "balanced_accuracy"]
+DEFAULT_PRIMARY_ENDPOINTS: tuple[PrimaryEndpoint, ...] = ("auroc", "macro_f1_val_threshold")
+
+
 class ReportParams(Section):
     """Statistics of the report: paired bootstrap intervals and permutation tests against the baseline."""
 
@@ -324,9 +328,7 @@ class ReportParams(Section):
     # The endpoints the report shows first and adjusts as its primary family (synthaug.evaluation.endpoints);
     # the tuning objective optimises the first on validation. Argmax accuracy is never a primary
     # endpoint: a moved decision threshold raises it without better discrimination.
-    primary_endpoints: list[Literal["auroc", "macro_f1_val_threshold", "macro_f1", "balanced_accuracy"]] = Field(
-        default_factory=lambda: ["auroc", "macro_f1_val_threshold"], min_length=1
-    )
+    primary_endpoints: list[PrimaryEndpoint] = Field(default_factory=lambda: list(DEFAULT_PRIMARY_ENDPOINTS), min_length=1)
     # The published protocol the run is compared with (synthaug.protocols); null: medical for the
     # medical protocol, pucks for the industrial one.
     published_protocol: Literal["medical", "pucks", "metal_balls"] | None = None

@@ -23,6 +23,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Decision:
 class MethodChoice:
     """The method with the best mean validation metric over its seeds, and its best seed's version."""
 
-    version: object
+    version: Any  # an MLflow ModelVersion (or anything with `version` and `tags`)
     method: str
     mean: float
     half_width: float  # 95 % t-interval half-width of the mean over seeds (NaN for one seed)
