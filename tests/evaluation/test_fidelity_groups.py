@@ -98,6 +98,19 @@ def test_equalising_sizes_keeps_or_drops_whole_groups():
     kept = groups[rows]
     assert len(rows) <= 20 and all((kept == g).sum() == 3 for g in np.unique(kept))
     np.testing.assert_array_equal(subsample_groups(groups, 200, np.random.default_rng(0)), np.arange(90))
+    # Two groups at least, even past n rows: a group fold needs them (the tiny projects' case: 2 real
+    # participants of 3 recordings against 3 synthetic samples).
+    two = subsample_groups(np.repeat([0, 1], 3), 3, np.random.default_rng(0))
+    assert len(two) == 6
+    assert (
+        0.0
+        <= two_sample_auroc(
+            np.random.default_rng(1).normal(size=(6, 2)),
+            np.zeros((3, 2)) + [[0.0], [1.0], [2.0]],
+            real_groups=np.repeat([0, 1], 3),
+        )
+        <= 1.0
+    )
     with pytest.raises(ValueError, match="2 groups"):
         two_sample_auroc(np.zeros((6, 2)) + np.arange(6)[:, None], np.ones((6, 2)), real_groups=np.zeros(6))
 

@@ -374,12 +374,13 @@ def _two_sample_model(test: str, n_fit: int, seed: int):
     raise ValueError(f"unknown two-sample test {test!r}; valid: {', '.join(TWO_SAMPLE_TESTS)}")
 
 
-def subsample_groups(groups: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of whole groups, drawn in random order until n rows would be exceeded (at least one group).
+def subsample_groups(groups: np.ndarray, n: int, rng: np.random.Generator, *, min_groups: int = 2) -> np.ndarray:
+    """Row indices of whole groups, drawn in random order until n rows would be exceeded.
 
     Equalising two sets' sizes row by row would split a participant's recordings or a file's clips
-    between the kept and the dropped rows; this keeps or drops each group whole. All rows when there
-    are at most n.
+    between the kept and the dropped rows; this keeps or drops each group whole. At least `min_groups`
+    groups are kept (as many as there are, if fewer), even past n rows: cross-validation by group needs
+    two on each side. All rows when there are at most n.
     """
     codes = np.asarray(groups)
     if len(codes) <= n:
@@ -388,11 +389,11 @@ def subsample_groups(groups: np.ndarray, n: int, rng: np.random.Generator) -> np
     total = 0
     for group in rng.permutation(np.unique(codes)):
         rows = np.flatnonzero(codes == group)
-        if kept and total + len(rows) > n:
+        if len(kept) >= min_groups and total + len(rows) > n:
             continue
         kept.append(rows)
         total += len(rows)
-        if total >= n:
+        if total >= n and len(kept) >= min_groups:
             break
     return np.sort(np.concatenate(kept))
 
