@@ -137,13 +137,18 @@ def test_report_has_every_method_with_statistics_and_figures(project: Path):
     assert "# Results: demo-cough (medical protocol)" in report
     assert "2 per method (0, 1)" in report  # the header states the seeds
     assert "`train_classifier.epochs` | `3` | `100`" in report  # and what the profile shrank
-    methods_table = report.split("## Methods")[1].split("\n\n")[1]  # the first table of the section
-    # Row labels may carry a note after the method's name, e.g. "cgan (progressive GAN, unconditional: one class)".
-    rows = {line.split("|")[1].strip().split(" (")[0]: line for line in methods_table.splitlines() if line.startswith("| ")}
-    for method in METHODS:
-        assert "±" in rows[method], method
-        if method != "baseline":
-            assert "p = " in rows[method] and "[" in rows[method], method  # difference, CI and p-value
+    assert "**Primary endpoints**" in report and "80 % power" not in report  # 2 seeds, too few test groups
+    for endpoint in ("### AUROC", "### Macro F1 (val. threshold)"):
+        table = report.split(endpoint)[1].split("\n\n")[1]  # the first table under the endpoint's heading
+        # Row labels may carry a note after the method's name, e.g. "cgan (progressive GAN, unconditional: one class)".
+        rows = {line.split("|")[1].strip().split(" (")[0]: line for line in table.splitlines() if line.startswith("| ")}
+        for method in METHODS:
+            assert "±" in rows[method], method
+            if method != "baseline":  # difference with its interval, p-values and each seed's difference
+                cells = [cell.strip() for cell in rows[method].split("|")]
+                assert "[" in cells[4] and cells[5] and cells[6] and cells[7].count(",") == 1, (endpoint, method)
+    decision = report.split("## Where the decision moved")[1].split("\n## ")[0]
+    assert "Balanced accuracy [CI]" in decision and "Accuracy (argmax, secondary) [CI]" in decision
     for figure in ("reports/figures/methods.png",):
         assert (project / figure).stat().st_size > 10_000
     metrics = json.loads((project / "metrics/report.json").read_text())
