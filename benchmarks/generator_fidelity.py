@@ -37,6 +37,10 @@ measures wall-clock seconds instead (on a GPU, where CPU time says little).
     python benchmarks/generator_fidelity.py --data covid19-cough --label negative
     python benchmarks/generator_fidelity.py --plot        # figure and tables from the saved results
 
+A recipe change is measured as a variant beside the recipe it changes: `--generators vae --set
+latent_density=mixture --variant mixture` trains params.yaml's VAE with that key changed and reports
+its rows as `vae+mixture` (a later run of the same variant replaces them; every other row is kept).
+
 Results go to benchmarks/results/generator_fidelity_<data>.json, the figure to
 benchmarks/generator_fidelity.png and markdown tables to stdout (for benchmarks/README.md).
 """
@@ -199,7 +203,7 @@ def score(data: dict, samples: np.ndarray, half: str) -> dict:
 
 def run_generator(task: tuple) -> list[dict]:
     """Train one generator with one seed through every step budget, scoring its samples after each."""
-    data_name, cache, project, label, name, config, budgets, seed, n_samples, device, clock = task
+    data_name, cache, project, label, name, row_name, config, budgets, seed, n_samples, device, clock = task
     import torch
 
     from synthaug.generators import generator_class
@@ -222,7 +226,7 @@ def run_generator(task: tuple) -> list[dict]:
         samples = generator.sample(n_samples, 0, seed=1000 + seed)
         sampling = now() - started
         row = {
-            "generator": name,
+            "generator": row_name,
             "seed": seed,
             "steps": generator.steps_done,
             "clock": clock,
@@ -232,7 +236,7 @@ def run_generator(task: tuple) -> list[dict]:
         }
         rows.append(row)
         print(
-            f"{name:>8} seed {seed} {row['steps']:>5} steps ({row['seconds_per_step']:.3f} s/step, "
+            f"{row_name:>8} seed {seed} {row['steps']:>5} steps ({row['seconds_per_step']:.3f} s/step, "
             f"{row['seconds_per_sample'] * 1000:.1f} ms/sample): AUROC selection {row['selection']['auroc']:.3f}, "
             f"reporting {row['reporting']['auroc']:.3f} (real {row['reporting']['reference_auroc']:.2f}), "
             f"KID {row['reporting']['kid']:.3g}, coverage {row['reporting']['coverage']:.2f}",
@@ -241,9 +245,22 @@ def run_generator(task: tuple) -> list[dict]:
     return rows
 
 
+def recipe_override(item: str) -> tuple[str, object]:
+    """'KEY=VALUE' -> (KEY, VALUE parsed as YAML)."""
+    import yaml
+
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        sys.exit(f"--set {item!r}: expected KEY=VALUE, e.g. --set latent_density=mixture")
+    return key.strip(), yaml.safe_load(value)
+
+
 def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) -> dict:
     models = generator_params(args.profile).train_generator.models
     names = args.generators.split(",") if args.generators else list(models)
+    overrides = dict(recipe_override(item) for item in args.set)
+    recipes = {name: {**models[name], **overrides} for name in names}
+    labels = {name: f"{name}+{args.variant}" if args.variant else name for name in names}
     cache = Path(tempfile.mkdtemp()) / "features.npz"
     if args.data != "demo":
         featurize_cough(cache, args.profile, args.label)
@@ -254,7 +271,8 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
             args.project,
             args.label,
             name,
-            dict(models[name]),
+            labels[name],
+            recipes[name],
             budgets,
             seed,
             args.samples,
@@ -284,7 +302,7 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
         "device": args.device,
         "clock": args.clock,
         "wall_minutes": (time.perf_counter() - started) / 60.0,
-        "configs": {n: dict(models[n]) for n in names},
+        "configs": {labels[n]: recipes[n] for n in names},
         "rows": rows,
     }
 
@@ -392,6 +410,14 @@ def main() -> None:
     parser.add_argument("--steps", default="250,500,1000,2000", help="comma-separated step budgets (default 250,500,1000,2000)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--generators", help="comma-separated names (default: every generator in params.yaml)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key of the chosen generators (YAML value, e.g. --set latent_density=mixture); needs --variant",
+    )
+    parser.add_argument("--variant", help="name of the recipe change made with --set: its rows are GENERATOR+VARIANT")
     parser.add_argument("--jobs", type=int, default=2, help="trainings side by side, one per core (default 2)")
     parser.add_argument("--samples", type=int, default=200, help="spectrograms drawn per budget (default 200)")
     parser.add_argument("--profile", help="apply profiles/PROFILE.yaml to params.yaml's recipes first (e.g. paper-medical)")
@@ -400,6 +426,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="folder for results/*.json and the figure (default benchmarks/)")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure and tables from saved results")
     args = parser.parse_args()
+    if bool(args.set) != bool(args.variant):
+        parser.error("--set and --variant go together: a changed recipe is reported under its own name")
 
     results = args.out / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -409,10 +437,10 @@ def main() -> None:
         result = train_all(args, budgets, seeds)
         key = args.data if args.data == "demo" else f"{args.data}-{args.label}"
         path = results / f"generator_fidelity_{key}.json"
-        if args.generators and path.is_file():
-            # A run of some generators replaces their rows and keeps the others'.
+        if (args.generators or args.variant) and path.is_file():
+            # A run of some generators (or recipe variants) replaces their rows and keeps the others'.
             saved_result = json.loads(path.read_text())
-            generators = args.generators.split(",")
+            generators = set(result["configs"])
             kept = [row for row in saved_result["rows"] if row["generator"] not in generators]
             result["rows"] = kept + result["rows"]
             result["configs"] = {**saved_result["configs"], **result["configs"]}

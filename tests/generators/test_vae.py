@@ -1,5 +1,5 @@
 """The VAE generator: learns, samples deterministically, saves, resumes exactly, guards divergence,
-KL warm-up, free bits and the reconstruction reduction."""
+KL warm-up, free bits, the reconstruction reduction, the sigma-VAE likelihood and the latent mixture."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from torch import nn
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
-from synthaug.generators.vae import VAE
+from synthaug.generators.latent_mixture import LatentMixture
+from synthaug.generators.vae import VAE, optimal_gaussian_nll
 
 SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
 TINY = {"steps": 6, "batch_size": 8, "width": 0.125, "latent_dim": 8, "lr": 1e-3}
@@ -112,6 +113,8 @@ def test_published_architecture_at_width_one():
         "kl_warmup_steps": 0,
         "free_bits": 0.0,
         "decoder_noise": False,
+        "latent_density": "prior",
+        "mixture_components": 10,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -195,3 +198,62 @@ def test_the_ema_decoder_samples_with_batch_norm_statistics_of_the_averaged_weig
     first = vae.sample(4, seed=3)
     assert not any(torch.equal(a.running_mean, b.running_mean) for a, b in zip(norms, live, strict=True))
     np.testing.assert_array_equal(vae.sample(4, seed=3), first)  # deterministic: the same statistics again
+
+
+def test_the_sigma_vae_variance_is_the_optimum_of_the_gaussian_likelihood():
+    """The sigma-VAE's sigma^2 is the batch's mean squared error, and no other variance gives a lower NLL."""
+    squared = torch.rand(8, 50, generator=torch.Generator().manual_seed(0)) * 2.0
+    nll, variance = optimal_gaussian_nll(squared)
+    assert float(variance) == pytest.approx(float(squared.mean()), rel=1e-5)
+
+    def gaussian_nll(var: float) -> float:
+        d = squared.shape[1]
+        return float((0.5 * d * np.log(2 * np.pi * var) + squared.sum(dim=1) / (2 * var)).mean())
+
+    assert float(nll) == pytest.approx(gaussian_nll(float(variance)), rel=1e-5)
+    for factor in (0.5, 0.9, 1.1, 2.0):
+        assert gaussian_nll(float(variance) * factor) > float(nll)
+
+
+def test_gaussian_reconstruction_trains_and_logs_its_sigma():
+    vae = VAE({**TINY, "steps": 12, "reconstruction": "gaussian", "beta": 1.0}, input_shape=SHAPE, seed=0, device="cpu")
+    history = vae.fit(spectrograms(), log_every=4)
+    assert history[-1]["sigma"] < history[0]["sigma"]  # the reconstructions improve, so the optimal sigma falls
+    assert history[-1]["loss"] == pytest.approx(history[-1]["reconstruction"] + history[-1]["kl"], rel=1e-5)
+
+
+def test_the_latent_mixture_samples_inside_the_training_latents_support():
+    """Two tight clusters of latents far apart: samples land in the clusters, never in the gap between
+    them (where N(0, I) or one Gaussian would put many), in proportion to the clusters' sizes."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[4.0] * 6, [-4.0] * 6])
+    latents = np.concatenate([centres[0] + 0.1 * rng.standard_normal((300, 6)), centres[1] + 0.1 * rng.standard_normal((100, 6))])
+    mixture = LatentMixture(1, 4, 6)
+    mixture.fit(latents, np.zeros(len(latents), dtype=np.int64), seed=0)
+    samples = mixture.sample(2000, 0, torch.Generator().manual_seed(1)).numpy()
+    distance = np.linalg.norm(samples[:, None, :] - centres[None], axis=2)
+    assert distance.min(axis=1).max() < 1.5  # every sample within a few cluster radii of a cluster
+    assert np.mean(distance[:, 0] < distance[:, 1]) == pytest.approx(0.75, abs=0.04)
+    with pytest.raises(RuntimeError, match="never fitted"):
+        LatentMixture(1, 2, 6).sample(3, 0, torch.Generator())
+
+
+def test_mixture_sampling_is_deterministic_survives_save_load_and_is_per_class(tmp_path):
+    x = spectrograms(24)
+    config = {**TINY, "latent_density": "mixture", "mixture_components": 3}
+    vae = VAE(config, input_shape=SHAPE, seed=2, device="cpu")
+    vae.fit(x)
+    assert bool(vae.mixture.fitted.all())
+    first = vae.sample(5, seed=4)
+    np.testing.assert_array_equal(first, vae.sample(5, seed=4))
+    vae.save(tmp_path / "vae.pt")
+    np.testing.assert_array_equal(VAE.load(tmp_path / "vae.pt", device="cpu").sample(5, seed=4), first)
+
+    conditional = VAE({**config, "class_conditional": True}, input_shape=SHAPE, n_classes=2, seed=2, device="cpu")
+    conditional.fit(x, np.arange(24) % 2)
+    assert conditional.mixture.means.shape[0] == 2 and bool(conditional.mixture.fitted.all())
+    assert not torch.equal(conditional.mixture.means[0], conditional.mixture.means[1])
+    with pytest.raises(ConfigError, match="vae.latent_density"):
+        VAE({**TINY, "latent_density": "gmm"}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="vae.mixture_components"):
+        VAE({**TINY, "mixture_components": 0}, input_shape=SHAPE, device="cpu")

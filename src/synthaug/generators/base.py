@@ -19,7 +19,7 @@ the loop needs no notion of an epoch and resumes mid-pass. The loop also owns
 - a progress bar with an ETA on a terminal, quiet in logs and CI.
 
 A subclass builds its networks and optimizers (`build`), runs one optimizer step (`train_step`),
-samples (`sample`, through `sampling_network()` so the EMA weights are used) and lists what a
+fits what sampling needs beyond the networks after training (`finish_training`, optional), samples (`sample`, through `sampling_network()` so the EMA weights are used) and lists what a
 checkpoint must hold (`modules`).
 
 Shapes: spectrograms are float32 [N, 1, mels, frames], z-scored per mel channel. Unconditional
@@ -192,6 +192,12 @@ class Generator(ABC):
         """The network `sample` runs (decoder, generator, U-Net): the one whose weights the EMA averages."""
         raise NotImplementedError(f"{self.name} does not name a network for the weight EMA")
 
+    def finish_training(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """After the last step of each `fit`, with the whole training set: fit what sampling needs
+        beyond the networks (the VAE's latent mixture). Must not draw from the training process's
+        random generator, so that a training continued by a later `fit` is unchanged."""
+        return None
+
     def batches_per_step(self) -> int:
         """Mini-batches one `train_step` consumes (WGAN-GP: one per critic update)."""
         return 1
@@ -319,6 +325,7 @@ class Generator(ABC):
         finally:
             self._window = window
             bar.close()
+        self.finish_training(xt, yt)
         return self.history
 
     def _training_process(self, n_train: int) -> tuple[torch.Generator, BatchStream]:

@@ -20,6 +20,19 @@ to use z before the prior pulls the posterior onto it (Bowman et al. 2016); `fre
 latent dimension) leaves a dimension's batch-mean KL unpenalised below that floor (Kingma et al.
 2016), so the posterior cannot collapse onto the prior. The logged `kl` is always the plain KL.
 
+`reconstruction: gaussian` is the sigma-VAE of Rybkin et al. 2021: the reconstruction term is the
+Gaussian negative log-likelihood of the spectrogram with one variance sigma^2 set to its optimum, the
+batch's mean squared error (`optimal_gaussian_nll`), so the balance between reconstruction and KL is
+learned instead of fixed by beta and the loss's scale (with `sum`, beta 0.1 on 3,008 log-mel cells
+leaves the KL term so weak that z ~ N(0, I) decodes to regions no training spectrogram encodes to).
+With it, `beta: 1` is the plain ELBO.
+
+`latent_density: mixture` samples z from a Gaussian mixture (`mixture_components`, diagonal
+covariances, scikit-learn) fitted at the end of training to draws from the encoder's posteriors of
+the training spectrograms (their aggregate posterior), not from N(0, I): the decoder then sees the
+latents it was trained on (Ghosh et al. 2020 fit such an ex-post density to deterministic codes).
+Conditional VAEs fit one mixture per class. `prior` (the published recipe) samples N(0, I).
+
 `decoder_noise: true` (off in the published recipe, which samples the decoder's mean) samples the
 likelihood the squared-error loss stands for, x ~ N(decoder(z), sigma^2), rather than its mean: sigma^2
 per mel band is a running mean of the training reconstructions' squared error. A decoded mean is smooth
@@ -33,6 +46,7 @@ with z at the decoder's input (p(x | z, y)); `sample` decodes z ~ N(0, I) with t
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +55,7 @@ from torch import nn
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
+from synthaug.generators.latent_mixture import LatentMixture
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
 from synthaug.generators.options import key_name
 
@@ -136,6 +151,25 @@ class ResidualVariance(nn.Module):
         self.updates += 1
 
 
+# The sigma-VAE's log sigma is kept above this, so a batch reconstructed perfectly (an overfit toy
+# set) gives a large finite loss rather than -inf (Rybkin et al. clip log sigma at -6 likewise).
+MIN_LOG_SIGMA = -6.0
+
+
+def optimal_gaussian_nll(squared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sigma-VAE's reconstruction term from squared errors [B, D]: the Gaussian negative
+    log-likelihood per spectrogram, averaged over the batch, with one variance for every cell set to
+    the value that minimises it, the batch's mean squared error. Returns (nll, sigma^2).
+
+    NLL = D/2 log(2 pi sigma^2) + SSE / (2 sigma^2) per spectrogram; its minimum over sigma^2 is at
+    the mean of SSE / D, so the optimum needs no learned parameter."""
+    log_sigma = (0.5 * squared.mean().log()).clamp(min=MIN_LOG_SIGMA)
+    variance = (2 * log_sigma).exp()
+    d = squared.shape[1]
+    nll = 0.5 * d * (math.log(2 * math.pi) + 2 * log_sigma) + squared.sum(dim=1) / (2 * variance)
+    return nll.mean(), variance.detach()
+
+
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions: [B]."""
     return kl_per_dimension(mu, logvar).sum(dim=1)
@@ -151,8 +185,13 @@ def beta_at(step: int, beta: float, warmup_steps: int) -> float:
     return beta if warmup_steps <= 0 else beta * min(1.0, (step + 1) / warmup_steps)
 
 
+# Posterior draws per training spectrogram that the latent mixture is fitted to.
+LATENT_DRAWS = 4
+
+
 class VAE(Generator):
-    """VAE of one class (or of every class, `class_conditional`); `sample` decodes z ~ N(0, I)."""
+    """VAE of one class (or of every class, `class_conditional`); `sample` decodes z ~ N(0, I), or z from
+    the latent mixture."""
 
     name = "vae"
     conditional_option = True
@@ -169,6 +208,8 @@ class VAE(Generator):
         "kl_warmup_steps": 0,
         "free_bits": 0.0,
         "decoder_noise": False,
+        "latent_density": "prior",
+        "mixture_components": 10,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -183,11 +224,20 @@ class VAE(Generator):
         for key in ("beta", "free_bits", "kl_warmup_steps"):
             if float(c[key]) < 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
-        if c["reconstruction"] not in ("sum", "mean"):
+        if c["reconstruction"] not in ("sum", "mean", "gaussian"):
             raise ConfigError(
                 f"{key_name(self.name, 'reconstruction')} must be sum (squared error summed over "
-                f"the spectrogram, published) or mean (per element), got {c['reconstruction']!r}"
+                f"the spectrogram, published), mean (per element) or gaussian (the sigma-VAE's "
+                f"likelihood with the optimal variance), got {c['reconstruction']!r}"
             )
+        if c["latent_density"] not in ("prior", "mixture"):
+            raise ConfigError(
+                f"{key_name(self.name, 'latent_density')} must be prior (sample z ~ N(0, I), published) or "
+                f"mixture (a Gaussian mixture fitted to the training latents), got {c['latent_density']!r}"
+            )
+        components = c["mixture_components"]
+        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+            raise ConfigError(f"{key_name(self.name, 'mixture_components')} must be a whole number >= 1, got {components!r}")
         if not isinstance(c["decoder_noise"], bool):
             raise ConfigError(f"{key_name(self.name, 'decoder_noise')} must be true or false, got {c['decoder_noise']!r}")
         filters = [scaled(f, c["width"]) for f in FILTERS]
@@ -198,6 +248,11 @@ class VAE(Generator):
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizer = torch.optim.Adam(params, lr=float(c["lr"]))
         self.residual = ResidualVariance(self.input_shape[1]).to(self.device) if c["decoder_noise"] else None
+        self.mixture = (
+            LatentMixture(self.n_classes if self.class_conditional else 1, int(components), latent_dim).to(self.device)
+            if c["latent_density"] == "mixture"
+            else None
+        )
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         modules: dict[str, nn.Module | torch.optim.Optimizer] = {
@@ -207,6 +262,8 @@ class VAE(Generator):
         }
         if self.residual is not None:
             modules["residual_variance"] = self.residual
+        if self.mixture is not None:
+            modules["latent_mixture"] = self.mixture
         return modules
 
     def ema_target(self) -> nn.Module:
@@ -226,7 +283,13 @@ class VAE(Generator):
         if self.residual is not None:
             self.residual.update(squared_map.detach())
         squared = squared_map.flatten(1)
-        reconstruction = (squared.sum(dim=1) if self.config["reconstruction"] == "sum" else squared.mean(dim=1)).mean()
+        mode = self.config["reconstruction"]
+        extra = {}
+        if mode == "gaussian":
+            reconstruction, variance = optimal_gaussian_nll(squared)
+            extra["sigma"] = float(variance.sqrt())
+        else:
+            reconstruction = (squared.sum(dim=1) if mode == "sum" else squared.mean(dim=1)).mean()
         kl_dims = kl_per_dimension(mu, logvar)
         kl = kl_dims.sum(dim=1).mean()
         free_bits = float(self.config["free_bits"])
@@ -236,12 +299,35 @@ class VAE(Generator):
         loss.backward()
         self.optimizer.step()
         loss, reconstruction, kl = torch.stack([loss, reconstruction, kl]).detach().tolist()
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "beta": beta}
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "beta": beta, **extra}
+
+    @torch.no_grad()
+    def finish_training(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Fit the latent mixture (if any) to the encoder's posteriors of the training spectrograms."""
+        if self.mixture is None:
+            return
+        self.encoder.eval()
+        labels = y if self.class_conditional else None
+        # Its own generator, seeded by the step: drawing from the training process's would change
+        # the batches of a training that continues after this fit.
+        rng = torch.Generator(device="cpu").manual_seed(self.seed * 100_003 + self.steps_done)
+        chunk = int(self.config["batch_size"]) * 8
+        draws = []
+        for _ in range(LATENT_DRAWS):
+            parts = []
+            for start in range(0, len(x), chunk):
+                mu, logvar = self.encoder(x[start : start + chunk], None if labels is None else labels[start : start + chunk])
+                eps = torch.randn(mu.shape, generator=rng).to(self.device)
+                parts.append((mu + eps * (0.5 * logvar).exp()).cpu())
+            draws.append(torch.cat(parts))
+        latents = torch.cat(draws).numpy()
+        classes = np.tile(y.cpu().numpy(), LATENT_DRAWS) if self.class_conditional else np.zeros(len(latents), dtype=np.int64)
+        self.mixture.fit(latents, classes, seed=self.seed)
 
     @torch.no_grad()
     def sample(self, n: int, label: int | None = None, *, seed: int = 0) -> np.ndarray:
-        """n spectrograms decoded from z ~ N(0, I) (by the EMA decoder, if any; of class `label` when
-        conditional); the same seed gives the same spectrograms."""
+        """n spectrograms decoded from z ~ N(0, I) or the latent mixture (by the EMA decoder, if any; of
+        class `label` when conditional); the same seed gives the same spectrograms."""
         labels = self.labels_for(n, label)
         if n <= 0:
             return np.zeros((0, *self.input_shape), dtype=np.float32)
@@ -253,7 +339,10 @@ class VAE(Generator):
             standing_statistics(decoder, lambda g: decoder(torch.randn(size, latent, generator=g).to(self.device), classes))
         decoder.eval()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
-        z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
+        if self.mixture is not None:
+            z = self.mixture.sample(int(n), 0 if label is None or not self.class_conditional else int(label), rng)
+        else:
+            z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
         # Drawn up front, like z, so chunking does not change the result.
         noise = torch.randn((int(n), *self.input_shape), generator=rng) if self.residual is not None else None
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
