@@ -20,6 +20,11 @@ VARIANCE_FLOOR = 1e-4
 class LatentMixture(nn.Module):
     """Per class: mixture weights [K], means [K, D] and standard deviations [K, D] as buffers."""
 
+    weights: torch.Tensor
+    means: torch.Tensor
+    scales: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(self, n_classes: int, components: int, latent_dim: int) -> None:
         super().__init__()
         self.register_buffer("weights", torch.zeros(n_classes, components))
