@@ -9,7 +9,8 @@ bursts; per-pixel noise averages out), by the strongest of the audit's kNN and q
 tests. An untrained generator scores about 1.0; a generator that stops learning, or a broken loss,
 does not get below the bound. These tests train for about 10-40 s each on one quiet core, so they are `slow`.
 Within those budgets every generator cuts KID several times over; only the diffusion model also gets
-below the two-sample bound and beyond the mean (benchmarks/README.md has the longer picture).
+below the two-sample bound, and only it and the VAE that samples a mixture fitted to its training
+latents get beyond the mean (benchmarks/README.md has the longer picture).
 
 Cutting KID is not learning the data: a generator collapsed to the training mean cuts it a hundred
 times. So the tests also bound KID between fresh real data's and a mean-collapsed control's, with a
@@ -33,11 +34,21 @@ KID_SHARE_BOUND = 0.5
 COVERAGE_FLOOR = 0.5
 # Training cuts KID at least this many times. The progressive GAN spends most of a 30 s budget on its
 # low-resolution stages (measured: KID 3.24 -> 1.87), the others cut it 7 to 400 times.
-KID_FACTOR = {"vae": 5.0, "wgan_gp": 5.0, "ddpm": 5.0, "cgan": 1.5}
+KID_FACTOR = {"vae": 5.0, "vae+mixture": 5.0, "wgan_gp": 5.0, "ddpm": 5.0, "cgan": 1.5}
 
 # Small networks at short budgets: what makes each learn this data in well under 30 s on one core.
 RECIPES = {
     "vae": {"steps": 300, "batch_size": 32, "width": 0.125, "latent_dim": 16, "lr": 2e-3, "kl_warmup_steps": 50},
+    # The same VAE sampling from a Gaussian mixture fitted to its training latents instead of N(0, I).
+    "vae+mixture": {
+        "steps": 300,
+        "batch_size": 32,
+        "width": 0.125,
+        "latent_dim": 16,
+        "lr": 2e-3,
+        "kl_warmup_steps": 50,
+        "latent_density": "mixture",
+    },
     "wgan_gp": {
         "steps": 300,
         "batch_size": 32,
@@ -145,7 +156,8 @@ def fidelity_of(name: str, cache: dict) -> dict[str, float]:
         torch.manual_seed(0)
         torch.set_num_threads(1)
         train, held_out = bursts(400, 0), bursts(200, 1)
-        generator = generator_class(name)(RECIPES[name], input_shape=(1, SIZE, SIZE), seed=0)
+        # A recipe's key names its generator before any '+' (vae+mixture is a VAE).
+        generator = generator_class(name.split("+")[0])(RECIPES[name], input_shape=(1, SIZE, SIZE), seed=0)
         before_auroc, before_kid = fidelity(generator.sample(200, 0, seed=1), held_out)
         generator.fit(train, np.zeros(len(train), dtype=np.int64), progress=False)
         samples = generator.sample(200, 0, seed=1)
@@ -180,11 +192,17 @@ def test_a_short_training_cuts_the_distance_to_held_out_data(name, trained):
     )
 
 
-# Within these budgets only the diffusion model gets beyond the mean (measured: KID share / coverage
-# VAE 3.5 / 0.74, WGAN-GP 20 / 0.01, progressive GAN 67 / 0.00, DDPM 0.03 / 0.93): the others cut KID
+# Within these budgets only the diffusion model and the VAE sampling its latent mixture get beyond the
+# mean (measured: KID share / coverage DDPM 0.03 / 0.93, VAE with the mixture 0.42 / 0.93; the VAE
+# sampling N(0, I) 3.4 / 0.74, WGAN-GP 20 / 0.01, progressive GAN 67 / 0.00): the others cut KID
 # (above) but stay further from held-out data than the training mean itself. Strict xfails, as below.
+BEYOND_THE_MEAN = ("ddpm", "vae+mixture")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(name, marks=() if name == "ddpm" else NOT_YET) for name in sorted(RECIPES)])
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=() if name in BEYOND_THE_MEAN else NOT_YET) for name in sorted(RECIPES)]
+)
 def test_samples_are_closer_to_held_out_data_than_the_training_mean_and_cover_it(name, trained):
     result = fidelity_of(name, trained)
     assert learned_beyond_the_mean(result), (

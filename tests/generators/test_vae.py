@@ -242,6 +242,8 @@ def test_mixture_sampling_is_deterministic_survives_save_load_and_is_per_class(t
     x = spectrograms(24)
     config = {**TINY, "latent_density": "mixture", "mixture_components": 3}
     vae = VAE(config, input_shape=SHAPE, seed=2, device="cpu")
+    prior = VAE({**TINY, "latent_density": "prior"}, input_shape=SHAPE, seed=2, device="cpu")
+    np.testing.assert_array_equal(vae.sample(3, seed=1), prior.sample(3, seed=1))  # untrained: the prior
     vae.fit(x)
     assert bool(vae.mixture.fitted.all())
     first = vae.sample(5, seed=4)

@@ -31,7 +31,8 @@ With it, `beta: 1` is the plain ELBO.
 covariances, scikit-learn) fitted at the end of training to draws from the encoder's posteriors of
 the training spectrograms (their aggregate posterior), not from N(0, I): the decoder then sees the
 latents it was trained on (Ghosh et al. 2020 fit such an ex-post density to deterministic codes).
-Conditional VAEs fit one mixture per class. `prior` (the published recipe) samples N(0, I).
+Conditional VAEs fit one mixture per class. `prior` (the published recipe) samples N(0, I), as does
+a mixture VAE before its first `fit` (nothing to fit a density to yet).
 
 `decoder_noise: true` (off in the published recipe, which samples the decoder's mean) samples the
 likelihood the squared-error loss stands for, x ~ N(decoder(z), sigma^2), rather than its mean: sigma^2
@@ -339,8 +340,9 @@ class VAE(Generator):
             standing_statistics(decoder, lambda g: decoder(torch.randn(size, latent, generator=g).to(self.device), classes))
         decoder.eval()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
-        if self.mixture is not None:
-            z = self.mixture.sample(int(n), 0 if label is None or not self.class_conditional else int(label), rng)
+        mixture_class = 0 if label is None or not self.class_conditional else int(label)
+        if self.mixture is not None and bool(self.mixture.fitted[mixture_class]):
+            z = self.mixture.sample(int(n), mixture_class, rng)
         else:
             z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
         # Drawn up front, like z, so chunking does not change the result.
