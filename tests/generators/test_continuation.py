@@ -29,6 +29,7 @@ CONFIGS = {
         "mixture_components": 2,
     },
     "wgan_gp": {"batch_size": 4, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3, "ema_decay": 0.9},
+    "wgan_gp+lecam": {"batch_size": 4, "width": 0.125, "noise_dim": 8, "n_critic": 2, "lr": 1e-3, "lecam_lambda": 0.3},
     "ddpm": {
         "batch_size": 4,
         "lr": 1e-3,

@@ -1,5 +1,5 @@
 """WGAN-GP: the penalty's formula, a critic that learns, determinism, save/load, exact resume, guards,
-DiffAugment, EMA and the optimizer options."""
+DiffAugment, EMA, LeCam and the optimizer options."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from synthaug.errors import ConfigError
 from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
+from synthaug.generators.lecam import LeCamAnchors
 from synthaug.generators.wgan_gp import WGANGP, gradient_penalty
 
 SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
@@ -143,6 +144,8 @@ def test_published_setup_at_width_one():
         "width": 1.0,
         "spectral_norm": True,
         "diffaugment": [],
+        "lecam_lambda": 0.0,
+        "lecam_decay": 0.99,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -215,3 +218,38 @@ def test_ema_samples_use_batch_norm_statistics_of_the_averaged_generator():
     averaged = dict(generator.sampling_network().named_buffers())
     assert not torch.allclose(averaged["blocks.1.running_mean"], live["blocks.1.running_mean"])
     np.testing.assert_array_equal(generator.sample(4, seed=2), first)
+
+
+def test_lecam_anchors_start_at_the_first_batch_then_average_and_the_penalty_pulls_scores_together():
+    anchors = LeCamAnchors(decay=0.9)
+    anchors.update(torch.tensor([2.0, 4.0]), torch.tensor([-1.0, -3.0]))  # the first batch sets them
+    assert float(anchors.real) == pytest.approx(3.0) and float(anchors.fake) == pytest.approx(-2.0)
+    anchors.update(torch.tensor([13.0]), torch.tensor([8.0]))
+    assert float(anchors.real) == pytest.approx(0.9 * 3.0 + 0.1 * 13.0)
+    assert float(anchors.fake) == pytest.approx(0.9 * -2.0 + 0.1 * 8.0)
+    assert int(anchors.updates) == 2
+    # Scores that sit on the other side's anchor cost nothing; apart, the squared distances.
+    real, fake = anchors.fake.expand(3), anchors.real.expand(3)
+    assert float(anchors.penalty(real, fake)) == pytest.approx(0.0, abs=1e-6)
+    assert float(anchors.penalty(real + 1.0, fake - 2.0)) == pytest.approx(1.0 + 4.0)
+
+
+def test_lecam_enters_the_critic_loss_and_its_anchors_travel_in_the_saved_model(tmp_path):
+    x = spectrograms()
+    plain = WGANGP({**TINY, "steps": 1, "n_critic": 1}, input_shape=SHAPE, seed=0, device="cpu")
+    lecam = WGANGP({**TINY, "steps": 1, "n_critic": 1, "lecam_lambda": 0.5}, input_shape=SHAPE, seed=0, device="cpu")
+    (p,) = plain.fit(x, log_every=1)
+    (r,) = lecam.fit(x, log_every=1)
+    # Same seed and first batch: the critic loss differs by lambda times the LeCam term alone.
+    assert r["critic_loss"] == pytest.approx(p["critic_loss"] + 0.5 * r["lecam"], rel=1e-5)
+    assert "lecam" not in p and int(lecam.lecam.updates) == 1
+    lecam.config["steps"] = 3
+    lecam.fit(x)
+    assert int(lecam.lecam.updates) == 3  # one update per critic step
+    lecam.save(tmp_path / "wgan.pt")
+    loaded = WGANGP.load(tmp_path / "wgan.pt", device="cpu")
+    assert torch.equal(loaded.lecam.real, lecam.lecam.real) and torch.equal(loaded.lecam.fake, lecam.lecam.fake)
+    with pytest.raises(ConfigError, match="wgan_gp.lecam_lambda"):
+        WGANGP({**TINY, "lecam_lambda": -1}, input_shape=SHAPE, device="cpu")
+    with pytest.raises(ConfigError, match="wgan_gp.lecam_decay"):
+        WGANGP({**TINY, "lecam_decay": 1.0}, input_shape=SHAPE, device="cpu")

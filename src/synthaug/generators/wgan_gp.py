@@ -19,7 +19,10 @@ data: `optimizer: adam` (betas (0, 0.9), as Gulrajani et al.), `lr_critic` and `
 (each null = `lr`, a number replaces it for that network alone),
 `diffaugment` (a list of transforms from synthaug.generators.diffaugment, applied alike to real and
 generated batches before the critic; the gradient penalty is taken on interpolates of the augmented
-batches) and `ema_decay` (samples come from an exponential moving average of the generator).
+batches), `ema_decay` (samples come from an exponential moving average of the generator) and
+`lecam_lambda` (LeCam regularisation of the critic, weight lambda; anchors averaged with
+`lecam_decay`; 0 = off): the critic's scores of real and generated batches are pulled towards moving
+averages of each other (`synthaug.generators.lecam`), beside the gradient penalty, which stays.
 
 `class_conditional: true` makes one WGAN-GP learn every class: the generator sees a learned class
 embedding concatenated with its noise, and the critic is a projection discriminator (Miyato &
@@ -42,6 +45,7 @@ from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator, split_batches
 from synthaug.generators.diffaugment import check_policy, diff_augment
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
+from synthaug.generators.lecam import LeCamAnchors
 from synthaug.generators.options import key_name
 
 CRITIC_FILTERS = (64, 128, 256, 512)
@@ -162,6 +166,8 @@ class WGANGP(Generator):
         "width": 1.0,
         "spectral_norm": True,
         "diffaugment": [],
+        "lecam_lambda": 0.0,
+        "lecam_decay": 0.99,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -178,6 +184,10 @@ class WGANGP(Generator):
                 raise ConfigError(f"{key_name(self.name, key)} must be null (use lr) or > 0, got {c[key]!r}")
         if float(c["gp_lambda"]) < 0:
             raise ConfigError(f"{key_name(self.name, 'gp_lambda')} must be >= 0, got {c['gp_lambda']!r}")
+        if isinstance(c["lecam_lambda"], bool) or float(c["lecam_lambda"]) < 0:
+            raise ConfigError(f"{key_name(self.name, 'lecam_lambda')} must be >= 0 (0 = off), got {c['lecam_lambda']!r}")
+        if isinstance(c["lecam_decay"], bool) or not 0 <= float(c["lecam_decay"]) < 1:
+            raise ConfigError(f"{key_name(self.name, 'lecam_decay')} must be in [0, 1), e.g. 0.99, got {c['lecam_decay']!r}")
         if c["optimizer"] not in ("rmsprop", "adam"):
             raise ConfigError(
                 f"{key_name(self.name, 'optimizer')} must be rmsprop (published) or adam "
@@ -202,6 +212,7 @@ class WGANGP(Generator):
         ).to(self.device)
         self.generator_optimizer = self._optimizer(self.generator, float(c["lr_generator"] or c["lr"]))
         self.critic_optimizer = self._optimizer(self.critic, float(c["lr_critic"] or c["lr"]))
+        self.lecam = LeCamAnchors(float(c["lecam_decay"])).to(self.device) if float(c["lecam_lambda"]) > 0 else None
 
     def _optimizer(self, network: nn.Module, lr: float) -> torch.optim.Optimizer:
         if self.config["optimizer"] == "adam":
@@ -209,12 +220,15 @@ class WGANGP(Generator):
         return torch.optim.RMSprop(network.parameters(), lr=lr)
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        return {
+        modules: dict[str, nn.Module | torch.optim.Optimizer] = {
             "generator": self.generator,
             "critic": self.critic,
             "generator_optimizer": self.generator_optimizer,
             "critic_optimizer": self.critic_optimizer,
         }
+        if self.lecam is not None:
+            modules["lecam_anchors"] = self.lecam
+        return modules
 
     def ema_target(self) -> nn.Module:
         return self.generator
@@ -231,14 +245,16 @@ class WGANGP(Generator):
     def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
         """n_critic critic steps (one per mini-batch of x), then one generator step.
 
-        Returns the critic steps' means of 'critic_loss' (-wasserstein + penalty),
+        Returns the critic steps' means of 'critic_loss' (-wasserstein + penalty [+ lambda * lecam]),
+        'lecam' when LeCam is on,
         'gradient_penalty' and 'wasserstein' (E[critic(real)] - E[critic(fake)], on augmented
         inputs when DiffAugment is on) and the generator step's 'generator_loss' (-E[critic(fake)]).
         """
         self.generator.train()
         self.critic.train()
         gp_lambda = float(self.config["gp_lambda"])
-        critic_totals = torch.zeros(3, device=self.device)
+        lecam_lambda = float(self.config["lecam_lambda"])
+        critic_totals = torch.zeros(4, device=self.device)
         mini_batches = split_batches(x, self.batches_per_step())
         label_batches = split_batches(y, self.batches_per_step()) if self.class_conditional else [None] * len(mini_batches)
         for real, labels in zip(mini_batches, label_batches):
@@ -253,18 +269,26 @@ class WGANGP(Generator):
                 lambda x_hat, labels=labels: self.critic(x_hat, labels), real_seen, fake_seen, rng, gp_lambda=gp_lambda
             )
             critic_loss = penalty - wasserstein
+            lecam = torch.zeros((), device=self.device)
+            if self.lecam is not None:
+                self.lecam.update(real_score, fake_score)
+                lecam = self.lecam.penalty(real_score, fake_score)
+                critic_loss = critic_loss + lecam_lambda * lecam
             self.critic_optimizer.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimizer.step()
-            critic_totals += torch.stack([critic_loss, penalty, wasserstein]).detach()
+            critic_totals += torch.stack([critic_loss, penalty, wasserstein, lecam]).detach()
         generator_loss = self._generator_step(len(mini_batches[0]), label_batches[0], rng)
-        critic_loss, penalty, wasserstein = (critic_totals / len(mini_batches)).tolist()
-        return {
+        critic_loss, penalty, wasserstein, lecam_mean = (critic_totals / len(mini_batches)).tolist()
+        record = {
             "critic_loss": critic_loss,
             "generator_loss": generator_loss.item(),
             "gradient_penalty": penalty,
             "wasserstein": wasserstein,
         }
+        if self.lecam is not None:
+            record["lecam"] = lecam_mean
+        return record
 
     def _generator_step(self, n: int, labels: torch.Tensor | None, rng: torch.Generator) -> torch.Tensor:
         # Frozen critic: its weight gradients would be discarded anyway (cleared before its next step).
