@@ -41,6 +41,11 @@ A recipe change is measured as a variant beside the recipe it changes: `--genera
 latent_density=mixture --variant mixture` trains params.yaml's VAE with that key changed and reports
 its rows as `vae+mixture` (a later run of the same variant replaces them; every other row is kept).
 
+`--minutes M` caps each training's wall-clock time over all its budgets (the training stops inside a
+budget and its last point says how many steps it reached): the GPU check's sizing. `--features FILE`
+keeps the featurized covid19-cough class in FILE, read when it exists, so a machine without the data
+set (the GPU machine) runs on features made here (`--featurize-only` writes them and stops).
+
 Results go to benchmarks/results/generator_fidelity_<data>.json, the figure to
 benchmarks/generator_fidelity.png and markdown tables to stdout (for benchmarks/README.md).
 """
@@ -203,7 +208,7 @@ def score(data: dict, samples: np.ndarray, half: str) -> dict:
 
 def run_generator(task: tuple) -> list[dict]:
     """Train one generator with one seed through every step budget, scoring its samples after each."""
-    data_name, cache, project, label, name, row_name, config, budgets, seed, n_samples, device, clock = task
+    data_name, cache, project, label, name, row_name, config, budgets, seed, n_samples, device, clock, minutes = task
     import torch
 
     from synthaug.generators import generator_class
@@ -216,18 +221,23 @@ def run_generator(task: tuple) -> list[dict]:
     # CPU time of this process with one thread, or wall-clock time (on a GPU, where CPU time says little).
     now = time.process_time if clock == "cpu" else time.perf_counter
     labels = np.zeros(len(train), dtype=np.int64)
-    rows, spent = [], 0.0
+    rows, spent, wall = [], 0.0, 0.0
     for steps in budgets:
         generator.config["steps"] = int(steps)  # the training continues: fit to 250, then to 500, ...
-        started = now()
+        if minutes is not None:
+            # --minutes caps the whole training: each budget gets what the earlier ones left.
+            generator.config["max_minutes"] = max(float(minutes) - wall / 60.0, 1e-3)
+        started, wall_started = now(), time.perf_counter()
         generator.fit(train, labels, progress=False)
         spent += now() - started
+        wall += time.perf_counter() - wall_started
         started = now()
         samples = generator.sample(n_samples, 0, seed=1000 + seed)
         sampling = now() - started
         row = {
             "generator": row_name,
             "seed": seed,
+            "budget": int(steps),
             "steps": generator.steps_done,
             "clock": clock,
             "seconds_per_step": spent / max(generator.steps_done, 1),
@@ -242,6 +252,8 @@ def run_generator(task: tuple) -> list[dict]:
             f"KID {row['reporting']['kid']:.3g}, coverage {row['reporting']['coverage']:.2f}",
             flush=True,
         )
+        if generator.stop_reason is not None:
+            break  # --minutes ran out: this was the last point
     return rows
 
 
@@ -261,9 +273,12 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
     overrides = dict(recipe_override(item) for item in args.set)
     recipes = {name: {**models[name], **overrides} for name in names}
     labels = {name: f"{name}+{args.variant}" if args.variant else name for name in names}
-    cache = Path(tempfile.mkdtemp()) / "features.npz"
-    if args.data != "demo":
+    cache = args.features or Path(tempfile.mkdtemp()) / "features.npz"
+    if args.data != "demo" and not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
         featurize_cough(cache, args.profile, args.label)
+    if args.featurize_only:
+        sys.exit(0 if args.data != "demo" else "--featurize-only needs --data covid19-cough")
     tasks = [
         (
             args.data,
@@ -278,6 +293,7 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
             args.samples,
             args.device,
             args.clock,
+            args.minutes,
         )
         for name in names
         for seed in seeds
@@ -301,6 +317,7 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
         "profile": args.profile or "params.yaml",
         "device": args.device,
         "clock": args.clock,
+        "minutes_per_training": args.minutes,
         "wall_minutes": (time.perf_counter() - started) / 60.0,
         "configs": {labels[n]: recipes[n] for n in names},
         "rows": rows,
@@ -311,12 +328,13 @@ def summary(result: dict) -> dict[str, dict[int, dict]]:
     """{generator: {steps: mean and sd over seeds of each figure, per half}}."""
     out: dict[str, dict[int, dict]] = {}
     for row in result["rows"]:
-        out.setdefault(row["generator"], {}).setdefault(row["steps"], []).append(row)  # type: ignore[arg-type]
+        # By the budget aimed at (results before --minutes existed always reached it).
+        out.setdefault(row["generator"], {}).setdefault(row.get("budget", row["steps"]), []).append(row)  # type: ignore[arg-type]
     table: dict[str, dict[int, dict]] = {}
     for name, by_steps in out.items():
         table[name] = {}
         for steps, rows in sorted(by_steps.items()):
-            entry = {"seeds": len(rows)}
+            entry = {"seeds": len(rows), "steps_reached": float(np.mean([r["steps"] for r in rows]))}
             for key in ("seconds_per_step", "seconds_per_sample"):
                 entry[key] = float(np.median([r[key] for r in rows]))
             for half in HALVES:
@@ -366,6 +384,8 @@ def markdown(result: dict) -> str:
     for name, by_steps in table.items():
         for steps, e in by_steps.items():
             mark = " (chosen)" if chosen[name] == steps else ""
+            if e["steps_reached"] < steps:
+                mark += f" (reached {e['steps_reached']:.0f}: --minutes)"
             lines.append(
                 f"| {name} | {steps}{mark} | {_pm(e['reporting_auroc'], e['reporting_auroc_sd'], '.3f')} | "
                 f"{_pm(e['reporting_kid'], e['reporting_kid_sd'], '.3g')} | {_pm(e['reporting_coverage'], e['reporting_coverage_sd'], '.2f')} | "
@@ -425,6 +445,18 @@ def main() -> None:
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="cost columns in CPU (default) or wall seconds")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for results/*.json and the figure (default benchmarks/)")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure and tables from saved results")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="wall-clock cap on each training over all its budgets (default none; the GPU check's sizing)",
+    )
+    parser.add_argument(
+        "--features",
+        type=Path,
+        help="covid19-cough: the featurized class, read when the file exists, else featurized from ../shared and written "
+        "there (so a machine without the data set can run the benchmark)",
+    )
+    parser.add_argument("--featurize-only", action="store_true", help="covid19-cough: write --features and stop")
     args = parser.parse_args()
     if bool(args.set) != bool(args.variant):
         parser.error("--set and --variant go together: a changed recipe is reported under its own name")
