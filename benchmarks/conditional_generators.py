@@ -23,7 +23,8 @@ with `--seeds` (mean ± sd over them), with CPU seconds per step and per sample 
 recordings' 8 kHz (no upsampling): FFT 512, hop 128, 64 mel bands up to 4 kHz, 0.75 s centre-cropped or
 padded, so [1, 64, 47] as the quick profile's demo.
 
-    python benchmarks/conditional_generators.py --generators vae,wgan_gp,ddpm --steps 300,1000 --seeds 0,1,2
+    python benchmarks/conditional_generators.py --generators vae,wgan_gp,ddpm --steps 300,1000 --seeds 0,1,2 --jobs 2
+    python benchmarks/conditional_generators.py --generators ddpm --variant edm   # rows named ddpm+edm
 
 Results go to benchmarks/results/conditional_generators.json and a markdown table to stdout.
 """
@@ -124,7 +125,8 @@ def evaluate(data: dict, classifier, samples: dict[int, np.ndarray], half: str) 
     }
 
 
-def run(name: str, budgets: list[int], seeds: list[int], n_samples: int) -> dict:
+def run_seed(task: tuple) -> list[dict]:
+    """One seed's continuing training of one conditional model, scored at every budget."""
     import time
 
     import torch
@@ -133,42 +135,61 @@ def run(name: str, budgets: list[int], seeds: list[int], n_samples: int) -> dict
 
     from synthaug.generators import generator_class
 
+    name, label, budgets, seed, n_samples = task
     torch.set_num_threads(1)
+    data = load_fsdd()
+    x_train, y_train = data["train"]
+    classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
+    config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
+    generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
+    rows, spent = [], 0.0
+    for steps in budgets:
+        generator.config["steps"] = int(steps)  # one continuing training: fit to 300, then to 1000
+        started = time.process_time()
+        generator.fit(x_train, y_train, progress=False)
+        spent += time.process_time() - started
+        started = time.process_time()
+        samples = {digit: generator.sample(n_samples, digit, seed=1000 * seed + digit) for digit in range(10)}
+        sampling = time.process_time() - started
+        row = {
+            "generator": label,
+            "seed": seed,
+            "steps": generator.steps_done,
+            "seconds_per_step": spent / generator.steps_done,
+            "seconds_per_sample": sampling / (10 * n_samples),
+            **{half: evaluate(data, classifier, samples, half) for half in HALVES},
+        }
+        rows.append(row)
+        report = row["reporting"]
+        print(
+            f"{label} seed {seed} {row['steps']} steps ({row['seconds_per_step']:.3f} CPU s/step): label accuracy "
+            f"{report['label_accuracy']:.3f}; AUROC mean {report['auroc_mean']:.3f} worst {report['auroc_worst']:.3f} "
+            f"(real {report['reference_auroc_mean']:.2f}); selection AUROC mean {row['selection']['auroc_mean']:.3f}",
+            flush=True,
+        )
+    return rows
+
+
+def run(name: str, budgets: list[int], seeds: list[int], n_samples: int, label: str | None = None, jobs: int = 1) -> dict:
+    """Every seed of one conditional model (`jobs` side by side, one core each); rows are named `label`."""
+    import multiprocessing
+
+    from generator_fidelity import generator_params
+    from sklearn.linear_model import LogisticRegression
+
+    label = label or name
     data = load_fsdd()
     x_train, y_train = data["train"]
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
     real_accuracy = {half: float((classifier.predict(pooled(data[half][0])) == data[half][1]).mean()) for half in HALVES}
     print(f"label classifier: held-out real accuracy {real_accuracy}", flush=True)
     config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
-    rows = []
-    for seed in seeds:
-        generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
-        spent = 0.0
-        for steps in budgets:
-            generator.config["steps"] = int(steps)  # one continuing training: fit to 300, then to 1000
-            started = time.process_time()
-            generator.fit(x_train, y_train, progress=False)
-            spent += time.process_time() - started
-            started = time.process_time()
-            samples = {digit: generator.sample(n_samples, digit, seed=1000 * seed + digit) for digit in range(10)}
-            sampling = time.process_time() - started
-            row = {
-                "generator": name,
-                "seed": seed,
-                "steps": generator.steps_done,
-                "seconds_per_step": spent / generator.steps_done,
-                "seconds_per_sample": sampling / (10 * n_samples),
-                **{half: evaluate(data, classifier, samples, half) for half in HALVES},
-            }
-            rows.append(row)
-            report = row["reporting"]
-            print(
-                f"{name} seed {seed} {row['steps']} steps ({row['seconds_per_step']:.3f} CPU s/step): label accuracy "
-                f"{report['label_accuracy']:.3f} (real {real_accuracy['reporting']:.3f}); AUROC mean {report['auroc_mean']:.3f} "
-                f"worst {report['auroc_worst']:.3f} (real {report['reference_auroc_mean']:.2f}); selection AUROC mean "
-                f"{row['selection']['auroc_mean']:.3f}",
-                flush=True,
-            )
+    tasks = [(name, label, budgets, seed, n_samples) for seed in seeds]
+    if jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            rows = [row for result in pool.map(run_seed, tasks, chunksize=1) for row in result]
+    else:
+        rows = [row for task in tasks for row in run_seed(task)]
     return {
         "data": "FSDD, 10 digits",
         "n_train": len(x_train),
@@ -221,13 +242,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--samples", type=int, default=60, help="spectrograms drawn per digit and budget (default 60)")
     parser.add_argument("--plot", action="store_true", help="only print the table of the saved results")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained side by side, one core each (default 1)")
+    parser.add_argument(
+        "--variant", help="name of the params.yaml recipe being measured: its rows are GENERATOR+VARIANT (default GENERATOR)"
+    )
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if not args.plot:
         budgets = sorted(int(b) for b in args.steps.split(","))
         seeds = [int(s) for s in args.seeds.split(",")]
         for name in args.generators.split(","):
-            results[name] = run(name, budgets, seeds, args.samples)
+            label = f"{name}+{args.variant}" if args.variant else name
+            results[label] = run(name, budgets, seeds, args.samples, label, args.jobs)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
