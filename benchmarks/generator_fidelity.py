@@ -41,6 +41,9 @@ A recipe change is measured as a variant beside the recipe it changes: `--genera
 latent_density=mixture --variant mixture` trains params.yaml's VAE with that key changed and reports
 its rows as `vae+mixture` (a later run of the same variant replaces them; every other row is kept).
 
+`--teacher --variant NAME` (demo) trains one class-conditional model on every class of the training
+split (`teacher_classes: all`) and samples it for the minority class, scored as above.
+
 `--minutes M` caps each training's wall-clock time over all its budgets (the training stops inside a
 budget and its last point says how many steps it reached): the GPU check's sizing. `--features FILE`
 keeps the featurized covid19-cough class in FILE, read when it exists, so a machine without the data
@@ -106,6 +109,10 @@ def demo_class(project: Path) -> dict:
     (x_train, train_groups), (x_select, select_groups), (x_report, report_groups) = (part(s) for s in ("train", "val", "test"))
     return {
         "name": f"demo-cough, class {train.class_names[c]}",
+        # --teacher: every training spectrogram, labelled, teaches one conditional model sampled for class c.
+        "teacher_x": train.x,
+        "teacher_y": train.y,
+        "teacher_label": c,
         "train": x_train,
         "train_groups": train_groups,
         "selection": x_select,
@@ -208,19 +215,22 @@ def score(data: dict, samples: np.ndarray, half: str) -> dict:
 
 def run_generator(task: tuple) -> list[dict]:
     """Train one generator with one seed through every step budget, scoring its samples after each."""
-    data_name, cache, project, label, name, row_name, config, budgets, seed, n_samples, device, clock, minutes = task
+    data_name, cache, project, label, name, row_name, config, budgets, seed, n_samples, device, clock, minutes, teacher = task
     import torch
 
     from synthaug.generators import generator_class
 
     torch.set_num_threads(1)
     data = load_class(data_name, cache, project, label)
-    train = data["train"]
+    train, labels, n_classes, sampled = data["train"], np.zeros(len(data["train"]), dtype=np.int64), 1, 0
     config = {**config, "max_minutes": None}
-    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=1, seed=seed, device=device)
+    if teacher:
+        # The whole training split teaches one conditional model, sampled for the class under test.
+        train, labels, sampled = data["teacher_x"], data["teacher_y"].astype(np.int64), int(data["teacher_label"])
+        n_classes, config = int(labels.max()) + 1, {**config, "class_conditional": True, "teacher_classes": "all"}
+    generator = generator_class(name)(config, input_shape=tuple(train.shape[1:]), n_classes=n_classes, seed=seed, device=device)
     # CPU time of this process with one thread, or wall-clock time (on a GPU, where CPU time says little).
     now = time.process_time if clock == "cpu" else time.perf_counter
-    labels = np.zeros(len(train), dtype=np.int64)
     rows, spent, wall = [], 0.0, 0.0
     for steps in budgets:
         generator.config["steps"] = int(steps)  # the training continues: fit to 250, then to 500, ...
@@ -232,7 +242,7 @@ def run_generator(task: tuple) -> list[dict]:
         spent += now() - started
         wall += time.perf_counter() - wall_started
         started = now()
-        samples = generator.sample(n_samples, 0, seed=1000 + seed)
+        samples = generator.sample(n_samples, sampled, seed=1000 + seed)
         sampling = now() - started
         row = {
             "generator": row_name,
@@ -271,6 +281,8 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
     models = generator_params(args.profile).train_generator.models
     names = args.generators.split(",") if args.generators else list(models)
     overrides = dict(recipe_override(item) for item in args.set)
+    if args.teacher:
+        overrides |= {"class_conditional": True, "teacher_classes": "all"}
     recipes = {name: {**models[name], **overrides} for name in names}
     labels = {name: f"{name}+{args.variant}" if args.variant else name for name in names}
     cache = args.features or Path(tempfile.mkdtemp()) / "features.npz"
@@ -294,6 +306,7 @@ def train_all(args: argparse.Namespace, budgets: list[int], seeds: list[int]) ->
             args.device,
             args.clock,
             args.minutes,
+            args.teacher,
         )
         for name in names
         for seed in seeds
@@ -457,9 +470,17 @@ def main() -> None:
         "there (so a machine without the data set can run the benchmark)",
     )
     parser.add_argument("--featurize-only", action="store_true", help="covid19-cough: write --features and stop")
+    parser.add_argument(
+        "--teacher",
+        action="store_true",
+        help="demo: one conditional model learns every training class and is sampled for the class under test "
+        "(teacher_classes: all); needs --variant",
+    )
     args = parser.parse_args()
-    if bool(args.set) != bool(args.variant):
+    if bool(args.set) != bool(args.variant) and not (args.teacher and args.variant):
         parser.error("--set and --variant go together: a changed recipe is reported under its own name")
+    if args.teacher and (args.data != "demo" or not args.variant):
+        parser.error("--teacher needs --data demo (the cough cache holds one class) and a --variant name")
 
     results = args.out / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -162,6 +162,10 @@ MEDICAL: tuple[Published, ...] = (
     Published(f"{_M}.vae.free_bits", 0.0, "§2.4", _NOT_IN_RECIPE),
     Published(f"{_M}.vae.ema_decay", None, "§2.4", "samples decode from the trained weights; " + _NOT_IN_RECIPE),
     Published(f"{_M}.vae.latent_density", "prior", "§2.4", "samples decode z ~ N(0, I); " + _NOT_IN_RECIPE),
+    *(
+        Published(f"{_M}.{name}.teacher_classes", "learned", "§2.4", "each generator learns the COVID-19-positive class only")
+        for name in ("vae", "wgan_gp", "ddpm")
+    ),
     Published("code.vae_loss", CODE_FACTS["code.vae_loss"], "§2.4"),
     Published("derived.wgan_gp_epochs", 300, "§2.4", _EPOCHS_NOTE + " (critic batches: generator steps x n_critic)"),
     Published(f"{_M}.wgan_gp.lr", 0.00005, "§2.4"),
@@ -370,6 +374,7 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     from synthaug.classifiers.models import ARCHITECTURES
     from synthaug.config import deep_merge, parse_params
     from synthaug.generators import generator_class
+    from synthaug.generators.options import SHARED_DEFAULTS
     from synthaug.tracking import flatten
 
     parsed = parse_params(dict(params), where="params (effective configuration)")
@@ -379,7 +384,7 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     if architecture is not None:
         full["train_classifier"]["model"] = {**architecture.defaults, **model}
     full["train_generator"]["models"] = {
-        name: deep_merge(dict(generator_class(name).defaults), config or {})
+        name: deep_merge({**SHARED_DEFAULTS, **generator_class(name).defaults}, config or {})
         for name, config in full["train_generator"]["models"].items()
     }
     flat = flatten(full)

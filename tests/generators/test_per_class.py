@@ -81,3 +81,45 @@ def test_class_conditional_vae_wgan_ddpm_are_one_model_over_every_learned_class(
     _, by_class = load_models(tmp_path, device="cpu")
     assert by_class["healthy"][0] is by_class["positive"][0]  # one model serves both classes
     assert (by_class["healthy"][1], by_class["positive"][1]) == (0, 1)
+
+
+def test_teacher_classes_all_trains_one_conditional_model_on_every_class_and_serves_the_minority_too(tmp_path):
+    """teacher_classes: all -- the whole training split teaches one conditional model; the class plan
+    still decides which classes are sampled, so the model must serve the minority under its own label."""
+    import pytest
+
+    from synthaug.errors import ConfigError
+
+    x, y = data()
+    config = {**TINY["vae"], "class_conditional": True, "teacher_classes": "all"}
+    trained = fit_models("vae", config, x, y, ["healthy", "positive"], mode="minority", seed=0, checkpoint_root=None)
+    [(slot, generator)] = trained
+    assert slot.labels == {0: 0, 1: 1} and generator.n_classes == 2 and len(generator._stream.order) == 17
+    save_models(tmp_path, "vae", trained, ["healthy", "positive"])
+    _, models = load_models(tmp_path, device="cpu")
+    assert models["positive"][1] == 1 and models["positive"][0].sample(2, 1).shape == (2, *SHAPE)
+    # Without it the same conditional model learns the minority alone.
+    [(slot, _)] = fit_models(
+        "vae",
+        {**config, "teacher_classes": "learned"},
+        x,
+        y,
+        ["healthy", "positive"],
+        mode="minority",
+        seed=0,
+        checkpoint_root=None,
+    )
+    assert slot.labels == {1: 0}
+    with pytest.raises(ConfigError, match="teacher_classes: all needs one conditional model"):
+        plan_models("vae", y, ["healthy", "positive"], "minority", config={**TINY["vae"], "teacher_classes": "all"})
+    with pytest.raises(ConfigError, match="teacher_classes must be learned"):
+        fit_models(
+            "vae",
+            {**config, "teacher_classes": "every"},
+            x,
+            y,
+            ["healthy", "positive"],
+            mode="minority",
+            seed=0,
+            checkpoint_root=None,
+        )

@@ -103,6 +103,7 @@ def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_published_architecture_at_width_one():
     vae = VAE({}, input_shape=(1, 128, 94), device="cpu")
     assert vae.config == {
+        "teacher_classes": "learned",
         "steps": 5000,
         "batch_size": 32,
         "lr": 1e-4,

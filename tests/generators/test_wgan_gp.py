@@ -132,6 +132,7 @@ def test_nan_in_the_data_raises_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_published_setup_at_width_one():
     gan = WGANGP({}, input_shape=(1, 128, 94), device="cpu")
     assert gan.config == {
+        "teacher_classes": "learned",
         "steps": 1500,
         "batch_size": 32,
         "optimizer": "rmsprop",

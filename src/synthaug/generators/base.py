@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from synthaug.devices import pick_device
 from synthaug.errors import ConfigError, DataError, SynthaugError
-from synthaug.generators.options import RENAMED, check_training_config, key_name
+from synthaug.generators.options import RENAMED, SHARED_DEFAULTS, check_training_config, key_name
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -122,14 +122,15 @@ class Generator(ABC):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        unknown = sorted(set(config) - set(self.defaults) - set(RENAMED))
+        unknown = sorted(set(config) - set(self.defaults) - set(RENAMED) - set(SHARED_DEFAULTS))
         if unknown:
             raise ConfigError(
                 f"{key_name(self.name, unknown[0])}: unknown parameter(s) {', '.join(unknown)} of generator "
-                f"{self.name}; valid: {', '.join(sorted(self.defaults))}"
+                f"{self.name}; valid: {', '.join(sorted({*self.defaults, *SHARED_DEFAULTS}))}"
             )
-        self.config: dict[str, Any] = {**self.defaults, **config}
+        self.config: dict[str, Any] = {**SHARED_DEFAULTS, **self.defaults, **config}
         check_training_config(self.name, self.config, steps_optional=self.steps_derived)
+        self.check_teacher(self.config)
         if not int(self.config["batch_size"]) > 0:
             raise ConfigError(f"{key_name(self.name, 'batch_size')} must be > 0, got {self.config['batch_size']!r}")
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -157,6 +158,16 @@ class Generator(ABC):
         if not cls.conditional_option:
             return False
         return bool(config.get("class_conditional", cls.defaults.get("class_conditional", False)))
+
+    @classmethod
+    def check_teacher(cls, config: Mapping[str, Any]) -> None:
+        """ConfigError when every training class is to teach a model that cannot tell classes apart."""
+        if config.get("teacher_classes", SHARED_DEFAULTS["teacher_classes"]) == "all" and not cls.is_conditional(config):
+            raise ConfigError(
+                f"{key_name(cls.name, 'teacher_classes')}: all needs one conditional model "
+                f"({key_name(cls.name, 'class_conditional')}: true): an unconditional model trained on every class "
+                "would sample a blend of them"
+            )
 
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
         """The class labels [n] a conditional generator samples `label` with (None when unconditional)."""

@@ -20,6 +20,13 @@ RENAMED = {
 }
 
 
+# Keys every generator takes beside its own hyperparameters, with their defaults.
+# teacher_classes: which training classes a conditional model learns from: `learned` (the classes
+# train_generator.classes augments; published) or `all` (every training class teaches one
+# conditional model, which is then sampled only for the augmented classes).
+SHARED_DEFAULTS: dict[str, Any] = {"teacher_classes": "learned"}
+TEACHER_CLASSES = ("learned", "all")
+
 # The transforms of synthaug.generators.diffaugment, by name (that module checks the two agree).
 DIFFAUGMENT_TRANSFORMS = ("time_shift", "freq_shift", "cutout")
 
@@ -42,7 +49,8 @@ def key_name(generator: str, key: str) -> str:
 
 
 def check_training_config(generator: str, config: Mapping[str, Any], *, steps_optional: bool = False) -> None:
-    """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start, class_conditional."""
+    """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start,
+    class_conditional, teacher_classes."""
     for old, hint in RENAMED.items():
         if old in config:
             raise ConfigError(f"{key_name(generator, old)}: {hint}")
@@ -69,4 +77,10 @@ def check_training_config(generator: str, config: Mapping[str, Any], *, steps_op
         raise ConfigError(
             f"{key_name(generator, 'class_conditional')} must be true (one model learns every class) or false "
             f"(one model per class), got {conditional!r}"
+        )
+    teacher = config.get("teacher_classes", SHARED_DEFAULTS["teacher_classes"])
+    if teacher not in TEACHER_CLASSES:
+        raise ConfigError(
+            f"{key_name(generator, 'teacher_classes')} must be learned (the model learns the classes it augments) or "
+            f"all (one conditional model learns every training class), got {teacher!r}"
         )

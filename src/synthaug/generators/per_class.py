@@ -4,7 +4,8 @@ Which classes are learned is `class_plan.learned_classes` (`minority`: every cla
 than the largest, as the medical protocol grows its minority class; `all`: every class, as the
 industrial one; or a list of class names). A generator never sees a class it does not learn. A
 conditional generator (the cgan, or a VAE, WGAN-GP or DDPM whose config sets `class_conditional:
-true`) is one model over the learned classes; an unconditional one gets one model per learned class.
+true`) is one model over the learned classes (over every training class with `teacher_classes: all`,
+still sampled only for the learned ones); an unconditional one gets one model per learned class.
 
 A trained set is a folder with one state-dict file per model and `generators.json` saying which
 file serves which class and under which label inside the model.
@@ -49,8 +50,14 @@ def plan_models(
     config: Mapping[str, Any] | None = None,
 ) -> list[ModelSlot]:
     """The models to train for generator `name` with `config` under `mode` (train_generator.classes)."""
+    config = config or {}
     targets = learned_classes(y, class_names, mode, tolerance)
-    if generator_class(name).is_conditional(config or {}):
+    cls = generator_class(name)
+    cls.check_teacher(config)
+    if cls.is_conditional(config):
+        if config.get("teacher_classes", "learned") == "all":
+            # Every training class teaches the one model; synthesize still draws only the augmented classes.
+            targets = [int(c) for c in np.unique(y)]
         return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]
     return [ModelSlot(key=f"class-{class_names[c]}", labels={c: 0}) for c in targets]
 

@@ -94,6 +94,8 @@ def generator_classes(params: Params, features_dir: Path, class_names: list[str]
     train = features_dir / "train.npz"
     if not params.train_generator.models or not train.is_file():
         return list(class_names)
+    if (params.train_generator.models.get("cgan") or {}).get("teacher_classes") == "all":
+        return list(class_names)  # every class teaches the conditional GAN (the one model these names label)
     with np.load(train, allow_pickle=False) as data:  # the labels only: x may be large
         y = data["y"]
     try:
