@@ -24,7 +24,7 @@ recordings' 8 kHz (no upsampling): FFT 512, hop 128, 64 mel bands up to 4 kHz, 0
 padded, so [1, 64, 47] as the quick profile's demo.
 
     python benchmarks/conditional_generators.py --generators vae,wgan_gp,ddpm --steps 300,1000 --seeds 0,1,2 --jobs 2
-    python benchmarks/conditional_generators.py --generators ddpm --variant edm   # rows named ddpm+edm
+    python benchmarks/conditional_generators.py --generators ddpm --set formulation=edm ... --variant edm
 
 Results go to benchmarks/results/conditional_generators.json and a markdown table to stdout.
 """
@@ -135,12 +135,12 @@ def run_seed(task: tuple) -> list[dict]:
 
     from synthaug.generators import generator_class
 
-    name, label, budgets, seed, n_samples = task
+    name, label, budgets, seed, n_samples, overrides = task
     torch.set_num_threads(1)
     data = load_fsdd()
     x_train, y_train = data["train"]
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
-    config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
+    config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
     generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
     rows, spent = [], 0.0
     for steps in budgets:
@@ -170,7 +170,15 @@ def run_seed(task: tuple) -> list[dict]:
     return rows
 
 
-def run(name: str, budgets: list[int], seeds: list[int], n_samples: int, label: str | None = None, jobs: int = 1) -> dict:
+def run(
+    name: str,
+    budgets: list[int],
+    seeds: list[int],
+    n_samples: int,
+    label: str | None = None,
+    jobs: int = 1,
+    overrides: dict | None = None,
+) -> dict:
     """Every seed of one conditional model (`jobs` side by side, one core each); rows are named `label`."""
     import multiprocessing
 
@@ -183,8 +191,9 @@ def run(name: str, budgets: list[int], seeds: list[int], n_samples: int, label: 
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
     real_accuracy = {half: float((classifier.predict(pooled(data[half][0])) == data[half][1]).mean()) for half in HALVES}
     print(f"label classifier: held-out real accuracy {real_accuracy}", flush=True)
-    config = {**generator_params(None).train_generator.models[name], "class_conditional": True, "max_minutes": None}
-    tasks = [(name, label, budgets, seed, n_samples) for seed in seeds]
+    overrides = overrides or {}
+    config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
+    tasks = [(name, label, budgets, seed, n_samples, overrides) for seed in seeds]
     if jobs > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
             rows = [row for result in pool.map(run_seed, tasks, chunksize=1) for row in result]
@@ -236,6 +245,8 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
+    from generator_fidelity import recipe_override
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generators", default="ddpm", help="comma-separated: vae, wgan_gp, ddpm (default ddpm)")
     parser.add_argument("--steps", default="300,1000", help="comma-separated step budgets (default 300,1000)")
@@ -244,16 +255,24 @@ def main() -> None:
     parser.add_argument("--plot", action="store_true", help="only print the table of the saved results")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained side by side, one core each (default 1)")
     parser.add_argument(
-        "--variant", help="name of the params.yaml recipe being measured: its rows are GENERATOR+VARIANT (default GENERATOR)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key (YAML value, e.g. --set formulation=edm); needs --variant",
     )
+    parser.add_argument("--variant", help="name of the recipe change made with --set: its rows are GENERATOR+VARIANT")
     args = parser.parse_args()
+    if bool(args.set) != bool(args.variant):
+        parser.error("--set and --variant go together: a changed recipe is reported under its own name")
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if not args.plot:
         budgets = sorted(int(b) for b in args.steps.split(","))
         seeds = [int(s) for s in args.seeds.split(",")]
         for name in args.generators.split(","):
             label = f"{name}+{args.variant}" if args.variant else name
-            results[label] = run(name, budgets, seeds, args.samples, label, args.jobs)
+            overrides = dict(recipe_override(item) for item in args.set)
+            results[label] = run(name, budgets, seeds, args.samples, label, args.jobs, overrides)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
