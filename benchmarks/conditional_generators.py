@@ -135,9 +135,8 @@ def run_seed(task: tuple) -> list[dict]:
 
     from synthaug.generators import generator_class
 
-    name, label, budgets, seed, n_samples, overrides = task
+    name, label, budgets, seed, n_samples, overrides, data = task
     torch.set_num_threads(1)
-    data = load_fsdd()
     x_train, y_train = data["train"]
     classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
     config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
@@ -193,7 +192,8 @@ def run(
     print(f"label classifier: held-out real accuracy {real_accuracy}", flush=True)
     overrides = overrides or {}
     config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
-    tasks = [(name, label, budgets, seed, n_samples, overrides) for seed in seeds]
+    # The data travel with each task: a pool's workers cannot start featurization processes of their own.
+    tasks = [(name, label, budgets, seed, n_samples, overrides, data) for seed in seeds]
     if jobs > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
             rows = [row for result in pool.map(run_seed, tasks, chunksize=1) for row in result]
