@@ -131,14 +131,12 @@ def run_seed(task: tuple) -> list[dict]:
 
     import torch
     from generator_fidelity import generator_params
-    from sklearn.linear_model import LogisticRegression
 
     from synthaug.generators import generator_class
 
-    name, label, budgets, seed, n_samples, overrides, data = task
+    name, label, budgets, seed, n_samples, overrides, data, classifier = task
     torch.set_num_threads(1)
     x_train, y_train = data["train"]
-    classifier = LogisticRegression(max_iter=3000).fit(pooled(x_train), y_train)
     config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
     generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
     rows, spent = [], 0.0
@@ -192,8 +190,9 @@ def run(
     print(f"label classifier: held-out real accuracy {real_accuracy}", flush=True)
     overrides = overrides or {}
     config = {**generator_params(None).train_generator.models[name], **overrides, "class_conditional": True, "max_minutes": None}
-    # The data travel with each task: a pool's workers cannot start featurization processes of their own.
-    tasks = [(name, label, budgets, seed, n_samples, overrides, data) for seed in seeds]
+    # The data and the label classifier travel with each task: a pool's workers cannot start
+    # featurization processes of their own, and the classifier is the same for every seed.
+    tasks = [(name, label, budgets, seed, n_samples, overrides, data, classifier) for seed in seeds]
     if jobs > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
             rows = [row for result in pool.map(run_seed, tasks, chunksize=1) for row in result]
@@ -245,7 +244,7 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    from generator_fidelity import recipe_override
+    from generator_fidelity import add_recipe_arguments, recipe_override
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generators", default="ddpm", help="comma-separated: vae, wgan_gp, ddpm (default ddpm)")
@@ -254,14 +253,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60, help="spectrograms drawn per digit and budget (default 60)")
     parser.add_argument("--plot", action="store_true", help="only print the table of the saved results")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained side by side, one core each (default 1)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key (YAML value, e.g. --set formulation=edm); needs --variant",
-    )
-    parser.add_argument("--variant", help="name of the recipe change made with --set: its rows are GENERATOR+VARIANT")
+    add_recipe_arguments(parser)
     args = parser.parse_args()
     if bool(args.set) != bool(args.variant):
         parser.error("--set and --variant go together: a changed recipe is reported under its own name")

@@ -267,6 +267,18 @@ def run_generator(task: tuple) -> list[dict]:
     return rows
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """--set KEY=VALUE (repeatable) and --variant NAME: a recipe change measured under its own row name."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key of the chosen generators (YAML value, e.g. --set latent_density=mixture); needs --variant",
+    )
+    parser.add_argument("--variant", help="name of the recipe change made with --set: its rows are GENERATOR+VARIANT")
+
+
 def recipe_override(item: str) -> tuple[str, object]:
     """'KEY=VALUE' -> (KEY, VALUE parsed as YAML)."""
     import yaml
@@ -443,14 +455,7 @@ def main() -> None:
     parser.add_argument("--steps", default="250,500,1000,2000", help="comma-separated step budgets (default 250,500,1000,2000)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--generators", help="comma-separated names (default: every generator in params.yaml)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key of the chosen generators (YAML value, e.g. --set latent_density=mixture); needs --variant",
-    )
-    parser.add_argument("--variant", help="name of the recipe change made with --set: its rows are GENERATOR+VARIANT")
+    add_recipe_arguments(parser)
     parser.add_argument("--jobs", type=int, default=2, help="trainings side by side, one per core (default 2)")
     parser.add_argument("--samples", type=int, default=200, help="spectrograms drawn per budget (default 200)")
     parser.add_argument("--profile", help="apply profiles/PROFILE.yaml to params.yaml's recipes first (e.g. paper-medical)")

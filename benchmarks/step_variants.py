@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers.optimization import get_constant_schedule_with_warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -47,6 +48,8 @@ def main() -> None:
         generator.optimizer = torch.optim.AdamW(
             generator.unet.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]), fused=True
         )
+        # The warm-up schedule must drive the optimizer that steps, as in the plain variant.
+        generator.lr_schedule = get_constant_schedule_with_warmup(generator.optimizer, int(config["lr_warmup_steps"]))
     x, y = torch.randn(16, *shape), torch.zeros(16, dtype=torch.long)
     rng = torch.Generator().manual_seed(0)
     for _ in range(3):

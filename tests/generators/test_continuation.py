@@ -41,22 +41,15 @@ CONFIGS = {
         "sampling_steps": 4,
         "ema_decay": 0.9,
     },
-    # EDM draws noise levels and augmentations from the stream too.
-    "ddpm+edm": {
-        "batch_size": 4,
-        "lr": 1e-3,
-        "base_channels": 8,
-        "channel_mults": [1, 1, 1, 1, 1],
-        "layers_per_block": 1,
-        "attention_head_dim": 4,
-        "norm_num_groups": 4,
-        "sampling_steps": 3,
-        "ema_decay": 0.9,
-        "formulation": "edm",
-        "augment_probability": 0.5,
-        "dropout": 0.1,
-    },
     "cgan": {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 4, "images_per_stage": 8},
+}
+# EDM draws noise levels, augmentations and dropout from the stream too.
+CONFIGS["ddpm+edm"] = {
+    **CONFIGS["ddpm"],
+    "sampling_steps": 3,
+    "formulation": "edm",
+    "augment_probability": 0.5,
+    "dropout": 0.1,
 }
 CHUNK, TOTAL = 3, 9
 

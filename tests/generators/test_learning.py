@@ -25,6 +25,7 @@ import torch
 
 from synthaug.evaluation.fidelity import kernel_inception_distance, precision_recall_density_coverage, two_sample_auroc
 from synthaug.generators import generator_class
+from synthaug.generators.ddpm import DDPM
 
 SIZE = 32
 LEARNED_AUROC = 0.8  # bound after training; real against real scores about 0.5
@@ -74,20 +75,6 @@ RECIPES = {
         "sampling_steps": 20,
         "timestep_spacing": "trailing",
     },
-    # The same U-Net trained and sampled the EDM way (preconditioning, log-normal noise levels, Heun).
-    "ddpm+edm": {
-        "steps": 400,
-        "batch_size": 32,
-        "base_channels": 16,
-        "channel_mults": [1, 2],
-        "layers_per_block": 1,
-        "patch_size": 2,
-        "lr": 2e-3,
-        "lr_warmup_steps": 20,
-        "ema_decay": 0.98,
-        "sampling_steps": 10,
-        "formulation": "edm",
-    },
     "cgan": {
         "batch_size": 32,
         "base_channels": 16,
@@ -96,6 +83,15 @@ RECIPES = {
         "diffaugment": ["time_shift", "cutout"],
         "ema_decay": 0.99,
     },
+}
+
+
+# The same U-Net trained and sampled the EDM way (preconditioning, log-normal noise levels, Heun),
+# without the DDPM-only keys.
+RECIPES["ddpm+edm"] = {
+    **{key: value for key, value in RECIPES["ddpm"].items() if key not in DDPM.DDPM_ONLY},
+    "formulation": "edm",
+    "sampling_steps": 10,
 }
 
 

@@ -91,35 +91,24 @@ def test_teacher_classes_all_trains_one_conditional_model_on_every_class_and_ser
     from synthaug.errors import ConfigError
 
     x, y = data()
+    names = ["healthy", "positive"]
     config = {**TINY["vae"], "class_conditional": True, "teacher_classes": "all"}
-    trained = fit_models("vae", config, x, y, ["healthy", "positive"], mode="minority", seed=0, checkpoint_root=None)
+
+    def fit(teacher: str):
+        return fit_models(
+            "vae", {**config, "teacher_classes": teacher}, x, y, names, mode="minority", seed=0, checkpoint_root=None
+        )
+
+    trained = fit("all")
     [(slot, generator)] = trained
     assert slot.labels == {0: 0, 1: 1} and generator.n_classes == 2 and len(generator._stream.order) == 17
-    save_models(tmp_path, "vae", trained, ["healthy", "positive"])
+    save_models(tmp_path, "vae", trained, names)
     _, models = load_models(tmp_path, device="cpu")
     assert models["positive"][1] == 1 and models["positive"][0].sample(2, 1).shape == (2, *SHAPE)
     # Without it the same conditional model learns the minority alone.
-    [(slot, _)] = fit_models(
-        "vae",
-        {**config, "teacher_classes": "learned"},
-        x,
-        y,
-        ["healthy", "positive"],
-        mode="minority",
-        seed=0,
-        checkpoint_root=None,
-    )
+    [(slot, _)] = fit("learned")
     assert slot.labels == {1: 0}
     with pytest.raises(ConfigError, match="teacher_classes: all needs one conditional model"):
-        plan_models("vae", y, ["healthy", "positive"], "minority", config={**TINY["vae"], "teacher_classes": "all"})
+        plan_models("vae", y, names, "minority", config={**TINY["vae"], "teacher_classes": "all"})
     with pytest.raises(ConfigError, match="teacher_classes must be learned"):
-        fit_models(
-            "vae",
-            {**config, "teacher_classes": "every"},
-            x,
-            y,
-            ["healthy", "positive"],
-            mode="minority",
-            seed=0,
-            checkpoint_root=None,
-        )
+        fit("every")
