@@ -85,9 +85,9 @@ def band_statistics(x: np.ndarray) -> np.ndarray:
 def demo_class(project: Path) -> dict:
     """The demo's minority class from a pipeline's outputs: train, the two held-out halves and the views."""
     from synthaug.classifiers.saved import load_classifier
+    from synthaug.datasets.manifest import file_groups
     from synthaug.evaluation.fidelity import random_projection
     from synthaug.spectrograms import load_spectrogram_set
-    from synthaug.stages.audit import file_groups
     from synthaug.training import predict_embeddings
 
     features, classifier = (

@@ -44,7 +44,7 @@ def cmd_featurize(args: argparse.Namespace) -> None:
 def cmd_train_generator(args: argparse.Namespace) -> None:
     from synthaug.stages import train_generator
 
-    train_generator.main(args.name, args.params, args.features, args.out_dir, args.metrics)
+    train_generator.main(args.name, args.params, args.features, args.out_dir, args.metrics, manifest_path=args.manifest)
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
@@ -336,13 +336,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads params `dataset`, `train_generator` and `train_generator.models.NAME`, and "
         "FEATURES/train.npz. Writes OUT_DIR/*.pt and OUT_DIR/generators.json, METRICS, and resumable "
         "checkpoints under checkpoints/train_generator/NAME/. Logs an MLflow run with losses and sample grids. "
-        "Before training several per-class models it says how many and estimates their total time.",
+        "Before training several per-class models it says how many and estimates their total time. With "
+        "train_generator.fidelity_snapshots above 1 it also reads FEATURES/val.npz and serves the snapshot "
+        "closest to the selection half of validation.",
     )
     _add_params(train_gen)
     train_gen.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
     train_gen.add_argument("features", type=Path, help="folder written by featurize")
     train_gen.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/generators/vae")
     train_gen.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    train_gen.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="manifest CSV written by prepare (file -> group, which keeps participants whole in the "
+        "validation halves when choosing snapshots; without it each file is its own group)",
+    )
     train_gen.set_defaults(func=cmd_train_generator)
 
     synthesize = commands.add_parser(

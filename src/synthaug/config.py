@@ -189,6 +189,10 @@ class TrainGeneratorParams(Section):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     grid_every: int = Field(200, ge=1)
+    # Checkpoints chosen by fidelity (synthaug.evaluation.selection): 1 serves the last step; N > 1 keeps
+    # N evenly spaced snapshots and serves the one closest to the selection half of validation, while
+    # the audit then reports on the other half only.
+    fidelity_snapshots: int = Field(1, ge=1)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("models")

@@ -1,5 +1,6 @@
 """The audit stage's own logic, without trained models: validation groups from the manifest, and the per-class
-audit of several generators beside one shared real-validation reference row."""
+audit of several generators beside one shared real-validation reference row, and the validation half it
+scores when generators chose their snapshots on the other half."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from synthaug.config import AuditParams
-from synthaug.datasets.manifest import write_manifest
+from synthaug.config import AuditParams, Params
+from synthaug.datasets.manifest import file_groups, write_manifest
 from synthaug.evaluation.fidelity import REFERENCE
-from synthaug.stages.audit import VIEWS, audit_classes, file_groups, headline
+from synthaug.evaluation.report import validation_half_note
+from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
+from synthaug.stages.audit import VIEWS, audit_classes, headline, reporting_rows
+from synthaug.stages.train_generator import selection_data
 
 
 def test_validation_files_get_their_participant_from_the_manifest(tmp_path):
@@ -74,3 +78,37 @@ def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_r
     strongest = metrics["vae"]["positive"]["two_sample_auroc_strongest"]
     per_view = [metrics["vae"]["positive"][view]["two_sample_auroc_val"] for view in VIEWS]
     assert not math.isnan(strongest) and strongest == max(per_view)
+
+
+def test_when_generators_choose_snapshots_the_audit_scores_only_the_other_half(tmp_path):
+    groups = np.repeat([f"p{i}" for i in range(15)], 2)
+    val = SpectrogramSet(
+        x=np.zeros((len(groups), 1, 2, 2), dtype=np.float32),
+        y=np.tile([0, 1], 15),
+        file_id=np.array([f"{g}/{i}.wav" for i, g in enumerate(groups)]),
+        class_names=["negative", "positive"],
+    )
+    save_spectrogram_set(tmp_path / "val.npz", val)
+    manifest = pd.DataFrame(
+        {
+            "path": val.file_id,
+            "label": ["x"] * len(groups),
+            "group": groups,
+            "split": ["val"] * len(groups),
+            "source": ["demo"] * len(groups),
+            "duration_s": [3.0] * len(groups),
+            "sample_rate": [16000] * len(groups),
+        }
+    )
+    write_manifest(manifest, tmp_path / "manifest.csv")
+    dataset = {"name": "audit-test", "adapter": "demo", "root": "data"}
+    choosing = Params.model_validate({"dataset": dataset, "train_generator": {"fidelity_snapshots": 4}, "audit": {"seed": 3}})
+    chosen_on = selection_data(tmp_path, val, tmp_path / "manifest.csv", seed=choosing.audit.seed).in_selection
+    reported = reporting_rows(file_groups(val.file_id, tmp_path / "manifest.csv"), choosing)
+    assert not (chosen_on & reported).any() and (chosen_on | reported).all()  # choosing and reporting never meet
+    assert not set(groups[chosen_on]) & set(groups[reported])  # nor does a participant
+    assert reporting_rows(groups, Params.model_validate({"dataset": dataset})).all()  # the last step served: all of validation
+
+    note = validation_half_note({"vae": {"validation": {"half": "reporting", "files": 14, "groups": 7}}})
+    assert "other half only (14 files of 7 groups)" in note
+    assert validation_half_note({"vae": {"validation": {"half": "all", "files": 30, "groups": 15}}}) == ""

@@ -18,6 +18,7 @@ import posixpath
 import tempfile
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from synthaug.errors import DataError
@@ -151,3 +152,17 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 def _examples(values) -> list[str]:
     return [str(v) for v in list(values)[:_EXAMPLES]]
+
+
+def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
+    """The manifest's `group` of each file id (the manifest path the features were extracted from).
+
+    A file id the manifest does not list, or every id when there is no manifest, is its own group: the
+    clips of one file then still stay together.
+    """
+    file_ids = np.asarray(file_ids, dtype=str)
+    if manifest_path is None:
+        return file_ids
+    manifest = read_manifest(manifest_path)
+    group_of = dict(zip(manifest["path"].astype(str), manifest["group"].astype(str)))
+    return np.asarray([group_of.get(file_id) or file_id for file_id in file_ids], dtype=str)

@@ -838,6 +838,20 @@ def permutation_p(audits: Mapping[str, dict], name: str, cls: str) -> float:
     return math.nan
 
 
+def validation_half_note(audits: Mapping[str, dict]) -> str:
+    """A sentence when the generators chose snapshots on half of validation and the audit scored the other."""
+    halves = [result.get("validation", {}) for result in audits.values()]
+    reporting = next((half for half in halves if half.get("half") == "reporting"), None)
+    if reporting is None:
+        return ""
+    return (
+        " The generators served the snapshot closest to real data on half of the validation groups "
+        "(train_generator.fidelity_snapshots), so every row here is scored on the other half only "
+        f"({reporting.get('files')} files of {reporting.get('groups')} groups): choosing and reporting never "
+        "share data."
+    )
+
+
 def render_audit(
     audits: dict[str, dict],
     methods: dict[str, MethodScores],
@@ -922,7 +936,7 @@ def render_audit(
         f"reference half is scored exactly like a synthetic set. Its row, **{REFERENCE_LABEL}**, is what a "
         "perfect generator would get at this sample size; a generator is as good as its distance from that "
         f"row. Each synthetic set is subsampled to the reference half's size (n); {repeats} group "
-        "splits are averaged. The test split is not read.",
+        "splits are averaged. The test split is not read." + validation_half_note(audits),
         "",
         "- **Two-sample AUROC**: out-of-fold AUROC of a classifier telling the set from the comparison half "
         "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "

@@ -33,7 +33,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.saved import load_classifier
-from synthaug.config import AuditParams, load_params
+from synthaug.config import AuditParams, Params, load_params
+from synthaug.datasets.manifest import file_groups
 from synthaug.evaluation.fidelity import (
     REFERENCE,
     audit_class,
@@ -46,6 +47,7 @@ from synthaug.evaluation.fidelity import (
     two_sample_permutation_test,
 )
 from synthaug.evaluation.figures import nearest_neighbours
+from synthaug.evaluation.selection import selection_half
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.training import predict_embeddings, predict_proba
@@ -71,22 +73,6 @@ def label_confidence(models: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The baseline classifiers' mean probability of each sample's own label."""
     probabilities = np.mean([predict_proba(model, x) for model in models], axis=0)
     return probabilities[np.arange(len(y)), y]
-
-
-def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
-    """The manifest's `group` of each file id (the manifest path the features were extracted from).
-
-    A file id the manifest does not list, or every id when there is no manifest, is its own group: the
-    clips of one file then still stay together.
-    """
-    file_ids = np.asarray(file_ids, dtype=str)
-    if manifest_path is None:
-        return file_ids
-    from synthaug.datasets.manifest import read_manifest
-
-    manifest = read_manifest(manifest_path)
-    group_of = dict(zip(manifest["path"].astype(str), manifest["group"].astype(str)))
-    return np.asarray([group_of.get(file_id) or file_id for file_id in file_ids], dtype=str)
 
 
 def copy_figure(
@@ -216,6 +202,15 @@ def headline(by_class: dict[str, dict], tests: dict[str, dict]) -> dict:
     }
 
 
+def reporting_rows(val_groups: np.ndarray, params: Params) -> np.ndarray:
+    """The validation rows the audit scores: all of them, or, when generators chose their snapshots on the
+    selection half of validation (train_generator.fidelity_snapshots > 1), the other half only, for every
+    set and the reference alike (synthaug.evaluation.selection)."""
+    if params.train_generator.fidelity_snapshots > 1:
+        return ~selection_half(val_groups, seed=params.audit.seed)
+    return np.ones(len(val_groups), dtype=bool)
+
+
 def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.0%}"
 
@@ -269,8 +264,29 @@ def main(
         synthetic_views[name], synthetic_y[name] = views, synthetic.y
         per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
 
+    halved = params.train_generator.fidelity_snapshots > 1
+    reporting = reporting_rows(val_groups, params)
+    reporting_views = {"train": real_views["train"], "val": {view: x[reporting] for view, x in real_views["val"].items()}}
+    validation = {
+        "half": "reporting" if halved else "all",
+        "files": int(reporting.sum()),
+        "groups": int(len(np.unique(val_groups[reporting]))),
+    }
+    if halved:
+        print(
+            f"audit: generators chose their snapshots on the selection half of validation; every row is scored on "
+            f"the reporting half ({validation['files']} files of {validation['groups']} groups)"
+        )
     results, reference, permutation = audit_classes(
-        synthetic_views, synthetic_y, real_views, train.y, val.y, val_groups, train.class_names, settings, train_groups
+        synthetic_views,
+        synthetic_y,
+        reporting_views,
+        train.y,
+        val.y[reporting],
+        val_groups[reporting],
+        train.class_names,
+        settings,
+        train_groups,
     )
     tests_of = lambda name: {cls: by_set.get(name, {}) for cls, by_set in permutation.items()}  # noqa: E731
     metrics = {name: headline(by_class, tests_of(name)) for name, by_class in results.items()} | {
@@ -297,6 +313,7 @@ def main(
                     "generator": name,
                     "views": list(VIEWS),
                     "settings": settings.model_dump(),
+                    "validation": validation,
                     "classes": results[name],
                     "reference": {cls: reference[cls] for cls in results[name]},
                     # The strongest two-sample AUROC at the first split, with its group permutation p-value.

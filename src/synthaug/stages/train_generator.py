@@ -26,11 +26,15 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import describe_classes
 from synthaug.config import load_params
+from synthaug.datasets.manifest import file_groups
+from synthaug.errors import ConfigError
 from synthaug.evaluation.figures import spectrogram_examples
+from synthaug.evaluation.selection import selection_half
+from synthaug.generator_snapshots import SelectionData, SnapshotKeeper, choose_by_fidelity
 from synthaug.generators.base import Generator
 from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import load_spectrogram_set
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 
 GRID_SAMPLES = 4
 
@@ -63,6 +67,21 @@ def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_mode
     )
 
 
+def selection_message(name: str, slot: ModelSlot, report: dict) -> str:
+    """Which snapshot serves, with the curve it was chosen from."""
+    curve = ", ".join(
+        f"{step}: {summary['two_sample_auroc']:.2f}" + ("" if summary["admissible"] else " (copies)")
+        for step, summary in report["curve"].items()
+    )
+    head = f"train_generator {name} {slot.key}: two-sample AUROC on the selection half by step ({curve}); "
+    if report["chosen_step"] is None:
+        return head + (
+            f"every snapshot copies training data more often than real recordings do: serving the last step, "
+            f"{report['last_step']}"
+        )
+    return head + f"serving step {report['chosen_step']} of {report['last_step']}"
+
+
 def _duration(seconds: float) -> str:
     if seconds < 10:
         return f"{seconds:.1f} s"
@@ -73,8 +92,57 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def selection_data(features_dir: Path, train: SpectrogramSet, manifest_path: Path | None, seed: int) -> SelectionData:
+    """The validation set split into selection and reporting halves by group, for choosing snapshots."""
+    val = load_spectrogram_set(features_dir / "val.npz")
+    val_groups = file_groups(val.file_id, manifest_path)
+    return SelectionData(
+        train=train,
+        train_groups=file_groups(train.file_id, manifest_path),
+        val=val,
+        val_groups=val_groups,
+        in_selection=selection_half(val_groups, seed=seed),
+    )
+
+
+def check_selection_data(data: SelectionData, slots: list[ModelSlot], features_dir: Path) -> None:
+    """Refuse to choose snapshots on a class whose selection half cannot be scored (fewer than 2 groups)."""
+    for slot in slots:
+        for c in slot.labels:
+            groups = np.unique(data.val_groups[data.in_selection & (data.val.y == c)])
+            if len(groups) < 2:
+                raise ConfigError(
+                    f"train_generator.fidelity_snapshots: class {data.train.class_names[c]!r} has {len(groups)} "
+                    f"group(s) in the selection half of {features_dir / 'val.npz'}; at least 2 are needed to score "
+                    "a snapshot. Set train_generator.fidelity_snapshots: 1 (serve the last step), or give the "
+                    "validation split more groups (prepare.split.val)."
+                )
+
+
+def log_selection(slot: ModelSlot, report: dict) -> None:
+    """The fidelity curve of one model's snapshots as MLflow metrics (MLflow step = optimizer step)."""
+    import mlflow
+
+    for step, summary in report["curve"].items():
+        mlflow.log_metric(f"selection.{slot.key}.two_sample_auroc", summary["two_sample_auroc"], step=step)
+        for cls, scores in report["per_class"].items():
+            mlflow.log_metrics(
+                {f"selection.{slot.key}.{cls}.{key}": value for key, value in scores[step].items() if value == value},
+                step=step,
+            )
+    mlflow.log_metric(
+        f"selection.{slot.key}.chosen_step", report["last_step"] if report["chosen_step"] is None else report["chosen_step"]
+    )
+
+
 def main(
-    name: str, params_path: Path, features_dir: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")
+    name: str,
+    params_path: Path,
+    features_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    project_root: Path = Path("."),
+    manifest_path: Path | None = None,
 ) -> None:
     from synthaug.evaluation.report import method_label
 
@@ -86,6 +154,10 @@ def main(
     slots = plan_models(name, train.y, train.class_names, settings.classes, settings.minority_tolerance, config)
     n_learned = sum(len(slot.labels) for slot in slots)
     label = method_label(name, n_learned)
+    choosing = settings.fidelity_snapshots > 1
+    selection = selection_data(features_dir, train, manifest_path, params.audit.seed) if choosing else None
+    if selection is not None:
+        check_selection_data(selection, slots, features_dir)
     announcement = plan_message(name, slots, classes)
     if announcement is not None:
         print(announcement, flush=True)
@@ -95,6 +167,7 @@ def main(
         "classes": settings.classes,
         "minority_tolerance": settings.minority_tolerance,
         "seed": settings.seed,
+        "fidelity_snapshots": settings.fidelity_snapshots,
     }
     checkpoint_root = checkpoint_dir("train_generator", name, run_settings, [features_dir / "train.npz"])
 
@@ -142,6 +215,7 @@ def main(
                 )
 
         logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
+        keepers: dict[str, SnapshotKeeper] = {}
         last_grid: dict[str, int] = {}
 
         def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
@@ -156,6 +230,12 @@ def main(
                         {f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"}, step=int(past["step"])
                     )
             logged_until[slot.key] = step
+            if choosing:
+                if slot.key not in keepers:
+                    keepers[slot.key] = SnapshotKeeper.for_budget(
+                        checkpoint_root / slot.key / "snapshots", steps_of(slot, generator), settings.fidelity_snapshots
+                    )
+                keepers[slot.key].after_log(generator, step)
             # A grid when a multiple of grid_every was passed since the last one (log and grid periods
             # need not divide each other); the final grid is logged below.
             if (
@@ -190,7 +270,22 @@ def main(
         )
         seconds = time.perf_counter() - started
 
-        metrics = {"train_seconds": seconds, "models": {}}
+        metrics: dict = {"train_seconds": seconds, "models": {}}
+        selections: dict[str, dict] = {}
+        if selection is not None:
+            started = time.perf_counter()
+            served = []
+            for slot, generator in trained:
+                keeper = keepers.get(slot.key)
+                chosen, report = choose_by_fidelity(
+                    slot, generator, keeper.saved() if keeper else {}, selection, params.audit, device=settings.device
+                )
+                selections[slot.key] = report
+                served.append((slot, chosen))
+                log_selection(slot, report)
+                print(selection_message(name, slot, report))
+            trained = served
+            metrics["selection_seconds"] = time.perf_counter() - started
         for slot, generator in trained:
             n_train = int(np.isin(train.y, list(slot.labels)).sum())
             final = {k: float(v) for k, v in generator.history[-1].items() if k != "step"} if generator.history else {}
@@ -201,6 +296,13 @@ def main(
                 "n_train": n_train,
                 **final,
             }
+            if slot.key in selections:
+                report = selections[slot.key]
+                metrics["models"][slot.key]["selection"] = {
+                    "chosen_step": report["chosen_step"],
+                    "last_step": report["last_step"],
+                    "curve": {str(step): summary for step, summary in report["curve"].items()},
+                }
             if generator.stop_reason is not None:
                 mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
                 print(

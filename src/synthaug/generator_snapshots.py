@@ -1,0 +1,131 @@
+"""Snapshots kept while a generator trains, and the one it serves, chosen by fidelity.
+
+`SnapshotKeeper` saves the whole generator (weights, EMA, training state) when training passes each of
+`train_generator.fidelity_snapshots` evenly spaced steps; the files sit beside the resume checkpoint, so
+an interrupted training keeps the snapshots it took. `choose_by_fidelity` then samples every snapshot,
+scores the samples against the selection half of validation (synthaug.evaluation.selection) and returns
+the generator to serve with the curve of scores. The training itself is untouched: a snapshot is a copy
+of the state at that step, and a continued `fit` is unchanged by taking it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthaug.config import AuditParams
+from synthaug.evaluation.fidelity import random_projection
+from synthaug.evaluation.selection import choose_snapshot, snapshot_scores, snapshot_steps
+from synthaug.generators import generator_class
+from synthaug.generators.base import Generator
+from synthaug.generators.per_class import ModelSlot
+from synthaug.spectrograms import SpectrogramSet
+
+# Each snapshot samples as many spectrograms per class as the selection half holds, and at least this
+# many: the audit draws each candidate to the reference half's size, so more would not be scored.
+MIN_SAMPLES = 16
+
+
+class SnapshotKeeper:
+    """Saves a generator's state into `folder` as step_<N>.pt each time training passes one of `steps`."""
+
+    def __init__(self, folder: Path, steps: list[int]) -> None:
+        self.folder, self.steps = Path(folder), sorted(steps)
+
+    @classmethod
+    def for_budget(cls, folder: Path, total_steps: int, count: int) -> SnapshotKeeper:
+        return cls(folder, snapshot_steps(total_steps, count))
+
+    def saved(self) -> dict[int, Path]:
+        """{step: file} of the snapshots taken so far (by this process or before a resume)."""
+        return {int(path.stem.removeprefix("step_")): path for path in sorted(self.folder.glob("step_*.pt"))}
+
+    def after_log(self, generator: Generator, step: int) -> None:
+        """Called after each logged window: take a snapshot when a snapshot step was passed since the last one.
+
+        Logged windows need not fall on the snapshot steps, so a snapshot is taken at the first logged
+        step at or after each of them.
+        """
+        due = sum(1 for s in self.steps if s <= step)
+        if due > len(self.saved()):
+            generator.save(self.folder / f"step_{step:06d}.pt")
+
+
+@dataclass
+class SelectionData:
+    """What choosing needs: the training and validation sets, the groups of their files and the halves."""
+
+    train: SpectrogramSet
+    train_groups: np.ndarray
+    val: SpectrogramSet
+    val_groups: np.ndarray
+    in_selection: np.ndarray  # [len(val)] True for the selection half
+
+
+def choose_by_fidelity(
+    slot: ModelSlot,
+    trained: Generator,
+    snapshots: dict[int, Path],
+    data: SelectionData,
+    audit: AuditParams,
+    *,
+    device: str = "auto",
+) -> tuple[Generator, dict]:
+    """(the generator to serve, {"chosen_step", "last_step", "curve", "per_class"}) for one trained model.
+
+    `snapshots` are the saved steps; the trained generator itself is always a candidate at its last step.
+    When every snapshot copies training data more often than real recordings do, the last step is served
+    and "chosen_step" is None.
+    """
+    candidates: dict[int, Path | None] = {**snapshots, trained.steps_done: None}
+    model_rows = np.isin(data.train.y, list(slot.labels))
+    x_train = torch.as_tensor(data.train.x[model_rows], dtype=torch.float32)
+    y_train = torch.as_tensor(np.vectorize(slot.labels.get)(data.train.y[model_rows]), dtype=torch.long)
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        return random_projection(x, dim=audit.projection_dim, seed=audit.seed)
+
+    samples: dict[int, dict[int, np.ndarray]] = {}
+    for step, path in sorted(candidates.items()):
+        generator = trained if path is None else _load(trained, path, x_train, y_train, device)
+        samples[step] = {
+            c: embed(generator.sample(max(MIN_SAMPLES, int(_selection_rows(data, c).sum())), label, seed=audit.seed))
+            for c, label in slot.labels.items()
+        }
+    by_class = {}
+    for c in slot.labels:
+        rows = _selection_rows(data, c)
+        train_rows = data.train.y == c
+        by_class[data.train.class_names[c]] = snapshot_scores(
+            embed(data.train.x[train_rows]),
+            embed(data.val.x[rows]),
+            data.val_groups[rows],
+            {step: by_label[c] for step, by_label in samples.items()},
+            repeats=audit.repeats,
+            k=audit.k,
+            quantile=audit.memorization_quantile,
+            copy_distance_ratio=audit.copy_distance_ratio,
+            seed=audit.seed,
+            train_groups=data.train_groups[train_rows],
+        )
+    chosen, curve = choose_snapshot(by_class)
+    served = trained
+    if chosen is not None and candidates[chosen] is not None:
+        served = _load(trained, candidates[chosen], x_train, y_train, device)  # type: ignore[arg-type]
+    report = {"chosen_step": chosen, "last_step": trained.steps_done, "curve": curve, "per_class": by_class}
+    return served, report
+
+
+def _selection_rows(data: SelectionData, c: int) -> np.ndarray:
+    return data.in_selection & (data.val.y == c)
+
+
+def _load(trained: Generator, path: Path, x: torch.Tensor, y: torch.Tensor, device: str) -> Generator:
+    """A snapshot, ready to sample: what training fits after its last step (the VAE's latent density) is
+    fitted as a `fit` ending at that step would have."""
+    generator = generator_class(trained.name).load(path, device=device)
+    generator.finish_training(x.to(generator.device), y.to(generator.device))
+    return generator
