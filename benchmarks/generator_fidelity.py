@@ -76,17 +76,11 @@ COUGH_ROOT = ROOT.parent / "shared" / "datasets" / "covid19-cough"
 HALVES = ("selection", "reporting")
 
 
-def band_statistics(x: np.ndarray) -> np.ndarray:
-    """[N, 1, mels, frames] -> [N, 2 * mels]: each mel band's mean and standard deviation over time."""
-    bands = np.asarray(x, dtype=np.float64)[:, 0]
-    return np.concatenate([bands.mean(axis=2), bands.std(axis=2)], axis=1)
-
-
 def demo_class(project: Path) -> dict:
     """The demo's minority class from a pipeline's outputs: train, the two held-out halves and the views."""
     from synthaug.classifiers.saved import load_classifier
     from synthaug.datasets.manifest import file_groups
-    from synthaug.evaluation.fidelity import random_projection
+    from synthaug.evaluation.fidelity import band_statistics, random_projection
     from synthaug.spectrograms import load_spectrogram_set
     from synthaug.training import predict_embeddings
 
@@ -122,6 +116,7 @@ def demo_class(project: Path) -> dict:
         "views": {
             "classifier": lambda x: predict_embeddings(model, np.asarray(x, np.float32)),
             "log_mel": lambda x: random_projection(x, dim=128, seed=0),
+            "band_statistics": band_statistics,
         },
     }
 
@@ -168,7 +163,7 @@ def featurize_cough(cache: Path, profile: str | None, label: str, seed: int = 0)
 def load_class(data: str, cache: Path, project: Path, label: str) -> dict:
     if data == "demo":
         return demo_class(project)
-    from synthaug.evaluation.fidelity import random_projection
+    from synthaug.evaluation.fidelity import band_statistics, random_projection
 
     saved = np.load(cache)
     return {

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from synthaug.config import AuditParams
-from synthaug.evaluation.fidelity import random_projection
+from synthaug.evaluation.fidelity import band_statistics, random_projection
 from synthaug.evaluation.selection import choose_snapshot, snapshot_scores, snapshot_steps
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
@@ -85,10 +85,14 @@ def choose_by_fidelity(
     x_train = torch.as_tensor(data.train.x[model_rows], dtype=torch.float32)
     y_train = torch.as_tensor(np.vectorize(slot.labels.get)(data.train.y[model_rows]), dtype=torch.long)
 
-    def embed(x: np.ndarray) -> np.ndarray:
-        return random_projection(x, dim=audit.projection_dim, seed=audit.seed)
+    def embed(x: np.ndarray) -> dict[str, np.ndarray]:
+        # The audit's views that need no trained classifier (there is none yet when generators train).
+        return {
+            "log_mel": random_projection(x, dim=audit.projection_dim, seed=audit.seed),
+            "band_statistics": band_statistics(x),
+        }
 
-    samples: dict[int, dict[int, np.ndarray]] = {}
+    samples: dict[int, dict[int, dict[str, np.ndarray]]] = {}
     for step, path in sorted(candidates.items()):
         generator = trained if path is None else _load(trained, path, x_train, y_train, device)
         samples[step] = {

@@ -49,10 +49,10 @@ def test_the_snapshot_closest_to_real_data_wins_and_a_copying_one_is_refused():
         400: train[rng.choice(len(train), 80, replace=False)] + 1e-3 * rng.standard_normal((80, DIM)),  # copies
     }
     scores = snapshot_scores(
-        train,
-        selection,
+        {"view": train},
+        {"view": selection},
         selection_groups,
-        {step: x.astype(np.float32) for step, x in snapshots.items()},
+        {step: {"view": x.astype(np.float32)} for step, x in snapshots.items()},
         repeats=3,
         k=5,
         quantile=0.05,
@@ -89,3 +89,30 @@ def test_a_model_of_several_classes_is_judged_on_their_mean_and_refused_if_any_c
     assert tie == 10  # the earliest step on ties
     untestable, _ = choose_snapshot({"a": {10: row(float("nan")), 20: row(0.8)}})
     assert untestable == 20  # a step that could not be tested ranks last
+
+
+def test_the_strongest_view_decides_and_copying_in_any_view_refuses():
+    rng = np.random.default_rng(1)
+    train, train_groups = real_class(rng, 240)
+    selection, selection_groups = real_class(rng, 80)
+    fresh, _ = real_class(rng, 80)
+    copies = train[rng.choice(len(train), 80, replace=False)] + 1e-3 * rng.standard_normal((80, DIM))
+    # In the "blind" view every set looks alike (a constant feature); the "sharp" view sees the truth.
+    blind = lambda x: np.ones((len(x), 2), np.float32) + 1e-3 * rng.standard_normal((len(x), 2)).astype(np.float32)  # noqa: E731
+    sharp = lambda x: x.astype(np.float32)  # noqa: E731
+    views = lambda x: {"blind": blind(x), "sharp": sharp(x)}  # noqa: E731
+    scores = snapshot_scores(
+        views(train),
+        views(selection),
+        selection_groups,
+        {1: views(fresh + 1.5), 2: views(fresh), 3: views(copies)},
+        repeats=2,
+        k=5,
+        quantile=0.05,
+        copy_distance_ratio=0.5,
+        seed=0,
+        train_groups=train_groups,
+    )
+    assert scores[1]["view"] == "sharp" and scores[1]["two_sample_auroc"] > 0.9
+    chosen, curve = choose_snapshot({"positive": scores})
+    assert chosen == 2 and curve[3]["admissible"] is False

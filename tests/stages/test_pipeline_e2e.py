@@ -184,7 +184,7 @@ def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project
     assert set(metrics) == set(GENERATORS) | {"real_validation"}  # the reference row: real validation data
     for name in [*GENERATORS, "real_validation"]:
         audit = metrics[name]["positive"]  # the medical protocol audits the minority class
-        assert set(audit) == {"classifier", "log_mel", "two_sample_auroc_strongest", "two_sample_p_value"}
+        assert set(audit) == {"classifier", "log_mel", "band_statistics", "two_sample_auroc_strongest", "two_sample_p_value"}
         assert audit["classifier"]["kid_val"] is not None
         # The tiny project's validation halves hold one participant each: a two-sample test in group folds
         # needs two groups a side, so only the synthetic sets against the training data get an AUROC.

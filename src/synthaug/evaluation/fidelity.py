@@ -1,8 +1,9 @@
 """Audit of synthetic data against real data the generator never saw, beside a "perfect generator" reference.
 
-Every metric here works on embeddings: 2-D float arrays [N, D], one row per sample. Callers use two views:
-the penultimate layer of a trained classifier (computed elsewhere) and `random_projection` of the flattened
-normalized log-mel spectrogram (computed here). All sets of one audit must live in the same space; every
+Every metric here works on embeddings: 2-D float arrays [N, D], one row per sample. Callers use three views:
+the penultimate layer of a trained classifier (computed elsewhere), `random_projection` of the flattened
+normalized log-mel spectrogram and `band_statistics` (each mel band's mean and spread over time), both
+computed here. All sets of one audit must live in the same space; every
 function that takes two or more sets raises ValueError when their widths differ.
 
 Design of the audit (`audit_class`, one class in one view):
@@ -46,7 +47,7 @@ Design of the audit (`audit_class`, one class in one view):
 
 Nothing here reads the test split; callers pass validation data (curation uses these scores).
 
-Public functions: `random_projection`, `frechet_distance`, `reduced_frechet_distance`,
+Public functions: `random_projection`, `band_statistics`, `frechet_distance`, `reduced_frechet_distance`,
 `kernel_inception_distance`, `precision_recall_density_coverage`, `memorization`, `two_sample_auroc`,
 `group_halves`, `audit_class`, `sample_scores` and `class_sample_scores` (per-sample scores for curation).
 All randomness (subsampling, projection, splits, cross-validation folds) is seeded, so an audit is
@@ -122,6 +123,17 @@ def random_projection(x: np.ndarray, dim: int = 128, seed: int = 0) -> np.ndarra
     # float32 fitting keeps the matrix in float32, so transform does not make a float64 copy of the input.
     projection.fit(np.zeros((1, flat.shape[1]), dtype=np.float32))
     return projection.transform(flat).astype(np.float32, copy=False)
+
+
+def band_statistics(x: np.ndarray) -> np.ndarray:
+    """[N, 1, mels, frames] -> [N, 2 * mels] float32: each mel band's mean and standard deviation over time.
+
+    A view that needs no trained model and ignores where in the clip things happen: it sees a wrong
+    spectral envelope, or bands that are too smooth or too busy over time (the texture a generator most
+    easily gets wrong), which a random projection of the whole spectrogram dilutes among time positions.
+    """
+    bands = np.asarray(x, dtype=np.float64)[:, 0]
+    return np.concatenate([bands.mean(axis=2), bands.std(axis=2)], axis=1).astype(np.float32)
 
 
 # Fréchet distance

@@ -861,7 +861,7 @@ def render_audit(
     memorization_quantile: float,
     copy_distance_ratio: float,
 ) -> list[str]:
-    """The audit section: per class, every generator beside the real-validation reference row, in two views.
+    """The audit section: per class, every generator beside the real-validation reference row, in each view.
 
     A summary table quotes each set's strongest two-sample AUROC (the maximum over tests and views) beside
     its classifier gain; one small table per view gives the metrics, one row per class x set.
@@ -869,10 +869,13 @@ def render_audit(
     from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, strongest_two_sample
 
     table = audit_rows(audits)
+    # The views the audit wrote, in its order (older audits hold two).
+    views = list(next(iter(audits.values()), {}).get("views", ["classifier", "log_mel"]))
     gain_score = primary_of(methods)[0] if methods else "auroc"
     view_names = {
         "classifier": "classifier view (the first seed's baseline, penultimate layer)",
         "log_mel": "log-mel view (a fixed random projection of the spectrogram)",
+        "band_statistics": "band-statistics view (each mel band's mean and spread over time)",
     }
 
     def label(name: str) -> str:
@@ -891,7 +894,7 @@ def render_audit(
                 if name == REFERENCE
                 else (difference(methods[name].versus_baseline.get(gain_score)) if name in methods else "n/a")
             )
-            copies = pair({v: r.get("memorization_rate") for v, r in by_view.items()}, "classifier", "log_mel", ".0%")
+            copies = " / ".join(_number(by_view.get(view, {}).get("memorization_rate"), ".0%") for view in views)
             p_value = permutation_p(audits, name, cls)
             summary.append([cls, label(name), _number(best["auroc"], ".2f"), where, _number(p_value, ".2g"), copies, gain])
 
@@ -961,7 +964,9 @@ def render_audit(
         f"Summary (Δ {TITLES[gain_score]}: the generator's classifier gain on the first primary endpoint; p "
         "(group permutation): whether the strongest test tells the set from real validation data at this n, "
         "dealing whole groups afresh to either side and taking the maximum over tests and views again (at the "
-        "first split; large p: indistinguishable at this n); copies: classifier / log-mel view):",
+        "first split; large p: indistinguishable at this n); copies: "
+        + " / ".join(v.replace("_", " ") for v in views)
+        + " view):",
         "",
         markdown_table(
             [
@@ -978,7 +983,7 @@ def render_audit(
         "",
         "![audit per class and view](figures/audit.png)",
     ]
-    for view in ("classifier", "log_mel"):
+    for view in views:
         lines += ["", f"In the {view_names[view]}:", "", markdown_table(view_header, view_rows(view))]
     lines.append("")
     for name in audits:

@@ -11,8 +11,9 @@ split once, by group, into two halves:
   generator and the real reference alike, so their rows stay comparable.
 
 A snapshot's score is the audit's own (`fidelity.audit_class`, the same repeats, splits and metrics) in
-the view that needs no trained classifier: the random projection of the log-mel. Its figure of merit is
-the strongest two-sample AUROC against the selection half, averaged over the classes the model learns;
+the views that need no trained classifier: the random projection of the log-mel and the per-band
+statistics. Its figure of merit is the strongest two-sample AUROC over tests and views against the
+selection half, averaged over the classes the model learns;
 a snapshot that copies training data more often than fresh real recordings do (its memorization rate
 above the reference row's, in any class) is refused, since a copy scores well against held-out data
 while adding nothing. Among the rest the lowest AUROC wins, the earliest step on ties.
@@ -22,10 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from synthaug.evaluation.fidelity import REFERENCE, audit_class
+from synthaug.evaluation.fidelity import REFERENCE, audit_class, strongest_two_sample
 
 # Seeds the split of validation groups into selection and reporting halves beside the audit's seed,
 # so the halves do not coincide with the audit's own comparison/reference splits.
@@ -45,10 +47,10 @@ def selection_half(groups: np.ndarray, *, seed: int) -> np.ndarray:
 
 
 def snapshot_scores(
-    train: np.ndarray,
-    selection: np.ndarray,
+    train: Mapping[str, np.ndarray],
+    selection: Mapping[str, np.ndarray],
     selection_groups: np.ndarray,
-    snapshots: Mapping[int, np.ndarray],
+    snapshots: Mapping[int, Mapping[str, np.ndarray]],
     *,
     repeats: int,
     k: int,
@@ -56,47 +58,57 @@ def snapshot_scores(
     copy_distance_ratio: float,
     seed: int,
     train_groups: np.ndarray | None = None,
-) -> dict[int, dict[str, float]]:
-    """{step: {two_sample_auroc, kid, coverage, memorization_rate, reference_memorization_rate,
-    reference_two_sample_auroc}} of each snapshot's samples of one class, in one view (embeddings).
+) -> dict[int, dict[str, float | str]]:
+    """{step: {two_sample_auroc, view, reference_two_sample_auroc, memorization_rate,
+    reference_memorization_rate}} of each snapshot's samples of one class.
 
-    `train` and `selection` are the class's training and selection-half embeddings; the reference row is
-    the selection half's own (what a perfect generator would score there).
+    Every argument holding data is {view: embeddings} (the snapshots: {step: {view: embeddings}}); each
+    view is audited as the audit does (`audit_class`, the selection half's own reference row beside).
+    As in the audit, the figure of merit is the strongest two-sample AUROC over tests and views; the copy
+    rate quoted is that of the view where it exceeds the reference's most, so a snapshot that copies in
+    any view is refused.
     """
-    rows = audit_class(
-        train,
-        selection,
-        selection_groups,
-        {f"step {step}": samples for step, samples in snapshots.items()},
-        repeats=repeats,
-        k=k,
-        quantile=quantile,
-        copy_distance_ratio=copy_distance_ratio,
-        seed=seed,
-        train_groups=train_groups,
-        against_train=False,
-    )
-    reference = rows[REFERENCE]
-    return {
-        step: {
-            "two_sample_auroc": rows[f"step {step}"]["two_sample_auroc_val"],
-            "kid": rows[f"step {step}"]["kid_val"],
-            "coverage": rows[f"step {step}"]["coverage"],
-            "memorization_rate": rows[f"step {step}"]["memorization_rate"],
-            "reference_memorization_rate": reference["memorization_rate"],
-            "reference_two_sample_auroc": reference["two_sample_auroc_val"],
-        }
-        for step in snapshots
+    per_view = {
+        view: audit_class(
+            train[view],
+            selection[view],
+            selection_groups,
+            {f"step {step}": samples[view] for step, samples in snapshots.items()},
+            repeats=repeats,
+            k=k,
+            quantile=quantile,
+            copy_distance_ratio=copy_distance_ratio,
+            seed=seed,
+            train_groups=train_groups,
+            against_train=False,
+        )
+        for view in selection
     }
+    scores: dict[int, dict[str, float | str]] = {}
+    for step in snapshots:
+        rows = {view: audit[f"step {step}"] for view, audit in per_view.items()}
+        references = {view: audit[REFERENCE] for view, audit in per_view.items()}
+        strongest = strongest_two_sample(rows)
+        excess = {view: rows[view]["memorization_rate"] - references[view]["memorization_rate"] for view in rows}
+        measured = [view for view in rows if not math.isnan(excess[view])]
+        copy_view = max(measured, key=excess.__getitem__) if measured else next(iter(rows))
+        scores[step] = {
+            "two_sample_auroc": strongest["auroc"],
+            "view": strongest["view"],
+            "reference_two_sample_auroc": strongest_two_sample(references)["auroc"],
+            "memorization_rate": rows[copy_view]["memorization_rate"],
+            "reference_memorization_rate": references[copy_view]["memorization_rate"],
+        }
+    return scores
 
 
-def admissible(score: Mapping[str, float]) -> bool:
+def admissible(score: Mapping[str, Any]) -> bool:
     """False when the snapshot copies training data more often than fresh real recordings do."""
     rate, reference = score["memorization_rate"], score["reference_memorization_rate"]
     return math.isnan(rate) or math.isnan(reference) or rate <= reference
 
 
-def choose_snapshot(by_class: Mapping[str, Mapping[int, Mapping[str, float]]]) -> tuple[int | None, dict[int, dict]]:
+def choose_snapshot(by_class: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> tuple[int | None, dict[int, dict]]:
     """(chosen step or None, {step: summary}) from {class: snapshot_scores(...)} of one model.
 
     A step's summary holds the mean strongest two-sample AUROC over the classes and whether every class

@@ -1,4 +1,4 @@
-"""audit: every synthetic set -> its fidelity, diversity and memorization, per class, in two embedding views.
+"""audit: every synthetic set -> its fidelity, diversity and memorization, per class, in three embedding views.
 
 Reads params `dataset.name`, `audit`, `train_generator.models` (the sets to audit) and
 `train_classifier.seeds`; reads FEATURES/{train,val}.npz, the manifest (the group of each validation
@@ -6,8 +6,9 @@ file, when given), the baseline classifiers CLASSIFIERS/baseline/seed<S>/model.p
 SYNTHETIC/<name>/synthetic.npz. The test split is not read: curation and tuning act on these scores,
 so nothing here may depend on the data the final scores are measured on.
 
-For each class any generator synthesized, and in two views (the penultimate layer of the first seed's
-baseline classifier, "classifier", and a fixed random projection of the log-mel, "log_mel"), scores
+For each class any generator synthesized, and in three views (the penultimate layer of the first seed's
+baseline classifier, "classifier"; a fixed random projection of the log-mel, "log_mel"; each mel band's
+mean and spread over time, "band_statistics"), scores
 every synthetic set and a "perfect generator" reference row (real validation spectrograms never seen by
 any generator, scored exactly as a synthetic set is) against a held-out half of the validation data and
 against the training data; see synthaug.evaluation.fidelity for the design and the metrics.
@@ -38,6 +39,7 @@ from synthaug.datasets.manifest import file_groups
 from synthaug.evaluation.fidelity import (
     REFERENCE,
     audit_class,
+    band_statistics,
     candidate_rows,
     class_sample_scores,
     group_halves,
@@ -52,7 +54,7 @@ from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.training import predict_embeddings, predict_proba
 
-VIEWS = ("classifier", "log_mel")
+VIEWS = ("classifier", "log_mel", "band_statistics")
 HEADLINE = (
     "two_sample_auroc_val",
     "two_sample_auroc_knn_val",
@@ -238,6 +240,7 @@ def main(
         return {
             "classifier": predict_embeddings(models[0], x),
             "log_mel": random_projection(x, dim=settings.projection_dim, seed=settings.seed),
+            "band_statistics": band_statistics(x),
         }
 
     real_views = {"train": embed(train.x), "val": embed(val.x)}

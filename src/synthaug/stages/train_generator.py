@@ -127,7 +127,11 @@ def log_selection(slot: ModelSlot, report: dict) -> None:
         mlflow.log_metric(f"selection.{slot.key}.two_sample_auroc", summary["two_sample_auroc"], step=step)
         for cls, scores in report["per_class"].items():
             mlflow.log_metrics(
-                {f"selection.{slot.key}.{cls}.{key}": value for key, value in scores[step].items() if value == value},
+                {
+                    f"selection.{slot.key}.{cls}.{key}": value
+                    for key, value in scores[step].items()
+                    if isinstance(value, float) and value == value  # the view's name is not a metric; NaN is no value
+                },
                 step=step,
             )
     mlflow.log_metric(
