@@ -184,6 +184,26 @@ def test_trailing_timesteps_start_ddim_from_the_last_training_timestep():
     assert tiny(sampling_steps=50).sampler().timesteps[0] == 980  # diffusers' default, leading
 
 
+def test_zero_terminal_snr_leaves_no_trace_of_the_data_at_the_last_step_and_samples_from_it():
+    model = tiny(steps=6, prediction_type="v_prediction", snr_gamma=5.0, zero_terminal_snr=True, timestep_spacing="trailing")
+    x0 = torch.as_tensor(spectrograms(4))
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    last = torch.full((4,), 999)
+    # The last training step's input is the noise itself, so sampling from pure noise is what training saw.
+    torch.testing.assert_close(model.noise_scheduler.add_noise(x0, noise, last), noise)
+    published = tiny().noise_scheduler
+    assert float(published.alphas_cumprod[-1].sqrt()) == pytest.approx(0.0064, abs=1e-4)  # what it removes
+    sampler = model.sampler()
+    assert sampler.config.rescale_betas_zero_snr and sampler.timesteps[0] == 999
+    history = model.fit(spectrograms(16), log_every=3)
+    assert all(np.isfinite(h["loss"]) for h in history)  # min-SNR weights stay finite at SNR 0
+    assert np.isfinite(model.sample(2, seed=1)).all()
+    with pytest.raises(ConfigError, match="ddpm.zero_terminal_snr: true needs prediction_type: v_prediction"):
+        tiny(zero_terminal_snr=True)
+    with pytest.raises(ConfigError, match="ddpm.zero_terminal_snr must be true or false"):
+        tiny(zero_terminal_snr="yes")
+
+
 def test_warmup_raises_the_learning_rate_linearly():
     history = tiny(steps=6, lr_warmup_steps=4).fit(spectrograms(8), log_every=1)
     assert [h["lr"] for h in history] == pytest.approx([0.0, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])

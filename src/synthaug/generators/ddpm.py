@@ -17,7 +17,11 @@ v = sqrt(a) eps - sqrt(1 - a) x0, Salimans & Ho 2022); `snr_gamma` (min-SNR loss
 al. 2023, with diffusers' compute_snr); `lr_warmup_steps` (linear warm-up, diffusers' constant
 schedule with warm-up); `timestep_spacing: trailing` for DDIM (its timesteps end at T - 1, so the
 first step starts from pure noise; diffusers' default `leading` starts at 980 of 1000, Lin et al.
-2024); `sampling_eta` (DDIM's eta, Song et al. 2021: 0 deterministic, 1 a fresh noise draw at each
+2024); `zero_terminal_snr: true` rescales the betas so the last training step holds no signal at all
+(Lin et al. 2024, diffusers' rescale_betas_zero_snr; needs v_prediction): with the published linear
+betas the last step keeps sqrt(alpha_bar_T) = 0.006 of each spectrogram, enough for the U-Net to read
+a clip's overall level from it in training, which sampling from pure noise then cannot supply, so
+samples vary too little in level; `sampling_eta` (DDIM's eta, Song et al. 2021: 0 deterministic, 1 a fresh noise draw at each
 step like the DDPM sampler; on an under-trained model the fresh noise widens the samples' spread);
 `clip_sample_range` clamps the predicted x0 at each DDIM step (null: off); the share of clamped
 values of the last `sample` call is in `last_clamped_share`; `ema_decay` samples from an exponential
@@ -82,6 +86,7 @@ class DDPM(Generator):
         "sampling_steps": 50,
         "sampling_eta": 0.0,
         "timestep_spacing": "leading",
+        "zero_terminal_snr": False,
         "clip_sample_range": None,
         "base_channels": 32,
         "channel_mults": [1, 2, 2, 4, 4],
@@ -116,6 +121,7 @@ class DDPM(Generator):
         "snr_gamma",
         "sampling_eta",
         "timestep_spacing",
+        "zero_terminal_snr",
         "clip_sample_range",
     )
 
@@ -154,6 +160,7 @@ class DDPM(Generator):
             beta_start=float(self.config["beta_start"]),
             beta_end=float(self.config["beta_end"]),
             beta_schedule="linear",
+            rescale_betas_zero_snr=bool(self.config["zero_terminal_snr"]),
             prediction_type=str(self.config["prediction_type"]),
             # diffusers clips to [-1, 1] by default (images); z-scored spectrograms are unbounded.
             clip_sample=False,
@@ -199,6 +206,14 @@ class DDPM(Generator):
             raise ConfigError(
                 f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
                 f"trailing or linspace, got {c['timestep_spacing']!r}"
+            )
+        if not isinstance(c["zero_terminal_snr"], bool):
+            raise ConfigError(f"{key_name(self.name, 'zero_terminal_snr')} must be true or false, got {c['zero_terminal_snr']!r}")
+        if c["zero_terminal_snr"] and c["prediction_type"] != "v_prediction":
+            raise ConfigError(
+                f"{key_name(self.name, 'zero_terminal_snr')}: true needs prediction_type: v_prediction; at zero "
+                "signal-to-noise the last step's input holds no trace of the data, so the added noise is all "
+                "there is to predict and epsilon prediction learns nothing there (Lin et al. 2024)"
             )
         if isinstance(c["sampling_eta"], bool) or not 0 <= float(c["sampling_eta"]) <= 1:
             raise ConfigError(
