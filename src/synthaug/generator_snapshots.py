@@ -17,12 +17,14 @@ import numpy as np
 import torch
 
 from synthaug.config import AuditParams
+from synthaug.datasets.manifest import file_groups
+from synthaug.errors import ConfigError
 from synthaug.evaluation.fidelity import band_statistics, random_projection
-from synthaug.evaluation.selection import choose_snapshot, snapshot_scores, snapshot_steps
+from synthaug.evaluation.selection import choose_snapshot, selection_half, snapshot_scores, snapshot_steps
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
 from synthaug.generators.per_class import ModelSlot
-from synthaug.spectrograms import SpectrogramSet
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 
 # Each snapshot samples as many spectrograms per class as the selection half holds, and at least this
 # many: the audit draws each candidate to the reference half's size, so more would not be scored.
@@ -133,3 +135,87 @@ def _load(trained: Generator, path: Path, x: torch.Tensor, y: torch.Tensor, devi
     generator = generator_class(trained.name).load(path, device=device)
     generator.finish_training(x.to(generator.device), y.to(generator.device))
     return generator
+
+
+def selection_data(features_dir: Path, train: SpectrogramSet, manifest_path: Path | None, seed: int) -> SelectionData:
+    """The validation set split into selection and reporting halves by group, for choosing snapshots."""
+    val = load_spectrogram_set(features_dir / "val.npz")
+    val_groups = file_groups(val.file_id, manifest_path)
+    return SelectionData(
+        train=train,
+        train_groups=file_groups(train.file_id, manifest_path),
+        val=val,
+        val_groups=val_groups,
+        in_selection=selection_half(val_groups, seed=seed),
+    )
+
+
+def check_selection_data(data: SelectionData, slots: list[ModelSlot], features_dir: Path) -> None:
+    """Refuse to choose snapshots on a class whose selection half cannot be scored (fewer than 2 groups)."""
+    for slot in slots:
+        for c in slot.labels:
+            groups = np.unique(data.val_groups[data.in_selection & (data.val.y == c)])
+            if len(groups) < 2:
+                raise ConfigError(
+                    f"train_generator.fidelity_snapshots: class {data.train.class_names[c]!r} has {len(groups)} "
+                    f"group(s) in the selection half of {features_dir / 'val.npz'}; at least 2 are needed to score "
+                    "a snapshot. Set train_generator.fidelity_snapshots: 1 (serve the last step), or give the "
+                    "validation split more groups (prepare.split.val)."
+                )
+
+
+def selection_message(name: str, slot: ModelSlot, report: dict) -> str:
+    """Which snapshot serves, with the curve it was chosen from."""
+    curve = ", ".join(
+        f"{step}: {summary['two_sample_auroc']:.2f}" + ("" if summary["admissible"] else " (copies)")
+        for step, summary in report["curve"].items()
+    )
+    head = f"train_generator {name} {slot.key}: two-sample AUROC on the selection half by step ({curve}); "
+    if report["chosen_step"] is None:
+        return head + (
+            f"every snapshot copies training data more often than real recordings do: serving the last step, "
+            f"{report['last_step']}"
+        )
+    return head + f"serving step {report['chosen_step']} of {report['last_step']}"
+
+
+def log_selection(slot: ModelSlot, report: dict) -> None:
+    """The fidelity curve of one model's snapshots as MLflow metrics (MLflow step = optimizer step)."""
+    import mlflow
+
+    for step, summary in report["curve"].items():
+        mlflow.log_metric(f"selection.{slot.key}.two_sample_auroc", summary["two_sample_auroc"], step=step)
+        for cls, scores in report["per_class"].items():
+            mlflow.log_metrics(
+                {
+                    f"selection.{slot.key}.{cls}.{key}": value
+                    for key, value in scores[step].items()
+                    if isinstance(value, float) and value == value  # the view's name is not a metric; NaN is no value
+                },
+                step=step,
+            )
+    mlflow.log_metric(
+        f"selection.{slot.key}.chosen_step", report["last_step"] if report["chosen_step"] is None else report["chosen_step"]
+    )
+
+
+def serve_chosen(
+    name: str,
+    trained: list[tuple[ModelSlot, Generator]],
+    keepers: dict[str, SnapshotKeeper],
+    data: SelectionData,
+    audit: AuditParams,
+    *,
+    device: str = "auto",
+) -> tuple[list[tuple[ModelSlot, Generator]], dict[str, dict]]:
+    """Each trained model replaced by its chosen snapshot, and {model key: choose_by_fidelity's report};
+    the curves go to the active MLflow run and the choice to stdout."""
+    served, reports = [], {}
+    for slot, generator in trained:
+        keeper = keepers.get(slot.key)
+        chosen, report = choose_by_fidelity(slot, generator, keeper.saved() if keeper else {}, data, audit, device=device)
+        reports[slot.key] = report
+        served.append((slot, chosen))
+        log_selection(slot, report)
+        print(selection_message(name, slot, report))
+    return served, reports

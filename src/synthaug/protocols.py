@@ -191,6 +191,7 @@ MEDICAL: tuple[Published, ...] = (
     Published(f"{_M}.ddpm.prediction_type", "epsilon", "§2.4", "trained to predict the noise"),
     Published(f"{_M}.ddpm.snr_gamma", None, "§2.4", "the simplified (unweighted) L2 loss"),
     Published(f"{_M}.ddpm.formulation", "ddpm", "§2.4", "DDPM training and DDIM sampling, not EDM's"),
+    Published(f"{_M}.ddpm.zero_terminal_snr", False, "§2.4", "the linear betas as they are"),
     Published(f"{_M}.ddpm.dropout", 0.0, "§2.4", _NOT_IN_RECIPE),
     Published(f"{_M}.ddpm.augment_probability", 0.0, "§2.4", _NOT_IN_RECIPE),
     Published(f"{_M}.ddpm.lr_warmup_steps", 0, "§2.4", _NOT_IN_RECIPE),

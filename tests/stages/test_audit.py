@@ -14,9 +14,9 @@ from synthaug.config import AuditParams, Params
 from synthaug.datasets.manifest import file_groups, write_manifest
 from synthaug.evaluation.fidelity import REFERENCE
 from synthaug.evaluation.report import validation_half_note
+from synthaug.generator_snapshots import selection_data
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 from synthaug.stages.audit import VIEWS, audit_classes, headline, reporting_rows
-from synthaug.stages.train_generator import selection_data
 
 
 def test_validation_files_get_their_participant_from_the_manifest(tmp_path):

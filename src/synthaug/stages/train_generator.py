@@ -11,7 +11,10 @@ one MLflow run: params, mean losses every `log_every` steps (MLflow step = optim
 grids every `grid_every` steps, the trained models, and the tag `synthaug.stopped_by` = max_minutes
 when the wall-clock cap ended a training before its step budget. When it trains several models
 (one per learned class), it says how many before it starts and, after the first logged steps, about
-how long they will take in all.
+how long they will take in all. With `train_generator.fidelity_snapshots` above 1 it also reads
+FEATURES/val.npz and the manifest (`--manifest`, each file's group), keeps that many snapshots of each
+model and serves the one closest to the selection half of validation (synthaug.generator_snapshots),
+logging the curve as selection.<model>.* and the choice to METRICS.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import describe_classes
 from synthaug.config import load_params
-from synthaug.datasets.manifest import file_groups
-from synthaug.errors import ConfigError
 from synthaug.evaluation.figures import spectrogram_examples
-from synthaug.evaluation.selection import selection_half
-from synthaug.generator_snapshots import SelectionData, SnapshotKeeper, choose_by_fidelity
+from synthaug.generator_snapshots import (
+    SnapshotKeeper,
+    check_selection_data,
+    selection_data,
+    serve_chosen,
+)
 from synthaug.generators.base import Generator
 from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
+from synthaug.spectrograms import load_spectrogram_set
 
 GRID_SAMPLES = 4
 
@@ -67,21 +72,6 @@ def estimate_message(name: str, seconds_per_step: float, steps_left: int, n_mode
     )
 
 
-def selection_message(name: str, slot: ModelSlot, report: dict) -> str:
-    """Which snapshot serves, with the curve it was chosen from."""
-    curve = ", ".join(
-        f"{step}: {summary['two_sample_auroc']:.2f}" + ("" if summary["admissible"] else " (copies)")
-        for step, summary in report["curve"].items()
-    )
-    head = f"train_generator {name} {slot.key}: two-sample AUROC on the selection half by step ({curve}); "
-    if report["chosen_step"] is None:
-        return head + (
-            f"every snapshot copies training data more often than real recordings do: serving the last step, "
-            f"{report['last_step']}"
-        )
-    return head + f"serving step {report['chosen_step']} of {report['last_step']}"
-
-
 def _duration(seconds: float) -> str:
     if seconds < 10:
         return f"{seconds:.1f} s"
@@ -90,53 +80,6 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def selection_data(features_dir: Path, train: SpectrogramSet, manifest_path: Path | None, seed: int) -> SelectionData:
-    """The validation set split into selection and reporting halves by group, for choosing snapshots."""
-    val = load_spectrogram_set(features_dir / "val.npz")
-    val_groups = file_groups(val.file_id, manifest_path)
-    return SelectionData(
-        train=train,
-        train_groups=file_groups(train.file_id, manifest_path),
-        val=val,
-        val_groups=val_groups,
-        in_selection=selection_half(val_groups, seed=seed),
-    )
-
-
-def check_selection_data(data: SelectionData, slots: list[ModelSlot], features_dir: Path) -> None:
-    """Refuse to choose snapshots on a class whose selection half cannot be scored (fewer than 2 groups)."""
-    for slot in slots:
-        for c in slot.labels:
-            groups = np.unique(data.val_groups[data.in_selection & (data.val.y == c)])
-            if len(groups) < 2:
-                raise ConfigError(
-                    f"train_generator.fidelity_snapshots: class {data.train.class_names[c]!r} has {len(groups)} "
-                    f"group(s) in the selection half of {features_dir / 'val.npz'}; at least 2 are needed to score "
-                    "a snapshot. Set train_generator.fidelity_snapshots: 1 (serve the last step), or give the "
-                    "validation split more groups (prepare.split.val)."
-                )
-
-
-def log_selection(slot: ModelSlot, report: dict) -> None:
-    """The fidelity curve of one model's snapshots as MLflow metrics (MLflow step = optimizer step)."""
-    import mlflow
-
-    for step, summary in report["curve"].items():
-        mlflow.log_metric(f"selection.{slot.key}.two_sample_auroc", summary["two_sample_auroc"], step=step)
-        for cls, scores in report["per_class"].items():
-            mlflow.log_metrics(
-                {
-                    f"selection.{slot.key}.{cls}.{key}": value
-                    for key, value in scores[step].items()
-                    if isinstance(value, float) and value == value  # the view's name is not a metric; NaN is no value
-                },
-                step=step,
-            )
-    mlflow.log_metric(
-        f"selection.{slot.key}.chosen_step", report["last_step"] if report["chosen_step"] is None else report["chosen_step"]
-    )
 
 
 def main(
@@ -278,17 +221,7 @@ def main(
         selections: dict[str, dict] = {}
         if selection is not None:
             started = time.perf_counter()
-            served = []
-            for slot, generator in trained:
-                keeper = keepers.get(slot.key)
-                chosen, report = choose_by_fidelity(
-                    slot, generator, keeper.saved() if keeper else {}, selection, params.audit, device=settings.device
-                )
-                selections[slot.key] = report
-                served.append((slot, chosen))
-                log_selection(slot, report)
-                print(selection_message(name, slot, report))
-            trained = served
+            trained, selections = serve_chosen(name, trained, keepers, selection, params.audit, device=settings.device)
             metrics["selection_seconds"] = time.perf_counter() - started
         for slot, generator in trained:
             n_train = int(np.isin(train.y, list(slot.labels)).sum())
