@@ -36,6 +36,9 @@ class SnapshotKeeper:
 
     def __init__(self, folder: Path, steps: list[int]) -> None:
         self.folder, self.steps = Path(folder), sorted(steps)
+        # Counted once here (a resumed training finds its earlier snapshots) and kept up to date by after_log,
+        # so a logged window costs no directory listing.
+        self.taken = len(self.saved())
 
     @classmethod
     def for_budget(cls, folder: Path, total_steps: int, count: int) -> SnapshotKeeper:
@@ -52,8 +55,9 @@ class SnapshotKeeper:
         step at or after each of them.
         """
         due = sum(1 for s in self.steps if s <= step)
-        if due > len(self.saved()):
+        if due > self.taken:
             generator.save(self.folder / f"step_{step:06d}.pt")
+            self.taken += 1
 
 
 @dataclass
@@ -95,8 +99,11 @@ def choose_by_fidelity(
         }
 
     samples: dict[int, dict[int, dict[str, np.ndarray]]] = {}
+    loaded: dict[int, Generator] = {}  # every loaded snapshot, so the chosen one is not loaded twice
     for step, path in sorted(candidates.items()):
         generator = trained if path is None else _load(trained, path, x_train, y_train, device)
+        if path is not None:
+            loaded[step] = generator
         samples[step] = {
             c: embed(generator.sample(max(MIN_SAMPLES, int(_selection_rows(data, c).sum())), label, seed=audit.seed))
             for c, label in slot.labels.items()
@@ -118,9 +125,7 @@ def choose_by_fidelity(
             train_groups=data.train_groups[train_rows],
         )
     chosen, curve = choose_snapshot(by_class)
-    served = trained
-    if chosen is not None and candidates[chosen] is not None:
-        served = _load(trained, candidates[chosen], x_train, y_train, device)  # type: ignore[arg-type]
+    served = loaded.get(chosen, trained) if chosen is not None else trained
     report = {"chosen_step": chosen, "last_step": trained.steps_done, "curve": curve, "per_class": by_class}
     return served, report
 

@@ -37,6 +37,22 @@ def real_class(rng: np.random.Generator, n: int, group_size: int = 2) -> tuple[n
     return (rng.standard_normal((n, DIM)) + offsets[groups]).astype(np.float32), groups
 
 
+def scores_of(train, selection, selection_groups, snapshots, train_groups, repeats):
+    """snapshot_scores with the audit settings these tests share."""
+    return snapshot_scores(
+        train,
+        selection,
+        selection_groups,
+        snapshots,
+        repeats=repeats,
+        k=5,
+        quantile=0.05,
+        copy_distance_ratio=0.5,
+        seed=0,
+        train_groups=train_groups,
+    )
+
+
 def test_the_snapshot_closest_to_real_data_wins_and_a_copying_one_is_refused():
     rng = np.random.default_rng(0)
     train, train_groups = real_class(rng, 240)
@@ -48,17 +64,13 @@ def test_the_snapshot_closest_to_real_data_wins_and_a_copying_one_is_refused():
         300: fresh,  # what a perfect generator gives
         400: train[rng.choice(len(train), 80, replace=False)] + 1e-3 * rng.standard_normal((80, DIM)),  # copies
     }
-    scores = snapshot_scores(
+    scores = scores_of(
         {"view": train},
         {"view": selection},
         selection_groups,
         {step: {"view": x.astype(np.float32)} for step, x in snapshots.items()},
+        train_groups,
         repeats=3,
-        k=5,
-        quantile=0.05,
-        copy_distance_ratio=0.5,
-        seed=0,
-        train_groups=train_groups,
     )
     assert scores[100]["two_sample_auroc"] > 0.9 and scores[200]["two_sample_auroc"] > 0.9
     assert scores[300]["two_sample_auroc"] < 0.7
@@ -101,17 +113,13 @@ def test_the_strongest_view_decides_and_copying_in_any_view_refuses():
     blind = lambda x: np.ones((len(x), 2), np.float32) + 1e-3 * rng.standard_normal((len(x), 2)).astype(np.float32)  # noqa: E731
     sharp = lambda x: x.astype(np.float32)  # noqa: E731
     views = lambda x: {"blind": blind(x), "sharp": sharp(x)}  # noqa: E731
-    scores = snapshot_scores(
+    scores = scores_of(
         views(train),
         views(selection),
         selection_groups,
         {1: views(fresh + 1.5), 2: views(fresh), 3: views(copies)},
+        train_groups,
         repeats=2,
-        k=5,
-        quantile=0.05,
-        copy_distance_ratio=0.5,
-        seed=0,
-        train_groups=train_groups,
     )
     assert scores[1]["view"] == "sharp" and scores[1]["two_sample_auroc"] > 0.9
     chosen, curve = choose_snapshot({"positive": scores})

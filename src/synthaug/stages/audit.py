@@ -248,6 +248,8 @@ def main(
     for name in params.train_generator.models:
         synthetic = load_spectrogram_set(synthetic_dir / name / "synthetic.npz")
         views = embed(synthetic.x)
+        # Per-sample scores feed curation, not the fidelity verdict, so they use all of validation even when
+        # the audit's two-sample rows below are scored on the reporting half only.
         scores = class_sample_scores(
             views["classifier"],
             synthetic.y,
@@ -267,8 +269,8 @@ def main(
         synthetic_views[name], synthetic_y[name] = views, synthetic.y
         per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
 
-    halved = params.train_generator.fidelity_snapshots > 1
     reporting = reporting_rows(val_groups, params)
+    halved = not bool(reporting.all())
     reporting_views = {"train": real_views["train"], "val": {view: x[reporting] for view, x in real_views["val"].items()}}
     validation = {
         "half": "reporting" if halved else "all",
