@@ -142,3 +142,8 @@ def test_the_permutation_p_value_is_large_for_real_data_and_small_for_a_shifted_
         views(val[comparison]), views(shifted), groups[comparison], np.arange(40), permutations=19, seed=0
     )
     assert different["p_value"] == pytest.approx(1 / 20) and different["auroc"] > 0.8
+    # Worker processes share the permutations without changing a single one of them.
+    shared = two_sample_permutation_test(
+        views(val[comparison]), views(val[reference]), groups[comparison], groups[reference], permutations=19, seed=0, workers=2
+    )
+    assert shared == same

@@ -186,6 +186,7 @@ def strongest_permutation_tests(
             groups,
             permutations=settings.permutations,
             seed=settings.seed,
+            workers=settings.workers,
         )
         for name, (views, groups) in candidates.items()
     }
