@@ -172,6 +172,7 @@ MEDICAL: tuple[Published, ...] = (
     Published(f"{_M}.wgan_gp.n_critic", 5, "§2.4", "critic-generator update ratio 5:1"),
     Published(f"{_M}.wgan_gp.gp_lambda", 10.0, "§2.4"),
     Published(f"{_M}.wgan_gp.lecam_lambda", 0.0, "§2.4", _NOT_IN_RECIPE),
+    Published(f"{_M}.wgan_gp.r1_gamma", 0.0, "§2.4", _NOT_IN_RECIPE),
     Published(f"{_M}.wgan_gp.noise_dim", 128, "§2.4"),
     Published(f"{_M}.wgan_gp.width", NOT_STATED, "§2.4", "four transposed-convolution / convolution blocks; filters not given"),
     Published(f"{_M}.wgan_gp.batch_size", NOT_STATED, "§2.4"),
@@ -246,6 +247,7 @@ _INDUSTRIAL_SHARED: tuple[Published, ...] = (
         "GAN, Table 2",
         "GANSynth has no differentiable augmentation; the study changes only the four settings of Table 2",
     ),
+    Published(f"{_M}.cgan.r1_gamma", 0.0, "GAN", "GANSynth regularises with the gradient penalty alone, not R1"),
     Published(
         "code.cgan_trained_on_scarcity_subset", True, "Experimental Design", "each GAN sees exactly the classifier's real subset"
     ),

@@ -149,3 +149,14 @@ def test_diffaugment_shows_the_discriminator_augmented_real_spectrograms(monkeyp
     # The first input is the real batch at the first stage's resolution: each has a zeroed rectangle.
     assert ((seen[0] == 0).flatten(1).sum(1) > 0).all()
     assert ConditionalProgressiveGAN.defaults["ac_weight"] == 10.0  # GANSynth's auxiliary-classifier weight
+
+
+def test_r1_enters_the_discriminator_loss_only_when_on():
+    plain, r1 = tiny(steps=1), tiny(steps=1, r1_gamma=4.0)
+    (p,) = plain.fit(*labelled(8), log_every=1)
+    (r,) = r1.fit(*labelled(8), log_every=1)
+    # Same seed and batch: the discriminator loss differs by gamma / 2 times the R1 term alone.
+    assert r["r1"] > 0 and "r1" not in p
+    assert r["d_loss"] == pytest.approx(p["d_loss"] + 2.0 * r["r1"], rel=1e-5)
+    with pytest.raises(ConfigError, match="cgan.r1_gamma"):
+        tiny(r1_gamma=-1)

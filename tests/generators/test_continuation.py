@@ -42,6 +42,7 @@ CONFIGS = {
         "ema_decay": 0.9,
     },
     "cgan": {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 4, "images_per_stage": 8},
+    "cgan+r1": {"base_channels": 8, "max_channels": 16, "noise_dim": 16, "batch_size": 4, "images_per_stage": 8, "r1_gamma": 1.0},
 }
 # EDM draws noise levels, augmentations and dropout from the stream too.
 CONFIGS["ddpm+edm"] = {

@@ -13,6 +13,7 @@ from torch import nn
 from synthaug.errors import ConfigError
 from synthaug.generators.base import CHECKPOINT_NAME, TrainingDiverged
 from synthaug.generators.lecam import LeCamAnchors
+from synthaug.generators.r1 import r1_penalty
 from synthaug.generators.wgan_gp import WGANGP, gradient_penalty
 
 SHAPE = (1, 32, 24)  # 24 frames is not a multiple of 16: exercises pad and crop
@@ -147,6 +148,7 @@ def test_published_setup_at_width_one():
         "diffaugment": [],
         "lecam_lambda": 0.0,
         "lecam_decay": 0.99,
+        "r1_gamma": 0.0,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -254,3 +256,30 @@ def test_lecam_enters_the_critic_loss_and_its_anchors_travel_in_the_saved_model(
         WGANGP({**TINY, "lecam_lambda": -1}, input_shape=SHAPE, device="cpu")
     with pytest.raises(ConfigError, match="wgan_gp.lecam_decay"):
         WGANGP({**TINY, "lecam_decay": 1.0}, input_shape=SHAPE, device="cpu")
+
+
+def test_r1_is_the_mean_squared_input_gradient_on_real_data():
+    # A linear critic's gradient is its weight vector everywhere: R1 = ||w||^2; a constant critic gives 0.
+    w = torch.tensor([1.0, -2.0, 3.0, 0.5])
+    x = torch.randn(5, 1, 2, 2, requires_grad=True)
+    assert float(r1_penalty(x.flatten(1) @ w, x)) == pytest.approx(float(w.pow(2).sum()))
+    # Quadratic critic 0.5 * ||x||^2: the gradient is x itself, so R1 is the mean squared norm, and it trains.
+    weight = torch.tensor(1.0, requires_grad=True)
+    penalty = r1_penalty(0.5 * weight * x.flatten(1).pow(2).sum(1), x)
+    assert penalty.item() == pytest.approx(x.detach().flatten(1).pow(2).sum(1).mean().item(), rel=1e-5)
+    (grad,) = torch.autograd.grad(penalty, weight)
+    assert float(grad) > 0  # a sharper critic costs more: the penalty pushes the weight down
+    assert float(r1_penalty(torch.zeros(5), x)) == 0.0
+
+
+def test_r1_enters_the_critic_loss_only_when_on():
+    x = spectrograms()
+    plain = WGANGP({**TINY, "steps": 1, "n_critic": 1}, input_shape=SHAPE, seed=0, device="cpu")
+    r1 = WGANGP({**TINY, "steps": 1, "n_critic": 1, "r1_gamma": 4.0}, input_shape=SHAPE, seed=0, device="cpu")
+    (p,) = plain.fit(x, log_every=1)
+    (r,) = r1.fit(x, log_every=1)
+    # Same seed and first batch: the critic loss differs by gamma / 2 times the R1 term alone.
+    assert r["r1"] > 0 and "r1" not in p
+    assert r["critic_loss"] == pytest.approx(p["critic_loss"] + 2.0 * r["r1"], rel=1e-5)
+    with pytest.raises(ConfigError, match="wgan_gp.r1_gamma"):
+        WGANGP({**TINY, "r1_gamma": -1}, input_shape=SHAPE, device="cpu")

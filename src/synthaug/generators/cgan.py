@@ -15,7 +15,9 @@ fake for the generator. One discriminator and one generator Adam step (betas 0, 
 step. `diffaugment` (a list of transforms from synthaug.generators.diffaugment, [] = off) shows the
 discriminator only augmented inputs, real and generated alike, at the stage's resolution, with the
 gradient penalty on interpolates of the augmented batches; `ema_decay` samples from an exponential
-moving average of the generator (Progressive GAN used 0.999).
+moving average of the generator (Progressive GAN used 0.999); `r1_gamma` adds R1 regularisation
+(`synthaug.generators.r1`: gamma / 2 * E[||grad score(real)||^2] on the real batch as the discriminator
+sees it; 0 = off) beside the gradient penalty.
 
 Schedule, in images shown: training grows through n_stages resolutions, `images_per_stage` images
 per stage (the last stage runs on for as long as training does). A new stage fades in linearly:
@@ -48,6 +50,7 @@ from synthaug.generators.base import Generator
 from synthaug.generators.diffaugment import check_policy, diff_augment
 from synthaug.generators.layers import crop_to, pad_to
 from synthaug.generators.options import key_name
+from synthaug.generators.r1 import r1_penalty
 
 SLOPE = 0.2
 
@@ -199,6 +202,7 @@ class ConditionalProgressiveGAN(Generator):
         "ac_weight": 10.0,
         "fade_in_fraction": 0.5,
         "diffaugment": [],
+        "r1_gamma": 0.0,
         "max_minutes": None,
         "ema_decay": None,
         "ema_start": 0,
@@ -209,7 +213,7 @@ class ConditionalProgressiveGAN(Generator):
         for key in ("lr", "noise_dim", "base_channels", "max_channels", "images_per_stage"):
             if not float(c[key]) > 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
-        for key in ("gp_lambda", "drift_weight", "ac_weight"):
+        for key in ("gp_lambda", "drift_weight", "ac_weight", "r1_gamma"):
             if float(c[key]) < 0:
                 raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
         if not 0 <= float(c["fade_in_fraction"]) <= 1:
@@ -277,6 +281,9 @@ class ConditionalProgressiveGAN(Generator):
         onehot = F.one_hot(y, self.n_classes).float()
         fake = self.generator(noise, onehot, stage, alpha)
         real_seen, fake_seen = self._augment(real, rng), self._augment(fake.detach(), rng)
+        r1_gamma = float(self.config["r1_gamma"])
+        if r1_gamma > 0:
+            real_seen = real_seen.detach().requires_grad_(True)
         score_real, logits_real = self.discriminator(real_seen, stage, alpha)
         score_fake, logits_fake = self.discriminator(fake_seen, stage, alpha)
         mixed = torch.lerp(real_seen, fake_seen, mix).requires_grad_(True)
@@ -291,6 +298,9 @@ class ConditionalProgressiveGAN(Generator):
             + drift * score_real.pow(2).mean()
             + ac_weight * (ac_real + F.cross_entropy(logits_fake, y))
         )
+        r1 = r1_penalty(score_real, real_seen) if r1_gamma > 0 else None
+        if r1 is not None:
+            d_loss = d_loss + r1_gamma / 2 * r1
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_optimizer.step()
@@ -306,7 +316,7 @@ class ConditionalProgressiveGAN(Generator):
         self.generator.images_shown += len(x)
         accuracy = (logits_real.argmax(1) == y).float().mean()
         d_loss, g_loss, penalty, ac_real, accuracy = torch.stack([d_loss, g_loss, penalty, ac_real, accuracy]).detach().tolist()
-        return {
+        record = {
             "d_loss": d_loss,
             "g_loss": g_loss,
             "gradient_penalty": penalty,
@@ -315,6 +325,9 @@ class ConditionalProgressiveGAN(Generator):
             "stage": float(stage),
             "alpha": float(alpha),
         }
+        if r1 is not None:
+            record["r1"] = r1.item()
+        return record
 
     def _augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return diff_augment(x, self.policy, rng)

@@ -22,7 +22,9 @@ generated batches before the critic; the gradient penalty is taken on interpolat
 batches), `ema_decay` (samples come from an exponential moving average of the generator) and
 `lecam_lambda` (LeCam regularisation of the critic, weight lambda; anchors averaged with
 `lecam_decay`; 0 = off): the critic's scores of real and generated batches are pulled towards moving
-averages of each other (`synthaug.generators.lecam`), beside the gradient penalty, which stays.
+averages of each other (`synthaug.generators.lecam`), beside the gradient penalty, which stays; and
+`r1_gamma` (R1 regularisation, `synthaug.generators.r1`: gamma / 2 * E[||grad critic(real)||^2] on the
+real batch as the critic sees it; 0 = off), also beside the gradient penalty.
 
 `class_conditional: true` makes one WGAN-GP learn every class: the generator sees a learned class
 embedding concatenated with its noise, and the critic is a projection discriminator (Miyato &
@@ -47,6 +49,7 @@ from synthaug.generators.diffaugment import check_policy, diff_augment
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
 from synthaug.generators.lecam import LeCamAnchors
 from synthaug.generators.options import key_name
+from synthaug.generators.r1 import r1_penalty
 
 CRITIC_FILTERS = (64, 128, 256, 512)
 GENERATOR_FILTERS = (512, 256, 128, 64, 64)  # the dense projection, then one per upsampling block
@@ -168,6 +171,7 @@ class WGANGP(Generator):
         "diffaugment": [],
         "lecam_lambda": 0.0,
         "lecam_decay": 0.99,
+        "r1_gamma": 0.0,
         "class_conditional": False,
         "max_minutes": None,
         "ema_decay": None,
@@ -188,6 +192,8 @@ class WGANGP(Generator):
             raise ConfigError(f"{key_name(self.name, 'lecam_lambda')} must be >= 0 (0 = off), got {c['lecam_lambda']!r}")
         if isinstance(c["lecam_decay"], bool) or not 0 <= float(c["lecam_decay"]) < 1:
             raise ConfigError(f"{key_name(self.name, 'lecam_decay')} must be in [0, 1), e.g. 0.99, got {c['lecam_decay']!r}")
+        if isinstance(c["r1_gamma"], bool) or float(c["r1_gamma"]) < 0:
+            raise ConfigError(f"{key_name(self.name, 'r1_gamma')} must be >= 0 (0 = off), got {c['r1_gamma']!r}")
         if c["optimizer"] not in ("rmsprop", "adam"):
             raise ConfigError(
                 f"{key_name(self.name, 'optimizer')} must be rmsprop (published) or adam "
@@ -245,8 +251,8 @@ class WGANGP(Generator):
     def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
         """n_critic critic steps (one per mini-batch of x), then one generator step.
 
-        Returns the critic steps' means of 'critic_loss' (-wasserstein + penalty [+ lambda * lecam]),
-        'lecam' when LeCam is on,
+        Returns the critic steps' means of 'critic_loss' (-wasserstein + penalty [+ lambda * lecam]
+        [+ gamma / 2 * r1]), 'lecam' when LeCam is on, 'r1' when R1 is on,
         'gradient_penalty' and 'wasserstein' (E[critic(real)] - E[critic(fake)], on augmented
         inputs when DiffAugment is on) and the generator step's 'generator_loss' (-E[critic(fake)]).
         """
@@ -254,13 +260,16 @@ class WGANGP(Generator):
         self.critic.train()
         gp_lambda = float(self.config["gp_lambda"])
         lecam_lambda = float(self.config["lecam_lambda"])
-        critic_totals = torch.zeros(4, device=self.device)
+        r1_gamma = float(self.config["r1_gamma"])
+        critic_totals = torch.zeros(5, device=self.device)
         mini_batches = split_batches(x, self.batches_per_step())
         label_batches = split_batches(y, self.batches_per_step()) if self.class_conditional else [None] * len(mini_batches)
         for real, labels in zip(mini_batches, label_batches):
             with torch.no_grad():
                 fake = self.generator(self._noise(len(real), rng), labels)
             real_seen, fake_seen = self._augment(real, rng), self._augment(fake, rng)
+            if r1_gamma > 0:
+                real_seen = real_seen.detach().requires_grad_(True)
             # One forward over real and fake together: the critic has no batch statistics to mix.
             both = None if labels is None else torch.cat([labels, labels])
             real_score, fake_score = self.critic(torch.cat([real_seen, fake_seen]), both).split(len(real))
@@ -274,12 +283,16 @@ class WGANGP(Generator):
                 self.lecam.update(real_score, fake_score)
                 lecam = self.lecam.penalty(real_score, fake_score)
                 critic_loss = critic_loss + lecam_lambda * lecam
+            r1 = torch.zeros((), device=self.device)
+            if r1_gamma > 0:
+                r1 = r1_penalty(real_score, real_seen)
+                critic_loss = critic_loss + r1_gamma / 2 * r1
             self.critic_optimizer.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimizer.step()
-            critic_totals += torch.stack([critic_loss, penalty, wasserstein, lecam]).detach()
+            critic_totals += torch.stack([critic_loss, penalty, wasserstein, lecam, r1]).detach()
         generator_loss = self._generator_step(len(mini_batches[0]), label_batches[0], rng)
-        critic_loss, penalty, wasserstein, lecam_mean = (critic_totals / len(mini_batches)).tolist()
+        critic_loss, penalty, wasserstein, lecam_mean, r1_mean = (critic_totals / len(mini_batches)).tolist()
         record = {
             "critic_loss": critic_loss,
             "generator_loss": generator_loss.item(),
@@ -288,6 +301,8 @@ class WGANGP(Generator):
         }
         if self.lecam is not None:
             record["lecam"] = lecam_mean
+        if r1_gamma > 0:
+            record["r1"] = r1_mean
         return record
 
     def _generator_step(self, n: int, labels: torch.Tensor | None, rng: torch.Generator) -> torch.Tensor:
