@@ -42,7 +42,9 @@ latent_density=mixture --variant mixture` trains params.yaml's VAE with that key
 its rows as `vae+mixture` (a later run of the same variant replaces them; every other row is kept).
 
 `--teacher --variant NAME` (demo) trains one class-conditional model on every class of the training
-split (`teacher_classes: all`) and samples it for the minority class, scored as above.
+split (`teacher_classes: all`) and samples it for the minority class, scored as above; with `--set
+fine_tune_steps=N` and one `--steps` budget B, the teacher trains B - N steps, then the fine-tune N on
+the minority class alone.
 
 `--minutes M` caps each training's wall-clock time over all its budgets (the training stops inside a
 budget and its last point says how many steps it reached): the GPU check's sizing. `--features FILE`
@@ -227,13 +229,15 @@ def run_generator(task: tuple) -> list[dict]:
     # CPU time of this process with one thread, or wall-clock time (on a GPU, where CPU time says little).
     now = time.process_time if clock == "cpu" else time.perf_counter
     rows, spent, wall = [], 0.0, 0.0
+    # A budget counts every step: with a fine-tune after the teacher, the teacher gets the budget less it.
+    fine_tune = int(config.get("fine_tune_steps", 0))
     for steps in budgets:
-        generator.config["steps"] = int(steps)  # the training continues: fit to 250, then to 500, ...
+        generator.config["steps"] = int(steps) - fine_tune  # the training continues: fit to 250, then to 500, ...
         if minutes is not None:
             # --minutes caps the whole training: each budget gets what the earlier ones left.
             generator.config["max_minutes"] = max(float(minutes) - wall / 60.0, 1e-3)
         started, wall_started = now(), time.perf_counter()
-        generator.fit(train, labels, progress=False)
+        generator.fit(train, labels, progress=False, fine_tune_labels=[sampled])
         spent += now() - started
         wall += time.perf_counter() - wall_started
         started = now()
@@ -487,6 +491,10 @@ def main() -> None:
     if not args.plot:
         budgets = sorted(int(b) for b in args.steps.split(","))
         seeds = [int(s) for s in args.seeds.split(",")]
+        fine_tune = dict(recipe_override(item) for item in args.set).get("fine_tune_steps", 0)
+        if fine_tune and (not args.teacher or len(budgets) != 1 or budgets[0] <= int(fine_tune)):
+            # A fine-tune ends a training: continued to a larger budget, the teacher would resume after it.
+            parser.error("--set fine_tune_steps=N needs --teacher and one --steps budget above N (the teacher gets the rest)")
         result = train_all(args, budgets, seeds)
         key = args.data if args.data == "demo" else f"{args.data}-{args.label}"
         path = results / f"generator_fidelity_{key}.json"

@@ -166,6 +166,7 @@ MEDICAL: tuple[Published, ...] = (
         Published(f"{_M}.{name}.teacher_classes", "learned", "§2.4", "each generator learns the COVID-19-positive class only")
         for name in ("vae", "wgan_gp", "ddpm")
     ),
+    *(Published(f"{_M}.{name}.fine_tune_steps", 0, "§2.4", _NOT_IN_RECIPE) for name in ("vae", "wgan_gp", "ddpm")),
     Published("code.vae_loss", CODE_FACTS["code.vae_loss"], "§2.4"),
     Published("derived.wgan_gp_epochs", 300, "§2.4", _EPOCHS_NOTE + " (critic batches: generator steps x n_critic)"),
     Published(f"{_M}.wgan_gp.lr", 0.00005, "§2.4"),

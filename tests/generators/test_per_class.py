@@ -112,3 +112,54 @@ def test_teacher_classes_all_trains_one_conditional_model_on_every_class_and_ser
         plan_models("vae", y, names, "minority", config={**TINY["vae"], "teacher_classes": "all"})
     with pytest.raises(ConfigError, match="teacher_classes must be learned"):
         fit("every")
+
+
+def test_the_fine_tune_after_the_teacher_trains_on_the_augmented_class_alone(monkeypatch, tmp_path):
+    """fine_tune_steps: after the teacher's budget on every class, that many more steps draw only the
+    minority's rows; a resumed fine-tune continues its own batch stream exactly."""
+    import pytest
+    import torch
+
+    from synthaug.errors import ConfigError
+    from synthaug.generators.vae import VAE
+
+    x, y = data()
+    names = ["healthy", "positive"]
+    config = {**TINY["vae"], "steps": 3, "batch_size": 4, "class_conditional": True, "teacher_classes": "all"}
+    seen: list[list[int]] = []
+    original = VAE.train_step
+    monkeypatch.setattr(
+        VAE, "train_step", lambda self, xs, ys, rng: (seen.append(sorted(set(ys.tolist()))), original(self, xs, ys, rng))[1]
+    )
+    [(_, whole)] = fit_models("vae", {**config, "fine_tune_steps": 4}, x, y, names, mode="minority", seed=0, checkpoint_root=None)
+    assert whole.steps_done == 7 and whole.total_steps(len(x)) == 7
+    assert seen[:3] != [[1]] * 3 and seen[3:] == [[1]] * 4  # the teacher saw both classes, the fine-tune the minority
+
+    # Interrupted after one fine-tune step, saved, loaded and trained on: the same weights as one run.
+    [(slot, partial)] = fit_models(
+        "vae", {**config, "fine_tune_steps": 1}, x, y, names, mode="minority", seed=0, checkpoint_root=None
+    )
+    partial.save(tmp_path / "partial.pt")
+    resumed = VAE.load(tmp_path / "partial.pt", device="cpu")
+    resumed.config["fine_tune_steps"] = 4
+    resumed.fit(x, y, progress=False, fine_tune_labels=[slot.labels[1]])
+    for key, module in whole.modules().items():
+        if isinstance(module, torch.nn.Module):
+            for name, value in module.state_dict().items():
+                torch.testing.assert_close(resumed.modules()[key].state_dict()[name], value, rtol=0, atol=0, msg=key + name)
+
+    with pytest.raises(ConfigError, match="fine_tune_steps: 2 needs .*teacher_classes: all"):
+        fit_models(
+            "vae",
+            {**config, "teacher_classes": "learned", "fine_tune_steps": 2},
+            x,
+            y,
+            names,
+            mode="minority",
+            seed=0,
+            checkpoint_root=None,
+        )
+    with pytest.raises(ConfigError, match="fine_tune_steps must be a whole number"):
+        fit_models("vae", {**config, "fine_tune_steps": -1}, x, y, names, mode="minority", seed=0, checkpoint_root=None)
+    with pytest.raises(ValueError, match="needs fit's fine_tune_labels"):
+        VAE({**config, "fine_tune_steps": 1}, input_shape=SHAPE, n_classes=2, device="cpu").fit(x, y, progress=False)

@@ -104,6 +104,7 @@ def test_published_architecture_at_width_one():
     vae = VAE({}, input_shape=(1, 128, 94), device="cpu")
     assert vae.config == {
         "teacher_classes": "learned",
+        "fine_tune_steps": 0,
         "steps": 5000,
         "batch_size": 32,
         "lr": 1e-4,

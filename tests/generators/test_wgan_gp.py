@@ -134,6 +134,7 @@ def test_published_setup_at_width_one():
     gan = WGANGP({}, input_shape=(1, 128, 94), device="cpu")
     assert gan.config == {
         "teacher_classes": "learned",
+        "fine_tune_steps": 0,
         "steps": 1500,
         "batch_size": 32,
         "optimizer": "rmsprop",

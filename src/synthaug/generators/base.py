@@ -8,6 +8,9 @@ the loop needs no notion of an epoch and resumes mid-pass. The loop also owns
   a checkpoint and records `stop_reason = "max_minutes"`;
 - checkpoints every `checkpoint_every` steps and at the end, written atomically, and an exact
   resume from the last one (weights, optimizers, EMA, RNG, batch stream, the open loss window);
+- with `teacher_classes: all` and `fine_tune_steps` > 0, a fine-tune after the main budget: that many
+  more steps on the rows of the augmented classes alone (`fit`'s `fine_tune_labels`), from their own
+  batch stream, which checkpoints carry like the first;
 - one continuing process across calls: the random generator, the batch stream and the open loss
   window live on the instance (and in saved models and checkpoints), so `fit` to 10 steps, then
   to 20, trains exactly as one `fit` to 20 does, bit for bit;
@@ -146,6 +149,7 @@ class Generator(ABC):
         # first `fit`, carried by every later one (and by checkpoints and saved models), never re-seeded.
         self._rng: torch.Generator | None = None
         self._stream: BatchStream | None = None
+        self._fine_tune_stream: BatchStream | None = None  # over the fine-tune rows, created when it starts
         self._window: dict[str, Any] = {"sums": {}, "count": 0}
         self.build()
         self.ema = self._build_ema()
@@ -213,9 +217,13 @@ class Generator(ABC):
         """Mini-batches one `train_step` consumes (WGAN-GP: one per critic update)."""
         return 1
 
-    def total_steps(self, n_train: int) -> int:
-        """The step budget on n_train spectrograms (config['steps'] unless a subclass derives it)."""
+    def main_steps(self, n_train: int) -> int:
+        """The main training's step budget on n_train spectrograms (config['steps'] unless a subclass derives it)."""
         return int(self.config["steps"])
+
+    def total_steps(self, n_train: int) -> int:
+        """Every step `fit` trains on n_train spectrograms: the main budget, then `fine_tune_steps`."""
+        return self.main_steps(n_train) + int(self.config["fine_tune_steps"])
 
     def batch_size_for(self, n_train: int) -> int:
         """The mini-batch size: config['batch_size'], or the whole set when it is smaller."""
@@ -255,8 +263,12 @@ class Generator(ABC):
         log_every: int = 10,
         on_log: Callable[[int, dict[str, float]], None] | None = None,
         progress: bool = True,
+        fine_tune_labels: list[int] | None = None,
     ) -> list[dict[str, float]]:
         """Train until `total_steps` (or `max_minutes`), resuming from checkpoint_dir when it holds a checkpoint.
+
+        After `main_steps`, the `fine_tune_steps` draw only rows whose label is in `fine_tune_labels`
+        (required when fine_tune_steps > 0: the model labels of the classes the teacher is sampled for).
 
         `on_log(step, record)` runs after each logged window (every `log_every` steps and at the
         end), once a checkpoint due at that step is safely written: for MLflow logging and sample
@@ -280,8 +292,10 @@ class Generator(ABC):
             self._load_checkpoint(checkpoint)
         self._last_checkpoint_step = self.steps_done if checkpoint is not None and checkpoint.is_file() else None
         rng, stream = self._training_process(len(x))
-        steps = self.total_steps(len(x))
+        steps, main = self.total_steps(len(x)), self.main_steps(len(x))
         draw = self.batch_size_for(len(x)) * self.batches_per_step()
+        fine_tune_rows = self._fine_tune_rows(labels, fine_tune_labels, steps > main)
+        fine_tune_draw = self.batch_size_for(len(fine_tune_rows)) * self.batches_per_step()
         minutes = self.config.get("max_minutes")
         deadline = None if minutes is None else time.perf_counter() + 60.0 * float(minutes)
         self.stop_reason = None
@@ -297,7 +311,13 @@ class Generator(ABC):
         window = self._window
         try:
             while self.steps_done < steps:
-                index = stream.take(draw).to(self.device)
+                if self.steps_done < main:
+                    index = stream.take(draw).to(self.device)
+                else:
+                    index = torch.as_tensor(fine_tune_rows)[
+                        self._fine_tune_process(rng, len(fine_tune_rows)).take(fine_tune_draw)
+                    ]
+                    index = index.to(self.device)
                 losses = self.train_step(xt[index], yt[index], rng)
                 self._check_finite(losses)
                 self.steps_done += 1
@@ -355,6 +375,27 @@ class Generator(ABC):
             )
         return self._rng, self._stream
 
+    def _fine_tune_rows(self, labels: np.ndarray, fine_tune_labels: list[int] | None, fine_tuning: bool) -> np.ndarray:
+        """The rows the fine-tune draws from (all rows when there is no fine-tune)."""
+        if not fine_tuning:
+            return np.arange(len(labels))
+        if not fine_tune_labels:
+            raise ValueError(f"{self.name}: fine_tune_steps > 0 needs fit's fine_tune_labels (the classes to narrow to)")
+        rows = np.flatnonzero(np.isin(labels, list(fine_tune_labels)))
+        if len(rows) < 2:
+            raise DataError(
+                f"{self.name}: the fine-tune needs at least 2 spectrograms of labels {fine_tune_labels}, got {len(rows)}"
+            )
+        return rows
+
+    def _fine_tune_process(self, rng: torch.Generator, n_rows: int) -> BatchStream:
+        """The fine-tune's batch stream over its rows, drawing from the training's random generator."""
+        if self._fine_tune_stream is None:
+            self._fine_tune_stream = BatchStream(n_rows, rng)
+        elif self._fine_tune_stream.n != int(n_rows):
+            raise ValueError(f"{self.name}: this fine-tune continues on {self._fine_tune_stream.n} spectrograms, got {n_rows}")
+        return self._fine_tune_stream
+
     def _check_finite(self, losses: Mapping[str, float]) -> None:
         bad = {key: value for key, value in losses.items() if not math.isfinite(float(value))}
         if bad:
@@ -397,6 +438,9 @@ class Generator(ABC):
             # The training process, so a saved model or checkpoint continues where it stopped.
             "rng_state": None if self._rng is None else self._rng.get_state(),
             "stream": None if self._stream is None else {"n": self._stream.n, **self._stream.state_dict()},
+            "fine_tune_stream": None
+            if self._fine_tune_stream is None
+            else {"n": self._fine_tune_stream.n, **self._fine_tune_stream.state_dict()},
             "window": {"sums": dict(self._window["sums"]), "count": int(self._window["count"])},
         }
 
@@ -422,6 +466,9 @@ class Generator(ABC):
             self._rng.set_state(state["rng_state"].cpu())
             self._stream = BatchStream(int(state["stream"]["n"]), self._rng)
             self._stream.load_state_dict(state["stream"])
+            if state.get("fine_tune_stream") is not None:
+                self._fine_tune_stream = BatchStream(int(state["fine_tune_stream"]["n"]), self._rng)
+                self._fine_tune_stream.load_state_dict(state["fine_tune_stream"])
         window = state.get("window") or {"sums": {}, "count": 0}
         self._window = {"sums": dict(window["sums"]), "count": int(window["count"])}
 

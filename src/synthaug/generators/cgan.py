@@ -236,7 +236,7 @@ class ConditionalProgressiveGAN(Generator):
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), **adam)
 
-    def total_steps(self, n_train: int) -> int:
+    def main_steps(self, n_train: int) -> int:
         if self.config["steps"] is not None:
             return int(self.config["steps"])
         return steps_for(int(self.config["images_per_stage"]), self.n_stages, self.batch_size_for(n_train))

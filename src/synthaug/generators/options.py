@@ -24,7 +24,9 @@ RENAMED = {
 # teacher_classes: which training classes a conditional model learns from: `learned` (the classes
 # train_generator.classes augments; published) or `all` (every training class teaches one
 # conditional model, which is then sampled only for the augmented classes).
-SHARED_DEFAULTS: dict[str, Any] = {"teacher_classes": "learned"}
+# fine_tune_steps: with teacher_classes all, optimizer steps trained after the teacher's budget on the
+# augmented classes' spectrograms alone (0: none); the step budget is `steps` plus these.
+SHARED_DEFAULTS: dict[str, Any] = {"teacher_classes": "learned", "fine_tune_steps": 0}
 TEACHER_CLASSES = ("learned", "all")
 
 # The transforms of synthaug.generators.diffaugment, by name (that module checks the two agree).
@@ -50,7 +52,7 @@ def key_name(generator: str, key: str) -> str:
 
 def check_training_config(generator: str, config: Mapping[str, Any], *, steps_optional: bool = False) -> None:
     """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start,
-    class_conditional, teacher_classes."""
+    class_conditional, teacher_classes, fine_tune_steps."""
     for old, hint in RENAMED.items():
         if old in config:
             raise ConfigError(f"{key_name(generator, old)}: {hint}")
@@ -83,4 +85,14 @@ def check_training_config(generator: str, config: Mapping[str, Any], *, steps_op
         raise ConfigError(
             f"{key_name(generator, 'teacher_classes')} must be learned (the model learns the classes it augments) or "
             f"all (one conditional model learns every training class), got {teacher!r}"
+        )
+    fine_tune = config.get("fine_tune_steps", SHARED_DEFAULTS["fine_tune_steps"])
+    if isinstance(fine_tune, bool) or not isinstance(fine_tune, int) or fine_tune < 0:
+        raise ConfigError(
+            f"{key_name(generator, 'fine_tune_steps')} must be a whole number of steps >= 0 (0: no fine-tune), got {fine_tune!r}"
+        )
+    if fine_tune > 0 and teacher != "all":
+        raise ConfigError(
+            f"{key_name(generator, 'fine_tune_steps')}: {fine_tune} needs {key_name(generator, 'teacher_classes')}: all "
+            "(the fine-tune narrows a model taught by every class to the augmented ones); set it to 0 or teach with all"
         )

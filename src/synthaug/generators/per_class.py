@@ -87,6 +87,8 @@ def fit_models(
     step is written (see Generator.fit).
     """
     trained = []
+    # A teacher's fine-tune narrows it to the classes it is sampled for: the learned ones.
+    augmented = learned_classes(y, class_names, mode, tolerance)
     for index, slot in enumerate(plan_models(name, y, class_names, mode, tolerance, config)):
         if on_start is not None:
             on_start(index, slot)
@@ -109,6 +111,7 @@ def fit_models(
             log_every=log_every,
             on_log=callback,
             progress=progress,
+            fine_tune_labels=[slot.labels[c] for c in augmented if c in slot.labels],
         )
         trained.append((slot, generator))
     return trained
