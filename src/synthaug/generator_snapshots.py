@@ -80,43 +80,81 @@ def choose_by_fidelity(
     *,
     device: str = "auto",
 ) -> tuple[Generator, dict]:
-    """(the generator to serve, {"chosen_step", "last_step", "curve", "per_class"}) for one trained model.
+    """(the generator to serve, {"chosen_step", "last_step", "curve", "per_class"[, "ema"]}) for one model.
 
     `snapshots` are the saved steps; the trained generator itself is always a candidate at its last step.
     When every snapshot copies training data more often than real recordings do, the last step is served
-    and "chosen_step" is None.
+    and "chosen_step" is None. A generator that keeps several averaging lengths (`ema_candidates`) then
+    has its length chosen at the served step (`choose_average`, reported under "ema").
     """
     candidates: dict[int, Path | None] = {**snapshots, trained.steps_done: None}
     model_rows = np.isin(data.train.y, list(slot.labels))
     x_train = torch.as_tensor(data.train.x[model_rows], dtype=torch.float32)
     y_train = torch.as_tensor(np.vectorize(slot.labels.get)(data.train.y[model_rows]), dtype=torch.long)
-
-    def embed(x: np.ndarray) -> dict[str, np.ndarray]:
-        # The audit's views that need no trained classifier (there is none yet when generators train).
-        return {
-            "log_mel": random_projection(x, dim=audit.projection_dim, seed=audit.seed),
-            "band_statistics": band_statistics(x),
-        }
-
     samples: dict[int, dict[int, dict[str, np.ndarray]]] = {}
     loaded: dict[int, Generator] = {}  # every loaded snapshot, so the chosen one is not loaded twice
     for step, path in sorted(candidates.items()):
         generator = trained if path is None else _load(trained, path, x_train, y_train, device)
         if path is not None:
             loaded[step] = generator
-        samples[step] = {
-            c: embed(generator.sample(max(MIN_SAMPLES, int(_selection_rows(data, c).sum())), label, seed=audit.seed))
-            for c, label in slot.labels.items()
-        }
+        samples[step] = _sampled_views(slot, generator, data, audit)
+    by_class = _scores_by_class(slot, samples, data, audit)
+    chosen, curve = choose_snapshot(by_class)
+    served = loaded.get(chosen, trained) if chosen is not None else trained
+    report = {"chosen_step": chosen, "last_step": trained.steps_done, "curve": curve, "per_class": by_class}
+    if len(served.ema_decays()) > 1:
+        report["ema"] = choose_average(slot, served, data, audit)
+    return served, report
+
+
+def choose_average(slot: ModelSlot, served: Generator, data: SelectionData, audit: AuditParams) -> dict:
+    """The averaging length (EMA decay) the served snapshot samples with, chosen like the step: each of its
+    averages is sampled and scored on the selection half, the lowest admissible mean AUROC wins (the
+    configured ema_decay on ties, or when every average copies), and the generator adopts it.
+
+    The step is chosen first with the configured average, then the length at that step, so the scoring
+    costs snapshots + lengths rather than their product.
+    """
+    decays = served.ema_decays()
+    samples = {}
+    for index, decay in enumerate(decays):
+        served.adopt_ema(decay)
+        samples[index] = _sampled_views(slot, served, data, audit)
+    chosen, curve = choose_snapshot(_scores_by_class(slot, samples, data, audit))
+    served.adopt_ema(decays[0 if chosen is None else chosen])
+    return {
+        "chosen_decay": decays[0 if chosen is None else chosen],
+        "configured_decay": decays[0],
+        "curve": {repr(decays[index]): summary for index, summary in curve.items()},
+    }
+
+
+def _views(x: np.ndarray, audit: AuditParams) -> dict[str, np.ndarray]:
+    """The audit's views that need no trained classifier (there is none yet when generators train)."""
+    return {
+        "log_mel": random_projection(x, dim=audit.projection_dim, seed=audit.seed),
+        "band_statistics": band_statistics(x),
+    }
+
+
+def _sampled_views(slot: ModelSlot, generator: Generator, data: SelectionData, audit: AuditParams) -> dict:
+    """{class: views of the candidate's samples}, as many per class as its selection half holds."""
+    return {
+        c: _views(generator.sample(max(MIN_SAMPLES, int(_selection_rows(data, c).sum())), label, seed=audit.seed), audit)
+        for c, label in slot.labels.items()
+    }
+
+
+def _scores_by_class(slot: ModelSlot, samples: dict[int, dict], data: SelectionData, audit: AuditParams) -> dict:
+    """{class name: snapshot_scores} of candidates {key: _sampled_views(...)} against the selection half."""
     by_class = {}
     for c in slot.labels:
-        rows = _selection_rows(data, c)
-        train_rows = data.train.y == c
+        rows, train_rows = _selection_rows(data, c), data.train.y == c
         by_class[data.train.class_names[c]] = snapshot_scores(
-            embed(data.train.x[train_rows]),
-            embed(data.val.x[rows]),
+            _views(data.train.x[train_rows], audit),
+            _views(data.val.x[rows], audit),
             data.val_groups[rows],
-            {step: by_label[c] for step, by_label in samples.items()},
+            {key: by_label[c] for key, by_label in samples.items()},
             repeats=audit.repeats,
             k=audit.k,
             quantile=audit.memorization_quantile,
@@ -124,10 +162,7 @@ def choose_by_fidelity(
             seed=audit.seed,
             train_groups=data.train_groups[train_rows],
         )
-    chosen, curve = choose_snapshot(by_class)
-    served = loaded.get(chosen, trained) if chosen is not None else trained
-    report = {"chosen_step": chosen, "last_step": trained.steps_done, "curve": curve, "per_class": by_class}
-    return served, report
+    return by_class
 
 
 def _selection_rows(data: SelectionData, c: int) -> np.ndarray:
@@ -177,11 +212,19 @@ def selection_message(name: str, slot: ModelSlot, report: dict) -> str:
     )
     head = f"train_generator {name} {slot.key}: two-sample AUROC on the selection half by step ({curve}); "
     if report["chosen_step"] is None:
-        return head + (
+        message = head + (
             f"every snapshot copies training data more often than real recordings do: serving the last step, "
             f"{report['last_step']}"
         )
-    return head + f"serving step {report['chosen_step']} of {report['last_step']}"
+    else:
+        message = head + f"serving step {report['chosen_step']} of {report['last_step']}"
+    if "ema" in report:
+        lengths = ", ".join(
+            f"{decay}: {summary['two_sample_auroc']:.2f}" + ("" if summary["admissible"] else " (copies)")
+            for decay, summary in report["ema"]["curve"].items()
+        )
+        message += f"; by EMA decay ({lengths}), sampling with {report['ema']['chosen_decay']}"
+    return message
 
 
 def log_selection(slot: ModelSlot, report: dict) -> None:
@@ -202,6 +245,10 @@ def log_selection(slot: ModelSlot, report: dict) -> None:
     mlflow.log_metric(
         f"selection.{slot.key}.chosen_step", report["last_step"] if report["chosen_step"] is None else report["chosen_step"]
     )
+    if "ema" in report:
+        for decay, summary in report["ema"]["curve"].items():
+            mlflow.log_metric(f"selection.{slot.key}.ema_{decay}.two_sample_auroc", summary["two_sample_auroc"])
+        mlflow.log_metric(f"selection.{slot.key}.chosen_ema_decay", report["ema"]["chosen_decay"])
 
 
 def serve_chosen(

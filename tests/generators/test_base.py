@@ -89,6 +89,32 @@ def test_ema_is_decay_times_old_plus_one_minus_decay_times_new_and_sampling_uses
     np.testing.assert_array_equal(loaded.sample(3, seed=9), model.sample(3, seed=9))
 
 
+def test_each_ema_candidate_averages_alike_and_an_adopted_one_samples_and_is_saved_as_ema_decay(tmp_path):
+    model = tiny(steps=1, ema_decay=0.5, ema_candidates=[0.9])
+    model.fit(spectrograms())
+    first = decoder_weights(model.decoder)
+    model.config["steps"] = 2
+    model.fit(spectrograms())
+    live = decoder_weights(model.decoder)
+    kept = {0.5: decoder_weights(model.ema.module), 0.9: decoder_weights(model.ema_alternatives[0.9].module)}
+    for decay, averaged in kept.items():  # both started from the first step's weights, each with its own decay
+        for key in live:
+            torch.testing.assert_close(averaged[key], decay * first[key] + (1 - decay) * live[key], rtol=1e-5, atol=1e-7)
+    assert model.ema_decays() == [0.5, 0.9]
+    configured = model.sample(3, seed=4)
+    model.adopt_ema(0.9)
+    assert model.config["ema_decay"] == 0.9 and model.config["ema_candidates"] == [0.5] and model.ema_decays() == [0.9, 0.5]
+    adopted = model.sample(3, seed=4)
+    assert not np.allclose(adopted, configured)
+    model.save(tmp_path / "vae.pt")
+    loaded = VAE.load(tmp_path / "vae.pt", device="cpu")
+    np.testing.assert_array_equal(loaded.sample(3, seed=4), adopted)  # the saved model samples with the adopted average
+    loaded.adopt_ema(0.5)
+    np.testing.assert_array_equal(loaded.sample(3, seed=4), configured)  # and still holds the other one
+    with pytest.raises(ValueError, match="no average of decay 0.7"):
+        loaded.adopt_ema(0.7)
+
+
 def test_ema_starts_at_ema_start_and_sampling_uses_the_live_weights_until_then():
     model = tiny(steps=2, ema_decay=0.9, ema_start=2)
     model.fit(spectrograms())
@@ -152,6 +178,10 @@ def params_with(models: dict) -> dict:
         ({"ema_start": -3}, r"vae\.ema_start must be a whole number"),
         ({"diffaugment": ["rotate"]}, r"vae\.diffaugment: unknown transform"),
         ({"class_conditional": "yes"}, r"vae\.class_conditional must be true .* or false"),
+        ({"ema_candidates": [0.99]}, r"vae\.ema_candidates: \[0\.99\] are alternatives to an average; set .*ema_decay"),
+        ({"ema_decay": 0.9, "ema_candidates": [0.9]}, r"vae\.ema_candidates: \[0\.9\] repeats a decay"),
+        ({"ema_decay": 0.9, "ema_candidates": 0.99}, r"vae\.ema_candidates must be a list of decays"),
+        ({"fine_tune_steps": 5}, r"vae\.fine_tune_steps: 5 needs .*teacher_classes: all"),
     ],
 )
 def test_params_report_bad_generator_training_keys_by_their_full_name(config, message):

@@ -124,3 +124,19 @@ def test_choosing_snapshots_without_enough_validation_groups_is_refused_before_t
     with pytest.raises(ConfigError, match=r"train_generator.fidelity_snapshots: class 'positive' has \d group"):
         run_stage(project, {"steps": 6}, fidelity_snapshots=3)
     assert not (project / "out").exists()
+
+
+@pytest.mark.slow  # the stage on a featurized project
+def test_the_averaging_length_is_chosen_at_the_served_step_and_the_served_model_samples_with_it(project):
+    from synthaug.errors import ConfigError
+
+    save_validation(project, positives=12)
+    result = run_stage(project, {"steps": 6, "ema_decay": 0.5, "ema_candidates": [0.9]}, fidelity_snapshots=3)
+    ema = result["metrics"]["models"]["class-positive"]["selection"]["ema"]
+    assert sorted(ema["curve"]) == ["0.5", "0.9"] and ema["configured_decay"] == 0.5
+    assert ema["chosen_decay"] in (0.5, 0.9)
+    served = result["served"]
+    assert served["config"]["ema_decay"] == ema["chosen_decay"]  # the served model samples with the chosen length
+    assert list(served["ema_alternatives"]) == [repr(0.9 if ema["chosen_decay"] == 0.5 else 0.5)]
+    with pytest.raises(ConfigError, match=r"vae.ema_candidates: \[0.9\] are averaging lengths for the snapshot choice"):
+        run_stage(project, {"steps": 6, "ema_decay": 0.5, "ema_candidates": [0.9]})

@@ -18,7 +18,9 @@ the loop needs no notion of an epoch and resumes mid-pass. The loop also owns
 - a guard that stops on NaN/inf losses (checked every step, so no checkpoint holds a NaN step) or a
   logged window mean that exploded, keeping the last good checkpoint;
 - an exponential moving average of the sampling network's weights (`ema_decay`, from step
-  `ema_start`), which `sample` uses once it exists;
+  `ema_start`), which `sample` uses once it exists, and, for choosing the averaging length after
+  training, one more average per decay in `ema_candidates` (`adopt_ema` makes one of them the average
+  that samples);
 - a progress bar with an ETA on a terminal, quiet in logs and CI.
 
 A subclass builds its networks and optimizers (`build`), runs one optimizer step (`train_step`),
@@ -153,6 +155,12 @@ class Generator(ABC):
         self._window: dict[str, Any] = {"sums": {}, "count": 0}
         self.build()
         self.ema = self._build_ema()
+        # Further averaging lengths, updated alike; the snapshot choice may adopt one (adopt_ema).
+        self.ema_alternatives: dict[float, AveragedModel] = {}
+        for decay in self.config["ema_candidates"]:
+            average = self._build_ema(float(decay))
+            assert average is not None  # a decay in (0, 1), checked with the config
+            self.ema_alternatives[float(decay)] = average
 
     @classmethod
     def is_conditional(cls, config: Mapping[str, Any]) -> bool:
@@ -230,8 +238,8 @@ class Generator(ABC):
         return min(int(self.config["batch_size"]), int(n_train))
 
     # ---- EMA of the sampling network ------------------------------------------------------------
-    def _build_ema(self) -> AveragedModel | None:
-        decay = self.config.get("ema_decay")
+    def _build_ema(self, decay: float | None = None) -> AveragedModel | None:
+        decay = self.config.get("ema_decay") if decay is None else decay
         if not decay:
             return None
         # Buffers (batch-norm statistics, progress counters) are copied from the live network at each
@@ -244,7 +252,26 @@ class Generator(ABC):
     def _update_ema(self) -> None:
         if self.ema is not None and self.steps_done > int(self.config.get("ema_start", 0)):
             # The first update copies the live weights; each later one is decay * ema + (1 - decay) * live.
-            self.ema.update_parameters(self.ema_target())
+            for average in (self.ema, *self.ema_alternatives.values()):
+                average.update_parameters(self.ema_target())
+
+    def ema_decays(self) -> list[float]:
+        """The averaging lengths this generator can sample with: ema_decay first, then ema_candidates."""
+        return [] if self.ema is None else [float(self.config["ema_decay"]), *self.ema_alternatives]
+
+    def adopt_ema(self, decay: float) -> None:
+        """Sample from the average of `decay` (one of ema_decays()) from now on: it becomes ema_decay and the
+        average it replaces becomes a candidate, so a saved model records the length it samples with."""
+        decay = float(decay)
+        if decay not in self.ema_decays():
+            raise ValueError(f"{self.name}: no average of decay {decay}; this generator keeps {self.ema_decays()}")
+        current = float(self.config["ema_decay"])
+        if decay == current or self.ema is None:
+            return
+        self.ema_alternatives[current] = self.ema
+        self.ema = self.ema_alternatives.pop(decay)
+        self.config["ema_decay"] = decay
+        self.config["ema_candidates"] = list(self.ema_alternatives)
 
     def sampling_network(self) -> torch.nn.Module:
         """The EMA network once it has been updated, else the live one."""
@@ -435,6 +462,7 @@ class Generator(ABC):
             "history": self.history,
             "modules": {key: module.state_dict() for key, module in self.modules().items()},
             "ema": None if self.ema is None else self.ema.state_dict(),
+            "ema_alternatives": {repr(d): average.state_dict() for d, average in self.ema_alternatives.items()},
             # The training process, so a saved model or checkpoint continues where it stopped.
             "rng_state": None if self._rng is None else self._rng.get_state(),
             "stream": None if self._stream is None else {"n": self._stream.n, **self._stream.state_dict()},
@@ -458,6 +486,8 @@ class Generator(ABC):
             module.load_state_dict(state["modules"][key])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
+        for decay, average in self.ema_alternatives.items():
+            average.load_state_dict(state["ema_alternatives"][repr(decay)])
         self.steps_done = int(state["steps_done"])
         self.stop_reason = state.get("stop_reason")
         self.history = list(state["history"])

@@ -26,7 +26,9 @@ RENAMED = {
 # conditional model, which is then sampled only for the augmented classes).
 # fine_tune_steps: with teacher_classes all, optimizer steps trained after the teacher's budget on the
 # augmented classes' spectrograms alone (0: none); the step budget is `steps` plus these.
-SHARED_DEFAULTS: dict[str, Any] = {"teacher_classes": "learned", "fine_tune_steps": 0}
+# ema_candidates: further EMA decays averaged during training beside ema_decay, for the snapshot choice
+# (train_generator.fidelity_snapshots) to pick the averaging length; the chosen one becomes ema_decay.
+SHARED_DEFAULTS: dict[str, Any] = {"teacher_classes": "learned", "fine_tune_steps": 0, "ema_candidates": []}
 TEACHER_CLASSES = ("learned", "all")
 
 # The transforms of synthaug.generators.diffaugment, by name (that module checks the two agree).
@@ -52,7 +54,7 @@ def key_name(generator: str, key: str) -> str:
 
 def check_training_config(generator: str, config: Mapping[str, Any], *, steps_optional: bool = False) -> None:
     """Raise ConfigError for a bad shared training key: steps, max_minutes, ema_decay, ema_start,
-    class_conditional, teacher_classes, fine_tune_steps."""
+    class_conditional, teacher_classes, fine_tune_steps, ema_candidates."""
     for old, hint in RENAMED.items():
         if old in config:
             raise ConfigError(f"{key_name(generator, old)}: {hint}")
@@ -95,4 +97,21 @@ def check_training_config(generator: str, config: Mapping[str, Any], *, steps_op
         raise ConfigError(
             f"{key_name(generator, 'fine_tune_steps')}: {fine_tune} needs {key_name(generator, 'teacher_classes')}: all "
             "(the fine-tune narrows a model taught by every class to the augmented ones); set it to 0 or teach with all"
+        )
+    candidates = config.get("ema_candidates", SHARED_DEFAULTS["ema_candidates"])
+    if not isinstance(candidates, (list, tuple)) or any(
+        isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d < 1 for d in candidates
+    ):
+        raise ConfigError(
+            f"{key_name(generator, 'ema_candidates')} must be a list of decays in (0, 1), e.g. [0.99, 0.9999] "
+            f"([]: none), got {candidates!r}"
+        )
+    if candidates and not decay:
+        raise ConfigError(
+            f"{key_name(generator, 'ema_candidates')}: {list(candidates)} are alternatives to an average; set "
+            f"{key_name(generator, 'ema_decay')} (e.g. 0.999) or leave ema_candidates empty"
+        )
+    if decay in candidates or len(set(candidates)) != len(candidates):
+        raise ConfigError(
+            f"{key_name(generator, 'ema_candidates')}: {list(candidates)} repeats a decay (ema_decay is {decay}); list each once"
         )

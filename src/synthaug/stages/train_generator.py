@@ -14,7 +14,8 @@ when the wall-clock cap ended a training before its step budget. When it trains 
 how long they will take in all. With `train_generator.fidelity_snapshots` above 1 it also reads
 FEATURES/val.npz and the manifest (`--manifest`, each file's group), keeps that many snapshots of each
 model and serves the one closest to the selection half of validation (synthaug.generator_snapshots),
-logging the curve as selection.<model>.* and the choice to METRICS.
+with the averaging length chosen among the model's `ema_candidates` at that step, logging the curve as
+selection.<model>.* and the choice to METRICS.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import describe_classes
 from synthaug.config import load_params
+from synthaug.errors import ConfigError
 from synthaug.evaluation.figures import spectrogram_examples
 from synthaug.generator_snapshots import (
     SnapshotKeeper,
@@ -102,6 +104,12 @@ def main(
     n_learned = sum(len(slot.labels) for slot in slots)
     label = method_label(name, n_learned)
     choosing = settings.fidelity_snapshots > 1
+    if config.get("ema_candidates") and not choosing:
+        raise ConfigError(
+            f"train_generator.models.{name}.ema_candidates: {config['ema_candidates']} are averaging lengths for the "
+            "snapshot choice to pick from, which is off (train_generator.fidelity_snapshots: 1); set "
+            "fidelity_snapshots above 1 or leave ema_candidates empty"
+        )
     selection = selection_data(features_dir, train, manifest_path, params.audit.seed) if choosing else None
     if selection is not None:
         check_selection_data(selection, slots, features_dir)
@@ -240,6 +248,8 @@ def main(
                     "last_step": report["last_step"],
                     "curve": {str(step): summary for step, summary in report["curve"].items()},
                 }
+                if "ema" in report:  # the averaging length chosen at the served step
+                    metrics["models"][slot.key]["selection"]["ema"] = report["ema"]
             if generator.stop_reason is not None:
                 mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
                 print(
