@@ -240,27 +240,36 @@ def run_generator(task: tuple) -> list[dict]:
         generator.fit(train, labels, progress=False, fine_tune_labels=[sampled])
         spent += now() - started
         wall += time.perf_counter() - wall_started
-        started = now()
-        samples = generator.sample(n_samples, sampled, seed=1000 + seed)
-        sampling = now() - started
-        row = {
-            "generator": row_name,
-            "seed": seed,
-            "budget": int(steps),
-            "steps": generator.steps_done,
-            "clock": clock,
-            "seconds_per_step": spent / max(generator.steps_done, 1),
-            "seconds_per_sample": sampling / n_samples,
-            **{half: score(data, samples, half) for half in HALVES},
-        }
-        rows.append(row)
-        print(
-            f"{row_name:>8} seed {seed} {row['steps']:>5} steps ({row['seconds_per_step']:.3f} s/step, "
-            f"{row['seconds_per_sample'] * 1000:.1f} ms/sample): AUROC selection {row['selection']['auroc']:.3f}, "
-            f"reporting {row['reporting']['auroc']:.3f} (real {row['reporting']['reference_auroc']:.2f}), "
-            f"KID {row['reporting']['kid']:.3g}, coverage {row['reporting']['coverage']:.2f}",
-            flush=True,
-        )
+        # Every average the training keeps (ema_candidates) is scored at every budget, each under its own row
+        # name: what the snapshot choice of the averaging length would have to choose from.
+        decays = generator.ema_decays()
+        for decay in decays or [None]:
+            if decay is not None:
+                generator.adopt_ema(decay)
+            started = now()
+            samples = generator.sample(n_samples, sampled, seed=1000 + seed)
+            sampling = now() - started
+            name_of_row = row_name if decay is None or decay == decays[0] else f"{row_name}/ema-{decay}"
+            row = {
+                "generator": name_of_row,
+                "seed": seed,
+                "budget": int(steps),
+                "steps": generator.steps_done,
+                "clock": clock,
+                "seconds_per_step": spent / max(generator.steps_done, 1),
+                "seconds_per_sample": sampling / n_samples,
+                **{half: score(data, samples, half) for half in HALVES},
+            }
+            rows.append(row)
+            print(
+                f"{name_of_row:>8} seed {seed} {row['steps']:>5} steps ({row['seconds_per_step']:.3f} s/step, "
+                f"{row['seconds_per_sample'] * 1000:.1f} ms/sample): AUROC selection {row['selection']['auroc']:.3f}, "
+                f"reporting {row['reporting']['auroc']:.3f} (real {row['reporting']['reference_auroc']:.2f}), "
+                f"KID {row['reporting']['kid']:.3g}, coverage {row['reporting']['coverage']:.2f}",
+                flush=True,
+            )
+        if decays:
+            generator.adopt_ema(decays[0])  # training continues with the configured average first, as before
         if generator.stop_reason is not None:
             break  # --minutes ran out: this was the last point
     return rows
@@ -502,7 +511,7 @@ def main() -> None:
             # A run of some generators (or recipe variants) replaces their rows and keeps the others'.
             saved_result = json.loads(path.read_text())
             generators = set(result["configs"])
-            kept = [row for row in saved_result["rows"] if row["generator"] not in generators]
+            kept = [row for row in saved_result["rows"] if row["generator"].split("/")[0] not in generators]
             result["rows"] = kept + result["rows"]
             result["configs"] = {**saved_result["configs"], **result["configs"]}
         path.write_text(json.dumps(result, indent=1) + "\n")
