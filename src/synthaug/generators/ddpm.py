@@ -250,11 +250,13 @@ class DDPM(Generator):
                 raise ConfigError(f"{key_name(self.name, key)} must be a number > 0, got {c[key]!r}")
         if not float(c["sigma_min"]) < float(c["sigma_max"]):
             raise ConfigError(f"{key_name(self.name, 'sigma_min')} must be below sigma_max (EDM: 0.002 and 80)")
-        for key, upper in (("dropout", "< 1"), ("augment_probability", "<= 1")):
+        # dropout must stay below 1 (1 drops every unit); a probability of 1 augments every batch.
+        for key, below_one in (("dropout", True), ("augment_probability", False)):
             value = c[key]
-            inside = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value
-            if not inside or not (value < 1 if upper == "< 1" else value <= 1):
-                raise ConfigError(f"{key_name(self.name, key)} must be >= 0 and {upper} (0: off), got {value!r}")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not (0 <= value < 1 if below_one else 0 <= value <= 1):
+                bound = "< 1" if below_one else "<= 1"
+                raise ConfigError(f"{key_name(self.name, key)} must be >= 0 and {bound} (0: off), got {value!r}")
         if c["formulation"] == "edm":
             changed = [key for key in self.DDPM_ONLY if c[key] != self.defaults[key]]
             if changed:

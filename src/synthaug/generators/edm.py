@@ -124,9 +124,8 @@ class ConditionedUNet(torch.nn.Module):
         self.unet = unet
         # UNet2DModel's time embedding width: the conditioning is added to it.
         self.width = int(unet.config["block_out_channels"][0]) * 4
-        width = self.width
-        self.class_embedding = torch.nn.Embedding(n_classes, width) if n_classes else None
-        self.augment_embedding = torch.nn.Linear(len(AUGMENT_LABELS), width, bias=False) if augmenting else None
+        self.class_embedding = torch.nn.Embedding(n_classes, self.width) if n_classes else None
+        self.augment_embedding = torch.nn.Linear(len(AUGMENT_LABELS), self.width, bias=False) if augmenting else None
         if self.augment_embedding is not None:
             # Zero at start: an untrained model ignores the labels rather than reading noise into them.
             torch.nn.init.zeros_(self.augment_embedding.weight)

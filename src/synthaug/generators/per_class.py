@@ -27,6 +27,7 @@ from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, learned_cla
 from synthaug.errors import DataError
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
+from synthaug.generators.options import SHARED_DEFAULTS
 from synthaug.io import write_json_atomic
 
 INDEX_FILE = "generators.json"
@@ -55,7 +56,7 @@ def plan_models(
     cls = generator_class(name)
     cls.check_teacher(config)
     if cls.is_conditional(config):
-        if config.get("teacher_classes", "learned") == "all":
+        if config.get("teacher_classes", SHARED_DEFAULTS["teacher_classes"]) == "all":
             # Every training class teaches the one model; synthesize still draws only the augmented classes.
             targets = [int(c) for c in np.unique(y)]
         return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]
