@@ -570,3 +570,17 @@ def test_minority_without_a_minority_class_stops_before_a_study_is_created(tiny_
     with pytest.raises(ConfigError, match="train_generator.classes: minority.*use `classes: all`"):
         tune.main(Path("params-no-minority.yaml"), tiny_project / "outputs/features", threads=1, project_root=tiny_project)
     assert "no-minority" not in optuna.get_all_study_names(tuning.make_storage(None, tiny_project))
+
+
+def test_reading_a_trials_retry_chain_prints_no_experimental_warning():
+    """The progress lines of `synthaug tune` stay readable: Optuna's experimental-API warning for the retry
+    chain (read twice per trial) is not repeated to the user."""
+    import warnings
+
+    from synthaug.tuning.workers import _parent
+
+    study = optuna.create_study()
+    study.tell(study.ask(), 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _parent(study.trials[0]) is None

@@ -40,7 +40,11 @@ from synthaug.tuning.storage import make_sampler, retry_callback
 
 def _parent(trial: FrozenTrial) -> int | None:
     """The number of the trial `trial` retries (None: it is no retry)."""
-    return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+    # Optuna marks this static method experimental and warns on every call (twice per trial here), which
+    # buries the progress lines; the API is what the retry chain rests on, so the warning says nothing new.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 
 @dataclass
