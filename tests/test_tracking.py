@@ -173,3 +173,23 @@ def test_ui_links_open_the_model_training_pages():
     """MLflow 3.17's UI shows its GenAI pages unless the link (or the browser's saved choice) says otherwise."""
     assert tracking.ui_url("http://127.0.0.1:5000/", "3") == "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
     assert tracking.ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+
+
+def test_stages_of_one_dvc_repro_share_a_pipeline_run_tag_and_a_stage_run_by_hand_has_none(tmp_path):
+    """Stage processes started by one `dvc repro` carry one group tag; another repro another one. The
+    processes are real: a program named dvc, run as `dvc repro`, starts the stages as DVC does (through a
+    shell)."""
+    probe = f"{sys.executable} -c 'from synthaug.tracking import pipeline_run_tags; print(pipeline_run_tags())'"
+    fake_dvc = tmp_path / "dvc"
+    fake_dvc.write_text(f"#!/bin/sh\nsh -c \"{probe}\"\nsh -c \"{probe}\"\n")
+    fake_dvc.chmod(0o755)
+
+    def stages(*args: str) -> list[str]:
+        out = subprocess.run([str(fake_dvc), *args], capture_output=True, text=True, check=True).stdout
+        return out.strip().splitlines()
+
+    first, second = stages("repro")
+    assert first == second and f"'{tracking.PIPELINE_RUN_TAG}': 'dvc repro " in first
+    assert stages("repro")[0] != first  # the next reproduction is another group
+    assert stages("status") == ["{}", "{}"]  # not a reproduction
+    assert tracking.pipeline_run_tags() == {}  # this test process was not started by dvc repro

@@ -88,6 +88,34 @@ def git_tags(project_root: Path) -> dict[str, str]:
     return {GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(dirty).lower()}
 
 
+PIPELINE_RUN_TAG = f"{TAG_PREFIX}pipeline_run"  # one value per `dvc repro`: group the runs it made by it
+
+
+def pipeline_run_tags(ancestors: Sequence[Any] | None = None) -> dict[str, str]:
+    """{PIPELINE_RUN_TAG: "dvc repro <start time> (pid N)"} for a stage that a `dvc repro` (or `dvc exp
+    run`) started, so the UI can group the runs of one reproduction; {} for a stage run by hand.
+
+    DVC gives its stages no run identifier, so the one reproduction is recognised by the process that
+    runs it: the nearest ancestor process whose command is DVC's repro or exp run, named by its start
+    time and process id (unique together). `ancestors` are psutil processes, nearest first (default:
+    this process's parents).
+    """
+    import datetime
+
+    import psutil  # DVC's own dependency
+
+    try:
+        chain = psutil.Process().parents() if ancestors is None else ancestors
+        for process in chain:
+            words = [Path(word).name for word in process.cmdline()[:4]]
+            if any(word.startswith("dvc") for word in words) and ("repro" in words or "exp" in words):
+                started = datetime.datetime.fromtimestamp(process.create_time()).strftime("%Y-%m-%d %H:%M:%S")
+                return {PIPELINE_RUN_TAG: f"dvc repro {started} (pid {process.pid})"}
+    except (psutil.Error, OSError):  # a process that ended or cannot be read: no grouping, no failure
+        return {}
+    return {}
+
+
 def data_version(project_root: Path, dvc_file: str = "data.dvc") -> str:
     """The DVC hash of data/ as recorded in data.dvc ('untracked' before the first `dvc add`)."""
     path = project_root / dvc_file
@@ -201,6 +229,7 @@ def stage_run(
         f"{TAG_PREFIX}dataset": dataset_name,
         f"{TAG_PREFIX}data_version": data_version(project_root),
         **git_tags(project_root),
+        **pipeline_run_tags(),
         **(tags or {}),
     }
     launcher = launcher_run_id()
