@@ -181,7 +181,7 @@ def test_stages_of_one_dvc_repro_share_a_pipeline_run_tag_and_a_stage_run_by_han
     shell)."""
     probe = f"{sys.executable} -c 'from synthaug.tracking import pipeline_run_tags; print(pipeline_run_tags())'"
     fake_dvc = tmp_path / "dvc"
-    fake_dvc.write_text(f"#!/bin/sh\nsh -c \"{probe}\"\nsh -c \"{probe}\"\n")
+    fake_dvc.write_text(f'#!/bin/sh\nsh -c "{probe}"\nsh -c "{probe}"\n')
     fake_dvc.chmod(0o755)
 
     def stages(*args: str) -> list[str]:

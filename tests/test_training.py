@@ -286,6 +286,14 @@ def test_seeds_trained_in_parallel_workers_equal_one_thread_sequential_runs(tmp_
         assert (p["test"], p["best_epoch"]) == (q["test"], q["best_epoch"])
         logged = mlflow.MlflowClient().get_metric_history(p["mlflow_run_id"], "val_macro_f1")
         assert [m.step for m in logged] == [1, 2, 3]
+        epoch_seconds = mlflow.MlflowClient().get_metric_history(p["mlflow_run_id"], "seconds")
+        info = mlflow.get_run(p["mlflow_run_id"]).info
+        assert info.end_time - info.start_time >= 1000 * sum(m.value for m in epoch_seconds)
+    # A seed trained in a worker: its run starts when its training did, so the UI's Duration holds it.
+    # Seeds 0 and 1 trained side by side, so seed 1's run began before seed 0's was closed (runs opened
+    # only once a worker had finished would follow one another).
+    first, second = (mlflow.get_run(parallel[i]["mlflow_run_id"]).info for i in (0, 1))
+    assert second.start_time < first.end_time
     a, b = (torch.load(folders[mode][1] / "model.pt", weights_only=True) for mode in ("parallel", "sequential"))
     assert same_weights(a["state_dict"], b["state_dict"])
     assert len({p["test"]["clip"]["auroc"] for p in parallel}) > 1  # the seeds really differ

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ def run_classifier(
         },
         run_name=f"{context.stage}-{name}-seed{seed}",
         tags={"synthaug.method": name, "synthaug.seed": str(seed), **context.tags},
+        started_at=None if fitted is None else fitted.started_at,
     ) as run:
         import mlflow
 
@@ -264,9 +266,10 @@ def run_classifier(
 _WORKER: dict = {}  # what a forked worker trains on, set before the fork (inherited, never pickled)
 
 
-def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int, bool, float]:
+def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int, bool, float, float]:
     data, settings, augment = _WORKER["data"], _WORKER["settings"], _WORKER["augment"]
     epochs_done = _WORKER["epochs_done"]
+    started_at = time.time()
     result = fit_classifier(
         seed,
         data,
@@ -278,7 +281,7 @@ def _fit_in_worker(seed: int, checkpoints: Path) -> tuple[dict, list[dict], int,
         on_epoch_end=lambda epoch, record: epochs_done.put(1),
     )
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
-    return state, result.history, result.best_epoch, result.stopped_early, result.best_val_macro_f1
+    return state, result.history, result.best_epoch, result.stopped_early, result.best_val_macro_f1, started_at
 
 
 def _parallel_fits(
@@ -310,10 +313,10 @@ def _parallel_fits(
             while not wait([futures[seed]], timeout=0.5).done:
                 bar.update(_drain(epochs_done))
             bar.update(_drain(epochs_done))
-            state, history, best_epoch, stopped_early, best_f1 = futures[seed].result()
+            state, history, best_epoch, stopped_early, best_f1, started_at = futures[seed].result()
             model, _, _ = _build(seed, data, settings)
             model.load_state_dict(state)
-            yield seed, TrainResult(model, history, best_epoch, stopped_early, best_f1)
+            yield seed, TrainResult(model, history, best_epoch, stopped_early, best_f1, started_at)
     finally:
         # On an error or Ctrl-C, drop the seeds not started yet instead of training them first.
         pool.shutdown(wait=True, cancel_futures=True)

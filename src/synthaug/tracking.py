@@ -181,23 +181,30 @@ def _tag_experiment(experiment) -> None:
             mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
 
 
-def _open_run(experiment_id: str, run_name: str, tags: Mapping[str, str]):
+def _open_run(experiment_id: str, run_name: str, tags: Mapping[str, str], started_at: float | None = None):
     """mlflow.start_run for a stage's run: a new run, or under `mlflow run` the opened run or its child.
 
     The first stage run of an `mlflow run` joins the run it opened; when that run already holds a
     stage's run (another seed of the same stage, or the next stage of `dvc repro` under the `main`
-    entry point), the stage's run becomes its child, so each run keeps params of its own.
+    entry point), the stage's run becomes its child, so each run keeps params of its own. A new run
+    starts at `started_at` (Unix seconds; None: now): work done before the run was opened counts.
     """
     import mlflow
 
+    client = mlflow.MlflowClient()
+    start_time = None if started_at is None else int(started_at * 1000)
     launcher = launcher_run_id()
     if launcher is None:
-        return mlflow.start_run(run_name=run_name, tags=dict(tags))
-    client = mlflow.MlflowClient()
+        if start_time is None:
+            return mlflow.start_run(run_name=run_name, tags=dict(tags))
+        created = client.create_run(experiment_id, start_time=start_time, tags=dict(tags), run_name=run_name)
+        return mlflow.start_run(run_id=created.info.run_id)
     opened = client.get_run(launcher)
     if f"{TAG_PREFIX}stage" not in opened.data.tags:
         return mlflow.start_run(run_id=launcher, run_name=run_name, tags=dict(tags))
-    child = client.create_run(experiment_id, run_name=run_name, tags={**tags, "mlflow.parentRunId": launcher})
+    child = client.create_run(
+        experiment_id, start_time=start_time, run_name=run_name, tags={**tags, "mlflow.parentRunId": launcher}
+    )
     return mlflow.start_run(run_id=child.info.run_id)
 
 
@@ -212,13 +219,15 @@ def stage_run(
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
     inputs: Sequence[DataInput] = (),
+    started_at: float | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run for one stage execution, with the project's tags, flattened params and the
     data sets it reads (`inputs`, shown in the UI's Datasets column).
 
     A failure inside the block marks the run FAILED (MLflow does this when the context exits
     with an exception), so an interrupted stage never looks like a finished one in the UI.
-    Under `mlflow run` the run is the one it opened, or a child of it (see `_open_run`).
+    Under `mlflow run` the run is the one it opened, or a child of it (see `_open_run`). `started_at`
+    (Unix seconds) back-dates a new run to when its work began elsewhere (a seed trained in a worker).
     """
     import mlflow
 
@@ -234,7 +243,7 @@ def stage_run(
     }
     launcher = launcher_run_id()
     try:
-        with _open_run(experiment_id, run_name or stage, all_tags) as run:
+        with _open_run(experiment_id, run_name or stage, all_tags, started_at) as run:
             mlflow.log_params(flatten(params))
             log_data_inputs(inputs)
             yield run

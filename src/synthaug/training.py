@@ -134,6 +134,9 @@ class TrainResult:
     best_epoch: int
     stopped_early: bool
     best_val_macro_f1: float = math.nan
+    # When the training began (Unix seconds), where it ran apart from its MLflow run (a worker process):
+    # the run is then opened with this start time, so its duration is the training's.
+    started_at: float | None = None
 
 
 def train_classifier(
