@@ -283,7 +283,7 @@ class AuditParams(Section):
     projection_dim: int = Field(128, ge=2)  # the random projection of the log-mel (the second view)
     # Group permutations of the strongest two-sample test's p-value (0: no p-value); 99 resolves p = 0.01.
     permutations: int = Field(99, ge=0)
-    # Processes that share the permutations (the result does not depend on how many).
+    # Processes that share the two-sample tests and permutations (the results do not depend on how many).
     workers: int = Field(2, ge=1)
     seed: int = 0
 

@@ -58,6 +58,20 @@ def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_r
     results, reference, permutation = audit_classes(
         synthetic, synthetic_y, real, train_y, val_y, val_groups, ["negative", "positive"], AuditParams(repeats=1, permutations=9)
     )
+    # Worker processes share the (class, view) audits and the permutations without changing a number.
+    one_worker = audit_classes(
+        synthetic,
+        synthetic_y,
+        real,
+        train_y,
+        val_y,
+        val_groups,
+        ["negative", "positive"],
+        AuditParams(repeats=1, permutations=9, workers=1),
+    )
+    assert json.dumps(one_worker, sort_keys=True, default=str) == json.dumps(
+        (results, reference, permutation), sort_keys=True, default=str
+    )
     assert set(results["vae"]) == {"positive"} and set(results["cgan"]) == {"negative", "positive"}
     assert set(reference) == {"negative", "positive"}
     for by_class in (*results.values(), reference):

@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.saved import load_classifier
@@ -128,33 +129,38 @@ def audit_classes(
     reference: dict[str, dict] = {}
     permutation: dict[str, dict] = {}
     classes = sorted({int(c) for y in synthetic_y.values() for c in np.unique(y)})
-    # Each (class, view) fits cross-validated two-sample tests for every set, seconds each: a bar with an
-    # ETA on a terminal, quiet in logs and CI.
-    bar = tqdm(total=len(classes) * len(VIEWS), unit="class-view", desc="audit", disable=True if os.environ.get("CI") else None)
+    present = {c: [name for name, y in synthetic_y.items() if (y == c).any()] for c in classes}
+    # Each (class, view) fits cross-validated two-sample tests for every set, seconds each, independently of
+    # the others: `settings.workers` processes share them (the rows do not depend on how many), with a bar
+    # and an ETA on a terminal, quiet in logs and CI.
+    jobs = [(c, view) for c in classes for view in VIEWS]
+    bar = tqdm(total=len(jobs), unit="class-view", desc="audit", disable=True if os.environ.get("CI") else None)
+    audits = Parallel(n_jobs=max(1, min(settings.workers, len(jobs))), return_as="generator")(
+        delayed(audit_class)(
+            real_views["train"][view][train_y == c],
+            real_views["val"][view][val_y == c],
+            val_groups[val_y == c],
+            {name: synthetic_views[name][view][synthetic_y[name] == c] for name in present[c]},
+            repeats=settings.repeats,
+            k=settings.k,
+            quantile=settings.memorization_quantile,
+            copy_distance_ratio=settings.copy_distance_ratio,
+            seed=settings.seed,
+            train_groups=None if train_groups is None else train_groups[train_y == c],
+        )
+        for c, view in jobs
+    )
+    for (c, view), rows in zip(jobs, audits):
+        reference.setdefault(class_names[c], {})[view] = rows[REFERENCE]
+        for name in present[c]:
+            results[name].setdefault(class_names[c], {})[view] = rows[name]
+        bar.update(1)
     for c in classes:
         cls = class_names[c]
-        present = [name for name, y in synthetic_y.items() if (y == c).any()]
-        for view in VIEWS:
-            rows = audit_class(
-                real_views["train"][view][train_y == c],
-                real_views["val"][view][val_y == c],
-                val_groups[val_y == c],
-                {name: synthetic_views[name][view][synthetic_y[name] == c] for name in present},
-                repeats=settings.repeats,
-                k=settings.k,
-                quantile=settings.memorization_quantile,
-                copy_distance_ratio=settings.copy_distance_ratio,
-                seed=settings.seed,
-                train_groups=None if train_groups is None else train_groups[train_y == c],
-            )
-            reference.setdefault(cls, {})[view] = rows[REFERENCE]
-            for name in present:
-                results[name].setdefault(cls, {})[view] = rows[name]
-            bar.update(1)
         permutation[cls] = strongest_permutation_tests(
             {view: real_views["val"][view][val_y == c] for view in VIEWS},
             val_groups[val_y == c],
-            {name: {view: synthetic_views[name][view][synthetic_y[name] == c] for view in VIEWS} for name in present},
+            {name: {view: synthetic_views[name][view][synthetic_y[name] == c] for view in VIEWS} for name in present[c]},
             settings,
         )
     bar.close()
