@@ -9,9 +9,11 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from synthaug.config import AuditParams, Params
 from synthaug.datasets.manifest import file_groups, write_manifest
+from synthaug.errors import DataError
 from synthaug.evaluation.fidelity import REFERENCE
 from synthaug.evaluation.report import validation_half_note
 from synthaug.generator_snapshots import selection_data
@@ -32,9 +34,13 @@ def test_validation_files_get_their_participant_from_the_manifest(tmp_path):
         }
     )
     write_manifest(manifest, tmp_path / "manifest.csv")
-    file_ids = np.array(["p1/a.wav", "p1/a.wav", "p1/b.wav", "p2/a.wav", "elsewhere.wav"])
-    assert file_groups(file_ids, tmp_path / "manifest.csv").tolist() == ["p1", "p1", "p1", "p2", "elsewhere.wav"]
+    file_ids = np.array(["p1/a.wav", "p1/a.wav", "p1/b.wav", "p2/a.wav"])
+    assert file_groups(file_ids, tmp_path / "manifest.csv").tolist() == ["p1", "p1", "p1", "p2"]
     assert file_groups(file_ids, None).tolist() == file_ids.tolist()  # without a manifest: one group per file
+    # A file the manifest does not list is stale data, never a group of its own (its participant could then
+    # sit on both sides of a split).
+    with pytest.raises(DataError, match=r"manifest.csv: 1 file\(s\) not listed, e.g. 'elsewhere.wav'.*re-run featurize"):
+        file_groups(np.append(file_ids, "elsewhere.wav"), tmp_path / "manifest.csv")
 
 
 def test_every_synthesized_class_is_audited_in_both_views_beside_one_reference_row():

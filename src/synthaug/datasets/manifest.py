@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -154,15 +155,34 @@ def _examples(values) -> list[str]:
     return [str(v) for v in list(values)[:_EXAMPLES]]
 
 
-def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
-    """The manifest's `group` of each file id (the manifest path the features were extracted from).
+def group_mapping(manifest_path: Path) -> dict[str, str]:
+    """{file id: group} from the manifest: featurize names each file by its manifest `path`."""
+    manifest = read_manifest(manifest_path)
+    return dict(zip(manifest["path"].astype(str), manifest["group"].astype(str)))
 
-    A file id the manifest does not list, or every id when there is no manifest, is its own group: the
-    clips of one file then still stay together.
+
+def groups_of(file_ids: np.ndarray, mapping: Mapping[str, str] | None, *, source: str = "the manifest") -> np.ndarray:
+    """The group of each file id from {file id: group}; each file its own group without a mapping (its clips
+    still stay together).
+
+    The one answer to "which group is this file in": a file id the mapping does not list is a DataError,
+    never a group of its own, since it means the features or predictions are older than the manifest and
+    a participant's recordings could land on both sides of a split.
     """
     file_ids = np.asarray(file_ids, dtype=str)
-    if manifest_path is None:
+    if mapping is None:
         return file_ids
-    manifest = read_manifest(manifest_path)
-    group_of = dict(zip(manifest["path"].astype(str), manifest["group"].astype(str)))
-    return np.asarray([group_of.get(file_id) or file_id for file_id in file_ids], dtype=str)
+    missing = sorted(set(file_ids.tolist()) - set(mapping))
+    if missing:
+        raise DataError(
+            f"{source}: {len(missing)} file(s) not listed, e.g. {missing[0]!r}; they are older than the manifest: "
+            "re-run featurize and the stages after it (dvc repro)"
+        )
+    return np.asarray([mapping[file_id] for file_id in file_ids], dtype=str)
+
+
+def file_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray:
+    """The manifest's `group` of each file id (`groups_of`); each file its own group without a manifest."""
+    if manifest_path is None:
+        return np.asarray(file_ids, dtype=str)
+    return groups_of(file_ids, group_mapping(manifest_path), source=str(manifest_path))

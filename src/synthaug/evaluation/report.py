@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from synthaug.class_plan import Classes, describe_classes
+from synthaug.datasets.manifest import groups_of
 from synthaug.errors import DataError
 from synthaug.evaluation.endpoints import DEFAULT_PRIMARY, THRESHOLD_SCORE, TITLES
 from synthaug.evaluation.metrics import classification_metrics
@@ -118,19 +119,6 @@ def _load(method: str, run_dirs: Sequence[Path], class_names: list[str]) -> _Pre
     return _Predictions(tests[0][1], np.stack([t[0] for t in tests]), tests[0][2], vals[0][1], np.stack([v[0] for v in vals]))
 
 
-def test_file_groups(file_ids: np.ndarray, groups: Mapping[str, str] | None) -> np.ndarray:
-    """The group of each test file from {file id: group} (the manifest's path -> group); each file its own without a mapping."""
-    if groups is None:
-        return np.asarray(file_ids, dtype=str)
-    missing = [str(f) for f in file_ids if str(f) not in groups]
-    if missing:
-        raise DataError(
-            f"{len(missing)} test file(s) not in the manifest, e.g. {missing[0]!r}; the predictions are "
-            "older than the manifest: re-run featurize and the classifiers (dvc repro)"
-        )
-    return np.asarray([groups[str(f)] for f in file_ids], dtype=str)
-
-
 def compare_methods(
     runs: Mapping[str, Sequence[Path]],
     class_names: list[str],
@@ -154,7 +142,7 @@ def compare_methods(
     loaded = {method: _load(method, dirs, class_names) for method, dirs in runs.items()}
     reference = loaded[baseline]
     binary = len(class_names) == 2
-    test_groups = test_file_groups(reference.test_ids, groups)
+    test_groups = groups_of(reference.test_ids, groups, source="the manifest (test files)")
     per_class_groups = groups_per_class(reference.y_test, test_groups)
     group_counts = {name: per_class_groups.get(c, 0) for c, name in enumerate(class_names)}
     n_test_groups = len(np.unique(test_groups))

@@ -25,7 +25,7 @@ import pandas as pd
 
 from synthaug import tracking
 from synthaug.config import load_params
-from synthaug.datasets.manifest import read_manifest
+from synthaug.datasets.manifest import file_groups
 from synthaug.errors import ConfigError, DataError
 from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
 from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
@@ -54,21 +54,6 @@ def member_predictions(
         frames.append(frame)
         probas.append(proba)
     return frames[0], np.stack(probas)
-
-
-def validation_groups(file_ids: np.ndarray, manifest_path: Path | None) -> np.ndarray | None:
-    """The manifest group of each validation item (featurize names files by their manifest path); None without a manifest."""
-    if manifest_path is None:
-        return None
-    manifest = read_manifest(manifest_path)
-    groups = dict(zip(manifest["path"], manifest["group"]))
-    missing = sorted({str(f) for f in file_ids} - set(groups))
-    if missing:
-        raise DataError(
-            f"{manifest_path}: {len(missing)} validation file(s) not in the manifest, e.g. {missing[0]!r}; "
-            "the predictions are older than the manifest: re-run featurize and the classifiers (dvc repro)"
-        )
-    return np.asarray([groups[str(f)] for f in file_ids], dtype=str)
 
 
 def main(
@@ -145,7 +130,7 @@ def _fit_on_half(
 ) -> tuple[np.ndarray, dict, dict]:
     """(weights fitted on one validation half, inputs whose val is the other half, what run.json records about it)."""
     file_ids = frame_val["file_id"].to_numpy()
-    groups = validation_groups(file_ids, manifest_path)
+    groups = None if manifest_path is None else file_groups(file_ids, manifest_path)
 
     def size(mask: np.ndarray) -> dict:
         unit = file_ids if groups is None else groups

@@ -28,7 +28,7 @@ import pandas as pd
 from synthaug import protocols, tracking
 from synthaug.class_plan import learned_classes
 from synthaug.config import Params, load_params, read_yaml
-from synthaug.datasets.manifest import read_manifest
+from synthaug.datasets.manifest import group_mapping
 from synthaug.errors import SynthaugError
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
@@ -107,12 +107,6 @@ def generator_classes(params: Params, features_dir: Path, class_names: list[str]
         return list(class_names)
 
 
-def file_groups(manifest_path: Path) -> dict[str, str]:
-    """{file id: group} from the manifest: featurize names each file by its manifest `path`."""
-    manifest = read_manifest(manifest_path)
-    return dict(zip(manifest["path"], manifest["group"]))
-
-
 def report_setup(params: Params) -> ReportSetup:
     """The settings the report states, unpacked from params."""
     dataset = params.dataset
@@ -156,7 +150,7 @@ def main(
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
     statistics: dict[str, Any] = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
     primary = primary_endpoints(settings.primary_endpoints, len(class_names))
-    groups = file_groups(manifest_path)
+    groups = group_mapping(manifest_path)
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
     methods = compare_methods(runs, class_names, groups=groups, primary=primary, **statistics)
