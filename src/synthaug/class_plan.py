@@ -25,12 +25,12 @@ from typing import Literal
 
 import numpy as np
 
-from synthaug.config import TrainGeneratorParams
 from synthaug.errors import ConfigError, DataError
 
 Classes = Literal["minority", "all"] | Sequence[str]
-# train_generator.minority_tolerance's default, read from its one home.
-DEFAULT_MINORITY_TOLERANCE: float = TrainGeneratorParams.model_fields["minority_tolerance"].default
+# A class within this share of the largest is not a minority: the rule's own default, which
+# train_generator.minority_tolerance takes.
+DEFAULT_MINORITY_TOLERANCE: float = 0.1
 
 
 def _sizes(y: np.ndarray, n_classes: int) -> np.ndarray:

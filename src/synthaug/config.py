@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE
 from synthaug.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
@@ -182,7 +183,7 @@ class TrainGeneratorParams(Section):
     # minority: every class smaller than the largest by more than minority_tolerance; all; or a list of
     # class names (synthaug.class_plan holds the rule and the synthetic counts).
     classes: Literal["minority", "all"] | list[str] = "minority"
-    minority_tolerance: float = Field(0.1, ge=0, lt=1)
+    minority_tolerance: float = Field(DEFAULT_MINORITY_TOLERANCE, ge=0, lt=1)
     seed: int = 0
     device: str = "auto"
     # Periods in optimizer steps: mean losses to MLflow, checkpoints (resume points), sample grids.
