@@ -105,6 +105,7 @@ def test_published_architecture_at_width_one():
     assert vae.config == {
         "teacher_classes": "learned",
         "fine_tune_steps": 0,
+        "ema_candidates": [],
         "steps": 5000,
         "batch_size": 32,
         "lr": 1e-4,

@@ -135,6 +135,7 @@ def test_published_setup_at_width_one():
     assert gan.config == {
         "teacher_classes": "learned",
         "fine_tune_steps": 0,
+        "ema_candidates": [],
         "steps": 1500,
         "batch_size": 32,
         "optimizer": "rmsprop",

@@ -31,6 +31,7 @@ from synthaug.class_plan import Classes, describe_classes
 from synthaug.datasets.manifest import groups_of
 from synthaug.errors import DataError
 from synthaug.evaluation.endpoints import DEFAULT_PRIMARY, THRESHOLD_SCORE, TITLES
+from synthaug.evaluation.labels import UNCONDITIONAL_CGAN_LABEL, mean_std, method_label
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.run_folder import file_level
 from synthaug.evaluation.statistics import (
@@ -257,28 +258,6 @@ def holm_family(results: Mapping[str, MethodScores], family: str = "primary") ->
 def _per_class(predictions: _Predictions, class_names: list[str]) -> dict[str, dict[str, dict]]:
     seeds = [classification_metrics(predictions.y_test, proba, class_names)["per_class"] for proba in predictions.test]
     return {name: {k: summarize([s[name][k] for s in seeds]) for k in ("precision", "recall", "f1")} for name in class_names}
-
-
-# The medical protocol trains generators on the minority class only: on two classes the
-# "conditional" GAN then sees one class, its auxiliary classifier has nothing to tell apart, and it
-# is an unconditional progressive GAN. Tables and MLflow runs say so instead of calling it
-# class-conditional.
-UNCONDITIONAL_CGAN_LABEL = "cgan (progressive GAN, unconditional: one class)"
-
-
-def method_label(method: str, learned_classes: int) -> str:
-    """The name a method goes by in reports and MLflow: the method itself, except a cgan that learns
-    one class (`learned_classes`: how many classes the generators learn, see synthaug.class_plan)."""
-    return UNCONDITIONAL_CGAN_LABEL if method == "cgan" and learned_classes == 1 else method
-
-
-def mean_std(stats: Mapping[str, float]) -> str:
-    """'0.745 ± 0.012' over several values; '0.745' alone for one (its std of 0 measures nothing)."""
-    if stats.get("n", 0) == 0 or stats["mean"] is None or math.isnan(stats["mean"]):
-        return "n/a"
-    if stats["n"] == 1:
-        return f"{stats['mean']:.3f}"
-    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
 
 def spread_words(n: int, unit: str) -> str:
