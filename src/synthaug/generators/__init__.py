@@ -16,16 +16,22 @@ if TYPE_CHECKING:  # the base class imports torch; naming a generator must not
 def generator_class(name: str) -> type[Generator]:
     """The Generator subclass for a params.yaml name (imported lazily: diffusers is slow to import)."""
     if name == "vae":
-        from synthaug.generators.vae import VAE as cls
-    elif name == "wgan_gp":
-        from synthaug.generators.wgan_gp import WGANGP as cls
-    elif name == "ddpm":
-        from synthaug.generators.ddpm import DDPM as cls
-    elif name == "cgan":
-        from synthaug.generators.cgan import ConditionalProgressiveGAN as cls
-    else:
-        raise ConfigError(f"generators.{name}: unknown generator; valid: {', '.join(GENERATOR_NAMES)}")
-    return cls
+        from synthaug.generators.vae import VAE
+
+        return VAE
+    if name == "wgan_gp":
+        from synthaug.generators.wgan_gp import WGANGP
+
+        return WGANGP
+    if name == "ddpm":
+        from synthaug.generators.ddpm import DDPM
+
+        return DDPM
+    if name == "cgan":
+        from synthaug.generators.cgan import ConditionalProgressiveGAN
+
+        return ConditionalProgressiveGAN
+    raise ConfigError(f"generators.{name}: unknown generator; valid: {', '.join(GENERATOR_NAMES)}")
 
 
 GENERATOR_NAMES = ("vae", "wgan_gp", "ddpm", "cgan")

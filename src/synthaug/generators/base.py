@@ -138,7 +138,8 @@ class Generator(ABC):
         self.check_teacher(self.config)
         if not int(self.config["batch_size"]) > 0:
             raise ConfigError(f"{key_name(self.name, 'batch_size')} must be > 0, got {self.config['batch_size']!r}")
-        self.input_shape = tuple(int(d) for d in input_shape)
+        channels, mels, frames = (int(d) for d in input_shape)
+        self.input_shape: tuple[int, int, int] = (channels, mels, frames)
         self.n_classes = int(n_classes)
         self.class_conditional = self.is_conditional(self.config)
         self.seed = int(seed)

@@ -95,7 +95,8 @@ def equalized(layer: nn.Conv2d | nn.Linear, gain: float = math.sqrt(2)) -> nn.Mo
     """Progressive GAN's equalized learning rate: N(0, 1) weights scaled by He's constant at run time,
     so Adam's per-parameter step sizes treat every layer alike."""
     nn.init.normal_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
     parametrize.register_parametrization(layer, "weight", _Scale(gain / math.sqrt(layer.weight[0].numel())))
     return layer
 
@@ -122,6 +123,8 @@ def _down(x: torch.Tensor) -> torch.Tensor:
 
 class ProgressiveGenerator(nn.Module):
     """(noise [B, noise_dim], one-hot [B, n_classes], stage, alpha) -> [B, C, h, w] at that stage."""
+
+    images_shown: torch.Tensor  # a buffer
 
     def __init__(self, in_dim: int, channels: list[int], start: tuple[int, int], out_channels: int) -> None:
         super().__init__()
@@ -225,16 +228,15 @@ class ConditionalProgressiveGAN(Generator):
         start = c["start_resolution"]
         if start is not None and (not isinstance(start, (list, tuple)) or len(start) != 2 or min(map(int, start)) < 1):
             raise ConfigError(f"{key_name(self.name, 'start_resolution')} must be null or [mels, frames], got {start!r}")
-        self.n_stages, self.start, self.padded_hw = progressive_layout(self.input_shape[1:], start)
+        self.n_stages, self.start, self.padded_hw = progressive_layout(self.input_shape[1:3], start)
         channels = [
             min(int(c["max_channels"]), int(c["base_channels"]) * 2 ** (self.n_stages - 1 - s)) for s in range(self.n_stages)
         ]
         in_channels, latent_dim = self.input_shape[0], int(c["noise_dim"]) + self.n_classes
         self.generator = ProgressiveGenerator(latent_dim, channels, self.start, in_channels).to(self.device)
         self.discriminator = ProgressiveDiscriminator(channels, self.start, in_channels, self.n_classes).to(self.device)
-        adam = {"lr": float(c["lr"]), "betas": (0.0, 0.99)}
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=float(c["lr"]), betas=(0.0, 0.99))
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=float(c["lr"]), betas=(0.0, 0.99))
 
     def main_steps(self, n_train: int) -> int:
         if self.config["steps"] is not None:

@@ -137,6 +137,8 @@ class ResidualVariance(nn.Module):
     """A running mean of the reconstructions' squared error per mel band (a buffer, so it is saved)."""
 
     MOMENTUM = 0.02  # about the last 50 steps
+    variance: torch.Tensor  # buffers
+    updates: torch.Tensor
 
     def __init__(self, n_mels: int) -> None:
         super().__init__()
@@ -346,10 +348,11 @@ class VAE(Generator):
         else:
             z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
         # Drawn up front, like z, so chunking does not change the result.
-        noise = torch.randn((int(n), *self.input_shape), generator=rng) if self.residual is not None else None
+        residual = self.residual
+        noise = torch.randn((int(n), *self.input_shape), generator=rng) if residual is not None else None
         chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
         parts = [decoder(part.to(self.device), None if labels is None else labels[: len(part)]).cpu() for part in z.split(chunk)]
         mean = torch.cat(parts)
-        if noise is not None:
-            mean = mean + noise * self.residual.variance.cpu().sqrt()[None, None, :, None]
+        if residual is not None and noise is not None:
+            mean = mean + noise * residual.variance.cpu().sqrt()[None, None, :, None]
         return mean.numpy().astype(np.float32)

@@ -36,6 +36,7 @@ the real batch they are compared with, and the gradient penalty is taken at thos
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -274,9 +275,7 @@ class WGANGP(Generator):
             both = None if labels is None else torch.cat([labels, labels])
             real_score, fake_score = self.critic(torch.cat([real_seen, fake_seen]), both).split(len(real))
             wasserstein = real_score.mean() - fake_score.mean()
-            penalty = gradient_penalty(
-                lambda x_hat, labels=labels: self.critic(x_hat, labels), real_seen, fake_seen, rng, gp_lambda=gp_lambda
-            )
+            penalty = gradient_penalty(partial(self.critic, labels=labels), real_seen, fake_seen, rng, gp_lambda=gp_lambda)
             critic_loss = penalty - wasserstein
             lecam = torch.zeros((), device=self.device)
             if self.lecam is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,14 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class _Progress:
+    """Which model of the plan is training, and since when (for the time estimates)."""
+
+    index: int = 0
+    started: float = field(default_factory=time.perf_counter)
 
 
 def main(
@@ -150,19 +159,19 @@ def main(
         def steps_of(slot: ModelSlot, generator: Generator) -> int:
             return generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
 
-        current = {"index": 0, "started": time.perf_counter()}
+        current = _Progress()
         estimated: list[bool] = []
 
         def on_start(index: int, slot: ModelSlot) -> None:
             # After the second model, whole (grids, logs, checkpoints): the first one also pays one-time
             # start-up costs (lazy imports, the MLflow store), which can be most of a short training.
             if index == 2 and len(slots) > 2:
-                seconds = time.perf_counter() - current["started"]
+                seconds = time.perf_counter() - current.started
                 tqdm.write(
                     f"train_generator {name}: the second model took {_duration(seconds)} in all; about "
                     f"{_duration(seconds * (len(slots) - 2))} for the other {len(slots) - 2}"
                 )
-            current.update(index=index, started=time.perf_counter())
+            current.index, current.started = index, time.perf_counter()
             if len(slots) > 1:
                 n_train = int(np.isin(train.y, list(slot.labels)).sum())
                 tqdm.write(
@@ -176,8 +185,8 @@ def main(
         def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
             if len(slots) > 1 and not estimated:  # once, on the first steps this process measures
                 estimated.append(True)
-                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current["index"] + 1 :])
-                tqdm.write(estimate_message(name, float(record["seconds_per_step"]), steps_left, len(slots) - current["index"]))
+                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current.index + 1 :])
+                tqdm.write(estimate_message(name, float(record["seconds_per_step"]), steps_left, len(slots) - current.index))
             # A resumed run first logs the records restored from the checkpoint, so curves are whole.
             for past in generator.history:
                 if past["step"] > logged_until.get(slot.key, 0):

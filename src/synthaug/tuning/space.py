@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import optuna
 
@@ -38,7 +38,7 @@ def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]
                 )
             if dimension.log and dimension.step is not None:
                 raise ConfigError(f"{where}: a range cannot have both log and step (Optuna samples one or the other)")
-            if key == RATIO and dimension.choices is None and dimension.low < 0:
+            if key == RATIO and dimension.choices is None and dimension.low is not None and dimension.low < 0:
                 raise ConfigError(f"{where}: the synthetic share cannot be negative, got low={dimension.low}")
             merged[key] = dimension
     return merged
@@ -54,15 +54,19 @@ def suggest(trial: optuna.trial.BaseTrial, space: Mapping[str, SearchDimension])
     for name, dim in space.items():
         if dim.choices is not None:
             values[name] = trial.suggest_categorical(name, list(dim.choices))
-        elif _is_int(dim.low) and _is_int(dim.high) and (dim.step is None or _is_int(dim.step)):
-            values[name] = trial.suggest_int(name, dim.low, dim.high, step=dim.step or 1, log=dim.log)
+            continue
+        low, high = dim.low, dim.high
+        if low is None or high is None:  # SearchDimension refuses a range without both bounds
+            raise ConfigError(f"tune.space.{name}: a range needs low and high")
+        if _is_int(low) and _is_int(high) and (dim.step is None or _is_int(dim.step)):
+            values[name] = trial.suggest_int(name, low, high, step=dim.step or 1, log=dim.log)
         else:
             step = None if dim.step is None else float(dim.step)
-            values[name] = trial.suggest_float(name, float(dim.low), float(dim.high), step=step, log=dim.log)
+            values[name] = trial.suggest_float(name, float(low), float(high), step=step, log=dim.log)
     return values
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
