@@ -142,3 +142,13 @@ def test_committed_reference_is_up_to_date():
     assert committed[start:end] == ref.render(params_file=REPO_ROOT / "params.yaml"), (
         f"docs/parameters.md is out of date with the params types; run `{ref.REGENERATE}`"
     )
+
+
+def test_every_generator_hyperparameter_has_a_description():
+    """A generator's keys are described beside their defaults (one home), so none goes undocumented."""
+    from synthaug.generators import GENERATOR_NAMES, generator_class
+    from synthaug.params_reference import mapping_comments
+
+    for name in GENERATOR_NAMES:
+        described = mapping_comments(generator_class(name), "defaults")
+        assert [key for key in generator_class(name).defaults if not described.get(key)] == [], name

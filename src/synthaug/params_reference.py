@@ -274,6 +274,8 @@ class OpenSection:
     variants: Callable[[], dict[str, list[tuple[str, Any]]]]  # variant name -> [(option, default)]
     variant_in_key: bool  # true: `key.<variant>.<option>` (a generator); false: `key.<option>` (an adapter)
     mappings: tuple[str, ...]  # the untyped mapping keys of the params types this documents
+    # variant name -> {option: description}, from the component's source; params.yaml's comments fill the rest
+    descriptions: Callable[[], dict[str, dict[str, str]]] | None = None
 
 
 def _adapter_options() -> dict[str, list[tuple[str, Any]]]:
@@ -296,6 +298,47 @@ def _generator_options() -> dict[str, list[tuple[str, Any]]]:
     from synthaug.generators import GENERATOR_NAMES, generator_class
 
     return {name: sorted(generator_class(name).defaults.items()) for name in GENERATOR_NAMES}
+
+
+def _generator_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.generators import GENERATOR_NAMES, generator_class
+
+    return {name: mapping_comments(generator_class(name), "defaults") for name in GENERATOR_NAMES}
+
+
+def mapping_comments(owner: object, attribute: str) -> dict[str, str]:
+    """The comment of each `"key": value,` entry of the dict literal `attribute` in `owner`'s source: the
+    comment on its line, else the comment block just above it (as `field_comments` reads fields)."""
+    try:
+        source = inspect.cleandoc("\n" + inspect.getsource(typing.cast(Any, owner)))
+    except (OSError, TypeError):
+        return {}
+    comments: dict[int, str] = {}
+    code_lines: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            code_lines.update(range(tok.start[0], tok.end[0] + 1))
+    lines = source.splitlines()
+    start = next((i for i, line in enumerate(lines, start=1) if re.match(rf"\s*{attribute}\b.*=\s*{{\s*$", line)), None)
+    if start is None:
+        return {}
+    found: dict[str, str] = {}
+    for number in range(start + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if re.match(r"\s*}", line):
+            break
+        match = re.match(r'\s*"(\w+)"\s*:', line)
+        if not match:
+            continue
+        above: list[str] = []
+        n = number - 1
+        while n in comments and n not in code_lines:
+            above.insert(0, comments[n])
+            n -= 1
+        found[match.group(1)] = comments.get(number, "") or " ".join(above)
+    return found
 
 
 def _architecture_options() -> dict[str, list[tuple[str, Any]]]:
@@ -344,6 +387,7 @@ OPEN_SECTIONS = (
         _generator_options,
         True,
         ("train_generator.models",),
+        _generator_descriptions,
     ),
     OpenSection(
         "train_classifier.model",
@@ -408,14 +452,17 @@ def render(
         if not _open_section_applies(section, model):
             continue
         out += [f"### `{section.key}`: keys by component", "", section.intro, ""]
+        described = section.descriptions() if section.descriptions else {}
         for variant, options in section.variants().items():
             prefix = f"{section.key}.{variant}" if section.variant_in_key else section.key
+            own = described.get(variant, {})
             if not options:
                 out += [f"`{variant}`: no options.", ""]
                 continue
             out += [f"`{variant}`:", "", "| key | default | description |", "|---|---|---|"]
             out += [
-                f"| `{prefix}.{option}` | `{_cell(_yaml(default))}` | {_cell(comments.get(f'{prefix}.{option}', ''))} |"
+                f"| `{prefix}.{option}` | `{_cell(_yaml(default))}` | "
+                f"{_cell(own.get(option) or comments.get(f'{prefix}.{option}', ''))} |"
                 for option, default in options
             ]
             out.append("")

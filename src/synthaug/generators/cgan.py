@@ -191,24 +191,23 @@ class ConditionalProgressiveGAN(Generator):
     conditional = True
     steps_derived = True
     defaults: ClassVar[dict[str, Any]] = {
-        # steps null: derived from images_per_stage with steps_for, so that every stage gets its images.
-        "steps": None,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "noise_dim": 128,
-        "base_channels": 128,
-        "max_channels": 256,
-        "images_per_stage": 8000,
-        "start_resolution": None,
-        "gp_lambda": 10.0,
-        "drift_weight": 1e-3,
-        "ac_weight": 10.0,
-        "fade_in_fraction": 0.5,
-        "diffaugment": [],
-        "r1_gamma": 0.0,
-        "max_minutes": None,
-        "ema_decay": None,
-        "ema_start": 0,
+        "steps": None,  # optimizer steps (null: derived from images_per_stage, so that every stage gets its images)
+        "batch_size": 16,  # spectrograms per discriminator and generator step
+        "lr": 1e-3,  # Adam learning rate of both networks (betas 0, 0.99)
+        "noise_dim": 128,  # size of the noise vector (the one-hot label is appended)
+        "base_channels": 128,  # channels of the last (full-resolution) stage; they double towards the start
+        "max_channels": 256,  # cap on any stage's channels
+        "images_per_stage": 8000,  # images shown per resolution stage (GANSynth: 800k; the study: 8,000)
+        "start_resolution": None,  # [mels, frames] of the first stage (null: derived from the input size)
+        "gp_lambda": 10.0,  # weight of the WGAN gradient penalty
+        "drift_weight": 1e-3,  # Progressive GAN's drift term on real scores
+        "ac_weight": 10.0,  # weight of the auxiliary classifier's cross-entropy (GANSynth: 10)
+        "fade_in_fraction": 0.5,  # share of each new stage over which it fades in
+        "diffaugment": [],  # differentiable augmentations the discriminator sees on real and generated batches alike ([]: off)
+        "r1_gamma": 0.0,  # R1 regularisation gamma on real inputs, beside the gradient penalty (0: off)
+        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
+        "ema_decay": None,  # decay of an exponential moving average of the generator that samples (null: off)
+        "ema_start": 0,  # optimizer step from which the moving average is updated
     }
 
     def build(self) -> None:

@@ -73,44 +73,44 @@ class DDPM(Generator):
     conditional_option = True
     # steps: the published 400 epochs of 16 on Coswara's 781 training positives are 400 x 49 = 19,600 steps.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 19600,
-        "batch_size": 16,
-        "lr": 1e-4,
-        "weight_decay": 0.01,
-        "lr_warmup_steps": 0,
-        "num_train_timesteps": 1000,
-        "beta_start": 1e-4,
-        "beta_end": 0.02,
-        "prediction_type": "epsilon",
-        "snr_gamma": None,
-        "sampling_steps": 50,
-        "sampling_eta": 0.0,
-        "timestep_spacing": "leading",
-        "zero_terminal_snr": False,
-        "clip_sample_range": None,
-        "base_channels": 32,
-        "channel_mults": [1, 2, 2, 4, 4],
-        "layers_per_block": 2,
-        "attention_head_dim": 8,
-        "norm_num_groups": 8,
-        "patch_size": 1,
-        "class_conditional": False,
-        "max_minutes": None,
-        "ema_decay": None,
-        "ema_start": 0,
-        "dropout": 0.0,
+        "steps": 19600,  # optimizer steps (published: 400 epochs, about 19,600 steps of 16)
+        "batch_size": 16,  # spectrograms per optimizer step
+        "lr": 1e-4,  # AdamW learning rate
+        "weight_decay": 0.01,  # AdamW weight decay
+        "lr_warmup_steps": 0,  # linear learning-rate warm-up over this many steps (0: off)
+        "num_train_timesteps": 1000,  # diffusion steps T
+        "beta_start": 1e-4,  # first beta of the linear variance schedule
+        "beta_end": 0.02,  # last beta of the linear variance schedule
+        "prediction_type": "epsilon",  # what the U-Net predicts: epsilon (the added noise; published) or v_prediction
+        "snr_gamma": None,  # min-SNR loss weighting gamma (null: the plain L2 loss)
+        "sampling_steps": 50,  # DDIM steps at sampling (EDM: Heun steps)
+        "sampling_eta": 0.0,  # DDIM eta: 0 deterministic, 1 fresh noise at each step
+        "timestep_spacing": "leading",  # which timesteps DDIM visits: leading (diffusers' default), trailing (ends at T - 1) or linspace
+        "zero_terminal_snr": False,  # rescale the betas so the last step holds no signal (needs v_prediction)
+        "clip_sample_range": None,  # clamp the predicted x0 to +-this at each DDIM step (null: off)
+        "base_channels": 32,  # width of the first U-Net block; block widths are base_channels x channel_mults
+        "channel_mults": [1, 2, 2, 4, 4],  # one multiplier per U-Net level (its length is the number of levels)
+        "layers_per_block": 2,  # ResNet layers in each U-Net block
+        "attention_head_dim": 8,  # channels per self-attention head at the bottleneck
+        "norm_num_groups": 8,  # group-norm groups; must divide every block width
+        "patch_size": 1,  # the U-Net works on p x p patches folded into channels (1: published)
+        "class_conditional": False,  # true: one model learns every learned class (a class embedding added to the time embedding)
+        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
+        "ema_decay": None,  # decay of an exponential moving average of the U-Net that samples (null: off)
+        "ema_start": 0,  # optimizer step from which the moving average is updated
+        "dropout": 0.0,  # the U-Net's dropout (formulation edm only; 0: off)
         # formulation: ddpm (published) or edm, and EDM's settings. Spectrograms are z-scored per mel
         # channel, so sigma_data is 1, not EDM's 0.5 for images, and the training noise levels move with
         # it: p_mean = EDM's -1.2 + ln(1 / 0.5) = -0.5 (measured on the learning test's bursts, 400 steps:
         # KID share 0.76 at -1.2, 0.17 at -0.6); sigma_min, sigma_max, rho and p_std are EDM's.
-        "formulation": "ddpm",
-        "sigma_data": 1.0,
-        "sigma_min": 0.002,
-        "sigma_max": 80.0,
-        "rho": 7.0,
-        "p_mean": -0.5,
-        "p_std": 1.2,
-        "augment_probability": 0.0,
+        "formulation": "ddpm",  # ddpm (published: DDPM training, DDIM sampling) or edm (preconditioning, log-normal noise levels, Heun sampling)
+        "sigma_data": 1.0,  # edm: standard deviation of the data (1 for z-scored spectrograms)
+        "sigma_min": 0.002,  # edm: lowest noise level of the sampler
+        "sigma_max": 80.0,  # edm: highest noise level of the sampler
+        "rho": 7.0,  # edm: curvature of the sampler's noise levels
+        "p_mean": -0.5,  # edm: mean of ln(sigma) in training (EDM's -1.2 shifted for sigma_data 1)
+        "p_std": 1.2,  # edm: spread of ln(sigma) in training
+        "augment_probability": 0.0,  # edm: probability of non-leaking augmentation per sample (0: off)
     }
     # What these keys are when the formulation is EDM: changing one is refused.
     DDPM_ONLY: ClassVar[tuple[str, ...]] = (

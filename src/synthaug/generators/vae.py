@@ -201,22 +201,22 @@ class VAE(Generator):
     # steps: the published 200 epochs of 32 on Coswara's 781 training positives (70 % of 1,116)
     # are 200 x 25 = 5,000 steps.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 5000,
-        "batch_size": 32,
-        "lr": 1e-4,
-        "beta": 0.1,
-        "latent_dim": 128,
-        "width": 1.0,
-        "reconstruction": "sum",
-        "kl_warmup_steps": 0,
-        "free_bits": 0.0,
-        "decoder_noise": False,
-        "latent_density": "prior",
-        "mixture_components": 10,
-        "class_conditional": False,
-        "max_minutes": None,
-        "ema_decay": None,
-        "ema_start": 0,
+        "steps": 5000,  # optimizer steps (published: 200 epochs, about 5,000 steps of 32)
+        "batch_size": 32,  # spectrograms per optimizer step
+        "lr": 1e-4,  # Adam learning rate
+        "beta": 0.1,  # weight of the KL term against the reconstruction
+        "latent_dim": 128,  # size of the latent code z
+        "width": 1.0,  # multiplies every encoder and decoder block's filter count (64/128/256/512 at 1.0)
+        "reconstruction": "sum",  # sum (squared error summed over the spectrogram), mean, or gaussian (the sigma-VAE's learned decoder variance)
+        "kl_warmup_steps": 0,  # ramp beta up linearly over this many steps (0: off)
+        "free_bits": 0.0,  # nats per latent dimension the KL term does not penalise (0: off)
+        "decoder_noise": False,  # true: sample N(decoder(z), the training reconstruction error per mel band) instead of the decoder's mean
+        "latent_density": "prior",  # prior: z ~ N(0, I) (published); mixture: a Gaussian mixture fitted to the training latents
+        "mixture_components": 10,  # components of that mixture (a class with few training latents gets fewer)
+        "class_conditional": False,  # true: one model learns every learned class (labels into encoder and decoder)
+        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
+        "ema_decay": None,  # decay of an exponential moving average of the decoder that samples (null: off)
+        "ema_start": 0,  # optimizer step from which the moving average is updated
     }
 
     def build(self) -> None:

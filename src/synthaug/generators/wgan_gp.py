@@ -158,25 +158,25 @@ class WGANGP(Generator):
     # steps: the published 300 epochs of 32 on Coswara's 781 training positives are 300 x 25 critic
     # steps, 1,500 generator steps at 5:1.
     defaults: ClassVar[dict[str, Any]] = {
-        "steps": 1500,
-        "batch_size": 32,
-        "optimizer": "rmsprop",
-        "lr": 5e-5,
-        "lr_critic": None,
-        "lr_generator": None,
-        "n_critic": 5,
-        "gp_lambda": 10.0,
-        "noise_dim": 128,
-        "width": 1.0,
-        "spectral_norm": True,
-        "diffaugment": [],
-        "lecam_lambda": 0.0,
-        "lecam_decay": 0.99,
-        "r1_gamma": 0.0,
-        "class_conditional": False,
-        "max_minutes": None,
-        "ema_decay": None,
-        "ema_start": 0,
+        "steps": 1500,  # generator steps (each follows n_critic critic steps; published: 300 epochs, about 1,500)
+        "batch_size": 32,  # spectrograms per critic or generator step
+        "optimizer": "rmsprop",  # rmsprop (published) or adam (betas 0, 0.9)
+        "lr": 5e-5,  # learning rate of both networks
+        "lr_critic": None,  # the critic's own learning rate (null: lr)
+        "lr_generator": None,  # the generator's own learning rate (null: lr)
+        "n_critic": 5,  # critic steps per generator step, each on its own real mini-batch
+        "gp_lambda": 10.0,  # weight of the gradient penalty on interpolates of real and generated spectrograms
+        "noise_dim": 128,  # size of the noise vector the generator starts from
+        "width": 1.0,  # multiplies every block's filter count (critic 64/128/256/512 at 1.0)
+        "spectral_norm": True,  # spectrally normalised critic layers (published)
+        "diffaugment": [],  # differentiable augmentations the critic sees on real and generated batches alike ([]: off)
+        "lecam_lambda": 0.0,  # weight of LeCam regularisation of the critic (0: off)
+        "lecam_decay": 0.99,  # decay of the LeCam anchors' moving averages
+        "r1_gamma": 0.0,  # R1 regularisation gamma on real inputs, beside the gradient penalty (0: off)
+        "class_conditional": False,  # true: one model learns every learned class (class embedding, projection critic)
+        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
+        "ema_decay": None,  # decay of an exponential moving average of the generator that samples (null: off)
+        "ema_start": 0,  # generator step from which the moving average is updated
     }
 
     def build(self) -> None:
