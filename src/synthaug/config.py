@@ -29,26 +29,26 @@ class Section(BaseModel):
 class DatasetParams(Section):
     """Which data the pipeline reads: an adapter, its root folder and adapter options."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    protocol: Literal["medical", "industrial"] = "medical"
-    adapter: str
-    root: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")  # names the MLflow experiment (synthaug-<name>)
+    protocol: Literal["medical", "industrial"] = "medical"  # which published design the stages follow
+    adapter: str  # how the data is read: coswara, folder, csv, fsdd, covid19-cough or demo
+    root: str  # the folder holding the audio (and the adapter's metadata)
+    options: dict[str, Any] = Field(default_factory=dict)  # the adapter's own options (see below)
 
 
 class DemoParams(Section):
     """Sizes of the built-in demo data sets (written by `synthaug demo` when data/ is empty)."""
 
-    seed: int = 0
+    seed: int = 0  # seeds the synthesised demo recordings
     cough: dict[str, Any] = Field(default_factory=dict)
     machine: dict[str, Any] = Field(default_factory=dict)
 
 
 class SplitParams(Section):
-    train: float = Field(0.7, gt=0, lt=1)
-    val: float = Field(0.15, gt=0, lt=1)
-    test: float = Field(0.15, gt=0, lt=1)
-    seed: int = 0
+    train: float = Field(0.7, gt=0, lt=1)  # share of each class's groups in training
+    val: float = Field(0.15, gt=0, lt=1)  # share in validation (model selection)
+    test: float = Field(0.15, gt=0, lt=1)  # share in test (reported only)
+    seed: int = 0  # which groups land in which split
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitParams:
@@ -78,12 +78,12 @@ class LogMelParams(Section):
     """
 
     sample_rate: int = Field(16000, gt=0)
-    n_fft: int = Field(2048, gt=0)
+    n_fft: int = Field(2048, gt=0)  # STFT window length in samples
     hop_length: int = Field(512, gt=0)
-    window: Literal["hann"] = "hann"
+    window: Literal["hann"] = "hann"  # the STFT window
     n_mels: int = Field(128, gt=0)
-    f_min: float = Field(0.0, ge=0)
-    f_max: float = Field(8000.0, gt=0)
+    f_min: float = Field(0.0, ge=0)  # lowest mel filter frequency in Hz
+    f_max: float = Field(8000.0, gt=0)  # highest mel filter frequency in Hz (at most half the sample rate)
     mode: Literal["crop", "clips"] = "crop"
     duration_s: float = Field(3.0, gt=0)
     clip_overlap: float = Field(0.5, ge=0, lt=1)
@@ -184,8 +184,8 @@ class TrainGeneratorParams(Section):
     # class names (synthaug.class_plan holds the rule and the synthetic counts).
     classes: Literal["minority", "all"] | list[str] = "minority"
     minority_tolerance: float = Field(DEFAULT_MINORITY_TOLERANCE, ge=0, lt=1)
-    seed: int = 0
-    device: str = "auto"
+    seed: int = 0  # seeds weights and batch streams (the plan's model i takes seed + i)
+    device: str = "auto"  # auto: CUDA when present, else CPU
     # Periods in optimizer steps: mean losses to MLflow, checkpoints (resume points), sample grids.
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(100, ge=1)
@@ -194,7 +194,7 @@ class TrainGeneratorParams(Section):
     # N evenly spaced snapshots and serves the one closest to the selection half of validation, while
     # the audit then reports on the other half only.
     fidelity_snapshots: int = Field(1, ge=1)
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # generator name -> its hyperparameters (below)
 
     @field_validator("models")
     @classmethod
@@ -232,32 +232,32 @@ class TrainGeneratorParams(Section):
 class SynthesizeParams(Section):
     """How many synthetic spectrograms each generator writes, and the previews that go with them."""
 
-    minority_ratio: float = Field(0.5, gt=0)
-    n_per_class: int = Field(500, ge=1)
-    seed: int = 0
-    batch_size: int = Field(64, ge=1)
+    minority_ratio: float = Field(0.5, gt=0)  # medical: synthetic minority samples per real minority sample
+    n_per_class: int = Field(500, ge=1)  # industrial: synthetic samples per class
+    seed: int = 0  # seeds the sampling
+    batch_size: int = Field(64, ge=1)  # spectrograms sampled per generator call
     previews_per_class: int = Field(2, ge=0)
 
 
 class TrainClassifierParams(Section):
     """The classifier and its one training loop; `model` and `augment` are checked by their builders."""
 
-    model: dict[str, Any] = Field(default_factory=lambda: {"architecture": "medical_cnn"})
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    model: dict[str, Any] = Field(default_factory=lambda: {"architecture": "medical_cnn"})  # architecture and options
+    epochs: int = Field(100, ge=1)  # at most this many epochs (early stopping may end sooner)
+    batch_size: int = Field(32, ge=1)  # spectrograms per optimizer step
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    weight_decay: float = Field(0.0, ge=0)  # Adam weight decay
     patience: int | None = Field(15, ge=1)  # null: train all epochs and keep the last (no selection on validation)
     balance: Literal["none", "class_weight", "weighted_sampler"] = "none"
     # Class balance comes from the real training counts; each synthetic sample takes its class's real
     # weight times this factor (1: a synthetic sample counts as much as a real one of its class).
     synthetic_weight: float = Field(1.0, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    device: str = "auto"
+    device: str = "auto"  # auto: CUDA when present, else CPU
     # Seeds trained at once on the CPU, each in its own process with one torch thread; 1: one after
     # another with every core. A seed's weights depend on its thread count (1 when workers > 1).
     workers: int = Field(2, ge=1)
-    augment: dict[str, Any] = Field(default_factory=dict)
+    augment: dict[str, Any] = Field(default_factory=dict)  # classic augmentation of every training batch ({}: off)
 
     @field_validator("seeds")
     @classmethod
@@ -286,7 +286,7 @@ class AuditParams(Section):
     permutations: int = Field(99, ge=0)
     # Processes that share the two-sample tests and permutations (the results do not depend on how many).
     workers: int = Field(2, ge=1)
-    seed: int = 0
+    seed: int = 0  # seeds the projections, splits, subsamples and permutations
 
 
 class CurationParams(Section):
@@ -297,7 +297,7 @@ class CurationParams(Section):
     not apply). Scores come from the audit stage, see synthaug.evaluation.fidelity.
     """
 
-    enabled: bool = False
+    enabled: bool = False  # true: drop synthetic samples outside the bounds below before training
     max_manifold_distance: float | None = Field(None, gt=0)  # > 1: outside the real training manifold
     min_copy_ratio: float | None = Field(None, ge=0)  # < 1: a copy of one training sample (see audit.copy_distance_ratio)
     min_confidence: float | None = Field(None, ge=0, le=1)  # the baseline's probability of the sample's label
@@ -306,7 +306,7 @@ class CurationParams(Section):
 class EnsembleParams(Section):
     """The ensemble: members' class probabilities averaged (the medical protocol: equal weights)."""
 
-    members: list[str] = Field(default_factory=lambda: ["baseline", "vae", "wgan_gp", "ddpm"], min_length=2)
+    members: list[str] = Field(default_factory=lambda: ["baseline", "vae", "wgan_gp", "ddpm"], min_length=2)  # methods averaged
     fit_weights: bool = True  # also an ensemble with weights fitted on the log loss of one validation half
     validation_split_seed: int = 0  # which groups form the fitting half; the other half scores the fitted ensemble
 
@@ -329,9 +329,9 @@ DEFAULT_PRIMARY_ENDPOINTS: tuple[PrimaryEndpoint, ...] = ("auroc", "macro_f1_val
 class ReportParams(Section):
     """Statistics of the report: paired bootstrap intervals and permutation tests against the baseline."""
 
-    n_resamples: int = Field(2000, ge=100)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    seed: int = 0
+    n_resamples: int = Field(2000, ge=100)  # bootstrap resamples and permutations of each comparison
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # level of the reported intervals
+    seed: int = 0  # seeds the resampling
     # The endpoints the report shows first and adjusts as its primary family (synthaug.evaluation.endpoints);
     # the tuning objective optimises the first on validation. Argmax accuracy is never a primary
     # endpoint: a moved decision threshold raises it without better discrimination.
@@ -344,10 +344,10 @@ class ReportParams(Section):
 class ScarcityParams(Section):
     """The industrial protocol's data-scarcity sweep; an empty `files_per_class` turns it off."""
 
-    files_per_class: list[int] = Field(default_factory=list)
-    trials: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    files_per_class: list[int] = Field(default_factory=list)  # training files per class at each point ([]: no sweep)
+    trials: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)  # one subset, GAN and classifier each
     gan_per_trial: bool = True  # false: every trial of a level uses one GAN (seed 0), as for Pucks
-    subset_seed: int = 0
+    subset_seed: int = 0  # with the trial, which files each point draws
     augment: dict[str, Any] = Field(default_factory=dict)  # the classic augmentation of the "+ classic" variants
     # false (the industrial study): train_classifier.epochs epochs, the last kept, no validation data
     # read; true: early stopping on a validation subset of the same budget (files_per_class per class).
@@ -372,10 +372,10 @@ class SearchDimension(Section):
     """One hyperparameter's range: {low, high[, log][, step]} (numbers; ints when low and high are ints) or {choices}."""
 
     low: int | float | None = None  # int bounds (and step) make an integer dimension
-    high: int | float | None = None
-    log: bool = False
-    step: int | float | None = None
-    choices: list[Any] | None = None
+    high: int | float | None = None  # the range's upper bound (inclusive)
+    log: bool = False  # sample on a log scale
+    step: int | float | None = None  # a grid step (not with log)
+    choices: list[Any] | None = None  # a categorical dimension instead of a range
 
     @model_validator(mode="after")
     def _range_or_choices(self) -> SearchDimension:
@@ -392,13 +392,13 @@ class SearchDimension(Section):
 class TuneParams(Section):
     """Optuna studies of the augmentation ratio and generator hyperparameters (`synthaug tune`)."""
 
-    generator: str = "vae"
-    n_trials: int = Field(20, ge=1)
+    generator: str = "vae"  # the generator whose hyperparameters and ratio are tuned
+    n_trials: int = Field(20, ge=1)  # trials of the study (shared by every worker)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)  # classifier seeds averaged per trial
     storage: str | None = None  # null: SQLite file optuna.db in the project; journal:PATH; or an SQLAlchemy URL
     study_name: str | None = None  # null: synthaug-<dataset.name>-<generator>
     pruner: Literal["median", "successive_halving", "none"] = "median"
-    sampler_seed: int = 0
+    sampler_seed: int = 0  # seeds Optuna's TPE sampler
     # Per generator: params.yaml keys of train_generator.models.<generator> -> their range; `ratio`
     # (the synthetic share: minority_ratio, or per-class count / real class size) is shared.
     space: dict[str, dict[str, SearchDimension]] = Field(default_factory=dict)

@@ -222,10 +222,14 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
     pydantic keeps no comments, and config.py documents its keys in comments beside them; reading
     them from the source (with the standard library's tokenizer) keeps one home for each description.
     """
+    inherited: dict[str, str] = {}
+    for base in model.__mro__[1:]:  # fields a parent section declares carry the parent's comments
+        if isinstance(base, type) and issubclass(base, BaseModel) and base is not BaseModel:
+            inherited = field_comments(base) | inherited
     try:
         source = inspect.cleandoc("\n" + inspect.getsource(model))
     except (OSError, TypeError):
-        return {}
+        return inherited
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     comments: dict[int, str] = {}
     code_lines: set[int] = set()
@@ -259,7 +263,7 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
         text = " ".join(trailing) or " ".join(above)
         text = re.sub(r"^type: ignore\[[^\]]*\]\s*#?\s*", "", text).strip()
         found[match.group(1)] = text
-    return found
+    return inherited | {name: text for name, text in found.items() if text}
 
 
 # --- keys that belong to components ---------------------------------------------------------------
@@ -347,6 +351,40 @@ def _architecture_options() -> dict[str, list[tuple[str, Any]]]:
     return {name: [("architecture", name), *sorted(cls.defaults.items())] for name, cls in ARCHITECTURES.items()}
 
 
+def _architecture_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.classifiers.models import ARCHITECTURES
+
+    return {name: mapping_comments(cls, "defaults") for name, cls in ARCHITECTURES.items()}
+
+
+def _augment_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.classifiers.augment import ORDER
+
+    return {t.name: dataclass_comments(t) for t in ORDER}
+
+
+def dataclass_comments(cls: type) -> dict[str, str]:
+    """The comment on each dataclass field's line (`    name: type = value  # ...`), its parents' first."""
+    found: dict[str, str] = {}
+    for owner in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(owner):
+            continue
+        try:
+            source = inspect.getsource(owner)
+        except (OSError, TypeError):
+            continue
+        comments = {
+            tok.start[0]: tok.string.lstrip("#").strip()
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT
+        }
+        for number, line in enumerate(source.splitlines(), start=1):
+            match = re.match(r"    (\w+)\s*:", line)
+            if match and number in comments:
+                found[match.group(1)] = comments[number]
+    return found
+
+
 def _augment_options() -> dict[str, list[tuple[str, Any]]]:
     from synthaug.classifiers.augment import ORDER
 
@@ -395,6 +433,7 @@ OPEN_SECTIONS = (
         _architecture_options,
         False,
         ("train_classifier.model",),
+        _architecture_descriptions,
     ),
     OpenSection(
         "train_classifier.augment",
@@ -404,6 +443,7 @@ OPEN_SECTIONS = (
         _augment_options,
         True,
         ("train_classifier.augment", "scarcity.augment"),
+        _augment_descriptions,
     ),
 )
 

@@ -53,9 +53,9 @@ class Transform:
 class _Mask(Transform):
     """`n_masks` bands of width uniform in [0, max_width] along one axis, set to 0 (the mean)."""
 
-    n_masks: int = 2
-    max_width: int = 8
-    p: float = 1.0
+    n_masks: int = 2  # bands masked per sample
+    max_width: int = 8  # widest band, in mel channels or frames
+    p: float = 1.0  # probability that a sample is augmented
     axis: ClassVar[int]
 
     def draw(self, shape: Sequence[int], generator: torch.Generator) -> Params:
@@ -101,8 +101,8 @@ class RandomGain(Transform):
     """
 
     name: ClassVar[str] = "gain"
-    max_db: float = 6.0
-    p: float = 1.0
+    max_db: float = 6.0  # largest gain either way, in dB
+    p: float = 1.0  # probability that a sample is augmented
     channel_std: Sequence[float] | None = None
 
     def draw(self, shape, generator):
@@ -124,9 +124,9 @@ class TimeShift(Transform):
     """Shift in time by up to `max_fraction` of the frames either way; circular roll or zero (mean) fill."""
 
     name: ClassVar[str] = "time_shift"
-    max_fraction: float = 0.1
-    circular: bool = True
-    p: float = 1.0
+    max_fraction: float = 0.1  # largest shift, as a share of the frames
+    circular: bool = True  # true: roll the frames round; false: fill with zeros (the mean)
+    p: float = 1.0  # probability that a sample is augmented
 
     def draw(self, shape, generator):
         limit = int(self.max_fraction * shape[3])
@@ -152,8 +152,8 @@ class Mixup(Transform):
     """
 
     name: ClassVar[str] = "mixup"
-    alpha: float = 0.2
-    p: float = 1.0
+    alpha: float = 0.2  # the Beta(alpha, alpha) of the mixing weight
+    p: float = 1.0  # probability that a sample is mixed
 
     def draw(self, shape, generator):
         # torch's Beta sampler takes no generator; a numpy one seeded from `generator` keeps the draw

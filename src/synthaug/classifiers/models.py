@@ -55,7 +55,10 @@ def _scaled(channels: int, width: float) -> int:
 class MedicalCNN(SpectrogramClassifier):
     """4 x (conv3x3 -> BN -> ReLU -> MaxPool 2x2), filters 32/64/128/256 x `width`; GAP; dropout; linear."""
 
-    defaults: ClassVar[Mapping[str, Any]] = {"width": 1.0, "dropout": 0.3}
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "width": 1.0,  # multiplies the filters 32/64/128/256
+        "dropout": 0.3,  # dropout before the linear layer
+    }
     FILTERS: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)
 
     def __init__(self, n_classes: int, in_channels: int = 1, *, width: float = 1.0, dropout: float = 0.3) -> None:
@@ -90,7 +93,11 @@ class ResNetCNN(SpectrogramClassifier):
     Block widths start at `width` and double per block up to 8 x `width`.
     """
 
-    defaults: ClassVar[Mapping[str, Any]] = {"blocks": 4, "width": 32, "dropout": 0.3}
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "blocks": 4,  # residual blocks, each followed by 2 x 2 average pooling
+        "width": 32,  # the first block's channels (doubling per block up to 8 x width)
+        "dropout": 0.3,  # dropout before the linear layer
+    }
 
     def __init__(self, n_classes: int, in_channels: int = 1, *, blocks: int = 4, width: int = 32, dropout: float = 0.3) -> None:
         if int(blocks) < 1 or int(width) < 1:
@@ -110,7 +117,10 @@ class ResNetCNN(SpectrogramClassifier):
 class ThreeLayerCNN(SpectrogramClassifier):
     """3 x (conv3x3 -> BN -> ReLU -> MaxPool 2x2) with `width`, 2 x `width`, 4 x `width` filters; GAP; linear."""
 
-    defaults: ClassVar[Mapping[str, Any]] = {"width": 32, "dropout": 0.3}
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "width": 32,  # the first convolution's filters (then 2 x and 4 x width)
+        "dropout": 0.3,  # dropout before the linear layer
+    }
 
     def __init__(self, n_classes: int, in_channels: int = 1, *, width: int = 32, dropout: float = 0.3) -> None:
         if int(width) < 1:
