@@ -19,22 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = (
-    "demo",
-    "prepare",
-    "featurize",
-    "train_generator",
-    "synthesize",
-    "train_classifier",
-    "audit",
-    "ensemble",
-    "scarcity",
-    "report",
-    "tune",
-    "register",
-    "promote",
-    "predict",
-)
+from synthaug.stages import STAGES
+
 # Packages worth naming when a stage imports them: each costs seconds on a two-core machine.
 HEAVY = ("torch", "torchaudio", "diffusers", "mlflow", "optuna", "matplotlib", "sklearn", "scipy", "pandas")
 IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")

@@ -10,22 +10,8 @@ import sys
 
 import pytest
 
-STAGES = (
-    "demo",
-    "prepare",
-    "featurize",
-    "train_generator",
-    "synthesize",
-    "train_classifier",
-    "audit",
-    "ensemble",
-    "scarcity",
-    "report",
-    "tune",
-    "register",
-    "promote",
-    "predict",
-)
+from synthaug.stages import STAGES
+
 DEFERRED = ("diffusers", "mlflow", "optuna")
 
 
