@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -72,15 +73,22 @@ def atomic_directory(path: Path) -> Iterator[Path]:
 
 
 def torch_save_atomic(payload: Any, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: checkpoints are whole or absent."""
+    """torch.save to a temporary file beside `path`, then rename: checkpoints are whole or absent.
+
+    The payload is serialised in memory first: torch.save names the archive inside the file after the
+    file it writes, so saving straight to a randomly named temporary file would give the same payload
+    different bytes each time (and DVC a new hash for an unchanged model).
+    """
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getbuffer())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

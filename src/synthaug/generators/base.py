@@ -450,7 +450,11 @@ class Generator(ABC):
         )
 
     # ---- persistence ----------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def _state(self, *, timings: bool = True) -> dict[str, Any]:
+        """Everything a checkpoint or saved model holds; `timings=False` leaves the seconds per step out of
+        the history, so the same training saves the same bytes (DVC hashes saved models; timings live in
+        metrics and MLflow)."""
+        history = self.history if timings else [{k: v for k, v in r.items() if k != "seconds_per_step"} for r in self.history]
         return {
             "format": STATE_FORMAT,
             "name": self.name,
@@ -460,7 +464,7 @@ class Generator(ABC):
             "seed": self.seed,
             "steps_done": self.steps_done,
             "stop_reason": self.stop_reason,
-            "history": self.history,
+            "history": history,
             "modules": {key: module.state_dict() for key, module in self.modules().items()},
             "ema": None if self.ema is None else self.ema.state_dict(),
             "ema_alternatives": {repr(d): average.state_dict() for d, average in self.ema_alternatives.items()},
@@ -516,8 +520,10 @@ class Generator(ABC):
         self._restore(state)
 
     def save(self, path: Path) -> None:
-        """Write the trained generator with its config and EMA (state dicts only: loads with weights_only)."""
-        torch_save_atomic(self._state(), Path(path))
+        """Write the trained generator with its config and EMA (state dicts only: loads with weights_only).
+
+        The same training writes the same bytes: the history is saved without its timings."""
+        torch_save_atomic(self._state(timings=False), Path(path))
 
     @classmethod
     def load(cls, path: Path, *, device: str = "auto") -> Generator:
