@@ -179,7 +179,7 @@ def test_the_import_scan_sees_module_imports_and_the_stages_own_deferred_imports
     # stage runs; one inside a library function (generator_class picks one generator) is not followed.
     imports = transitive_imports("synthaug.stages.train_generator")
     assert {"synthaug.tracking", "synthaug.generators", "synthaug.generators.base", "synthaug.io"} <= imports
-    assert "synthaug.evaluation.labels" in imports  # imported inside train_generator.main
+    assert "synthaug.evaluation.formatting" in imports  # imported inside train_generator.main
     assert "synthaug.generators.ddpm" not in imports
     assert "synthaug.stages.report" not in imports
 

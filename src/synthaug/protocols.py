@@ -78,7 +78,7 @@ CODE_FACTS: dict[str, Any] = {
     "code.scarcity_variants": "baseline, baseline + augmentation, GAN, GAN + augmentation",  # stages/scarcity.py
     "code.augmentation_on_synthetic": True,  # classic augmentation transforms real and synthetic batches alike
     "code.file_level_prediction": "mean of clip probabilities",  # evaluation/metrics.aggregate_by_file
-    "code.scarcity_metric": "test accuracy, mean and std over trials",  # evaluation/report.py
+    "code.scarcity_metric": "test accuracy, mean and std over trials",  # evaluation/report.py (the scarcity table)
 }
 
 _M = "train_generator.models"

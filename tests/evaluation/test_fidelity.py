@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from synthaug.config import AuditParams
+from synthaug.evaluation.audit_report import render_audit
 from synthaug.evaluation.fidelity import (
     AUDIT_COUNTS,
     AUDIT_METRICS,
@@ -30,7 +31,6 @@ from synthaug.evaluation.fidelity import (
     two_sample_auroc,
 )
 from synthaug.evaluation.figures import audit_bars, nearest_neighbours
-from synthaug.evaluation.report import render_audit
 
 
 def gaussian(n: int, dim: int = 8, seed: int = 0, shift: float = 0.0, scale: float = 1.0) -> np.ndarray:

@@ -10,16 +10,18 @@ import pytest
 
 from synthaug.config import parse_params
 from synthaug.errors import DataError
-from synthaug.evaluation.report import (
+from synthaug.evaluation.comparison import (
     MIN_TEST_GROUPS_PER_CLASS,
     compare_methods,
     detectable_at_80_power,
     detectable_difference,
+)
+from synthaug.evaluation.formatting import method_label
+from synthaug.evaluation.report import (
     markdown_decision,
     markdown_endpoint,
     markdown_methods,
     markdown_per_class,
-    method_label,
     method_notes,
     multiple_comparisons_line,
     resolution_lines,

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from synthaug.config import parse_params
+from synthaug.evaluation.comparison import compare_methods
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import audit_bars
-from synthaug.evaluation.report import SCARCITY_VARIANTS, compare_methods, render
+from synthaug.evaluation.report import SCARCITY_VARIANTS, render
 from synthaug.stages.report import report_setup
 
 DIGITS = [str(d) for d in range(10)]

@@ -14,8 +14,8 @@ import pytest
 from synthaug.config import AuditParams, Params
 from synthaug.datasets.manifest import file_groups, write_manifest
 from synthaug.errors import DataError
+from synthaug.evaluation.audit_report import validation_half_note
 from synthaug.evaluation.fidelity import REFERENCE
-from synthaug.evaluation.report import validation_half_note
 from synthaug.generator_snapshots import selection_data
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 from synthaug.stages.audit import VIEWS, audit_classes, headline, reporting_rows

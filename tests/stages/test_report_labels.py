@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from synthaug.config import load_params
-from synthaug.evaluation.labels import UNCONDITIONAL_CGAN_LABEL, method_label
+from synthaug.evaluation.formatting import UNCONDITIONAL_CGAN_LABEL, method_label
 from synthaug.stages.report import generator_classes
 
 ROOT = Path(__file__).resolve().parents[2]

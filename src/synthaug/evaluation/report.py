@@ -1,49 +1,41 @@
-"""The results report: each method's scores over seeds and its paired comparison with the baseline.
+"""The results report in markdown: the header, each endpoint's table, the decision, per class, the
+scarcity sweep, the published protocol's departures and (from synthaug.evaluation.audit_report) the
+audit.
 
-`compare_methods` turns the run folders of each method (one per seed or trial, see
-synthaug.evaluation.run_folder) into per-seed scores, mean ± std with a bootstrap confidence interval,
-per-class results and, for every method but the baseline, the paired difference to the baseline
-(overall and seed by seed) with a bootstrap confidence interval and a permutation-test p-value
-(synthaug.evaluation.statistics). p-values are Holm–Bonferroni adjusted in two families: the
-primary endpoints (`report.primary_endpoints`, see synthaug.evaluation.endpoints) of every compared
-method, and everything else (argmax macro F1, balanced accuracy, per-class recall, argmax accuracy),
-which shows where a decision threshold moved and is secondary.
-
-Every score is file-level on the real test split; the bootstrap
-resamples test groups (participants, patients, speakers: the manifest's `group`) within class and
-the permutation test swaps whole groups, because a group's recordings are not independent. The
-validation split only chooses the decision threshold of "macro F1 at the validation threshold"
-(two classes only). `detectable_difference` sizes the differences the test split can resolve;
-`markdown_*` render the tables.
+The numbers come from synthaug.evaluation.comparison (`compare_methods`: scores over seeds, paired
+differences with the baseline, Holm families, resolution); the way they are written (mean ± std,
+intervals, method names) from synthaug.evaluation.formatting. This module only lays them out.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from dataclasses import dataclass
 
 from synthaug.class_plan import Classes, describe_classes
-from synthaug.datasets.manifest import groups_of
-from synthaug.errors import DataError
-from synthaug.evaluation.endpoints import DEFAULT_PRIMARY, THRESHOLD_SCORE, TITLES
-from synthaug.evaluation.labels import UNCONDITIONAL_CGAN_LABEL, mean_std, method_label
-from synthaug.evaluation.metrics import classification_metrics
-from synthaug.evaluation.run_folder import file_level
-from synthaug.evaluation.statistics import (
-    POWER_80_FACTOR,
-    bootstrap_interval,
-    choose_threshold,
-    compare_to_baseline,
-    groups_per_class,
-    holm_adjust,
-    metric_values,
-    recall_metric,
-    summarize,
+from synthaug.evaluation.audit_report import render_audit
+from synthaug.evaluation.comparison import (
+    MIN_TEST_GROUPS_PER_CLASS,
+    RECALL_KEY,
+    MethodScores,
+    detectable_at_80_power,
+    detectable_difference,
+    holm_family,
+    primary_of,
+)
+from synthaug.evaluation.endpoints import TITLES
+from synthaug.evaluation.formatting import (
+    UNCONDITIONAL_CGAN_LABEL,
+    difference,
+    interval_text,
+    markdown_table,
+    mean_std,
+    mean_std_interval,
+    method_label,
+    number_text,
+    seed_differences_text,
+    spread_words,
 )
 
 
@@ -69,251 +61,6 @@ class ReportSetup:
     audit_k: int  # audit.k
     memorization_quantile: float  # audit.memorization_quantile
     copy_distance_ratio: float  # audit.copy_distance_ratio
-
-
-ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
-SCORE_TITLES = TITLES
-RECALL_KEY = "recall:"  # "recall:<class name>": one class's recall (argmax decision)
-# Below this many test groups in some class, a percentile bootstrap of a paired difference is both
-# wide and unreliable (it under-covers with few clusters), so the report says no difference can be
-# detected rather than quoting intervals as if they meant something.
-MIN_TEST_GROUPS_PER_CLASS = 20
-
-
-@dataclass
-class MethodScores:
-    """One method's file-level test results over its seeds."""
-
-    method: str
-    seeds: int
-    per_seed: dict[str, list[float]]  # score -> one value per seed
-    summary: dict[str, dict]  # score -> {mean, std, n}
-    per_class: dict[str, dict[str, dict]]  # class -> precision/recall/f1 -> {mean, std, n}
-    # score -> difference, ci_low, ci_high, p_value, p_holm, family ("primary" or "secondary")
-    versus_baseline: dict[str, dict] = field(default_factory=dict)
-    seed_differences: dict[str, list[float]] = field(default_factory=dict)  # score -> method - baseline, seed by seed
-    primary: list[str] = field(default_factory=list)  # the primary endpoints, in the order declared
-    thresholds: list[float] = field(default_factory=list)
-    intervals: dict[str, dict] = field(default_factory=dict)  # score -> bootstrap_interval (value, ci_low, ci_high, …)
-    test_groups: dict[str, int] = field(default_factory=dict)  # class -> test groups holding files of it
-    n_test_groups: int = 0
-    support: dict[str, int] = field(default_factory=dict)  # class -> test files of it
-
-
-@dataclass
-class _Predictions:
-    y_test: np.ndarray  # [F]
-    test: np.ndarray  # [S, F, C]
-    test_ids: np.ndarray
-    y_val: np.ndarray
-    val: np.ndarray
-
-
-def _load(method: str, run_dirs: Sequence[Path], class_names: list[str]) -> _Predictions:
-    tests, vals = [], []
-    for run_dir in run_dirs:
-        tests.append(file_level(run_dir, "test", class_names))
-        vals.append(file_level(run_dir, "val", class_names))
-    for name, loaded in (("test", tests), ("val", vals)):
-        if any(not np.array_equal(ids, loaded[0][2]) for _, _, ids in loaded):
-            raise DataError(f"{method}: its seeds were evaluated on different {name} files; re-run them (dvc repro)")
-    return _Predictions(tests[0][1], np.stack([t[0] for t in tests]), tests[0][2], vals[0][1], np.stack([v[0] for v in vals]))
-
-
-def compare_methods(
-    runs: Mapping[str, Sequence[Path]],
-    class_names: list[str],
-    *,
-    groups: Mapping[str, str] | None = None,
-    baseline: str = "baseline",
-    primary: Sequence[str] = DEFAULT_PRIMARY,
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, MethodScores]:
-    """Scores of every method in `runs` ({method: run folders, one per seed}, seeds paired by position).
-
-    `groups` maps each test file id (the manifest's `path`) to its group (participant, patient,
-    speaker); intervals and permutation tests resample or swap whole groups. Without it every test
-    file is its own group (recordings treated as independent). `primary`: the primary endpoints
-    (`primary_endpoints` resolves them for the number of classes); they form the first Holm family.
-    """
-    if baseline not in runs:
-        raise DataError(f"no {baseline!r} runs to compare with; the report needs the baseline classifier")
-    loaded = {method: _load(method, dirs, class_names) for method, dirs in runs.items()}
-    reference = loaded[baseline]
-    binary = len(class_names) == 2
-    test_groups = groups_of(reference.test_ids, groups, source="the manifest (test files)")
-    per_class_groups = groups_per_class(reference.y_test, test_groups)
-    group_counts = {name: per_class_groups.get(c, 0) for c, name in enumerate(class_names)}
-    n_test_groups = len(np.unique(test_groups))
-    support = {name: int(n) for name, n in zip(class_names, np.bincount(reference.y_test, minlength=len(class_names)))}
-    resampling: dict[str, Any] = {"groups": test_groups, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
-    primary = primary_endpoints(primary, len(class_names))
-    # Each class's recall (argmax), for where a moved decision went; its statistics metric by class index.
-    recalls = {f"{RECALL_KEY}{name}": recall_metric(c) for c, name in enumerate(class_names)}
-    argmax_scores = {**{score: score for score in ARGMAX_SCORES}, **recalls}
-    thresholds = {
-        m: [choose_threshold(p.y_val, p.val[s]) for s in range(len(p.val))] if binary else None for m, p in loaded.items()
-    }
-
-    def seed_scores(method: str, predictions: _Predictions) -> dict[str, list[float]]:
-        values = {score: metric_values(predictions.y_test, predictions.test, m)[0].tolist() for score, m in argmax_scores.items()}
-        if binary:
-            values[THRESHOLD_SCORE] = metric_values(
-                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method])
-            )[0].tolist()
-        return values
-
-    reference_per_seed = seed_scores(baseline, reference)
-    results = {}
-    for method, predictions in loaded.items():
-        if not np.array_equal(predictions.test_ids, reference.test_ids):
-            raise DataError(f"{method} and {baseline} were tested on different files; re-run both (dvc repro)")
-        per_seed = seed_scores(method, predictions)
-        intervals = {
-            score: bootstrap_interval(predictions.y_test, predictions.test, score, **resampling) for score in ARGMAX_SCORES
-        }
-        if binary:
-            intervals[THRESHOLD_SCORE] = bootstrap_interval(
-                predictions.y_test, predictions.test, "macro_f1", thresholds=np.asarray(thresholds[method]), **resampling
-            )
-        scores = MethodScores(
-            method=method,
-            seeds=len(predictions.test),
-            per_seed=per_seed,
-            summary={score: summarize(values) for score, values in per_seed.items()},
-            per_class=_per_class(predictions, class_names),
-            primary=list(primary),
-            thresholds=thresholds[method] or [],
-            intervals=intervals,
-            test_groups=group_counts,
-            n_test_groups=n_test_groups,
-            support=support,
-        )
-        if method != baseline:
-            if len(predictions.test) != len(reference.test):
-                raise DataError(
-                    f"{method} has {len(predictions.test)} seeds, {baseline} {len(reference.test)}; "
-                    "paired comparisons need the same seeds"
-                )
-            compared = compare_to_baseline(
-                reference.y_test, reference.test, predictions.test, metrics=list(argmax_scores.values()), **resampling
-            )
-            scores.versus_baseline = {score: compared[metric] for score, metric in argmax_scores.items()}
-            if binary:
-                scores.versus_baseline[THRESHOLD_SCORE] = compare_to_baseline(
-                    reference.y_test,
-                    reference.test,
-                    predictions.test,
-                    metrics=("macro_f1",),
-                    thresholds_baseline=np.asarray(thresholds[baseline]),
-                    thresholds_method=np.asarray(thresholds[method]),
-                    **resampling,
-                )["macro_f1"]
-            scores.seed_differences = {
-                score: [b - a for a, b in zip(reference_per_seed[score], values, strict=True)]
-                for score, values in per_seed.items()
-            }
-        results[method] = scores
-    adjust_p_values(results, primary)
-    return results
-
-
-def primary_endpoints(declared: Sequence[str], n_classes: int) -> list[str]:
-    """The declared primary endpoints for `n_classes`: macro F1 at the validation threshold needs two
-    classes, so with more it becomes the argmax macro F1 (the report says so)."""
-    resolved = ["macro_f1" if e == THRESHOLD_SCORE and n_classes != 2 else e for e in declared]
-    return list(dict.fromkeys(resolved))
-
-
-def adjust_p_values(results: Mapping[str, MethodScores], primary: Sequence[str] = DEFAULT_PRIMARY) -> dict[str, int]:
-    """Add "p_holm" and "family" beside every "p_value" of `results`; returns {family: its size}.
-
-    Two Holm–Bonferroni families: "primary" holds every method's comparisons on the `primary`
-    endpoints, "secondary" every other score tested (also those a table does not show), because each
-    was tested and could have been the one quoted. NaN p-values (AUROC undefined) are left out of the
-    family and stay NaN.
-    """
-    sizes = {}
-    for family in ("primary", "secondary"):
-        comparisons = [
-            c for r in results.values() for score, c in r.versus_baseline.items() if (score in primary) == (family == "primary")
-        ]
-        for comparison, adjusted in zip(comparisons, holm_adjust([c["p_value"] for c in comparisons]), strict=True):
-            comparison["p_holm"], comparison["family"] = adjusted, family
-        sizes[family] = sum(1 for c in comparisons if _finite(c["p_value"]))
-    return sizes
-
-
-def holm_family(results: Mapping[str, MethodScores], family: str = "primary") -> tuple[int, int, list[str]]:
-    """(methods compared with the baseline, comparisons adjusted together, scores) of one family of a table."""
-    compared = [r for r in results.values() if r.versus_baseline]
-    chosen = [(s, c) for r in compared for s, c in r.versus_baseline.items() if c.get("family", "primary") == family]
-    scores = list(dict.fromkeys(s for s, _ in chosen))
-    n = sum(1 for _, c in chosen if _finite(c.get("p_value")))
-    return len(compared), n, scores
-
-
-def _per_class(predictions: _Predictions, class_names: list[str]) -> dict[str, dict[str, dict]]:
-    seeds = [classification_metrics(predictions.y_test, proba, class_names)["per_class"] for proba in predictions.test]
-    return {name: {k: summarize([s[name][k] for s in seeds]) for k in ("precision", "recall", "f1")} for name in class_names}
-
-
-def spread_words(n: int, unit: str) -> str:
-    """How a table's 'mean ± std' reads for `n` seeds or trials: '3 seeds: mean ± sample std', '1 seed, no std'."""
-    return f"1 {unit}, no std" if n == 1 else f"{n} {unit}s: mean ± sample std"
-
-
-def mean_std_interval(stats: Mapping[str, float], interval: Mapping[str, float] | None) -> str:
-    """'0.745 ± 0.012 [0.70, 0.79]': mean ± std over seeds (the mean alone for one seed) and the
-    bootstrap interval of the seed mean."""
-    text = mean_std(stats)
-    if text == "n/a" or not interval or not _finite(interval.get("ci_low")) or not _finite(interval.get("ci_high")):
-        return text
-    return f"{text} [{interval['ci_low']:.2f}, {interval['ci_high']:.2f}]"
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-def detectable_difference(results: Mapping[str, MethodScores], scores: Sequence[str] | None = None) -> dict[str, float]:
-    """{score: median over compared methods of the half-width of the paired difference's interval}; NaN without comparisons.
-
-    A true difference much smaller than this half-width cannot be told from the noise of the test
-    split and the seeds: it is the resolution of the comparison, not a property of any one method.
-    A difference of exactly this size reaches significance only about half the time; at 80 % power
-    it must be `POWER_80_FACTOR` (1.43) times larger (`detectable_at_80_power`). `scores`: default
-    the primary endpoints.
-    """
-    scores = primary_of(results) if scores is None else scores
-    out = {}
-    for score in scores:
-        half_widths = [
-            (v["ci_high"] - v["ci_low"]) / 2
-            for r in results.values()
-            if (v := r.versus_baseline.get(score)) and _finite(v["ci_low"]) and _finite(v["ci_high"])
-        ]
-        out[score] = float(np.median(half_widths)) if half_widths else math.nan
-    return out
-
-
-def detectable_at_80_power(results: Mapping[str, MethodScores], scores: Sequence[str] | None = None) -> dict[str, float]:
-    """{score: the paired difference the test split detects at the 5 % level with 80 % power} (normal approximation)."""
-    return {score: value * POWER_80_FACTOR for score, value in detectable_difference(results, scores).items()}
-
-
-def primary_of(results: Mapping[str, MethodScores]) -> list[str]:
-    """The primary endpoints the results were computed for."""
-    reference = next(iter(results.values()), None)
-    return list(reference.primary) if reference is not None and reference.primary else list(DEFAULT_PRIMARY)
-
-
-def has_resolution(results: Mapping[str, MethodScores]) -> bool:
-    """Whether the test split has enough groups in every class for the bootstrap's intervals to mean something."""
-    counts = next(iter(results.values())).test_groups
-    return bool(counts) and min(counts.values()) >= MIN_TEST_GROUPS_PER_CLASS
 
 
 def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
@@ -359,41 +106,6 @@ def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
             "80 % of the time at the 5 % level."
         )
     return lines
-
-
-def difference(comparison: Mapping[str, float] | None) -> str:
-    """'+0.012 [−0.050, +0.071], p = 0.03, Holm 0.18' (or '' for the baseline itself).
-
-    p is the raw permutation-test p-value, Holm the Holm–Bonferroni adjusted one (see `adjust_p_values`).
-    """
-    if not comparison:
-        return ""
-    if comparison["difference"] is None or math.isnan(comparison["difference"]):
-        return "n/a"
-    text = interval_text(comparison) + f", p = {comparison['p_value']:.3g}"
-    return text + (f", Holm {comparison['p_holm']:.3g}" if _finite(comparison.get("p_holm")) else "")
-
-
-def interval_text(comparison: Mapping[str, float] | None) -> str:
-    """'+0.012 [−0.050, +0.071]': a paired difference and its interval ('' for the baseline itself)."""
-    if not comparison:
-        return ""
-    if comparison["difference"] is None or math.isnan(comparison["difference"]):
-        return "n/a"
-    return f"{comparison['difference']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
-
-
-def seed_differences_text(values: Sequence[float] | None) -> str:
-    """'+0.012, −0.004, +0.031': the paired difference of each seed (seed s of the method minus seed s of the baseline)."""
-    if not values:
-        return ""
-    return ", ".join("n/a" if not _finite(v) else f"{v:+.3f}" for v in values)
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def markdown_methods(
@@ -446,8 +158,8 @@ def markdown_endpoint(results: Mapping[str, MethodScores], score: str, labels: M
                 str(r.seeds),
                 mean_std_interval(r.summary[score], r.intervals.get(score)) if score in r.summary else "n/a",
                 interval_text(versus),
-                _number(versus.get("p_value"), ".3g") if versus else "",
-                _number(versus.get("p_holm"), ".3g") if versus else "",
+                number_text(versus.get("p_value"), ".3g") if versus else "",
+                number_text(versus.get("p_holm"), ".3g") if versus else "",
                 seed_differences_text(r.seed_differences.get(score)),
             ]
         )
@@ -773,193 +485,3 @@ def render(
 def _test_support(methods: Mapping[str, MethodScores]) -> dict[str, int]:
     """Test files per class (every method is tested on the same files)."""
     return dict(next(iter(methods.values())).support)
-
-
-def audit_rows(audits: Mapping[str, dict]) -> dict[str, dict[str, dict]]:
-    """{class: {set: {view: row}}}: the real-validation reference row first, then each generator that made the class."""
-    from synthaug.evaluation.fidelity import REFERENCE
-
-    table: dict[str, dict[str, dict]] = {}
-    for name, result in audits.items():
-        for cls, by_view in result["classes"].items():
-            rows = table.setdefault(cls, {})
-            if REFERENCE not in rows and cls in result.get("reference", {}):
-                rows[REFERENCE] = result["reference"][cls]
-            rows[name] = by_view
-    return {cls: dict(sorted(rows.items(), key=lambda item: item[0] != REFERENCE)) for cls, rows in table.items()}
-
-
-def permutation_p(audits: Mapping[str, dict], name: str, cls: str) -> float:
-    """The group permutation p-value of a set's (or the reference row's) strongest two-sample AUROC; NaN if absent."""
-    from synthaug.evaluation.fidelity import REFERENCE
-
-    for set_name, result in audits.items():
-        if name == REFERENCE:
-            test = result.get("reference_permutation_tests", {}).get(cls)
-        elif set_name == name:
-            test = result.get("permutation_tests", {}).get(cls)
-        else:
-            continue
-        if test and test.get("p_value") is not None:
-            return float(test["p_value"])
-    return math.nan
-
-
-def validation_half_note(audits: Mapping[str, dict]) -> str:
-    """A sentence when the generators chose snapshots on half of validation and the audit scored the other."""
-    halves = [result.get("validation", {}) for result in audits.values()]
-    reporting = next((half for half in halves if half.get("half") == "reporting"), None)
-    if reporting is None:
-        return ""
-    return (
-        " The generators served the snapshot closest to real data on half of the validation groups "
-        "(train_generator.fidelity_snapshots), so every row here is scored on the other half only "
-        f"({reporting.get('files')} files of {reporting.get('groups')} groups): choosing and reporting never "
-        "share data."
-    )
-
-
-def render_audit(
-    audits: dict[str, dict],
-    methods: dict[str, MethodScores],
-    *,
-    repeats: int,
-    audit_k: int,
-    memorization_quantile: float,
-    copy_distance_ratio: float,
-) -> list[str]:
-    """The audit section: per class, every generator beside the real-validation reference row, in each view.
-
-    A summary table quotes each set's strongest two-sample AUROC (the maximum over tests and views) beside
-    its classifier gain; one small table per view gives the metrics, one row per class x set.
-    """
-    from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, strongest_two_sample
-
-    table = audit_rows(audits)
-    # The views the audit wrote, in its order (older audits hold two).
-    views = list(next(iter(audits.values()), {}).get("views", ["classifier", "log_mel"]))
-    gain_score = primary_of(methods)[0] if methods else "auroc"
-    view_names = {
-        "classifier": "classifier view (the first seed's baseline, penultimate layer)",
-        "log_mel": "log-mel view (a fixed random projection of the spectrogram)",
-        "band_statistics": "band-statistics view (each mel band's mean and spread over time)",
-    }
-
-    def label(name: str) -> str:
-        return REFERENCE_LABEL if name == REFERENCE else name
-
-    def pair(row: Mapping, first: str, second: str, spec: str = ".2f") -> str:
-        return f"{_number(row.get(first), spec)} / {_number(row.get(second), spec)}"
-
-    summary = []
-    for cls, rows in table.items():
-        for name, by_view in rows.items():
-            best = strongest_two_sample(by_view)
-            where = f"{best['view'].replace('_', '-')}, {best['test']}" if best["view"] else "n/a"
-            gain = (
-                "—"
-                if name == REFERENCE
-                else (difference(methods[name].versus_baseline.get(gain_score)) if name in methods else "n/a")
-            )
-            copies = " / ".join(_number(by_view.get(view, {}).get("memorization_rate"), ".0%") for view in views)
-            p_value = permutation_p(audits, name, cls)
-            summary.append([cls, label(name), _number(best["auroc"], ".2f"), where, _number(p_value, ".2g"), copies, gain])
-
-    def view_rows(view: str) -> list[list[str]]:
-        out = []
-        for cls, rows in table.items():
-            for name, by_view in rows.items():
-                a = by_view.get(view, {})
-                frechet = f"{_number(a.get('frechet_val'), '.3g')} ({_number(a.get('frechet_dims_val'), '.0f')})"
-                out.append(
-                    [
-                        cls,
-                        label(name),
-                        _number(a.get("n"), "d"),
-                        pair(a, "two_sample_auroc_knn_val", "two_sample_auroc_quadratic_val"),
-                        pair(a, "two_sample_auroc_knn_train", "two_sample_auroc_quadratic_train"),
-                        f"{_number(a.get('kid_val'), '.3g')} / {frechet}",
-                        " / ".join(_number(a.get(k), ".2f") for k in ("precision", "recall", "coverage")),
-                        _number(a.get("memorization_rate"), ".0%"),
-                    ]
-                )
-        return out
-
-    # Eight columns (KID and FD in one cell, precision / recall / coverage in another), so the tables
-    # stay readable with ten classes and four generators.
-    view_header = [
-        "Class",
-        "Set",
-        "n",
-        "AUROC val (kNN / quad.)",
-        "AUROC train (kNN / quad.)",
-        "KID / FD val (dims)",
-        "Precision / recall / coverage",
-        "Copies",
-    ]
-    lines = [
-        "",
-        "## Synthetic data audit",
-        "",
-        "Every synthetic set is scored against real data no generator saw: each class's validation files are "
-        "split by group (participant or recording) into a comparison half and a reference half, and the "
-        f"reference half is scored exactly like a synthetic set. Its row, **{REFERENCE_LABEL}**, is what a "
-        "perfect generator would get at this sample size; a generator is as good as its distance from that "
-        f"row. Each synthetic set is subsampled to the reference half's size (n); {repeats} group "
-        "splits are averaged. The test split is not read." + validation_half_note(audits),
-        "",
-        "- **Two-sample AUROC**: out-of-fold AUROC of a classifier telling the set from the comparison half "
-        "(val) or from the training data (train); 0.5 = indistinguishable, 1 = trivially separable. kNN on "
-        "standardized features sees shape and spread; quad. (logistic regression on the features and their "
-        "squares) sees shifts of each feature's mean and spread where kNN's neighbourhoods fail. "
-        "Both are cross-validated in group folds: a participant's recordings, or a file's clips, never sit on "
-        "both sides of a fold, or real data would look unlike real data. *Strongest*: each test's mean over "
-        "the splits, the highest over tests and views, the figure to quote. At a few dozen samples the AUROC "
-        "of identical distributions scatters around 0.5 (and a maximum over four tests lifts it): compare each "
-        "set with the reference row and read its permutation p-value, not the distance from 0.5.",
-        "- **KID**: unbiased MMD² with a cubic polynomial kernel (≈ 0 for one distribution, may dip below 0), "
-        "on features centred and scaled by the class's training data. **FD**: Fréchet distance after a PCA "
-        "(fitted on the comparison half) to the dimensions in brackets, at most n / 5, since a full-width "
-        "covariance from a few dozen samples measures the sample size, not the generator.",
-        f"- **Precision / recall / coverage** against the comparison half (k = {audit_k}). **Copies**: share "
-        "of samples closer to a training sample than all but "
-        f"{memorization_quantile:.0%} of validation samples are, and whose nearest training "
-        f"distance is below {copy_distance_ratio:g} × the distance to the nearest training sample of another "
-        "group (a blurry sample at the class mean is close to every training sample, not a copy of one; a "
-        "participant's other recording or the overlapping clip is not a second, independent sample).",
-        "",
-        f"Summary (Δ {TITLES[gain_score]}: the generator's classifier gain on the first primary endpoint; p "
-        "(group permutation): whether the strongest test tells the set from real validation data at this n, "
-        "dealing whole groups afresh to either side and taking the maximum over tests and views again (at the "
-        "first split; large p: indistinguishable at this n); copies: "
-        + " / ".join(v.replace("_", " ") for v in views)
-        + " view):",
-        "",
-        markdown_table(
-            [
-                "Class",
-                "Set",
-                "Strongest AUROC val",
-                "View, test",
-                "p (group permutation)",
-                "Copies",
-                f"Δ {TITLES[gain_score]} vs baseline [CI], p",
-            ],
-            summary,
-        ),
-        "",
-        "![audit per class and view](figures/audit.png)",
-    ]
-    for view in views:
-        lines += ["", f"In the {view_names[view]}:", "", markdown_table(view_header, view_rows(view))]
-    lines.append("")
-    for name in audits:
-        lines += [f"![{name}: most copy-like samples](figures/nearest_neighbours_{name}.png)", ""]
-    return lines[:-1]
-
-
-def _number(value, spec: str) -> str:
-    """A metric for a table; 'n/a' where it could not be computed (null in JSON, NaN), e.g. for tiny classes."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return format(value, spec)

@@ -29,7 +29,7 @@ from synthaug.datasets.manifest import file_groups
 from synthaug.errors import ConfigError, DataError
 from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
 from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
-from synthaug.evaluation.labels import mean_std
+from synthaug.evaluation.formatting import mean_std
 from synthaug.evaluation.metrics import evaluate
 from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.io import atomic_directory, write_json_atomic

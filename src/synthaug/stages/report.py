@@ -30,22 +30,19 @@ from synthaug.class_plan import learned_classes
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import group_mapping
 from synthaug.errors import SynthaugError
-from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
-from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
-from synthaug.evaluation.report import (
-    SCARCITY_VARIANTS,
+from synthaug.evaluation.audit_report import audit_rows
+from synthaug.evaluation.comparison import (
     MethodScores,
-    ReportSetup,
-    audit_rows,
     compare_methods,
     detectable_at_80_power,
     detectable_difference,
     has_resolution,
-    markdown_methods,
-    method_label,
     primary_endpoints,
-    render,
 )
+from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
+from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
+from synthaug.evaluation.formatting import method_label
+from synthaug.evaluation.report import SCARCITY_VARIANTS, ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set

@@ -114,7 +114,7 @@ def main(
     for staging in staged.values():
         shutil.rmtree(staging, ignore_errors=True)
     test_file = summary["test"]["file"]
-    from synthaug.evaluation.labels import mean_std
+    from synthaug.evaluation.formatting import mean_std
 
     def over_seeds(metric: str) -> str:  # no "± 0.000" for one seed
         return mean_std({"mean": test_file[f"{metric}_mean"], "std": test_file[f"{metric}_std"], "n": len(runs)})

@@ -102,7 +102,7 @@ def main(
     project_root: Path = Path("."),
     manifest_path: Path | None = None,
 ) -> None:
-    from synthaug.evaluation.labels import method_label
+    from synthaug.evaluation.formatting import method_label
 
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_generator

@@ -91,9 +91,9 @@ from synthaug.tuning.objective import (
 )
 from synthaug.tuning.optuna_internals import HeartbeatJournalStorage
 from synthaug.tuning.results import best_overlay, best_trial, finish_study, write_best_params
-from synthaug.tuning.space import search_space, space_from_json, space_to_json, suggest
+from synthaug.tuning.space import search_space, space_from_json, space_to_json, study_space, suggest
 from synthaug.tuning.storage import make_pruner, make_sampler, make_storage, redacted, storage_kind
-from synthaug.tuning.study import create_study, load_study, study_space
+from synthaug.tuning.study import create_study, load_study
 from synthaug.tuning.workers import Slots, WorkerReport, reconcile, run_worker, slots
 
 __all__ = [

@@ -25,8 +25,7 @@ from synthaug.tuning.attrs import (
     RATIO,
 )
 from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflow_client
-from synthaug.tuning.space import suggest
-from synthaug.tuning.study import study_space
+from synthaug.tuning.space import study_space, suggest
 
 if TYPE_CHECKING:
     from synthaug.config import CurationParams, Params, TrainClassifierParams

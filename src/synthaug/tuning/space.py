@@ -10,7 +10,7 @@ import optuna
 from synthaug.config import SearchDimension, TuneParams
 from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import ConfigError
-from synthaug.tuning.attrs import CURATION_PREFIX, RATIO
+from synthaug.tuning.attrs import CURATION_PREFIX, RATIO, SPACE_ATTR
 
 
 def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]) -> dict[str, SearchDimension]:
@@ -76,3 +76,8 @@ def space_to_json(space: Mapping[str, SearchDimension]) -> dict[str, dict[str, A
 
 def space_from_json(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, SearchDimension]:
     return {name: SearchDimension.model_validate(dict(dim)) for name, dim in raw.items()}
+
+
+def study_space(study: optuna.Study) -> dict[str, SearchDimension]:
+    """The search space a study was created with (kept in its user attributes, so every worker reads one)."""
+    return space_from_json(study.user_attrs.get(SPACE_ATTR, {}))

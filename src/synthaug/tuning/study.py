@@ -19,7 +19,7 @@ from synthaug.tuning.attrs import (
     SPACE_ATTR,
 )
 from synthaug.tuning.mlflow_runs import Tracking, log_params, mlflow_client
-from synthaug.tuning.space import space_from_json, space_to_json
+from synthaug.tuning.space import space_to_json
 from synthaug.tuning.storage import make_pruner, make_sampler, storage_kind
 from synthaug.tuning.workers import reconcile
 
@@ -122,7 +122,3 @@ def load_study(study_name: str, storage: optuna.storages.BaseStorage) -> optuna.
     study.pruner = make_pruner(attrs.get(PRUNER_ATTR, "median"))
     study.sampler = make_sampler(attrs.get(SAMPLER_SEED_ATTR, 0))
     return study
-
-
-def study_space(study: optuna.Study) -> dict[str, SearchDimension]:
-    return space_from_json(study.user_attrs.get(SPACE_ATTR, {}))
