@@ -515,7 +515,12 @@ def main() -> None:
             result["rows"] = kept + result["rows"]
             result["configs"] = {**saved_result["configs"], **result["configs"]}
         path.write_text(json.dumps(result, indent=1) + "\n")
-    saved = [json.loads(path.read_text()) for path in sorted(results.glob("generator_fidelity_*.json"))]
+    saved = []
+    for path in sorted(results.glob("generator_fidelity_*.json")):
+        result = json.loads(path.read_text())
+        if path.stem.endswith("_three_views"):  # the demo class's reruns in all three audit views
+            result["data"] = f"{result['data']} (three views)"
+        saved.append(result)
     saved = [result for result in saved if "steps" in result]  # results of this design (step budgets, halves)
     if saved:
         plot(saved, args.out / "generator_fidelity.png")
