@@ -15,11 +15,12 @@ STAMP := $(VENV)/.installed
 -include team.env
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' team.env 2>/dev/null)
 
-.PHONY: help setup run industrial test test-fast lint ui tune tune-create tune-worker dashboard promote predict serve team-up team-down team-check push pull lock clean-outputs
+.PHONY: help setup run industrial minority-sweep test test-fast lint ui tune tune-create tune-worker dashboard promote predict serve team-up team-down team-check push pull lock clean-outputs
 
 help:
 	@echo "make run         set up, create the demo data if data/ is empty, run the DVC pipeline (medical protocol)"
 	@echo "make industrial  the industrial protocol (data-scarcity sweep) on the machine demo data"
+	@echo "make minority-sweep  the medical protocol made scarce: minority share against gain, with a real-data ceiling"
 	@echo "make test   set up and run every test, end-to-end pipeline runs and server tests included"
 	@echo "make test-fast   the tests that start no server and run no pipeline (under 2 minutes)"
 	@echo "make lint   ruff (lint and format check) and mypy on src/"
@@ -58,6 +59,17 @@ industrial: setup .dvc/config
 	$(BIN)/synthaug demo data
 	$(BIN)/dvc add data --quiet
 	$(BIN)/synthaug profile machine
+	$(BIN)/dvc repro
+	@echo
+	$(BIN)/synthaug where
+
+# The medical protocol made scarce (minority_scarcity stages, profiles/minority-sweep.yaml) on the
+# demo cough data, after the main pipeline if it has not run; `git checkout params.yaml dvc.lock`
+# returns to the plain demo.
+minority-sweep: setup .dvc/config
+	$(BIN)/synthaug demo data
+	$(BIN)/dvc add data --quiet
+	$(BIN)/synthaug profile minority-sweep
 	$(BIN)/dvc repro
 	@echo
 	$(BIN)/synthaug where

@@ -81,6 +81,12 @@ def cmd_scarcity(args: argparse.Namespace) -> None:
     scarcity.main(args.files_per_class, args.trial, args.params, args.manifest, args.features, args.out_dir, args.metrics)
 
 
+def cmd_minority_scarcity(args: argparse.Namespace) -> None:
+    from synthaug.stages import minority_scarcity
+
+    minority_scarcity.main(args.fraction, args.trial, args.params, args.manifest, args.features, args.out_dir, args.metrics)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from synthaug.stages import report
 
@@ -95,6 +101,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         args.metrics,
         args.plots,
         manifest_path=args.manifest,
+        minority_scarcity_dir=args.minority_scarcity,
     )
 
 
@@ -264,6 +271,7 @@ def cmd_where(args: argparse.Namespace) -> None:
         "outputs/classifiers",
         "outputs/ensemble",
         "outputs/scarcity",
+        "outputs/minority_scarcity",
         "metrics",
         "plots",
     )
@@ -455,6 +463,29 @@ def build_parser() -> argparse.ArgumentParser:
     scarcity.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     scarcity.set_defaults(func=cmd_scarcity)
 
+    minority = commands.add_parser(
+        "minority_scarcity",
+        help="stage: one point of the medical scarcity sweep (a share F of the minority's training groups, trial T)",
+        description="Reads params `dataset`, `train_generator`, `synthesize`, `train_classifier` and `minority_scarcity`, "
+        "MANIFEST and FEATURES/{train,val,test}.npz. Keeps the majority whole and a share F of each minority class's "
+        "training groups, trains each of minority_scarcity.generators on that minority subset (seed T), and trains "
+        "classifiers for the baseline, + classic augmentation, + each generator and + real (ceiling): as many real "
+        "minority spectrograms from the groups the subset left out. Writes OUT_DIR/<arm>/, OUT_DIR/point.json, "
+        "OUT_DIR/subset.txt, OUT_DIR/ceiling.txt and METRICS; logs MLflow runs for each generator and classifier.",
+    )
+    _add_params(minority)
+    minority.add_argument(
+        "fraction", type=float, help="share of the minority's training groups, one of minority_scarcity.fractions"
+    )
+    minority.add_argument(
+        "trial", type=int, help="trial number, one of minority_scarcity.trials (draws the subset, seeds the models)"
+    )
+    minority.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    minority.add_argument("features", type=Path, help="folder written by featurize")
+    minority.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/minority_scarcity/f0.25-t0")
+    minority.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    minority.set_defaults(func=cmd_minority_scarcity)
+
     report = commands.add_parser(
         "report",
         help="stage: all predictions -> reports/results.md with statistics, figures and an MLflow summary run",
@@ -478,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (test file -> group)",
+    )
+    report.add_argument(
+        "--minority-scarcity",
+        type=Path,
+        default=None,
+        help="folder of the medical scarcity sweep's points, e.g. outputs/minority_scarcity (read when minority_scarcity.fractions is set)",
     )
     report.set_defaults(func=cmd_report)
 

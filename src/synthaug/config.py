@@ -368,6 +368,42 @@ class ScarcityParams(Section):
         return trials
 
 
+def _classic_augmentation() -> dict[str, Any]:
+    return {
+        "mixup": {"alpha": 0.2},
+        "time_mask": {"n_masks": 2, "max_width": 8},
+        "frequency_mask": {"n_masks": 2, "max_width": 8},
+    }
+
+
+class MinorityScarcityParams(Section):
+    """The medical protocol made scarce: the minority class's training groups subsampled, the majority whole."""
+
+    fractions: list[float] = Field(default_factory=list)  # shares of each minority class's training groups kept ([]: no sweep)
+    trials: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)  # each draws its own subsets and seeds its models
+    # Generators of train_generator.models, each trained at every point on its minority subset.
+    generators: list[str] = Field(default_factory=lambda: ["ddpm"], min_length=1)
+    subset_seed: int = 0  # with the trial, which groups each point keeps
+    augment: dict[str, Any] = Field(default_factory=_classic_augmentation)  # the "+ classic augmentation" arm's augmentation
+    # The "+ real (ceiling)" arm: as many extra real minority spectrograms as a generator adds, from the
+    # training groups the point left out; a point whose left-out groups hold too few has no ceiling.
+    ceiling: bool = True
+
+    @field_validator("fractions")
+    @classmethod
+    def _shares(cls, fractions: list[float]) -> list[float]:
+        if any(not 0 < f <= 1 for f in fractions) or len(set(fractions)) != len(fractions):
+            raise ValueError("expected distinct shares in (0, 1], e.g. [0.1, 0.25, 0.5, 1.0]")
+        return fractions
+
+    @field_validator("trials")
+    @classmethod
+    def _distinct_trials(cls, trials: list[int]) -> list[int]:
+        if len(set(trials)) != len(trials):
+            raise ValueError("trials must be distinct: each trial's number seeds its subsets and models")
+        return trials
+
+
 class SearchDimension(Section):
     """One hyperparameter's range: {low, high[, log][, step]} (numbers; ints when low and high are ints) or {choices}."""
 
@@ -426,6 +462,7 @@ class Params(Section):
     curation: CurationParams = Field(default_factory=CurationParams)
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     scarcity: ScarcityParams = Field(default_factory=ScarcityParams)
+    minority_scarcity: MinorityScarcityParams = Field(default_factory=MinorityScarcityParams)
     report: ReportParams = Field(default_factory=ReportParams)
     tune: TuneParams = Field(default_factory=TuneParams)
     registry: RegistryParams = Field(default_factory=RegistryParams)
@@ -436,6 +473,16 @@ class Params(Section):
         if value is None:
             raise ValueError("the dataset section is empty")
         return value
+
+    @model_validator(mode="after")
+    def _sweep_generators_configured(self) -> Params:
+        unknown = [g for g in self.minority_scarcity.generators if g not in self.train_generator.models]
+        if self.minority_scarcity.fractions and unknown:
+            raise ValueError(
+                f"minority_scarcity.generators: {', '.join(unknown)} not in train_generator.models "
+                f"({', '.join(self.train_generator.models)}); list configured generators"
+            )
+        return self
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from synthaug import sweep
 from synthaug.errors import DataError
 from synthaug.features import fit_normalizer
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 from synthaug.stages import scarcity
+from synthaug.sweep import subset_normalization
 
 CLASSES = ["a", "b"]
 N_MELS, FRAMES = 6, 5
@@ -97,16 +99,17 @@ def run_point(project: dict, monkeypatch, early_stopping: bool, files_per_class:
     def run_classifier(name, seed, data, settings, out_dir, checkpoints, context, *, augment=None):
         calls.append({"variant": name, "data": data, "patience": settings.patience, "epochs": settings.epochs})
         Path(out_dir).mkdir(parents=True)
-        return {"test": {"file": {"accuracy": 0.5, "macro_f1": 0.5}}}
+        return {"test": {"file": {"accuracy": 0.5, "macro_f1": 0.5, "auroc": 0.5}}}
 
     @contextlib.contextmanager
     def stage_run(**kwargs):
         yield types.SimpleNamespace(info=types.SimpleNamespace(run_id="gan-run"))
 
-    monkeypatch.setattr(scarcity, "fit_models", fit_models)
-    monkeypatch.setattr(scarcity, "sample_classes", sample_classes)
-    monkeypatch.setattr(scarcity, "by_class", lambda trained, class_names: {})
-    monkeypatch.setattr(scarcity, "run_classifier", run_classifier)
+    # The point's chain lives in synthaug.sweep; the stage composes it.
+    monkeypatch.setattr(sweep, "fit_models", fit_models)
+    monkeypatch.setattr(sweep, "sample_classes", sample_classes)
+    monkeypatch.setattr(sweep, "by_class", lambda trained, class_names: {})
+    monkeypatch.setattr(sweep, "run_classifier", run_classifier)
     monkeypatch.setattr(
         scarcity, "real_vs_synthetic", lambda *a: types.SimpleNamespace(savefig=lambda path, dpi: Path(path).touch())
     )
@@ -133,7 +136,7 @@ def test_normalizer_is_fitted_on_the_subset_alone(project):
     train = SpectrogramSet(stored.apply(raw["train"].x), raw["train"].y, raw["train"].file_id, CLASSES)
     chosen = np.isin(train.file_id, ["train/a0.wav", "train/b1.wav"])
     others = {s: SpectrogramSet(stored.apply(raw[s].x), raw[s].y, raw[s].file_id, CLASSES) for s in ("val", "test")}
-    normalizer, subset, renormalized = scarcity.subset_normalization(train, chosen, stored, others)
+    normalizer, subset, renormalized = subset_normalization(train, chosen, stored, others)
 
     subset_db = raw["train"].x[chosen].astype(np.float64)
     np.testing.assert_allclose(normalizer.mean, subset_db.mean(axis=(0, 1, 3)), rtol=0, atol=1e-3)

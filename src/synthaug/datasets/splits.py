@@ -1,4 +1,10 @@
-"""Splits: grouped and stratified train/val/test assignment, and nested data-scarcity subsets."""
+"""Splits: grouped and stratified train/val/test assignment, and nested data-scarcity subsets.
+
+Two scarcity designs: `scarcity_subsets` keeps N train files of every class (the industrial
+protocol); `minority_subsets` keeps every file of the other classes and a share of each minority
+class's train groups (the medical protocol made scarce), and `held_back_files` lists, in draw order,
+the minority train files such a subset left out: the real data a "+ real (ceiling)" arm adds.
+"""
 
 from __future__ import annotations
 
@@ -84,6 +90,67 @@ def scarcity_subsets(manifest: pd.DataFrame, n_per_class: list[int], *, seed: in
     shuffled = train.sort_values("path").sample(frac=1.0, random_state=seed)
     rank = shuffled.groupby("label").cumcount()
     return {n: sorted(shuffled.loc[rank < n, "path"]) for n in sizes}
+
+
+def _minority_group_order(manifest: pd.DataFrame, classes: list[str], seed: int) -> dict[str, list[str]]:
+    """{class: its train groups in one seeded order}; the order depends on the files and the seed only."""
+    train = manifest[manifest["split"] == "train"]
+    missing = [c for c in classes if c not in set(train["label"])]
+    if missing:
+        raise DataError(f"minority_subsets: class {', '.join(map(repr, missing))} has no train files; check the split")
+    rng = np.random.default_rng(seed)
+    # Sorted first, then permuted: the row order of the manifest cannot change the draw.
+    return {c: list(rng.permutation(sorted(train.loc[train["label"] == c, "group"].unique()))) for c in sorted(classes)}
+
+
+def minority_subsets(manifest: pd.DataFrame, classes: list[str], fractions: list[float], *, seed: int) -> dict[float, list[str]]:
+    """Nested train subsets: every train file of the other classes, and of each class in `classes` the
+    files of the first round(fraction x its train groups) groups (at least one) in one seeded order.
+
+    Whole groups (participants) are kept or left out, so a subset never holds part of a participant.
+    A smaller fraction's subset lies inside a larger one's. Returns {fraction: sorted paths}.
+    """
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise ConfigError(f"fractions: expected shares in (0, 1], got {fractions!r}")
+    train = manifest[manifest["split"] == "train"]
+    order = _minority_group_order(manifest, classes, seed)
+    others = train.loc[~train["label"].isin(classes), "path"].tolist()
+    subsets = {}
+    for fraction in fractions:
+        kept_groups = {c: groups[: max(1, int(math.floor(fraction * len(groups) + 0.5)))] for c, groups in order.items()}
+        kept = [
+            path
+            for c, groups in kept_groups.items()
+            for path in train.loc[(train["label"] == c) & train["group"].isin(groups), "path"]
+        ]
+        subsets[fraction] = sorted(others + kept)
+    return subsets
+
+
+def held_back_files(manifest: pd.DataFrame, kept: list[str], classes: list[str], *, seed: int) -> dict[str, list[str]]:
+    """{class: its train files outside `kept`, group after group in the order `minority_subsets` draws}.
+
+    With the same seed these are the groups a larger fraction would have added next: a ceiling arm
+    takes files from the front. Only the train split is read, so validation and test files never
+    appear; a group partly inside `kept` is refused (subsets keep whole groups).
+    """
+    train = manifest[manifest["split"] == "train"]
+    kept_set = set(kept)
+    out = {}
+    for c, groups in _minority_group_order(manifest, classes, seed).items():
+        rows = train[train["label"] == c]
+        files: list[str] = []
+        for group in groups:
+            paths = sorted(rows.loc[rows["group"] == group, "path"])
+            inside = [p in kept_set for p in paths]
+            if any(inside) and not all(inside):
+                raise DataError(
+                    f"held_back_files: group {group!r} of class {c!r} is partly in the subset; subsets keep whole groups"
+                )
+            if not any(inside):
+                files.extend(paths)
+        out[c] = files
+    return out
 
 
 def _grouped_split(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:

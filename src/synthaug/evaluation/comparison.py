@@ -41,6 +41,7 @@ from synthaug.evaluation.statistics import (
     holm_adjust,
     metric_values,
     recall_metric,
+    share_of_gain,
     summarize,
 )
 
@@ -191,6 +192,46 @@ def compare_methods(
         results[method] = scores
     adjust_p_values(results, primary)
     return results
+
+
+def ceiling_shares(
+    runs: Mapping[str, Sequence[Path]],
+    class_names: list[str],
+    *,
+    ceiling: str,
+    scores: Sequence[str] = ("auroc",),
+    groups: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, dict]]:
+    """{method: {score: share_of_gain}} for every method but the baseline and the ceiling: its gain
+    over the baseline as a share of the ceiling's gain (more real data), with a paired bootstrap
+    interval over test groups and seeds. Threshold-free argmax scores only (AUROC by default)."""
+    if ceiling not in runs or baseline not in runs:
+        return {}
+    loaded = {method: _load(method, dirs, class_names) for method, dirs in runs.items()}
+    reference, top = loaded[baseline], loaded[ceiling]
+    test_groups = groups_of(reference.test_ids, groups, source="the manifest (test files)")
+    return {
+        method: {
+            score: share_of_gain(
+                reference.y_test,
+                reference.test,
+                predictions.test,
+                top.test,
+                score,
+                groups=test_groups,
+                n_resamples=n_resamples,
+                confidence=confidence,
+                seed=seed,
+            )
+            for score in scores
+        }
+        for method, predictions in loaded.items()
+        if method not in (baseline, ceiling)
+    }
 
 
 def primary_endpoints(declared: Sequence[str], n_classes: int) -> list[str]:

@@ -181,6 +181,38 @@ def scarcity_curves(table: pd.DataFrame, metric: str, *, title: str) -> Figure:
     return figure
 
 
+def gain_curves(table: pd.DataFrame, *, baseline: str, ceiling: str, metric: str, title: str) -> Figure:
+    """Each arm's paired difference to the baseline against the minority share, with its interval; the ceiling dashed.
+
+    `table` has columns fraction, arm, difference, ci_low, ci_high (one row per share and arm).
+    """
+    figure = Figure(figsize=(6.5, 4.0), layout="constrained")
+    axis = figure.subplots()
+    axis.axhline(0.0, color="grey", linewidth=0.8)
+    for arm, rows in table[table["arm"] != baseline].groupby("arm", sort=False):
+        rows = rows.sort_values("fraction")
+        errors = [rows["difference"] - rows["ci_low"], rows["ci_high"] - rows["difference"]]
+        dashed = arm == ceiling
+        axis.errorbar(
+            rows["fraction"],
+            rows["difference"],
+            yerr=errors,
+            marker="o",
+            capsize=3,
+            label=str(arm),
+            linestyle="--" if dashed else "-",
+            color="black" if dashed else None,
+        )
+    fractions = sorted(table["fraction"].unique())
+    axis.set_xscale("log")
+    axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
+    axis.set_xlabel("share of the minority class's training groups")
+    axis.set_ylabel(f"test {metric} − baseline (paired, 95 % CI)")
+    axis.set_title(title)
+    axis.legend(fontsize="small")
+    return figure
+
+
 def nearest_neighbours(
     synthetic_x: np.ndarray,
     train_x: np.ndarray,

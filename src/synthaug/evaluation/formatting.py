@@ -91,3 +91,64 @@ def number_text(value, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return format(value, spec)
+
+
+# The level at which a Holm-adjusted difference counts as detected in the report's verdicts.
+VERDICT_ALPHA = 0.05
+
+
+def verdict(comparison: Mapping[str, float] | None, alpha: float = VERDICT_ALPHA) -> str:
+    """'helps', 'hurts' or 'no detectable effect': a paired difference read at its Holm-adjusted p-value."""
+    if not comparison or not finite(comparison.get("difference")):
+        return "not measurable"
+    p_value = comparison.get("p_holm", comparison.get("p_value"))
+    if p_value is not None and finite(p_value) and p_value < alpha:
+        return "helps" if comparison["difference"] > 0 else "hurts"
+    return "no detectable effect"
+
+
+def share_text(share: Mapping[str, float] | None) -> str:
+    """'captures 40 % [10 %, 70 %] of the ceiling's gain', or why no share is quoted.
+
+    A share of a gain that may be zero or negative reads as nonsense (120 % of a loss), so it is
+    quoted only when the ceiling's own gain is resolved (its interval above 0).
+    """
+    if not share or not finite(share.get("ceiling_gain")):
+        return ""
+    if not (finite(share.get("ceiling_ci_low")) and share["ceiling_ci_low"] > 0):
+        return "no share of the ceiling: more real data itself gains nothing resolvable here"
+    return f"captures {share['share']:.0%} [{share['ci_low']:.0%}, {share['ci_high']:.0%}] of the ceiling's gain"
+
+
+def verdict_sentence(
+    label: str,
+    comparisons: Mapping[str, Mapping[str, float]],
+    titles: Mapping[str, str],
+    resolution: Mapping[str, float] | None = None,
+    share: Mapping[str, float] | None = None,
+) -> str:
+    """One sentence reading a method's primary endpoints: its overall verdict, then each endpoint's
+    difference [interval] and Holm p, the resolution where known, and its share of the ceiling.
+
+    Overall: "helps" when some endpoint is significantly better and none worse, "hurts" the
+    reverse, "mixed" for both, otherwise "no detectable effect at this resolution".
+    """
+    words = {score: verdict(c) for score, c in comparisons.items()}
+    found = set(words.values())
+    if "helps" in found and "hurts" in found:
+        overall = "mixed: better on one primary endpoint, worse on another"
+    elif "helps" in found:
+        overall = "helps"
+    elif "hurts" in found:
+        overall = "hurts"
+    else:
+        overall = "no detectable effect at this resolution"
+    parts = []
+    for score, comparison in comparisons.items():
+        holm = comparison.get("p_holm")
+        detail = interval_text(comparison) + (f", Holm p {holm:.2g}" if finite(holm) else "")
+        if resolution and finite(resolution.get(score)):
+            detail += f", resolution ±{resolution[score]:.3f}"
+        parts.append(f"{titles.get(score, score)} {detail}")
+    captured = share_text(share)
+    return f"**{label}**: {overall} ({'; '.join(parts)}){'; ' + captured if captured else ''}."

@@ -21,6 +21,7 @@ from synthaug.evaluation.comparison import (
     MethodScores,
     detectable_at_80_power,
     detectable_difference,
+    has_resolution,
     holm_family,
     primary_of,
 )
@@ -36,6 +37,7 @@ from synthaug.evaluation.formatting import (
     number_text,
     seed_differences_text,
     spread_words,
+    verdict_sentence,
 )
 
 
@@ -405,6 +407,7 @@ def render(
     lines += ["", "## Primary endpoints", ""]
     for score in primary_of(methods):
         lines += [f"### {TITLES[score]}", "", markdown_endpoint(methods, score, labels), ""]
+    lines += ["### Verdicts", "", *verdict_lines(methods, labels), ""]
     lines += [
         *method_notes(setup, methods, n_learned),
         "",
@@ -480,6 +483,17 @@ def render(
             markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows)
         )
     return "\n".join(lines) + "\n"
+
+
+def verdict_lines(methods: Mapping[str, MethodScores], labels: Mapping[str, str]) -> list[str]:
+    """One sentence per compared method reading its primary endpoints (synthaug.evaluation.formatting.verdict_sentence)."""
+    resolution = detectable_difference(methods) if has_resolution(methods) else None
+    return [
+        "- "
+        + verdict_sentence(labels[m], {s: r.versus_baseline[s] for s in r.primary if s in r.versus_baseline}, TITLES, resolution)
+        for m, r in methods.items()
+        if r.versus_baseline
+    ]
 
 
 def _test_support(methods: Mapping[str, MethodScores]) -> dict[str, int]:

@@ -647,6 +647,59 @@ def compare_to_baseline(
     return out
 
 
+def share_of_gain(
+    y: Sequence[int] | np.ndarray,
+    baseline_proba: np.ndarray,
+    method_proba: np.ndarray,
+    ceiling_proba: np.ndarray,
+    metric: str,
+    *,
+    groups: Sequence | np.ndarray | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """The method's gain over the baseline as a share of the ceiling's: (M − B) / (C − B), paired.
+
+    Each resample draws test groups and seeds as `paired_bootstrap` does, and the same draws serve
+    numerator and denominator (the draws depend on the seed, labels and groups only, not on the
+    probabilities), so [ci_low, ci_high] is the percentile interval of the resampled ratio. Draws
+    whose ceiling gain is 0 are left out of it. Returns {"share", "ci_low", "ci_high",
+    "ceiling_gain", "ceiling_ci_low", "ceiling_ci_high", "confidence", "n_resamples"}; the share
+    means little when the ceiling's own interval includes 0, and callers should say so.
+    """
+    _check_metric(metric)
+    y, baseline_proba, method_proba, _, _ = _check_pair(y, baseline_proba, method_proba, metric, None, None)
+    y, baseline_proba, ceiling_proba, _, _ = _check_pair(y, baseline_proba, ceiling_proba, metric, None, None)
+    n_resamples = _check_resampling(n_resamples, confidence)
+    group_index = _group_index(groups, len(y))
+    gain = _observed_difference(y, baseline_proba, method_proba, metric, None, None)
+    ceiling_gain = _observed_difference(y, baseline_proba, ceiling_proba, metric, None, None)
+    result = {
+        "share": gain / ceiling_gain if math.isfinite(gain) and math.isfinite(ceiling_gain) and ceiling_gain != 0 else math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "ceiling_gain": ceiling_gain,
+        "ceiling_ci_low": math.nan,
+        "ceiling_ci_high": math.nan,
+        "confidence": float(confidence),
+        "n_resamples": n_resamples,
+    }
+    if not math.isfinite(result["share"]):
+        return result
+    gains = _bootstrap_statistics(
+        y, group_index, [(-1.0, baseline_proba, None), (1.0, method_proba, None)], metric, n_resamples, seed
+    )
+    ceilings = _bootstrap_statistics(
+        y, group_index, [(-1.0, baseline_proba, None), (1.0, ceiling_proba, None)], metric, n_resamples, seed
+    )
+    result["ceiling_ci_low"], result["ceiling_ci_high"] = _percentile_interval(ceilings, confidence)
+    usable = ceilings != 0
+    if usable.any():
+        result["ci_low"], result["ci_high"] = _percentile_interval(gains[usable] / ceilings[usable], confidence)
+    return result
+
+
 def holm_adjust(p_values: Sequence[float] | np.ndarray) -> list[float]:
     """Holm–Bonferroni adjusted p-values, in the order given; NaN stays NaN and is not counted.
 

@@ -40,8 +40,10 @@ from synthaug.evaluation.comparison import (
     primary_endpoints,
 )
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
-from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, method_bars, scarcity_curves
+from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curves, method_bars, scarcity_curves
 from synthaug.evaluation.formatting import method_label
+from synthaug.evaluation.minority_sweep import BASELINE, CEILING, arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
+from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
 from synthaug.evaluation.report import SCARCITY_VARIANTS, ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
@@ -141,6 +143,7 @@ def main(
     plots_dir: Path,
     manifest_path: Path,
     project_root: Path = Path("."),
+    minority_scarcity_dir: Path | None = None,
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.report
@@ -180,9 +183,31 @@ def main(
             figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
 
     learned = generator_classes(params, features_dir, class_names)
+    sweep = params.minority_scarcity
+    levels = (
+        compare_sweep(
+            sweep_runs(minority_scarcity_dir, sweep.fractions, sweep.trials),
+            class_names,
+            groups=groups,
+            primary=primary,
+            statistics=statistics,
+        )
+        if minority_scarcity_dir is not None and sweep.fractions
+        else []
+    )
+    if levels:
+        figures["minority_scarcity_auroc.png"] = gain_curves(
+            sweep_frame(levels),
+            baseline=arm_label(BASELINE),
+            ceiling=arm_label(CEILING),
+            metric="AUROC",
+            title=f"{dataset.name}: minority scarcity",
+        )
     markdown = render(
         report_setup(params), methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated, learned
     )
+    if levels:
+        markdown += "\n".join(render_sweep(levels, len(sweep.trials), ", ".join(learned))) + "\n"
     results = {
         "dataset": dataset.name,
         "protocol": dataset.protocol,
@@ -202,6 +227,13 @@ def main(
         "generator_classes": learned,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
+        "minority_scarcity": {
+            f"{level.fraction:g}": {
+                "arms": {a: dataclasses.asdict(r) for a, r in level.scores.items()},
+                "share_of_ceiling": level.shares,
+            }
+            for level in levels
+        },
     }
     with atomic_directory(out_dir) as tmp:
         (tmp / "figures").mkdir()
@@ -212,7 +244,9 @@ def main(
                 shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
         write_text_atomic(tmp / "results.md", markdown)
         write_json_atomic(tmp / "results.json", results)
-    write_json_atomic(metrics_path, _key_metrics(methods, scarcity))
+    write_json_atomic(
+        metrics_path, {**_key_metrics(methods, scarcity), **({"minority_scarcity": sweep_metrics(levels)} if levels else {})}
+    )
     write_text_atomic(plots_dir / "methods.csv", _summary_frame(methods).reset_index().to_csv(index=False))
     if scarcity:
         wide = scarcity_table.pivot(index="files_per_class", columns="variant", values="accuracy_mean").reset_index()
@@ -221,6 +255,13 @@ def main(
     folders = [f for dirs in runs.values() for f in dirs] + [
         f for point in scarcity_runs(params, scarcity_dir).values() for dirs in point.values() for f in dirs
     ]
+    if levels and minority_scarcity_dir is not None:
+        folders += [
+            f
+            for arms in sweep_runs(minority_scarcity_dir, sweep.fractions, sweep.trials).values()
+            for dirs in arms.values()
+            for f in dirs
+        ]
     summarized = linked_runs(folders)
     _log_summary_run(params, project_root, out_dir, methods, summarized, len(learned))
     print(

@@ -30,7 +30,6 @@ progress waits under checkpoints/scarcity/, so a killed point resumes where it s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -40,16 +39,16 @@ import pandas as pd
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
+from synthaug.classifier_runs import RunContext
 from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from synthaug.evaluation.figures import real_vs_synthetic
-from synthaug.features import Normalizer, fit_normalizer
-from synthaug.generators.per_class import by_class, fit_models, sample_classes
+from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
+from synthaug.sweep import Arm, copy_runs, generator_arm, run_arms, subset_normalization
 
 GENERATOR = "cgan"
 VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
@@ -58,26 +57,6 @@ VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
     "gan": (True, False),
     "gan_classic": (True, True),
 }
-
-
-def subset_normalization(
-    train: SpectrogramSet, chosen: np.ndarray, stored: Normalizer, others: dict[str, SpectrogramSet]
-) -> tuple[Normalizer, SpectrogramSet, dict[str, SpectrogramSet]]:
-    """(normalizer fitted on the chosen training clips only, those clips and `others` z-scored with it).
-
-    Every set arrives z-scored with `stored` (featurize's statistics of the whole training split):
-    it is brought back to dB with `stored` and normalized again with the subset's own statistics,
-    so no statistic of data outside the subset reaches the models.
-    """
-    raw_subset = stored.invert(train.x[chosen])
-    normalizer = fit_normalizer(raw_subset)
-    note = {"normalization": f"per-mel z-score fitted on the scarcity subset ({len(raw_subset)} clips)"}
-    subset = dataclasses.replace(train.select(chosen), x=normalizer.apply(raw_subset), metadata={**train.metadata, **note})
-    renormalized = {
-        name: dataclasses.replace(s, x=normalizer.apply(stored.invert(s.x)), metadata={**s.metadata, **note})
-        for name, s in others.items()
-    }
-    return normalizer, subset, renormalized
 
 
 def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -> list[str]:
@@ -133,7 +112,6 @@ def main(
             raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
     else:
         classifier = classifier.model_copy(update={"patience": None})  # fixed epochs, the last epoch kept
-    real_x, real_y = train_subset.x, train_subset.y
     class_names = train.class_names
     point = f"n{files_per_class}-t{trial}"
     tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
@@ -147,85 +125,78 @@ def main(
     gan_seed = trial if settings.gan_per_trial else 0
     staging = checkpoint_dir("scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")])
 
-    with tracking.stage_run(
-        project_root=project_root,
-        dataset_name=dataset.name,
-        stage="train_generator",
-        protocol=dataset.protocol,
-        params={"generator": GENERATOR, **gan_config, "classes": "all", "seed": gan_seed, "n_train": int(chosen.sum())},
-        run_name=f"scarcity-{point}-{GENERATOR}",
-        tags={"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
-        # The feature file the subset is drawn from; the tags say which files per class and trial.
-        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
-    ) as run:
-        trained = fit_models(
-            GENERATOR,
-            gan_config,
-            real_x,
-            real_y,
-            class_names,
-            mode="all",
-            seed=gan_seed,
-            checkpoint_root=staging / "gan",
-            device=params.train_generator.device,
-        )
-        generator_run_id = run.info.run_id
-        counts = {name: params.synthesize.n_per_class for name in class_names}
-        synthetic_x, synthetic_y = sample_classes(
-            by_class(trained, class_names), counts, class_names, seed=gan_seed, batch_size=params.synthesize.batch_size
-        )
-        for slot, generator in trained:
-            tracking.log_counts({k: float(v) for k, v in generator.history[-1].items()}, f"final.{slot.key}")
+    counts = {name: params.synthesize.n_per_class for name in class_names}
+    figures = {}
+
+    def draw_figure(arm: Arm) -> None:
+        assert arm.extra_x is not None and arm.extra_y is not None  # a generator arm always adds samples
         synthetic = SpectrogramSet(
-            x=synthetic_x,
-            y=synthetic_y,
-            file_id=np.array([f"synthetic/{i}" for i in range(len(synthetic_y))]),
+            x=arm.extra_x,
+            y=arm.extra_y,
+            file_id=np.array([f"synthetic/{i}" for i in range(arm.n_extra)]),
             class_names=class_names,
             feature_params=train.feature_params,
             metadata={},
         )
-        figure = real_vs_synthetic(train_subset, synthetic, GENERATOR)
-        tracking.log_figure(figure, "real_vs_synthetic.png")
+        figures["real_vs_synthetic"] = real_vs_synthetic(train_subset, synthetic, GENERATOR)
+        tracking.log_figure(figures["real_vs_synthetic"], "real_vs_synthetic.png")
 
-    runs = {}
-    # The feature files the runs' data come from (val and test as stored, before the subset's normalization).
-    feature_files = tracking.feature_inputs(features_dir, dataset.name, {"train": train})
-    for variant, (with_synthetic, classic) in VARIANTS.items():
-        x = np.concatenate([real_x, synthetic_x]) if with_synthetic else real_x
-        y = np.concatenate([real_y, synthetic_y]) if with_synthetic else real_y
-        data = ClassifierData(x, y, val, test, channel_std=normalizer.std, n_synthetic=len(synthetic_y) if with_synthetic else 0)
-        variant_tags = {
-            **tags,
-            "synthaug.generator_run_id": generator_run_id if with_synthetic else "",
-            "synthaug.synthetic_set": f"scarcity {point}" if with_synthetic else "none",
-        }
-        inputs = feature_files + (
-            [tracking.DataInput(f"{dataset.name}-synthetic-scarcity-{point}", "training", synthetic_x, synthetic_y)]
-            if with_synthetic
-            else []
-        )
-        context = RunContext(
-            project_root,
-            dataset.name,
-            dataset.protocol,
-            "train_classifier",
-            tags=variant_tags,
-            params={"files_per_class": files_per_class, "trial": trial},
-            log_model=False,
-            inputs=inputs,
-        )
-        runs[variant] = run_classifier(
+    gan = generator_arm(
+        GENERATOR,
+        gan_config,
+        train_subset,
+        "all",
+        counts,
+        seed=gan_seed,
+        batch_size=params.synthesize.batch_size,
+        checkpoint_root=staging / "gan",
+        device=params.train_generator.device,
+        run={
+            "project_root": project_root,
+            "dataset_name": dataset.name,
+            "protocol": dataset.protocol,
+            "run_name": f"scarcity-{point}-{GENERATOR}",
+            "tags": {"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
+            # The feature file the subset is drawn from; the tags say which files per class and trial.
+            "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
+        },
+        while_logging=draw_figure,
+    )
+    arms = [
+        Arm(
             variant,
-            trial,
-            data,
-            classifier,
-            staging / "runs" / variant,
-            staging / "epochs" / variant,
-            context,
+            *((gan.extra_x, gan.extra_y) if with_synthetic else (None, None)),
             augment=settings.augment if classic else {},
         )
-        test_file = runs[variant]["test"]["file"]
-        print(f"scarcity {point} {variant}: test file accuracy {test_file['accuracy']:.3f}, macro F1 {test_file['macro_f1']:.3f}")
+        for variant, (with_synthetic, classic) in VARIANTS.items()
+    ]
+    for arm in arms:
+        arm.tags = gan.tags if arm.n_extra else {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "none"}
+        arm.inputs = gan.inputs if arm.n_extra else []
+    context = RunContext(
+        project_root,
+        dataset.name,
+        dataset.protocol,
+        "train_classifier",
+        tags=tags,
+        params={"files_per_class": files_per_class, "trial": trial},
+        log_model=False,
+        # The feature files the runs' data come from (val and test as stored, before the subset's normalization).
+        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}),
+    )
+    runs = run_arms(
+        arms,
+        train_subset,
+        val,
+        test,
+        channel_std=normalizer.std,
+        settings=classifier,
+        seed=trial,
+        staging=staging,
+        context=context,
+        label=f"scarcity {point}",
+    )
+    generator_run_id = gan.tags["synthaug.generator_run_id"]
 
     selection = (
         {
@@ -241,7 +212,7 @@ def main(
         "files_per_class": files_per_class,
         "trial": trial,
         "n_real_clips": int(chosen.sum()),
-        "n_synthetic": int(len(synthetic_y)),
+        "n_synthetic": gan.n_extra,
         "generator_run_id": generator_run_id,
         "normalization": "per-mel z-score fitted on the subset's clips",
         "selection": selection,
@@ -252,9 +223,8 @@ def main(
         write_json_atomic(tmp / "normalizer.json", normalizer.to_dict())
         if val_subset:
             (tmp / "val_subset.txt").write_text("\n".join(val_subset) + "\n")
-        figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
-        for variant in VARIANTS:
-            shutil.copytree(staging / "runs" / variant, tmp / variant)
+        figures["real_vs_synthetic"].savefig(tmp / "real_vs_synthetic.png", dpi=80)
+        copy_runs(staging, tmp, list(VARIANTS))
         write_json_atomic(tmp / "point.json", summary)
     write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)

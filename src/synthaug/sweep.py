@@ -1,0 +1,170 @@
+"""One point of a data-scarcity sweep: a real subset, the arms that add data to it, one classifier per arm.
+
+Both sweeps use it: the industrial one (`synthaug scarcity`: N files of every class) and the medical
+one (`synthaug minority_scarcity`: a share of the minority class's groups). A point's data stays in
+its budget: `subset_normalization` z-scores everything with statistics of the subset alone.
+
+An arm (`Arm`) is the real subset plus optional extra training rows and an optional classic
+augmentation: the baseline adds nothing; a generator arm adds its synthetic spectrograms; the
+ceiling arm adds as many *real* spectrograms of the same classes, from training groups the subset
+left out. Extra rows of every kind enter the classifier as synthetic rows do (the class weights
+come from the subset's real counts alone), so arms differ only in what the extra rows are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthaug import tracking
+from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
+from synthaug.config import TrainClassifierParams
+from synthaug.features import Normalizer, fit_normalizer
+from synthaug.generators.per_class import Mode, by_class, fit_models, sample_classes
+from synthaug.spectrograms import SpectrogramSet
+
+
+def subset_normalization(
+    train: SpectrogramSet, chosen: np.ndarray, stored: Normalizer, others: dict[str, SpectrogramSet]
+) -> tuple[Normalizer, SpectrogramSet, dict[str, SpectrogramSet]]:
+    """(normalizer fitted on the chosen training clips only, those clips and `others` z-scored with it).
+
+    Every set arrives z-scored with `stored` (featurize's statistics of the whole training split):
+    it is brought back to dB with `stored` and normalized again with the subset's own statistics,
+    so no statistic of data outside the subset reaches the models.
+    """
+    raw_subset = stored.invert(train.x[chosen])
+    normalizer = fit_normalizer(raw_subset)
+    note = {"normalization": f"per-mel z-score fitted on the scarcity subset ({len(raw_subset)} clips)"}
+    subset = dataclasses.replace(train.select(chosen), x=normalizer.apply(raw_subset), metadata={**train.metadata, **note})
+    renormalized = {
+        name: dataclasses.replace(s, x=normalizer.apply(stored.invert(s.x)), metadata={**s.metadata, **note})
+        for name, s in others.items()
+    }
+    return normalizer, subset, renormalized
+
+
+@dataclass
+class Arm:
+    """One classifier of a point: the real subset plus `extra` rows (synthetic or held-back real)."""
+
+    name: str
+    extra_x: np.ndarray | None = None
+    extra_y: np.ndarray | None = None
+    augment: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # MLflow tags beyond the point's
+    inputs: list[tracking.DataInput] = field(default_factory=list)  # the extra rows as an MLflow data set
+
+    @property
+    def n_extra(self) -> int:
+        return 0 if self.extra_y is None else len(self.extra_y)
+
+
+def held_back_rows(
+    train: SpectrogramSet, files: Mapping[str, Sequence[str]], counts: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """(x, y, files used): counts[class] training rows of each class from its held-back `files`, in
+    their order; None if any class has too few.
+
+    A file's clips are taken together and the last file may be cut short, so the count is exact.
+    """
+    rows: list[int] = []
+    for class_name, n in counts.items():
+        order = {path: rank for rank, path in enumerate(files.get(class_name, []))}
+        candidates = [int(i) for i in np.flatnonzero(np.isin(train.file_id, list(order)))]
+        candidates.sort(key=lambda i: (order[str(train.file_id[i])], i))
+        if len(candidates) < n:
+            return None
+        rows.extend(candidates[:n])
+    index = np.asarray(rows, dtype=np.int64)
+    return train.x[index], train.y[index], sorted({str(f) for f in train.file_id[index]})
+
+
+def generator_arm(
+    name: str,
+    config: Mapping[str, Any],
+    subset: SpectrogramSet,
+    classes: Mode,
+    counts: Mapping[str, int],
+    *,
+    seed: int,
+    batch_size: int,
+    checkpoint_root: Path,
+    device: str,
+    run: dict[str, Any],
+    while_logging: Callable[[Arm], None] | None = None,
+) -> Arm:
+    """Train generator `name` on the subset's `classes`, draw counts[class] spectrograms; logged as one MLflow run.
+
+    `run`: tracking.stage_run's project_root, dataset_name, protocol, run_name, tags and inputs.
+    `while_logging(arm)` runs inside that MLflow run once the samples are drawn (e.g. to log a figure).
+    """
+    class_names = list(subset.class_names)
+    with tracking.stage_run(
+        stage="train_generator",
+        params={"generator": name, **config, "seed": seed, "n_train": len(subset.y)},
+        **run,
+    ) as active:
+        trained = fit_models(
+            name, config, subset.x, subset.y, class_names, mode=classes, seed=seed, checkpoint_root=checkpoint_root, device=device
+        )
+        for slot, generator in trained:
+            tracking.log_counts({k: float(v) for k, v in generator.history[-1].items()}, f"final.{slot.key}")
+        x, y = sample_classes(by_class(trained, class_names), counts, class_names, seed=seed, batch_size=batch_size)
+        arm = Arm(
+            name,
+            x,
+            y,
+            tags={"synthaug.generator_run_id": active.info.run_id, "synthaug.synthetic_set": run["run_name"]},
+            inputs=[tracking.DataInput(f"{run['dataset_name']}-synthetic-{run['run_name']}", "training", x, y)],
+        )
+        if while_logging is not None:
+            while_logging(arm)
+    return arm
+
+
+def run_arms(
+    arms: Sequence[Arm],
+    subset: SpectrogramSet,
+    val: SpectrogramSet,
+    test: SpectrogramSet,
+    *,
+    channel_std: np.ndarray,
+    settings: TrainClassifierParams,
+    seed: int,
+    staging: Path,
+    context: RunContext,
+    label: str,
+) -> dict[str, dict]:
+    """Train, evaluate and save one classifier per arm (seed `seed`) under staging/runs/<arm>; {arm: run.json}."""
+    runs = {}
+    for arm in arms:
+        x = subset.x if arm.extra_x is None else np.concatenate([subset.x, arm.extra_x])
+        y = subset.y if arm.extra_y is None else np.concatenate([subset.y, arm.extra_y])
+        data = ClassifierData(x, y, val, test, channel_std=channel_std, n_synthetic=arm.n_extra)
+        arm_context = dataclasses.replace(context, tags={**context.tags, **arm.tags}, inputs=context.inputs + arm.inputs)
+        runs[arm.name] = run_classifier(
+            arm.name,
+            seed,
+            data,
+            settings,
+            staging / "runs" / arm.name,
+            staging / "epochs" / arm.name,
+            arm_context,
+            augment=arm.augment,
+        )
+        scores = runs[arm.name]["test"]["file"]
+        print(f"{label} {arm.name}: test file AUROC {scores.get('auroc', float('nan')):.3f}, macro F1 {scores['macro_f1']:.3f}")
+    return runs
+
+
+def copy_runs(staging: Path, out_dir: Path, arms: Sequence[str]) -> None:
+    """Each arm's finished run folder from staging/runs into the point's output folder."""
+    for arm in arms:
+        shutil.copytree(staging / "runs" / arm, out_dir / arm)
