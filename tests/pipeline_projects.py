@@ -18,7 +18,13 @@ from synthaug.team.settings import KEYS as TEAM_KEYS
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Files and folders of the repository a project needs for `dvc repro` (the code is a dependency of the stages).
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "outputs/scarcity/.gitignore")
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    ".gitignore",
+    "outputs/scarcity/.gitignore",
+    "outputs/minority_scarcity/.gitignore",
+)
 PROJECT_FOLDERS = ("src", "profiles")
 
 

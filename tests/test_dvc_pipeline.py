@@ -122,12 +122,13 @@ def overlaps(path: str, deps: list[str]) -> bool:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """(stages, plot definitions, artifacts, params) of dvc.yaml as DVC resolves them, every
-    foreach and matrix expanded, with one point of the data-scarcity sweep switched on."""
+    foreach and matrix expanded, with one point of each data-scarcity sweep switched on."""
     dvc_repo = pytest.importorskip("dvc.repo")
     project = tmp_path_factory.mktemp("project")
     shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["scarcity"].update(files_per_class=[2], trials=[0])
+    params["minority_scarcity"].update(fractions=[0.25], trials=[1])
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     repo = dvc_repo.Repo.init(str(project), no_scm=True)
     try:
@@ -156,7 +157,16 @@ def dep_paths(stage) -> list[str]:
 def test_every_stage_variant_is_resolved(pipeline):
     stages, _, _, params = pipeline
     generators = [name for name, recipe in params["train_generator"]["models"].items() if recipe is not None]
-    expected = {"prepare", "featurize", "train_classifier", "audit", "ensemble", "report", "scarcity@2-0"}
+    expected = {
+        "prepare",
+        "featurize",
+        "train_classifier",
+        "audit",
+        "ensemble",
+        "report",
+        "scarcity@2-0",
+        "minority_scarcity@0.25-1",
+    }
     expected |= {f"{stage}@{name}" for stage in ("train_generator", "synthesize", "train_augmented") for name in generators}
     assert set(stages) == expected
 

@@ -252,6 +252,18 @@ class TrainClassifierParams(Section):
     # Class balance comes from the real training counts; each synthetic sample takes its class's real
     # weight times this factor (1: a synthetic sample counts as much as a real one of its class).
     synthetic_weight: float = Field(1.0, gt=0)
+    # How synthetic rows are used beyond plain mixing (all off: plain mixing; no effect without them).
+    # > 0: a real-vs-synthetic head on the penultimate features learns through gradient reversal with
+    # this weight, so the features the classes are told apart by cannot tell synthetic from real.
+    domain_adversarial_weight: float = Field(0.0, ge=0)
+    # > 0: after the mixture's epochs, this many more on the real rows alone (the two-stage recipe),
+    # from lr x fine_tune_lr_factor with its own cosine schedule.
+    fine_tune_epochs: int = Field(0, ge=0)
+    fine_tune_lr_factor: float = Field(0.1, gt=0, le=1)  # the fine-tune's starting lr over `lr`
+    # < 1: keep only this share of the synthetic rows, those whose last-layer loss gradient under the
+    # baseline classifier aligns best with its validation loss gradient (selection by utility). Read
+    # by the minority_scarcity sweep, which trains the baseline first; other stages refuse it.
+    utility_keep_share: float = Field(1.0, gt=0, le=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: str = "auto"  # auto: CUDA when present, else CPU
     # Seeds trained at once on the CPU, each in its own process with one torch thread; 1: one after
@@ -265,6 +277,15 @@ class TrainClassifierParams(Section):
         if len(set(seeds)) != len(seeds):
             raise ValueError("seeds must be distinct: a repeated seed repeats the same classifier")
         return seeds
+
+    def refuse_utility_selection(self, where: str) -> None:
+        """ConfigError unless utility_keep_share is 1: only the minority_scarcity sweep trains the baseline the selection needs."""
+        if self.utility_keep_share < 1:
+            raise ConfigError(
+                f"train_classifier.utility_keep_share: {self.utility_keep_share} selects synthetic rows under a baseline "
+                f"classifier, which {where} does not train; set it to 1 here and use it in minority_scarcity.methods, "
+                "e.g. {utility: {utility_keep_share: 0.5}}"
+            )
 
     @field_validator("model")
     @classmethod
@@ -385,6 +406,9 @@ class MinorityScarcityParams(Section):
     generators: list[str] = Field(default_factory=lambda: ["ddpm"], min_length=1)
     subset_seed: int = 0  # with the trial, which groups each point keeps
     augment: dict[str, Any] = Field(default_factory=_classic_augmentation)  # the "+ classic augmentation" arm's augmentation
+    # Ways to use each generator's samples beside plain mixing, each one more arm per generator
+    # ("<generator>+<name>"): name -> the train_classifier keys it changes, e.g. {fine_tune_epochs: 4}.
+    methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # The "+ real (ceiling)" arm: as many extra real minority spectrograms as a generator adds, from the
     # training groups the point left out; a point whose left-out groups hold too few has no ceiling.
     ceiling: bool = True
@@ -482,6 +506,12 @@ class Params(Section):
                 f"minority_scarcity.generators: {', '.join(unknown)} not in train_generator.models "
                 f"({', '.join(self.train_generator.models)}); list configured generators"
             )
+        for name, changes in self.minority_scarcity.methods.items():
+            try:
+                TrainClassifierParams.model_validate({**self.train_classifier.model_dump(), **changes})
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"minority_scarcity.methods.{name}: not valid train_classifier keys ({problems})") from None
         return self
 
 

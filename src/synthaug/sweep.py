@@ -24,6 +24,8 @@ import numpy as np
 
 from synthaug import tracking
 from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
+from synthaug.classifiers.saved import load_classifier
+from synthaug.classifiers.utility import keep_most_useful, utility_scores
 from synthaug.config import TrainClassifierParams
 from synthaug.features import Normalizer, fit_normalizer
 from synthaug.generators.per_class import Mode, by_class, fit_models, sample_classes
@@ -58,12 +60,19 @@ class Arm:
     extra_x: np.ndarray | None = None
     extra_y: np.ndarray | None = None
     augment: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)  # train_classifier keys this arm sets (a way to use the extra rows)
     tags: dict[str, str] = field(default_factory=dict)  # MLflow tags beyond the point's
     inputs: list[tracking.DataInput] = field(default_factory=list)  # the extra rows as an MLflow data set
 
     @property
     def n_extra(self) -> int:
         return 0 if self.extra_y is None else len(self.extra_y)
+
+    def using(self, method: str, changes: Mapping[str, Any]) -> Arm:
+        """The same extra rows used another way: arm "<name>+<method>" with train_classifier `changes`."""
+        return dataclasses.replace(
+            self, name=f"{self.name}+{method}", changes=dict(changes), tags={**self.tags, "synthaug.use": method}
+        )
 
 
 def held_back_rows(
@@ -142,25 +151,40 @@ def run_arms(
     context: RunContext,
     label: str,
 ) -> dict[str, dict]:
-    """Train, evaluate and save one classifier per arm (seed `seed`) under staging/runs/<arm>; {arm: run.json}."""
+    """Train, evaluate and save one classifier per arm (seed `seed`) under staging/runs/<arm>; {arm: run.json}.
+
+    An arm whose `utility_keep_share` is below 1 keeps that share of its extra rows, ranked by their
+    utility on `val` under the first arm's classifier (the baseline, trained on the subset alone).
+    """
     runs = {}
     for arm in arms:
-        x = subset.x if arm.extra_x is None else np.concatenate([subset.x, arm.extra_x])
-        y = subset.y if arm.extra_y is None else np.concatenate([subset.y, arm.extra_y])
-        data = ClassifierData(x, y, val, test, channel_std=channel_std, n_synthetic=arm.n_extra)
+        arm_settings = settings.model_copy(update=arm.changes)
+        extra_x, extra_y = arm.extra_x, arm.extra_y
+        if arm_settings.utility_keep_share < 1 and extra_x is not None and extra_y is not None:
+            reference, _ = load_classifier(staging / "runs" / arms[0].name / "model.pt")
+            scores = utility_scores(reference, (extra_x, extra_y), (val.x, val.y))
+            keep = keep_most_useful(scores, extra_y, arm_settings.utility_keep_share)
+            extra_x, extra_y = extra_x[keep], extra_y[keep]
+        x = subset.x if extra_x is None else np.concatenate([subset.x, extra_x])
+        y = subset.y if extra_y is None else np.concatenate([subset.y, extra_y])
+        n_extra = 0 if extra_y is None else len(extra_y)
+        data = ClassifierData(x, y, val, test, channel_std=channel_std, n_synthetic=n_extra)
         arm_context = dataclasses.replace(context, tags={**context.tags, **arm.tags}, inputs=context.inputs + arm.inputs)
         runs[arm.name] = run_classifier(
             arm.name,
             seed,
             data,
-            settings,
+            arm_settings,
             staging / "runs" / arm.name,
             staging / "epochs" / arm.name,
             arm_context,
             augment=arm.augment,
         )
-        scores = runs[arm.name]["test"]["file"]
-        print(f"{label} {arm.name}: test file AUROC {scores.get('auroc', float('nan')):.3f}, macro F1 {scores['macro_f1']:.3f}")
+        test_scores = runs[arm.name]["test"]["file"]
+        print(
+            f"{label} {arm.name}: test file AUROC {test_scores.get('auroc', float('nan')):.3f}, "
+            f"macro F1 {test_scores['macro_f1']:.3f}"
+        )
     return runs
 
 

@@ -9,6 +9,9 @@ drawn with replacement in inverse proportion to class frequency (`"weighted_samp
 WeightedRandomSampler does). Both come from the *real* training counts (`class_balance`): a
 synthetic sample takes its class's real weight (times `synthetic_weight`), so adding synthetic
 minority samples does not lower the real minority's weight and move the decision threshold.
+With `domain_adversarial_weight` > 0 a real-vs-synthetic head learns from the penultimate features
+through a gradient reversal layer (domain-adversarial training): the network is pushed towards
+features in which synthetic rows look real, so it cannot solve its task by spotting them.
 
 Reproducible: all randomness (order, sampling, augmentation, dropout) comes from one torch.Generator
 seeded with `config.seed` and the CPU runs deterministic algorithms, so seed, data and thread count
@@ -31,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,7 +56,7 @@ CHECKPOINT_NAME = "classifier_checkpoint.pt"
 # Settings that change only where and how fast a run goes, not its result: a resumed run may differ in them.
 RUNTIME_ONLY = ("device", "num_threads", "checkpoint_every", "eval_batch_size", "retain_memory")
 # Section keys the loop does not read (the caller builds the model and the augmenter): not compared on resume.
-NOT_READ = ("model", "augment", "seeds", "workers")
+NOT_READ = ("model", "augment", "seeds", "workers", "utility_keep_share")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 _GLIBC = ctypes.CDLL(None) if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" else None
 
@@ -62,9 +65,10 @@ class TrainConfig(TrainClassifierParams):
     """One classifier training: the `train_classifier` params section (its keys, defaults and checks live
     there, in synthaug.config) plus this run's seed and how it runs.
 
-    Of the section, the loop reads epochs, batch_size, lr, weight_decay, patience, balance and device;
-    `model` and `augment` are the caller's (it builds the network and the Augmenter), `seeds` and
-    `workers` the stage's.
+    Of the section, the loop reads epochs, batch_size, lr, weight_decay, patience, balance,
+    synthetic_weight, domain_adversarial_weight, fine_tune_* and device; `model` and `augment` are the
+    caller's (it builds the network and the Augmenter), as is the utility selection (it chooses the
+    synthetic rows); `seeds` and `workers` are the stage's.
     """
 
     seed: int = 0
@@ -126,6 +130,53 @@ def class_balance(
     return ClassBalance(None, scale if scaled else None, None)
 
 
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by -weight backward (the gradient reversal layer).
+
+    Written by hand: torch has no built-in for it, and it is these few lines.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.weight * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """x unchanged, with its gradient reversed and scaled by `weight` on the way back."""
+    return _ReverseGradient.apply(x, weight)
+
+
+# The domain head must keep up with the features it is fooled by: a linear head at the classifier's
+# lr lags, the features then flip the domain signal back and forth, and a fresh linear probe tells
+# synthetic from real better than without the adversary (the toy set of tests/classifiers/
+# test_synthetic_use.py: probe AUROC 0.92 -> 1.00 at weight 1). A small MLP at 10 x lr with the
+# weight ramped in (below), as DANN itself does, stops that, but hides the giveaway at one data seed
+# of three only (0.945 -> 0.90 at weight 0.1; 0.99 -> 0.99 at the other two): not yet shown to work,
+# and the test that would show it is marked as an expected failure.
+DOMAIN_HEAD_LR_FACTOR = 10.0
+
+
+def domain_head(model: nn.Module, seed: int) -> nn.Sequential:
+    """The real-vs-synthetic logit on a classifier's penultimate features (one hidden layer), initialised from `seed`."""
+    if not isinstance(model, SpectrogramClassifier):
+        raise ConfigError("train_classifier.domain_adversarial_weight: needs a synthaug classifier (its embed and head)")
+    hidden = max(16, model.embed_dim)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 7_919)
+        return nn.Sequential(nn.Linear(model.embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+def adversarial_weight(weight: float, progress: float) -> float:
+    """DANN's schedule: the reversal weight rises from 0 to `weight` as training progresses (0 -> 1),
+    weight x (2 / (1 + exp(-10 progress)) - 1), so the head learns the domains before the features are pushed."""
+    return weight * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
+
+
 @dataclass
 class TrainResult:
     model: nn.Module  # best-epoch weights (the last epoch's with patience None), on the training device
@@ -179,15 +230,22 @@ def train_classifier(
         sample_weights = weighting.draw_weights
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda" else contextlib.nullcontext()
 
+        # The domain head (domain-adversarial training) sees which rows are synthetic: the last n_synthetic.
+        adversary = domain_head(model, config.seed).to(device) if config.domain_adversarial_weight > 0 and n_synthetic else None
+        is_synthetic = (torch.arange(len(y_train), device=device) >= len(y_train) - n_synthetic).float()
+
         # ---- model, optimizer, schedule, RNG; or all of them from the last checkpoint --------------
         model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # valid; torch's stub lacks this pair
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+        if adversary is not None:
+            groups.append({"params": list(adversary.parameters()), "lr": config.lr * DOMAIN_HEAD_LR_FACTOR})
+        optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
         rng = torch.Generator().manual_seed(config.seed)
         state = _fresh_state()
         checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         if checkpoint is not None and checkpoint.is_file():
-            state = _load_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, device)
+            state = _load_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, device, adversary)
 
         # ---- the epoch loop -------------------------------------------------------------------------
         bar = tqdm(
@@ -212,16 +270,28 @@ def train_classifier(
                 model.train()
                 loss_sum = torch.zeros((), device=device)
                 batches = _batches(order, config.batch_size, device)
-                for index in batches:
+                for position, index in enumerate(batches):
                     x, y = x_train[index], y_train[index]
                     x, targets = augmenter(x, y, n_classes, rng) if augmenter else (x, F.one_hot(y, n_classes).float())
                     with amp:
-                        logits = model(x.contiguous(memory_format=memory_format))
+                        if adversary is None:
+                            logits = model(x.contiguous(memory_format=memory_format))
+                        else:
+                            classifier = cast(SpectrogramClassifier, model)  # domain_head checked it is one
+                            features = classifier.embed(x.contiguous(memory_format=memory_format))
+                            logits = classifier.head(classifier.dropout(features))
+                            progress_made = (state["epoch"] + position / len(batches)) / config.epochs
+                            reversal = adversarial_weight(config.domain_adversarial_weight, progress_made)
+                            domain_logits = adversary(reverse_gradient(features, reversal))
                     if sample_scale is None:
                         loss = F.cross_entropy(logits.float(), targets, weight=class_weights)
                     else:  # soft targets: "mean" divides by the batch size, so this is the same loss, scaled per sample
                         per_sample = F.cross_entropy(logits.float(), targets, weight=class_weights, reduction="none")
                         loss = (per_sample * sample_scale[index]).mean()
+                    if adversary is not None:
+                        # A mixup row keeps the domain of the row it was drawn as; the head's own loss is
+                        # unweighted, the features feel it reversed and times the weight.
+                        loss = loss + F.binary_cross_entropy_with_logits(domain_logits.float().squeeze(1), is_synthetic[index])
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -261,7 +331,7 @@ def train_classifier(
             )
             finished = state["stopped_early"] or state["epoch"] == config.epochs
             if checkpoint is not None and (finished or state["epoch"] % config.checkpoint_every == 0):
-                _save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, state)
+                _save_checkpoint(checkpoint, config, model, optimizer, scheduler, rng, state, adversary)
             bar.update(1)
             bar.set_postfix(val_f1=f"{f1:.3f}", best=f"{state['best_f1']:.3f}@{state['best_epoch']}")
             if on_epoch_end is not None:
@@ -271,7 +341,34 @@ def train_classifier(
         if config.patience is not None:
             model.load_state_dict(state["best_state"])
         model.to(memory_format=torch.contiguous_format)  # hand the model back in the usual layout
-    return TrainResult(model, state["history"], state["best_epoch"], state["stopped_early"], state["best_f1"])
+    result = TrainResult(model, state["history"], state["best_epoch"], state["stopped_early"], state["best_f1"])
+    if config.fine_tune_epochs and n_synthetic:
+        result = _fine_tune_on_real(result, train, val, config, augmenter, n_synthetic, checkpoint, on_epoch_end, progress)
+    return result
+
+
+def _fine_tune_on_real(
+    result: TrainResult, train, val, config: TrainConfig, augmenter, n_synthetic, checkpoint, on_epoch_end, progress
+):
+    """The two-stage recipe's second stage: `fine_tune_epochs` on the real rows alone, from the mixture's
+    weights, lr x fine_tune_lr_factor with its own cosine schedule; the history runs on after the first stage's."""
+    n_real = len(train[1]) - n_synthetic
+    second_config = config.model_copy(
+        update={"epochs": config.fine_tune_epochs, "lr": config.lr * config.fine_tune_lr_factor, "fine_tune_epochs": 0}
+    )
+    offset = len(result.history)
+    second = train_classifier(
+        result.model,
+        (train[0][:n_real], train[1][:n_real]),
+        val,
+        second_config,
+        augmenter=augmenter,
+        checkpoint_dir=None if checkpoint is None else checkpoint.parent / "fine_tune",
+        on_epoch_end=None if on_epoch_end is None else lambda epoch, record: on_epoch_end(offset + epoch, record),
+        progress=progress,
+    )
+    history = result.history + [{**record, "epoch": offset + record["epoch"]} for record in second.history]
+    return TrainResult(second.model, history, offset + second.best_epoch, second.stopped_early, second.best_val_macro_f1)
 
 
 def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 256, device: str = "auto") -> np.ndarray:
@@ -388,7 +485,7 @@ def _comparable(config: TrainConfig) -> dict[str, Any]:
     return config.model_dump(exclude=set(RUNTIME_ONLY + NOT_READ))
 
 
-def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch.Generator, state: dict) -> None:
+def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch.Generator, state: dict, adversary=None) -> None:
     """Write the whole training state atomically (temporary file, then rename): tensors and primitives only."""
     payload = {
         "config": _comparable(config),
@@ -396,12 +493,13 @@ def _save_checkpoint(path: Path, config, model, optimizer, scheduler, rng: torch
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng_state": rng.get_state(),
+        **({} if adversary is None else {"domain_head": adversary.state_dict()}),
         **state,
     }
     torch_save_atomic(payload, path)
 
 
-def _load_checkpoint(path: Path, config, model, optimizer, scheduler, rng, device) -> dict[str, Any]:
+def _load_checkpoint(path: Path, config, model, optimizer, scheduler, rng, device, adversary=None) -> dict[str, Any]:
     saved = torch.load(path, map_location=device, weights_only=True)
     changed = sorted(k for k, v in _comparable(config).items() if saved["config"].get(k) != v)
     if changed:
@@ -410,6 +508,8 @@ def _load_checkpoint(path: Path, config, model, optimizer, scheduler, rng, devic
             " use a new checkpoint folder or delete this one to start over"
         )
     model.load_state_dict(saved["model"])
+    if adversary is not None:
+        adversary.load_state_dict(saved["domain_head"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     rng.set_state(saved["rng_state"].cpu())

@@ -18,14 +18,9 @@ import pandas as pd
 from synthaug.evaluation.comparison import MethodScores, ceiling_shares, compare_methods, detectable_difference
 from synthaug.evaluation.endpoints import TITLES
 from synthaug.evaluation.formatting import markdown_table, mean_std, share_text, spread_words, verdict_sentence
+from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
 
-BASELINE, CLASSIC, CEILING = "baseline", "classic_augmentation", "real_ceiling"
 LABELS = {BASELINE: "baseline", CLASSIC: "+ classic augmentation", CEILING: "+ real (ceiling)"}
-
-
-def point_name(fraction: float, trial: int) -> str:
-    """A point's folder name, as dvc.yaml spells it: f<fraction>-t<trial> (f0.1-t0, f1.0-t2)."""
-    return f"f{float(fraction)}-t{trial}"
 
 
 def arm_label(arm: str) -> str:

@@ -12,7 +12,10 @@ are the arms of synthaug.sweep:
 - baseline: the subset alone;
 - classic_augmentation: the subset with `minority_scarcity.augment`;
 - one per generator: the subset plus round(synthesize.minority_ratio x the subset's minority
-  count) spectrograms from that generator, trained (seed T) on the subset's minority class;
+  count) spectrograms from that generator, trained (seed T) on the subset's minority class, mixed in;
+- one per generator and entry of `minority_scarcity.methods` ("<generator>+<method>"): the same
+  samples used another way (domain-adversarial training, a fine-tune on real data, selection by
+  utility under the baseline: the train_classifier keys the entry sets);
 - real_ceiling (`minority_scarcity.ceiling`): the subset plus as many real minority spectrograms
   from the training groups the subset left out (the next groups of the same order); skipped at a
   point whose left-out groups hold too few (F = 1 leaves none).
@@ -39,11 +42,11 @@ from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import held_back_files, minority_subsets
 from synthaug.errors import ConfigError, DataError
-from synthaug.evaluation.minority_sweep import BASELINE, CEILING, CLASSIC, point_name
 from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 from synthaug.sweep import Arm, copy_runs, generator_arm, held_back_rows, run_arms, subset_normalization
+from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
 
 
 def main(
@@ -122,6 +125,8 @@ def main(
                 run=run,
             )
         )
+    generated = arms[2:]
+    arms += [arm.using(method, changes) for arm in generated for method, changes in settings.methods.items()]
     held_back = held_back_files(manifest, subset, minority, seed=subset_seed)
     ceiling = held_back_rows(renormalized["train"], held_back, counts) if settings.ceiling else None
     if ceiling is not None:

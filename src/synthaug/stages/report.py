@@ -42,12 +42,13 @@ from synthaug.evaluation.comparison import (
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curves, method_bars, scarcity_curves
 from synthaug.evaluation.formatting import method_label
-from synthaug.evaluation.minority_sweep import BASELINE, CEILING, arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
+from synthaug.evaluation.minority_sweep import arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
 from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
 from synthaug.evaluation.report import SCARCITY_VARIANTS, ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
+from synthaug.sweep_layout import BASELINE, CEILING
 
 ENSEMBLE_METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 

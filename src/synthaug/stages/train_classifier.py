@@ -44,6 +44,7 @@ def main(
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
+    settings.refuse_utility_selection("the train_classifier stage")
     train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
     normalizer = json.loads((features_dir / "normalizer.json").read_text())
     train_x, train_y = train.x, train.y

@@ -50,6 +50,7 @@ def main(
         raise ConfigError("tune: --create-only and --worker exclude each other")
     params = load_params(params_path)
     settings, dataset = params.tune, params.dataset
+    params.train_classifier.refuse_utility_selection("the tuning objective")
     generator = generator or settings.generator
     if generator not in params.train_generator.models:
         raise ConfigError(
