@@ -161,6 +161,7 @@ def test_every_stage_variant_is_resolved(pipeline):
         "prepare",
         "featurize",
         "train_classifier",
+        "train_classic",
         "audit",
         "ensemble",
         "report",

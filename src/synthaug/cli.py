@@ -57,7 +57,15 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from synthaug.stages import train_classifier
 
     train_classifier.main(
-        args.name, args.params, args.features, args.out_dir, args.metrics, args.plots, args.synthetic, args.audit
+        args.name,
+        args.params,
+        args.features,
+        args.out_dir,
+        args.metrics,
+        args.plots,
+        args.synthetic,
+        args.audit,
+        classic=args.classic,
     )
 
 
@@ -395,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_cls.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/classifiers/baseline")
     train_cls.add_argument("--synthetic", type=Path, help="synthetic set (synthetic.npz) to add to training")
     train_cls.add_argument("--audit", type=Path, help="the synthetic set's audit folder (scores.npz), used when curation.enabled")
+    train_cls.add_argument(
+        "--classic",
+        action="store_true",
+        help="the '+ classic augmentation' method: the real data alone with train_classifier.classic_augmentation",
+    )
     train_cls.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     train_cls.add_argument("--plots", type=Path, required=True, help="folder for the learning-curve CSV")
     train_cls.set_defaults(func=cmd_train_classifier)

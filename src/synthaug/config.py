@@ -239,6 +239,14 @@ class SynthesizeParams(Section):
     previews_per_class: int = Field(2, ge=0)
 
 
+def _classic_augmentation() -> dict[str, Any]:
+    return {
+        "mixup": {"alpha": 0.2},
+        "time_mask": {"n_masks": 2, "max_width": 8},
+        "frequency_mask": {"n_masks": 2, "max_width": 8},
+    }
+
+
 class TrainClassifierParams(Section):
     """The classifier and its one training loop; `model` and `augment` are checked by their builders."""
 
@@ -270,6 +278,9 @@ class TrainClassifierParams(Section):
     # another with every core. A seed's weights depend on its thread count (1 when workers > 1).
     workers: int = Field(2, ge=1)
     augment: dict[str, Any] = Field(default_factory=dict)  # classic augmentation of every training batch ({}: off)
+    # The "+ classic augmentation" method (the train_classic stage, the minority sweep's classic arm):
+    # the real data alone with this augmentation, the cheap bar every generator is compared with.
+    classic_augmentation: dict[str, Any] = Field(default_factory=_classic_augmentation)
 
     @field_validator("seeds")
     @classmethod
@@ -389,14 +400,6 @@ class ScarcityParams(Section):
         return trials
 
 
-def _classic_augmentation() -> dict[str, Any]:
-    return {
-        "mixup": {"alpha": 0.2},
-        "time_mask": {"n_masks": 2, "max_width": 8},
-        "frequency_mask": {"n_masks": 2, "max_width": 8},
-    }
-
-
 class MinorityScarcityParams(Section):
     """The medical protocol made scarce: the minority class's training groups subsampled, the majority whole."""
 
@@ -405,7 +408,6 @@ class MinorityScarcityParams(Section):
     # Generators of train_generator.models, each trained at every point on its minority subset.
     generators: list[str] = Field(default_factory=lambda: ["ddpm"], min_length=1)
     subset_seed: int = 0  # with the trial, which groups each point keeps
-    augment: dict[str, Any] = Field(default_factory=_classic_augmentation)  # the "+ classic augmentation" arm's augmentation
     # Ways to use each generator's samples beside plain mixing, each one more arm per generator
     # ("<generator>+<name>"): name -> the train_classifier keys it changes, e.g. {fine_tune_epochs: 4}.
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -20,6 +20,8 @@ UNCONDITIONAL_CGAN_LABEL = "cgan (progressive GAN, unconditional: one class)"
 def method_label(method: str, learned_classes: int) -> str:
     """The name a method goes by in reports and MLflow: the method itself, except a cgan that learns
     one class (`learned_classes`: how many classes the generators learn, see synthaug.class_plan)."""
+    if method == "classic_augmentation":
+        return "classic augmentation"
     return UNCONDITIONAL_CGAN_LABEL if method == "cgan" and learned_classes == 1 else method
 
 

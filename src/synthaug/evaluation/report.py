@@ -21,7 +21,6 @@ from synthaug.evaluation.comparison import (
     MethodScores,
     detectable_at_80_power,
     detectable_difference,
-    has_resolution,
     holm_family,
     primary_of,
 )
@@ -37,8 +36,8 @@ from synthaug.evaluation.formatting import (
     number_text,
     seed_differences_text,
     spread_words,
-    verdict_sentence,
 )
+from synthaug.evaluation.verdicts import render_against_classic, verdict_lines
 
 
 @dataclass(frozen=True)
@@ -362,12 +361,15 @@ def render(
     audits: dict[str, dict],
     unstated: list[dict] | None = None,
     learned_classes: Sequence[str] | None = None,
+    against_classic: Mapping[str, MethodScores] | None = None,
 ) -> str:
     """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
 
     `shrunk`: every setting the study states that this run departs from; `unstated`: what the run
     chose where the study is silent; rows {key, here, published, source, note} (synthaug.protocols).
     `learned_classes`: the classes the generators learn (synthaug.class_plan; None: all of them).
+    `against_classic`: each generator's classifier compared with classic augmentation's (baseline
+    of that comparison), when the classic method ran.
     Every table is at most 8 columns wide whatever the number of classes, seeds or methods: per-class
     results are in long format (one row per method and class).
     """
@@ -408,6 +410,7 @@ def render(
     for score in primary_of(methods):
         lines += [f"### {TITLES[score]}", "", markdown_endpoint(methods, score, labels), ""]
     lines += ["### Verdicts", "", *verdict_lines(methods, labels), ""]
+    lines += render_against_classic(against_classic or {}, labels)
     lines += [
         *method_notes(setup, methods, n_learned),
         "",
@@ -483,17 +486,6 @@ def render(
             markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows)
         )
     return "\n".join(lines) + "\n"
-
-
-def verdict_lines(methods: Mapping[str, MethodScores], labels: Mapping[str, str]) -> list[str]:
-    """One sentence per compared method reading its primary endpoints (synthaug.evaluation.formatting.verdict_sentence)."""
-    resolution = detectable_difference(methods) if has_resolution(methods) else None
-    return [
-        "- "
-        + verdict_sentence(labels[m], {s: r.versus_baseline[s] for s in r.primary if s in r.versus_baseline}, TITLES, resolution)
-        for m, r in methods.items()
-        if r.versus_baseline
-    ]
 
 
 def _test_support(methods: Mapping[str, MethodScores]) -> dict[str, int]:

@@ -10,7 +10,7 @@ classifiers (seed T, `train_classifier.epochs` epochs, the last kept, as the ind
 are the arms of synthaug.sweep:
 
 - baseline: the subset alone;
-- classic_augmentation: the subset with `minority_scarcity.augment`;
+- classic_augmentation: the subset with `train_classifier.classic_augmentation`;
 - one per generator: the subset plus round(synthesize.minority_ratio x the subset's minority
   count) spectrograms from that generator, trained (seed T) on the subset's minority class, mixed in;
 - one per generator and entry of `minority_scarcity.methods` ("<generator>+<method>"): the same
@@ -101,7 +101,7 @@ def main(
         "minority_scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")]
     )
 
-    arms = [Arm(BASELINE), Arm(CLASSIC, augment=settings.augment)]
+    arms = [Arm(BASELINE), Arm(CLASSIC, augment=classifier.classic_augmentation)]
     for name in settings.generators:
         run = {
             "project_root": project_root,

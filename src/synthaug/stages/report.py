@@ -46,6 +46,7 @@ from synthaug.evaluation.minority_sweep import arm_label, compare_sweep, render_
 from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
 from synthaug.evaluation.report import SCARCITY_VARIANTS, ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
+from synthaug.evaluation.verdicts import CLASSIC_METHOD
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
 from synthaug.sweep_layout import BASELINE, CEILING
@@ -56,7 +57,7 @@ ENSEMBLE_METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> dict[str, list[Path]]:
     """{method: run folder per seed} for the baseline, each generator's classifiers and the ensembles present."""
     seeds = params.train_classifier.seeds
-    candidates = {"baseline": classifiers_dir / "baseline"}
+    candidates = {"baseline": classifiers_dir / "baseline", CLASSIC_METHOD: classifiers_dir / CLASSIC_METHOD}
     candidates.update({name: classifiers_dir / name for name in params.train_generator.models})
     candidates.update({method: ensemble_dir / variant for variant, method in ENSEMBLE_METHODS.items()})
     return {method: [folder / f"seed{s}" for s in seeds] for method, folder in candidates.items() if folder.is_dir()}
@@ -204,8 +205,23 @@ def main(
             metric="AUROC",
             title=f"{dataset.name}: minority scarcity",
         )
+    bar = {m: runs[m] for m in [CLASSIC_METHOD, *params.train_generator.models] if m in runs}
+    against_classic = (
+        compare_methods(bar, class_names, groups=groups, baseline=CLASSIC_METHOD, primary=primary, **statistics)
+        if CLASSIC_METHOD in bar and len(bar) > 1
+        else {}
+    )
     markdown = render(
-        report_setup(params), methods, scarcity, shrunk, published_profile, len(class_names), audits, unstated, learned
+        report_setup(params),
+        methods,
+        scarcity,
+        shrunk,
+        published_profile,
+        len(class_names),
+        audits,
+        unstated,
+        learned,
+        against_classic=against_classic,
     )
     if levels:
         markdown += "\n".join(render_sweep(levels, len(sweep.trials), ", ".join(learned))) + "\n"
@@ -227,6 +243,7 @@ def main(
         "audit": audits,
         "generator_classes": learned,
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
+        "against_classic_augmentation": {m: r.versus_baseline for m, r in against_classic.items() if r.versus_baseline},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
         "minority_scarcity": {
             f"{level.fraction:g}": {

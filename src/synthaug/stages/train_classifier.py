@@ -2,7 +2,8 @@
 
 Reads params `dataset.name`, `dataset.protocol` and `train_classifier`; reads FEATURES/{train,val,
 test}.npz and FEATURES/normalizer.json, and with --synthetic a synthetic set (added to training
-only: validation and test stay real). With --audit (the set's audit folder) and `curation.enabled`,
+only: validation and test stay real). With --classic (the train_classic stage) the real data alone
+trains with `train_classifier.classic_augmentation` as its augmentation: the cheap bar. With --audit (the set's audit folder) and `curation.enabled`,
 synthetic samples outside the `curation` bounds are dropped first and the share dropped is logged. For each seed in `train_classifier.seeds`, writes
 OUT_DIR/seed<S>/ (model, predictions, evaluation, figures: see synthaug.evaluation.run_folder) and logs
 one MLflow run. Writes the mean and standard deviation over seeds of the headline metrics to
@@ -26,6 +27,7 @@ from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
 from synthaug.config import load_params
 from synthaug.curation import CURATION_BOUNDS, keep_mask
+from synthaug.errors import ConfigError
 from synthaug.evaluation.run_folder import seed_summary
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
@@ -41,10 +43,18 @@ def main(
     synthetic_path: Path | None = None,
     audit_dir: Path | None = None,
     project_root: Path = Path("."),
+    classic: bool = False,
 ) -> None:
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
     settings.refuse_utility_selection("the train_classifier stage")
+    if classic:  # the "+ classic augmentation" method: the real data alone, augmented
+        if not settings.classic_augmentation:
+            raise ConfigError(
+                "train_classifier.classic_augmentation is empty, so the train_classic stage would repeat the baseline; "
+                "give it an augmentation, e.g. {mixup: {alpha: 0.2}, time_mask: {n_masks: 2, max_width: 8}}"
+            )
+        settings = settings.model_copy(update={"augment": settings.classic_augmentation})
     train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
     normalizer = json.loads((features_dir / "normalizer.json").read_text())
     train_x, train_y = train.x, train.y
