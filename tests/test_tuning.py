@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,12 @@ def test_search_space_merges_shared_and_generator_ranges_and_names_bad_keys():
         tuning.search_space(TuneParams(space={"shared": {"curation.min_quality": {"low": 0.1, "high": 0.9}}}), "vae", keys)
     with pytest.raises(ConfigError, match="cannot be negative"):
         tuning.search_space(TuneParams(space={"shared": {"ratio": {"low": -1.0, "high": 1.0}}}), "vae", keys)
+    classifier = {"train_classifier.fine_tune_epochs": {"low": 0, "high": 4}}
+    assert set(tuning.search_space(TuneParams(space={"shared": classifier}), "vae", keys)) == set(classifier)
+    with pytest.raises(ConfigError, match=r"tune.space.shared.train_classifier.utility_keep_share: not a tunable"):
+        tuning.search_space(
+            TuneParams(space={"shared": {"train_classifier.utility_keep_share": {"low": 0.2, "high": 1.0}}}), "vae", keys
+        )
 
 
 # ---- storages, pruners ----------------------------------------------------------------------------
@@ -413,6 +420,38 @@ def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkey
             params.train_generator.minority_tolerance,
         )
         assert result["counts"] == drawn == expected
+
+
+def test_a_trial_trains_its_classifier_with_the_tuned_train_classifier_keys(tiny_project, monkeypatch):
+    """`train_classifier.*` values of a trial reach its classifier (and only it); the generator never sees them."""
+    import synthaug.generators.per_class as per_class
+    import synthaug.tuning.objective as objective
+
+    params = load_params(tiny_project / "params.yaml")
+    data = tuning.load_tune_data(tiny_project / "outputs/features")
+    seen = {}
+
+    def fit_models(name, config, *args, **kwargs):
+        seen["generator"] = dict(config)
+        return []
+
+    def sample_classes(models, counts, class_names, **kwargs):
+        n = sum(counts.values())
+        return np.zeros((n, *data.train.x.shape[1:]), np.float32), np.repeat(
+            [class_names.index(c) for c in counts], list(counts.values())
+        )
+
+    def train(train_x, train_y, data, setup, seed, on_epoch_end=None):
+        seen["classifier"] = setup.classifier
+        return types.SimpleNamespace(history=[{"val_auroc": 0.5, "val_macro_f1": 0.5}], best_epoch=1)
+
+    monkeypatch.setattr(per_class, "fit_models", fit_models)
+    monkeypatch.setattr(per_class, "sample_classes", sample_classes)
+    monkeypatch.setattr(objective, "_train_classifier", train)
+    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    tuning.evaluate_trial({"lr": 1e-3, "train_classifier.fine_tune_epochs": 3}, data, setup)
+    assert seen["classifier"].fine_tune_epochs == 3 and params.train_classifier.fine_tune_epochs == 0
+    assert not any(k.startswith("train_classifier.") for k in seen["generator"])
 
 
 @pytest.mark.slow  # the featurized tiny demo project

@@ -5,6 +5,10 @@ from __future__ import annotations
 from optuna.trial import TrialState
 
 CURATION_PREFIX = "curation."  # tune.space keys curation.<bound> tune the curation bounds
+CLASSIFIER_PREFIX = "train_classifier."  # tune.space keys train_classifier.<key> tune how synthetic rows are used
+# The train_classifier keys a trial may tune: how its synthetic rows are used (utility selection needs
+# the baseline, which the objective does not train).
+TUNABLE_CLASSIFIER_KEYS = ("domain_adversarial_weight", "fine_tune_epochs", "fine_tune_lr_factor", "synthetic_weight")
 RATIO = "ratio"  # the synthetic share: synthetic spectrograms per real training spectrogram of a served class
 OPTUNA_DB = "optuna.db"
 HEARTBEAT_INTERVAL_S = 10

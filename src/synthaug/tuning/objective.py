@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from synthaug.class_plan import Classes, configured_ratio, describe_classes, syn
 from synthaug.errors import DataError
 from synthaug.evaluation.endpoints import validation_key
 from synthaug.tuning.attrs import (
+    CLASSIFIER_PREFIX,
     COUNTS_ATTR,
     CURATION_ATTR,
     CURATION_DROPPED_ATTR,
@@ -157,7 +159,7 @@ def evaluate_trial(
     if counts:
         config = {
             **setup.generator_config,
-            **{k: v for k, v in values.items() if k != RATIO and not k.startswith(CURATION_PREFIX)},
+            **{k: v for k, v in values.items() if k != RATIO and not k.startswith((CURATION_PREFIX, CLASSIFIER_PREFIX))},
         }
         callback = None
         if on_generator_epoch is not None:
@@ -192,9 +194,14 @@ def evaluate_trial(
             x, y, dropped = x[keep], y[keep], int((~keep).sum())
         train_x, train_y = np.concatenate([train.x, x]), np.concatenate([train.y, y])
 
+    # The trial's train_classifier keys (how its synthetic rows are used) over the pipeline's.
+    classifier = setup.classifier.model_copy(
+        update={k.removeprefix(CLASSIFIER_PREFIX): v for k, v in values.items() if k.startswith(CLASSIFIER_PREFIX)}
+    )
+    setup = dataclasses.replace(setup, classifier=classifier)
     per_seed: dict[int, float] = {}
     for index, seed in enumerate(setup.seeds):
-        offset = index * setup.classifier.epochs
+        offset = index * (classifier.epochs + (classifier.fine_tune_epochs if len(train_y) > len(train.y) else 0))
 
         def epoch_end(epoch: int, record: dict[str, float], seed: int = seed, offset: int = offset) -> None:
             if on_epoch is not None:

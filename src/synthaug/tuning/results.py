@@ -16,6 +16,7 @@ from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import SynthaugError
 from synthaug.io import write_text_atomic
 from synthaug.tuning.attrs import (
+    CLASSIFIER_PREFIX,
     COUNTS_ATTR,
     CURATION_ATTR,
     CURATION_PREFIX,
@@ -84,7 +85,7 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     (minority mode or listed classes) or to synthesize.n_per_class = the mean of the trial's per-class counts (all mode,
     where params.yaml holds one count for every class). When the best trial drew no synthetic data
     (the baseline won) synthesize is left out: params.yaml cannot ask a generator for nothing.
-    When the trial curated (tuned `curation.*` bounds, or curation enabled in params), `curation` is
+    Tuned `train_classifier.*` keys go to train_classifier. When the trial curated (tuned `curation.*` bounds, or curation enabled in params), `curation` is
     switched on with every bound written out as the trial applied it, null for one it did not apply:
     a bound left out would take params.yaml's value, which the trial may never have scored.
     """
@@ -92,8 +93,11 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     ratio = values.pop(RATIO, None)
     for key in [k for k in values if k.startswith(CURATION_PREFIX)]:
         del values[key]
+    classifier = {
+        k.removeprefix(CLASSIFIER_PREFIX): _plain(values.pop(k)) for k in list(values) if k.startswith(CLASSIFIER_PREFIX)
+    }
     curation = trial_curation(best, params)
-    overlay: dict[str, Any] = {}
+    overlay: dict[str, Any] = {"train_classifier": classifier} if classifier else {}
     if curation is not None:
         overlay["curation"] = {"enabled": True, **curation}
     if values:

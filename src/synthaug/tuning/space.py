@@ -10,7 +10,7 @@ import optuna
 from synthaug.config import SearchDimension, TuneParams
 from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import ConfigError
-from synthaug.tuning.attrs import CURATION_PREFIX, RATIO, SPACE_ATTR
+from synthaug.tuning.attrs import CLASSIFIER_PREFIX, CURATION_PREFIX, RATIO, SPACE_ATTR, TUNABLE_CLASSIFIER_KEYS
 
 
 def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]) -> dict[str, SearchDimension]:
@@ -31,10 +31,18 @@ def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]
                     )
                 merged[key] = dimension
                 continue
+            if key.startswith(CLASSIFIER_PREFIX):
+                if key.removeprefix(CLASSIFIER_PREFIX) not in TUNABLE_CLASSIFIER_KEYS:
+                    raise ConfigError(
+                        f"{where}: not a tunable train_classifier key; valid: "
+                        f"{', '.join(CLASSIFIER_PREFIX + k for k in TUNABLE_CLASSIFIER_KEYS)}"
+                    )
+                merged[key] = dimension
+                continue
             if key != RATIO and key not in generator_keys:
                 raise ConfigError(
                     f"{where}: not a hyperparameter of generator {generator}; valid: "
-                    f"{RATIO}, {', '.join(sorted(generator_keys))}, {CURATION_PREFIX}<bound>"
+                    f"{RATIO}, {', '.join(sorted(generator_keys))}, {CURATION_PREFIX}<bound>, {CLASSIFIER_PREFIX}<key>"
                 )
             if dimension.log and dimension.step is not None:
                 raise ConfigError(f"{where}: a range cannot have both log and step (Optuna samples one or the other)")
