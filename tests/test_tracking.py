@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,9 @@ def test_ui_links_open_the_model_training_pages():
     """MLflow 3.17's UI shows its GenAI pages unless the link (or the browser's saved choice) says otherwise."""
     assert tracking.ui_url("http://127.0.0.1:5000/", "3") == "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
     assert tracking.ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+    filtered = tracking.ui_url("http://h:1", "3", "dvc repro (pid 7)")
+    assert filtered.startswith("http://h:1/#/experiments/3?workflowType=machine_learning&searchFilter=")
+    assert urllib.parse.unquote(filtered.split("searchFilter=")[1]) == "tags.`synthaug.pipeline_run` = 'dvc repro (pid 7)'"
 
 
 def test_stages_of_one_dvc_repro_share_a_pipeline_run_tag_and_a_stage_run_by_hand_has_none(tmp_path):

@@ -227,13 +227,35 @@ def cmd_ui(args: argparse.Namespace) -> None:
         print(f"runs go to the MLflow server {uri}: its UI is at that address")
         return
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    url = tracking.ui_url(f"http://{args.host}:{args.port}", _project_experiment_id(uri))
+    experiment_id = _project_experiment_id(uri)
+    latest = _latest_pipeline_run(uri, experiment_id)
+    url = tracking.ui_url(f"http://{args.host}:{args.port}", experiment_id, latest)
     print(
         f"MLflow UI for {uri}\n  open {url} in a browser (Ctrl+C stops it)\n"
-        '  MLflow 3 shows its GenAI pages unless the switch at its top left says "Model training"; this link sets it',
+        + (
+            f"  it lists the runs of the latest pipeline execution ({latest}); clear the search box for all, or "
+            f"group by the tag {tracking.PIPELINE_RUN_TAG} (Group by, in the run list)\n"
+            if latest
+            else ""
+        )
+        + '  MLflow 3 shows its GenAI pages unless the switch at its top left says "Model training"; this link sets it',
         flush=True,
     )
     os.execv(mlflow_bin, [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
+
+
+def _latest_pipeline_run(uri: str, experiment_id: str | None) -> str | None:
+    """The pipeline execution tag of the experiment's newest run, if any (the UI opens filtered to it)."""
+    from synthaug import tracking
+
+    if experiment_id is None:
+        return None
+    try:
+        from mlflow import MlflowClient
+
+        return tracking.latest_pipeline_run(MlflowClient(uri), experiment_id)
+    except Exception:  # noqa: BLE001 - only the link depends on it: the UI starts anyway, unfiltered
+        return None
 
 
 def _project_experiment_id(uri: str) -> str | None:

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import subprocess
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,25 @@ def _mlflow_quiet() -> None:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
-def ui_url(base_url: str, experiment_id: str | None = None) -> str:
-    """The MLflow UI address of an experiment's training runs (of the experiment list without one)."""
+def ui_url(base_url: str, experiment_id: str | None = None, pipeline_run: str | None = None) -> str:
+    """The MLflow UI address of an experiment's training runs (of the experiment list without one).
+
+    With `pipeline_run` (a PIPELINE_RUN_TAG value) the run list opens filtered to that execution's runs:
+    the runs page reads its search box from the `searchFilter` query parameter.
+    """
     page = f"#/experiments/{experiment_id}" if experiment_id else "#/experiments"
-    return f"{base_url.rstrip('/')}/{page}?{UI_MODEL_TRAINING_QUERY}"
+    query = UI_MODEL_TRAINING_QUERY
+    if experiment_id and pipeline_run:
+        query += "&searchFilter=" + urllib.parse.quote(f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run}'", safe="")
+    return f"{base_url.rstrip('/')}/{page}?{query}"
+
+
+def latest_pipeline_run(client: Any, experiment_id: str) -> str | None:
+    """The PIPELINE_RUN_TAG value of the experiment's most recently started run that carries one."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PIPELINE_RUN_TAG}` != ''", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].data.tags.get(PIPELINE_RUN_TAG) if runs else None
 
 
 def launcher_run_id() -> str | None:
