@@ -138,9 +138,11 @@ def ui_url(base_url: str, experiment_id: str | None = None, pipeline_run: str | 
     """The MLflow UI address of an experiment's training runs (of the experiment list without one).
 
     With `pipeline_run` (a PIPELINE_RUN_TAG value) the run list opens filtered to that execution's runs:
-    the runs page reads its search box from the `searchFilter` query parameter.
+    the runs page reads its search box from the `searchFilter` query parameter. The page is the
+    experiment's /runs tab itself: the experiment's own address redirects there and drops the query
+    (seen in MLflow 3.17's UI in headless Chromium: 100 runs listed instead of the execution's 3).
     """
-    page = f"#/experiments/{experiment_id}" if experiment_id else "#/experiments"
+    page = f"#/experiments/{experiment_id}/runs" if experiment_id else "#/experiments"
     query = UI_MODEL_TRAINING_QUERY
     if experiment_id and pipeline_run:
         query += "&searchFilter=" + urllib.parse.quote(f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run}'", safe="")
