@@ -172,7 +172,10 @@ def test_mlproject_entry_point_runs_with_mlflow_run_and_no_extra_flags(tmp_path)
 
 def test_ui_links_open_the_model_training_pages():
     """MLflow 3.17's UI shows its GenAI pages unless the link (or the browser's saved choice) says otherwise."""
-    assert tracking.ui_url("http://127.0.0.1:5000/", "3") == "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    assert (
+        tracking.ui_url("http://127.0.0.1:5000/", "3")
+        == "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    )
     assert tracking.ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
     filtered = tracking.ui_url("http://h:1", "3", "dvc repro (pid 7)")
     assert filtered.startswith("http://h:1/#/experiments/3/runs?workflowType=machine_learning&searchFilter=")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -398,3 +399,25 @@ def test_curation_drops_synthetic_samples_and_logs_the_share(machine_project: Pa
     )
     assert runs and all(r.data.tags["synthaug.curated"] == "true" for r in runs)
     assert all(float(r.data.params["curation_dropped_share"]) == pytest.approx(metrics["curation_dropped_share"]) for r in runs)
+
+
+def test_minority_sweep_points_draw_the_ceiling_from_held_back_training_positives(project: Path):
+    manifest = pd.read_csv(project / "outputs/prepare/manifest.csv").set_index("path")
+    half = project / "outputs/minority_scarcity/f0.5-t0"
+    assert sorted(p.name for p in half.iterdir() if p.is_dir()) == [
+        "baseline",
+        "classic_augmentation",
+        "real_ceiling",
+        "vae",
+        "vae+fine_tune",
+        "vae+utility",
+    ]
+    subset, ceiling = (half / "subset.txt").read_text().split(), (half / "ceiling.txt").read_text().split()
+    assert ceiling and not set(ceiling) & set(subset)
+    assert set(manifest.loc[ceiling, "split"]) == {"train"} and set(manifest.loc[ceiling, "label"]) == {"positive"}
+    whole = project / "outputs/minority_scarcity/f1.0-t0"
+    assert not (whole / "real_ceiling").exists() and json.loads((whole / "point.json").read_text())["ceiling"] != "added"
+    report = (project / "reports/results.md").read_text()
+    assert "## Minority scarcity (medical protocol)" in report and "**+ real (ceiling) at 0.5**" in report
+    assert "## Against classic augmentation (paired)" in report
+    assert (project / "reports/figures/minority_scarcity_auroc.png").stat().st_size > 10_000
