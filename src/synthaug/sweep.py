@@ -27,6 +27,7 @@ from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
 from synthaug.classifiers.saved import load_classifier
 from synthaug.classifiers.utility import keep_most_useful, utility_scores
 from synthaug.config import TrainClassifierParams
+from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import Normalizer, fit_normalizer
 from synthaug.generators.per_class import Mode, by_class, fit_models, sample_classes
 from synthaug.spectrograms import SpectrogramSet
@@ -108,15 +109,17 @@ def generator_arm(
     device: str,
     run: dict[str, Any],
     while_logging: Callable[[Arm], None] | None = None,
+    stage: str = "train_generator",
 ) -> Arm:
     """Train generator `name` on the subset's `classes`, draw counts[class] spectrograms; logged as one MLflow run.
 
     `run`: tracking.stage_run's project_root, dataset_name, protocol, run_name, tags and inputs.
     `while_logging(arm)` runs inside that MLflow run once the samples are drawn (e.g. to log a figure).
+    `stage`: the run's synthaug.stage tag.
     """
     class_names = list(subset.class_names)
     with tracking.stage_run(
-        stage="train_generator",
+        stage=stage,
         params={"generator": name, **config, "seed": seed, "n_train": len(subset.y)},
         **run,
     ) as active:
@@ -136,6 +139,28 @@ def generator_arm(
         if while_logging is not None:
             while_logging(arm)
     return arm
+
+
+def real_vs_synthetic_logger(subset: SpectrogramSet, name: str, figures: dict[str, Any] | None = None) -> Callable[[Arm], None]:
+    """A `while_logging` for generator_arm: logs the subset's spectrograms beside the arm's samples to its
+    MLflow run as real_vs_synthetic.png, and keeps the figure in `figures` when given."""
+
+    def log(arm: Arm) -> None:
+        assert arm.extra_x is not None and arm.extra_y is not None  # a generator arm always adds samples
+        synthetic = SpectrogramSet(
+            x=arm.extra_x,
+            y=arm.extra_y,
+            file_id=np.array([f"synthetic/{i}" for i in range(arm.n_extra)]),
+            class_names=subset.class_names,
+            feature_params=subset.feature_params,
+            metadata={},
+        )
+        figure = real_vs_synthetic(subset, synthetic, name)
+        tracking.log_figure(figure, "real_vs_synthetic.png")
+        if figures is not None:
+            figures["real_vs_synthetic"] = figure
+
+    return log
 
 
 def run_arms(

@@ -176,6 +176,7 @@ def run_point(project: dict, monkeypatch, fraction: float) -> tuple[dict, list[d
     monkeypatch.setattr(sweep, "run_classifier", run_classifier)
     monkeypatch.setattr(sweep.tracking, "stage_run", stage_run)
     monkeypatch.setattr(sweep.tracking, "log_counts", lambda *a, **k: None)
+    monkeypatch.setattr(sweep.tracking, "log_figure", lambda *a, **k: None)
     out = project["root"] / f"out-{fraction}"
     minority_scarcity.main(
         fraction, 0, project["root"] / "params.yaml", project["manifest"], project["features"], out, project["root"] / "m.json"

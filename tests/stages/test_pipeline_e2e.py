@@ -87,7 +87,7 @@ def test_logged_classifier_loads_back_and_predicts_like_the_pipeline(project: Pa
     mlflow.set_tracking_uri(tracking.default_tracking_uri(project))
     run_ = mlflow.search_runs(
         experiment_names=["synthaug-demo-cough"],
-        filter_string="tags.`synthaug.method` = 'baseline' and tags.`synthaug.seed` = '0'",
+        filter_string="tags.`synthaug.method` = 'baseline' and tags.`synthaug.seed` = '0' and tags.`synthaug.stage` = 'train_classifier'",
         output_format="list",
     )[0]
     logged = [
@@ -116,7 +116,7 @@ def test_every_generator_writes_a_labelled_synthetic_minority_set(project: Path)
     assert not any((project / "checkpoints").rglob("*.pt"))
 
 
-METHODS = ("baseline", *GENERATORS, "ensemble", "ensemble_fitted")
+METHODS = ("baseline", "classic_augmentation", *GENERATORS, "ensemble", "ensemble_fitted")
 
 
 def test_ensemble_is_the_mean_of_its_members_probabilities(project: Path):
@@ -143,6 +143,7 @@ def test_report_has_every_method_with_statistics_and_figures(project: Path):
         table = report.split(endpoint)[1].split("\n\n")[1]  # the first table under the endpoint's heading
         # Row labels may carry a note after the method's name, e.g. "cgan (progressive GAN, unconditional: one class)".
         rows = {line.split("|")[1].strip().split(" (")[0]: line for line in table.splitlines() if line.startswith("| ")}
+        rows = {("classic_augmentation" if label == "classic augmentation" else label): line for label, line in rows.items()}
         for method in METHODS:
             assert "±" in rows[method], method
             if method != "baseline":  # difference with its interval, p-values and each seed's difference
@@ -167,13 +168,16 @@ def test_summary_run_links_every_classifier_run_of_the_report(project: Path):
     runs = mlflow.search_runs(experiment_names=["synthaug-demo-cough"], output_format="list")
     summary = [r for r in runs if r.data.tags["synthaug.stage"] == "report"][-1]
     classifier_runs = [r for r in runs if r.data.tags["synthaug.stage"] in ("train_classifier", "ensemble")]
+    # The minority sweep's classifiers are summarized too: one run folder (and run) per point and arm.
+    sweep_runs = len(list((project / "outputs/minority_scarcity").glob("*/*/run.json")))
+    assert sweep_runs == 6 + 4  # f0.5: baseline, classic, vae, vae+fine_tune, vae+utility, ceiling; f1.0: no ceiling
     assert {r.data.tags["synthaug.method"] for r in classifier_runs} == set(METHODS)
     assert len(classifier_runs) == len(METHODS) * 2  # one per method and seed
     for r in classifier_runs:
         assert r.data.tags["synthaug.protocol"] == "medical"
         assert r.data.tags["synthaug.summary_run_id"] == summary.info.run_id
         assert r.info.run_id in summary.data.tags["mlflow.note.content"]
-    assert summary.data.tags["synthaug.summarized_runs"] == str(len(classifier_runs))
+    assert summary.data.tags["synthaug.summarized_runs"] == str(len(classifier_runs) + sweep_runs)
 
 
 def test_audit_of_every_generator_is_in_metrics_report_and_generator_run(project: Path):
@@ -237,7 +241,7 @@ def test_promoted_champion_classifies_new_audio_like_the_pipeline(project: Path)
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias("synthaug-demo-cough", "champion")
     versions = client.search_model_versions("name = 'synthaug-demo-cough'")
-    assert len(versions) == 5 * 2 + 2 * 2  # 5 methods x 2 seeds, equal and fitted ensembles x 2 seeds
+    assert len(versions) == 6 * 2 + 2 * 2  # 6 methods x 2 seeds, equal and fitted ensembles x 2 seeds
     from synthaug.registry.promotion import logged_metrics
 
     # Promotion compares the metrics linked to each version's logged model.
@@ -271,8 +275,9 @@ def would_run(project: Path) -> set[str]:
 def test_generator_param_reruns_only_its_chain(project: Path):
     before = (project / "params.yaml").read_text()
     set_params(project, {"train_generator": {"models": {"vae": {"latent_dim": 64}}}})
-    # Then synthesize@vae and train_augmented@vae, which read its output; audit and report list the generators.
-    assert would_run(project) == {"train_generator@vae", "audit", "report"}
+    # Then synthesize@vae and train_augmented@vae, which read its output; audit and report list the generators;
+    # the minority sweep trains its own vae (conftest.py: MEDICAL_OVERLAY).
+    assert would_run(project) == {"train_generator@vae", "audit", "report", "minority_scarcity@0.5-0", "minority_scarcity@1.0-0"}
     (project / "params.yaml").write_text(before)
     assert would_run(project) == set()
 
@@ -317,6 +322,9 @@ def test_mlflow_runs_have_tags_params_and_figures(project: Path):
             "ensemble": "roc.png",
             "report": "results.md",
         }
+        if tags["synthaug.stage"] == "minority_scarcity":  # the sweep's generators and classifiers
+            assert {"real_vs_synthetic.png", "learning_curves.png"} & artifacts
+            continue
         assert expected[tags["synthaug.stage"]] in artifacts
     featurize = next(r for r in runs if r.data.tags["synthaug.stage"] == "featurize")
     assert featurize.data.params["featurize.n_fft"] == "2048"
@@ -379,7 +387,7 @@ def test_industrial_report_has_the_scarcity_table_and_figures(machine_project: P
     assert wide[0] == "files_per_class,baseline,baseline_classic,gan,gan_classic" and len(wide) == 3
     metrics = json.loads((machine_project / "metrics/report.json").read_text())
     assert set(metrics["scarcity_accuracy"]) == {"n1", "n2"}
-    assert set(metrics["methods"]) == {"baseline", "cgan", "ensemble", "ensemble_fitted"}
+    assert set(metrics["methods"]) == {"baseline", "classic_augmentation", "cgan", "ensemble", "ensemble_fitted"}
 
 
 def test_curation_drops_synthetic_samples_and_logs_the_share(machine_project: Path):

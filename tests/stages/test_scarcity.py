@@ -111,7 +111,7 @@ def run_point(project: dict, monkeypatch, early_stopping: bool, files_per_class:
     monkeypatch.setattr(sweep, "by_class", lambda trained, class_names: {})
     monkeypatch.setattr(sweep, "run_classifier", run_classifier)
     monkeypatch.setattr(
-        scarcity, "real_vs_synthetic", lambda *a: types.SimpleNamespace(savefig=lambda path, dpi: Path(path).touch())
+        sweep, "real_vs_synthetic", lambda *a: types.SimpleNamespace(savefig=lambda path, dpi: Path(path).touch())
     )
     monkeypatch.setattr(scarcity.tracking, "stage_run", stage_run)
     monkeypatch.setattr(scarcity.tracking, "log_counts", lambda *a, **k: None)

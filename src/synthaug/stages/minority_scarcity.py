@@ -45,7 +45,15 @@ from synthaug.errors import ConfigError, DataError
 from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
-from synthaug.sweep import Arm, copy_runs, generator_arm, held_back_rows, run_arms, subset_normalization
+from synthaug.sweep import (
+    Arm,
+    copy_runs,
+    generator_arm,
+    held_back_rows,
+    real_vs_synthetic_logger,
+    run_arms,
+    subset_normalization,
+)
 from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
 
 
@@ -123,6 +131,8 @@ def main(
                 checkpoint_root=staging / name,
                 device=generators.device,
                 run=run,
+                stage="minority_scarcity",  # tagged apart from the pipeline's own generators and classifiers
+                while_logging=real_vs_synthetic_logger(train_subset, name),
             )
         )
     generated = arms[2:]
@@ -135,7 +145,7 @@ def main(
         project_root,
         dataset.name,
         dataset.protocol,
-        "train_classifier",
+        "minority_scarcity",
         tags=tags,
         params={"minority_fraction": fraction, "trial": trial},
         log_model=False,

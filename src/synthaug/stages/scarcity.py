@@ -44,11 +44,10 @@ from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_subsets
 from synthaug.errors import ConfigError, DataError
-from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
-from synthaug.sweep import Arm, copy_runs, generator_arm, run_arms, subset_normalization
+from synthaug.spectrograms import load_spectrogram_set
+from synthaug.sweep import Arm, copy_runs, generator_arm, real_vs_synthetic_logger, run_arms, subset_normalization
 
 GENERATOR = "cgan"
 VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
@@ -126,21 +125,7 @@ def main(
     staging = checkpoint_dir("scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")])
 
     counts = {name: params.synthesize.n_per_class for name in class_names}
-    figures = {}
-
-    def draw_figure(arm: Arm) -> None:
-        assert arm.extra_x is not None and arm.extra_y is not None  # a generator arm always adds samples
-        synthetic = SpectrogramSet(
-            x=arm.extra_x,
-            y=arm.extra_y,
-            file_id=np.array([f"synthetic/{i}" for i in range(arm.n_extra)]),
-            class_names=class_names,
-            feature_params=train.feature_params,
-            metadata={},
-        )
-        figures["real_vs_synthetic"] = real_vs_synthetic(train_subset, synthetic, GENERATOR)
-        tracking.log_figure(figures["real_vs_synthetic"], "real_vs_synthetic.png")
-
+    figures: dict = {}
     gan = generator_arm(
         GENERATOR,
         gan_config,
@@ -160,7 +145,7 @@ def main(
             # The feature file the subset is drawn from; the tags say which files per class and trial.
             "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
         },
-        while_logging=draw_figure,
+        while_logging=real_vs_synthetic_logger(train_subset, GENERATOR, figures),
     )
     arms = [
         Arm(
