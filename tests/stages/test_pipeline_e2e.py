@@ -170,7 +170,7 @@ def test_summary_run_links_every_classifier_run_of_the_report(project: Path):
     classifier_runs = [r for r in runs if r.data.tags["synthaug.stage"] in ("train_classifier", "ensemble")]
     # The minority sweep's classifiers are summarized too: one run folder (and run) per point and arm.
     sweep_runs = len(list((project / "outputs/minority_scarcity").glob("*/*/run.json")))
-    assert sweep_runs == 6 + 4  # f0.5: baseline, classic, vae, vae+fine_tune, vae+utility, ceiling; f1.0: no ceiling
+    assert sweep_runs == 6 + 5  # f0.5: baseline, classic, vae, vae+fine_tune, vae+utility, ceiling; f1.0: no ceiling
     assert {r.data.tags["synthaug.method"] for r in classifier_runs} == set(METHODS)
     assert len(classifier_runs) == len(METHODS) * 2  # one per method and seed
     for r in classifier_runs:
