@@ -206,6 +206,7 @@ def gain_curves(table: pd.DataFrame, *, baseline: str, ceiling: str, metric: str
     fractions = sorted(table["fraction"].unique())
     axis.set_xscale("log")
     axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
+    axis.minorticks_off()  # the log axis would label its minor ticks (2 x 10^-1) beside the shares
     axis.set_xlabel("share of the minority class's training groups")
     axis.set_ylabel(f"test {metric} − baseline (paired, 95 % CI)")
     axis.set_title(title)
