@@ -109,7 +109,7 @@ def main(
         "minority_scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")]
     )
 
-    arms = [Arm(BASELINE), Arm(CLASSIC, augment=classifier.classic_augmentation)]
+    generated: list[Arm] = []
     for name in settings.generators:
         run = {
             "project_root": project_root,
@@ -119,7 +119,7 @@ def main(
             "tags": {"synthaug.method": name, "synthaug.seed": str(trial), **tags},
             "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
         }
-        arms.append(
+        generated.append(
             generator_arm(
                 name,
                 generators.models[name],
@@ -135,7 +135,8 @@ def main(
                 while_logging=real_vs_synthetic_logger(train_subset, name),
             )
         )
-    generated = arms[2:]
+    # The baseline first: utility selection scores the other arms' samples under its classifier.
+    arms = [Arm(BASELINE), Arm(CLASSIC, augment=classifier.classic_augmentation), *generated]
     arms += [arm.using(method, changes) for arm in generated for method, changes in settings.methods.items()]
     held_back = held_back_files(manifest, subset, minority, seed=subset_seed)
     ceiling = held_back_rows(renormalized["train"], held_back, counts) if settings.ceiling else None
