@@ -384,6 +384,10 @@ class ScarcityParams(Section):
     # false (the industrial study): train_classifier.epochs epochs, the last kept, no validation data
     # read; true: early stopping on a validation subset of the same budget (files_per_class per class).
     early_stopping: bool = False
+    # The "+ real (ceiling)" variant: up to as many extra real clips per class as the GAN adds, from
+    # the training files the point left out (those larger subsets add next); where they hold fewer
+    # clips, all of them. The largest subset of a data set that has no files left has no ceiling.
+    ceiling: bool = True
 
     @field_validator("files_per_class")
     @classmethod

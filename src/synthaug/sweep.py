@@ -77,19 +77,22 @@ class Arm:
 
 
 def held_back_rows(
-    train: SpectrogramSet, files: Mapping[str, Sequence[str]], counts: Mapping[str, int]
+    train: SpectrogramSet, files: Mapping[str, Sequence[str]], counts: Mapping[str, int], *, at_most: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """(x, y, files used): counts[class] training rows of each class from its held-back `files`, in
     their order; None if any class has too few.
 
     A file's clips are taken together and the last file may be cut short, so the count is exact.
+    With `at_most`, a class whose held-back files hold fewer rows gives all of them (None only if
+    one gives none): the industrial sweep's long recordings give far fewer real clips than a
+    generator draws, and "all the real data left" is the ceiling a user can compare with there.
     """
     rows: list[int] = []
     for class_name, n in counts.items():
         order = {path: rank for rank, path in enumerate(files.get(class_name, []))}
         candidates = [int(i) for i in np.flatnonzero(np.isin(train.file_id, list(order)))]
         candidates.sort(key=lambda i: (order[str(train.file_id[i])], i))
-        if len(candidates) < n:
+        if len(candidates) < n and not (at_most and candidates):
             return None
         rows.extend(candidates[:n])
     index = np.asarray(rows, dtype=np.int64)

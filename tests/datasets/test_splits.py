@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from synthaug.datasets import fsdd
-from synthaug.datasets.splits import assign_splits, scarcity_subsets
+from synthaug.datasets.splits import assign_splits, scarcity_held_back, scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from tests.datasets.helpers import synthetic_manifest
 
@@ -150,6 +150,21 @@ def test_scarcity_subsets_are_nested_exact_and_seeded():
         assert set(manifest.set_index("path").loc[paths, "split"]) == {"train"}
     assert scarcity_subsets(manifest.sample(frac=1, random_state=1), sizes, seed=0) == subsets
     assert scarcity_subsets(manifest, sizes, seed=1)[8] != subsets[8]
+
+
+def test_scarcity_held_back_files_are_the_ones_larger_subsets_add_next_and_only_training_files():
+    manifest = assign_splits(synthetic_manifest(300, {"a": 1, "b": 1, "c": 1}, seed=5), seed=0)
+    subsets = scarcity_subsets(manifest, [4, 8], seed=0)
+    held_back = scarcity_held_back(manifest, 4, seed=0)
+    split = manifest.set_index("path")["split"]
+    labels = manifest.set_index("path")["label"]
+    train_counts = manifest[manifest["split"] == "train"]["label"].value_counts()
+    for label, files in held_back.items():
+        assert set(split[files]) == {"train"} and set(labels[files]) == {label}
+        assert not set(files) & set(subsets[4]) and len(files) == train_counts[label] - 4
+        # The first four are those the 8-file subset adds to the 4-file one.
+        assert set(files[:4]) == {f for f in set(subsets[8]) - set(subsets[4]) if labels[f] == label}
+    assert scarcity_held_back(manifest.sample(frac=1, random_state=2), 4, seed=0) == held_back
 
 
 def test_scarcity_subset_larger_than_a_class_is_an_error():

@@ -12,7 +12,8 @@ from synthaug.config import parse_params
 from synthaug.evaluation.comparison import compare_methods
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import audit_bars
-from synthaug.evaluation.report import SCARCITY_VARIANTS, render
+from synthaug.evaluation.report import render
+from synthaug.evaluation.scarcity_report import SCARCITY_VARIANTS
 from synthaug.stages.report import report_setup
 
 DIGITS = [str(d) for d in range(10)]

@@ -86,6 +86,10 @@ def test_held_back_rows_give_exact_counts_in_order_and_refuse_a_short_supply():
     x, y, used = sweep.held_back_rows(train, {"positive": ["c", "a"]}, {"positive": 3})
     assert x.ravel().tolist() == [3.0, 4.0, 0.0] and used == ["a", "c"]
     assert sweep.held_back_rows(train, {"positive": ["b"]}, {"positive": 2}) is None
+    # at_most (the industrial ceiling): all of a short supply, None only when there is none.
+    x, _, used = sweep.held_back_rows(train, {"positive": ["b"]}, {"positive": 2}, at_most=True)
+    assert x.ravel().tolist() == [2.0] and used == ["b"]
+    assert sweep.held_back_rows(train, {"positive": []}, {"positive": 2}, at_most=True) is None
 
 
 def test_share_of_the_ceiling_is_one_for_the_ceiling_itself_and_zero_for_the_baseline():

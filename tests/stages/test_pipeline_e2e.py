@@ -358,6 +358,7 @@ def test_scarcity_trains_each_gan_on_exactly_its_nested_subset(machine_project: 
     manifest = pd.read_csv(machine_project / "outputs/prepare/manifest.csv")
     train_files = set(manifest.loc[manifest["split"] == "train", "path"])
     label = dict(zip(manifest["path"], manifest["label"]))
+    train_per_class = manifest.loc[manifest["split"] == "train", "label"].value_counts().to_dict()
     train = load_spectrogram_set(machine_project / "outputs/features/train.npz")
     subsets = {}
     for n in (1, 2):
@@ -368,7 +369,13 @@ def test_scarcity_trains_each_gan_on_exactly_its_nested_subset(machine_project: 
             assert pd.Series([label[p] for p in subset]).value_counts().eq(n).all() and len(subset) == 4 * n
             summary = json.loads((point / "point.json").read_text())
             assert summary["n_real_clips"] == int(np.isin(train.file_id, subset).sum())
-            assert set(summary["runs"]) == {"baseline", "baseline_classic", "gan", "gan_classic"}
+            # The ceiling where the subset left training files of every class out: their clips only.
+            left_out = min(train_per_class.values()) > n
+            assert set(summary["runs"]) == {"baseline", "baseline_classic", "gan", "gan_classic"} | (
+                {"real_ceiling"} if left_out else set()
+            )
+            added = (point / "ceiling.txt").read_text().split()
+            assert set(added) <= train_files - set(subset) and bool(added) == left_out
             assert summary["runs"]["gan"]["n_synthetic"] > 0 and summary["runs"]["baseline"]["n_synthetic"] == 0
             subsets.setdefault(n, set(subset))
             assert subsets[n] == set(subset)  # every trial uses the same subset
@@ -380,11 +387,12 @@ def test_industrial_report_has_the_scarcity_table_and_figures(machine_project: P
     assert "# Results: demo-machine (industrial protocol)" in report and "## Data scarcity" in report
     accuracy_table = report.split("## Data scarcity")[1].split("\n\n")[2]  # after the sentence introducing it
     rows = [line for line in accuracy_table.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
-    assert len(rows) == 2 and all(line.count("±") == 4 for line in rows)  # four variants, mean ± std
+    assert len(rows) == 2 and all(line.count("±") in (4, 5) for line in rows)  # four variants and the ceiling, mean ± std
+    assert "Share of ceiling (accuracy)" in report and "real_ceiling at 1 file per class**" in report
     for metric in ("accuracy", "macro_f1"):
         assert (machine_project / f"reports/figures/scarcity_{metric}.png").stat().st_size > 10_000
     wide = (machine_project / "plots/report/scarcity_accuracy.csv").read_text().splitlines()
-    assert wide[0] == "files_per_class,baseline,baseline_classic,gan,gan_classic" and len(wide) == 3
+    assert wide[0].startswith("files_per_class,baseline,baseline_classic,gan,gan_classic") and len(wide) == 3
     metrics = json.loads((machine_project / "metrics/report.json").read_text())
     assert set(metrics["scarcity_accuracy"]) == {"n1", "n2"}
     assert set(metrics["methods"]) == {"baseline", "classic_augmentation", "cgan", "ensemble", "ensemble_fitted"}

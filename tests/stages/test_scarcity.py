@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from synthaug import sweep
+from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
 from synthaug.errors import DataError
 from synthaug.features import fit_normalizer
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
@@ -153,7 +154,7 @@ def test_normalizer_is_fitted_on_the_subset_alone(project):
 
 def test_fixed_epochs_keep_the_last_epoch_and_read_no_validation_subset(project, monkeypatch):
     seen, calls = run_point(project, monkeypatch, early_stopping=False)
-    assert [c["variant"] for c in calls] == list(scarcity.VARIANTS)
+    assert [c["variant"] for c in calls] == [*scarcity.VARIANTS, "real_ceiling"]
     assert all(c["patience"] is None and c["epochs"] == 7 for c in calls)  # no early stopping: the last epoch
     saved = json.loads((seen["out"] / "normalizer.json").read_text())
     subset = [line for line in (seen["out"] / "subset.txt").read_text().split() if line]
@@ -165,6 +166,37 @@ def test_fixed_epochs_keep_the_last_epoch_and_read_no_validation_subset(project,
     point = json.loads((seen["out"] / "point.json").read_text())
     assert point["selection"] == {"early_stopping": False, "epochs": 7, "kept": "last epoch"}
     assert not (seen["out"] / "val_subset.txt").exists()
+
+
+def test_the_ceiling_adds_clips_of_the_files_larger_subsets_add_next_and_never_validation_or_test(project, monkeypatch):
+    seen, calls = run_point(project, monkeypatch, early_stopping=False, files_per_class=1)
+    manifest = pd.read_csv(project["manifest"])
+    subset = (seen["out"] / "subset.txt").read_text().split()
+    added = (seen["out"] / "ceiling.txt").read_text().split()
+    # n_per_class 3 at 2 clips per file: two held-back files per class, the first a 2-file subset adds.
+    two_files = set(scarcity_subsets(manifest, [2], seed=0)[2])
+    assert len(added) == 4 and not set(added) & set(subset)
+    assert set(manifest.set_index("path").loc[added, "split"]) == {"train"}
+    assert two_files - set(subset) <= set(added)
+    ceiling = next(c for c in calls if c["variant"] == "real_ceiling")
+    assert ceiling["data"].n_synthetic == 6 and np.bincount(ceiling["data"].train_y[-6:]).tolist() == [3, 3]
+    # The extra rows are those files' clips, z-scored with the subset's statistics like everything else.
+    saved = json.loads((seen["out"] / "normalizer.json").read_text())
+    raw = project["raw"]["train"]
+    extra_raw = raw.x[np.isin(raw.file_id, added)]
+    mean, std = np.asarray(saved["mean"])[None, None, :, None], np.asarray(saved["std"])[None, None, :, None]
+    candidates = (extra_raw - mean) / std
+    for row in ceiling["data"].train_x[-6:]:
+        assert np.abs(candidates - row).reshape(len(candidates), -1).max(axis=1).min() < 1e-3
+    point = json.loads((seen["out"] / "point.json").read_text())
+    assert point["ceiling"] == {"files": 4, "clips_per_class": {"a": 3, "b": 3}}
+
+
+def test_the_largest_subset_of_a_data_set_has_no_ceiling(project, monkeypatch):
+    held_back = scarcity_held_back(pd.read_csv(project["manifest"]), 4, seed=0)
+    assert held_back == {"a": [], "b": []}
+    rows = sweep.held_back_rows(project["raw"]["train"], held_back, {"a": 3, "b": 3}, at_most=True)
+    assert rows is None
 
 
 def test_early_stopping_reads_a_validation_subset_of_the_same_budget(project, monkeypatch):

@@ -86,10 +86,27 @@ def scarcity_subsets(manifest: pd.DataFrame, n_per_class: list[int], *, seed: in
             f"scarcity_subsets: n={n} files per class, but class {label!r} has only {size} "
             "train files; lower the largest n_per_class"
         )
+    shuffled, rank = _scarcity_order(train, seed)
+    return {n: sorted(shuffled.loc[rank < n, "path"]) for n in sizes}
+
+
+def scarcity_held_back(manifest: pd.DataFrame, n: int, *, seed: int) -> dict[str, list[str]]:
+    """{class: its train files outside `scarcity_subsets`' subset n, in the order larger subsets add them}.
+
+    With the same seed, the first of these are the files subset n+1, n+2, ... would add: a ceiling arm
+    takes files from the front. Only the train split is read, so validation and test files never appear.
+    """
+    train = manifest[manifest["split"] == "train"]
+    shuffled, rank = _scarcity_order(train, seed)
+    later = shuffled[rank >= n]
+    return {str(label): list(later.loc[later["label"] == label, "path"]) for label in sorted(train["label"].unique())}
+
+
+def _scarcity_order(train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """(train rows in one seeded order, each row's rank within its class in that order)."""
     # Sorting first makes the order depend only on the files and the seed, not on the row order.
     shuffled = train.sort_values("path").sample(frac=1.0, random_state=seed)
-    rank = shuffled.groupby("label").cumcount()
-    return {n: sorted(shuffled.loc[rank < n, "path"]) for n in sizes}
+    return shuffled, shuffled.groupby("label").cumcount()
 
 
 def _minority_group_order(manifest: pd.DataFrame, classes: list[str], seed: int) -> dict[str, list[str]]:

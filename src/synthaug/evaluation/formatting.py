@@ -122,6 +122,14 @@ def share_text(share: Mapping[str, float] | None) -> str:
     return f"captures {share['share']:.0%} [{share['ci_low']:.0%}, {share['ci_high']:.0%}] of the ceiling's gain"
 
 
+def share_cell(share: Mapping[str, float] | None) -> str:
+    """A table cell for a share of the ceiling: "40 % [10 %, 70 %]", "ceiling gain not resolved" or ""."""
+    text = share_text(share)
+    if text.startswith("captures "):
+        return text.removeprefix("captures ").removesuffix(" of the ceiling's gain")
+    return "ceiling gain not resolved" if text else ""
+
+
 def verdict_sentence(
     label: str,
     comparisons: Mapping[str, Mapping[str, float]],

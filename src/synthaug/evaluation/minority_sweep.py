@@ -17,7 +17,7 @@ import pandas as pd
 
 from synthaug.evaluation.comparison import MethodScores, ceiling_shares, compare_methods, detectable_difference
 from synthaug.evaluation.endpoints import TITLES
-from synthaug.evaluation.formatting import markdown_table, mean_std, share_text, spread_words, verdict_sentence
+from synthaug.evaluation.formatting import markdown_table, mean_std, share_cell, spread_words, verdict_sentence
 from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
 
 LABELS = {BASELINE: "baseline", CLASSIC: "+ classic augmentation", CEILING: "+ real (ceiling)"}
@@ -114,7 +114,7 @@ def render_sweep(levels: Sequence[SweepLevel], trials: int, minority: str) -> li
                     mean_std(result.summary["auroc"]),
                     _difference_cell(versus.get("auroc")),
                     _difference_cell(versus.get(result.primary[1])) if len(result.primary) > 1 else "",
-                    _share_cell(share),
+                    share_cell(share),
                 ]
             )
     second = (
@@ -138,13 +138,6 @@ def render_sweep(levels: Sequence[SweepLevel], trials: int, minority: str) -> li
             )
             lines.append(f"- {sentence}")
     return lines
-
-
-def _share_cell(share: Mapping | None) -> str:
-    text = share_text(share)
-    if text.startswith("captures "):
-        return text.removeprefix("captures ").removesuffix(" of the ceiling's gain")
-    return "ceiling gain not resolved" if text else ""
 
 
 def _difference_cell(comparison: Mapping | None) -> str:

@@ -35,8 +35,8 @@ from synthaug.evaluation.formatting import (
     method_label,
     number_text,
     seed_differences_text,
-    spread_words,
 )
+from synthaug.evaluation.scarcity_report import render_scarcity
 from synthaug.evaluation.verdicts import render_against_classic, verdict_lines
 
 
@@ -225,7 +225,6 @@ def markdown_per_class(
     return markdown_table(header, rows)
 
 
-SCARCITY_VARIANTS = ("baseline", "baseline_classic", "gan", "gan_classic")
 PUBLISHED_MEDICAL = {  # the medical study on Coswara (test macro F1, AUROC); profiles/paper-medical.yaml reproduces its setup
     "baseline": (0.645, 0.745),
     "vae": (0.646, 0.748),
@@ -362,6 +361,7 @@ def render(
     unstated: list[dict] | None = None,
     learned_classes: Sequence[str] | None = None,
     against_classic: Mapping[str, MethodScores] | None = None,
+    scarcity_shares: Mapping[int, Mapping[str, Mapping[str, dict]]] | None = None,
 ) -> str:
     """reports/results.md: header (data, seeds, departures from the published protocol), methods, per class, audit, scarcity.
 
@@ -452,38 +452,8 @@ def render(
             copy_distance_ratio=setup.copy_distance_ratio,
         )
     if scarcity:
-        variants = list(SCARCITY_VARIANTS)
-        gan_note = (
-            "each trial trains its own conditional GAN"
-            if setup.scarcity_gan_per_trial
-            else "one conditional GAN per level (seed 0) serves every trial, trained"
-        )
-        rows = []
-        for n, point in scarcity.items():
-            rows.append([str(n), *(mean_std(point[v].summary["accuracy"]) for v in variants)])
-        lines += [
-            "",
-            "## Data scarcity",
-            "",
-            f"Test accuracy (file level, {spread_words(setup.scarcity_trials, 'trial')}) against real training files "
-            f"per class; {gan_note} on exactly that subset.",
-            "",
-            markdown_table(["Files per class", *variants], rows),
-            "",
-            "![accuracy against files per class](figures/scarcity_accuracy.png)",
-            "",
-            "![macro F1 against files per class](figures/scarcity_macro_f1.png)",
-            "",
-            "Differences to the baseline at each level (accuracy, macro F1):",
-            "",
-        ]
-        rows = []
-        for n, point in scarcity.items():
-            for v in variants[1:]:
-                versus = point[v].versus_baseline
-                rows.append([str(n), v, difference(versus.get("accuracy")), difference(versus.get("macro_f1"))])
-        lines.append(
-            markdown_table(["Files per class", "Variant", "Δ accuracy [CI], p, Holm p", "Δ macro F1 [CI], p, Holm p"], rows)
+        lines += render_scarcity(
+            scarcity, scarcity_shares or {}, trials=setup.scarcity_trials, gan_per_trial=setup.scarcity_gan_per_trial
         )
     return "\n".join(lines) + "\n"
 

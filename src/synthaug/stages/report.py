@@ -33,6 +33,7 @@ from synthaug.errors import SynthaugError
 from synthaug.evaluation.audit_report import audit_rows
 from synthaug.evaluation.comparison import (
     MethodScores,
+    ceiling_shares,
     compare_methods,
     detectable_at_80_power,
     detectable_difference,
@@ -44,8 +45,9 @@ from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curve
 from synthaug.evaluation.formatting import method_label
 from synthaug.evaluation.minority_sweep import arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
 from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
-from synthaug.evaluation.report import SCARCITY_VARIANTS, ReportSetup, markdown_methods, render
+from synthaug.evaluation.report import ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
+from synthaug.evaluation.scarcity_report import SCARCITY_VARIANTS, SHARE_SCORE
 from synthaug.evaluation.verdicts import CLASSIC_METHOD
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
@@ -64,11 +66,15 @@ def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> di
 
 
 def scarcity_runs(params: Params, scarcity_dir: Path) -> dict[int, dict[str, list[Path]]]:
+    """{files per class: {variant: run folder per trial}}; the ceiling where every trial of the level has one."""
     settings = params.scarcity
-    return {
-        n: {v: [scarcity_dir / f"n{n}-t{t}" / v for t in settings.trials] for v in SCARCITY_VARIANTS}
-        for n in settings.files_per_class
-    }
+    runs = {}
+    for n in settings.files_per_class:
+        points = [scarcity_dir / f"n{n}-t{t}" for t in settings.trials]
+        runs[n] = {v: [p / v for p in points] for v in SCARCITY_VARIANTS}
+        if all((p / CEILING).is_dir() for p in points):
+            runs[n][CEILING] = [p / CEILING for p in points]
+    return runs
 
 
 def audit_results(params: Params, audit_dir: Path) -> dict[str, dict]:
@@ -156,9 +162,14 @@ def main(
 
     runs = method_runs(params, classifiers_dir, ensemble_dir)
     methods = compare_methods(runs, class_names, groups=groups, primary=primary, **statistics)
+    scarcity_folders = scarcity_runs(params, scarcity_dir)
     scarcity = {
         n: compare_methods(point, class_names, groups=groups, primary=primary, **statistics)
-        for n, point in scarcity_runs(params, scarcity_dir).items()
+        for n, point in scarcity_folders.items()
+    }
+    scarcity_shares = {
+        n: ceiling_shares(point, class_names, ceiling=CEILING, scores=(SHARE_SCORE,), groups=groups, **statistics)
+        for n, point in scarcity_folders.items()
     }
     # The whole configuration (params after overlays, every default, the code's own choices) against
     # the published protocol's table: departures from what the study states, and what it leaves open.
@@ -222,6 +233,7 @@ def main(
         unstated,
         learned,
         against_classic=against_classic,
+        scarcity_shares=scarcity_shares,
     )
     if levels:
         markdown += "\n".join(render_sweep(levels, len(sweep.trials), ", ".join(learned))) + "\n"
@@ -245,6 +257,7 @@ def main(
         "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
         "against_classic_augmentation": {m: r.versus_baseline for m, r in against_classic.items() if r.versus_baseline},
         "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
+        "scarcity_share_of_ceiling": {str(n): shares for n, shares in scarcity_shares.items() if shares},
         "minority_scarcity": {
             f"{level.fraction:g}": {
                 "arms": {a: dataclasses.asdict(r) for a, r in level.scores.items()},
@@ -271,7 +284,7 @@ def main(
         write_text_atomic(plots_dir / "scarcity_accuracy.csv", wide.to_csv(index=False))
 
     folders = [f for dirs in runs.values() for f in dirs] + [
-        f for point in scarcity_runs(params, scarcity_dir).values() for dirs in point.values() for f in dirs
+        f for point in scarcity_folders.values() for dirs in point.values() for f in dirs
     ]
     if levels and minority_scarcity_dir is not None:
         folders += [

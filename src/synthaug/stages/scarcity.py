@@ -10,7 +10,11 @@ synthetic spectrograms per class, and trains four classifiers with seed T on tha
 - baseline: the real subset alone;
 - baseline_classic: the real subset with classic augmentation (`scarcity.augment`);
 - gan: the real subset plus the synthetic set;
-- gan_classic: the real subset plus the synthetic set, classic augmentation on both.
+- gan_classic: the real subset plus the synthetic set, classic augmentation on both;
+- real_ceiling (`scarcity.ceiling`): the real subset plus up to `synthesize.n_per_class` more real
+  clips per class from the training files the subset left out, in the order larger subsets add them
+  (all of them where they hold fewer clips; `datasets.splits.scarcity_held_back`). Validation and
+  test files are never among them. The largest subset of a class with no files left has none.
 
 Labelled data stays inside the point's budget of N files per class. featurize z-scores every
 split with the statistics of the whole training split, so the stage undoes that normalization
@@ -20,7 +24,8 @@ with `scarcity.early_stopping` false (the study's fixed 70 or 1,500 epochs) each
 `train_classifier.epochs` epochs and keeps the last, and the whole validation split is only scored
 for the learning curves; with true, early stopping (`train_classifier.patience`) reads N validation
 files per class drawn with `scarcity.subset_seed`, and the run's validation scores are on those
-files. Test uses the full real test split. Writes OUT_DIR/subset.txt (the files trained on),
+files. Test uses the full real test split. Writes OUT_DIR/subset.txt (the files trained on), OUT_DIR/ceiling.txt
+(the held-back files the ceiling added, empty without one),
 OUT_DIR/normalizer.json (the subset's statistics), OUT_DIR/val_subset.txt (with early stopping: the
 validation files read), OUT_DIR/real_vs_synthetic.png, one run folder per variant (see
 synthaug.classifier_runs) and OUT_DIR/point.json; the variants' headline metrics to METRICS. Logs
@@ -42,12 +47,21 @@ from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import RunContext
 from synthaug.config import load_params
 from synthaug.datasets.manifest import read_manifest
-from synthaug.datasets.splits import scarcity_subsets
+from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
-from synthaug.sweep import Arm, copy_runs, generator_arm, real_vs_synthetic_logger, run_arms, subset_normalization
+from synthaug.sweep import (
+    Arm,
+    copy_runs,
+    generator_arm,
+    held_back_rows,
+    real_vs_synthetic_logger,
+    run_arms,
+    subset_normalization,
+)
+from synthaug.sweep_layout import CEILING
 
 GENERATOR = "cgan"
 VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
@@ -101,7 +115,9 @@ def main(
     if not chosen.any():
         raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
     stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
-    normalizer, train_subset, renormalized = subset_normalization(train, chosen, stored, {"val": val, "test": test})
+    normalizer, train_subset, renormalized = subset_normalization(
+        train, chosen, stored, {"train": train, "val": val, "test": test}
+    )
     val, test = renormalized["val"], renormalized["test"]
     val_subset: list[str] = []
     if settings.early_stopping:
@@ -158,6 +174,11 @@ def main(
     for arm in arms:
         arm.tags = gan.tags if arm.n_extra else {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "none"}
         arm.inputs = gan.inputs if arm.n_extra else []
+    held_back = scarcity_held_back(manifest, files_per_class, seed=settings.subset_seed)
+    ceiling = held_back_rows(renormalized["train"], held_back, counts, at_most=True) if settings.ceiling else None
+    if ceiling is not None:
+        real_tags = {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "held-back real files"}
+        arms.append(Arm(CEILING, ceiling[0], ceiling[1], tags=real_tags))
     context = RunContext(
         project_root,
         dataset.name,
@@ -198,6 +219,14 @@ def main(
         "trial": trial,
         "n_real_clips": int(chosen.sum()),
         "n_synthetic": gan.n_extra,
+        "ceiling": (
+            {
+                "files": len(ceiling[2]),
+                "clips_per_class": dict(zip(class_names, np.bincount(ceiling[1], minlength=len(class_names)).tolist())),
+            }
+            if ceiling is not None
+            else ("off" if not settings.ceiling else "no training files left out")
+        ),
         "generator_run_id": generator_run_id,
         "normalization": "per-mel z-score fitted on the subset's clips",
         "selection": selection,
@@ -209,7 +238,8 @@ def main(
         if val_subset:
             (tmp / "val_subset.txt").write_text("\n".join(val_subset) + "\n")
         figures["real_vs_synthetic"].savefig(tmp / "real_vs_synthetic.png", dpi=80)
-        copy_runs(staging, tmp, list(VARIANTS))
+        (tmp / "ceiling.txt").write_text("".join(f + "\n" for f in ceiling[2]) if ceiling is not None else "")
+        copy_runs(staging, tmp, [arm.name for arm in arms])
         write_json_atomic(tmp / "point.json", summary)
     write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)
