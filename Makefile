@@ -82,9 +82,11 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e and not services and not slow"
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/deptry src
+	$(BIN)/python tools/lock_check.py pyproject.toml requirements.lock
 
 ui: setup
 	$(BIN)/synthaug ui
@@ -144,14 +146,14 @@ push: setup
 pull: setup
 	$(BIN)/dvc pull
 
-# Re-resolve requirements.lock from requirements.in in a scratch environment.
-lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet -r requirements.in
-	{ echo "# Exact versions of every package the project installs (direct and transitive), for Python 3.11."; \
-	  echo "# Direct dependencies are listed in pyproject.toml; regenerate with: make lock"; \
-	  .lock-venv/bin/python -m pip freeze --all --exclude pip --exclude-editable; } > requirements.lock
-	rm -rf .lock-venv
+# Resolve pyproject.toml's dependencies (every extra) into requirements.lock with hashes. Versions
+# already in the lock are kept while they satisfy pyproject.toml, so an unchanged pyproject.toml
+# reproduces the lock exactly; `make lock UPGRADE=--upgrade` moves the transitive ones to the newest.
+LOCK_COMMAND = $(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple --no-emit-package synthaug \
+	--custom-compile-command "make lock" --quiet
+lock: setup
+	$(LOCK_COMMAND) $(UPGRADE) --output-file requirements.lock
 
 clean-outputs:
 	rm -rf outputs metrics

@@ -1,33 +1,34 @@
-"""Dependencies have one story: pyproject.toml names the direct ones, requirements.in pins exactly those,
-and requirements.lock holds the same versions (make lock resolves the one into the other)."""
+"""Dependencies have one home: pyproject.toml pins the direct ones (extras included) and
+requirements.lock, written by `make lock`, holds those versions with hashes (tools/lock_check.py,
+which `make lint` runs)."""
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
+
+from tools.lock_check import declared_pins, problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _name(requirement: str) -> str:
-    """The normalised distribution name of a requirement line ('moto[server]==5.2.5' -> 'moto')."""
-    return re.sub(r"[-_.]+", "-", re.split(r"[\[=<>!~; ]", requirement.strip(), maxsplit=1)[0]).lower()
+def test_the_lock_holds_every_pin_of_pyproject_with_hashes():
+    assert problems(ROOT / "pyproject.toml", ROOT / "requirements.lock") == []
+    pins = declared_pins(ROOT / "pyproject.toml")
+    assert pins["torch"] == "2.14.1" and pins["torchaudio"] == "2.11.0" and pins["psycopg"] == "3.3.9"
 
 
-def _pins(path: Path) -> dict[str, str]:
-    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    return {_name(line): line.split("==", 1)[1] for line in lines if "==" in line}
-
-
-def test_pyproject_and_requirements_in_name_the_same_packages_and_the_lock_agrees():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_name(r) for r in project["dependencies"]}
-    for extra in project["optional-dependencies"].values():
-        declared |= {_name(r) for r in extra if not r.startswith("synthaug")}
-    pinned = _pins(ROOT / "requirements.in")
-    assert declared == set(pinned), (
-        f"only in pyproject.toml: {sorted(declared - set(pinned))}; only in requirements.in: {sorted(set(pinned) - declared)}"
-    )
-    locked = _pins(ROOT / "requirements.lock")
-    assert {name: version for name, version in pinned.items() if locked.get(name) != version} == {}
+def test_the_check_names_a_pin_the_lock_does_not_hold_an_unpinned_dependency_and_a_missing_hash(tmp_path):
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    changed = tmp_path / "pyproject.toml"
+    changed.write_text(pyproject.replace('"numpy==2.4.6"', '"numpy==2.5.0"').replace('"tqdm==4.70.1"', '"tqdm"'))
+    lines, in_pandas = [], False
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        in_pandas = line.startswith("pandas==") or (in_pandas and line.strip().startswith("--hash"))
+        if not (in_pandas and line.strip().startswith("--hash")):
+            lines.append(line.removesuffix(" \\") if line.startswith("pandas==") else line)
+    unhashed = tmp_path / "requirements.lock"
+    unhashed.write_text("\n".join(lines) + "\n")
+    found = problems(changed, unhashed)
+    assert any("numpy==2.4.6, but pyproject.toml pins 2.5.0; run `make lock`" in p for p in found)
+    assert any("tqdm is not pinned with ==" in p for p in found)
+    assert any("pandas has no hash" in p for p in found) and len(found) == 3

@@ -31,8 +31,7 @@ from typing import Any, Literal
 
 import annotated_types
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic.fields import FieldInfo, PydanticUndefined
 
 from synthaug.config import Params
 
