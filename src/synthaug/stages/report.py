@@ -43,7 +43,7 @@ from synthaug.evaluation.comparison import (
 from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
 from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curves, method_bars, scarcity_curves
 from synthaug.evaluation.formatting import method_label
-from synthaug.evaluation.minority_sweep import arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
+from synthaug.evaluation.minority_sweep import SweepLevel, arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
 from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
 from synthaug.evaluation.report import ReportSetup, markdown_methods, render
 from synthaug.evaluation.run_folder import completed
@@ -139,6 +139,140 @@ def report_setup(params: Params) -> ReportSetup:
     )
 
 
+@dataclasses.dataclass
+class Findings:
+    """Every comparison the report lays out, and the run folders behind them."""
+
+    methods: dict[str, MethodScores]  # each method against the baseline
+    method_folders: dict[str, list[Path]]
+    against_classic: dict[str, MethodScores]  # each generator against classic augmentation
+    scarcity: dict[int, dict[str, MethodScores]]  # the industrial sweep, per files per class
+    scarcity_shares: dict[int, dict[str, dict[str, dict]]]
+    scarcity_folders: dict[int, dict[str, list[Path]]]
+    levels: list[SweepLevel]  # the minority sweep, per share of the minority groups
+    level_folders: dict[float, dict[str, list[Path]]]
+    audits: dict[str, dict]
+    learned: list[str]  # the classes the generators learn
+
+    def folders(self) -> list[Path]:
+        """Every run folder summarized."""
+        groups = [self.method_folders, *self.scarcity_folders.values(), *self.level_folders.values()]
+        return [f for group in groups for dirs in group.values() for f in dirs]
+
+
+def compare_all(params: Params, inputs: dict[str, Path | None], class_names: list[str], statistics: dict[str, Any]) -> Findings:
+    """The report's comparisons; `inputs`: the stage's folders (features, classifiers, ensemble,
+    scarcity, minority_scarcity (None: not reported), audit, manifest)."""
+    primary = statistics["primary"]
+    bootstrap = {k: v for k, v in statistics.items() if k != "primary"}
+    groups = group_mapping(_path(inputs["manifest"]))
+
+    def compare(folders: dict[str, list[Path]], **kwargs: Any) -> dict[str, MethodScores]:
+        return compare_methods(folders, class_names, groups=groups, primary=primary, **bootstrap, **kwargs)
+
+    runs = method_runs(params, _path(inputs["classifiers"]), _path(inputs["ensemble"]))
+    bar = {m: runs[m] for m in [CLASSIC_METHOD, *params.train_generator.models] if m in runs}
+    scarcity_folders = scarcity_runs(params, _path(inputs["scarcity"]))
+    sweep, sweep_dir = params.minority_scarcity, inputs["minority_scarcity"]
+    level_folders = sweep_runs(sweep_dir, sweep.fractions, sweep.trials) if sweep_dir is not None and sweep.fractions else {}
+    return Findings(
+        methods=compare(runs),
+        method_folders=runs,
+        against_classic=compare(bar, baseline=CLASSIC_METHOD) if CLASSIC_METHOD in bar and len(bar) > 1 else {},
+        scarcity={n: compare(point) for n, point in scarcity_folders.items()},
+        scarcity_shares={
+            n: ceiling_shares(point, class_names, ceiling=CEILING, scores=(SHARE_SCORE,), groups=groups, **bootstrap)
+            for n, point in scarcity_folders.items()
+        },
+        scarcity_folders=scarcity_folders,
+        levels=compare_sweep(level_folders, class_names, groups=groups, primary=primary, statistics=bootstrap)
+        if level_folders
+        else [],
+        level_folders=level_folders,
+        audits=audit_results(params, _path(inputs["audit"])),
+        learned=generator_classes(params, _path(inputs["features"]), class_names),
+    )
+
+
+def _path(folder: Path | None) -> Path:
+    assert folder is not None  # every input but the minority sweep's is required
+    return folder
+
+
+def figures_of(findings: Findings, dataset_name: str, primary: list[str]) -> dict[str, Any]:
+    """{file name: matplotlib figure} of the report."""
+    figures = {
+        "methods.png": method_bars(
+            _summary_frame(findings.methods), [*primary, "balanced_accuracy"], title=f"{dataset_name}: test scores per method"
+        )
+    }
+    if findings.audits:
+        figures["audit.png"] = audit_bars(
+            _audit_frame(findings.audits),
+            reference=REFERENCE_LABEL,
+            title=f"{dataset_name}: synthetic data audit against validation data",
+        )
+    for metric in ("accuracy", "macro_f1") if findings.scarcity else ():
+        figures[f"scarcity_{metric}.png"] = scarcity_curves(
+            _scarcity_frame(findings.scarcity), metric, title=f"{dataset_name}: data scarcity"
+        )
+    if findings.levels:
+        figures["minority_scarcity_auroc.png"] = gain_curves(
+            sweep_frame(findings.levels),
+            baseline=arm_label(BASELINE),
+            ceiling=arm_label(CEILING),
+            metric="AUROC",
+            title=f"{dataset_name}: minority scarcity",
+        )
+    return figures
+
+
+def results_of(params: Params, findings: Findings, statistics: dict[str, Any], published: dict[str, Any]) -> dict:
+    """results.json: every number of the report."""
+    methods = findings.methods
+    resolved = has_resolution(methods)
+    return {
+        "dataset": params.dataset.name,
+        "protocol": params.dataset.protocol,
+        "seeds": params.train_classifier.seeds,
+        "statistics": {
+            **{k: v for k, v in statistics.items() if k != "primary"},
+            "unit": "test group (manifest `group`), resampled within class",
+            "test_groups": methods["baseline"].test_groups,
+            "primary_endpoints": statistics["primary"],
+            "detectable_difference": detectable_difference(methods) if resolved else None,
+            "detectable_at_80_power": detectable_at_80_power(methods) if resolved else None,
+        },
+        **published,
+        "audit": findings.audits,
+        "generator_classes": findings.learned,
+        "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
+        "against_classic_augmentation": {m: r.versus_baseline for m, r in findings.against_classic.items() if r.versus_baseline},
+        "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in findings.scarcity.items()},
+        "scarcity_share_of_ceiling": {str(n): shares for n, shares in findings.scarcity_shares.items() if shares},
+        "minority_scarcity": {
+            f"{level.fraction:g}": {
+                "arms": {a: dataclasses.asdict(r) for a, r in level.scores.items()},
+                "share_of_ceiling": level.shares,
+            }
+            for level in findings.levels
+        },
+    }
+
+
+def published_comparison(params_path: Path) -> dict[str, Any]:
+    """The whole configuration (params after overlays, every default, the code's own choices) against
+    the published protocol's table: departures from what the study states, and what it leaves open."""
+    raw_params = read_yaml(params_path)
+    published = protocols.published_arm(raw_params)
+    effective = protocols.effective_configuration(raw_params)
+    return {
+        "published_protocol": published,
+        "differences_from_published": protocols.differences_from_published(effective, published),
+        "unstated_in_published": protocols.unstated_choices(effective, published),
+    }
+
+
 def main(
     params_path: Path,
     features_dir: Path,
@@ -154,151 +288,61 @@ def main(
     minority_scarcity_dir: Path | None = None,
 ) -> None:
     params = load_params(params_path)
-    dataset, settings = params.dataset, params.report
+    settings = params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
-    statistics: dict[str, Any] = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
-    primary = primary_endpoints(settings.primary_endpoints, len(class_names))
-    groups = group_mapping(manifest_path)
-
-    runs = method_runs(params, classifiers_dir, ensemble_dir)
-    methods = compare_methods(runs, class_names, groups=groups, primary=primary, **statistics)
-    scarcity_folders = scarcity_runs(params, scarcity_dir)
-    scarcity = {
-        n: compare_methods(point, class_names, groups=groups, primary=primary, **statistics)
-        for n, point in scarcity_folders.items()
+    statistics: dict[str, Any] = {
+        "n_resamples": settings.n_resamples,
+        "confidence": settings.confidence,
+        "seed": settings.seed,
+        "primary": primary_endpoints(settings.primary_endpoints, len(class_names)),
     }
-    scarcity_shares = {
-        n: ceiling_shares(point, class_names, ceiling=CEILING, scores=(SHARE_SCORE,), groups=groups, **statistics)
-        for n, point in scarcity_folders.items()
+    inputs = {
+        "features": features_dir,
+        "classifiers": classifiers_dir,
+        "ensemble": ensemble_dir,
+        "scarcity": scarcity_dir,
+        "minority_scarcity": minority_scarcity_dir,
+        "audit": audit_dir,
+        "manifest": manifest_path,
     }
-    # The whole configuration (params after overlays, every default, the code's own choices) against
-    # the published protocol's table: departures from what the study states, and what it leaves open.
-    raw_params = read_yaml(params_path)
-    published = protocols.published_arm(raw_params)
-    effective = protocols.effective_configuration(raw_params)
-    shrunk = protocols.differences_from_published(effective, published)
-    unstated = protocols.unstated_choices(effective, published)
-    published_profile = protocols.PROFILES[published]
-
-    figures = {
-        "methods.png": method_bars(
-            _summary_frame(methods), [*primary, "balanced_accuracy"], title=f"{dataset.name}: test scores per method"
-        )
-    }
-    audits = audit_results(params, audit_dir)
-    if audits:
-        figures["audit.png"] = audit_bars(
-            _audit_frame(audits), reference=REFERENCE_LABEL, title=f"{dataset.name}: synthetic data audit against validation data"
-        )
-    scarcity_table = _scarcity_frame(scarcity)
-    if scarcity:
-        for metric in ("accuracy", "macro_f1"):
-            figures[f"scarcity_{metric}.png"] = scarcity_curves(scarcity_table, metric, title=f"{dataset.name}: data scarcity")
-
-    learned = generator_classes(params, features_dir, class_names)
-    sweep = params.minority_scarcity
-    levels = (
-        compare_sweep(
-            sweep_runs(minority_scarcity_dir, sweep.fractions, sweep.trials),
-            class_names,
-            groups=groups,
-            primary=primary,
-            statistics=statistics,
-        )
-        if minority_scarcity_dir is not None and sweep.fractions
-        else []
-    )
-    if levels:
-        figures["minority_scarcity_auroc.png"] = gain_curves(
-            sweep_frame(levels),
-            baseline=arm_label(BASELINE),
-            ceiling=arm_label(CEILING),
-            metric="AUROC",
-            title=f"{dataset.name}: minority scarcity",
-        )
-    bar = {m: runs[m] for m in [CLASSIC_METHOD, *params.train_generator.models] if m in runs}
-    against_classic = (
-        compare_methods(bar, class_names, groups=groups, baseline=CLASSIC_METHOD, primary=primary, **statistics)
-        if CLASSIC_METHOD in bar and len(bar) > 1
-        else {}
-    )
+    findings = compare_all(params, inputs, class_names, statistics)
+    published = published_comparison(params_path)
     markdown = render(
         report_setup(params),
-        methods,
-        scarcity,
-        shrunk,
-        published_profile,
+        findings.methods,
+        findings.scarcity,
+        published["differences_from_published"],
+        protocols.PROFILES[published["published_protocol"]],
         len(class_names),
-        audits,
-        unstated,
-        learned,
-        against_classic=against_classic,
-        scarcity_shares=scarcity_shares,
+        findings.audits,
+        published["unstated_in_published"],
+        findings.learned,
+        against_classic=findings.against_classic,
+        scarcity_shares=findings.scarcity_shares,
     )
-    if levels:
-        markdown += "\n".join(render_sweep(levels, len(sweep.trials), ", ".join(learned))) + "\n"
-    results = {
-        "dataset": dataset.name,
-        "protocol": dataset.protocol,
-        "seeds": params.train_classifier.seeds,
-        "statistics": {
-            **statistics,
-            "unit": "test group (manifest `group`), resampled within class",
-            "test_groups": methods["baseline"].test_groups,
-            "primary_endpoints": primary,
-            "detectable_difference": detectable_difference(methods) if has_resolution(methods) else None,
-            "detectable_at_80_power": detectable_at_80_power(methods) if has_resolution(methods) else None,
-        },
-        "published_protocol": published,
-        "differences_from_published": shrunk,
-        "unstated_in_published": unstated,
-        "audit": audits,
-        "generator_classes": learned,
-        "methods": {m: dataclasses.asdict(r) for m, r in methods.items()},
-        "against_classic_augmentation": {m: r.versus_baseline for m, r in against_classic.items() if r.versus_baseline},
-        "scarcity": {str(n): {v: dataclasses.asdict(r) for v, r in point.items()} for n, point in scarcity.items()},
-        "scarcity_share_of_ceiling": {str(n): shares for n, shares in scarcity_shares.items() if shares},
-        "minority_scarcity": {
-            f"{level.fraction:g}": {
-                "arms": {a: dataclasses.asdict(r) for a, r in level.scores.items()},
-                "share_of_ceiling": level.shares,
-            }
-            for level in levels
-        },
-    }
+    if findings.levels:
+        markdown += (
+            "\n".join(render_sweep(findings.levels, len(params.minority_scarcity.trials), ", ".join(findings.learned))) + "\n"
+        )
     with atomic_directory(out_dir) as tmp:
         (tmp / "figures").mkdir()
-        for name, figure in figures.items():
+        for name, figure in figures_of(findings, params.dataset.name, statistics["primary"]).items():
             figure.savefig(tmp / "figures" / name, dpi=90)
-        for name in audits:
+        for name in findings.audits:
             if (audit_dir / name / "nearest_neighbours.png").is_file():  # absent when no class could be shown
                 shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
         write_text_atomic(tmp / "results.md", markdown)
-        write_json_atomic(tmp / "results.json", results)
-    write_json_atomic(
-        metrics_path, {**_key_metrics(methods, scarcity), **({"minority_scarcity": sweep_metrics(levels)} if levels else {})}
-    )
-    write_text_atomic(plots_dir / "methods.csv", _summary_frame(methods).reset_index().to_csv(index=False))
-    if scarcity:
-        wide = scarcity_table.pivot(index="files_per_class", columns="variant", values="accuracy_mean").reset_index()
+        write_json_atomic(tmp / "results.json", results_of(params, findings, statistics, published))
+    write_json_atomic(metrics_path, _key_metrics(findings))
+    write_text_atomic(plots_dir / "methods.csv", _summary_frame(findings.methods).reset_index().to_csv(index=False))
+    if findings.scarcity:
+        table = _scarcity_frame(findings.scarcity)
+        wide = table.pivot(index="files_per_class", columns="variant", values="accuracy_mean").reset_index()
         write_text_atomic(plots_dir / "scarcity_accuracy.csv", wide.to_csv(index=False))
-
-    folders = [f for dirs in runs.values() for f in dirs] + [
-        f for point in scarcity_folders.values() for dirs in point.values() for f in dirs
-    ]
-    if levels and minority_scarcity_dir is not None:
-        folders += [
-            f
-            for arms in sweep_runs(minority_scarcity_dir, sweep.fractions, sweep.trials).values()
-            for dirs in arms.values()
-            for f in dirs
-        ]
-    summarized = linked_runs(folders)
-    _log_summary_run(params, project_root, out_dir, methods, summarized, len(learned))
-    print(
-        f"report: {len(methods)} methods{f', {len(scarcity)} scarcity levels' if scarcity else ''}, "
-        f"{len(summarized)} runs summarized -> {out_dir / 'results.md'}"
-    )
+    summarized = linked_runs(findings.folders())
+    _log_summary_run(params, project_root, out_dir, findings.methods, summarized, len(findings.learned))
+    levels = f", {len(findings.scarcity)} scarcity levels" if findings.scarcity else ""
+    print(f"report: {len(findings.methods)} methods{levels}, {len(summarized)} runs summarized -> {out_dir / 'results.md'}")
 
 
 def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
@@ -336,8 +380,9 @@ def _scarcity_frame(scarcity: dict[int, dict[str, MethodScores]]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str, MethodScores]]) -> dict:
+def _key_metrics(findings: Findings) -> dict:
     """The numbers `dvc exp show` lines up side by side: means, and differences to the baseline."""
+    methods, scarcity = findings.methods, findings.scarcity
     metrics: dict = {"methods": {}, "detectable_difference": detectable_difference(methods) if has_resolution(methods) else {}}
     for method, r in methods.items():
         entry = {score: r.summary[score]["mean"] for score in r.summary}
@@ -347,6 +392,8 @@ def _key_metrics(methods: dict[str, MethodScores], scarcity: dict[int, dict[str,
         metrics["scarcity_accuracy"] = {
             f"n{n}": {v: r.summary["accuracy"]["mean"] for v, r in point.items()} for n, point in scarcity.items()
         }
+    if findings.levels:
+        metrics["minority_scarcity"] = sweep_metrics(findings.levels)
     return metrics
 
 
