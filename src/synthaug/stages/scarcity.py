@@ -35,9 +35,11 @@ progress waits under checkpoints/scarcity/, so a killed point resumes where it s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,13 +47,13 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import RunContext
-from synthaug.config import load_params
+from synthaug.config import Params, ScarcityParams, TrainClassifierParams, load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import load_spectrogram_set
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.sweep import (
     Arm,
     copy_runs,
@@ -88,6 +90,142 @@ def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -
     return scarcity_subsets(val_rows.assign(split="train"), [files_per_class], seed=seed)[files_per_class]
 
 
+@dataclasses.dataclass
+class PointData:
+    """A point's data, z-scored with the subset's own statistics."""
+
+    subset: list[str]  # the training files of the point
+    normalizer: Normalizer  # fitted on the subset's clips
+    train_subset: SpectrogramSet
+    train: SpectrogramSet  # the whole training split (the ceiling draws from it)
+    val: SpectrogramSet  # the whole split, or with early stopping the validation budget
+    test: SpectrogramSet
+    val_subset: list[str]  # the validation budget's files ([] without early stopping)
+
+
+def load_point(manifest: pd.DataFrame, features_dir: Path, settings: ScarcityParams, files_per_class: int) -> PointData:
+    """The point's subset of `files_per_class` files per class and every split renormalized with its statistics."""
+    subset = scarcity_subsets(manifest, settings.files_per_class, seed=settings.subset_seed)[files_per_class]
+    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
+    chosen = np.isin(train.file_id, subset)
+    if not chosen.any():
+        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
+    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
+    normalizer, train_subset, renormalized = subset_normalization(
+        train, chosen, stored, {"train": train, "val": val, "test": test}
+    )
+    val, val_subset = renormalized["val"], []
+    if settings.early_stopping:
+        val_subset = validation_budget(manifest, files_per_class, settings.subset_seed)
+        val = val.select(np.isin(val.file_id, val_subset))
+        if not len(val):
+            raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
+    return PointData(subset, normalizer, train_subset, renormalized["train"], val, renormalized["test"], val_subset)
+
+
+def point_arms(gan: Arm, ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None, augment: dict[str, Any]) -> list[Arm]:
+    """The variants' arms (VARIANTS), and the ceiling's when it has rows."""
+    arms = []
+    for variant, (with_synthetic, classic) in VARIANTS.items():
+        extra = (gan.extra_x, gan.extra_y) if with_synthetic else (None, None)
+        arm = Arm(variant, *extra, augment=augment if classic else {})
+        arm.tags = gan.tags if arm.n_extra else {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "none"}
+        arm.inputs = gan.inputs if arm.n_extra else []
+        arms.append(arm)
+    if ceiling is not None:
+        real_tags = {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "held-back real files"}
+        arms.append(Arm(CEILING, ceiling[0], ceiling[1], tags=real_tags))
+    return arms
+
+
+def point_summary(
+    data: PointData,
+    gan: Arm,
+    ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    settings: ScarcityParams,
+    classifier: TrainClassifierParams,
+) -> dict[str, Any]:
+    """point.json without the runs: sizes, the ceiling's files and clips, normalization and model selection."""
+    class_names = data.train.class_names
+    selection: dict[str, Any]
+    if settings.early_stopping:
+        per_class = len(data.val_subset) // len(class_names)  # the budget's files per class
+        selection = {"early_stopping": True, "patience": classifier.patience, "val_files_per_class": per_class}
+        selection["val_files"] = len(data.val_subset)
+    else:
+        selection = {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"}
+    if ceiling is not None:
+        clips = np.bincount(ceiling[1], minlength=len(class_names)).tolist()
+        added: dict[str, Any] | str = {"files": len(ceiling[2]), "clips_per_class": dict(zip(class_names, clips))}
+    else:
+        added = "off" if not settings.ceiling else "no training files left out"
+    return {
+        "n_real_clips": len(data.train_subset),
+        "n_synthetic": gan.n_extra,
+        "ceiling": added,
+        "generator_run_id": gan.tags["synthaug.generator_run_id"],
+        "normalization": "per-mel z-score fitted on the subset's clips",
+        "selection": selection,
+    }
+
+
+def train_gan(
+    params: Params,
+    data: PointData,
+    point: str,
+    seed: int,
+    tags: dict[str, str],
+    staging: Path,
+    project_root: Path,
+    features_dir: Path,
+    figures: dict[str, Any],
+) -> Arm:
+    """The point's conditional GAN on the subset, `synthesize.n_per_class` samples of every class, one MLflow run."""
+    dataset = params.dataset
+    return generator_arm(
+        GENERATOR,
+        params.train_generator.models[GENERATOR],
+        data.train_subset,
+        "all",
+        {name: params.synthesize.n_per_class for name in data.train.class_names},
+        seed=seed,
+        batch_size=params.synthesize.batch_size,
+        checkpoint_root=staging / "gan",
+        device=params.train_generator.device,
+        run={
+            "project_root": project_root,
+            "dataset_name": dataset.name,
+            "protocol": dataset.protocol,
+            "run_name": f"scarcity-{point}-{GENERATOR}",
+            "tags": {"synthaug.method": GENERATOR, "synthaug.seed": str(seed), **tags},
+            # The feature file the subset is drawn from; the tags say which files per class and trial.
+            "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": data.train}, splits=("train",)),
+        },
+        while_logging=real_vs_synthetic_logger(data.train_subset, GENERATOR, figures),
+    )
+
+
+def write_point(
+    out_dir: Path,
+    data: PointData,
+    figure: Any,
+    ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    staging: Path,
+    arms: list[str],
+    summary: dict[str, Any],
+) -> None:
+    """The point's folder, written whole or not at all."""
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "subset.txt").write_text("\n".join(data.subset) + "\n")
+        write_json_atomic(tmp / "normalizer.json", data.normalizer.to_dict())
+        if data.val_subset:
+            (tmp / "val_subset.txt").write_text("\n".join(data.val_subset) + "\n")
+        figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
+        (tmp / "ceiling.txt").write_text("".join(f + "\n" for f in ceiling[2]) if ceiling is not None else "")
+        copy_runs(staging, tmp, arms)
+        write_json_atomic(tmp / "point.json", summary)
+
+
 def main(
     files_per_class: int,
     trial: int,
@@ -107,78 +245,24 @@ def main(
         )
     if GENERATOR not in params.train_generator.models:
         raise ConfigError("scarcity needs the conditional GAN: add `cgan` to train_generator.models")
-    gan_config = params.train_generator.models[GENERATOR]
-    manifest = read_manifest(manifest_path)
-    subset = scarcity_subsets(manifest, settings.files_per_class, seed=settings.subset_seed)[files_per_class]
-    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
-    chosen = np.isin(train.file_id, subset)
-    if not chosen.any():
-        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
-    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
-    normalizer, train_subset, renormalized = subset_normalization(
-        train, chosen, stored, {"train": train, "val": val, "test": test}
-    )
-    val, test = renormalized["val"], renormalized["test"]
-    val_subset: list[str] = []
-    if settings.early_stopping:
-        val_subset = validation_budget(manifest, files_per_class, settings.subset_seed)
-        val = val.select(np.isin(val.file_id, val_subset))
-        if not len(val):
-            raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
-    else:
+    if not settings.early_stopping:
         classifier = classifier.model_copy(update={"patience": None})  # fixed epochs, the last epoch kept
-    class_names = train.class_names
-    point = f"n{files_per_class}-t{trial}"
+    manifest = read_manifest(manifest_path)
+    data = load_point(manifest, features_dir, settings, files_per_class)
+    point, gan_seed = f"n{files_per_class}-t{trial}", trial if settings.gan_per_trial else 0
     tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
-    fingerprint = {
-        "point": point,
-        "generator": gan_config,
-        "synthesize": params.synthesize.model_dump(),
-        "classifier": classifier.model_dump(exclude={"seeds"}),
-        "scarcity": settings.model_dump(),
-    }
-    gan_seed = trial if settings.gan_per_trial else 0
+    gan_config = params.train_generator.models[GENERATOR]
+    fingerprint = {"point": point, "generator": gan_config, "synthesize": params.synthesize.model_dump()}
+    fingerprint |= {"classifier": classifier.model_dump(exclude={"seeds"}), "scarcity": settings.model_dump()}
     staging = checkpoint_dir("scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")])
-
-    counts = {name: params.synthesize.n_per_class for name in class_names}
+    counts = {name: params.synthesize.n_per_class for name in data.train.class_names}  # the ceiling matches the GAN's
     figures: dict = {}
-    gan = generator_arm(
-        GENERATOR,
-        gan_config,
-        train_subset,
-        "all",
-        counts,
-        seed=gan_seed,
-        batch_size=params.synthesize.batch_size,
-        checkpoint_root=staging / "gan",
-        device=params.train_generator.device,
-        run={
-            "project_root": project_root,
-            "dataset_name": dataset.name,
-            "protocol": dataset.protocol,
-            "run_name": f"scarcity-{point}-{GENERATOR}",
-            "tags": {"synthaug.method": GENERATOR, "synthaug.seed": str(gan_seed), **tags},
-            # The feature file the subset is drawn from; the tags say which files per class and trial.
-            "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
-        },
-        while_logging=real_vs_synthetic_logger(train_subset, GENERATOR, figures),
-    )
-    arms = [
-        Arm(
-            variant,
-            *((gan.extra_x, gan.extra_y) if with_synthetic else (None, None)),
-            augment=settings.augment if classic else {},
-        )
-        for variant, (with_synthetic, classic) in VARIANTS.items()
-    ]
-    for arm in arms:
-        arm.tags = gan.tags if arm.n_extra else {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "none"}
-        arm.inputs = gan.inputs if arm.n_extra else []
+    gan = train_gan(params, data, point, gan_seed, tags, staging, project_root, features_dir, figures)
     held_back = scarcity_held_back(manifest, files_per_class, seed=settings.subset_seed)
-    ceiling = held_back_rows(renormalized["train"], held_back, counts, at_most=True) if settings.ceiling else None
-    if ceiling is not None:
-        real_tags = {"synthaug.generator_run_id": "", "synthaug.synthetic_set": "held-back real files"}
-        arms.append(Arm(CEILING, ceiling[0], ceiling[1], tags=real_tags))
+    ceiling = held_back_rows(data.train, held_back, counts, at_most=True) if settings.ceiling else None
+    arms = point_arms(gan, ceiling, settings.augment)
+    # The feature files the runs' data come from (val and test as stored, before the subset's normalization).
+    inputs = tracking.feature_inputs(features_dir, dataset.name, {"train": data.train})
     context = RunContext(
         project_root,
         dataset.name,
@@ -187,59 +271,26 @@ def main(
         tags=tags,
         params={"files_per_class": files_per_class, "trial": trial},
         log_model=False,
-        # The feature files the runs' data come from (val and test as stored, before the subset's normalization).
-        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}),
+        inputs=inputs,
     )
     runs = run_arms(
         arms,
-        train_subset,
-        val,
-        test,
-        channel_std=normalizer.std,
+        data.train_subset,
+        data.val,
+        data.test,
+        channel_std=data.normalizer.std,
         settings=classifier,
         seed=trial,
         staging=staging,
         context=context,
         label=f"scarcity {point}",
     )
-    generator_run_id = gan.tags["synthaug.generator_run_id"]
-
-    selection = (
-        {
-            "early_stopping": True,
-            "patience": classifier.patience,
-            "val_files_per_class": files_per_class,
-            "val_files": len(val_subset),
-        }
-        if settings.early_stopping
-        else {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"}
-    )
     summary = {
         "files_per_class": files_per_class,
         "trial": trial,
-        "n_real_clips": int(chosen.sum()),
-        "n_synthetic": gan.n_extra,
-        "ceiling": (
-            {
-                "files": len(ceiling[2]),
-                "clips_per_class": dict(zip(class_names, np.bincount(ceiling[1], minlength=len(class_names)).tolist())),
-            }
-            if ceiling is not None
-            else ("off" if not settings.ceiling else "no training files left out")
-        ),
-        "generator_run_id": generator_run_id,
-        "normalization": "per-mel z-score fitted on the subset's clips",
-        "selection": selection,
+        **point_summary(data, gan, ceiling, settings, classifier),
         "runs": runs,
     }
-    with atomic_directory(out_dir) as tmp:
-        (tmp / "subset.txt").write_text("\n".join(subset) + "\n")
-        write_json_atomic(tmp / "normalizer.json", normalizer.to_dict())
-        if val_subset:
-            (tmp / "val_subset.txt").write_text("\n".join(val_subset) + "\n")
-        figures["real_vs_synthetic"].savefig(tmp / "real_vs_synthetic.png", dpi=80)
-        (tmp / "ceiling.txt").write_text("".join(f + "\n" for f in ceiling[2]) if ceiling is not None else "")
-        copy_runs(staging, tmp, [arm.name for arm in arms])
-        write_json_atomic(tmp / "point.json", summary)
+    write_point(out_dir, data, figures["real_vs_synthetic"], ceiling, staging, [arm.name for arm in arms], summary)
     write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)
