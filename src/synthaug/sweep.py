@@ -14,6 +14,7 @@ come from the subset's real counts alone), so arms differ only in what the extra
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,11 @@ from synthaug.classifier_runs import ClassifierData, RunContext, run_classifier
 from synthaug.classifiers.saved import load_classifier
 from synthaug.classifiers.utility import keep_most_useful, utility_scores
 from synthaug.config import TrainClassifierParams
+from synthaug.errors import DataError
 from synthaug.evaluation.figures import real_vs_synthetic
 from synthaug.features import Normalizer, fit_normalizer
 from synthaug.generators.per_class import Mode, by_class, fit_models, sample_classes
-from synthaug.spectrograms import SpectrogramSet
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 
 
 def subset_normalization(
@@ -51,6 +53,31 @@ def subset_normalization(
         for name, s in others.items()
     }
     return normalizer, subset, renormalized
+
+
+@dataclass
+class SubsetData:
+    """A point's data: its training subset and every split, z-scored with the subset's own statistics."""
+
+    subset: list[str]  # the training files of the point
+    normalizer: Normalizer  # fitted on the subset's clips
+    train_subset: SpectrogramSet
+    train: SpectrogramSet  # the whole training split (a ceiling draws from it)
+    val: SpectrogramSet
+    test: SpectrogramSet
+
+
+def load_subset(features_dir: Path, subset: list[str]) -> SubsetData:
+    """featurize's splits under `features_dir` renormalized with the statistics of the `subset` files' clips."""
+    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
+    chosen = np.isin(train.file_id, subset)
+    if not chosen.any():
+        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
+    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
+    normalizer, train_subset, renormalized = subset_normalization(
+        train, chosen, stored, {"train": train, "val": val, "test": test}
+    )
+    return SubsetData(subset, normalizer, train_subset, renormalized["train"], renormalized["val"], renormalized["test"])
 
 
 @dataclass

@@ -28,7 +28,6 @@ under checkpoints/minority_scarcity/, so a killed point resumes where it stopped
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -38,23 +37,65 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import learned_classes, synthetic_counts
 from synthaug.classifier_runs import RunContext
-from synthaug.config import load_params
+from synthaug.config import Params, load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import held_back_files, minority_subsets
-from synthaug.errors import ConfigError, DataError
-from synthaug.features import Normalizer
+from synthaug.errors import ConfigError
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
 from synthaug.sweep import (
     Arm,
+    SubsetData,
     copy_runs,
     generator_arm,
     held_back_rows,
+    load_subset,
     real_vs_synthetic_logger,
     run_arms,
-    subset_normalization,
 )
 from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
+
+
+def train_generators(
+    params: Params,
+    data: SubsetData,
+    minority: list[str],
+    counts: dict[str, int],
+    point: str,
+    trial: int,
+    context: RunContext,
+    staging: Path,
+    features_dir: Path,
+) -> list[Arm]:
+    """Each generator of `minority_scarcity.generators` on the subset's minority classes, counts[class] samples each."""
+    generators = params.train_generator
+    arms = []
+    for name in params.minority_scarcity.generators:
+        run = {
+            "project_root": context.project_root,
+            "dataset_name": context.dataset_name,
+            "protocol": context.protocol,
+            "run_name": f"minority-scarcity-{point}-{name}",
+            "tags": {"synthaug.method": name, "synthaug.seed": str(trial), **context.tags},
+            "inputs": tracking.feature_inputs(features_dir, context.dataset_name, {"train": data.train}, splits=("train",)),
+        }
+        arms.append(
+            generator_arm(
+                name,
+                generators.models[name],
+                data.train_subset,
+                minority,
+                counts,
+                seed=trial,
+                batch_size=params.synthesize.batch_size,
+                checkpoint_root=staging / name,
+                device=generators.device,
+                run=run,
+                stage="minority_scarcity",  # tagged apart from the pipeline's own generators and classifiers
+                while_logging=real_vs_synthetic_logger(data.train_subset, name),
+            )
+        )
+    return arms
 
 
 def main(
@@ -76,88 +117,44 @@ def main(
         )
     classifier = params.train_classifier.model_copy(update={"patience": None})  # fixed epochs: no validation choice
     manifest = read_manifest(manifest_path)
-    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
-    class_names = list(train.class_names)
-    minority = [class_names[c] for c in learned_classes(train.y, class_names, "minority", generators.minority_tolerance)]
+    class_names = load_spectrogram_set(features_dir / "val.npz").class_names
+    with np.load(features_dir / "train.npz", allow_pickle=False) as stored:  # the labels only: x is loaded once, below
+        train_y = stored["y"]
+    minority = [class_names[c] for c in learned_classes(train_y, class_names, "minority", generators.minority_tolerance)]
     subset_seed = settings.subset_seed + trial
-    subset = minority_subsets(manifest, minority, [fraction], seed=subset_seed)[fraction]
-    chosen = np.isin(train.file_id, subset)
-    if not chosen.any():
-        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
-    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
-    normalizer, train_subset, renormalized = subset_normalization(
-        train, chosen, stored, {"train": train, "val": val, "test": test}
-    )
-    counts = synthetic_counts(
-        train_subset.y,
-        class_names,
-        minority,
-        ratio=params.synthesize.minority_ratio,
-        n_per_class=0,
-        tolerance=generators.minority_tolerance,
-    )
+    data = load_subset(features_dir, minority_subsets(manifest, minority, [fraction], seed=subset_seed)[fraction])
+    ratio, tolerance = params.synthesize.minority_ratio, generators.minority_tolerance
+    counts = synthetic_counts(data.train_subset.y, class_names, minority, ratio=ratio, n_per_class=0, tolerance=tolerance)
     point = point_name(fraction, trial)
-    tags = {"synthaug.minority_fraction": str(fraction), "synthaug.trial": str(trial)}
-    fingerprint = {
-        "point": point,
-        "generators": {g: generators.models[g] for g in settings.generators},
-        "counts": counts,
-        "classifier": classifier.model_dump(exclude={"seeds"}),
-        "minority_scarcity": settings.model_dump(),
-    }
+    fingerprint = {"point": point, "generators": {g: generators.models[g] for g in settings.generators}, "counts": counts}
+    fingerprint |= {"classifier": classifier.model_dump(exclude={"seeds"}), "minority_scarcity": settings.model_dump()}
     staging = checkpoint_dir(
         "minority_scarcity", point, fingerprint, [features_dir / f"{s}.npz" for s in ("train", "val", "test")]
     )
-
-    generated: list[Arm] = []
-    for name in settings.generators:
-        run = {
-            "project_root": project_root,
-            "dataset_name": dataset.name,
-            "protocol": dataset.protocol,
-            "run_name": f"minority-scarcity-{point}-{name}",
-            "tags": {"synthaug.method": name, "synthaug.seed": str(trial), **tags},
-            "inputs": tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
-        }
-        generated.append(
-            generator_arm(
-                name,
-                generators.models[name],
-                train_subset,
-                minority,
-                counts,
-                seed=trial,
-                batch_size=params.synthesize.batch_size,
-                checkpoint_root=staging / name,
-                device=generators.device,
-                run=run,
-                stage="minority_scarcity",  # tagged apart from the pipeline's own generators and classifiers
-                while_logging=real_vs_synthetic_logger(train_subset, name),
-            )
-        )
-    # The baseline first: utility selection scores the other arms' samples under its classifier.
-    arms = [Arm(BASELINE), Arm(CLASSIC, augment=classifier.classic_augmentation), *generated]
-    arms += [arm.using(method, changes) for arm in generated for method, changes in settings.methods.items()]
-    held_back = held_back_files(manifest, subset, minority, seed=subset_seed)
-    ceiling = held_back_rows(renormalized["train"], held_back, counts) if settings.ceiling else None
-    if ceiling is not None:
-        arms.append(Arm(CEILING, ceiling[0], ceiling[1], tags={"synthaug.synthetic_set": "held-back real recordings"}))
     context = RunContext(
         project_root,
         dataset.name,
         dataset.protocol,
         "minority_scarcity",
-        tags=tags,
+        tags={"synthaug.minority_fraction": str(fraction), "synthaug.trial": str(trial)},
         params={"minority_fraction": fraction, "trial": trial},
         log_model=False,
-        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}),
+        inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": data.train}),
     )
+    generated = train_generators(params, data, minority, counts, point, trial, context, staging, features_dir)
+    # The baseline first: utility selection scores the other arms' samples under its classifier.
+    arms = [Arm(BASELINE), Arm(CLASSIC, augment=classifier.classic_augmentation), *generated]
+    arms += [arm.using(method, changes) for arm in generated for method, changes in settings.methods.items()]
+    held_back = held_back_files(manifest, data.subset, minority, seed=subset_seed)
+    ceiling = held_back_rows(data.train, held_back, counts) if settings.ceiling else None
+    if ceiling is not None:
+        arms.append(Arm(CEILING, ceiling[0], ceiling[1], tags={"synthaug.synthetic_set": "held-back real recordings"}))
     runs = run_arms(
         arms,
-        train_subset,
-        renormalized["val"],
-        renormalized["test"],
-        channel_std=normalizer.std,
+        data.train_subset,
+        data.val,
+        data.test,
+        channel_std=data.normalizer.std,
         settings=classifier,
         seed=trial,
         staging=staging,
@@ -168,7 +165,7 @@ def main(
         "minority_fraction": fraction,
         "trial": trial,
         "minority_classes": minority,
-        "n_real_clips": {name: int((train_subset.y == c).sum()) for c, name in enumerate(class_names)},
+        "n_real_clips": {name: int((data.train_subset.y == c).sum()) for c, name in enumerate(class_names)},
         "n_extra": counts,
         "ceiling": "added" if ceiling is not None else ("off" if not settings.ceiling else "too few held-back recordings"),
         "normalization": "per-mel z-score fitted on the subset's clips",
@@ -176,7 +173,7 @@ def main(
         "runs": runs,
     }
     with atomic_directory(out_dir) as tmp:
-        (tmp / "subset.txt").write_text("\n".join(subset) + "\n")
+        (tmp / "subset.txt").write_text("\n".join(data.subset) + "\n")
         (tmp / "ceiling.txt").write_text("".join(f + "\n" for f in ceiling[2]) if ceiling is not None else "")
         copy_runs(staging, tmp, list(runs))
         write_json_atomic(tmp / "point.json", summary)

@@ -36,7 +36,6 @@ progress waits under checkpoints/scarcity/, so a killed point resumes where it s
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,17 +50,16 @@ from synthaug.config import Params, ScarcityParams, TrainClassifierParams, load_
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
 from synthaug.errors import ConfigError, DataError
-from synthaug.features import Normalizer
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 from synthaug.sweep import (
     Arm,
+    SubsetData,
     copy_runs,
     generator_arm,
     held_back_rows,
+    load_subset,
     real_vs_synthetic_logger,
     run_arms,
-    subset_normalization,
 )
 from synthaug.sweep_layout import CEILING
 
@@ -90,37 +88,20 @@ def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -
     return scarcity_subsets(val_rows.assign(split="train"), [files_per_class], seed=seed)[files_per_class]
 
 
-@dataclasses.dataclass
-class PointData:
-    """A point's data, z-scored with the subset's own statistics."""
-
-    subset: list[str]  # the training files of the point
-    normalizer: Normalizer  # fitted on the subset's clips
-    train_subset: SpectrogramSet
-    train: SpectrogramSet  # the whole training split (the ceiling draws from it)
-    val: SpectrogramSet  # the whole split, or with early stopping the validation budget
-    test: SpectrogramSet
-    val_subset: list[str]  # the validation budget's files ([] without early stopping)
-
-
-def load_point(manifest: pd.DataFrame, features_dir: Path, settings: ScarcityParams, files_per_class: int) -> PointData:
-    """The point's subset of `files_per_class` files per class and every split renormalized with its statistics."""
+def load_point(
+    manifest: pd.DataFrame, features_dir: Path, settings: ScarcityParams, files_per_class: int
+) -> tuple[SubsetData, list[str]]:
+    """(the point's data: `files_per_class` files per class and every split renormalized with their
+    statistics, with early stopping only the validation budget's files; that budget's files)."""
     subset = scarcity_subsets(manifest, settings.files_per_class, seed=settings.subset_seed)[files_per_class]
-    train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
-    chosen = np.isin(train.file_id, subset)
-    if not chosen.any():
-        raise DataError(f"{features_dir / 'train.npz'}: none of the subset's files; re-run featurize (dvc repro)")
-    stored = Normalizer.from_dict(json.loads((features_dir / "normalizer.json").read_text()))
-    normalizer, train_subset, renormalized = subset_normalization(
-        train, chosen, stored, {"train": train, "val": val, "test": test}
-    )
-    val, val_subset = renormalized["val"], []
-    if settings.early_stopping:
-        val_subset = validation_budget(manifest, files_per_class, settings.subset_seed)
-        val = val.select(np.isin(val.file_id, val_subset))
-        if not len(val):
-            raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
-    return PointData(subset, normalizer, train_subset, renormalized["train"], val, renormalized["test"], val_subset)
+    data = load_subset(features_dir, subset)
+    if not settings.early_stopping:
+        return data, []
+    val_subset = validation_budget(manifest, files_per_class, settings.subset_seed)
+    val = data.val.select(np.isin(data.val.file_id, val_subset))
+    if not len(val):
+        raise DataError(f"{features_dir / 'val.npz'}: none of the validation budget's files; re-run featurize (dvc repro)")
+    return dataclasses.replace(data, val=val), val_subset
 
 
 def point_arms(gan: Arm, ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None, augment: dict[str, Any]) -> list[Arm]:
@@ -139,7 +120,8 @@ def point_arms(gan: Arm, ceiling: tuple[np.ndarray, np.ndarray, list[str]] | Non
 
 
 def point_summary(
-    data: PointData,
+    data: SubsetData,
+    val_subset: list[str],
     gan: Arm,
     ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None,
     settings: ScarcityParams,
@@ -149,9 +131,9 @@ def point_summary(
     class_names = data.train.class_names
     selection: dict[str, Any]
     if settings.early_stopping:
-        per_class = len(data.val_subset) // len(class_names)  # the budget's files per class
+        per_class = len(val_subset) // len(class_names)  # the budget's files per class
         selection = {"early_stopping": True, "patience": classifier.patience, "val_files_per_class": per_class}
-        selection["val_files"] = len(data.val_subset)
+        selection["val_files"] = len(val_subset)
     else:
         selection = {"early_stopping": False, "epochs": classifier.epochs, "kept": "last epoch"}
     if ceiling is not None:
@@ -171,7 +153,7 @@ def point_summary(
 
 def train_gan(
     params: Params,
-    data: PointData,
+    data: SubsetData,
     point: str,
     seed: int,
     tags: dict[str, str],
@@ -207,7 +189,8 @@ def train_gan(
 
 def write_point(
     out_dir: Path,
-    data: PointData,
+    data: SubsetData,
+    val_subset: list[str],
     figure: Any,
     ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None,
     staging: Path,
@@ -218,8 +201,8 @@ def write_point(
     with atomic_directory(out_dir) as tmp:
         (tmp / "subset.txt").write_text("\n".join(data.subset) + "\n")
         write_json_atomic(tmp / "normalizer.json", data.normalizer.to_dict())
-        if data.val_subset:
-            (tmp / "val_subset.txt").write_text("\n".join(data.val_subset) + "\n")
+        if val_subset:
+            (tmp / "val_subset.txt").write_text("\n".join(val_subset) + "\n")
         figure.savefig(tmp / "real_vs_synthetic.png", dpi=80)
         (tmp / "ceiling.txt").write_text("".join(f + "\n" for f in ceiling[2]) if ceiling is not None else "")
         copy_runs(staging, tmp, arms)
@@ -248,7 +231,7 @@ def main(
     if not settings.early_stopping:
         classifier = classifier.model_copy(update={"patience": None})  # fixed epochs, the last epoch kept
     manifest = read_manifest(manifest_path)
-    data = load_point(manifest, features_dir, settings, files_per_class)
+    data, val_subset = load_point(manifest, features_dir, settings, files_per_class)
     point, gan_seed = f"n{files_per_class}-t{trial}", trial if settings.gan_per_trial else 0
     tags = {"synthaug.files_per_class": str(files_per_class), "synthaug.trial": str(trial)}
     gan_config = params.train_generator.models[GENERATOR]
@@ -288,9 +271,9 @@ def main(
     summary = {
         "files_per_class": files_per_class,
         "trial": trial,
-        **point_summary(data, gan, ceiling, settings, classifier),
+        **point_summary(data, val_subset, gan, ceiling, settings, classifier),
         "runs": runs,
     }
-    write_point(out_dir, data, figures["real_vs_synthetic"], ceiling, staging, [arm.name for arm in arms], summary)
+    write_point(out_dir, data, val_subset, figures["real_vs_synthetic"], ceiling, staging, [arm.name for arm in arms], summary)
     write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)
