@@ -30,7 +30,7 @@ import numpy as np
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import describe_classes
-from synthaug.config import load_params
+from synthaug.config import TrainGeneratorParams, load_params
 from synthaug.errors import ConfigError
 from synthaug.evaluation.figures import spectrogram_examples
 from synthaug.generator_snapshots import (
@@ -42,7 +42,7 @@ from synthaug.generator_snapshots import (
 from synthaug.generators.base import Generator
 from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.spectrograms import load_spectrogram_set
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 
 GRID_SAMPLES = 4
 
@@ -86,11 +86,132 @@ def _duration(seconds: float) -> str:
 
 
 @dataclass
-class _Progress:
-    """Which model of the plan is training, and since when (for the time estimates)."""
+class TrainingMonitor:
+    """What the stage does while the models train (fit_models' on_start and on_log): progress lines
+    and a time estimate, every loss record to MLflow (a resumed run's restored ones first), the
+    snapshots the choice reads, and sample grids every `grid_every` steps."""
 
-    index: int = 0
-    started: float = field(default_factory=time.perf_counter)
+    name: str
+    slots: list[ModelSlot]
+    train: SpectrogramSet
+    settings: TrainGeneratorParams
+    checkpoint_root: Path
+    choosing: bool  # keep snapshots for the choice (fidelity_snapshots > 1)
+    index: int = 0  # the model of the plan now training
+    started: float = field(default_factory=time.perf_counter)  # when it began
+    estimated: bool = False
+    logged_until: dict[str, int] = field(default_factory=dict)  # per model: the last step whose record went to MLflow
+    keepers: dict[str, SnapshotKeeper] = field(default_factory=dict)
+    last_grid: dict[str, int] = field(default_factory=dict)
+
+    def n_train(self, slot: ModelSlot) -> int:
+        return int(np.isin(self.train.y, list(slot.labels)).sum())
+
+    def on_start(self, index: int, slot: ModelSlot) -> None:
+        from tqdm.auto import tqdm
+
+        n_slots, name = len(self.slots), self.name
+        # After the second model, whole (grids, logs, checkpoints): the first one also pays one-time
+        # start-up costs (lazy imports, the MLflow store), which can be most of a short training.
+        if index == 2 and n_slots > 2:
+            seconds = time.perf_counter() - self.started
+            tqdm.write(
+                f"train_generator {name}: the second model took {_duration(seconds)} in all; about "
+                f"{_duration(seconds * (n_slots - 2))} for the other {n_slots - 2}"
+            )
+        self.index, self.started = index, time.perf_counter()
+        if n_slots > 1:
+            tqdm.write(
+                f"train_generator {name}: model {index + 1} of {n_slots}, {slot.key} ({self.n_train(slot)} training spectrograms)"
+            )
+
+    def on_log(self, slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
+        import mlflow
+        from tqdm.auto import tqdm
+
+        if len(self.slots) > 1 and not self.estimated:  # once, on the first steps this process measures
+            self.estimated = True
+            later = sum(generator.total_steps(self.n_train(s)) for s in self.slots[self.index + 1 :])
+            steps_left = generator.total_steps(self.n_train(slot)) - step + later
+            tqdm.write(estimate_message(self.name, float(record["seconds_per_step"]), steps_left, len(self.slots) - self.index))
+        # A resumed run first logs the records restored from the checkpoint, so curves are whole.
+        for past in generator.history:
+            if past["step"] > self.logged_until.get(slot.key, 0):
+                mlflow.log_metrics({f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"}, step=int(past["step"]))
+        self.logged_until[slot.key] = step
+        budget = generator.total_steps(self.n_train(slot))
+        if self.choosing:
+            if slot.key not in self.keepers:
+                folder = self.checkpoint_root / slot.key / "snapshots"
+                self.keepers[slot.key] = SnapshotKeeper.for_budget(folder, budget, self.settings.fidelity_snapshots)
+            self.keepers[slot.key].after_log(generator, step)
+        # A grid when a multiple of grid_every was passed since the last one (log and grid periods
+        # need not divide each other); the final grid is logged by the stage.
+        every = self.settings.grid_every
+        if step // every > self.last_grid.get(slot.key, 0) // every and generator.stop_reason is None and step < budget:
+            self.last_grid[slot.key] = step
+            figure = sample_grid(slot, generator, self.train.class_names, f"{self.name} {slot.key}, step {step}")
+            tracking.log_figure(figure, f"samples/{slot.key}/step_{step:06d}.png")
+
+
+def model_metrics(generator: Generator, n_train: int, selection: dict | None) -> dict:
+    """METRICS' entry for one trained model: steps against the budget, why it stopped, final losses, the snapshot choice."""
+    final = {k: float(v) for k, v in generator.history[-1].items() if k != "step"} if generator.history else {}
+    metrics = {
+        "steps": generator.steps_done,
+        "steps_budget": generator.total_steps(n_train),
+        "stopped_by": generator.stop_reason or "steps",
+        "n_train": n_train,
+        **final,
+    }
+    if selection is not None:
+        chosen = {"chosen_step": selection["chosen_step"], "last_step": selection["last_step"]}
+        chosen["curve"] = {str(step): summary for step, summary in selection["curve"].items()}
+        if "ema" in selection:  # the averaging length chosen at the served step
+            chosen["ema"] = selection["ema"]
+        metrics["selection"] = chosen
+    clamped = getattr(generator, "last_clamped_share", None)
+    if clamped is not None:  # DDPM with clip_sample_range: how much the clamp bit on the final grid
+        metrics["sampling_clamped_share"] = clamped
+    return metrics
+
+
+def refuse_idle_ema_candidates(name: str, config: dict, choosing: bool) -> None:
+    if config.get("ema_candidates") and not choosing:
+        raise ConfigError(
+            f"train_generator.models.{name}.ema_candidates: {config['ema_candidates']} are averaging lengths for the "
+            "snapshot choice to pick from, which is off (train_generator.fidelity_snapshots: 1); set "
+            "fidelity_snapshots above 1 or leave ema_candidates empty"
+        )
+
+
+def finish_models(name: str, trained: list, monitor: TrainingMonitor, selections: dict[str, dict]) -> dict[str, dict]:
+    """{model: METRICS entry} of the trained models; tags and says which stopped early, logs each one's final grid."""
+    import mlflow
+
+    metrics = {}
+    for slot, generator in trained:
+        metrics[slot.key] = model_metrics(generator, monitor.n_train(slot), selections.get(slot.key))
+        if generator.stop_reason is not None:
+            mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
+            print(
+                f"train_generator {name} {slot.key}: stopped by {generator.stop_reason} after "
+                f"{generator.steps_done} of {metrics[slot.key]['steps_budget']} steps"
+            )
+        final_grid = sample_grid(slot, generator, monitor.train.class_names, f"{name} {slot.key}, final")
+        tracking.log_figure(final_grid, f"samples/{slot.key}/final.png")
+    return metrics
+
+
+def log_outputs(out_dir: Path, metrics: dict) -> None:
+    """The training time, the final numbers of every model and the saved models, to the active MLflow run."""
+    import mlflow
+
+    mlflow.log_metric("train_seconds", metrics["train_seconds"])
+    final = {key: {k: v for k, v in values.items() if k != "stopped_by"} for key, values in metrics["models"].items()}
+    tracking.log_counts(final, "final")
+    for model_file in [*sorted(out_dir.glob("*.pt")), out_dir / "generators.json"]:
+        tracking.log_file(model_file, "model")
 
 
 def main(
@@ -110,31 +231,19 @@ def main(
     train = load_spectrogram_set(features_dir / "train.npz")
     classes = describe_classes(settings.classes)
     slots = plan_models(name, train.y, train.class_names, settings.classes, settings.minority_tolerance, config)
-    n_learned = sum(len(slot.labels) for slot in slots)
-    label = method_label(name, n_learned)
+    label = method_label(name, sum(len(slot.labels) for slot in slots))
     choosing = settings.fidelity_snapshots > 1
-    if config.get("ema_candidates") and not choosing:
-        raise ConfigError(
-            f"train_generator.models.{name}.ema_candidates: {config['ema_candidates']} are averaging lengths for the "
-            "snapshot choice to pick from, which is off (train_generator.fidelity_snapshots: 1); set "
-            "fidelity_snapshots above 1 or leave ema_candidates empty"
-        )
+    refuse_idle_ema_candidates(name, config, choosing)
     selection = selection_data(features_dir, train, manifest_path, params.audit.seed) if choosing else None
     if selection is not None:
         check_selection_data(selection, slots, features_dir)
     announcement = plan_message(name, slots, classes)
     if announcement is not None:
         print(announcement, flush=True)
-    run_settings = {
-        "generator": name,
-        "config": config,
-        "classes": settings.classes,
-        "minority_tolerance": settings.minority_tolerance,
-        "seed": settings.seed,
-        "fidelity_snapshots": settings.fidelity_snapshots,
-    }
-    checkpoint_root = checkpoint_dir("train_generator", name, run_settings, [features_dir / "train.npz"])
-
+    kept = {"classes", "minority_tolerance", "seed", "fidelity_snapshots"}
+    fingerprint = {"generator": name, "config": config, **settings.model_dump(include=kept)}
+    checkpoint_root = checkpoint_dir("train_generator", name, fingerprint, [features_dir / "train.npz"])
+    monitor = TrainingMonitor(name, slots, train, settings, checkpoint_root, choosing)
     with tracking.stage_run(
         project_root=project_root,
         dataset_name=dataset.name,
@@ -146,73 +255,12 @@ def main(
         inputs=tracking.feature_inputs(features_dir, dataset.name, {"train": train}, splits=("train",)),
     ) as run:
         import mlflow
-        from tqdm.auto import tqdm
 
         if label != name:  # a cgan on one class is no conditional GAN: say so in the UI
+            note = f"{label}: trained on one class only (train_generator.classes: {classes}), so its auxiliary classifier "
             mlflow.set_tag(
-                "mlflow.note.content",
-                f"{label}: trained on one class only (train_generator.classes: "
-                f"{classes}), so its auxiliary classifier has no other class to tell apart; it is an "
-                "unconditional progressive GAN.",
+                "mlflow.note.content", note + "has no other class to tell apart; it is an unconditional progressive GAN."
             )
-
-        def steps_of(slot: ModelSlot, generator: Generator) -> int:
-            return generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
-
-        current = _Progress()
-        estimated: list[bool] = []
-
-        def on_start(index: int, slot: ModelSlot) -> None:
-            # After the second model, whole (grids, logs, checkpoints): the first one also pays one-time
-            # start-up costs (lazy imports, the MLflow store), which can be most of a short training.
-            if index == 2 and len(slots) > 2:
-                seconds = time.perf_counter() - current.started
-                tqdm.write(
-                    f"train_generator {name}: the second model took {_duration(seconds)} in all; about "
-                    f"{_duration(seconds * (len(slots) - 2))} for the other {len(slots) - 2}"
-                )
-            current.index, current.started = index, time.perf_counter()
-            if len(slots) > 1:
-                n_train = int(np.isin(train.y, list(slot.labels)).sum())
-                tqdm.write(
-                    f"train_generator {name}: model {index + 1} of {len(slots)}, {slot.key} ({n_train} training spectrograms)"
-                )
-
-        logged_until: dict[str, int] = {}  # per model: the last step whose record went to MLflow
-        keepers: dict[str, SnapshotKeeper] = {}
-        last_grid: dict[str, int] = {}
-
-        def on_log(slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
-            if len(slots) > 1 and not estimated:  # once, on the first steps this process measures
-                estimated.append(True)
-                steps_left = steps_of(slot, generator) - step + sum(steps_of(s, generator) for s in slots[current.index + 1 :])
-                tqdm.write(estimate_message(name, float(record["seconds_per_step"]), steps_left, len(slots) - current.index))
-            # A resumed run first logs the records restored from the checkpoint, so curves are whole.
-            for past in generator.history:
-                if past["step"] > logged_until.get(slot.key, 0):
-                    mlflow.log_metrics(
-                        {f"{slot.key}.{k}": float(v) for k, v in past.items() if k != "step"}, step=int(past["step"])
-                    )
-            logged_until[slot.key] = step
-            if choosing:
-                if slot.key not in keepers:
-                    keepers[slot.key] = SnapshotKeeper.for_budget(
-                        checkpoint_root / slot.key / "snapshots", steps_of(slot, generator), settings.fidelity_snapshots
-                    )
-                keepers[slot.key].after_log(generator, step)
-            # A grid when a multiple of grid_every was passed since the last one (log and grid periods
-            # need not divide each other); the final grid is logged below.
-            if (
-                step // settings.grid_every > last_grid.get(slot.key, 0) // settings.grid_every
-                and generator.stop_reason is None
-                and step < generator.total_steps(int(np.isin(train.y, list(slot.labels)).sum()))
-            ):
-                last_grid[slot.key] = step
-                title = f"{name} {slot.key}, step {step}"
-                tracking.log_figure(
-                    sample_grid(slot, generator, train.class_names, title), f"samples/{slot.key}/step_{step:06d}.png"
-                )
-
         if any(checkpoint_root.rglob("*.pt")):
             print(f"train_generator {name}: resuming from the checkpoints in {checkpoint_root}")
         started = time.perf_counter()
@@ -227,62 +275,24 @@ def main(
             seed=settings.seed,
             checkpoint_root=checkpoint_root,
             device=settings.device,
-            on_log=on_log,
-            on_start=on_start,
+            on_log=monitor.on_log,
+            on_start=monitor.on_start,
             checkpoint_every=settings.checkpoint_every,
             log_every=settings.log_every,
         )
-        seconds = time.perf_counter() - started
-
-        metrics: dict = {"train_seconds": seconds, "models": {}}
+        metrics: dict = {"train_seconds": time.perf_counter() - started, "models": {}}
         selections: dict[str, dict] = {}
         if selection is not None:
             started = time.perf_counter()
-            trained, selections = serve_chosen(name, trained, keepers, selection, params.audit, device=settings.device)
+            trained, selections = serve_chosen(name, trained, monitor.keepers, selection, params.audit, device=settings.device)
             metrics["selection_seconds"] = time.perf_counter() - started
-        for slot, generator in trained:
-            n_train = int(np.isin(train.y, list(slot.labels)).sum())
-            final = {k: float(v) for k, v in generator.history[-1].items() if k != "step"} if generator.history else {}
-            metrics["models"][slot.key] = {
-                "steps": generator.steps_done,
-                "steps_budget": generator.total_steps(n_train),
-                "stopped_by": generator.stop_reason or "steps",
-                "n_train": n_train,
-                **final,
-            }
-            if slot.key in selections:
-                report = selections[slot.key]
-                metrics["models"][slot.key]["selection"] = {
-                    "chosen_step": report["chosen_step"],
-                    "last_step": report["last_step"],
-                    "curve": {str(step): summary for step, summary in report["curve"].items()},
-                }
-                if "ema" in report:  # the averaging length chosen at the served step
-                    metrics["models"][slot.key]["selection"]["ema"] = report["ema"]
-            if generator.stop_reason is not None:
-                mlflow.set_tag("synthaug.stopped_by", generator.stop_reason)
-                print(
-                    f"train_generator {name} {slot.key}: stopped by {generator.stop_reason} after "
-                    f"{generator.steps_done} of {generator.total_steps(n_train)} steps"
-                )
-            tracking.log_figure(
-                sample_grid(slot, generator, train.class_names, f"{name} {slot.key}, final"), f"samples/{slot.key}/final.png"
-            )
-            clamped = getattr(generator, "last_clamped_share", None)
-            if clamped is not None:  # DDPM with clip_sample_range: how much the clamp bit on the final grid
-                metrics["models"][slot.key]["sampling_clamped_share"] = clamped
+        metrics["models"] = finish_models(name, trained, monitor, selections)
         with atomic_directory(out_dir) as tmp:
             save_models(
                 tmp, name, trained, train.class_names, mlflow_run_id=run.info.run_id, classes=settings.classes, seed=settings.seed
             )
         write_json_atomic(metrics_path, metrics)
-        mlflow.log_metric("train_seconds", seconds)
-        tracking.log_counts(
-            {key: {k: v for k, v in values.items() if k != "stopped_by"} for key, values in metrics["models"].items()}, "final"
-        )
-        for model_file in sorted(out_dir.glob("*.pt")):
-            tracking.log_file(model_file, "model")
-        tracking.log_file(out_dir / "generators.json", "model")
+        log_outputs(out_dir, metrics)
     # Training finished and its outputs are written: the checkpoints have served their purpose.
     shutil.rmtree(checkpoint_root, ignore_errors=True)
-    print(f"train_generator {name}: {len(trained)} model(s) in {seconds:.0f} s -> {out_dir}")
+    print(f"train_generator {name}: {len(trained)} model(s) in {metrics['train_seconds']:.0f} s -> {out_dir}")
