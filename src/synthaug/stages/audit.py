@@ -224,39 +224,39 @@ def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.0%}"
 
 
-def main(
-    params_path: Path,
-    features_dir: Path,
-    classifiers_dir: Path,
-    synthetic_dir: Path,
-    out_dir: Path,
-    metrics_path: Path,
-    project_root: Path = Path("."),
-    manifest_path: Path | None = None,
-) -> None:
-    params = load_params(params_path)
-    settings = params.audit
-    train, val = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val"))
-    models = [
-        load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds
-    ]
-    val_groups = file_groups(val.file_id, manifest_path)
-    train_groups = file_groups(train.file_id, manifest_path)
+class Embedder:
+    """The audit's views of spectrograms: the baseline classifier's embedding, a random projection of
+    the log-mel, and per-band statistics."""
 
-    def embed(x: np.ndarray) -> dict[str, np.ndarray]:
+    def __init__(self, model, settings: AuditParams) -> None:
+        self.model, self.settings = model, settings
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return {
-            "classifier": predict_embeddings(models[0], x),
-            "log_mel": random_projection(x, dim=settings.projection_dim, seed=settings.seed),
+            "classifier": predict_embeddings(self.model, x),
+            "log_mel": random_projection(x, dim=self.settings.projection_dim, seed=self.settings.seed),
             "band_statistics": band_statistics(x),
         }
 
-    real_views = {"train": embed(train.x), "val": embed(val.x)}
+
+def score_synthetic_sets(
+    names: list[str],
+    synthetic_dir: Path,
+    embed: Embedder,
+    models: list,
+    train: SpectrogramSet,
+    val: SpectrogramSet,
+    real_views: dict[str, dict[str, np.ndarray]],
+    train_groups: np.ndarray,
+    settings: AuditParams,
+) -> tuple[dict, dict, dict]:
+    """Each generator's synthetic set embedded and scored per sample: (views, labels, {name: (metadata, scores, copy figure)})."""
     synthetic_views, synthetic_y, per_set = {}, {}, {}
-    for name in params.train_generator.models:
+    for name in names:
         synthetic = load_spectrogram_set(synthetic_dir / name / "synthetic.npz")
         views = embed(synthetic.x)
         # Per-sample scores feed curation, not the fidelity verdict, so they use all of validation even when
-        # the audit's two-sample rows below are scored on the reporting half only.
+        # the audit's two-sample rows are scored on the reporting half only.
         scores = class_sample_scores(
             views["classifier"],
             synthetic.y,
@@ -275,7 +275,59 @@ def main(
         )
         synthetic_views[name], synthetic_y[name] = views, synthetic.y
         per_set[name] = (synthetic.metadata, scores, figure)  # the spectrograms themselves are not kept
+    return synthetic_views, synthetic_y, per_set
 
+
+def print_summaries(results: dict, reference: dict, metrics: dict) -> None:
+    """One line per generator and class: its headline scores, the real validation data's in brackets."""
+    for name, by_class in results.items():
+        for cls, by_view in by_class.items():
+            c, r = by_view["classifier"], reference[cls]["classifier"]
+            print(
+                f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
+                f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}; "
+                f"group permutation p {metrics[name][cls]['two_sample_p_value']:.3g}), "
+                f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
+                f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
+                f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})"
+            )
+
+
+def write_audit(out_dir: Path, per_set: dict, documents: dict[str, dict]) -> None:
+    """OUT_DIR/<generator>/: audit.json, scores.npz and the nearest-neighbour figure, written whole or not at all."""
+    with atomic_directory(out_dir) as tmp:
+        for name, (_metadata, scores, figure) in per_set.items():
+            (tmp / name).mkdir()
+            write_json_atomic(tmp / name / "audit.json", documents[name])
+            np.savez(tmp / name / "scores.npz", **scores)
+            if figure is not None:
+                figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)
+
+
+def main(
+    params_path: Path,
+    features_dir: Path,
+    classifiers_dir: Path,
+    synthetic_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    project_root: Path = Path("."),
+    manifest_path: Path | None = None,
+) -> None:
+    params = load_params(params_path)
+    settings = params.audit
+    train, val = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val"))
+    models = [
+        load_classifier(classifiers_dir / "baseline" / f"seed{seed}" / "model.pt")[0] for seed in params.train_classifier.seeds
+    ]
+    val_groups = file_groups(val.file_id, manifest_path)
+    train_groups = file_groups(train.file_id, manifest_path)
+    embed = Embedder(models[0], settings)
+    real_views = {"train": embed(train.x), "val": embed(val.x)}
+    names = list(params.train_generator.models)
+    synthetic_views, synthetic_y, per_set = score_synthetic_sets(
+        names, synthetic_dir, embed, models, train, val, real_views, train_groups, settings
+    )
     reporting = reporting_rows(val_groups, params)
     halved = not bool(reporting.all())
     reporting_views = {"train": real_views["train"], "val": {view: x[reporting] for view, x in real_views["val"].items()}}
@@ -300,42 +352,28 @@ def main(
         settings,
         train_groups,
     )
-    tests_of = lambda name: {cls: by_set.get(name, {}) for cls, by_set in permutation.items()}  # noqa: E731
-    metrics = {name: headline(by_class, tests_of(name)) for name, by_class in results.items()} | {
-        REFERENCE: headline(reference, tests_of(REFERENCE))
-    }
-    for name, by_class in results.items():
-        for cls, by_view in by_class.items():
-            c, r = by_view["classifier"], reference[cls]["classifier"]
-            print(
-                f"audit {name} {cls} (real validation in brackets): strongest two-sample AUROC "
-                f"{metrics[name][cls]['two_sample_auroc_strongest']:.2f} ({metrics[REFERENCE][cls]['two_sample_auroc_strongest']:.2f}; "
-                f"group permutation p {metrics[name][cls]['two_sample_p_value']:.3g}), "
-                f"kNN {c['two_sample_auroc_knn_val']:.2f} ({r['two_sample_auroc_knn_val']:.2f}), KID {c['kid_val']:.3g} "
-                f"({r['kid_val']:.3g}), precision {c['precision']:.2f} ({r['precision']:.2f}), coverage {c['coverage']:.2f} "
-                f"({r['coverage']:.2f}), copies {_percent(c['memorization_rate'])} ({_percent(r['memorization_rate'])})"
-            )
 
-    with atomic_directory(out_dir) as tmp:
-        for name, (_metadata, scores, figure) in per_set.items():
-            (tmp / name).mkdir()
-            write_json_atomic(
-                tmp / name / "audit.json",
-                {
-                    "generator": name,
-                    "views": list(VIEWS),
-                    "settings": settings.model_dump(),
-                    "validation": validation,
-                    "classes": results[name],
-                    "reference": {cls: reference[cls] for cls in results[name]},
-                    # The strongest two-sample AUROC at the first split, with its group permutation p-value.
-                    "permutation_tests": {cls: tests_of(name).get(cls, {}) for cls in results[name]},
-                    "reference_permutation_tests": {cls: tests_of(REFERENCE).get(cls, {}) for cls in results[name]},
-                },
-            )
-            np.savez(tmp / name / "scores.npz", **scores)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
-            if figure is not None:
-                figure.savefig(tmp / name / "nearest_neighbours.png", dpi=80)
+    def tests_of(name: str) -> dict:
+        return {cls: by_set.get(name, {}) for cls, by_set in permutation.items()}
+
+    metrics = {name: headline(by_class, tests_of(name)) for name, by_class in results.items()}
+    metrics[REFERENCE] = headline(reference, tests_of(REFERENCE))
+    print_summaries(results, reference, metrics)
+    documents = {
+        name: {
+            "generator": name,
+            "views": list(VIEWS),
+            "settings": settings.model_dump(),
+            "validation": validation,
+            "classes": results[name],
+            "reference": {cls: reference[cls] for cls in results[name]},
+            # The strongest two-sample AUROC at the first split, with its group permutation p-value.
+            "permutation_tests": {cls: tests_of(name).get(cls, {}) for cls in results[name]},
+            "reference_permutation_tests": {cls: tests_of(REFERENCE).get(cls, {}) for cls in results[name]},
+        }
+        for name in per_set
+    }
+    write_audit(out_dir, per_set, documents)
     write_json_atomic(metrics_path, metrics)
     for name, (metadata, _scores, _figure) in per_set.items():
         own = {"audit": metrics[name], "audit_reference": {cls: metrics[REFERENCE][cls] for cls in metrics[name]}}
