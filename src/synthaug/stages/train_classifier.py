@@ -25,12 +25,60 @@ import numpy as np
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
-from synthaug.config import load_params
+from synthaug.config import CurationParams, TrainClassifierParams, load_params
 from synthaug.curation import CURATION_BOUNDS, keep_mask
 from synthaug.errors import ConfigError
 from synthaug.evaluation.run_folder import seed_summary
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
-from synthaug.spectrograms import load_spectrogram_set
+from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
+
+
+def classic_settings(settings: TrainClassifierParams) -> TrainClassifierParams:
+    """The "+ classic augmentation" method's settings: the real data alone, augmented with `classic_augmentation`."""
+    if not settings.classic_augmentation:
+        raise ConfigError(
+            "train_classifier.classic_augmentation is empty, so the train_classic stage would repeat the baseline; "
+            "give it an augmentation, e.g. {mixup: {alpha: 0.2}, time_mask: {n_masks: 2, max_width: 8}}"
+        )
+    return settings.model_copy(update={"augment": settings.classic_augmentation})
+
+
+def curated_synthetic(
+    name: str, synthetic_path: Path, curation: CurationParams, audit_dir: Path | None
+) -> tuple[SpectrogramSet, dict]:
+    """(the synthetic set, with the samples curation drops removed when it is on; what curation did, {} when off)."""
+    synthetic = load_spectrogram_set(synthetic_path)
+    if not (curation.enabled and audit_dir is not None):
+        return synthetic, {}
+    keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), curation.model_dump(include=set(CURATION_BOUNDS)))
+    done = {
+        "curation": curation.model_dump(),
+        "curation_dropped": int((~keep).sum()),
+        "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0,
+    }
+    print(f"train_classifier {name}: curation drops {done['curation_dropped']} of {len(keep)} synthetic samples")
+    return synthetic.select(keep), done
+
+
+def print_seed(name: str, run: dict) -> None:
+    test_file = run["test"]["file"]
+    print(
+        f"train_classifier {name} seed {run['seed']}: test macro F1 {test_file['macro_f1']:.3f}, "
+        f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})"
+    )
+
+
+def print_summary(name: str, summary: dict, n_seeds: int, out_dir: Path) -> None:
+    from synthaug.evaluation.formatting import mean_std
+
+    test_file = summary["test"]["file"]
+
+    def over_seeds(metric: str) -> str:  # no "± 0.000" for one seed
+        return mean_std({"mean": test_file[f"{metric}_mean"], "std": test_file[f"{metric}_std"], "n": n_seeds})
+
+    print(
+        f"train_classifier {name}: {n_seeds} seed(s), test macro F1 {over_seeds('macro_f1')}, AUROC {over_seeds('auroc')} -> {out_dir}"
+    )
 
 
 def main(
@@ -49,59 +97,35 @@ def main(
     dataset, settings = params.dataset, params.train_classifier
     settings.refuse_utility_selection("the train_classifier stage")
     if classic:  # the "+ classic augmentation" method: the real data alone, augmented
-        if not settings.classic_augmentation:
-            raise ConfigError(
-                "train_classifier.classic_augmentation is empty, so the train_classic stage would repeat the baseline; "
-                "give it an augmentation, e.g. {mixup: {alpha: 0.2}, time_mask: {n_masks: 2, max_width: 8}}"
-            )
-        settings = settings.model_copy(update={"augment": settings.classic_augmentation})
+        settings = classic_settings(settings)
     train, val, test = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val", "test"))
     normalizer = json.loads((features_dir / "normalizer.json").read_text())
     train_x, train_y = train.x, train.y
     tags: dict[str, str] = {"synthaug.synthetic_set": "none"}
     curation: dict = {}
     inputs = tracking.feature_inputs(features_dir, dataset.name, {"train": train, "val": val, "test": test})
+    input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")]
     if synthetic_path is not None:
-        synthetic = load_spectrogram_set(synthetic_path)
+        synthetic, curation = curated_synthetic(name, synthetic_path, params.curation, audit_dir)
         inputs.append(tracking.DataInput.from_file(synthetic_path, f"{dataset.name}-synthetic-{name}", "training", synthetic))
-        if params.curation.enabled and audit_dir is not None:
-            keep = keep_mask(dict(np.load(audit_dir / "scores.npz")), params.curation.model_dump(include=set(CURATION_BOUNDS)))
-            curation = {
-                "curation": params.curation.model_dump(),
-                "curation_dropped": int((~keep).sum()),
-                "curation_dropped_share": float((~keep).mean()) if len(keep) else 0.0,
-            }
-            print(f"train_classifier {name}: curation drops {curation['curation_dropped']} of {len(keep)} synthetic samples")
-            synthetic = synthetic.select(keep)
         train_x, train_y = np.concatenate([train_x, synthetic.x]), np.concatenate([train_y, synthetic.y])
         tags = {
             "synthaug.synthetic_set": str(synthetic_path),
             "synthaug.generator_run_id": synthetic.metadata.get("generator_run_id", ""),
             "synthaug.curated": str(bool(curation)).lower(),
         }
+        input_files.append(synthetic_path)
+    if curation and audit_dir is not None:  # the curation bounds change the training data, so they belong in the fingerprint
+        input_files.append(audit_dir / "scores.npz")
     data = ClassifierData(
         train_x, train_y, val, test, channel_std=np.asarray(normalizer["std"]), n_synthetic=len(train_y) - len(train.y)
     )
     context = RunContext(
         project_root, dataset.name, dataset.protocol, "train_classifier", tags=tags, params=curation, inputs=inputs
     )
-    input_files = [features_dir / f"{split}.npz" for split in ("train", "val", "test")] + (
-        [synthetic_path] if synthetic_path else []
-    )
-    if curation and audit_dir is not None:  # the curation bounds change the training data, so they belong in the fingerprint
-        input_files.append(audit_dir / "scores.npz")
-
     # The fingerprint leaves out the seed list, so adding a seed keeps the finished ones.
     fingerprint = {**settings.model_dump(exclude={"seeds"}), **curation}
     staged = {seed: checkpoint_dir("train_classifier", f"{name}/seed{seed}", fingerprint, input_files) for seed in settings.seeds}
-
-    def report(run: dict) -> None:
-        test_file = run["test"]["file"]
-        print(
-            f"train_classifier {name} seed {run['seed']}: test macro F1 {test_file['macro_f1']:.3f}, "
-            f"AUROC {test_file['auroc']:.3f}, accuracy {test_file['accuracy']:.3f} (best epoch {run['best_epoch']})"
-        )
-
     runs = run_seeds(
         name,
         settings.seeds,
@@ -111,9 +135,8 @@ def main(
         {s: staging / "epochs" for s, staging in staged.items()},
         context,
         workers=settings.workers,
-        on_run=report,
+        on_run=lambda run: print_seed(name, run),
     )
-
     summary = {**seed_summary(runs), **{k: v for k, v in curation.items() if k != "curation"}}
     with atomic_directory(out_dir) as tmp:
         for seed, staging in staged.items():
@@ -124,13 +147,4 @@ def main(
     write_text_atomic(plots_dir / "learning_curve.csv", first.read_text())
     for staging in staged.values():
         shutil.rmtree(staging, ignore_errors=True)
-    test_file = summary["test"]["file"]
-    from synthaug.evaluation.formatting import mean_std
-
-    def over_seeds(metric: str) -> str:  # no "± 0.000" for one seed
-        return mean_std({"mean": test_file[f"{metric}_mean"], "std": test_file[f"{metric}_std"], "n": len(runs)})
-
-    print(
-        f"train_classifier {name}: {len(runs)} seed(s), test macro F1 {over_seeds('macro_f1')}, "
-        f"AUROC {over_seeds('auroc')} -> {out_dir}"
-    )
+    print_summary(name, summary, len(runs), out_dir)
