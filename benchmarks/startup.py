@@ -1,8 +1,8 @@
 """Start-up time: from process start to the first line of a stage's real work, and `synthaug --help`.
 
-A stage's real work begins when its `main()` runs, so the time before it is that of a fresh
-interpreter that imports the CLI and the stage module (what `synthaug STAGE ...` does before
-calling `main`). Each command runs in a fresh process, --repeat times, and the best round is kept:
+A stage's real work begins when its `main()` runs, so the time before it is that of
+`synthaug STAGE --help`: a fresh interpreter that builds the CLI's parser for that stage, which
+imports the stage module and nothing of the other stages (the commands of synthaug.cli.COMMANDS). Each command runs in a fresh process, --repeat times, and the best round is kept:
 on a shared machine other load only ever slows a round down. `-X importtime` of the same import
 says which heavy packages each stage pulls in. See benchmarks/README.md, "Start-up".
 """
@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from synthaug.stages import STAGES
+from synthaug.cli import COMMANDS
+
+STAGE_COMMANDS = {name: module for name, module in COMMANDS.items() if module.startswith("synthaug.stages.")}
 
 # Packages worth naming when a stage imports them: each costs seconds on a two-core machine.
 HEAVY = ("torch", "torchaudio", "diffusers", "mlflow", "optuna", "matplotlib", "sklearn", "scipy", "pandas")
@@ -66,15 +68,17 @@ def main() -> None:
     help_s = best_wall_time([synthaug_bin, "--help"], args.repeat, root)
     figures["synthaug --help"] = {"seconds": help_s}
     print(f"{'synthaug --help':<28} {help_s:6.2f} s")
-    for stage in STAGES:
-        module = f"synthaug.stages.{stage}"
-        seconds = best_wall_time([sys.executable, "-c", f"import synthaug.cli, {module}"], args.repeat, root)
+    for stage, module in STAGE_COMMANDS.items():
+        # `synthaug STAGE --help`: the process up to the stage's parser, its module imported (what every
+        # run of the stage pays before main() starts).
+        seconds = best_wall_time([synthaug_bin, stage, "--help"], args.repeat, root)
         # Every stage's main() first loads and validates params.yaml: include it as start-up too.
         with_params = best_wall_time(
             [
                 sys.executable,
                 "-c",
-                f"import synthaug.cli, {module}; from synthaug.config import load_params; load_params('params.yaml')",
+                f"import synthaug.cli as cli; cli.build_parser([{stage!r}]); "
+                "from synthaug.config import load_params; load_params('params.yaml')",
             ],
             args.repeat,
             root,

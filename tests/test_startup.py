@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from synthaug.stages import STAGES
+from synthaug.cli import COMMANDS
 
 DEFERRED = ("diffusers", "mlflow", "optuna")
 
@@ -28,7 +28,7 @@ def modules_after_import(*modules: str) -> set[str]:
 @pytest.mark.slow  # imports torch and every stage in a fresh interpreter: 5-14 s
 def test_stage_modules_defer_diffusers_mlflow_and_optuna():
     # All stages in one interpreter (one torch import, not fourteen): none of them may bring these in.
-    others = [f"synthaug.stages.{stage}" for stage in STAGES if stage != "tune"]
+    others = [module for module in COMMANDS.values() if module != "synthaug.stages.tune"]
     loaded = modules_after_import("synthaug.cli", *others)
     assert not loaded & set(DEFERRED), f"a stage module imports {sorted(loaded & set(DEFERRED))} at start-up"
     loaded = modules_after_import("synthaug.cli", "synthaug.stages.tune")

@@ -26,6 +26,7 @@ reference row is shared by all generators.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from pathlib import Path
@@ -35,6 +36,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from synthaug.classifiers.saved import load_classifier
+from synthaug.cli_arguments import add_params
 from synthaug.config import AuditParams, Params, load_params
 from synthaug.datasets.manifest import file_groups
 from synthaug.evaluation.fidelity import (
@@ -397,3 +399,24 @@ def log_to_generator_run(project_root: Path, run_id: str, metrics: dict, folder:
     for file_name in ("audit.json", "nearest_neighbours.png"):
         if (folder / file_name).is_file():
             client.log_artifact(run_id, str(folder / file_name), "audit")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug audit` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("classifiers", type=Path, help="folder of trained classifiers (the baseline's are used)")
+    parser.add_argument("synthetic", type=Path, help="folder of synthetic sets, e.g. outputs/synthetic")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/audit")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (validation file -> group)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug audit`: main with the parsed arguments."""
+    main(args.params, args.features, args.classifiers, args.synthetic, args.out_dir, args.metrics, manifest_path=args.manifest)

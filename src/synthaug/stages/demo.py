@@ -1,13 +1,15 @@
 """demo: write the built-in demo data sets into data/ when it holds no files yet.
 
-Reads params `demo`; writes DATA_DIR/demo/<kind>/ (audio + metadata.csv) for every demo kind.
+Reads params `demo`. Writes DATA_DIR/demo/<kind>/ (audio + metadata.csv) for every demo kind.
 Data already in DATA_DIR is never touched: the command says so and exits.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets.demo import DEMO_KINDS, write_demo
 
@@ -28,3 +30,15 @@ def main(params_path: Path, data_dir: Path, force: bool = False) -> bool:
         metadata = write_demo(kind, data_dir / "demo" / kind, seed=demo.seed, **options)
         print(f"demo: wrote the {kind} demo set -> {metadata.parent}")
     return True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug demo` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("data_dir", type=Path, nargs="?", default=Path("data"), help="data folder (default: data)")
+    parser.add_argument("--force", action="store_true", help="write the demo sets even if DATA_DIR holds files")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug demo`: main with the parsed arguments."""
+    main(args.params, args.data_dir, force=args.force)

@@ -16,6 +16,7 @@ the whole validation split: every validation score stays somewhat optimistic; te
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from synthaug import tracking
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets.manifest import file_groups
 from synthaug.errors import ConfigError, DataError
@@ -236,3 +238,24 @@ def _ensemble_run(
                 mlflow.log_metrics({f"{split}_{level}_{k}": float(v) for k, v in values.items() if v == v})
         tracking.log_file(run_dir / "evaluation.json", "evaluation")
     return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug ensemble` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("classifiers", type=Path, help="folder of trained classifiers, e.g. outputs/classifiers")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/ensemble")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="manifest CSV written by prepare (validation file -> group, the unit of the weights' "
+        "validation halves); without it each file is its own group",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug ensemble`: main with the parsed arguments."""
+    main(args.params, args.classifiers, args.features, args.out_dir, args.metrics, manifest_path=args.manifest)

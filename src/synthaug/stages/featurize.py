@@ -1,13 +1,14 @@
 """featurize: manifest -> normalized log-mel spectrogram sets, one per split.
 
-Reads params `dataset.name`, `dataset.root` and `featurize`; reads MANIFEST and the audio it lists;
-writes OUT_DIR/{train,val,test}.npz (`synthaug.spectrograms.SpectrogramSet` schema), OUT_DIR/normalizer.json (per-mel-channel
+Reads params `dataset.name`, `dataset.root` and `featurize`; reads MANIFEST and the audio it lists.
+Writes OUT_DIR/{train,val,test}.npz (`synthaug.spectrograms.SpectrogramSet` schema), OUT_DIR/normalizer.json (per-mel-channel
 mean and std fitted on train only) and OUT_DIR/report.json (skipped files), and counts to METRICS.
 Logs one MLflow run with example spectrograms per class.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from synthaug import tracking
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets.manifest import SPLITS, read_manifest
 from synthaug.errors import DataError
@@ -95,3 +97,16 @@ def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Pa
     skipped = f", {len(extraction.bad_files)} skipped (see {out_dir / 'report.json'})" if extraction.bad_files else ""
     print(f"featurize: {len(extraction.x)} spectrograms {tuple(metrics['shape'])}{skipped} -> {out_dir}")
     return out_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug featurize` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/features")
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/featurize.json"), help="metrics JSON to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug featurize`: main with the parsed arguments."""
+    main(args.params, args.manifest, args.out_dir, args.metrics)

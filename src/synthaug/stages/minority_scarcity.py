@@ -28,6 +28,7 @@ under checkpoints/minority_scarcity/, so a killed point resumes where it stopped
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import learned_classes, synthetic_counts
 from synthaug.classifier_runs import RunContext
+from synthaug.cli_arguments import add_params
 from synthaug.config import Params, load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import held_back_files, minority_subsets
@@ -179,3 +181,23 @@ def main(
         write_json_atomic(tmp / "point.json", summary)
     write_json_atomic(metrics_path, {arm: run["test"]["file"] for arm, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug minority_scarcity` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument(
+        "fraction", type=float, help="share of the minority's training groups, one of minority_scarcity.fractions"
+    )
+    parser.add_argument(
+        "trial", type=int, help="trial number, one of minority_scarcity.trials (draws the subset, seeds the models)"
+    )
+    parser.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/minority_scarcity/f0.25-t0")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug minority_scarcity`: main with the parsed arguments."""
+    main(args.fraction, args.trial, args.params, args.manifest, args.features, args.out_dir, args.metrics)

@@ -1,7 +1,7 @@
 """prepare: raw audio + metadata -> one manifest with grouped, stratified splits.
 
 Reads params `dataset`, `prepare` and `featurize.sample_rate`/`featurize.f_max` (for the data
-report's upsampling check); reads the data set under `dataset.root`; writes OUT_DIR/manifest.csv,
+report's upsampling check); reads the data set under `dataset.root`. Writes OUT_DIR/manifest.csv,
 OUT_DIR/report.json (what the adapter excluded and why) and OUT_DIR/data_report.json (per class
 and split: files, groups, durations, native sample rates and channels, and warnings with their
 fixes; also printed as a table), and the counts per class and split to METRICS (JSON for `dvc
@@ -11,12 +11,14 @@ missing, or when files would be upsampled and `prepare.allow_upsampling` is fals
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from synthaug import tracking
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets import load_dataset
 from synthaug.datasets.data_report import Thresholds, build_data_report, format_table, too_many_missing
@@ -139,3 +141,15 @@ def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Pat
         f"{len(data_report.warnings)} warnings -> {out_dir / 'manifest.csv'}, {out_dir / 'data_report.json'}"
     )
     return out_dir / "manifest.csv"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug prepare` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/prepare")
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/prepare.json"), help="metrics JSON to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug prepare`: main with the parsed arguments."""
+    main(args.params, args.out_dir, args.metrics)

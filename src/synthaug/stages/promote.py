@@ -2,14 +2,17 @@
 
 Reads params `dataset`, `registry` and data.dvc (the current data version); with a champion of
 another data version, also outputs/prepare/manifest.csv and the validation audio it lists, to
-compare both on the same split. See synthaug.registry.promotion for the rule.
+compare both on the same split. Writes the aliases (`champion`, the old one `previous`) and the
+reasons as tags in the registry. See synthaug.registry.promotion for the rule.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from synthaug import tracking
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.registry import promotion
 from synthaug.registry.versions import model_name
@@ -54,3 +57,21 @@ def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, proje
                 + (f" (previous: version {decision.champion_version})" if decision.champion_version else "")
             )
     return decision
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug promote` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument(
+        "manifest",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/prepare/manifest.csv"),
+        help="manifest, for re-evaluating an older champion (default: outputs/prepare/manifest.csv)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the decision, change nothing")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug promote`: main with the parsed arguments."""
+    main(args.params, args.manifest, dry_run=args.dry_run)

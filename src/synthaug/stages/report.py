@@ -17,6 +17,7 @@ the key numbers to METRICS (for `dvc metrics show` and `dvc exp show`) and PLOTS
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import shutil
@@ -27,6 +28,7 @@ import pandas as pd
 
 from synthaug import protocols, tracking
 from synthaug.class_plan import learned_classes
+from synthaug.cli_arguments import add_params
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import group_mapping
 from synthaug.errors import SynthaugError
@@ -456,3 +458,45 @@ def _log_summary_run(
         client = mlflow.MlflowClient()
         for run_id in summarized:
             client.set_tag(run_id, "synthaug.summary_run_id", run.info.run_id)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug report` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("classifiers", type=Path, help="folder of trained classifiers, e.g. outputs/classifiers")
+    parser.add_argument("ensemble", type=Path, help="folder written by the ensemble stage")
+    parser.add_argument("scarcity", type=Path, help="folder of the scarcity sweep's points, e.g. outputs/scarcity")
+    parser.add_argument("audit", type=Path, help="folder written by the audit stage, e.g. outputs/audit")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. reports")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for the dvc plots CSVs")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help="manifest CSV written by prepare, e.g. outputs/prepare/manifest.csv (test file -> group)",
+    )
+    parser.add_argument(
+        "--minority-scarcity",
+        type=Path,
+        default=None,
+        help="folder of the medical scarcity sweep's points, e.g. outputs/minority_scarcity (read when minority_scarcity.fractions is set)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug report`: main with the parsed arguments."""
+    main(
+        args.params,
+        args.features,
+        args.classifiers,
+        args.ensemble,
+        args.scarcity,
+        args.audit,
+        args.out_dir,
+        args.metrics,
+        args.plots,
+        manifest_path=args.manifest,
+        minority_scarcity_dir=args.minority_scarcity,
+    )

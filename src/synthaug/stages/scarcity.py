@@ -5,7 +5,7 @@ batch_size), `train_classifier` and `scarcity`; reads MANIFEST (for the nested s
 `scarcity_subsets`) and FEATURES/{train,val,test}.npz. As the industrial study does, it trains the
 conditional GAN on exactly the subset's training clips (seed T; seed 0 for every trial when
 `scarcity.gan_per_trial` is false, the study's single GAN per level for Pucks), draws `synthesize.n_per_class`
-synthetic spectrograms per class, and trains four classifiers with seed T on that same real subset:
+synthetic spectrograms per class, and trains these classifiers with seed T on that same real subset:
 
 - baseline: the real subset alone;
 - baseline_classic: the real subset with classic augmentation (`scarcity.augment`);
@@ -35,6 +35,7 @@ progress waits under checkpoints/scarcity/, so a killed point resumes where it s
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import shutil
 from pathlib import Path
@@ -46,6 +47,7 @@ import pandas as pd
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import RunContext
+from synthaug.cli_arguments import add_params
 from synthaug.config import Params, ScarcityParams, TrainClassifierParams, load_params
 from synthaug.datasets.manifest import read_manifest
 from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
@@ -277,3 +279,19 @@ def main(
     write_point(out_dir, data, val_subset, figures["real_vs_synthetic"], ceiling, staging, [arm.name for arm in arms], summary)
     write_json_atomic(metrics_path, {variant: run["test"]["file"] for variant, run in runs.items()})
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug scarcity` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("files_per_class", type=int, help="real training files per class, one of scarcity.files_per_class")
+    parser.add_argument("trial", type=int, help="trial number, one of scarcity.trials (seeds the GAN and classifiers)")
+    parser.add_argument("manifest", type=Path, help="manifest CSV written by prepare")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/scarcity/n4-t0")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug scarcity`: main with the parsed arguments."""
+    main(args.files_per_class, args.trial, args.params, args.manifest, args.features, args.out_dir, args.metrics)

@@ -15,6 +15,7 @@ gets `n_per_class` (the industrial one).
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import soundfile as sf
 
 from synthaug import tracking
 from synthaug.class_plan import Classes, configured_ratio, describe_classes, synthetic_counts
+from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.errors import DataError
 from synthaug.evaluation.figures import real_vs_synthetic
@@ -149,3 +151,18 @@ def write_previews(folder: Path, synthetic: SpectrogramSet, normalizer: Normaliz
         for k, i in enumerate(np.flatnonzero(synthetic.y == c)[:per_class]):
             wave = log_mel_to_audio(db[i], logmel, seed=k)
             sf.write(folder / f"{synthetic.class_names[c]}_{k}.wav", wave, logmel.sample_rate, subtype="PCM_16")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug synthesize` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("model_dir", type=Path, help="folder written by train_generator")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/synthetic/vae")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug synthesize`: main with the parsed arguments."""
+    main(args.name, args.params, args.features, args.model_dir, args.out_dir, args.metrics)

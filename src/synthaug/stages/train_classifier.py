@@ -16,6 +16,7 @@ seed is done, so a killed run resumes where it stopped and OUT_DIR only ever hol
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
+from synthaug.cli_arguments import add_params
 from synthaug.config import CurationParams, TrainClassifierParams, load_params
 from synthaug.curation import CURATION_BOUNDS, keep_mask
 from synthaug.errors import ConfigError
@@ -148,3 +150,35 @@ def main(
     for staging in staged.values():
         shutil.rmtree(staging, ignore_errors=True)
     print_summary(name, summary, len(runs), out_dir)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug train_classifier` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("name", help="name of this classifier variant, e.g. baseline")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/classifiers/baseline")
+    parser.add_argument("--synthetic", type=Path, help="synthetic set (synthetic.npz) to add to training")
+    parser.add_argument("--audit", type=Path, help="the synthetic set's audit folder (scores.npz), used when curation.enabled")
+    parser.add_argument(
+        "--classic",
+        action="store_true",
+        help="the '+ classic augmentation' method: the real data alone with train_classifier.classic_augmentation",
+    )
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for the learning-curve CSV")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug train_classifier`: main with the parsed arguments."""
+    main(
+        args.name,
+        args.params,
+        args.features,
+        args.out_dir,
+        args.metrics,
+        args.plots,
+        args.synthetic,
+        args.audit,
+        classic=args.classic,
+    )

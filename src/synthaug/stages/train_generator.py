@@ -20,6 +20,7 @@ selection.<model>.* and the choice to METRICS.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import numpy as np
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import describe_classes
+from synthaug.cli_arguments import add_params
 from synthaug.config import TrainGeneratorParams, load_params
 from synthaug.errors import ConfigError
 from synthaug.evaluation.figures import spectrogram_examples
@@ -296,3 +298,24 @@ def main(
     # Training finished and its outputs are written: the checkpoints have served their purpose.
     shutil.rmtree(checkpoint_root, ignore_errors=True)
     print(f"train_generator {name}: {len(trained)} model(s) in {metrics['train_seconds']:.0f} s -> {out_dir}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug train_generator` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument("name", help="generator: vae, wgan_gp, ddpm or cgan")
+    parser.add_argument("features", type=Path, help="folder written by featurize")
+    parser.add_argument("out_dir", type=Path, help="output folder, e.g. outputs/generators/vae")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="manifest CSV written by prepare (file -> group, which keeps participants whole in the "
+        "validation halves when choosing snapshots; without it each file is its own group)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug train_generator`: main with the parsed arguments."""
+    main(args.name, args.params, args.features, args.out_dir, args.metrics, manifest_path=args.manifest)

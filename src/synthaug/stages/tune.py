@@ -4,6 +4,9 @@ Reads params `dataset.name`, `dataset.protocol`, `train_generator`, `synthesize`
 and `tune`; reads FEATURES/train.npz, FEATURES/val.npz and FEATURES/normalizer.json only (the test
 split is never opened). The study lives in the Optuna storage (`tune.storage`: null = optuna.db in
 the project, journal:PATH, or an SQLAlchemy URL); runs go to the project's MLflow experiment.
+Writes the study's trials to that storage and the best trial's values to
+profiles/tuned-<generator>.yaml (`synthaug profile tuned-<generator> && dvc repro` re-runs the
+pipeline with them).
 
 Three ways to run it:
 - default: create the study if needed, run one worker until the study has its n_trials finished
@@ -17,11 +20,13 @@ Arguments given here (generator, n_trials, storage, study_name) override the `tu
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 from synthaug import tuning
 from synthaug.class_plan import describe_classes, learned_classes
+from synthaug.cli_arguments import add_params
 from synthaug.config import PROFILES_DIR, load_params
 from synthaug.errors import ConfigError
 from synthaug.generators import generator_class
@@ -112,3 +117,37 @@ def main(
     )
     print(f"tune: best parameters -> {profile}\n  use them: synthaug profile tuned-{generator} && dvc repro")
     return profile
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `synthaug tune` (synthaug.cli)."""
+    add_params(parser)
+    parser.add_argument(
+        "features",
+        type=Path,
+        nargs="?",
+        default=Path("outputs/features"),
+        help="folder written by featurize (default: outputs/features)",
+    )
+    parser.add_argument("--generator", help="generator to tune (default: tune.generator)")
+    parser.add_argument("--n-trials", type=int, help="trials in the study (default: tune.n_trials)")
+    parser.add_argument("--storage", help="null/optuna.db, journal:PATH or an SQLAlchemy URL (default: tune.storage)")
+    parser.add_argument("--study-name", help="study name (default: tune.study_name or synthaug-<dataset>-<generator>)")
+    parser.add_argument("--create-only", action="store_true", help="create the study and exit (run once before workers)")
+    parser.add_argument("--worker", action="store_true", help="join an existing study and run trials until it is finished")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default: all cores)")
+
+
+def run(args: argparse.Namespace) -> None:
+    """`synthaug tune`: main with the parsed arguments."""
+    main(
+        args.params,
+        args.features,
+        generator=args.generator,
+        n_trials=args.n_trials,
+        storage=args.storage,
+        study_name=args.study_name,
+        create_only=args.create_only,
+        worker=args.worker,
+        threads=args.threads,
+    )
