@@ -90,3 +90,12 @@ def test_every_synthaug_command_of_the_mlproject_entry_points_parses():
                 parse(words[1:])  # exits with argparse's message when the arguments do not fit
                 seen.add(words[1])
     assert {"prepare", "featurize", "report", "tune", "register", "promote", "predict"} <= seen
+
+
+@pytest.mark.slow  # imports every command module (torch among them): about 10 s
+def test_the_command_reference_in_docs_is_what_the_commands_say():
+    from synthaug.cli_reference import render, updated
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "pipeline.md"
+    text = path.read_text()
+    assert updated(text, render(), str(path)) == text, "run `python -m synthaug.cli_reference --write docs/pipeline.md`"
