@@ -31,7 +31,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from synthaug.datasets.manifest import file_groups  # noqa: E402
-from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, audit_class, random_projection  # noqa: E402
+from synthaug.evaluation.distances import random_projection
+from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL, audit_class  # noqa: E402
 from synthaug.spectrograms import load_spectrogram_set  # noqa: E402
 
 COLUMNS = {

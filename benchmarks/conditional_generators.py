@@ -82,7 +82,8 @@ def pooled(x: np.ndarray) -> np.ndarray:
 
 def evaluate(data: dict, classifier, samples: dict[int, np.ndarray], half: str) -> dict:
     """Label accuracy of the samples, and per-digit fidelity against one held-out half's recordings."""
-    from synthaug.evaluation.fidelity import REFERENCE, audit_class, random_projection, strongest_two_sample
+    from synthaug.evaluation.distances import random_projection
+    from synthaug.evaluation.fidelity import REFERENCE, audit_class, strongest_two_sample
 
     def view(v: np.ndarray) -> np.ndarray:
         return random_projection(v, dim=128, seed=0)

@@ -82,7 +82,7 @@ def demo_class(project: Path) -> dict:
     """The demo's minority class from a pipeline's outputs: train, the two held-out halves and the views."""
     from synthaug.classifiers.saved import load_classifier
     from synthaug.datasets.manifest import file_groups
-    from synthaug.evaluation.fidelity import band_statistics, random_projection
+    from synthaug.evaluation.distances import band_statistics, random_projection
     from synthaug.spectrograms import load_spectrogram_set
     from synthaug.training import predict_embeddings
 
@@ -165,7 +165,7 @@ def featurize_cough(cache: Path, profile: str | None, label: str, seed: int = 0)
 def load_class(data: str, cache: Path, project: Path, label: str) -> dict:
     if data == "demo":
         return demo_class(project)
-    from synthaug.evaluation.fidelity import band_statistics, random_projection
+    from synthaug.evaluation.distances import band_statistics, random_projection
 
     saved = np.load(cache)
     return {

@@ -36,7 +36,7 @@ def test_missing_scores_name_the_fix():
 
 
 def test_curation_by_audit_scores_drops_copies_but_keeps_blurry_samples_at_the_class_mean():
-    from synthaug.evaluation.fidelity import class_sample_scores
+    from synthaug.evaluation.memorization import class_sample_scores
 
     rng = np.random.default_rng(0)
     train, val = rng.normal(size=(200, 32)), rng.normal(size=(100, 32))

@@ -19,7 +19,7 @@ import torch
 from synthaug.config import AuditParams
 from synthaug.datasets.manifest import file_groups
 from synthaug.errors import ConfigError
-from synthaug.evaluation.fidelity import band_statistics, random_projection
+from synthaug.evaluation.distances import band_statistics, random_projection
 from synthaug.evaluation.selection import choose_snapshot, selection_half, snapshot_scores, snapshot_steps
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator

@@ -12,25 +12,25 @@ from matplotlib.figure import Figure
 
 from synthaug.config import AuditParams
 from synthaug.evaluation.audit_report import render_audit
+from synthaug.evaluation.distances import (
+    frechet_distance,
+    kernel_inception_distance,
+    precision_recall_density_coverage,
+    random_projection,
+    reduced_frechet_distance,
+)
 from synthaug.evaluation.fidelity import (
     AUDIT_COUNTS,
     AUDIT_METRICS,
     REFERENCE,
     REFERENCE_LABEL,
     audit_class,
-    class_sample_scores,
-    frechet_distance,
     group_halves,
-    kernel_inception_distance,
-    memorization,
-    precision_recall_density_coverage,
-    random_projection,
-    reduced_frechet_distance,
-    sample_scores,
     strongest_two_sample,
     two_sample_auroc,
 )
 from synthaug.evaluation.figures import audit_bars, nearest_neighbours
+from synthaug.evaluation.memorization import class_sample_scores, memorization, sample_scores
 
 
 def gaussian(n: int, dim: int = 8, seed: int = 0, shift: float = 0.0, scale: float = 1.0) -> np.ndarray:

@@ -16,13 +16,12 @@ from synthaug.evaluation.fidelity import (
     REFERENCE,
     audit_class,
     group_halves,
-    memorization,
-    nearest_training,
     strongest_two_sample,
     subsample_groups,
     two_sample_auroc,
     two_sample_permutation_test,
 )
+from synthaug.evaluation.memorization import memorization, nearest_training
 
 DIM = 16
 

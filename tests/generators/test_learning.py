@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from synthaug.evaluation.fidelity import kernel_inception_distance, precision_recall_density_coverage, two_sample_auroc
+from synthaug.evaluation.distances import kernel_inception_distance, precision_recall_density_coverage
+from synthaug.evaluation.fidelity import two_sample_auroc
 from synthaug.generators import generator_class
 from synthaug.generators.ddpm import DDPM
 

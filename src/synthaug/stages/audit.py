@@ -39,19 +39,17 @@ from synthaug.classifiers.saved import load_classifier
 from synthaug.cli_arguments import add_params
 from synthaug.config import AuditParams, Params, load_params
 from synthaug.datasets.manifest import file_groups
+from synthaug.evaluation.distances import band_statistics, random_projection
 from synthaug.evaluation.fidelity import (
     REFERENCE,
     audit_class,
-    band_statistics,
     candidate_rows,
-    class_sample_scores,
     group_halves,
-    nearest_training,
-    random_projection,
     strongest_two_sample,
     two_sample_permutation_test,
 )
 from synthaug.evaluation.figures import nearest_neighbours
+from synthaug.evaluation.memorization import class_sample_scores, nearest_training
 from synthaug.evaluation.selection import selection_half
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set

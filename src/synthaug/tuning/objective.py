@@ -284,7 +284,7 @@ def curation_scores(x: np.ndarray, y: np.ndarray, data: TuneData, setup: TrialSe
     """Per synthetic sample, the scores curation bounds, as the audit stage computes them: the embeddings and
     label confidence of a classifier trained on the real training data (the trial's baseline, seed
     tune.seeds[0]), and a copy threshold calibrated on validation."""
-    from synthaug.evaluation.fidelity import class_sample_scores
+    from synthaug.evaluation.memorization import class_sample_scores
     from synthaug.training import predict_embeddings, predict_proba
 
     if data.reference is None:
