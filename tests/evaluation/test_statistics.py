@@ -13,15 +13,14 @@ from benchmarks.bootstrap_coverage import coverage, rejection_rate
 from synthaug.evaluation.metrics import classification_metrics
 from synthaug.evaluation.statistics import (
     bootstrap_interval,
-    choose_threshold,
     compare_to_baseline,
     groups_per_class,
     holm_adjust,
-    metric_values,
     paired_bootstrap,
     paired_permutation_test,
     summarize,
 )
+from synthaug.evaluation.weighted_metrics import choose_threshold, metric_values
 
 
 def random_predictions(n_classes: int, n_seeds: int = 3, n_files: int = 60, seed: int = 0):

@@ -35,15 +35,13 @@ from synthaug.evaluation.run_folder import file_level
 from synthaug.evaluation.statistics import (
     POWER_80_FACTOR,
     bootstrap_interval,
-    choose_threshold,
     compare_to_baseline,
     groups_per_class,
     holm_adjust,
-    metric_values,
-    recall_metric,
     share_of_gain,
     summarize,
 )
+from synthaug.evaluation.weighted_metrics import choose_threshold, metric_values, recall_metric
 
 ARGMAX_SCORES = ("macro_f1", "auroc", "accuracy", "balanced_accuracy")
 SCORE_TITLES = TITLES

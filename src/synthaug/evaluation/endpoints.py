@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from synthaug.evaluation.statistics import choose_threshold, metric_values
+from synthaug.evaluation.weighted_metrics import choose_threshold, metric_values
 
 THRESHOLD_SCORE = "macro_f1_val_threshold"
 ENDPOINTS = ("auroc", THRESHOLD_SCORE, "macro_f1", "balanced_accuracy", "accuracy")

@@ -37,7 +37,7 @@ def _check_members(member_probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarr
     return probas
 
 
-def _check_weights(weights: Sequence[float] | np.ndarray, n_members: int) -> np.ndarray:
+def check_weights(weights: Sequence[float] | np.ndarray, n_members: int) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (n_members,):
         raise ValueError(f"weights must be [M] = [{n_members}] (one per member), got shape {list(weights.shape)}")
@@ -64,7 +64,7 @@ def average_probabilities(
     """
     probas = _check_members(member_probas)
     n_members = probas.shape[0]
-    weights = np.full(n_members, 1 / n_members) if weights is None else _check_weights(weights, n_members)
+    weights = np.full(n_members, 1 / n_members) if weights is None else check_weights(weights, n_members)
     return np.tensordot(weights, probas, axes=1)
 
 

@@ -18,27 +18,11 @@ a positive and a negative recording) is not forced into one class: such groups f
 their own, one per set of classes they hold, and are drawn among themselves. Every class present
 in the test files then stays present in every resample, so AUROC stays defined.
 
-The metrics are defined exactly as in `synthaug.evaluation.metrics` (scikit-learn's definitions):
-
-- ``"macro_f1"``: unweighted mean over all C classes of F1 = 2·TP / (2·TP + FP + FN), 0 for a class
-  that is neither present nor predicted (``labels=range(C), zero_division=0``);
-- ``"accuracy"``: fraction of files predicted correctly;
-- ``"balanced_accuracy"``: unweighted mean over the classes present in `y` of each class's recall
-  (scikit-learn's ``balanced_accuracy_score``): unlike accuracy it does not rise when a moved
-  decision threshold trades minority recall for majority recall;
-- ``"recall:<c>"``: the recall of class index c (TP / files of class c), NaN when class c has no file;
-- ``"auroc"``: for two classes the AUROC of column 1 (the positive class); for more, the unweighted
-  mean of the one-vs-rest AUROCs of each column. Ties between scores count 1/2. NaN when a class has
-  zero total weight (the AUROC is undefined then).
-
-Hard predictions are the most probable class, or for two classes ``proba[..., 1] >= threshold`` when
-a per-seed threshold is given (see `choose_threshold`).
+The metrics and their definitions are synthaug.evaluation.weighted_metrics' (`metric_values`,
+evaluated under many resample weightings at once).
 
 Public functions:
 
-- `metric_values`: the metric of each seed, optionally under many file weightings at once (bootstrap
-  counts); with integer weights this equals scikit-learn on the data with files repeated.
-- `choose_threshold`: the binary decision threshold maximizing macro F1 on validation data.
 - `summarize`: mean, sample standard deviation and count of a set of values, ignoring NaN.
 - `bootstrap_interval`: one method's mean-over-seeds metric with a percentile confidence interval
   from a two-level (groups stratified by class × seeds) bootstrap.
@@ -50,8 +34,7 @@ Public functions:
 - `holm_adjust`: Holm–Bonferroni adjusted p-values of a family of comparisons.
 - `groups_per_class`: how many test groups hold files of each class (the effective sample size).
 
-All returned numbers are plain Python floats and ints (JSON-ready), except the arrays of
-`metric_values`.
+All returned numbers are plain Python floats and ints (JSON-ready).
 """
 
 from __future__ import annotations
@@ -62,79 +45,16 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("macro_f1", "accuracy", "balanced_accuracy", "auroc")
+from synthaug.evaluation.weighted_metrics import BLOCK_ELEMENTS, check_inputs, check_labels, check_metric, metric_matrix
+
 # A 95 % interval's half-width is z_0.975 = 1.96 standard errors; a true difference is found at the 5 %
 # level with 80 % power once it is z_0.975 + z_0.8 = 2.80 standard errors: 1.43 half-widths.
 POWER_80_FACTOR = (1.959964 + 0.841621) / 1.959964
-RECALL_PREFIX = "recall:"  # "recall:<class index>": one class's recall, beside METRICS
-
-
-def recall_metric(class_index: int) -> str:
-    """The metric name of class `class_index`'s recall."""
-    return f"{RECALL_PREFIX}{int(class_index)}"
-
-
-# Upper bound on the number of elements of the temporary arrays built at once; larger batches of
-# bootstrap weightings or permutations are processed in blocks of this size (memory, not speed).
-_BLOCK_ELEMENTS = 1 << 21
 
 
 # --------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------
-
-
-def _check_metric(metric: str) -> None:
-    if metric in METRICS:
-        return
-    if metric.startswith(RECALL_PREFIX) and metric[len(RECALL_PREFIX) :].isdigit():
-        return
-    raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRICS)} or '{RECALL_PREFIX}<class index>'")
-
-
-def _check_labels(y: Sequence[int] | np.ndarray, n_classes: int | None = None) -> np.ndarray:
-    y_arr = np.asarray(y)
-    if y_arr.ndim != 1:
-        raise ValueError(f"y must be one-dimensional [F], got shape {list(y_arr.shape)}")
-    if y_arr.size and y_arr.dtype.kind not in "biu":  # booleans and integers are fine as they are
-        if y_arr.dtype.kind != "f" or not np.all(np.isfinite(y_arr)) or np.any(y_arr != np.round(y_arr)):
-            raise ValueError("y must hold integer class indices")
-    y_int = y_arr.astype(np.int64)
-    if n_classes is not None and y_int.size and (y_int.min() < 0 or y_int.max() >= n_classes):
-        raise ValueError(f"y must hold class indices in [0, {n_classes}), got values in [{y_int.min()}, {y_int.max()}]")
-    return y_int
-
-
-def _check_inputs(
-    y: Sequence[int] | np.ndarray, proba: np.ndarray, thresholds: Sequence[float] | np.ndarray | float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(y [F] int64, proba [S, F, C] float64, thresholds [S] float64 or None), validated."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 3:
-        raise ValueError(
-            f"proba must be [S seeds, F files, C classes], got shape {list(proba.shape)} (use proba[None] for a single seed)"
-        )
-    n_seeds, n_files, n_classes = proba.shape
-    if n_seeds < 1 or n_classes < 2:
-        raise ValueError(f"proba needs at least one seed and two classes, got shape {list(proba.shape)}")
-    y = _check_labels(y, n_classes)
-    if len(y) != n_files:
-        raise ValueError(f"y has {len(y)} files but proba has {n_files} (shape {list(proba.shape)})")
-    if n_files == 0:
-        raise ValueError("no test files")
-    if not np.all(np.isfinite(proba)):
-        raise ValueError("proba holds NaN or infinite values")
-    if thresholds is not None:
-        if n_classes != 2:
-            raise ValueError(f"decision thresholds need two classes, got {n_classes}")
-        thresholds = np.asarray(thresholds, dtype=np.float64)
-        if thresholds.ndim == 0:
-            thresholds = np.full(n_seeds, float(thresholds))
-        if thresholds.shape != (n_seeds,):
-            raise ValueError(f"thresholds must be [S] = [{n_seeds}] (one per seed), got shape {list(thresholds.shape)}")
-        if not np.all(np.isfinite(thresholds)):
-            raise ValueError("thresholds hold NaN or infinite values")
-    return y, proba, thresholds
 
 
 def _group_index(groups: Sequence | np.ndarray | None, n_files: int) -> np.ndarray:
@@ -171,135 +91,10 @@ def _group_strata(y: np.ndarray, group_index: np.ndarray, n_classes: int) -> lis
     return [np.flatnonzero(stratum == k) for k in order]
 
 
-def _check_weights(weights: np.ndarray | None, n_files: int) -> np.ndarray:
-    if weights is None:
-        return np.ones((1, n_files))
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim == 1:
-        weights = weights[None, :]
-    if weights.ndim != 2 or weights.shape[1] != n_files:
-        raise ValueError(f"weights must be [B, F] with F = {n_files} files, got shape {list(weights.shape)}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError("weights must be finite and non-negative")
-    return weights
-
-
 # --------------------------------------------------------------------------------------------------
 # Vectorized metrics. scikit-learn computes one metric for one weighting at a time; a bootstrap or a
 # permutation test needs thousands, so the same definitions are evaluated here on whole batches.
 # --------------------------------------------------------------------------------------------------
-
-
-def _metric_matrix(
-    y: np.ndarray, proba: np.ndarray, metric: str, weights: np.ndarray, thresholds: np.ndarray | None
-) -> np.ndarray:
-    """Metric of each row of `proba` [R, F, C] under each weighting of `weights` [B, F]: [B, R]."""
-    if metric == "auroc":
-        return _auroc_matrix(y, proba, weights)
-    n_classes = proba.shape[2]
-    if thresholds is None:
-        pred = proba.argmax(axis=2)
-    else:
-        pred = (proba[:, :, 1] >= thresholds[:, None]).astype(np.int64)
-    confusion = _confusion_matrices(y, pred, n_classes, weights)  # [B, R, true, predicted]
-    total = confusion.sum(axis=(2, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if metric == "accuracy":
-            value = np.trace(confusion, axis1=2, axis2=3) / total
-        elif metric == "balanced_accuracy" or metric.startswith(RECALL_PREFIX):
-            true_counts = confusion.sum(axis=3)  # [B, R, C]
-            recall = np.diagonal(confusion, axis1=2, axis2=3) / true_counts  # NaN for a class without files
-            if metric == "balanced_accuracy":
-                present = true_counts > 0
-                value = np.where(present, recall, 0.0).sum(axis=2) / present.sum(axis=2)
-            else:
-                c = int(metric[len(RECALL_PREFIX) :])
-                value = recall[:, :, c] if c < n_classes else np.full(total.shape, np.nan)
-        else:
-            tp = np.diagonal(confusion, axis1=2, axis2=3)
-            # 2·TP + FP + FN = (true count) + (predicted count), scikit-learn's F1 denominator.
-            denominator = confusion.sum(axis=3) + confusion.sum(axis=2)
-            f1 = np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
-            value = f1.mean(axis=2)
-    # With zero total weight there are no files to score.
-    return np.where(total > 0, value, np.nan)
-
-
-def _confusion_matrices(y: np.ndarray, pred: np.ndarray, n_classes: int, weights: np.ndarray) -> np.ndarray:
-    """Weighted confusion counts [B, R, C, C] of predictions `pred` [R, F] under `weights` [B, F]."""
-    n_rows, n_files = pred.shape
-    cells = n_classes * n_classes
-    cell = y[None, :] * n_classes + pred  # [R, F]: flat (true, predicted) cell of each file
-    out = np.empty((len(weights), n_rows, n_classes, n_classes))
-    block = max(1, _BLOCK_ELEMENTS // (n_rows * n_files))
-    for start in range(0, len(weights), block):
-        w = weights[start : start + block]
-        n_w = len(w)
-        # One weighted bincount for the whole block: each (weighting, row) gets its own range of cells.
-        offset = (np.arange(n_w * n_rows).reshape(n_w, n_rows, 1)) * cells
-        index = (offset + cell[None]).ravel()
-        counts = np.bincount(
-            index, weights=np.broadcast_to(w[:, None, :], (n_w, n_rows, n_files)).ravel(), minlength=n_w * n_rows * cells
-        )
-        out[start : start + n_w] = counts.reshape(n_w, n_rows, n_classes, n_classes)
-    return out
-
-
-def _auroc_matrix(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUROC [B, R] of each row of `proba` [R, F, C] under each weighting of `weights` [B, F].
-
-    Weighted Mann–Whitney statistic: the weighted fraction of (positive, negative) pairs in which
-    the positive file scores higher, ties counting 1/2. Scores are sorted once per row and class;
-    each weighting then costs cumulative sums only.
-    """
-    n_rows, n_files, n_classes = proba.shape
-    if n_classes == 2:
-        scores = proba[:, None, :, 1]  # [R, 1, F]: column 1 against class 1
-        positive_class = np.array([1])
-    else:
-        # Same renormalization as metrics.py applies before scikit-learn's one-vs-rest AUROC.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = (proba / proba.sum(axis=2, keepdims=True)).transpose(0, 2, 1)  # [R, C, F]
-        positive_class = np.arange(n_classes)
-    n_curves = len(positive_class)
-    scores = scores.reshape(n_rows * n_curves, n_files)  # one curve per (row, class)
-    curve_class = np.tile(positive_class, n_rows)
-
-    # The order among tied scores is irrelevant: tied files share their group's counts below.
-    order = np.argsort(scores, axis=1)
-    sorted_scores = np.take_along_axis(scores, order, axis=1)
-    is_positive = y[order] == curve_class[:, None]  # [Q, F] in sorted order
-    # First and last sorted position of the group of tied scores each position belongs to.
-    position = np.arange(n_files)
-    new_group = np.ones_like(sorted_scores, dtype=bool)
-    new_group[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
-    group_start = np.maximum.accumulate(np.where(new_group, position, 0), axis=1)
-    group_ends = np.ones_like(new_group)
-    group_ends[:, :-1] = new_group[:, 1:]
-    group_end = np.minimum.accumulate(np.where(group_ends, position, n_files - 1)[:, ::-1], axis=1)[:, ::-1]
-    curve = np.arange(len(scores))[:, None]
-
-    out = np.empty((len(weights), n_rows))
-    block = max(1, _BLOCK_ELEMENTS // scores.size)
-    for start in range(0, len(weights), block):
-        w = weights[start : start + block][:, order]  # [b, Q, F] in each curve's sorted order
-        w_pos = w * is_positive
-        w_neg = w - w_pos
-        neg_through = np.cumsum(w_neg, axis=2)  # negative weight at or below each position
-        neg_before = neg_through - w_neg
-        # For a positive file: negative weight strictly below its score, and below-or-tied.
-        below = neg_before[:, curve, group_start]
-        below_or_tied = neg_through[:, curve, group_end]
-        # below + tied/2 = (below + below_or_tied) / 2
-        numerator = 0.5 * np.sum(w_pos * (below + below_or_tied), axis=2)
-        total_pos = w_pos.sum(axis=2)
-        total_neg = neg_through[:, :, -1]
-        defined = (total_pos > 0) & (total_neg > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc = np.where(defined, numerator / np.where(defined, total_pos * total_neg, 1.0), np.nan)
-        # Macro mean over classes; NaN for one class makes the whole AUROC NaN, as in metrics.py.
-        out[start : start + len(w)] = auc.reshape(len(w), n_rows, n_curves).mean(axis=2)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,59 +108,9 @@ def groups_per_class(y: Sequence[int] | np.ndarray, groups: Sequence | np.ndarra
     Without `groups` every file is its own group, so this counts files per class. A group holding
     files of two classes counts once for each.
     """
-    y = _check_labels(y)
+    y = check_labels(y)
     group_index = _group_index(groups, len(y))
     return {int(c): int(len(np.unique(group_index[y == c]))) for c in np.unique(y)}
-
-
-def metric_values(
-    y: Sequence[int] | np.ndarray,
-    proba: np.ndarray,
-    metric: str,
-    *,
-    weights: np.ndarray | None = None,
-    thresholds: Sequence[float] | np.ndarray | None = None,
-) -> np.ndarray:
-    """The metric of each seed under each file weighting: float array [B, S] (B = 1 without weights).
-
-    `y` [F] true classes; `proba` [S, F, C]; `metric` one of "macro_f1", "accuracy", "auroc";
-    `weights` [B, F] (or [F]) non-negative file multiplicities, e.g. bootstrap counts; `thresholds`
-    [S] (two classes only) predicts class 1 when ``proba[s, :, 1] >= thresholds[s]`` instead of the
-    argmax (AUROC does not use predictions and ignores them).
-
-    With integer weights the result equals scikit-learn's metric on the data with each file
-    repeated as many times as its weight. A weighting with zero total weight gives NaN, and AUROC
-    is NaN when any class has zero total weight. ValueError on shape mismatches, an unknown metric,
-    or thresholds with more than two classes.
-    """
-    _check_metric(metric)
-    y, proba, thresholds = _check_inputs(y, proba, thresholds)
-    weights = _check_weights(weights, proba.shape[1])
-    return _metric_matrix(y, proba, metric, weights, thresholds)
-
-
-def choose_threshold(y_val: Sequence[int] | np.ndarray, proba_val: np.ndarray) -> float:
-    """Decision threshold on the positive-class probability that maximizes macro F1 on validation.
-
-    `y_val` [F] in {0, 1}; `proba_val` [F, 2] (column 1 is the positive class). Class 1 is predicted
-    when ``proba[:, 1] >= threshold``. Candidates are 0.5 and the midpoints between consecutive
-    distinct sorted scores, so every distinct split of the validation files is tried exactly once.
-    Among candidates with the highest macro F1 the one closest to 0.5 wins (the default rule
-    whenever it is as good), and among two equally close the smaller; the result is deterministic.
-    """
-    proba_val = np.asarray(proba_val, dtype=np.float64)
-    if proba_val.ndim != 2 or proba_val.shape[1] != 2:
-        raise ValueError(f"choose_threshold needs binary probabilities [F, 2], got shape {list(proba_val.shape)}")
-    y_val, proba_val, _ = _check_inputs(y_val, proba_val[None], None)
-    unique = np.unique(proba_val[0, :, 1])
-    candidates = np.unique(np.concatenate([(unique[:-1] + unique[1:]) / 2, [0.5]]))
-    rows = np.broadcast_to(proba_val, (len(candidates),) + proba_val.shape[1:])
-    f1 = _metric_matrix(y_val, rows, "macro_f1", np.ones((1, proba_val.shape[1])), candidates)[0]
-    # Macro F1 values that are equal in exact arithmetic may differ in the last bits.
-    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
-    distance = np.abs(candidates[best] - 0.5)
-    closest = best[distance <= distance.min() + 1e-15]
-    return float(candidates[closest[0]])  # candidates are sorted: the smaller of two equally close
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> dict:
@@ -390,9 +135,9 @@ def _check_pair(
     thresholds_a: Sequence[float] | np.ndarray | None,
     thresholds_b: Sequence[float] | np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    _check_metric(metric)
-    y, proba_a, thresholds_a = _check_inputs(y, proba_a, thresholds_a)
-    _, proba_b, thresholds_b = _check_inputs(y, proba_b, thresholds_b)
+    check_metric(metric)
+    y, proba_a, thresholds_a = check_inputs(y, proba_a, thresholds_a)
+    _, proba_b, thresholds_b = check_inputs(y, proba_b, thresholds_b)
     if proba_a.shape != proba_b.shape:
         raise ValueError(
             f"paired methods need the same seeds, files and classes: A is {list(proba_a.shape)}, B is {list(proba_b.shape)}"
@@ -402,8 +147,8 @@ def _check_pair(
 
 def _observed_difference(y, proba_a, proba_b, metric, thresholds_a, thresholds_b) -> float:
     ones = np.ones((1, len(y)))
-    value_a = _metric_matrix(y, proba_a, metric, ones, thresholds_a)[0]
-    value_b = _metric_matrix(y, proba_b, metric, ones, thresholds_b)[0]
+    value_a = metric_matrix(y, proba_a, metric, ones, thresholds_a)[0]
+    value_b = metric_matrix(y, proba_b, metric, ones, thresholds_b)[0]
     return float(value_b.mean() - value_a.mean())
 
 
@@ -434,7 +179,7 @@ def _bootstrap_statistics(
     n_groups = int(group_index.max()) + 1
     rng = np.random.default_rng(seed)
     statistics = np.empty(n_resamples)
-    block = max(1, _BLOCK_ELEMENTS // max(n_files, n_seeds))
+    block = max(1, BLOCK_ELEMENTS // max(n_files, n_seeds))
     for start in range(0, n_resamples, block):
         n = min(block, n_resamples - start)
         # Drawing g groups with replacement from a stratum of g groups = multinomial counts.
@@ -447,7 +192,7 @@ def _bootstrap_statistics(
             seed_counts = (drawn[:, :, None] == np.arange(n_seeds)).sum(axis=1)
         else:
             seed_counts = np.ones((n, 1), dtype=np.int64)
-        value = sum(sign * _metric_matrix(y, proba, metric, file_counts, thresholds) for sign, proba, thresholds in terms)
+        value = sum(sign * metric_matrix(y, proba, metric, file_counts, thresholds) for sign, proba, thresholds in terms)
         statistics[start : start + n] = np.sum(seed_counts * value, axis=1) / n_seeds
     return statistics
 
@@ -480,12 +225,12 @@ def bootstrap_interval(
     Returns {"value", "ci_low", "ci_high", "confidence", "n_resamples", "n_files", "n_groups",
     "n_seeds"}; value and interval are NaN when the metric is undefined on the test files.
     """
-    _check_metric(metric)
-    y, proba, thresholds = _check_inputs(y, proba, thresholds)
+    check_metric(metric)
+    y, proba, thresholds = check_inputs(y, proba, thresholds)
     n_resamples = _check_resampling(n_resamples, confidence)
     group_index = _group_index(groups, len(y))
     n_seeds, n_files, _ = proba.shape
-    value = float(_metric_matrix(y, proba, metric, np.ones((1, n_files)), thresholds)[0].mean())
+    value = float(metric_matrix(y, proba, metric, np.ones((1, n_files)), thresholds)[0].mean())
     result = {
         "value": value,
         "ci_low": math.nan,
@@ -599,7 +344,7 @@ def paired_permutation_test(
     n_seeds, n_files, n_classes = proba_a.shape
     ones = np.ones((1, n_files))
     at_least_as_extreme = 0
-    block = max(1, _BLOCK_ELEMENTS // proba_a.size)
+    block = max(1, BLOCK_ELEMENTS // proba_a.size)
     for start in range(0, n_permutations, block):
         n = min(block, n_permutations - start)
         swap = (rng.random((n, n_seeds, n_groups)) < 0.5)[:, :, group_index, None]
@@ -607,8 +352,8 @@ def paired_permutation_test(
         perm_b = np.where(swap, proba_a, proba_b).reshape(n * n_seeds, n_files, n_classes)
         rows_a = None if thresholds_a is None else np.tile(thresholds_a, n)
         rows_b = None if thresholds_b is None else np.tile(thresholds_b, n)
-        value_a = _metric_matrix(y, perm_a, metric, ones, rows_a)[0].reshape(n, n_seeds)
-        value_b = _metric_matrix(y, perm_b, metric, ones, rows_b)[0].reshape(n, n_seeds)
+        value_a = metric_matrix(y, perm_a, metric, ones, rows_a)[0].reshape(n, n_seeds)
+        value_b = metric_matrix(y, perm_b, metric, ones, rows_b)[0].reshape(n, n_seeds)
         permuted = value_b.mean(axis=1) - value_a.mean(axis=1)
         at_least_as_extreme += int(np.sum(np.abs(permuted) >= abs(observed) - 1e-12))
     return (1 + at_least_as_extreme) / (1 + n_permutations)
@@ -635,7 +380,7 @@ def compare_to_baseline(
     files (AUROC with a class absent) gets NaN difference, interval and p-value.
     """
     for metric in metrics:
-        _check_metric(metric)
+        check_metric(metric)
     out: dict[str, dict] = {}
     for metric in metrics:
         common: dict[str, Any] = dict(thresholds_a=thresholds_baseline, thresholds_b=thresholds_method, groups=groups, seed=seed)
@@ -668,7 +413,7 @@ def share_of_gain(
     "ceiling_gain", "ceiling_ci_low", "ceiling_ci_high", "confidence", "n_resamples"}; the share
     means little when the ceiling's own interval includes 0, and callers should say so.
     """
-    _check_metric(metric)
+    check_metric(metric)
     y, baseline_proba, method_proba, _, _ = _check_pair(y, baseline_proba, method_proba, metric, None, None)
     y, baseline_proba, ceiling_proba, _, _ = _check_pair(y, baseline_proba, ceiling_proba, metric, None, None)
     n_resamples = _check_resampling(n_resamples, confidence)
