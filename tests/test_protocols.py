@@ -15,13 +15,13 @@ from synthaug.profiles import apply_profile
 from synthaug.protocols import (
     NOT_SET,
     PROFILES,
-    PROTOCOLS,
     differences_from_published,
     effective_configuration,
     published_arm,
     same,
     unstated_choices,
 )
+from synthaug.published_protocols import PROTOCOLS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
