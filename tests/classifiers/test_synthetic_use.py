@@ -11,17 +11,11 @@ from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from synthaug.classifiers import build_classifier
+from synthaug.classifiers.domain_adversarial import adversarial_weight, reverse_gradient
 from synthaug.classifiers.utility import keep_most_useful, utility_scores
 from synthaug.config import TrainClassifierParams, parse_params
 from synthaug.errors import ConfigError
-from synthaug.training import (
-    TrainConfig,
-    adversarial_weight,
-    predict_embeddings,
-    predict_proba,
-    reverse_gradient,
-    train_classifier,
-)
+from synthaug.training import TrainConfig, predict_embeddings, predict_proba, train_classifier
 
 FAST = {"num_threads": 1, "batch_size": 16}
 
