@@ -10,7 +10,8 @@ import torch
 
 from synthaug.config import parse_params
 from synthaug.errors import ConfigError
-from synthaug.generators.base import CHECKPOINT_NAME, STOPPED_BY_TIME_CAP, BatchStream, OldGeneratorState
+from synthaug.generators.base import CHECKPOINT_NAME, STOPPED_BY_TIME_CAP, OldGeneratorState
+from synthaug.generators.batches import BatchStream
 from synthaug.generators.vae import VAE
 
 SHAPE = (1, 16, 12)

@@ -47,11 +47,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from synthaug.devices import pick_device
 from synthaug.errors import ConfigError, DataError, SynthaugError
+from synthaug.generators.batches import BatchStream
+from synthaug.generators.ema import EmaSampling
 from synthaug.generators.options import RENAMED, SHARED_DEFAULTS, check_training_config, key_name
 from synthaug.io import torch_save_atomic
 
@@ -73,37 +75,7 @@ class OldGeneratorState(SynthaugError):
     """A saved model or checkpoint written before budgets were counted in steps."""
 
 
-class BatchStream:
-    """An endless stream of training indices: consecutive random permutations of range(n) from `rng`.
-
-    Batches are consecutive slices of the stream, so every spectrogram is shown equally often and a
-    batch may straddle two permutations. The stream's position is part of a checkpoint.
-    """
-
-    def __init__(self, n: int, rng: torch.Generator) -> None:
-        self.n, self.rng = int(n), rng
-        self.order = torch.empty(0, dtype=torch.long)
-        self.position = 0
-
-    def take(self, count: int) -> torch.Tensor:
-        parts = []
-        while count > 0:
-            if self.position >= len(self.order):
-                self.order, self.position = torch.randperm(self.n, generator=self.rng), 0
-            part = self.order[self.position : self.position + count]
-            parts.append(part)
-            self.position += len(part)
-            count -= len(part)
-        return torch.cat(parts)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"order": self.order.clone(), "position": self.position}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.order, self.position = state["order"].cpu(), int(state["position"])
-
-
-class Generator(ABC):
+class Generator(EmaSampling, ABC):
     """A generative model of spectrograms. Subclasses set `name`, `conditional` and `defaults`."""
 
     name: ClassVar[str]
@@ -212,10 +184,6 @@ class Generator(ABC):
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
         """Everything whose state a checkpoint must hold (networks, optimizers, schedulers)."""
 
-    def ema_target(self) -> torch.nn.Module:
-        """The network `sample` runs (decoder, generator, U-Net): the one whose weights the EMA averages."""
-        raise NotImplementedError(f"{self.name} does not name a network for the weight EMA")
-
     def finish_training(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """After the last step of each `fit`, with the whole training set: fit what sampling needs
         beyond the networks (the VAE's latent mixture). Must not draw from the training process's
@@ -237,48 +205,6 @@ class Generator(ABC):
     def batch_size_for(self, n_train: int) -> int:
         """The mini-batch size: config['batch_size'], or the whole set when it is smaller."""
         return min(int(self.config["batch_size"]), int(n_train))
-
-    # ---- EMA of the sampling network ------------------------------------------------------------
-    def _build_ema(self, decay: float | None = None) -> AveragedModel | None:
-        decay = self.config.get("ema_decay") if decay is None else decay
-        if not decay:
-            return None
-        # Buffers (batch-norm statistics, progress counters) are copied from the live network at each
-        # update rather than averaged: averaging an integer counter is meaningless. The live network's
-        # batch-norm statistics do not fit the averaged weights, so generators with batch norm re-measure
-        # them on the averaged network before sampling (layers.standing_statistics).
-        ema = AveragedModel(self.ema_target(), multi_avg_fn=get_ema_multi_avg_fn(float(decay)), use_buffers=False)
-        return ema.requires_grad_(False)
-
-    def _update_ema(self) -> None:
-        if self.ema is not None and self.steps_done > int(self.config.get("ema_start", 0)):
-            # The first update copies the live weights; each later one is decay * ema + (1 - decay) * live.
-            for average in (self.ema, *self.ema_alternatives.values()):
-                average.update_parameters(self.ema_target())
-
-    def ema_decays(self) -> list[float]:
-        """The averaging lengths this generator can sample with: ema_decay first, then ema_candidates."""
-        return [] if self.ema is None else [float(self.config["ema_decay"]), *self.ema_alternatives]
-
-    def adopt_ema(self, decay: float) -> None:
-        """Sample from the average of `decay` (one of ema_decays()) from now on: it becomes ema_decay and the
-        average it replaces becomes a candidate, so a saved model records the length it samples with."""
-        decay = float(decay)
-        if decay not in self.ema_decays():
-            raise ValueError(f"{self.name}: no average of decay {decay}; this generator keeps {self.ema_decays()}")
-        current = float(self.config["ema_decay"])
-        if decay == current or self.ema is None:
-            return
-        self.ema_alternatives[current] = self.ema
-        self.ema = self.ema_alternatives.pop(decay)
-        self.config["ema_decay"] = decay
-        self.config["ema_candidates"] = list(self.ema_alternatives)
-
-    def sampling_network(self) -> torch.nn.Module:
-        """The EMA network once it has been updated, else the live one."""
-        if self.ema is not None and int(self.ema.n_averaged) > 0:
-            return self.ema.module
-        return self.ema_target()
 
     # ---- the shared step loop -------------------------------------------------------------------
     def fit(
@@ -540,8 +466,3 @@ class Generator(ABC):
         )
         generator._restore(state)
         return generator
-
-
-def split_batches(x: torch.Tensor, count: int) -> list[torch.Tensor]:
-    """x [count * b, ...] as `count` consecutive mini-batches of b."""
-    return list(x.chunk(int(count))) if count > 1 else [x]

@@ -45,7 +45,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthaug.errors import ConfigError
-from synthaug.generators.base import Generator, split_batches
+from synthaug.generators.base import Generator
+from synthaug.generators.batches import split_batches
 from synthaug.generators.diffaugment import check_policy, diff_augment
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
 from synthaug.generators.lecam import LeCamAnchors
