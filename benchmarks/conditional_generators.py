@@ -53,7 +53,7 @@ def load_fsdd() -> dict:
     """FSDD log-mels at 8 kHz, z-scored per mel band on the training takes: train/held-out x, y, speaker."""
     import pandas as pd
 
-    from synthaug.config import LogMelParams
+    from synthaug.feature_params import LogMelParams
     from synthaug.features import extract, fit_normalizer
 
     table = FSDD_ROOT / "metadata.csv"

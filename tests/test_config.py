@@ -68,7 +68,7 @@ def test_deep_merge_keeps_siblings():
 
 def test_spectrograms_too_coarse_in_time_are_warned_about_naming_the_keys():
     """4 kHz audio with the 16 kHz STFT left in place: 12 frames of 256 ms for a 3 s clip."""
-    from synthaug.config import LogMelParams
+    from synthaug.feature_params import LogMelParams
 
     coarse = LogMelParams(sample_rate=4000, f_max=2000, n_fft=2048, hop_length=1024).resolution_warnings()
     assert len(coarse) == 2

@@ -10,7 +10,8 @@ import pytest
 from pydantic import Field
 
 from synthaug import params_reference as ref
-from synthaug.config import Params, Section
+from synthaug.config import Params
+from synthaug.config_base import Section
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT / "docs" / "parameters.md"

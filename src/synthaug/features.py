@@ -22,8 +22,8 @@ import torchaudio
 from tqdm import tqdm
 
 from synthaug import audio
-from synthaug.config import LogMelParams  # the featurize keys' one home; re-exported for readers of feature_params
 from synthaug.errors import AudioError, DataError
+from synthaug.feature_params import LogMelParams  # the featurize keys' one home; re-exported for readers of feature_params
 
 # Added to the mel power before the log so digital silence maps to -100 dB instead of -inf.
 LOG_FLOOR = 1e-10

@@ -85,7 +85,7 @@ def _nested(mapping: Mapping[str, Any], dotted: str) -> Any:
 
 def _derived(full: dict[str, Any]) -> dict[str, Any]:
     """Quantities the code computes from params, computed the way it does."""
-    from synthaug.config import FeaturizeParams
+    from synthaug.feature_params import FeaturizeParams
 
     frames = FeaturizeParams.model_validate(full["featurize"]).n_frames
     classifier, scarcity = full["train_classifier"], full["scarcity"]

@@ -27,8 +27,8 @@ from typing import Any
 import pandas as pd
 from scipy.stats.contingency import association
 
-from synthaug.config import scaled_stft
 from synthaug.datasets.manifest import SPLITS
+from synthaug.feature_params import scaled_stft
 
 # Messages quote a few paths, enough to find the files without flooding the terminal.
 EXAMPLES = 5
