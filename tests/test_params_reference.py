@@ -148,7 +148,7 @@ def test_committed_reference_is_up_to_date():
 def test_every_generator_hyperparameter_has_a_description():
     """A generator's keys are described beside their defaults (one home), so none goes undocumented."""
     from synthaug.generators import GENERATOR_NAMES, generator_class
-    from synthaug.params_reference import mapping_comments
+    from synthaug.params_components import mapping_comments
 
     for name in GENERATOR_NAMES:
         described = mapping_comments(generator_class(name), "defaults")
