@@ -254,7 +254,7 @@ def test_the_fitted_ensemble_is_said_to_be_scored_on_the_validation_half_its_wei
 
 
 def test_the_summary_runs_description_names_the_one_class_cgan_for_what_it_is(runs):
-    from synthaug.stages.report import summary_note
+    from synthaug.evaluation.report import summary_note
 
     results = compare_methods({"baseline": runs["baseline"], "cgan": runs["better"]}, CLASSES, n_resamples=100)
     note = summary_note("toy", results, ["abc"], "1", {m: method_label(m, 1) for m in results})

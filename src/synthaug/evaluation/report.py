@@ -461,3 +461,30 @@ def render(
 def _test_support(methods: Mapping[str, MethodScores]) -> dict[str, int]:
     """Test files per class (every method is tested on the same files)."""
     return dict(next(iter(methods.values())).support)
+
+
+NOTE_LIMIT = 8000  # MLflow truncates longer tag values
+
+
+def summary_note(
+    dataset_name: str,
+    methods: dict[str, MethodScores],
+    summarized: list[str],
+    experiment_id: str,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """The summary run's description: the methods table (methods named by `labels`) and a link to every run it summarizes."""
+    head = (
+        f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
+        "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n"
+    )
+    links: list[str] = []
+    length = len(head)
+    for run_id in summarized:
+        link = f"- [{run_id}](#/experiments/{experiment_id}/runs/{run_id})\n"
+        if length + len(link) > NOTE_LIMIT - 100:
+            links.append(f"- … and {len(summarized) - len(links)} more in summarized_runs.json\n")
+            break
+        links.append(link)
+        length += len(link)
+    return head + "".join(links)

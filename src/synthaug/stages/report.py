@@ -47,7 +47,7 @@ from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curve
 from synthaug.evaluation.formatting import method_label
 from synthaug.evaluation.minority_sweep import SweepLevel, arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
 from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
-from synthaug.evaluation.report import ReportSetup, markdown_methods, render
+from synthaug.evaluation.report import ReportSetup, render, summary_note
 from synthaug.evaluation.run_folder import completed
 from synthaug.evaluation.scarcity_report import SCARCITY_VARIANTS, SHARE_SCORE
 from synthaug.evaluation.verdicts import CLASSIC_METHOD
@@ -397,33 +397,6 @@ def _key_metrics(findings: Findings) -> dict:
     if findings.levels:
         metrics["minority_scarcity"] = sweep_metrics(findings.levels)
     return metrics
-
-
-NOTE_LIMIT = 8000  # MLflow truncates longer tag values
-
-
-def summary_note(
-    dataset_name: str,
-    methods: dict[str, MethodScores],
-    summarized: list[str],
-    experiment_id: str,
-    labels: dict[str, str] | None = None,
-) -> str:
-    """The summary run's description: the methods table (methods named by `labels`) and a link to every run it summarizes."""
-    head = (
-        f"# Results: {dataset_name}\n\n{markdown_methods(methods, labels=labels)}\n\nThe full report is the artifact results.md; "
-        "summarized_runs.json lists every run id.\n\n## Runs summarized\n\n"
-    )
-    links: list[str] = []
-    length = len(head)
-    for run_id in summarized:
-        link = f"- [{run_id}](#/experiments/{experiment_id}/runs/{run_id})\n"
-        if length + len(link) > NOTE_LIMIT - 100:
-            links.append(f"- … and {len(summarized) - len(links)} more in summarized_runs.json\n")
-            break
-        links.append(link)
-        length += len(link)
-    return head + "".join(links)
 
 
 def _log_summary_run(
