@@ -3,6 +3,7 @@ documented key is unknown to them, and the committed file is what the renderer w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -153,3 +154,11 @@ def test_every_generator_hyperparameter_has_a_description():
     for name in GENERATOR_NAMES:
         described = mapping_comments(generator_class(name), "defaults")
         assert [key for key in generator_class(name).defaults if not described.get(key)] == [], name
+
+
+def test_every_key_of_the_reference_has_a_description():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "parameters.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    cells = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]] for line in rows]
+    undescribed = [row[0] for row in cells if not row[-1]]
+    assert rows and not undescribed, f"keys without a description (comment them where they are defined): {undescribed}"

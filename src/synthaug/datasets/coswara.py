@@ -37,10 +37,10 @@ QUALITY_LEVELS = (0, 1, 2)
 
 def load(
     root: Path,
-    recordings: list[str] | tuple[str, ...] = ("cough-heavy", "cough-shallow"),
-    min_quality: int | None = None,
-    metadata_csv: str | Path | None = None,
-    annotations_dir: str | Path | None = None,
+    recordings: list[str] | tuple[str, ...] = ("cough-heavy", "cough-shallow"),  # which recordings of each participant
+    min_quality: int | None = None,  # keep recordings whose annotated quality is at least this (0, 1 or 2); null: all
+    metadata_csv: str | Path | None = None,  # the participants table (default: <root>/combined_data.csv)
+    annotations_dir: str | Path | None = None,  # the quality annotations (default: <root>/annotations)
 ) -> AdapterResult:
     """List the chosen recordings of healthy and positive participants under `root`.
 

@@ -23,7 +23,10 @@ LABELS = {True: "positive", False: "negative"}
 EXTRAS = ("verified", "asymptomatic", "start_at", "end_at")
 
 
-def load(root: Path, sources: list[str] | None = None) -> AdapterResult:
+def load(
+    root: Path,
+    sources: list[str] | None = None,  # recording channels to keep (e.g. [telegram]); null: all
+) -> AdapterResult:
     """List the recordings under `root`; `sources` keeps only those channels (None keeps all)."""
     fix = "point dataset.root at the covid19-cough data set (metadata.json and raw/)"
     root = require_dir(Path(root), "covid19-cough root", fix)

@@ -28,12 +28,12 @@ GROUP_LIKE_COLUMN = re.compile(r"(group|participant|patient|speaker|subject)s?([
 
 def load(
     root: Path,
-    table: str | Path = "metadata.csv",
-    path_column: str = "path",
-    label_column: str = "label",
-    group_column: str | None = None,
-    split_column: str | None = None,
-    source: str = "csv",
+    table: str | Path = "metadata.csv",  # the CSV, relative to root
+    path_column: str = "path",  # the column of audio paths, relative to root
+    label_column: str = "label",  # the column of class labels
+    group_column: str | None = None,  # the column of groups (participant, machine); null: each file its own group
+    split_column: str | None = None,  # the column of predefined splits (train, val, test); null: assigned by prepare
+    source: str = "csv",  # the manifest's source column
 ) -> AdapterResult:
     """List the files of `table` (absolute, or relative to `root`); its paths are relative to `root`.
 

@@ -205,7 +205,12 @@ def cough_labels(n_participants: int, *, seed: int = 0) -> list[str]:
     return ["positive" if p in positive else "negative" for p in range(n_participants)]
 
 
-def write_cough_demo(out_dir: Path, *, seed: int = 0, n_participants: int = COUGH_PARTICIPANTS) -> Path:
+def write_cough_demo(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    n_participants: int = COUGH_PARTICIPANTS,  # participants, two recordings each (about 3.4 negative per positive)
+) -> Path:
     """Write the cough demo set into out_dir; return the path of its metadata.csv.
 
     Files: <participant>/<recording>.wav, two recordings per participant (COUGH_RECORDINGS),
@@ -290,9 +295,9 @@ def write_machine_demo(
     out_dir: Path,
     *,
     seed: int = 0,
-    train_files_per_class: int = 8,
-    test_files_per_class: int = 4,
-    duration_s: float = 20.0,
+    train_files_per_class: int = 8,  # training recordings per class (prepare carves validation out of them)
+    test_files_per_class: int = 4,  # test recordings per class, with louder background noise
+    duration_s: float = 20.0,  # seconds per recording
 ) -> Path:
     """Write the machine demo set into out_dir; return the path of its metadata.csv.
 

@@ -36,13 +36,13 @@ DEFAULT_EXTENSIONS = ("wav", "flac", "ogg", "mp3")
 
 def load(
     root: Path,
-    split_dirs: dict[str, str] | None = None,
-    label_pattern: str | None = None,
-    split_pattern: str | None = None,
-    split_map: dict[str, str] | None = None,
-    group_pattern: str | None = None,
-    extensions: list[str] | tuple[str, ...] = DEFAULT_EXTENSIONS,
-    source: str = "folder",
+    split_dirs: dict[str, str] | None = None,  # {split: folder under root}, each holding class folders
+    label_pattern: str | None = None,  # a regex whose group `label` takes the class from the path (default: the first folder)
+    split_pattern: str | None = None,  # a regex whose group `split` takes the split from the path
+    split_map: dict[str, str] | None = None,  # {what split_pattern finds: train, val or test}
+    group_pattern: str | None = None,  # a regex whose group `group` keeps files of one group in one split
+    extensions: list[str] | tuple[str, ...] = DEFAULT_EXTENSIONS,  # the audio file extensions listed
+    source: str = "folder",  # the manifest's source column
 ) -> AdapterResult:
     """List the audio files under `root` as described in the module docstring."""
     root = require_dir(Path(root), "data root", "point dataset.root at the folder that holds the class folders")

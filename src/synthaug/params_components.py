@@ -1,0 +1,234 @@
+"""The keys of docs/parameters.md that belong to components rather than to the params types: an
+adapter's options, a demo set's sizes, a generator's hyperparameters, a classifier architecture's
+options and the classic augmentations. Each is read from its component (a function signature, a
+`defaults` mapping or a dataclass), with descriptions from the comments beside them in the source.
+synthaug.params_reference renders them while their keys are untyped mappings in the params types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import io
+import re
+import tokenize
+import typing
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenSection:
+    """A mapping-typed key whose inner keys a component defines: one table per variant."""
+
+    key: str
+    intro: str
+    variants: Callable[[], dict[str, list[tuple[str, Any]]]]  # variant name -> [(option, default)]
+    variant_in_key: bool  # true: `key.<variant>.<option>` (a generator); false: `key.<option>` (an adapter)
+    mappings: tuple[str, ...]  # the untyped mapping keys of the params types this documents
+    # variant name -> {option: description}, from the component's source; params.yaml's comments fill the rest
+    descriptions: Callable[[], dict[str, dict[str, str]]] | None = None
+
+
+def _adapter_options() -> dict[str, list[tuple[str, Any]]]:
+    from synthaug.datasets import ADAPTERS
+
+    return {name: _signature_defaults(load, skip=("root",)) for name, load in sorted(ADAPTERS.items())}
+
+
+def _adapter_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.datasets import ADAPTERS
+
+    return {name: signature_comments(load) for name, load in sorted(ADAPTERS.items())}
+
+
+def _demo_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.datasets.demo import write_cough_demo, write_machine_demo
+
+    return {"cough": signature_comments(write_cough_demo), "machine": signature_comments(write_machine_demo)}
+
+
+def signature_comments(function: object) -> dict[str, str]:
+    """The comment on each parameter's line of a function's signature (`    name: type = value,  # ...`)."""
+    source = inspect.getsource(typing.cast(Callable[..., Any], function))
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    found = {}
+    for number, line in enumerate(source.splitlines(), start=1):
+        if line.startswith(")") or line.rstrip().endswith(":") and number > 1:
+            break  # the end of the signature
+        match = re.match(r"\s+(\w+)\s*[:=]", line)
+        if match and number in comments:
+            found[match.group(1)] = comments[number]
+    return found
+
+
+def _demo_options() -> dict[str, list[tuple[str, Any]]]:
+    from synthaug.datasets.demo import write_cough_demo, write_machine_demo
+
+    skip = ("out_dir", "seed")  # the stage passes the folder and demo.seed
+    return {
+        "cough": _signature_defaults(write_cough_demo, skip=skip),
+        "machine": _signature_defaults(write_machine_demo, skip=skip),
+    }
+
+
+def _generator_options() -> dict[str, list[tuple[str, Any]]]:
+    from synthaug.generators import GENERATOR_NAMES, generator_class
+
+    return {name: sorted(generator_class(name).defaults.items()) for name in GENERATOR_NAMES}
+
+
+def _generator_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.generators import GENERATOR_NAMES, generator_class
+
+    return {name: mapping_comments(generator_class(name), "defaults") for name in GENERATOR_NAMES}
+
+
+def mapping_comments(owner: object, attribute: str) -> dict[str, str]:
+    """The comment of each `"key": value,` entry of the dict literal `attribute` in `owner`'s source: the
+    comment on its line, else the comment block just above it (as `field_comments` reads fields)."""
+    try:
+        source = inspect.cleandoc("\n" + inspect.getsource(typing.cast(Any, owner)))
+    except (OSError, TypeError):
+        return {}
+    comments: dict[int, str] = {}
+    code_lines: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            code_lines.update(range(tok.start[0], tok.end[0] + 1))
+    lines = source.splitlines()
+    start = next((i for i, line in enumerate(lines, start=1) if re.match(rf"\s*{attribute}\b.*=\s*{{\s*$", line)), None)
+    if start is None:
+        return {}
+    found: dict[str, str] = {}
+    for number in range(start + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if re.match(r"\s*}", line):
+            break
+        match = re.match(r'\s*"(\w+)"\s*:', line)
+        if not match:
+            continue
+        above: list[str] = []
+        n = number - 1
+        while n in comments and n not in code_lines:
+            above.insert(0, comments[n])
+            n -= 1
+        found[match.group(1)] = comments.get(number, "") or " ".join(above)
+    return found
+
+
+def _architecture_options() -> dict[str, list[tuple[str, Any]]]:
+    from synthaug.classifiers.models import ARCHITECTURES
+
+    return {name: [("architecture", name), *sorted(cls.defaults.items())] for name, cls in ARCHITECTURES.items()}
+
+
+def _architecture_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.classifiers.models import ARCHITECTURES
+
+    return {
+        name: {
+            "architecture": f"the network: {(cls.__doc__ or name).strip().splitlines()[0]}",
+            **mapping_comments(cls, "defaults"),
+        }
+        for name, cls in ARCHITECTURES.items()
+    }
+
+
+def _augment_descriptions() -> dict[str, dict[str, str]]:
+    from synthaug.classifiers.augment import ORDER
+
+    return {t.name: dataclass_comments(t) for t in ORDER}
+
+
+def dataclass_comments(cls: type) -> dict[str, str]:
+    """The comment on each dataclass field's line (`    name: type = value  # ...`), its parents' first."""
+    found: dict[str, str] = {}
+    for owner in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(owner):
+            continue
+        try:
+            source = inspect.getsource(owner)
+        except (OSError, TypeError):
+            continue
+        comments = {
+            tok.start[0]: tok.string.lstrip("#").strip()
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT
+        }
+        for number, line in enumerate(source.splitlines(), start=1):
+            match = re.match(r"    (\w+)\s*:", line)
+            if match and number in comments:
+                found[match.group(1)] = comments[number]
+    return found
+
+
+def _augment_options() -> dict[str, list[tuple[str, Any]]]:
+    from synthaug.classifiers.augment import ORDER
+
+    set_by_code = {"channel_std"}  # gain reads the normalization's per-channel std, not a param
+    return {t.name: [(f.name, f.default) for f in dataclasses.fields(t) if f.name not in set_by_code] for t in ORDER}
+
+
+def _signature_defaults(function: object, skip: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [
+        (name, None if p.default is inspect.Parameter.empty else p.default)
+        for name, p in inspect.signature(typing.cast(Callable[..., Any], function)).parameters.items()
+        if name not in skip
+    ]
+
+
+OPEN_SECTIONS = (
+    OpenSection(
+        "dataset.options",
+        "The options of each adapter (`dataset.adapter`): the keyword arguments "
+        "of its `load` function in `synthaug.datasets`; an unknown option stops prepare.",
+        _adapter_options,
+        False,
+        ("dataset.options",),
+        _adapter_descriptions,
+    ),
+    OpenSection(
+        "demo",
+        "Sizes of each built-in demo set: the keyword arguments of "
+        "`synthaug.datasets.demo.write_cough_demo` and `write_machine_demo`.",
+        _demo_options,
+        True,
+        ("demo.cough", "demo.machine"),
+        _demo_descriptions,
+    ),
+    OpenSection(
+        "train_generator.models",
+        "Each generator's hyperparameters and their defaults (the "
+        "published recipe); an entry under `train_generator.models` overrides any of them, and "
+        "an unknown key stops the stage. Removing an entry removes its stage chain.",
+        _generator_options,
+        True,
+        ("train_generator.models",),
+        _generator_descriptions,
+    ),
+    OpenSection(
+        "train_classifier.model",
+        "`architecture` and that architecture's options.",
+        _architecture_options,
+        False,
+        ("train_classifier.model",),
+        _architecture_descriptions,
+    ),
+    OpenSection(
+        "train_classifier.augment",
+        "Classic augmentation (the same keys under `scarcity.augment`): "
+        "each listed transform with its options (`true`: the defaults; left out, null or false: "
+        "off), applied in the order gain, time shift, frequency mask, time mask, mixup.",
+        _augment_options,
+        True,
+        ("train_classifier.augment", "scarcity.augment"),
+        _augment_descriptions,
+    ),
+)
