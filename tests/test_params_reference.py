@@ -148,12 +148,12 @@ def test_committed_reference_is_up_to_date():
 
 def test_every_generator_hyperparameter_has_a_description():
     """A generator's keys are described beside their defaults (one home), so none goes undocumented."""
-    from synthaug.generators import GENERATOR_NAMES, generator_class
-    from synthaug.params_components import mapping_comments
+    from synthaug.generator_configs import GENERATOR_CONFIGS
+    from synthaug.params_components import field_comments
 
-    for name in GENERATOR_NAMES:
-        described = mapping_comments(generator_class(name), "defaults")
-        assert [key for key in generator_class(name).defaults if not described.get(key)] == [], name
+    for name, model in GENERATOR_CONFIGS.items():
+        described = field_comments(model)
+        assert [key for key in model.model_fields if not described.get(key)] == [], name
 
 
 def test_every_key_of_the_reference_has_a_description():

@@ -170,7 +170,7 @@ def test_effective_configuration_fills_in_the_defaults_a_run_uses(project: Path)
     effective = effective_configuration(params)
     assert effective["train_classifier.model.dropout"] == MedicalCNN.defaults["dropout"]
     assert effective["train_classifier.model.width"] == MedicalCNN.defaults["width"]
-    ddpm_defaults = generator_class("ddpm").defaults
+    ddpm_defaults = generator_class("ddpm").defaults()
     assert effective["train_generator.models.ddpm.num_train_timesteps"] == ddpm_defaults["num_train_timesteps"]
     featurize = params["featurize"]  # centred STFT frames of one clip
     assert (

@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from optuna.trial import TrialState
+from pydantic import ValidationError
 
 from synthaug import tuning
 from synthaug.config import SearchDimension, TuneParams, deep_merge, load_params, read_yaml
@@ -136,16 +137,17 @@ def test_search_space_merges_shared_and_generator_ranges_and_names_bad_keys():
         TuneParams(space={"shared": {"curation.min_confidence": {"low": 0.1, "high": 0.9}}}), "vae", keys
     )
     assert set(curated) == {"curation.min_confidence"}
-    with pytest.raises(ConfigError, match=r"tune.space.shared.curation.min_quality: not a curation bound"):
-        tuning.search_space(TuneParams(space={"shared": {"curation.min_quality": {"low": 0.1, "high": 0.9}}}), "vae", keys)
+    # Keys no generator, curation bound or classifier key has are refused when params are loaded.
+    with pytest.raises(ValidationError, match=r"tune.space.shared.curation.min_quality: not a curation bound"):
+        TuneParams(space={"shared": {"curation.min_quality": {"low": 0.1, "high": 0.9}}})
+    with pytest.raises(ValidationError, match=r"tune.space.vae.n_critic: not a hyperparameter of generator vae"):
+        TuneParams(space={"vae": {"n_critic": {"low": 1, "high": 5}}})
     with pytest.raises(ConfigError, match="cannot be negative"):
         tuning.search_space(TuneParams(space={"shared": {"ratio": {"low": -1.0, "high": 1.0}}}), "vae", keys)
     classifier = {"train_classifier.fine_tune_epochs": {"low": 0, "high": 4}}
     assert set(tuning.search_space(TuneParams(space={"shared": classifier}), "vae", keys)) == set(classifier)
-    with pytest.raises(ConfigError, match=r"tune.space.shared.train_classifier.utility_keep_share: not a tunable"):
-        tuning.search_space(
-            TuneParams(space={"shared": {"train_classifier.utility_keep_share": {"low": 0.2, "high": 1.0}}}), "vae", keys
-        )
+    with pytest.raises(ValidationError, match=r"tune.space.shared.train_classifier.utility_keep_share: not a tunable"):
+        TuneParams(space={"shared": {"train_classifier.utility_keep_share": {"low": 0.2, "high": 1.0}}})
 
 
 # ---- storages, pruners ----------------------------------------------------------------------------

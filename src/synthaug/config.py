@@ -85,21 +85,14 @@ class TrainGeneratorParams(Section):
 
     @field_validator("models")
     @classmethod
-    def _known_generators(cls, models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from synthaug.errors import ConfigError
-        from synthaug.generators import GENERATOR_NAMES
-        from synthaug.generators.options import check_policy, check_training_config, key_name
+    def _valid_generators(cls, models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Each entry against its generator's model (synthaug.generator_configs), before any stage runs;
+        # the entry keeps its YAML shape (the keys it overrides), which is what DVC tracks.
+        from synthaug.generator_configs import generator_config
 
-        unknown = sorted(set(models) - set(GENERATOR_NAMES))
-        if unknown:
-            raise ValueError(f"unknown generator(s) {', '.join(unknown)}; valid: {', '.join(GENERATOR_NAMES)}")
         for name, config in models.items():
-            # The shared training keys (budget, time cap, EMA) are checked here, before any stage runs;
-            # a missing `steps` takes the generator's default, and the cgan derives it when null.
             try:
-                check_training_config(name, config, steps_optional=name == "cgan" or "steps" not in config)
-                if "diffaugment" in config:
-                    check_policy(config["diffaugment"], key_name(name, "diffaugment"))
+                generator_config(name, config)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return models
@@ -321,6 +314,15 @@ class MinorityScarcityParams(Section):
         return trials
 
 
+# tune.space's keys beside a generator's hyperparameters (synthaug.tuning reads them).
+RATIO = "ratio"  # the synthetic share: synthetic spectrograms per real training spectrogram of a served class
+CURATION_PREFIX = "curation."  # tune.space keys curation.<bound> tune the curation bounds
+CLASSIFIER_PREFIX = "train_classifier."  # tune.space keys train_classifier.<key> tune how synthetic rows are used
+# The train_classifier keys a trial may tune: how its synthetic rows are used (utility selection needs
+# the baseline, which the objective does not train).
+TUNABLE_CLASSIFIER_KEYS = ("domain_adversarial_weight", "fine_tune_epochs", "fine_tune_lr_factor", "synthetic_weight")
+
+
 class SearchDimension(Section):
     """One hyperparameter's range: {low, high[, log][, step]} (numbers; ints when low and high are ints) or {choices}."""
 
@@ -359,11 +361,36 @@ class TuneParams(Section):
     @field_validator("space")
     @classmethod
     def _known_keys(cls, space: dict[str, dict[str, SearchDimension]]) -> dict[str, dict[str, SearchDimension]]:
-        from synthaug.generators import GENERATOR_NAMES
+        # Every key against the generator models (synthaug.generator_configs), when params are loaded;
+        # `shared` keys against every generator's, and again against the tuned one's when a study starts.
+        from synthaug.curation import CURATION_BOUNDS
+        from synthaug.generator_configs import GENERATOR_CONFIGS
 
-        unknown = sorted(set(space) - set(GENERATOR_NAMES) - {"shared"})
+        unknown = sorted(set(space) - set(GENERATOR_CONFIGS) - {"shared"})
         if unknown:
-            raise ValueError(f"unknown section(s) {', '.join(unknown)}; use shared or a generator: {', '.join(GENERATOR_NAMES)}")
+            raise ValueError(
+                f"unknown section(s) {', '.join(unknown)}; use shared or a generator: {', '.join(GENERATOR_CONFIGS)}"
+            )
+        for section, dimensions in space.items():
+            models = list(GENERATOR_CONFIGS.values()) if section == "shared" else [GENERATOR_CONFIGS[section]]
+            hyperparameters = set().union(*(model.model_fields for model in models))
+            for key in dimensions:
+                where = f"tune.space.{section}.{key}"
+                if key.startswith(CURATION_PREFIX) and key.removeprefix(CURATION_PREFIX) not in CURATION_BOUNDS:
+                    raise ValueError(
+                        f"{where}: not a curation bound; valid: {', '.join(CURATION_PREFIX + b for b in CURATION_BOUNDS)}"
+                    )
+                if key.startswith(CLASSIFIER_PREFIX) and key.removeprefix(CLASSIFIER_PREFIX) not in TUNABLE_CLASSIFIER_KEYS:
+                    raise ValueError(
+                        f"{where}: not a tunable train_classifier key; valid: "
+                        f"{', '.join(CLASSIFIER_PREFIX + k for k in TUNABLE_CLASSIFIER_KEYS)}"
+                    )
+                if not (key == RATIO or key in hyperparameters or key.startswith((CURATION_PREFIX, CLASSIFIER_PREFIX))):
+                    owner = "any generator" if section == "shared" else f"generator {section}"
+                    raise ValueError(
+                        f"{where}: not a hyperparameter of {owner}; valid: {RATIO}, {', '.join(sorted(hyperparameters))}, "
+                        f"{CURATION_PREFIX}<bound>, {CLASSIFIER_PREFIX}<key>"
+                    )
         return space
 
 

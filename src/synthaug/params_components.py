@@ -16,6 +16,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 
 @dataclasses.dataclass(frozen=True)
 class OpenSection:
@@ -77,15 +79,65 @@ def _demo_options() -> dict[str, list[tuple[str, Any]]]:
 
 
 def _generator_options() -> dict[str, list[tuple[str, Any]]]:
-    from synthaug.generators import GENERATOR_NAMES, generator_class
+    from synthaug.generator_configs import GENERATOR_CONFIGS
 
-    return {name: sorted(generator_class(name).defaults.items()) for name in GENERATOR_NAMES}
+    return {name: sorted(model().model_dump().items()) for name, model in GENERATOR_CONFIGS.items()}
 
 
 def _generator_descriptions() -> dict[str, dict[str, str]]:
-    from synthaug.generators import GENERATOR_NAMES, generator_class
+    from synthaug.generator_configs import GENERATOR_CONFIGS
 
-    return {name: mapping_comments(generator_class(name), "defaults") for name in GENERATOR_NAMES}
+    return {name: field_comments(model) for name, model in GENERATOR_CONFIGS.items()}
+
+
+def field_comments(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's comment in the class body: the comment on its line, else the block just above.
+
+    pydantic keeps no comments, and config.py documents its keys in comments beside them; reading
+    them from the source (with the standard library's tokenizer) keeps one home for each description.
+    """
+    inherited: dict[str, str] = {}
+    for base in model.__mro__[1:]:  # fields a parent section declares carry the parent's comments
+        if isinstance(base, type) and issubclass(base, BaseModel) and base is not BaseModel:
+            inherited = field_comments(base) | inherited
+    try:
+        source = inspect.cleandoc("\n" + inspect.getsource(model))
+    except (OSError, TypeError):
+        return inherited
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    comments: dict[int, str] = {}
+    code_lines: set[int] = set()
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+        elif tok.type not in (
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+            tokenize.COMMENT,
+        ):
+            code_lines.update(range(tok.start[0], tok.end[0] + 1))
+    lines = source.splitlines()
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        match = re.match(r"    (\w+)\s*:", line)  # a field at class-body level: `    name: type = ...`
+        if not match or match.group(1) not in model.model_fields:
+            continue
+        end = number
+        while end + 1 <= len(lines) and lines[end].startswith("     "):  # continuation lines
+            end += 1
+        trailing = [comments[n] for n in range(number, end + 1) if n in comments and n in code_lines]
+        above: list[str] = []
+        n = number - 1
+        while n in comments and n not in code_lines:
+            above.insert(0, comments[n])
+            n -= 1
+        text = " ".join(trailing) or " ".join(above)
+        text = re.sub(r"^type: ignore\[[^\]]*\]\s*#?\s*", "", text).strip()
+        found[match.group(1)] = text
+    return inherited | {name: text for name, text in found.items() if text}
 
 
 def mapping_comments(owner: object, attribute: str) -> dict[str, str]:

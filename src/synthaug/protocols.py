@@ -53,9 +53,8 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     and the CODE_FACTS are added.
     """
     from synthaug.classifiers.models import ARCHITECTURES
-    from synthaug.config import deep_merge, parse_params
-    from synthaug.generators import generator_class
-    from synthaug.generators.options import SHARED_DEFAULTS
+    from synthaug.config import parse_params
+    from synthaug.generator_configs import generator_config
     from synthaug.tracking import flatten
 
     parsed = parse_params(dict(params), where="params (effective configuration)")
@@ -65,8 +64,7 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     if architecture is not None:
         full["train_classifier"]["model"] = {**architecture.defaults, **model}
     full["train_generator"]["models"] = {
-        name: deep_merge({**SHARED_DEFAULTS, **generator_class(name).defaults}, config or {})
-        for name, config in full["train_generator"]["models"].items()
+        name: generator_config(name, config).model_dump() for name, config in full["train_generator"]["models"].items()
     }
     flat = flatten(full)
     for key in WHOLE_VALUES:

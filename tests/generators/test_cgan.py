@@ -148,7 +148,7 @@ def test_diffaugment_shows_the_discriminator_augmented_real_spectrograms(monkeyp
     model.fit(*labelled(8))
     # The first input is the real batch at the first stage's resolution: each has a zeroed rectangle.
     assert ((seen[0] == 0).flatten(1).sum(1) > 0).all()
-    assert ConditionalProgressiveGAN.defaults["ac_weight"] == 10.0  # GANSynth's auxiliary-classifier weight
+    assert ConditionalProgressiveGAN.defaults()["ac_weight"] == 10.0  # GANSynth's auxiliary-classifier weight
 
 
 def test_r1_enters_the_discriminator_loss_only_when_on():

@@ -63,7 +63,7 @@ def spectrograms(n: int = 10) -> tuple[np.ndarray, np.ndarray]:
 def build(key: str):
     """The generator of CONFIGS[key]; a key names its generator before any '+'."""
     cls = generator_class(key.split("+")[0])
-    n_classes = 2 if cls.conditional else 1
+    n_classes = 2 if cls.is_conditional(CONFIGS[key]) else 1
     return cls({**CONFIGS[key], "steps": CHUNK}, input_shape=SHAPE, n_classes=n_classes, seed=3, device="cpu")
 
 
@@ -84,7 +84,7 @@ def fit_to(generator, steps: int, x, y) -> None:
 def test_fit_in_chunks_equals_one_fit_bit_for_bit(name, tmp_path):
     x, y = spectrograms()
     whole = build(name)
-    y = y if whole.conditional else None
+    y = y if whole.class_conditional else None
     fit_to(whole, TOTAL, x, y)
 
     chunked = build(name)

@@ -25,8 +25,8 @@ import torch
 
 from synthaug.evaluation.distances import kernel_inception_distance, precision_recall_density_coverage
 from synthaug.evaluation.fidelity import two_sample_auroc
+from synthaug.generator_configs import DDPM_ONLY
 from synthaug.generators import generator_class
-from synthaug.generators.ddpm import DDPM
 
 SIZE = 32
 LEARNED_AUROC = 0.8  # bound after training; real against real scores about 0.5
@@ -90,7 +90,7 @@ RECIPES = {
 # The same U-Net trained and sampled the EDM way (preconditioning, log-normal noise levels, Heun),
 # without the DDPM-only keys.
 RECIPES["ddpm+edm"] = {
-    **{key: value for key, value in RECIPES["ddpm"].items() if key not in DDPM.DDPM_ONLY},
+    **{key: value for key, value in RECIPES["ddpm"].items() if key not in DDPM_ONLY},
     "formulation": "edm",
     "sampling_steps": 10,
 }

@@ -29,9 +29,9 @@ checkpoint must hold (`modules`).
 
 Shapes: spectrograms are float32 [N, 1, mels, frames], z-scored per mel channel. Unconditional
 generators ignore labels (the caller fits one per class, or one on the minority class only);
-conditional ones learn p(x | label), one model for every class: the cgan always (`conditional =
-True`), the VAE, WGAN-GP and DDPM when their config sets `class_conditional: true`
-(`conditional_option = True`), so ten classes cost one model rather than ten.
+conditional ones learn p(x | label), one model for every class: the cgan always, the VAE, WGAN-GP
+and DDPM when their config sets `class_conditional: true`, so ten classes cost one model rather than
+ten. Each generator's hyperparameters, defaults and checks are its model in synthaug.generator_configs.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from synthaug.devices import pick_device
-from synthaug.errors import ConfigError, DataError, SynthaugError
+from synthaug.errors import DataError, SynthaugError
+from synthaug.generator_configs import GENERATOR_CONFIGS, generator_config, key_name
 from synthaug.generators.batches import BatchStream
 from synthaug.generators.ema import EmaSampling
-from synthaug.generators.options import RENAMED, SHARED_DEFAULTS, check_training_config, key_name
 from synthaug.io import torch_save_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -76,19 +76,10 @@ class OldGeneratorState(SynthaugError):
 
 
 class Generator(EmaSampling, ABC):
-    """A generative model of spectrograms. Subclasses set `name`, `conditional` and `defaults`."""
+    """A generative model of spectrograms. Subclasses set `name`; their hyperparameters, defaults and
+    checks are the generator's model in synthaug.generator_configs (GENERATOR_CONFIGS[name])."""
 
     name: ClassVar[str]
-    # Always one model over every learned class (the cgan).
-    conditional: ClassVar[bool] = False
-    # Conditional when the config says `class_conditional: true` (VAE, WGAN-GP, DDPM).
-    conditional_option: ClassVar[bool] = False
-    # Hyperparameters and their defaults; `config` given to __init__ may override any of them and
-    # nothing else (unknown keys are a ConfigError naming the generator and the key). Every
-    # generator has `steps`, `batch_size`, `max_minutes`, `ema_decay` and `ema_start`.
-    defaults: ClassVar[Mapping[str, Any]] = {}
-    # True where `steps` may be null and derived from another budget (the progressive GAN's images).
-    steps_derived: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -99,21 +90,15 @@ class Generator(EmaSampling, ABC):
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        unknown = sorted(set(config) - set(self.defaults) - set(RENAMED) - set(SHARED_DEFAULTS))
-        if unknown:
-            raise ConfigError(
-                f"{key_name(self.name, unknown[0])}: unknown parameter(s) {', '.join(unknown)} of generator "
-                f"{self.name}; valid: {', '.join(sorted({*self.defaults, *SHARED_DEFAULTS}))}"
-            )
-        self.config: dict[str, Any] = {**SHARED_DEFAULTS, **self.defaults, **config}
-        check_training_config(self.name, self.config, steps_optional=self.steps_derived)
-        self.check_teacher(self.config)
-        if not int(self.config["batch_size"]) > 0:
-            raise ConfigError(f"{key_name(self.name, 'batch_size')} must be > 0, got {self.config['batch_size']!r}")
+        # `config` overrides any of the generator's keys and nothing else (ConfigError naming the key).
+        # `settings` is the validated config as built; `config` the same values as the dict that saved
+        # models and checkpoints hold, and the one adopt_ema updates.
+        self.settings = generator_config(self.name, config)
+        self.config: dict[str, Any] = self.settings.model_dump()
         channels, mels, frames = (int(d) for d in input_shape)
         self.input_shape: tuple[int, int, int] = (channels, mels, frames)
         self.n_classes = int(n_classes)
-        self.class_conditional = self.is_conditional(self.config)
+        self.class_conditional = self.settings.conditional
         self.seed = int(seed)
         self.device = pick_device(device)
         torch.manual_seed(self.seed)  # weight initialisation is part of the seeded result
@@ -136,23 +121,20 @@ class Generator(EmaSampling, ABC):
             self.ema_alternatives[float(decay)] = average
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every hyperparameter with its default (the published recipe)."""
+        return GENERATOR_CONFIGS[cls.name]().model_dump()
+
+    @classmethod
     def is_conditional(cls, config: Mapping[str, Any]) -> bool:
         """Whether `config` makes this a conditional generator: one model over every learned class."""
-        if cls.conditional:
-            return True
-        if not cls.conditional_option:
-            return False
-        return bool(config.get("class_conditional", cls.defaults.get("class_conditional", False)))
+        return generator_config(cls.name, config).conditional
 
     @classmethod
     def check_teacher(cls, config: Mapping[str, Any]) -> None:
-        """ConfigError when every training class is to teach a model that cannot tell classes apart."""
-        if config.get("teacher_classes", SHARED_DEFAULTS["teacher_classes"]) == "all" and not cls.is_conditional(config):
-            raise ConfigError(
-                f"{key_name(cls.name, 'teacher_classes')}: all needs one conditional model "
-                f"({key_name(cls.name, 'class_conditional')}: true): an unconditional model trained on every class "
-                "would sample a blend of them"
-            )
+        """ConfigError when `config` is invalid, e.g. every training class is to teach a model that cannot
+        tell classes apart (teacher_classes: all without a conditional model)."""
+        generator_config(cls.name, config)
 
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
         """The class labels [n] a conditional generator samples `label` with (None when unconditional)."""

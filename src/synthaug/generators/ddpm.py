@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -59,74 +58,20 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from diffusers.optimization import get_constant_schedule_with_warmup
 from diffusers.training_utils import compute_snr
 
-from synthaug.errors import ConfigError
+from synthaug.generator_configs import DDPMConfig
 from synthaug.generators.base import Generator
 from synthaug.generators.edm import ConditionedUNet, Preconditioning, augment, heun_sample, training_sigmas
 from synthaug.generators.layers import crop_to, pad_to_multiple, padded_size
-from synthaug.generators.options import key_name
 
 
 class DDPM(Generator):
     """Diffusion model of one class (or of every class, `class_conditional`); `sample` runs DDIM from pure noise."""
 
     name = "ddpm"
-    conditional_option = True
-    # steps: the published 400 epochs of 16 on Coswara's 781 training positives are 400 x 49 = 19,600 steps.
-    defaults: ClassVar[dict[str, Any]] = {
-        "steps": 19600,  # optimizer steps (published: 400 epochs, about 19,600 steps of 16)
-        "batch_size": 16,  # spectrograms per optimizer step
-        "lr": 1e-4,  # AdamW learning rate
-        "weight_decay": 0.01,  # AdamW weight decay
-        "lr_warmup_steps": 0,  # linear learning-rate warm-up over this many steps (0: off)
-        "num_train_timesteps": 1000,  # diffusion steps T
-        "beta_start": 1e-4,  # first beta of the linear variance schedule
-        "beta_end": 0.02,  # last beta of the linear variance schedule
-        "prediction_type": "epsilon",  # what the U-Net predicts: epsilon (the added noise; published) or v_prediction
-        "snr_gamma": None,  # min-SNR loss weighting gamma (null: the plain L2 loss)
-        "sampling_steps": 50,  # DDIM steps at sampling (EDM: Heun steps)
-        "sampling_eta": 0.0,  # DDIM eta: 0 deterministic, 1 fresh noise at each step
-        "timestep_spacing": "leading",  # which timesteps DDIM visits: leading (diffusers' default), trailing (ends at T - 1) or linspace
-        "zero_terminal_snr": False,  # rescale the betas so the last step holds no signal (needs v_prediction)
-        "clip_sample_range": None,  # clamp the predicted x0 to +-this at each DDIM step (null: off)
-        "base_channels": 32,  # width of the first U-Net block; block widths are base_channels x channel_mults
-        "channel_mults": [1, 2, 2, 4, 4],  # one multiplier per U-Net level (its length is the number of levels)
-        "layers_per_block": 2,  # ResNet layers in each U-Net block
-        "attention_head_dim": 8,  # channels per self-attention head at the bottleneck
-        "norm_num_groups": 8,  # group-norm groups; must divide every block width
-        "patch_size": 1,  # the U-Net works on p x p patches folded into channels (1: published)
-        "class_conditional": False,  # true: one model learns every learned class (a class embedding added to the time embedding)
-        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
-        "ema_decay": None,  # decay of an exponential moving average of the U-Net that samples (null: off)
-        "ema_start": 0,  # optimizer step from which the moving average is updated
-        "dropout": 0.0,  # the U-Net's dropout (formulation edm only; 0: off)
-        # formulation: ddpm (published) or edm, and EDM's settings. Spectrograms are z-scored per mel
-        # channel, so sigma_data is 1, not EDM's 0.5 for images, and the training noise levels move with
-        # it: p_mean = EDM's -1.2 + ln(1 / 0.5) = -0.5 (measured on the learning test's bursts, 400 steps:
-        # KID share 0.76 at -1.2, 0.17 at -0.6); sigma_min, sigma_max, rho and p_std are EDM's.
-        "formulation": "ddpm",  # ddpm (published: DDPM training, DDIM sampling) or edm (preconditioning, log-normal noise levels, Heun sampling)
-        "sigma_data": 1.0,  # edm: standard deviation of the data (1 for z-scored spectrograms)
-        "sigma_min": 0.002,  # edm: lowest noise level of the sampler
-        "sigma_max": 80.0,  # edm: highest noise level of the sampler
-        "rho": 7.0,  # edm: curvature of the sampler's noise levels
-        "p_mean": -0.5,  # edm: mean of ln(sigma) in training (EDM's -1.2 shifted for sigma_data 1)
-        "p_std": 1.2,  # edm: spread of ln(sigma) in training
-        "augment_probability": 0.0,  # edm: probability of non-leaking augmentation per sample (0: off)
-    }
-    # What these keys are when the formulation is EDM: changing one is refused.
-    DDPM_ONLY: ClassVar[tuple[str, ...]] = (
-        "num_train_timesteps",
-        "beta_start",
-        "beta_end",
-        "prediction_type",
-        "snr_gamma",
-        "sampling_eta",
-        "timestep_spacing",
-        "zero_terminal_snr",
-        "clip_sample_range",
-    )
+    settings: DDPMConfig
 
     def build(self) -> None:
-        widths = self._widths()
+        widths = self.settings.block_widths
         self.patch = int(self.config["patch_size"])
         # Each encoder block but the last halves both axes, after the patches fold p x p pixels into one.
         self.multiple = 2 ** (len(widths) - 1) * self.patch
@@ -171,104 +116,6 @@ class DDPM(Generator):
         self.lr_schedule = get_constant_schedule_with_warmup(self.optimizer, int(self.config["lr_warmup_steps"]))
         self.last_clamped_share: float | None = None
         self._clamped: list[float] = []
-
-    def _widths(self) -> tuple[int, ...]:
-        c = self.config
-        if isinstance(c["patch_size"], bool) or not isinstance(c["patch_size"], int) or c["patch_size"] < 1:
-            raise ConfigError(
-                f"{key_name(self.name, 'patch_size')} must be a whole number >= 1 (1: no patches), got {c['patch_size']!r}"
-            )
-        for key in (
-            "lr",
-            "num_train_timesteps",
-            "sampling_steps",
-            "base_channels",
-            "layers_per_block",
-            "attention_head_dim",
-            "norm_num_groups",
-        ):
-            if not float(c[key]) > 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
-        self._check_formulation()
-        for key in ("weight_decay", "lr_warmup_steps"):
-            if float(c[key]) < 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
-        if not 0 < float(c["beta_start"]) < float(c["beta_end"]) < 1:
-            raise ConfigError(f"{key_name(self.name, 'beta_start')}/beta_end: need 0 < beta_start < beta_end < 1")
-        if int(c["sampling_steps"]) > int(c["num_train_timesteps"]):
-            raise ConfigError(f"{key_name(self.name, 'sampling_steps')} must be <= num_train_timesteps")
-        if c["prediction_type"] not in ("epsilon", "v_prediction"):
-            raise ConfigError(
-                f"{key_name(self.name, 'prediction_type')} must be epsilon (published) or v_prediction, "
-                f"got {c['prediction_type']!r}"
-            )
-        if c["timestep_spacing"] not in ("leading", "trailing", "linspace"):
-            raise ConfigError(
-                f"{key_name(self.name, 'timestep_spacing')} must be leading (diffusers' default), "
-                f"trailing or linspace, got {c['timestep_spacing']!r}"
-            )
-        if not isinstance(c["zero_terminal_snr"], bool):
-            raise ConfigError(f"{key_name(self.name, 'zero_terminal_snr')} must be true or false, got {c['zero_terminal_snr']!r}")
-        if c["zero_terminal_snr"] and c["prediction_type"] != "v_prediction":
-            raise ConfigError(
-                f"{key_name(self.name, 'zero_terminal_snr')}: true needs prediction_type: v_prediction; at zero "
-                "signal-to-noise the last step's input holds no trace of the data, so the added noise is all "
-                "there is to predict and epsilon prediction learns nothing there (Lin et al. 2024)"
-            )
-        if isinstance(c["sampling_eta"], bool) or not 0 <= float(c["sampling_eta"]) <= 1:
-            raise ConfigError(
-                f"{key_name(self.name, 'sampling_eta')} must be in [0, 1] (0: deterministic DDIM, published; "
-                f"1: a fresh noise draw at every step, like the DDPM sampler), got {c['sampling_eta']!r}"
-            )
-        for key in ("snr_gamma", "clip_sample_range"):
-            if c[key] is not None and not float(c[key]) > 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be null (off) or > 0, got {c[key]!r}")
-        mults = c["channel_mults"]
-        if not isinstance(mults, (list, tuple)) or len(mults) < 2 or not all(int(m) > 0 for m in mults):
-            raise ConfigError(
-                f"{key_name(self.name, 'channel_mults')} must be a list of >= 2 positive "
-                f"integers (five for the published U-Net), got {mults!r}"
-            )
-        widths = tuple(int(c["base_channels"]) * int(m) for m in mults)
-        groups = int(c["norm_num_groups"])
-        if any(w % groups for w in widths):
-            raise ConfigError(
-                f"{key_name(self.name, 'norm_num_groups')}={groups} must divide every block width "
-                f"{list(widths)} (base_channels x channel_mults)"
-            )
-        return widths
-
-    def _check_formulation(self) -> None:
-        c = self.config
-        if c["formulation"] not in ("ddpm", "edm"):
-            raise ConfigError(
-                f"{key_name(self.name, 'formulation')} must be ddpm (published: DDPM training, DDIM sampling) or "
-                f"edm (Karras et al. 2022: preconditioning, log-normal noise levels, Heun sampling), got {c['formulation']!r}"
-            )
-        for key in ("sigma_data", "sigma_min", "sigma_max", "rho", "p_std"):
-            if isinstance(c[key], bool) or not isinstance(c[key], (int, float)) or not c[key] > 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be a number > 0, got {c[key]!r}")
-        if not float(c["sigma_min"]) < float(c["sigma_max"]):
-            raise ConfigError(f"{key_name(self.name, 'sigma_min')} must be below sigma_max (EDM: 0.002 and 80)")
-        # dropout must stay below 1 (1 drops every unit); a probability of 1 augments every batch.
-        for key, below_one in (("dropout", True), ("augment_probability", False)):
-            value = c[key]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not number or not (0 <= value < 1 if below_one else 0 <= value <= 1):
-                bound = "< 1" if below_one else "<= 1"
-                raise ConfigError(f"{key_name(self.name, key)} must be >= 0 and {bound} (0: off), got {value!r}")
-        if c["formulation"] == "edm":
-            changed = [key for key in self.DDPM_ONLY if c[key] != self.defaults[key]]
-            if changed:
-                raise ConfigError(
-                    f"{key_name(self.name, changed[0])}: {', '.join(changed)} belong to the DDPM formulation; with "
-                    "formulation: edm remove them (EDM's preconditioning, noise levels and Heun sampler replace them)"
-                )
-        elif float(c["augment_probability"]) > 0:
-            raise ConfigError(
-                f"{key_name(self.name, 'augment_probability')}: non-leaking augmentation tells the network what was "
-                "augmented, which only formulation: edm does; set it to 0 or use formulation: edm"
-            )
 
     def modules(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
         return {"unet": self.unet, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}

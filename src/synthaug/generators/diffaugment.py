@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from synthaug.generators.options import DIFFAUGMENT_TRANSFORMS, check_policy
+from synthaug.generator_configs import DIFFAUGMENT_TRANSFORMS, check_policy
 
 __all__ = ["TRANSFORMS", "check_policy", "diff_augment"]
 

@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE, Classes, learned_classes
 from synthaug.errors import DataError
+from synthaug.generator_configs import generator_config
 from synthaug.generators import generator_class
 from synthaug.generators.base import Generator
-from synthaug.generators.options import SHARED_DEFAULTS
 from synthaug.io import write_json_atomic
 
 INDEX_FILE = "generators.json"
@@ -51,12 +51,10 @@ def plan_models(
     config: Mapping[str, Any] | None = None,
 ) -> list[ModelSlot]:
     """The models to train for generator `name` with `config` under `mode` (train_generator.classes)."""
-    config = config or {}
+    settings = generator_config(name, config)  # ConfigError for a bad key, e.g. teacher_classes all without a conditional model
     targets = learned_classes(y, class_names, mode, tolerance)
-    cls = generator_class(name)
-    cls.check_teacher(config)
-    if cls.is_conditional(config):
-        if config.get("teacher_classes", SHARED_DEFAULTS["teacher_classes"]) == "all":
+    if settings.conditional:
+        if settings.teacher_classes == "all":
             # Every training class teaches the one model; synthesize still draws only the augmented classes.
             targets = [int(c) for c in np.unique(y)]
         return [ModelSlot(key="conditional", labels={c: i for i, c in enumerate(targets)})]

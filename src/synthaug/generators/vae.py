@@ -48,17 +48,14 @@ with z at the decoder's input (p(x | z, y)); `sample` decodes z ~ N(0, I) with t
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from synthaug.errors import ConfigError
 from synthaug.generators.base import Generator
 from synthaug.generators.latent_mixture import LatentMixture
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
-from synthaug.generators.options import key_name
 
 FILTERS = (64, 128, 256, 512)
 DOWNSAMPLING = 2 ** len(FILTERS)
@@ -197,52 +194,10 @@ class VAE(Generator):
     the latent mixture."""
 
     name = "vae"
-    conditional_option = True
-    # steps: the published 200 epochs of 32 on Coswara's 781 training positives (70 % of 1,116)
-    # are 200 x 25 = 5,000 steps.
-    defaults: ClassVar[dict[str, Any]] = {
-        "steps": 5000,  # optimizer steps (published: 200 epochs, about 5,000 steps of 32)
-        "batch_size": 32,  # spectrograms per optimizer step
-        "lr": 1e-4,  # Adam learning rate
-        "beta": 0.1,  # weight of the KL term against the reconstruction
-        "latent_dim": 128,  # size of the latent code z
-        "width": 1.0,  # multiplies every encoder and decoder block's filter count (64/128/256/512 at 1.0)
-        "reconstruction": "sum",  # sum (squared error summed over the spectrogram), mean, or gaussian (the sigma-VAE's learned decoder variance)
-        "kl_warmup_steps": 0,  # ramp beta up linearly over this many steps (0: off)
-        "free_bits": 0.0,  # nats per latent dimension the KL term does not penalise (0: off)
-        "decoder_noise": False,  # true: sample N(decoder(z), the training reconstruction error per mel band) instead of the decoder's mean
-        "latent_density": "prior",  # prior: z ~ N(0, I) (published); mixture: a Gaussian mixture fitted to the training latents
-        "mixture_components": 10,  # components of that mixture (a class with few training latents gets fewer)
-        "class_conditional": False,  # true: one model learns every learned class (labels into encoder and decoder)
-        "max_minutes": None,  # wall-clock cap on the training (null: none); a capped run stops cleanly after a checkpoint
-        "ema_decay": None,  # decay of an exponential moving average of the decoder that samples (null: off)
-        "ema_start": 0,  # optimizer step from which the moving average is updated
-    }
 
     def build(self) -> None:
         c = self.config
-        for key in ("lr", "latent_dim", "width"):
-            if not float(c[key]) > 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be > 0, got {c[key]!r}")
-        for key in ("beta", "free_bits", "kl_warmup_steps"):
-            if float(c[key]) < 0:
-                raise ConfigError(f"{key_name(self.name, key)} must be >= 0, got {c[key]!r}")
-        if c["reconstruction"] not in ("sum", "mean", "gaussian"):
-            raise ConfigError(
-                f"{key_name(self.name, 'reconstruction')} must be sum (squared error summed over "
-                f"the spectrogram, published), mean (per element) or gaussian (the sigma-VAE's "
-                f"likelihood with the optimal variance), got {c['reconstruction']!r}"
-            )
-        if c["latent_density"] not in ("prior", "mixture"):
-            raise ConfigError(
-                f"{key_name(self.name, 'latent_density')} must be prior (sample z ~ N(0, I), published) or "
-                f"mixture (a Gaussian mixture fitted to the training latents), got {c['latent_density']!r}"
-            )
         components = c["mixture_components"]
-        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-            raise ConfigError(f"{key_name(self.name, 'mixture_components')} must be a whole number >= 1, got {components!r}")
-        if not isinstance(c["decoder_noise"], bool):
-            raise ConfigError(f"{key_name(self.name, 'decoder_noise')} must be true or false, got {c['decoder_noise']!r}")
         filters = [scaled(f, c["width"]) for f in FILTERS]
         latent_dim = int(c["latent_dim"])
         n_labels = self.n_classes if self.class_conditional else 0

@@ -29,7 +29,7 @@ from synthaug.class_plan import describe_classes, learned_classes
 from synthaug.cli_arguments import add_params
 from synthaug.config import PROFILES_DIR, load_params
 from synthaug.errors import ConfigError
-from synthaug.generators import generator_class
+from synthaug.generator_configs import GENERATOR_CONFIGS
 
 
 def main(
@@ -77,7 +77,7 @@ def main(
     if worker:
         study = tuning.load_study(name, optuna_storage)
     else:
-        space = tuning.search_space(settings, generator, sorted(generator_class(generator).defaults))
+        space = tuning.search_space(settings, generator, sorted(GENERATOR_CONFIGS[generator].model_fields))
         study = tuning.create_study(
             name,
             optuna_storage,

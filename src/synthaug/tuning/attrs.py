@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-CURATION_PREFIX = "curation."  # tune.space keys curation.<bound> tune the curation bounds
-CLASSIFIER_PREFIX = "train_classifier."  # tune.space keys train_classifier.<key> tune how synthetic rows are used
-# The train_classifier keys a trial may tune: how its synthetic rows are used (utility selection needs
-# the baseline, which the objective does not train).
-TUNABLE_CLASSIFIER_KEYS = ("domain_adversarial_weight", "fine_tune_epochs", "fine_tune_lr_factor", "synthetic_weight")
-RATIO = "ratio"  # the synthetic share: synthetic spectrograms per real training spectrogram of a served class
+from synthaug.config import CLASSIFIER_PREFIX, CURATION_PREFIX, RATIO, TUNABLE_CLASSIFIER_KEYS  # tune.space's own keys
+
+__all__ = ["CLASSIFIER_PREFIX", "CURATION_PREFIX", "RATIO", "TUNABLE_CLASSIFIER_KEYS"]
 OPTUNA_DB = "optuna.db"
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 60  # a RUNNING trial whose heartbeat is older than this is taken for dead and retried
