@@ -142,7 +142,7 @@ def run_seed(task: tuple) -> list[dict]:
     generator = generator_class(name)(config, input_shape=tuple(x_train.shape[1:]), n_classes=10, seed=seed, device="cpu")
     rows, spent = [], 0.0
     for steps in budgets:
-        generator.config["steps"] = int(steps)  # one continuing training: fit to 300, then to 1000
+        generator.update_settings(steps=int(steps))  # one continuing training: fit to 300, then to 1000
         started = time.process_time()
         generator.fit(x_train, y_train, progress=False)
         spent += time.process_time() - started

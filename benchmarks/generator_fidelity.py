@@ -232,10 +232,10 @@ def run_generator(task: tuple) -> list[dict]:
     # A budget counts every step: with a fine-tune after the teacher, the teacher gets the budget less it.
     fine_tune = int(config.get("fine_tune_steps", 0))
     for steps in budgets:
-        generator.config["steps"] = int(steps) - fine_tune  # the training continues: fit to 250, then to 500, ...
+        generator.update_settings(steps=int(steps) - fine_tune)  # the training continues: fit to 250, then to 500, ...
         if minutes is not None:
             # --minutes caps the whole training: each budget gets what the earlier ones left.
-            generator.config["max_minutes"] = max(float(minutes) - wall / 60.0, 1e-3)
+            generator.update_settings(max_minutes=max(float(minutes) - wall / 60.0, 1e-3))
         started, wall_started = now(), time.perf_counter()
         generator.fit(train, labels, progress=False, fine_tune_labels=[sampled])
         spent += now() - started

@@ -46,7 +46,7 @@ def measure(name: str, config: dict, n: int, steps: int, samples: int, threads: 
         config["images_per_stage"] = 1
     generator = generator_class(name)(config, input_shape=shape, n_classes=1, seed=0)
     generator.fit(x, y, progress=False)  # warm-up steps (allocations, kernel selection)
-    generator.config["steps"] = 2 + steps
+    generator.update_settings(steps=2 + steps)
     started = time.perf_counter()
     generator.fit(x, y, progress=False)  # continues from step 2
     train_seconds = time.perf_counter() - started

@@ -56,7 +56,7 @@ def test_wall_clock_cap_stops_after_the_current_step_with_a_checkpoint_and_a_not
     saved = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
     assert saved["steps_done"] == 1 and saved["stop_reason"] == STOPPED_BY_TIME_CAP
     assert "max_minutes" in capsys.readouterr().err
-    model.config["max_minutes"] = None  # a later fit without the cap continues to the budget
+    model.update_settings(max_minutes=None)  # a later fit without the cap continues to the budget
     model.fit(spectrograms(), checkpoint_dir=tmp_path)
     assert model.steps_done == 50 and model.stop_reason is None
 
@@ -67,7 +67,7 @@ def test_ema_is_decay_times_old_plus_one_minus_decay_times_new_and_sampling_uses
     first = decoder_weights(model.ema.module)
     for key, value in decoder_weights(model.decoder).items():  # the first update copies the live weights
         torch.testing.assert_close(first[key], value, rtol=0, atol=0)
-    model.config["steps"] = 2
+    model.update_settings(steps=2)
     model.fit(spectrograms())  # one more step
     live, ema = decoder_weights(model.decoder), decoder_weights(model.ema.module)
     for key in live:
@@ -94,7 +94,7 @@ def test_each_ema_candidate_averages_alike_and_an_adopted_one_samples_and_is_sav
     model = tiny(steps=1, ema_decay=0.5, ema_candidates=[0.9])
     model.fit(spectrograms())
     first = decoder_weights(model.decoder)
-    model.config["steps"] = 2
+    model.update_settings(steps=2)
     model.fit(spectrograms())
     live = decoder_weights(model.decoder)
     kept = {0.5: decoder_weights(model.ema.module), 0.9: decoder_weights(model.ema_alternatives[0.9].module)}
@@ -120,7 +120,7 @@ def test_ema_starts_at_ema_start_and_sampling_uses_the_live_weights_until_then()
     model = tiny(steps=2, ema_decay=0.9, ema_start=2)
     model.fit(spectrograms())
     assert int(model.ema.n_averaged) == 0 and model.sampling_network() is model.decoder
-    model.config["steps"] = 3
+    model.update_settings(steps=3)
     model.fit(spectrograms())
     assert int(model.ema.n_averaged) == 1 and model.sampling_network() is model.ema.module
     for key, value in decoder_weights(model.decoder).items():  # step 3 copied the live weights

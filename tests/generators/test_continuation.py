@@ -76,7 +76,7 @@ def weights(generator) -> dict[str, torch.Tensor]:
 
 
 def fit_to(generator, steps: int, x, y) -> None:
-    generator.config["steps"] = steps
+    generator.update_settings(steps=steps)
     generator.fit(x, y, progress=False, log_every=CHUNK)
 
 

@@ -141,7 +141,7 @@ def test_the_fine_tune_after_the_teacher_trains_on_the_augmented_class_alone(mon
     )
     partial.save(tmp_path / "partial.pt")
     resumed = VAE.load(tmp_path / "partial.pt", device="cpu")
-    resumed.config["fine_tune_steps"] = 4
+    resumed.update_settings(fine_tune_steps=4)
     resumed.fit(x, y, progress=False, fine_tune_labels=[slot.labels[1]])
     for key, module in whole.modules().items():
         if isinstance(module, torch.nn.Module):

@@ -248,7 +248,7 @@ def test_lecam_enters_the_critic_loss_and_its_anchors_travel_in_the_saved_model(
     # Same seed and first batch: the critic loss differs by lambda times the LeCam term alone.
     assert r["critic_loss"] == pytest.approx(p["critic_loss"] + 0.5 * r["lecam"], rel=1e-5)
     assert "lecam" not in p and int(lecam.lecam.updates) == 1
-    lecam.config["steps"] = 3
+    lecam.update_settings(steps=3)
     lecam.fit(x)
     assert int(lecam.lecam.updates) == 3  # one update per critic step
     lecam.save(tmp_path / "wgan.pt")

@@ -91,10 +91,7 @@ class Generator(EmaSampling, ABC):
         device: str = "auto",
     ) -> None:
         # `config` overrides any of the generator's keys and nothing else (ConfigError naming the key).
-        # `settings` is the validated config as built; `config` the same values as the dict that saved
-        # models and checkpoints hold, and the one adopt_ema updates.
         self.settings = generator_config(self.name, config)
-        self.config: dict[str, Any] = self.settings.model_dump()
         channels, mels, frames = (int(d) for d in input_shape)
         self.input_shape: tuple[int, int, int] = (channels, mels, frames)
         self.n_classes = int(n_classes)
@@ -115,10 +112,21 @@ class Generator(EmaSampling, ABC):
         self.ema = self._build_ema()
         # Further averaging lengths, updated alike; the snapshot choice may adopt one (adopt_ema).
         self.ema_alternatives: dict[float, AveragedModel] = {}
-        for decay in self.config["ema_candidates"]:
+        for decay in self.settings.ema_candidates:
             average = self._build_ema(float(decay))
             assert average is not None  # a decay in (0, 1), checked with the config
             self.ema_alternatives[float(decay)] = average
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Every hyperparameter's value, as saved models and checkpoints hold them."""
+        return self.settings.model_dump()
+
+    def update_settings(self, **changes: Any) -> None:
+        """Change hyperparameters of a built generator that its networks do not depend on (`steps`,
+        `max_minutes`, `fine_tune_steps`, ...), validated as params are: fit to 250 steps, raise `steps`
+        to 500, fit again, and the training continues."""
+        self.settings = generator_config(self.name, {**self.config, **changes})
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -147,7 +155,7 @@ class Generator(EmaSampling, ABC):
     # ---- what a subclass implements -------------------------------------------------------------
     @abstractmethod
     def build(self) -> None:
-        """Create networks and optimizers from self.config, self.input_shape, self.n_classes."""
+        """Create networks and optimizers from self.settings, self.input_shape, self.n_classes."""
 
     @abstractmethod
     def train_step(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
@@ -177,16 +185,17 @@ class Generator(EmaSampling, ABC):
         return 1
 
     def main_steps(self, n_train: int) -> int:
-        """The main training's step budget on n_train spectrograms (config['steps'] unless a subclass derives it)."""
-        return int(self.config["steps"])
+        """The main training's step budget on n_train spectrograms (`steps` unless a subclass derives it)."""
+        assert self.settings.steps is not None  # only the cgan's may be null, and it derives its own budget
+        return self.settings.steps
 
     def total_steps(self, n_train: int) -> int:
         """Every step `fit` trains on n_train spectrograms: the main budget, then `fine_tune_steps`."""
-        return self.main_steps(n_train) + int(self.config["fine_tune_steps"])
+        return self.main_steps(n_train) + int(self.settings.fine_tune_steps)
 
     def batch_size_for(self, n_train: int) -> int:
-        """The mini-batch size: config['batch_size'], or the whole set when it is smaller."""
-        return min(int(self.config["batch_size"]), int(n_train))
+        """The mini-batch size: `batch_size`, or the whole set when it is smaller."""
+        return min(int(self.settings.batch_size), int(n_train))
 
     # ---- the shared step loop -------------------------------------------------------------------
     def fit(
@@ -232,7 +241,7 @@ class Generator(EmaSampling, ABC):
         draw = self.batch_size_for(len(x)) * self.batches_per_step()
         fine_tune_rows = self._fine_tune_rows(labels, fine_tune_labels, steps > main)
         fine_tune_draw = self.batch_size_for(len(fine_tune_rows)) * self.batches_per_step()
-        minutes = self.config.get("max_minutes")
+        minutes = self.settings.max_minutes
         deadline = None if minutes is None else time.perf_counter() + 60.0 * float(minutes)
         self.stop_reason = None
         window_started = time.perf_counter()
@@ -366,7 +375,7 @@ class Generator(EmaSampling, ABC):
         return {
             "format": STATE_FORMAT,
             "name": self.name,
-            "config": dict(self.config),
+            "config": self.config,
             "input_shape": list(self.input_shape),
             "n_classes": self.n_classes,
             "seed": self.seed,

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from synthaug.generator_configs import CGANConfig
 from synthaug.generators.base import Generator
 from synthaug.generators.diffaugment import diff_augment
 from synthaug.generators.layers import crop_to, pad_to
@@ -185,25 +186,24 @@ class ConditionalProgressiveGAN(Generator):
     """Class-conditional progressive GAN (GANSynth style); one model for all classes."""
 
     name = "cgan"
+    settings: CGANConfig
 
     def build(self) -> None:
-        c = self.config
-        self.policy = list(c["diffaugment"])
-        start = c["start_resolution"]
+        c = self.settings
+        self.policy = list(c.diffaugment)
+        start = c.start_resolution
         self.n_stages, self.start, self.padded_hw = progressive_layout(self.input_shape[1:3], start)
-        channels = [
-            min(int(c["max_channels"]), int(c["base_channels"]) * 2 ** (self.n_stages - 1 - s)) for s in range(self.n_stages)
-        ]
-        in_channels, latent_dim = self.input_shape[0], int(c["noise_dim"]) + self.n_classes
+        channels = [min(int(c.max_channels), int(c.base_channels) * 2 ** (self.n_stages - 1 - s)) for s in range(self.n_stages)]
+        in_channels, latent_dim = self.input_shape[0], int(c.noise_dim) + self.n_classes
         self.generator = ProgressiveGenerator(latent_dim, channels, self.start, in_channels).to(self.device)
         self.discriminator = ProgressiveDiscriminator(channels, self.start, in_channels, self.n_classes).to(self.device)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=float(c["lr"]), betas=(0.0, 0.99))
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=float(c["lr"]), betas=(0.0, 0.99))
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=float(c.lr), betas=(0.0, 0.99))
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=float(c.lr), betas=(0.0, 0.99))
 
     def main_steps(self, n_train: int) -> int:
-        if self.config["steps"] is not None:
-            return int(self.config["steps"])
-        return steps_for(int(self.config["images_per_stage"]), self.n_stages, self.batch_size_for(n_train))
+        if self.settings.steps is not None:
+            return int(self.settings.steps)
+        return steps_for(int(self.settings.images_per_stage), self.n_stages, self.batch_size_for(n_train))
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {
@@ -220,9 +220,9 @@ class ConditionalProgressiveGAN(Generator):
         """The stage and fade-in alpha the next training batch uses."""
         return stage_and_alpha(
             int(self.generator.images_shown),
-            int(self.config["images_per_stage"]),
+            int(self.settings.images_per_stage),
             self.n_stages,
-            float(self.config["fade_in_fraction"]),
+            float(self.settings.fade_in_fraction),
         )
 
     def _real_at(self, x: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
@@ -236,16 +236,16 @@ class ConditionalProgressiveGAN(Generator):
             raise ValueError(f"labels must be in [0, {self.n_classes}), got {int(y.min())}..{int(y.max())}")
         self.generator.train()
         self.discriminator.train()
-        gp_lambda, drift, ac_weight = (float(self.config[k]) for k in ("gp_lambda", "drift_weight", "ac_weight"))
+        gp_lambda, drift, ac_weight = self.settings.gp_lambda, self.settings.drift_weight, self.settings.ac_weight
         stage, alpha = self.stage_and_alpha()
         real = self._real_at(pad_to(x, *self.padded_hw), stage, alpha)
         # Noise, interpolation weights and augmentation from `rng` (on CPU) keep a resumed run bit-identical.
-        noise = torch.randn(len(x), int(self.config["noise_dim"]), generator=rng).to(self.device)
+        noise = torch.randn(len(x), int(self.settings.noise_dim), generator=rng).to(self.device)
         mix = torch.rand(len(x), 1, 1, 1, generator=rng).to(self.device)
         onehot = F.one_hot(y, self.n_classes).float()
         fake = self.generator(noise, onehot, stage, alpha)
         real_seen, fake_seen = self._augment(real, rng), self._augment(fake.detach(), rng)
-        r1_gamma = float(self.config["r1_gamma"])
+        r1_gamma = float(self.settings.r1_gamma)
         if r1_gamma > 0:
             real_seen = real_seen.detach().requires_grad_(True)
         score_real, logits_real = self.discriminator(real_seen, stage, alpha)
@@ -309,9 +309,9 @@ class ConditionalProgressiveGAN(Generator):
         generator.eval()
         stage, alpha = self.stage_and_alpha()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
-        noise = torch.randn(int(n), int(self.config["noise_dim"]), generator=rng)
+        noise = torch.randn(int(n), int(self.settings.noise_dim), generator=rng)
         onehot = F.one_hot(torch.full((int(n),), int(label)), self.n_classes).float()
-        chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
+        chunk = int(self.settings.batch_size) * 8  # bounds memory for large n
         parts = []
         for z, c in zip(noise.split(chunk), onehot.split(chunk)):
             out = generator(z.to(self.device), c.to(self.device), stage, alpha)

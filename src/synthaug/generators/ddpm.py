@@ -72,12 +72,12 @@ class DDPM(Generator):
 
     def build(self) -> None:
         widths = self.settings.block_widths
-        self.patch = int(self.config["patch_size"])
+        self.patch = int(self.settings.patch_size)
         # Each encoder block but the last halves both axes, after the patches fold p x p pixels into one.
         self.multiple = 2 ** (len(widths) - 1) * self.patch
         self.padded_hw = tuple(padded_size(d, self.multiple) for d in self.input_shape[1:])
-        self.edm = self.config["formulation"] == "edm"
-        augmenting = self.edm and float(self.config["augment_probability"]) > 0
+        self.edm = self.settings.formulation == "edm"
+        augmenting = self.edm and float(self.settings.augment_probability) > 0
         # EDM conditions through ConditionedUNet (class and augmentation labels), the DDPM on diffusers' class embedding.
         conditioned = self.edm and (self.class_conditional or augmenting)
         unet = UNet2DModel(
@@ -87,33 +87,33 @@ class DDPM(Generator):
             block_out_channels=widths,
             down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
             up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
-            layers_per_block=int(self.config["layers_per_block"]),
-            attention_head_dim=int(self.config["attention_head_dim"]),
-            norm_num_groups=int(self.config["norm_num_groups"]),
+            layers_per_block=int(self.settings.layers_per_block),
+            attention_head_dim=int(self.settings.attention_head_dim),
+            norm_num_groups=int(self.settings.norm_num_groups),
             num_class_embeds=self.n_classes if self.class_conditional and not self.edm else None,
             class_embed_type="identity" if conditioned else None,
-            dropout=float(self.config["dropout"]),
+            dropout=float(self.settings.dropout),
         )
         self.unet: torch.nn.Module = (
             ConditionedUNet(unet, self.n_classes if self.class_conditional else None, augmenting) if self.edm else unet
         ).to(self.device)
         self.preconditioning = Preconditioning(
-            self.config["sigma_data"], self.config["sigma_min"], self.config["sigma_max"], self.config["rho"]
+            self.settings.sigma_data, self.settings.sigma_min, self.settings.sigma_max, self.settings.rho
         )
         self.noise_scheduler = DDPMScheduler(
-            num_train_timesteps=int(self.config["num_train_timesteps"]),
-            beta_start=float(self.config["beta_start"]),
-            beta_end=float(self.config["beta_end"]),
+            num_train_timesteps=int(self.settings.num_train_timesteps),
+            beta_start=float(self.settings.beta_start),
+            beta_end=float(self.settings.beta_end),
             beta_schedule="linear",
-            rescale_betas_zero_snr=bool(self.config["zero_terminal_snr"]),
-            prediction_type=str(self.config["prediction_type"]),
+            rescale_betas_zero_snr=bool(self.settings.zero_terminal_snr),
+            prediction_type=str(self.settings.prediction_type),
             # diffusers clips to [-1, 1] by default (images); z-scored spectrograms are unbounded.
             clip_sample=False,
         )
         self.optimizer = torch.optim.AdamW(
-            self.unet.parameters(), lr=float(self.config["lr"]), weight_decay=float(self.config["weight_decay"])
+            self.unet.parameters(), lr=float(self.settings.lr), weight_decay=float(self.settings.weight_decay)
         )
-        self.lr_schedule = get_constant_schedule_with_warmup(self.optimizer, int(self.config["lr_warmup_steps"]))
+        self.lr_schedule = get_constant_schedule_with_warmup(self.optimizer, int(self.settings.lr_warmup_steps))
         self.last_clamped_share: float | None = None
         self._clamped: list[float] = []
 
@@ -136,12 +136,12 @@ class DDPM(Generator):
         noise = torch.randn(clean.shape, generator=rng).to(self.device)
         t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(x),), generator=rng).to(self.device)
         noisy = self.noise_scheduler.add_noise(clean, noise, t)
-        velocity = self.config["prediction_type"] == "v_prediction"
+        velocity = self.settings.prediction_type == "v_prediction"
         target = self.noise_scheduler.get_velocity(clean, noise, t) if velocity else noise
         labels = y if self.class_conditional else None
         with self._seeded_dropout(rng):
             errors = (self.predict(self.unet, noisy, t, labels) - target).pow(2).flatten(1).mean(dim=1)
-        gamma = self.config["snr_gamma"]
+        gamma = self.settings.snr_gamma
         if gamma is None:
             loss = errors.mean()
         else:
@@ -154,13 +154,13 @@ class DDPM(Generator):
 
     def _edm_loss(self, x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """lambda(sigma) |D(x + sigma n; sigma) - x|^2 averaged, with ln(sigma) ~ N(p_mean, p_std^2)."""
-        probability = float(self.config["augment_probability"])
+        probability = float(self.settings.augment_probability)
         augment_labels = None
         if probability > 0:
             # Before padding, so that shifted frames stay inside the spectrogram.
             x, augment_labels = augment(x, rng, probability)
         clean = pad_to_multiple(x, self.multiple)
-        sigma = training_sigmas(len(x), rng, self.config["p_mean"], self.config["p_std"]).to(self.device)
+        sigma = training_sigmas(len(x), rng, self.settings.p_mean, self.settings.p_std).to(self.device)
         noise = torch.randn(clean.shape, generator=rng).to(self.device)
         noisy = clean + sigma.reshape(-1, 1, 1, 1) * noise
         labels = y if self.class_conditional else None
@@ -174,7 +174,7 @@ class DDPM(Generator):
         """Dropout draws from torch's global generator: with dropout on, seed it from the training's own
         generator for this step (and restore it after), so a resumed or continued training drops the
         same units. With dropout off nothing is drawn, so the published recipe's stream is unchanged."""
-        if not float(self.config["dropout"]) > 0:
+        if not float(self.settings.dropout) > 0:
             yield
             return
         with torch.random.fork_rng(devices=[]):
@@ -222,7 +222,7 @@ class DDPM(Generator):
 
     def sampler(self) -> DDIMScheduler:
         """A DDIM scheduler on the training noise schedule, set to `sampling_steps` timesteps."""
-        clip = self.config["clip_sample_range"]
+        clip = self.settings.clip_sample_range
         # Clamping the predicted x0 keeps an under-trained model's samples in a range (z-scored
         # spectrograms rarely exceed |x| = 4) instead of exploding over the steps, but a trained model
         # should not need it, and a clamp that bites distorts the samples: off by default.
@@ -230,9 +230,9 @@ class DDPM(Generator):
             self.noise_scheduler.config,
             clip_sample=clip is not None,
             clip_sample_range=float(clip or 1.0),
-            timestep_spacing=str(self.config["timestep_spacing"]),
+            timestep_spacing=str(self.settings.timestep_spacing),
         )
-        scheduler.set_timesteps(int(self.config["sampling_steps"]))
+        scheduler.set_timesteps(int(self.settings.sampling_steps))
         return scheduler
 
     @torch.no_grad()
@@ -245,13 +245,13 @@ class DDPM(Generator):
         unet = self.sampling_network()
         unet.eval()
         if self.edm:
-            sigmas = self.preconditioning.sampling_sigmas(int(self.config["sampling_steps"])).to(self.device)
+            sigmas = self.preconditioning.sampling_sigmas(int(self.settings.sampling_steps)).to(self.device)
             return heun_sample(lambda x, sigma: self.edm_denoise(unet, x, sigma, labels), noise.to(self.device), sigmas)
         scheduler = self.sampler()
-        clip = self.config["clip_sample_range"]
+        clip = self.settings.clip_sample_range
         sample = noise.to(self.device)
         clamped = torch.zeros((), device=self.device)
-        eta = float(self.config["sampling_eta"])
+        eta = float(self.settings.sampling_eta)
         for t in scheduler.timesteps:
             prediction = self.predict(unet, sample, t.to(self.device), labels)
             # The step's fresh noise is drawn here, on the CPU generator, so a seed gives the same samples on any device.
@@ -273,13 +273,13 @@ class DDPM(Generator):
         # All starting noise is drawn up front, so chunking for memory does not change the result (with
         # sampling_eta > 0 the per-step noise follows the chunks of batch_size, fixed for a model).
         noise = torch.randn((int(n), channels, *self.padded_hw), generator=rng)
-        size = int(self.config["batch_size"])
+        size = int(self.settings.batch_size)
         self._clamped = []
         parts = [
             crop_to(self.denoise(part, None if labels is None else labels[: len(part)], rng), height, width).cpu()
             for part in noise.split(size)
         ]
-        if self.config["clip_sample_range"] is not None and self._clamped:
+        if self.settings.clip_sample_range is not None and self._clamped:
             self.last_clamped_share = float(np.mean(self._clamped))
         if not parts:
             return np.zeros((0, *self.input_shape), dtype=np.float32)

@@ -7,17 +7,19 @@ more average per decay, and `adopt_ema` makes one of them the average that sampl
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from synthaug.generator_configs import GeneratorConfig
 
 
 class EmaSampling:
     """The averages and the network they follow; the generator sets `ema` and `ema_alternatives` at build."""
 
     name: ClassVar[str]
-    config: dict[str, Any]
+    settings: GeneratorConfig
     steps_done: int
     ema: AveragedModel | None
     ema_alternatives: dict[float, AveragedModel]
@@ -27,7 +29,7 @@ class EmaSampling:
         raise NotImplementedError(f"{self.name} does not name a network for the weight EMA")
 
     def _build_ema(self, decay: float | None = None) -> AveragedModel | None:
-        decay = self.config.get("ema_decay") if decay is None else decay
+        decay = self.settings.ema_decay if decay is None else decay
         if not decay:
             return None
         # Buffers (batch-norm statistics, progress counters) are copied from the live network at each
@@ -38,14 +40,14 @@ class EmaSampling:
         return ema.requires_grad_(False)
 
     def _update_ema(self) -> None:
-        if self.ema is not None and self.steps_done > int(self.config.get("ema_start", 0)):
+        if self.ema is not None and self.steps_done > int(self.settings.ema_start):
             # The first update copies the live weights; each later one is decay * ema + (1 - decay) * live.
             for average in (self.ema, *self.ema_alternatives.values()):
                 average.update_parameters(self.ema_target())
 
     def ema_decays(self) -> list[float]:
         """The averaging lengths this generator can sample with: ema_decay first, then ema_candidates."""
-        return [] if self.ema is None else [float(self.config["ema_decay"]), *self.ema_alternatives]
+        return [] if self.ema is None or self.settings.ema_decay is None else [self.settings.ema_decay, *self.ema_alternatives]
 
     def adopt_ema(self, decay: float) -> None:
         """Sample from the average of `decay` (one of ema_decays()) from now on: it becomes ema_decay and the
@@ -53,13 +55,12 @@ class EmaSampling:
         decay = float(decay)
         if decay not in self.ema_decays():
             raise ValueError(f"{self.name}: no average of decay {decay}; this generator keeps {self.ema_decays()}")
-        current = float(self.config["ema_decay"])
-        if decay == current or self.ema is None:
+        current = self.settings.ema_decay
+        if decay == current or self.ema is None or current is None:
             return
         self.ema_alternatives[current] = self.ema
         self.ema = self.ema_alternatives.pop(decay)
-        self.config["ema_decay"] = decay
-        self.config["ema_candidates"] = list(self.ema_alternatives)
+        self.settings = self.settings.model_copy(update={"ema_decay": decay, "ema_candidates": list(self.ema_alternatives)})
 
     def sampling_network(self) -> torch.nn.Module:
         """The EMA network once it has been updated, else the live one."""

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthaug.generator_configs import VAEConfig
 from synthaug.generators.base import Generator
 from synthaug.generators.latent_mixture import LatentMixture
 from synthaug.generators.layers import crop_to, pad_to_multiple, scaled, standing_statistics
@@ -194,21 +195,22 @@ class VAE(Generator):
     the latent mixture."""
 
     name = "vae"
+    settings: VAEConfig
 
     def build(self) -> None:
-        c = self.config
-        components = c["mixture_components"]
-        filters = [scaled(f, c["width"]) for f in FILTERS]
-        latent_dim = int(c["latent_dim"])
+        c = self.settings
+        components = c.mixture_components
+        filters = [scaled(f, c.width) for f in FILTERS]
+        latent_dim = int(c.latent_dim)
         n_labels = self.n_classes if self.class_conditional else 0
         self.encoder = Encoder(filters, latent_dim, n_labels).to(self.device)
         self.decoder = Decoder(filters, latent_dim, self.input_shape, n_labels).to(self.device)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=float(c["lr"]))
-        self.residual = ResidualVariance(self.input_shape[1]).to(self.device) if c["decoder_noise"] else None
+        self.optimizer = torch.optim.Adam(params, lr=float(c.lr))
+        self.residual = ResidualVariance(self.input_shape[1]).to(self.device) if c.decoder_noise else None
         self.mixture = (
             LatentMixture(self.n_classes if self.class_conditional else 1, int(components), latent_dim).to(self.device)
-            if c["latent_density"] == "mixture"
+            if c.latent_density == "mixture"
             else None
         )
 
@@ -231,7 +233,7 @@ class VAE(Generator):
         """'loss' = 'reconstruction' + 'beta' * KL (with free bits, if set); 'kl' is the plain KL."""
         self.encoder.train()
         self.decoder.train()
-        beta = beta_at(self.steps_done, float(self.config["beta"]), int(self.config["kl_warmup_steps"]))
+        beta = beta_at(self.steps_done, float(self.settings.beta), int(self.settings.kl_warmup_steps))
         labels = y if self.class_conditional else None
         mu, logvar = self.encoder(x, labels)
         # Reparameterisation noise from `rng` (on CPU) keeps a resumed run bit-identical.
@@ -241,7 +243,7 @@ class VAE(Generator):
         if self.residual is not None:
             self.residual.update(squared_map.detach())
         squared = squared_map.flatten(1)
-        mode = self.config["reconstruction"]
+        mode = self.settings.reconstruction
         extra = {}
         if mode == "gaussian":
             reconstruction, variance = optimal_gaussian_nll(squared)
@@ -250,7 +252,7 @@ class VAE(Generator):
             reconstruction = (squared.sum(dim=1) if mode == "sum" else squared.mean(dim=1)).mean()
         kl_dims = kl_per_dimension(mu, logvar)
         kl = kl_dims.sum(dim=1).mean()
-        free_bits = float(self.config["free_bits"])
+        free_bits = float(self.settings.free_bits)
         penalised = kl_dims.mean(dim=0).clamp(min=free_bits).sum() if free_bits > 0 else kl
         loss = reconstruction + beta * penalised
         self.optimizer.zero_grad(set_to_none=True)
@@ -269,7 +271,7 @@ class VAE(Generator):
         # Its own generator, seeded by the step: drawing from the training process's would change
         # the batches of a training that continues after this fit.
         rng = torch.Generator(device="cpu").manual_seed(self.seed * 100_003 + self.steps_done)
-        chunk = int(self.config["batch_size"]) * 8
+        chunk = int(self.settings.batch_size) * 8
         draws = []
         for _ in range(LATENT_DRAWS):
             parts = []
@@ -291,9 +293,9 @@ class VAE(Generator):
             return np.zeros((0, *self.input_shape), dtype=np.float32)
         decoder = self.sampling_network()
         if decoder is not self.decoder:  # the EMA decoder: batch-norm statistics of the averaged weights
-            size = int(self.config["batch_size"])
+            size = int(self.settings.batch_size)
             classes = torch.arange(size, device=self.device) % self.n_classes if self.class_conditional else None
-            latent = int(self.config["latent_dim"])
+            latent = int(self.settings.latent_dim)
             standing_statistics(decoder, lambda g: decoder(torch.randn(size, latent, generator=g).to(self.device), classes))
         decoder.eval()
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -301,11 +303,11 @@ class VAE(Generator):
         if self.mixture is not None and bool(self.mixture.fitted[mixture_class]):
             z = self.mixture.sample(int(n), mixture_class, rng)
         else:
-            z = torch.randn(int(n), int(self.config["latent_dim"]), generator=rng)
+            z = torch.randn(int(n), int(self.settings.latent_dim), generator=rng)
         # Drawn up front, like z, so chunking does not change the result.
         residual = self.residual
         noise = torch.randn((int(n), *self.input_shape), generator=rng) if residual is not None else None
-        chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
+        chunk = int(self.settings.batch_size) * 8  # bounds memory for large n
         parts = [decoder(part.to(self.device), None if labels is None else labels[: len(part)]).cpu() for part in z.split(chunk)]
         mean = torch.cat(parts)
         if residual is not None and noise is not None:

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from synthaug.generator_configs import WGANGPConfig
 from synthaug.generators.base import Generator
 from synthaug.generators.batches import split_batches
 from synthaug.generators.diffaugment import diff_augment
@@ -152,27 +153,28 @@ class WGANGP(Generator):
     """WGAN-GP of one class (or of every class, `class_conditional`); `sample` maps z ~ N(0, I) through the generator."""
 
     name = "wgan_gp"
+    settings: WGANGPConfig
 
     def build(self) -> None:
-        c = self.config
-        self.policy = list(c["diffaugment"])
-        width = c["width"]
+        c = self.settings
+        self.policy = list(c.diffaugment)
+        width = c.width
         n_labels = self.n_classes if self.class_conditional else 0
         self.generator = GeneratorNet(
-            [scaled(f, width) for f in GENERATOR_FILTERS], int(c["noise_dim"]), self.input_shape, n_labels
+            [scaled(f, width) for f in GENERATOR_FILTERS], int(c.noise_dim), self.input_shape, n_labels
         ).to(self.device)
         self.critic = Critic(
             [scaled(f, width) for f in CRITIC_FILTERS],
             self.input_shape,
-            normalized=bool(c["spectral_norm"]),
+            normalized=bool(c.spectral_norm),
             n_labels=n_labels,
         ).to(self.device)
-        self.generator_optimizer = self._optimizer(self.generator, float(c["lr_generator"] or c["lr"]))
-        self.critic_optimizer = self._optimizer(self.critic, float(c["lr_critic"] or c["lr"]))
-        self.lecam = LeCamAnchors(float(c["lecam_decay"])).to(self.device) if float(c["lecam_lambda"]) > 0 else None
+        self.generator_optimizer = self._optimizer(self.generator, float(c.lr_generator or c.lr))
+        self.critic_optimizer = self._optimizer(self.critic, float(c.lr_critic or c.lr))
+        self.lecam = LeCamAnchors(float(c.lecam_decay)).to(self.device) if float(c.lecam_lambda) > 0 else None
 
     def _optimizer(self, network: nn.Module, lr: float) -> torch.optim.Optimizer:
-        if self.config["optimizer"] == "adam":
+        if self.settings.optimizer == "adam":
             return torch.optim.Adam(network.parameters(), lr=lr, betas=ADAM_BETAS)
         return torch.optim.RMSprop(network.parameters(), lr=lr)
 
@@ -191,10 +193,10 @@ class WGANGP(Generator):
         return self.generator
 
     def batches_per_step(self) -> int:
-        return int(self.config["n_critic"])
+        return int(self.settings.n_critic)
 
     def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, int(self.config["noise_dim"]), generator=rng).to(self.device)
+        return torch.randn(n, int(self.settings.noise_dim), generator=rng).to(self.device)
 
     def _augment(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return diff_augment(x, self.policy, rng)
@@ -209,9 +211,9 @@ class WGANGP(Generator):
         """
         self.generator.train()
         self.critic.train()
-        gp_lambda = float(self.config["gp_lambda"])
-        lecam_lambda = float(self.config["lecam_lambda"])
-        r1_gamma = float(self.config["r1_gamma"])
+        gp_lambda = float(self.settings.gp_lambda)
+        lecam_lambda = float(self.settings.lecam_lambda)
+        r1_gamma = float(self.settings.r1_gamma)
         critic_totals = torch.zeros(5, device=self.device)
         mini_batches = split_batches(x, self.batches_per_step())
         label_batches = split_batches(y, self.batches_per_step()) if self.class_conditional else [None] * len(mini_batches)
@@ -269,11 +271,11 @@ class WGANGP(Generator):
     def _standing_statistics(self, generator: nn.Module) -> None:
         """Batch-norm statistics of the EMA generator measured on its own outputs (see `standing_statistics`),
         every class in equal shares when conditional, as the statistics must serve each one."""
-        size = int(self.config["batch_size"])
+        size = int(self.settings.batch_size)
         labels = torch.arange(size, device=self.device) % self.n_classes if self.class_conditional else None
         standing_statistics(
             generator,
-            lambda rng: generator(torch.randn(size, int(self.config["noise_dim"]), generator=rng).to(self.device), labels),
+            lambda rng: generator(torch.randn(size, int(self.settings.noise_dim), generator=rng).to(self.device), labels),
         )
 
     @torch.no_grad()
@@ -287,8 +289,8 @@ class WGANGP(Generator):
         if generator is not self.generator:
             self._standing_statistics(generator)
         generator.eval()
-        z = torch.randn(int(n), int(self.config["noise_dim"]), generator=torch.Generator().manual_seed(int(seed)))
-        chunk = int(self.config["batch_size"]) * 8  # bounds memory for large n
+        z = torch.randn(int(n), int(self.settings.noise_dim), generator=torch.Generator().manual_seed(int(seed)))
+        chunk = int(self.settings.batch_size) * 8  # bounds memory for large n
         parts = [
             generator(part.to(self.device), None if labels is None else labels[: len(part)]).cpu() for part in z.split(chunk)
         ]
