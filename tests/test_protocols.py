@@ -162,14 +162,14 @@ def test_report_header_names_each_departure_or_says_it_matches():
 
 def test_effective_configuration_fills_in_the_defaults_a_run_uses(project: Path):
     # A default the params leave out still shapes the run, so it is compared like a written value.
-    from synthaug.classifiers.models import MedicalCNN
+    from synthaug.classifier_configs import MedicalCNNConfig
     from synthaug.generators import generator_class
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train_classifier"]["model"] = {"architecture": "medical_cnn"}
     effective = effective_configuration(params)
-    assert effective["train_classifier.model.dropout"] == MedicalCNN.defaults["dropout"]
-    assert effective["train_classifier.model.width"] == MedicalCNN.defaults["width"]
+    assert effective["train_classifier.model.dropout"] == MedicalCNNConfig().dropout
+    assert effective["train_classifier.model.width"] == MedicalCNNConfig().width
     ddpm_defaults = generator_class("ddpm").defaults()
     assert effective["train_generator.models.ddpm.num_train_timesteps"] == ddpm_defaults["num_train_timesteps"]
     featurize = params["featurize"]  # centred STFT frames of one clip

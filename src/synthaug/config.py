@@ -180,9 +180,17 @@ class TrainClassifierParams(Section):
 
     @field_validator("model")
     @classmethod
-    def _architecture_given(cls, model: dict[str, Any]) -> dict[str, Any]:
+    def _valid_architecture(cls, model: dict[str, Any]) -> dict[str, Any]:
+        # Against the architecture's model (synthaug.classifier_configs) when params load; the mapping
+        # keeps its YAML shape (architecture and the options it overrides), which is what DVC tracks.
+        from synthaug.classifier_configs import classifier_config
+
         if "architecture" not in model:
             raise ValueError("missing `architecture` (medical_cnn, resnet_cnn or three_layer_cnn)")
+        try:
+            classifier_config(model)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return model
 
 

@@ -140,56 +140,21 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
     return inherited | {name: text for name, text in found.items() if text}
 
 
-def mapping_comments(owner: object, attribute: str) -> dict[str, str]:
-    """The comment of each `"key": value,` entry of the dict literal `attribute` in `owner`'s source: the
-    comment on its line, else the comment block just above it (as `field_comments` reads fields)."""
-    try:
-        source = inspect.cleandoc("\n" + inspect.getsource(typing.cast(Any, owner)))
-    except (OSError, TypeError):
-        return {}
-    comments: dict[int, str] = {}
-    code_lines: set[int] = set()
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.COMMENT:
-            comments[tok.start[0]] = tok.string.lstrip("#").strip()
-        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-            code_lines.update(range(tok.start[0], tok.end[0] + 1))
-    lines = source.splitlines()
-    start = next((i for i, line in enumerate(lines, start=1) if re.match(rf"\s*{attribute}\b.*=\s*{{\s*$", line)), None)
-    if start is None:
-        return {}
-    found: dict[str, str] = {}
-    for number in range(start + 1, len(lines) + 1):
-        line = lines[number - 1]
-        if re.match(r"\s*}", line):
-            break
-        match = re.match(r'\s*"(\w+)"\s*:', line)
-        if not match:
-            continue
-        above: list[str] = []
-        n = number - 1
-        while n in comments and n not in code_lines:
-            above.insert(0, comments[n])
-            n -= 1
-        found[match.group(1)] = comments.get(number, "") or " ".join(above)
-    return found
-
-
 def _architecture_options() -> dict[str, list[tuple[str, Any]]]:
-    from synthaug.classifiers.models import ARCHITECTURES
+    from synthaug.classifier_configs import ARCHITECTURE_CONFIGS
 
-    return {name: [("architecture", name), *sorted(cls.defaults.items())] for name, cls in ARCHITECTURES.items()}
+    return {
+        name: [("architecture", name), *sorted(config.model_validate({"architecture": name}).options().items())]
+        for name, config in ARCHITECTURE_CONFIGS.items()
+    }
 
 
 def _architecture_descriptions() -> dict[str, dict[str, str]]:
-    from synthaug.classifiers.models import ARCHITECTURES
+    from synthaug.classifier_configs import ARCHITECTURE_CONFIGS
 
     return {
-        name: {
-            "architecture": f"the network: {(cls.__doc__ or name).strip().splitlines()[0]}",
-            **mapping_comments(cls, "defaults"),
-        }
-        for name, cls in ARCHITECTURES.items()
+        name: {**field_comments(config), "architecture": f"the network: {(config.__doc__ or name).strip().splitlines()[0]}"}
+        for name, config in ARCHITECTURE_CONFIGS.items()
     }
 
 

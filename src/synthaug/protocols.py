@@ -52,17 +52,14 @@ def effective_configuration(params: Mapping[str, Any]) -> dict[str, Any]:
     the classifier architecture's and each generator's own defaults), then the `derived.*` values
     and the CODE_FACTS are added.
     """
-    from synthaug.classifiers.models import ARCHITECTURES
+    from synthaug.classifier_configs import classifier_config
     from synthaug.config import parse_params
     from synthaug.generator_configs import generator_config
     from synthaug.tracking import flatten
 
     parsed = parse_params(dict(params), where="params (effective configuration)")
     full = parsed.model_dump(mode="python")
-    model = full["train_classifier"]["model"]
-    architecture = ARCHITECTURES.get(model["architecture"])
-    if architecture is not None:
-        full["train_classifier"]["model"] = {**architecture.defaults, **model}
+    full["train_classifier"]["model"] = classifier_config(full["train_classifier"]["model"]).model_dump()
     full["train_generator"]["models"] = {
         name: generator_config(name, config).model_dump() for name, config in full["train_generator"]["models"].items()
     }

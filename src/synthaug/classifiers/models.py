@@ -14,19 +14,19 @@ that a later audit inspects) and a head (dropout, then one linear layer). Poolin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from synthaug.classifier_configs import classifier_config
 from synthaug.errors import ConfigError
 
 
 class SpectrogramClassifier(nn.Module):
     """Base: `embed(x)` gives pooled features [B, embed_dim]; forward adds dropout and a linear layer."""
 
-    defaults: ClassVar[Mapping[str, Any]] = {}
     input_shape: tuple[int, ...]  # (channels, mels, frames), set by build_classifier
 
     def __init__(self, n_classes: int, embed_dim: int, dropout: float) -> None:
@@ -55,13 +55,9 @@ def _scaled(channels: int, width: float) -> int:
 class MedicalCNN(SpectrogramClassifier):
     """4 x (conv3x3 -> BN -> ReLU -> MaxPool 2x2), filters 32/64/128/256 x `width`; GAP; dropout; linear."""
 
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "width": 1.0,  # multiplies the filters 32/64/128/256
-        "dropout": 0.3,  # dropout before the linear layer
-    }
     FILTERS: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)
 
-    def __init__(self, n_classes: int, in_channels: int = 1, *, width: float = 1.0, dropout: float = 0.3) -> None:
+    def __init__(self, n_classes: int, in_channels: int, *, width: float, dropout: float) -> None:
         channels = [_scaled(c, width) for c in self.FILTERS]
         super().__init__(n_classes, channels[-1], dropout)
         layers: list[nn.Module] = []
@@ -93,15 +89,7 @@ class ResNetCNN(SpectrogramClassifier):
     Block widths start at `width` and double per block up to 8 x `width`.
     """
 
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "blocks": 4,  # residual blocks, each followed by 2 x 2 average pooling
-        "width": 32,  # the first block's channels (doubling per block up to 8 x width)
-        "dropout": 0.3,  # dropout before the linear layer
-    }
-
-    def __init__(self, n_classes: int, in_channels: int = 1, *, blocks: int = 4, width: int = 32, dropout: float = 0.3) -> None:
-        if int(blocks) < 1 or int(width) < 1:
-            raise ConfigError(f"train_classifier.model: resnet_cnn needs blocks >= 1 and width >= 1, got {blocks}, {width}")
+    def __init__(self, n_classes: int, in_channels: int, *, blocks: int, width: int, dropout: float) -> None:
         channels = [int(width) * 2 ** min(i, 3) for i in range(int(blocks))]
         super().__init__(n_classes, channels[-1], dropout)
         layers: list[nn.Module] = [*_conv_bn(in_channels, channels[0]), nn.ReLU(inplace=True)]
@@ -117,14 +105,7 @@ class ResNetCNN(SpectrogramClassifier):
 class ThreeLayerCNN(SpectrogramClassifier):
     """3 x (conv3x3 -> BN -> ReLU -> MaxPool 2x2) with `width`, 2 x `width`, 4 x `width` filters; GAP; linear."""
 
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "width": 32,  # the first convolution's filters (then 2 x and 4 x width)
-        "dropout": 0.3,  # dropout before the linear layer
-    }
-
-    def __init__(self, n_classes: int, in_channels: int = 1, *, width: int = 32, dropout: float = 0.3) -> None:
-        if int(width) < 1:
-            raise ConfigError(f"train_classifier.model.width: three_layer_cnn needs width >= 1, got {width}")
+    def __init__(self, n_classes: int, in_channels: int, *, width: int, dropout: float) -> None:
         channels = [int(width), 2 * int(width), 4 * int(width)]
         super().__init__(n_classes, channels[-1], dropout)
         layers: list[nn.Module] = []
@@ -148,22 +129,12 @@ def build_classifier(
 ) -> SpectrogramClassifier:
     """A freshly initialised classifier for spectrograms of `input_shape` = (channels, mels, frames).
 
-    `options` are the architecture's hyperparameters (see each class's `defaults`); an unknown
-    architecture or option is a ConfigError naming the params key and the valid choices. With
+    `options` are the architecture's hyperparameters (synthaug.classifier_configs); an unknown
+    architecture or a bad option is a ConfigError naming the params key and the valid choices. With
     `seed`, weights are initialised from that seed without touching the global RNG state.
     """
-    if architecture not in ARCHITECTURES:
-        raise ConfigError(
-            f"train_classifier.model.architecture: unknown architecture {architecture!r}; "
-            f"valid: {', '.join(sorted(ARCHITECTURES))}"
-        )
-    cls = ARCHITECTURES[architecture]
-    unknown = sorted(set(options) - set(cls.defaults))
-    if unknown:
-        raise ConfigError(
-            f"train_classifier.model.{unknown[0]}: unknown option(s) {', '.join(unknown)} for architecture "
-            f"{architecture!r}; valid: {', '.join(sorted(cls.defaults))}"
-        )
+    config = classifier_config({"architecture": architecture, **options})
+    cls = ARCHITECTURES[config.architecture]
     if len(input_shape) != 3 or min(int(d) for d in input_shape) < 1:
         raise ValueError(f"input_shape must be (channels, mels, frames), got {tuple(input_shape)}")
     if int(n_classes) < 2:
@@ -171,7 +142,7 @@ def build_classifier(
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(int(seed))
-        model = cls(int(n_classes), int(input_shape[0]), **{**cls.defaults, **options})
+        model = cls(int(n_classes), int(input_shape[0]), **config.options())
     model.input_shape = tuple(int(d) for d in input_shape)
     return model
 
