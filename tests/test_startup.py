@@ -40,3 +40,10 @@ def test_cli_and_manifest_readers_do_not_import_torch():
     loaded = modules_after_import("synthaug.cli", "synthaug.stages.demo", "synthaug.datasets.manifest", "synthaug.datasets")
     assert "torch" not in loaded
     assert not loaded & set(DEFERRED)
+
+
+def test_the_first_stages_start_without_torch_scikit_learn_or_matplotlib():
+    # prepare and featurize report a bad argument, parameter or data root before these load (seconds on
+    # two cores); they are imported inside main, once the work begins.
+    loaded = modules_after_import("synthaug.cli", "synthaug.stages.prepare", "synthaug.stages.featurize")
+    assert not loaded & {"torch", "sklearn", "matplotlib", "scipy"}, sorted(loaded & {"torch", "sklearn", "matplotlib", "scipy"})

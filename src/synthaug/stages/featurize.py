@@ -20,13 +20,16 @@ from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets.manifest import SPLITS, read_manifest
 from synthaug.errors import DataError
-from synthaug.evaluation.figures import spectrogram_examples
-from synthaug.features import extract, fit_normalizer
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, save_spectrogram_set
 
 
 def main(params_path: Path, manifest_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
+    # torch and matplotlib load once the work begins, so a bad argument or parameter is reported at
+    # once (tests/test_startup.py).
+    from synthaug.evaluation.figures import spectrogram_examples
+    from synthaug.features import extract, fit_normalizer
+
     params = load_params(params_path)
     dataset, settings = params.dataset, params.featurize
     logmel = settings.log_mel()

@@ -21,12 +21,8 @@ from synthaug import tracking
 from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets import load_dataset
-from synthaug.datasets.data_report import Thresholds, build_data_report, format_table, too_many_missing
 from synthaug.datasets.manifest import SPLITS, validate_manifest, write_manifest
-from synthaug.datasets.splits import assign_splits
 from synthaug.errors import DataError
-from synthaug.evaluation.figures import counts_by_split, spectrogram_examples
-from synthaug.features import LogMelParams, extract
 from synthaug.io import atomic_directory, write_json_atomic
 
 
@@ -38,6 +34,9 @@ def count_table(manifest: pd.DataFrame, column: str = "path") -> pd.DataFrame:
 
 def raw_examples_figure(manifest: pd.DataFrame, root: Path, title: str, per_class: int = 4):
     """Log-mel previews (default parameters, not normalized) of a few training files per class."""
+    from synthaug.evaluation.figures import spectrogram_examples
+    from synthaug.features import LogMelParams, extract
+
     class_names = sorted(manifest["label"].unique())
     rows = manifest[manifest["split"] == "train"].groupby("label").head(per_class)
     previews = extract(
@@ -51,6 +50,9 @@ def raw_examples_figure(manifest: pd.DataFrame, root: Path, title: str, per_clas
 def split_manifest(result, split) -> pd.DataFrame:
     """The adapter's manifest with splits assigned; missing files are reported before the split, so
     that a wrong data root reads as missing files, not as a class with too few groups."""
+    from synthaug.datasets.data_report import too_many_missing
+    from synthaug.datasets.splits import assign_splits
+
     report = result.report
     stop = too_many_missing(report, kept=len(result.manifest))
     if stop:
@@ -73,6 +75,11 @@ def split_manifest(result, split) -> pd.DataFrame:
 
 
 def main(params_path: Path, out_dir: Path, metrics_path: Path, project_root: Path = Path(".")) -> Path:
+    # scipy, scikit-learn, matplotlib and torch load once the work begins, so a bad argument or
+    # parameter is reported at once (tests/test_startup.py).
+    from synthaug.datasets.data_report import Thresholds, build_data_report, format_table
+    from synthaug.evaluation.figures import counts_by_split
+
     params = load_params(params_path)
     dataset, prepare = params.dataset, params.prepare
     result = load_dataset(dataset.adapter, Path(dataset.root), dataset.options)
