@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -28,11 +29,12 @@ from synthaug.class_plan import Classes, configured_ratio, describe_classes, syn
 from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.errors import DataError
-from synthaug.evaluation.figures import real_vs_synthetic
-from synthaug.features import LogMelParams, Normalizer, log_mel_to_audio
-from synthaug.generators.per_class import load_models, sample_classes
+from synthaug.feature_params import LogMelParams
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set, save_spectrogram_set
+
+if TYPE_CHECKING:  # torch: imported once the work begins
+    from synthaug.features import Normalizer
 
 
 def counts_per_class(
@@ -74,6 +76,12 @@ def main(
     metrics_path: Path,
     project_root: Path = Path("."),
 ) -> None:
+    # torch and matplotlib load once the work begins, so a bad argument or parameter is reported at
+    # once (tests/test_startup.py).
+    from synthaug.evaluation.figures import real_vs_synthetic
+    from synthaug.features import Normalizer
+    from synthaug.generators.per_class import load_models, sample_classes
+
     params = load_params(params_path)
     dataset, settings = params.dataset, params.synthesize
     train = load_spectrogram_set(features_dir / "train.npz")
@@ -141,6 +149,8 @@ def main(
 
 
 def write_previews(folder: Path, synthetic: SpectrogramSet, normalizer: Normalizer, logmel: LogMelParams, per_class: int) -> None:
+    from synthaug.features import log_mel_to_audio
+
     """A few synthetic spectrograms per class rendered to audio, de-normalized with the training statistics."""
     folder.mkdir(parents=True, exist_ok=True)
     db = synthetic.x[:, 0] * normalizer.std[None, :, None] + normalizer.mean[None, :, None]

@@ -25,12 +25,10 @@ import numpy as np
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
 from synthaug.cli_arguments import add_params
 from synthaug.config import CurationParams, TrainClassifierParams, load_params
 from synthaug.curation import CURATION_BOUNDS, keep_mask
 from synthaug.errors import ConfigError
-from synthaug.evaluation.run_folder import seed_summary
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
 
@@ -95,6 +93,11 @@ def main(
     project_root: Path = Path("."),
     classic: bool = False,
 ) -> None:
+    # torch and scikit-learn load once the work begins, so a bad argument or parameter is reported at
+    # once (tests/test_startup.py).
+    from synthaug.classifier_runs import ClassifierData, RunContext, run_seeds
+    from synthaug.evaluation.run_folder import seed_summary
+
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_classifier
     settings.refuse_utility_selection("the train_classifier stage")
