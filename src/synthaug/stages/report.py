@@ -162,20 +162,32 @@ class Findings:
         return [f for group in groups for dirs in group.values() for f in dirs]
 
 
-def compare_all(params: Params, inputs: dict[str, Path | None], class_names: list[str], statistics: dict[str, Any]) -> Findings:
-    """The report's comparisons; `inputs`: the stage's folders (features, classifiers, ensemble,
-    scarcity, minority_scarcity (None: not reported), audit, manifest)."""
-    primary = statistics["primary"]
-    bootstrap = {k: v for k, v in statistics.items() if k != "primary"}
-    groups = group_mapping(_path(inputs["manifest"]))
+@dataclasses.dataclass(frozen=True)
+class ReportInputs:
+    """The folders and files the report reads (the stage's arguments)."""
+
+    features: Path
+    classifiers: Path
+    ensemble: Path
+    scarcity: Path
+    audit: Path
+    manifest: Path
+    minority_scarcity: Path | None  # None: the medical sweep is not reported
+
+
+def compare_all(
+    params: Params, inputs: ReportInputs, class_names: list[str], primary: list[str], bootstrap: dict[str, Any]
+) -> Findings:
+    """The report's comparisons; `bootstrap`: n_resamples, confidence and seed of every interval and test."""
+    groups = group_mapping(inputs.manifest)
 
     def compare(folders: dict[str, list[Path]], **kwargs: Any) -> dict[str, MethodScores]:
         return compare_methods(folders, class_names, groups=groups, primary=primary, **bootstrap, **kwargs)
 
-    runs = method_runs(params, _path(inputs["classifiers"]), _path(inputs["ensemble"]))
+    runs = method_runs(params, inputs.classifiers, inputs.ensemble)
     bar = {m: runs[m] for m in [CLASSIC_METHOD, *params.train_generator.models] if m in runs}
-    scarcity_folders = scarcity_runs(params, _path(inputs["scarcity"]))
-    sweep, sweep_dir = params.minority_scarcity, inputs["minority_scarcity"]
+    scarcity_folders = scarcity_runs(params, inputs.scarcity)
+    sweep, sweep_dir = params.minority_scarcity, inputs.minority_scarcity
     level_folders = sweep_runs(sweep_dir, sweep.fractions, sweep.trials) if sweep_dir is not None and sweep.fractions else {}
     return Findings(
         methods=compare(runs),
@@ -191,14 +203,9 @@ def compare_all(params: Params, inputs: dict[str, Path | None], class_names: lis
         if level_folders
         else [],
         level_folders=level_folders,
-        audits=audit_results(params, _path(inputs["audit"])),
-        learned=generator_classes(params, _path(inputs["features"]), class_names),
+        audits=audit_results(params, inputs.audit),
+        learned=generator_classes(params, inputs.features, class_names),
     )
-
-
-def _path(folder: Path | None) -> Path:
-    assert folder is not None  # every input but the minority sweep's is required
-    return folder
 
 
 def figures_of(findings: Findings, dataset_name: str, primary: list[str]) -> dict[str, Any]:
@@ -229,7 +236,9 @@ def figures_of(findings: Findings, dataset_name: str, primary: list[str]) -> dic
     return figures
 
 
-def results_of(params: Params, findings: Findings, statistics: dict[str, Any], published: dict[str, Any]) -> dict:
+def results_of(
+    params: Params, findings: Findings, primary: list[str], bootstrap: dict[str, Any], published: dict[str, Any]
+) -> dict:
     """results.json: every number of the report."""
     methods = findings.methods
     resolved = has_resolution(methods)
@@ -238,10 +247,10 @@ def results_of(params: Params, findings: Findings, statistics: dict[str, Any], p
         "protocol": params.dataset.protocol,
         "seeds": params.train_classifier.seeds,
         "statistics": {
-            **{k: v for k, v in statistics.items() if k != "primary"},
+            **bootstrap,
             "unit": "test group (manifest `group`), resampled within class",
             "test_groups": methods["baseline"].test_groups,
-            "primary_endpoints": statistics["primary"],
+            "primary_endpoints": primary,
             "detectable_difference": detectable_difference(methods) if resolved else None,
             "detectable_at_80_power": detectable_at_80_power(methods) if resolved else None,
         },
@@ -292,22 +301,12 @@ def main(
     params = load_params(params_path)
     settings = params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
-    statistics: dict[str, Any] = {
-        "n_resamples": settings.n_resamples,
-        "confidence": settings.confidence,
-        "seed": settings.seed,
-        "primary": primary_endpoints(settings.primary_endpoints, len(class_names)),
-    }
-    inputs = {
-        "features": features_dir,
-        "classifiers": classifiers_dir,
-        "ensemble": ensemble_dir,
-        "scarcity": scarcity_dir,
-        "minority_scarcity": minority_scarcity_dir,
-        "audit": audit_dir,
-        "manifest": manifest_path,
-    }
-    findings = compare_all(params, inputs, class_names, statistics)
+    bootstrap: dict[str, Any] = {"n_resamples": settings.n_resamples, "confidence": settings.confidence, "seed": settings.seed}
+    primary = primary_endpoints(settings.primary_endpoints, len(class_names))
+    inputs = ReportInputs(
+        features_dir, classifiers_dir, ensemble_dir, scarcity_dir, audit_dir, manifest_path, minority_scarcity_dir
+    )
+    findings = compare_all(params, inputs, class_names, primary, bootstrap)
     published = published_comparison(params_path)
     markdown = render(
         report_setup(params),
@@ -328,13 +327,13 @@ def main(
         )
     with atomic_directory(out_dir) as tmp:
         (tmp / "figures").mkdir()
-        for name, figure in figures_of(findings, params.dataset.name, statistics["primary"]).items():
+        for name, figure in figures_of(findings, params.dataset.name, primary).items():
             figure.savefig(tmp / "figures" / name, dpi=90)
         for name in findings.audits:
             if (audit_dir / name / "nearest_neighbours.png").is_file():  # absent when no class could be shown
                 shutil.copy(audit_dir / name / "nearest_neighbours.png", tmp / "figures" / f"nearest_neighbours_{name}.png")
         write_text_atomic(tmp / "results.md", markdown)
-        write_json_atomic(tmp / "results.json", results_of(params, findings, statistics, published))
+        write_json_atomic(tmp / "results.json", results_of(params, findings, primary, bootstrap, published))
     write_json_atomic(metrics_path, _key_metrics(findings))
     write_text_atomic(plots_dir / "methods.csv", _summary_frame(findings.methods).reset_index().to_csv(index=False))
     if findings.scarcity:

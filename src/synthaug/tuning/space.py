@@ -8,36 +8,23 @@ from typing import Any, TypeGuard
 import optuna
 
 from synthaug.config import SearchDimension, TuneParams
-from synthaug.curation import CURATION_BOUNDS
 from synthaug.errors import ConfigError
-from synthaug.tuning.attrs import CLASSIFIER_PREFIX, CURATION_PREFIX, RATIO, SPACE_ATTR, TUNABLE_CLASSIFIER_KEYS
+from synthaug.tuning.attrs import CLASSIFIER_PREFIX, CURATION_PREFIX, RATIO, SPACE_ATTR
 
 
 def search_space(tune: TuneParams, generator: str, generator_keys: Sequence[str]) -> dict[str, SearchDimension]:
     """tune.space.shared merged with tune.space.<generator> (the generator's ranges win), validated.
 
-    `generator_keys` are the hyperparameters the generator accepts. Raises ConfigError naming the
+    `generator_keys` are the hyperparameters the generator accepts: `shared` keys were checked against
+    every generator's when params loaded, here against the tuned one's. Raises ConfigError naming the
     key for anything a trial could not use.
     """
     merged: dict[str, SearchDimension] = {}
     for section in ("shared", generator):
         for key, dimension in tune.space.get(section, {}).items():
             where = f"tune.space.{section}.{key}"
-            if key.startswith(CURATION_PREFIX):
-                bound = key.removeprefix(CURATION_PREFIX)
-                if bound not in CURATION_BOUNDS:
-                    raise ConfigError(
-                        f"{where}: not a curation bound; valid: {', '.join(CURATION_PREFIX + b for b in CURATION_BOUNDS)}"
-                    )
-                merged[key] = dimension
-                continue
-            if key.startswith(CLASSIFIER_PREFIX):
-                if key.removeprefix(CLASSIFIER_PREFIX) not in TUNABLE_CLASSIFIER_KEYS:
-                    raise ConfigError(
-                        f"{where}: not a tunable train_classifier key; valid: "
-                        f"{', '.join(CLASSIFIER_PREFIX + k for k in TUNABLE_CLASSIFIER_KEYS)}"
-                    )
-                merged[key] = dimension
+            if key.startswith((CURATION_PREFIX, CLASSIFIER_PREFIX)):
+                merged[key] = dimension  # the bound or classifier key was checked when params loaded (TuneParams)
                 continue
             if key != RATIO and key not in generator_keys:
                 raise ConfigError(
