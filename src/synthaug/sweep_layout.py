@@ -4,6 +4,7 @@ writes the points (synthaug.stages.minority_scarcity) and the report that reads 
 
 from __future__ import annotations
 
+# Also the main pipeline's names of the baseline and the train_classic stage's method.
 BASELINE, CLASSIC, CEILING = "baseline", "classic_augmentation", "real_ceiling"
 
 

@@ -49,7 +49,7 @@ def domain_separability(weight: float, seed: int) -> float:
     x_synthetic, y_synthetic = toy_set(128, seed + 50)
     x_synthetic[:, 0, :, 12:14] += 2.0
     x, y = np.concatenate([x_real, x_synthetic]), np.concatenate([y_real, y_synthetic])
-    config = TrainConfig(epochs=10, domain_adversarial_weight=weight, seed=seed, **FAST)
+    config = TrainConfig(epochs=10, patience=None, domain_adversarial_weight=weight, seed=seed, **FAST)
     result = train_classifier(small_model(seed), (x, y), toy_set(64, 1), config, n_synthetic=128)
     features = predict_embeddings(result.model, x)
     domain = np.repeat([0, 1], 128)
@@ -60,14 +60,55 @@ def domain_separability(weight: float, seed: int) -> float:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="measured: the adversary hides the giveaway at one data seed of three (probe AUROC 0.945 -> 0.90) "
-    "and not at the others (0.99 -> 0.99); see DOMAIN_HEAD_LR_FACTOR in synthaug.classifiers.domain_adversarial",
+    reason="measured: a fresh linear probe still reads the giveaway from the adversarially trained features "
+    "(probe AUROC 0.95/0.98/0.96 plain -> 0.95/0.99/0.96 at weight 0.1; weights 0.3-1 raise it to 0.98-1.00): "
+    "gradient reversal keeps the giveaway out of the decision (the test below), not out of every linear view",
 )
-def test_domain_adversarial_training_hides_the_synthetic_giveaway_from_the_features():
+def test_domain_adversarial_training_hides_the_synthetic_giveaway_from_a_fresh_probe():
     plain = [domain_separability(0.0, seed) for seed in range(3)]
     adversarial = [domain_separability(0.1, seed) for seed in range(3)]
     assert min(plain) > 0.9  # plain mixing learns features that spot the synthetic rows
     assert all(a < p - 0.03 for a, p in zip(adversarial, plain))
+
+
+def shortcut_set(n: int, seed: int, positive_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """toy_set's task made hard enough to prefer a shortcut: a band of +0.5 instead of +1.5."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < positive_share).astype(np.int64)
+    x = rng.normal(size=(n, 1, 16, 16)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, 0, 2 + 8 * label : 6 + 8 * label] += 0.5
+    return x, y
+
+
+def real_test_scores(weight: float, seed: int) -> tuple[float, float]:
+    """(macro F1 at the trained decision, AUROC) on real test data of a classifier trained on 200 real
+    negatives, 8 real positives and 192 synthetic positives that all carry a giveaway (a bright time
+    column) real positives never have: the minority protocol's mix, with a generator's artefact."""
+    negatives, positives = shortcut_set(200, seed, 0.0), shortcut_set(8, seed + 10, 1.0)
+    x_synthetic, y_synthetic = shortcut_set(192, seed + 20, 1.0)
+    x_synthetic[:, 0, :, 12:14] += 2.0
+    x = np.concatenate([negatives[0], positives[0], x_synthetic])
+    y = np.concatenate([negatives[1], positives[1], y_synthetic])
+    config = TrainConfig(epochs=20, patience=None, domain_adversarial_weight=weight, seed=seed, **FAST)
+    model = train_classifier(small_model(seed), (x, y), shortcut_set(64, 1, 0.5), config, n_synthetic=len(y_synthetic)).model
+    x_test, y_test = shortcut_set(400, 2, 0.5)
+    proba = predict_proba(model, x_test)
+    return float(f1_score(y_test, proba.argmax(1), average="macro")), float(roc_auc_score(y_test, proba[:, 1]))
+
+
+@pytest.mark.slow  # 6 trainings of 20 epochs: about 10 s
+def test_domain_adversarial_training_stops_the_classifier_deciding_by_the_synthetic_giveaway():
+    # Plain mixing learns "giveaway -> positive": real positives lack it and most fall below the decision
+    # (macro F1 0.44-0.54 at seeds 0-2). With the reversed domain gradient at weight 1 the features cannot
+    # carry the giveaway, so the decision rests on the band real positives share (0.76-0.96); the ranking
+    # was right either way (AUROC 0.97-1.00), which is why the decision, not AUROC, is the measure here.
+    for seed in range(3):
+        plain_f1, plain_auroc = real_test_scores(0.0, seed)
+        adversarial_f1, adversarial_auroc = real_test_scores(1.0, seed)
+        assert plain_f1 < 0.65, (seed, plain_f1)  # the shortcut is there to be removed
+        assert adversarial_f1 > plain_f1 + 0.15, (seed, plain_f1, adversarial_f1)
+        assert adversarial_auroc > plain_auroc - 0.03, (seed, plain_auroc, adversarial_auroc)
 
 
 def test_the_domain_head_learns_the_domains_and_only_the_ramped_weight_reaches_the_features():

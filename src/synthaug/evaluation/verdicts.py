@@ -9,8 +9,6 @@ from synthaug.evaluation.comparison import MethodScores, detectable_difference, 
 from synthaug.evaluation.endpoints import TITLES
 from synthaug.evaluation.formatting import markdown_table, verdict, verdict_sentence
 
-CLASSIC_METHOD = "classic_augmentation"  # the train_classic stage's method
-
 
 def verdict_lines(methods: Mapping[str, MethodScores], labels: Mapping[str, str]) -> list[str]:
     """One sentence per compared method reading its primary endpoints (formatting.verdict_sentence)."""

@@ -35,26 +35,14 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from synthaug.classifiers.saved import load_classifier
 from synthaug.cli_arguments import add_params
 from synthaug.config import AuditParams, Params, load_params
 from synthaug.datasets.manifest import file_groups
-from synthaug.evaluation.distances import band_statistics, random_projection
-from synthaug.evaluation.fidelity import (
-    REFERENCE,
-    audit_class,
-    candidate_rows,
-    group_halves,
-    strongest_two_sample,
-    two_sample_permutation_test,
-)
-from synthaug.evaluation.figures import nearest_neighbours
-from synthaug.evaluation.memorization import class_sample_scores, nearest_training
-from synthaug.evaluation.selection import selection_half
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
-from synthaug.training import predict_embeddings, predict_proba
 
+# torch, scikit-learn and matplotlib (through synthaug.training and synthaug.evaluation) load in the
+# functions that use them, so `synthaug audit --help` and a bad parameter answer before they do.
 VIEWS = ("classifier", "log_mel", "band_statistics")
 HEADLINE = (
     "two_sample_auroc_val",
@@ -74,6 +62,8 @@ HEADLINE = (
 
 def label_confidence(models: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The baseline classifiers' mean probability of each sample's own label."""
+    from synthaug.training import predict_proba
+
     probabilities = np.mean([predict_proba(model, x) for model in models], axis=0)
     return probabilities[np.arange(len(y)), y]
 
@@ -91,6 +81,9 @@ def copy_figure(
     Ordered by copy ratio (below 1: a copy); by distance to the nearest training sample where the ratio
     could not be computed.
     """
+    from synthaug.evaluation.figures import nearest_neighbours
+    from synthaug.evaluation.memorization import nearest_training
+
     classes = sorted(set(synthetic.y.tolist()))
     usable = [c for c in classes if (train.y == c).sum() >= 2 and len(np.unique(embedded_train[train.y == c], axis=0)) >= 2]
     if not usable:
@@ -125,6 +118,8 @@ def audit_classes(
     """({generator: {class: {view: row}}}, {class: {view: reference row}}, {class: {set: permutation test}})
     for every class any set holds; the third holds each set's and the reference's group permutation test
     of the strongest two-sample AUROC (`strongest_permutation_tests`)."""
+    from synthaug.evaluation.fidelity import REFERENCE, audit_class
+
     results: dict[str, dict] = {name: {} for name in synthetic_views}
     reference: dict[str, dict] = {}
     permutation: dict[str, dict] = {}
@@ -175,6 +170,8 @@ def strongest_permutation_tests(
     The comparison half and each candidate (the reference half, or a set's subsample to its size) are
     the audit's own first split and draw, so the statistic is the strongest AUROC of that split.
     """
+    from synthaug.evaluation.fidelity import REFERENCE, candidate_rows, group_halves, two_sample_permutation_test
+
     splits = group_halves(val_groups, repeats=settings.repeats, seed=settings.seed)
     if not splits or settings.permutations == 0:
         return {}
@@ -201,6 +198,8 @@ def strongest_permutation_tests(
 def headline(by_class: dict[str, dict], tests: dict[str, dict]) -> dict:
     """The numbers metrics/audit.json keeps per class: HEADLINE per view, the strongest two-sample AUROC and
     the p-value of its group permutation test (`tests`: {class: permutation test of this set})."""
+    from synthaug.evaluation.fidelity import strongest_two_sample
+
     return {
         cls: {view: {k: row[k] for k in HEADLINE} for view, row in by_view.items()}
         | {
@@ -215,6 +214,8 @@ def reporting_rows(val_groups: np.ndarray, params: Params) -> np.ndarray:
     """The validation rows the audit scores: all of them, or, when generators chose their snapshots on the
     selection half of validation (train_generator.fidelity_snapshots > 1), the other half only, for every
     set and the reference alike (synthaug.evaluation.selection)."""
+    from synthaug.evaluation.selection import selection_half
+
     if params.train_generator.fidelity_snapshots > 1:
         return ~selection_half(val_groups, seed=params.audit.seed)
     return np.ones(len(val_groups), dtype=bool)
@@ -232,6 +233,9 @@ class Embedder:
         self.model, self.settings = model, settings
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        from synthaug.evaluation.distances import band_statistics, random_projection
+        from synthaug.training import predict_embeddings
+
         return {
             "classifier": predict_embeddings(self.model, x),
             "log_mel": random_projection(x, dim=self.settings.projection_dim, seed=self.settings.seed),
@@ -251,6 +255,8 @@ def score_synthetic_sets(
     settings: AuditParams,
 ) -> tuple[dict, dict, dict]:
     """Each generator's synthetic set embedded and scored per sample: (views, labels, {name: (metadata, scores, copy figure)})."""
+    from synthaug.evaluation.memorization import class_sample_scores
+
     synthetic_views, synthetic_y, per_set = {}, {}, {}
     for name in names:
         synthetic = load_spectrogram_set(synthetic_dir / name / "synthetic.npz")
@@ -280,6 +286,8 @@ def score_synthetic_sets(
 
 def print_summaries(results: dict, reference: dict, metrics: dict) -> None:
     """One line per generator and class: its headline scores, the real validation data's in brackets."""
+    from synthaug.evaluation.fidelity import REFERENCE
+
     for name, by_class in results.items():
         for cls, by_view in by_class.items():
             c, r = by_view["classifier"], reference[cls]["classifier"]
@@ -314,6 +322,9 @@ def main(
     project_root: Path = Path("."),
     manifest_path: Path | None = None,
 ) -> None:
+    from synthaug.classifiers.saved import load_classifier
+    from synthaug.evaluation.fidelity import REFERENCE
+
     params = load_params(params_path)
     settings = params.audit
     train, val = (load_spectrogram_set(features_dir / f"{split}.npz") for split in ("train", "val"))

@@ -29,13 +29,12 @@ from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.datasets.manifest import file_groups
 from synthaug.errors import ConfigError, DataError
-from synthaug.evaluation.ensemble import average_probabilities, fit_weights, split_validation
-from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
 from synthaug.evaluation.formatting import mean_std
-from synthaug.evaluation.metrics import evaluate
-from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, completed, headline, read_predictions, seed_summary
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
+
+# scikit-learn, scipy and matplotlib (through synthaug.evaluation) are imported in the functions that
+# use them, so `synthaug ensemble --help` and a bad parameter answer before they load.
 
 METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 
@@ -44,6 +43,8 @@ def member_predictions(
     classifiers_dir: Path, members: list[str], seed: int, split: str, class_names: list[str]
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """(file_id/label frame shared by all members, member probabilities [M, N, C]) for one seed and split."""
+    from synthaug.evaluation.run_folder import read_predictions
+
     frames: list[pd.DataFrame] = []
     probas: list[np.ndarray] = []
     for member in members:
@@ -67,6 +68,8 @@ def main(
     project_root: Path = Path("."),
     manifest_path: Path | None = None,
 ) -> None:
+    from synthaug.evaluation.run_folder import EVALUATED_SPLITS, seed_summary
+
     params = load_params(params_path)
     dataset, settings, seeds = params.dataset, params.ensemble, params.train_classifier.seeds
     missing = [m for m in settings.members if not (classifiers_dir / m).is_dir()]
@@ -131,6 +134,8 @@ def _fit_on_half(
     inputs: dict, y_val: np.ndarray, frame_val: pd.DataFrame, probas_val: np.ndarray, manifest_path: Path | None, split_seed: int
 ) -> tuple[np.ndarray, dict, dict]:
     """(weights fitted on one validation half, inputs whose val is the other half, what run.json records about it)."""
+    from synthaug.evaluation.ensemble import fit_weights, split_validation
+
     file_ids = frame_val["file_id"].to_numpy()
     groups = None if manifest_path is None else file_groups(file_ids, manifest_path)
 
@@ -169,6 +174,8 @@ def _fit_on_half(
 
 
 def _run_id(run_dir: Path) -> str:
+    from synthaug.evaluation.run_folder import completed
+
     return (completed(run_dir) or {}).get("mlflow_run_id", "")
 
 
@@ -176,6 +183,11 @@ def _ensemble_run(
     method, seed, inputs, weights, class_names, run_dir, members, member_runs, dataset, project_root, extra: dict | None = None
 ) -> dict:
     """Average, evaluate, write one run folder and log its MLflow run; return its run.json content."""
+    from synthaug.evaluation.ensemble import average_probabilities
+    from synthaug.evaluation.figures import confusion_matrix_figure, roc_figure
+    from synthaug.evaluation.metrics import evaluate
+    from synthaug.evaluation.run_folder import EVALUATED_SPLITS, RUN_FILE, headline
+
     with tracking.stage_run(
         project_root=project_root,
         dataset_name=dataset.name,

@@ -31,31 +31,26 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
 from synthaug.class_plan import learned_classes, synthetic_counts
-from synthaug.classifier_runs import RunContext
 from synthaug.cli_arguments import add_params
 from synthaug.config import Params, load_params
 from synthaug.datasets.manifest import read_manifest
-from synthaug.datasets.splits import held_back_files, minority_subsets
 from synthaug.errors import ConfigError
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import load_spectrogram_set
-from synthaug.sweep import (
-    Arm,
-    SubsetData,
-    copy_runs,
-    generator_arm,
-    held_back_rows,
-    load_subset,
-    real_vs_synthetic_logger,
-    run_arms,
-)
 from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC, point_name
+
+# torch and scikit-learn (through synthaug.sweep) load in the functions that use them, so `synthaug
+# minority_scarcity --help` and a bad parameter answer before they do.
+if TYPE_CHECKING:
+    from synthaug.classifier_runs import RunContext
+    from synthaug.sweep import Arm, SubsetData
 
 
 def train_generators(
@@ -70,6 +65,8 @@ def train_generators(
     features_dir: Path,
 ) -> list[Arm]:
     """Each generator of `minority_scarcity.generators` on the subset's minority classes, counts[class] samples each."""
+    from synthaug.sweep import generator_arm, real_vs_synthetic_logger
+
     generators = params.train_generator
     arms = []
     for name in params.minority_scarcity.generators:
@@ -110,6 +107,10 @@ def main(
     metrics_path: Path,
     project_root: Path = Path("."),
 ) -> None:
+    from synthaug.classifier_runs import RunContext
+    from synthaug.datasets.splits import held_back_files, minority_subsets
+    from synthaug.sweep import Arm, copy_runs, held_back_rows, load_subset, run_arms
+
     params = load_params(params_path)
     dataset, settings, generators = params.dataset, params.minority_scarcity, params.train_generator
     if fraction not in settings.fractions or trial not in settings.trials:

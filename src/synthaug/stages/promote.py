@@ -15,11 +15,12 @@ from synthaug import tracking
 from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
 from synthaug.registry import promotion
-from synthaug.registry.versions import model_name
 
 
 def main(params_path: Path, manifest_path: Path, *, dry_run: bool = False, project_root: Path = Path(".")) -> promotion.Decision:
     from mlflow import MlflowClient
+
+    from synthaug.registry.versions import model_name  # with torch and scikit-learn: once the work begins
 
     params = load_params(params_path)
     settings = params.registry

@@ -15,10 +15,15 @@ from pathlib import Path
 from synthaug import tracking
 from synthaug.cli_arguments import add_params
 from synthaug.config import load_params
-from synthaug.registry.versions import find_candidates, model_name, register_all
 
 
 def main(params_path: Path, classifiers_dir: Path, ensemble_dir: Path, features_dir: Path, project_root: Path = Path(".")) -> str:
+    from synthaug.registry.versions import (  # torch and scikit-learn: once the work begins
+        find_candidates,
+        model_name,
+        register_all,
+    )
+
     params = load_params(params_path)
     name = model_name(params.registry.model_name, params.dataset.name)
     tracking.use_project_store(project_root, params.dataset.name)

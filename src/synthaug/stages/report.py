@@ -22,7 +22,7 @@ import dataclasses
 import math
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,28 +32,17 @@ from synthaug.cli_arguments import add_params
 from synthaug.config import Params, load_params, read_yaml
 from synthaug.datasets.manifest import group_mapping
 from synthaug.errors import SynthaugError
-from synthaug.evaluation.audit_report import audit_rows
-from synthaug.evaluation.comparison import (
-    MethodScores,
-    ceiling_shares,
-    compare_methods,
-    detectable_at_80_power,
-    detectable_difference,
-    has_resolution,
-    primary_endpoints,
-)
-from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
-from synthaug.evaluation.figures import AUDIT_BAR_SCORES, audit_bars, gain_curves, method_bars, scarcity_curves
 from synthaug.evaluation.formatting import method_label
-from synthaug.evaluation.minority_sweep import SweepLevel, arm_label, compare_sweep, render_sweep, sweep_frame, sweep_runs
-from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
-from synthaug.evaluation.report import ReportSetup, render, summary_note
-from synthaug.evaluation.run_folder import completed
-from synthaug.evaluation.scarcity_report import SCARCITY_VARIANTS, SHARE_SCORE
-from synthaug.evaluation.verdicts import CLASSIC_METHOD
 from synthaug.io import atomic_directory, write_json_atomic, write_text_atomic
 from synthaug.spectrograms import load_spectrogram_set
-from synthaug.sweep_layout import BASELINE, CEILING
+from synthaug.sweep_layout import BASELINE, CEILING, CLASSIC
+
+# scikit-learn, scipy and matplotlib (through synthaug.evaluation) are imported in the functions that
+# use them, so `synthaug report --help` and a bad parameter answer before they load.
+if TYPE_CHECKING:
+    from synthaug.evaluation.comparison import MethodScores
+    from synthaug.evaluation.minority_sweep import SweepLevel
+    from synthaug.evaluation.report import ReportSetup
 
 ENSEMBLE_METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 
@@ -61,7 +50,7 @@ ENSEMBLE_METHODS = {"equal": "ensemble", "fitted": "ensemble_fitted"}
 def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> dict[str, list[Path]]:
     """{method: run folder per seed} for the baseline, each generator's classifiers and the ensembles present."""
     seeds = params.train_classifier.seeds
-    candidates = {"baseline": classifiers_dir / "baseline", CLASSIC_METHOD: classifiers_dir / CLASSIC_METHOD}
+    candidates = {"baseline": classifiers_dir / "baseline", CLASSIC: classifiers_dir / CLASSIC}
     candidates.update({name: classifiers_dir / name for name in params.train_generator.models})
     candidates.update({method: ensemble_dir / variant for variant, method in ENSEMBLE_METHODS.items()})
     return {method: [folder / f"seed{s}" for s in seeds] for method, folder in candidates.items() if folder.is_dir()}
@@ -69,6 +58,8 @@ def method_runs(params: Params, classifiers_dir: Path, ensemble_dir: Path) -> di
 
 def scarcity_runs(params: Params, scarcity_dir: Path) -> dict[int, dict[str, list[Path]]]:
     """{files per class: {variant: run folder per trial}}; the ceiling where every trial of the level has one."""
+    from synthaug.evaluation.scarcity_report import SCARCITY_VARIANTS
+
     settings = params.scarcity
     runs = {}
     for n in settings.files_per_class:
@@ -91,6 +82,8 @@ def audit_results(params: Params, audit_dir: Path) -> dict[str, dict]:
 
 
 def linked_runs(folders: list[Path]) -> list[str]:
+    from synthaug.evaluation.run_folder import completed
+
     run_ids = [(completed(folder) or {}).get("mlflow_run_id", "") for folder in folders]
     return sorted({run_id for run_id in run_ids if run_id})
 
@@ -118,6 +111,8 @@ def generator_classes(params: Params, features_dir: Path, class_names: list[str]
 
 def report_setup(params: Params) -> ReportSetup:
     """The settings the report states, unpacked from params."""
+    from synthaug.evaluation.report import ReportSetup
+
     dataset = params.dataset
     return ReportSetup(
         dataset_name=dataset.name,
@@ -179,20 +174,24 @@ def compare_all(
     params: Params, inputs: ReportInputs, class_names: list[str], primary: list[str], bootstrap: dict[str, Any]
 ) -> Findings:
     """The report's comparisons; `bootstrap`: n_resamples, confidence and seed of every interval and test."""
+    from synthaug.evaluation.comparison import ceiling_shares, compare_methods
+    from synthaug.evaluation.minority_sweep import compare_sweep, sweep_runs
+    from synthaug.evaluation.scarcity_report import SHARE_SCORE
+
     groups = group_mapping(inputs.manifest)
 
     def compare(folders: dict[str, list[Path]], **kwargs: Any) -> dict[str, MethodScores]:
         return compare_methods(folders, class_names, groups=groups, primary=primary, **bootstrap, **kwargs)
 
     runs = method_runs(params, inputs.classifiers, inputs.ensemble)
-    bar = {m: runs[m] for m in [CLASSIC_METHOD, *params.train_generator.models] if m in runs}
+    bar = {m: runs[m] for m in [CLASSIC, *params.train_generator.models] if m in runs}
     scarcity_folders = scarcity_runs(params, inputs.scarcity)
     sweep, sweep_dir = params.minority_scarcity, inputs.minority_scarcity
     level_folders = sweep_runs(sweep_dir, sweep.fractions, sweep.trials) if sweep_dir is not None and sweep.fractions else {}
     return Findings(
         methods=compare(runs),
         method_folders=runs,
-        against_classic=compare(bar, baseline=CLASSIC_METHOD) if CLASSIC_METHOD in bar and len(bar) > 1 else {},
+        against_classic=compare(bar, baseline=CLASSIC) if CLASSIC in bar and len(bar) > 1 else {},
         scarcity={n: compare(point) for n, point in scarcity_folders.items()},
         scarcity_shares={
             n: ceiling_shares(point, class_names, ceiling=CEILING, scores=(SHARE_SCORE,), groups=groups, **bootstrap)
@@ -210,6 +209,10 @@ def compare_all(
 
 def figures_of(findings: Findings, dataset_name: str, primary: list[str]) -> dict[str, Any]:
     """{file name: matplotlib figure} of the report."""
+    from synthaug.evaluation.fidelity import REFERENCE_LABEL
+    from synthaug.evaluation.figures import audit_bars, gain_curves, method_bars, scarcity_curves
+    from synthaug.evaluation.minority_sweep import arm_label, sweep_frame
+
     figures = {
         "methods.png": method_bars(
             _summary_frame(findings.methods), [*primary, "balanced_accuracy"], title=f"{dataset_name}: test scores per method"
@@ -240,6 +243,8 @@ def results_of(
     params: Params, findings: Findings, primary: list[str], bootstrap: dict[str, Any], published: dict[str, Any]
 ) -> dict:
     """results.json: every number of the report."""
+    from synthaug.evaluation.comparison import detectable_at_80_power, detectable_difference, has_resolution
+
     methods = findings.methods
     resolved = has_resolution(methods)
     return {
@@ -298,6 +303,10 @@ def main(
     project_root: Path = Path("."),
     minority_scarcity_dir: Path | None = None,
 ) -> None:
+    from synthaug.evaluation.comparison import primary_endpoints
+    from synthaug.evaluation.minority_sweep import render_sweep
+    from synthaug.evaluation.report import render
+
     params = load_params(params_path)
     settings = params.report
     class_names = load_spectrogram_set(features_dir / "val.npz").class_names
@@ -348,6 +357,10 @@ def main(
 
 def _audit_frame(audits: dict[str, dict]) -> pd.DataFrame:
     """Long table for the audit figure: one row per view x class x set, the reference row included."""
+    from synthaug.evaluation.audit_report import audit_rows
+    from synthaug.evaluation.fidelity import REFERENCE, REFERENCE_LABEL
+    from synthaug.evaluation.figures import AUDIT_BAR_SCORES
+
     rows = []
     for cls, sets in audit_rows(audits).items():
         for name, by_view in sets.items():
@@ -383,6 +396,9 @@ def _scarcity_frame(scarcity: dict[int, dict[str, MethodScores]]) -> pd.DataFram
 
 def _key_metrics(findings: Findings) -> dict:
     """The numbers `dvc exp show` lines up side by side: means, and differences to the baseline."""
+    from synthaug.evaluation.comparison import detectable_difference, has_resolution
+    from synthaug.evaluation.minority_sweep import key_metrics as sweep_metrics
+
     methods, scarcity = findings.methods, findings.scarcity
     metrics: dict = {"methods": {}, "detectable_difference": detectable_difference(methods) if has_resolution(methods) else {}}
     for method, r in methods.items():
@@ -402,6 +418,8 @@ def _log_summary_run(
     params: Params, project_root: Path, out_dir: Path, methods: dict[str, MethodScores], summarized: list[str], n_learned: int
 ) -> None:
     import mlflow
+
+    from synthaug.evaluation.report import summary_note
 
     dataset = params.dataset
     with tracking.stage_run(

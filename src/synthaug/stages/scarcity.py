@@ -39,31 +39,24 @@ import argparse
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from synthaug import tracking
 from synthaug.checkpoints import checkpoint_dir
-from synthaug.classifier_runs import RunContext
 from synthaug.cli_arguments import add_params
 from synthaug.config import Params, ScarcityParams, TrainClassifierParams, load_params
 from synthaug.datasets.manifest import read_manifest
-from synthaug.datasets.splits import scarcity_held_back, scarcity_subsets
 from synthaug.errors import ConfigError, DataError
 from synthaug.io import atomic_directory, write_json_atomic
-from synthaug.sweep import (
-    Arm,
-    SubsetData,
-    copy_runs,
-    generator_arm,
-    held_back_rows,
-    load_subset,
-    real_vs_synthetic_logger,
-    run_arms,
-)
 from synthaug.sweep_layout import CEILING
+
+# torch and scikit-learn (through synthaug.sweep) load in the functions that use them, so `synthaug
+# scarcity --help` and a bad parameter answer before they do.
+if TYPE_CHECKING:
+    from synthaug.sweep import Arm, SubsetData
 
 GENERATOR = "cgan"
 VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
@@ -76,6 +69,8 @@ VARIANTS = {  # variant -> (adds synthetic data, classic augmentation)
 
 def validation_budget(manifest: pd.DataFrame, files_per_class: int, seed: int) -> list[str]:
     """`files_per_class` validation files per class (sorted paths), nested across sizes as the training subsets are."""
+    from synthaug.datasets.splits import scarcity_subsets
+
     val_rows = manifest[manifest["split"] == "val"]
     counts = val_rows["label"].value_counts()
     short = {label: int(n) for label, n in counts.items() if n < files_per_class}
@@ -95,6 +90,9 @@ def load_point(
 ) -> tuple[SubsetData, list[str]]:
     """(the point's data: `files_per_class` files per class and every split renormalized with their
     statistics, with early stopping only the validation budget's files; that budget's files)."""
+    from synthaug.datasets.splits import scarcity_subsets
+    from synthaug.sweep import load_subset
+
     subset = scarcity_subsets(manifest, settings.files_per_class, seed=settings.subset_seed)[files_per_class]
     data = load_subset(features_dir, subset)
     if not settings.early_stopping:
@@ -108,6 +106,8 @@ def load_point(
 
 def point_arms(gan: Arm, ceiling: tuple[np.ndarray, np.ndarray, list[str]] | None, augment: dict[str, Any]) -> list[Arm]:
     """The variants' arms (VARIANTS), and the ceiling's when it has rows."""
+    from synthaug.sweep import Arm
+
     arms = []
     for variant, (with_synthetic, classic) in VARIANTS.items():
         extra = (gan.extra_x, gan.extra_y) if with_synthetic else (None, None)
@@ -165,6 +165,8 @@ def train_gan(
     figures: dict[str, Any],
 ) -> Arm:
     """The point's conditional GAN on the subset, `synthesize.n_per_class` samples of every class, one MLflow run."""
+    from synthaug.sweep import generator_arm, real_vs_synthetic_logger
+
     dataset = params.dataset
     return generator_arm(
         GENERATOR,
@@ -200,6 +202,8 @@ def write_point(
     summary: dict[str, Any],
 ) -> None:
     """The point's folder, written whole or not at all."""
+    from synthaug.sweep import copy_runs
+
     with atomic_directory(out_dir) as tmp:
         (tmp / "subset.txt").write_text("\n".join(data.subset) + "\n")
         write_json_atomic(tmp / "normalizer.json", data.normalizer.to_dict())
@@ -221,6 +225,10 @@ def main(
     metrics_path: Path,
     project_root: Path = Path("."),
 ) -> None:
+    from synthaug.classifier_runs import RunContext
+    from synthaug.datasets.splits import scarcity_held_back
+    from synthaug.sweep import held_back_rows, run_arms
+
     params = load_params(params_path)
     dataset, settings, classifier = params.dataset, params.scarcity, params.train_classifier
     if files_per_class not in settings.files_per_class or trial not in settings.trials:

@@ -25,6 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,22 +35,22 @@ from synthaug.class_plan import describe_classes
 from synthaug.cli_arguments import add_params
 from synthaug.config import TrainGeneratorParams, load_params
 from synthaug.errors import ConfigError
-from synthaug.evaluation.figures import spectrogram_examples
-from synthaug.generator_snapshots import (
-    SnapshotKeeper,
-    check_selection_data,
-    selection_data,
-    serve_chosen,
-)
-from synthaug.generators.base import Generator
-from synthaug.generators.per_class import ModelSlot, fit_models, plan_models, save_models
 from synthaug.io import atomic_directory, write_json_atomic
 from synthaug.spectrograms import SpectrogramSet, load_spectrogram_set
+
+# torch and matplotlib (through synthaug.generators and synthaug.evaluation) load in the functions
+# that use them, so `synthaug train_generator --help` and a bad parameter answer before they do.
+if TYPE_CHECKING:
+    from synthaug.generator_snapshots import SnapshotKeeper
+    from synthaug.generators.base import Generator
+    from synthaug.generators.per_class import ModelSlot
 
 GRID_SAMPLES = 4
 
 
 def sample_grid(slot: ModelSlot, generator: Generator, class_names: list[str], title: str):
+    from synthaug.evaluation.figures import spectrogram_examples
+
     rows = [generator.sample(GRID_SAMPLES, label, seed=0) for label in slot.labels.values()]
     y = np.repeat(list(slot.labels), GRID_SAMPLES)
     return spectrogram_examples(np.concatenate(rows), y, class_names, per_class=GRID_SAMPLES, title=title)
@@ -130,6 +131,8 @@ class TrainingMonitor:
     def on_log(self, slot: ModelSlot, generator: Generator, step: int, record: dict[str, float]) -> None:
         import mlflow
         from tqdm.auto import tqdm
+
+        from synthaug.generator_snapshots import SnapshotKeeper
 
         if len(self.slots) > 1 and not self.estimated:  # once, on the first steps this process measures
             self.estimated = True
@@ -226,6 +229,8 @@ def main(
     manifest_path: Path | None = None,
 ) -> None:
     from synthaug.evaluation.formatting import method_label
+    from synthaug.generator_snapshots import check_selection_data, selection_data, serve_chosen
+    from synthaug.generators.per_class import fit_models, plan_models, save_models
 
     params = load_params(params_path)
     dataset, settings = params.dataset, params.train_generator
