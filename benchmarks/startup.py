@@ -2,8 +2,9 @@
 
 A stage's real work begins when its `main()` runs, so the time before it is that of
 `synthaug STAGE --help`: a fresh interpreter that builds the CLI's parser for that stage, which
-imports the stage module and nothing of the other stages (the commands of synthaug.cli.COMMANDS). Each command runs in a fresh process, --repeat times, and the best round is kept:
-on a shared machine other load only ever slows a round down. `-X importtime` of the same import
+imports the stage module and nothing of the other stages (the commands of synthaug.cli.COMMANDS).
+Each command runs in a fresh process, --repeat times; the best round and the median are printed
+(on a shared machine other load only ever slows a round down, so the best is the steadier figure). `-X importtime` of the same import
 says which heavy packages each stage pulls in. See benchmarks/README.md, "Start-up".
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -28,14 +30,15 @@ HEAVY = ("torch", "torchaudio", "diffusers", "mlflow", "optuna", "matplotlib", "
 IMPORTTIME_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
 
-def best_wall_time(command: list[str], repeat: int, cwd: Path) -> float:
+def wall_times(command: list[str], repeat: int, cwd: Path) -> tuple[float, float]:
+    """(best, median) seconds of `repeat` fresh runs of `command`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    best = float("inf")
+    seconds = []
     for _ in range(repeat):
         start = time.perf_counter()
         subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
+        seconds.append(time.perf_counter() - start)
+    return min(seconds), statistics.median(seconds)
 
 
 def heavy_imports(module: str, cwd: Path) -> dict[str, float]:
@@ -57,7 +60,7 @@ def heavy_imports(module: str, cwd: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per command; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per command (best and median reported)")
     parser.add_argument("--dvc", action="store_true", help="also time a no-op `dvc status` and `dvc repro`")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -65,15 +68,16 @@ def main() -> None:
     synthaug_bin = shutil.which("synthaug") or str(Path(sys.executable).with_name("synthaug"))
 
     figures: dict[str, dict] = {}
-    help_s = best_wall_time([synthaug_bin, "--help"], args.repeat, root)
-    figures["synthaug --help"] = {"seconds": help_s}
-    print(f"{'synthaug --help':<28} {help_s:6.2f} s")
+    help_s, help_median = wall_times([synthaug_bin, "--help"], args.repeat, root)
+    figures["synthaug --help"] = {"seconds": help_s, "median_s": help_median}
+    print(f"{'':<28} {'best':>6}   {'median':>6}   {'with params (best)':>18}")
+    print(f"{'synthaug --help':<28} {help_s:6.2f} s {help_median:6.2f} s")
     for stage, module in STAGE_COMMANDS.items():
         # `synthaug STAGE --help`: the process up to the stage's parser, its module imported (what every
         # run of the stage pays before main() starts).
-        seconds = best_wall_time([synthaug_bin, stage, "--help"], args.repeat, root)
+        seconds, median = wall_times([synthaug_bin, stage, "--help"], args.repeat, root)
         # Every stage's main() first loads and validates params.yaml: include it as start-up too.
-        with_params = best_wall_time(
+        with_params, _ = wall_times(
             [
                 sys.executable,
                 "-c",
@@ -84,15 +88,20 @@ def main() -> None:
             root,
         )
         heavy = heavy_imports(module, root)
-        figures[f"stage {stage}"] = {"seconds": seconds, "with_params_s": with_params, "heavy_imports_s": heavy}
+        figures[f"stage {stage}"] = {
+            "seconds": seconds,
+            "median_s": median,
+            "with_params_s": with_params,
+            "heavy_imports_s": heavy,
+        }
         named = ", ".join(f"{name} {s:.1f}" for name, s in sorted(heavy.items(), key=lambda kv: -kv[1]) if s >= 0.05)
-        print(f"{'stage ' + stage:<28} {seconds:6.2f} s  {with_params:6.2f} s with params   {named}")
+        print(f"{'stage ' + stage:<28} {seconds:6.2f} s {median:6.2f} s {with_params:6.2f} s with params   {named}")
     if args.dvc:
         dvc_bin = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
         for command in (["status"], ["repro", "--dry"]):
-            seconds = best_wall_time([dvc_bin, *command], args.repeat, root)
-            figures["dvc " + " ".join(command)] = {"seconds": seconds}
-            print(f"{'dvc ' + ' '.join(command):<28} {seconds:6.2f} s")
+            seconds, median = wall_times([dvc_bin, *command], args.repeat, root)
+            figures["dvc " + " ".join(command)] = {"seconds": seconds, "median_s": median}
+            print(f"{'dvc ' + ' '.join(command):<28} {seconds:6.2f} s {median:6.2f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
