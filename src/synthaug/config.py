@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from synthaug.augment_configs import augmentation_configs
 from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE
 from synthaug.config_base import Section
 from synthaug.errors import ConfigError
@@ -119,6 +120,16 @@ class SynthesizeParams(Section):
     previews_per_class: int = Field(2, ge=0)
 
 
+def checked_augmentation(augment: dict[str, Any], key: str) -> dict[str, Any]:
+    """`augment` unchanged once its transforms' options validate (synthaug.augment_configs); a pydantic
+    validator's error otherwise, naming `key`.NAME.OPTION."""
+    try:
+        augmentation_configs(augment, key)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return augment
+
+
 def _classic_augmentation() -> dict[str, Any]:
     return {
         "mixup": {"alpha": 0.2},
@@ -177,6 +188,13 @@ class TrainClassifierParams(Section):
                 f"classifier, which {where} does not train; set it to 1 here and use it in minority_scarcity.methods, "
                 "e.g. {utility: {utility_keep_share: 0.5}}"
             )
+
+    @field_validator("augment", "classic_augmentation")
+    @classmethod
+    def _valid_augmentation(cls, augment: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Against the transforms' models (synthaug.augment_configs) when params load; the mapping keeps
+        # its YAML shape ({name: options}), which is what DVC tracks.
+        return checked_augmentation(augment, f"train_classifier.{info.field_name}")
 
     @field_validator("model")
     @classmethod
@@ -263,6 +281,11 @@ class ReportParams(Section):
 
 class ScarcityParams(Section):
     """The industrial protocol's data-scarcity sweep; an empty `files_per_class` turns it off."""
+
+    @field_validator("augment")
+    @classmethod
+    def _valid_augmentation(cls, augment: dict[str, Any]) -> dict[str, Any]:
+        return checked_augmentation(augment, "scarcity.augment")
 
     files_per_class: list[int] = Field(default_factory=list)  # training files per class at each point ([]: no sweep)
     trials: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)  # one subset, GAN and classifier each

@@ -1,7 +1,7 @@
 """The keys of docs/parameters.md that belong to components rather than to the params types: an
 adapter's options, a demo set's sizes, a generator's hyperparameters, a classifier architecture's
-options and the classic augmentations. Each is read from its component (a function signature, a
-`defaults` mapping or a dataclass), with descriptions from the comments beside them in the source.
+options and the classic augmentations. Each is read from its component (a function signature or a
+pydantic model), with descriptions from the comments beside them in the source.
 synthaug.params_reference renders them while their keys are untyped mappings in the params types.
 """
 
@@ -159,38 +159,18 @@ def _architecture_descriptions() -> dict[str, dict[str, str]]:
 
 
 def _augment_descriptions() -> dict[str, dict[str, str]]:
-    from synthaug.classifiers.augment import ORDER
+    from synthaug.augment_configs import AUGMENTATION_CONFIGS
 
-    return {t.name: dataclass_comments(t) for t in ORDER}
-
-
-def dataclass_comments(cls: type) -> dict[str, str]:
-    """The comment on each dataclass field's line (`    name: type = value  # ...`), its parents' first."""
-    found: dict[str, str] = {}
-    for owner in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(owner):
-            continue
-        try:
-            source = inspect.getsource(owner)
-        except (OSError, TypeError):
-            continue
-        comments = {
-            tok.start[0]: tok.string.lstrip("#").strip()
-            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-            if tok.type == tokenize.COMMENT
-        }
-        for number, line in enumerate(source.splitlines(), start=1):
-            match = re.match(r"    (\w+)\s*:", line)
-            if match and number in comments:
-                found[match.group(1)] = comments[number]
-    return found
+    return {name: field_comments(config) for name, config in AUGMENTATION_CONFIGS.items()}
 
 
 def _augment_options() -> dict[str, list[tuple[str, Any]]]:
-    from synthaug.classifiers.augment import ORDER
+    from synthaug.augment_configs import AUGMENTATION_CONFIGS
 
-    set_by_code = {"channel_std"}  # gain reads the normalization's per-channel std, not a param
-    return {t.name: [(f.name, f.default) for f in dataclasses.fields(t) if f.name not in set_by_code] for t in ORDER}
+    return {
+        name: sorted(((key, f.default) for key, f in config.model_fields.items()), key=lambda option: option[0] == "p")
+        for name, config in AUGMENTATION_CONFIGS.items()
+    }
 
 
 def _signature_defaults(function: object, skip: tuple[str, ...]) -> list[tuple[str, Any]]:

@@ -6,7 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from synthaug.augment_configs import AUGMENTATION_CONFIGS
 from synthaug.classifiers import Augmenter, FrequencyMask, Mixup, RandomGain, TimeMask, TimeShift
+from synthaug.classifiers.augment import TRANSFORMS
+from synthaug.config import parse_params
 from synthaug.errors import ConfigError
 
 PARAMS = {
@@ -54,3 +57,16 @@ def test_unknown_augmentation_or_option_names_the_key():
         Augmenter.from_params({"cutout": {}})
     with pytest.raises(ConfigError, match=r"train_classifier\.augment\.mixup\.beta.*valid: alpha, p"):
         Augmenter.from_params({"mixup": {"beta": 1.0}})
+
+
+def test_every_augmentation_has_a_transform_and_a_typo_stops_params_loading():
+    assert set(TRANSFORMS) == set(AUGMENTATION_CONFIGS)
+    base = {"dataset": {"name": "d", "protocol": "medical", "adapter": "demo", "root": "data"}}
+    # Caught when params load, before any stage trains (it used to surface when the Augmenter was built).
+    with pytest.raises(
+        ConfigError, match=r"train_classifier\.classic_augmentation\.mixup\.apha: unknown option; valid: alpha, p"
+    ):
+        parse_params({**base, "train_classifier": {"classic_augmentation": {"mixup": {"apha": 0.2}}}})
+    with pytest.raises(ConfigError, match=r"scarcity\.augment\.time_mask\.max_width: Input should be greater than or equal to 0"):
+        parse_params({**base, "scarcity": {"augment": {"time_mask": {"max_width": -1}}}})
+    assert parse_params({**base, "train_classifier": {"augment": {"gain": True}}}).train_classifier.augment == {"gain": True}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from synthaug.augment_configs import GainConfig, TimeShiftConfig
 from synthaug.classifiers import RandomGain, TimeShift
 
 TARGETS = torch.zeros(6, 2)
@@ -11,7 +12,7 @@ TARGETS = torch.zeros(6, 2)
 
 def test_gain_shifts_each_channel_by_gain_over_its_std():
     std = [1.0, 2.0, 4.0]
-    gain = RandomGain(max_db=6.0, channel_std=std)
+    gain = RandomGain(settings=GainConfig(max_db=6.0), channel_std=std)
     x = torch.randn(6, 1, 3, 5)
     params = gain.draw(x.shape, torch.Generator().manual_seed(0))
     out, _ = gain.apply(x, TARGETS, params)
@@ -22,7 +23,7 @@ def test_gain_shifts_each_channel_by_gain_over_its_std():
 
 
 def test_gain_without_std_adds_the_gain_in_db_everywhere():
-    gain = RandomGain(max_db=3.0)
+    gain = RandomGain(settings=GainConfig(max_db=3.0))
     x = torch.zeros(6, 1, 3, 5)
     params = gain.draw(x.shape, torch.Generator().manual_seed(0))
     out, _ = gain.apply(x, TARGETS, params)
@@ -30,7 +31,7 @@ def test_gain_without_std_adds_the_gain_in_db_everywhere():
 
 
 def test_circular_shift_is_a_roll_per_sample():
-    shift = TimeShift(max_fraction=0.5, circular=True)
+    shift = TimeShift(settings=TimeShiftConfig(max_fraction=0.5, circular=True))
     x = torch.randn(6, 1, 3, 10)
     params = shift.draw(x.shape, torch.Generator().manual_seed(2))
     out, _ = shift.apply(x, TARGETS, params)
@@ -40,7 +41,7 @@ def test_circular_shift_is_a_roll_per_sample():
 
 
 def test_zero_filled_shift_fills_the_uncovered_frames_with_zero():
-    shift = TimeShift(max_fraction=0.5, circular=False)
+    shift = TimeShift(settings=TimeShiftConfig(max_fraction=0.5, circular=False))
     x = torch.randn(6, 1, 3, 10) + 10
     params = {"shift": torch.tensor([0, 2, -3, 5, -5, 1])}
     out, _ = shift.apply(x, TARGETS, params)

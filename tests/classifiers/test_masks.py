@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from synthaug.augment_configs import MaskConfig
 from synthaug.classifiers import FrequencyMask, TimeMask
 
 
 def test_time_mask_zeroes_exactly_the_drawn_frames():
-    mask = TimeMask(n_masks=1, max_width=5)
+    mask = TimeMask(settings=MaskConfig(n_masks=1, max_width=5))
     x = torch.ones(16, 1, 6, 20)
     params = mask.draw(x.shape, torch.Generator().manual_seed(0))
     out, _ = mask.apply(x, torch.zeros(16, 2), params)
@@ -21,7 +22,7 @@ def test_time_mask_zeroes_exactly_the_drawn_frames():
 
 
 def test_frequency_mask_zeroes_the_union_of_its_bands():
-    mask = FrequencyMask(n_masks=3, max_width=4)
+    mask = FrequencyMask(settings=MaskConfig(n_masks=3, max_width=4))
     x = torch.randn(8, 1, 24, 7) + 10  # no accidental zeros
     params = mask.draw(x.shape, torch.Generator().manual_seed(1))
     out, _ = mask.apply(x, torch.zeros(8, 2), params)
@@ -35,7 +36,9 @@ def test_frequency_mask_zeroes_the_union_of_its_bands():
 
 def test_masks_fit_inside_small_inputs_and_p_zero_masks_nothing():
     x = torch.ones(4, 1, 3, 3)
-    out, _ = TimeMask(n_masks=2, max_width=10)(x, torch.zeros(4, 2), torch.Generator().manual_seed(0))
+    out, _ = TimeMask(settings=MaskConfig(n_masks=2, max_width=10))(x, torch.zeros(4, 2), torch.Generator().manual_seed(0))
     assert out.shape == x.shape
-    unchanged, _ = TimeMask(n_masks=2, max_width=2, p=0.0)(x, torch.zeros(4, 2), torch.Generator().manual_seed(0))
+    unchanged, _ = TimeMask(settings=MaskConfig(n_masks=2, max_width=2, p=0.0))(
+        x, torch.zeros(4, 2), torch.Generator().manual_seed(0)
+    )
     assert torch.equal(unchanged, x)

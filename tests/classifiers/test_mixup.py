@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from synthaug.augment_configs import MixupConfig
 from synthaug.classifiers import Mixup
 
 
@@ -13,7 +14,7 @@ def test_targets_are_mixed_with_exactly_the_lambdas_of_the_inputs():
     # must equal the class-1 weight of its soft target.
     y = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1, 1])
     x = y.float().view(-1, 1, 1, 1).expand(-1, 1, 4, 5).clone()
-    mixup = Mixup(alpha=0.4)
+    mixup = Mixup(settings=MixupConfig(alpha=0.4))
     params = mixup.draw(x.shape, torch.Generator().manual_seed(0))
     mixed_x, mixed_t = mixup.apply(x, F.one_hot(y, 2).float(), params)
     assert torch.equal(mixed_x.amin(dim=(1, 2, 3)), mixed_x.amax(dim=(1, 2, 3)))
@@ -26,12 +27,12 @@ def test_targets_are_mixed_with_exactly_the_lambdas_of_the_inputs():
 
 def test_mixup_is_seeded():
     x, t = torch.randn(8, 1, 4, 4), F.one_hot(torch.arange(8) % 3, 3).float()
-    run = lambda seed: Mixup(alpha=0.2)(x, t, torch.Generator().manual_seed(seed))  # noqa: E731
+    run = lambda seed: Mixup(settings=MixupConfig(alpha=0.2))(x, t, torch.Generator().manual_seed(seed))  # noqa: E731
     assert all(torch.equal(a, b) for a, b in zip(run(5), run(5)))
     assert not torch.equal(run(5)[0], run(6)[0])
 
 
 def test_p_zero_leaves_the_batch_unmixed():
     x, t = torch.randn(8, 1, 4, 4), F.one_hot(torch.arange(8) % 2, 2).float()
-    out_x, out_t = Mixup(alpha=0.2, p=0.0)(x, t, torch.Generator().manual_seed(0))
+    out_x, out_t = Mixup(settings=MixupConfig(alpha=0.2, p=0.0))(x, t, torch.Generator().manual_seed(0))
     assert torch.equal(out_x, x) and torch.equal(out_t, t)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from synthaug.generator_configs import generator_config
 from synthaug.generators import generator_class
 
 SHAPE = (1, 16, 12)
@@ -63,7 +64,7 @@ def spectrograms(n: int = 10) -> tuple[np.ndarray, np.ndarray]:
 def build(key: str):
     """The generator of CONFIGS[key]; a key names its generator before any '+'."""
     cls = generator_class(key.split("+")[0])
-    n_classes = 2 if cls.is_conditional(CONFIGS[key]) else 1
+    n_classes = 2 if generator_config(cls.name, CONFIGS[key]).conditional else 1
     return cls({**CONFIGS[key], "steps": CHUNK}, input_shape=SHAPE, n_classes=n_classes, seed=3, device="cpu")
 
 

@@ -7,22 +7,23 @@ test can inspect what was drawn and the same generator state always gives the sa
 transform touches a sample with probability `p` (default 1). Targets are soft: [B, n_classes]
 probabilities; only Mixup changes them.
 
-`Augmenter.from_params` composes the enabled transforms in one fixed order (gain, time shift,
-frequency mask, time mask, mixup: mixup last so it mixes already-augmented inputs). With no
-transform enabled it returns inputs unchanged and targets one-hot.
+Each transform reads its options from its validated config (synthaug.augment_configs, the one home
+of their defaults, bounds and descriptions). `Augmenter.from_params` composes the enabled transforms
+in one fixed order (gain, time shift, frequency mask, time mask, mixup: mixup last so it mixes
+already-augmented inputs). With no transform enabled it returns inputs unchanged and targets one-hot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synthaug.errors import ConfigError
+from synthaug.augment_configs import GainConfig, MaskConfig, MixupConfig, TimeShiftConfig, augmentation_configs
 
 Params = dict[str, torch.Tensor]
 
@@ -53,16 +54,14 @@ class Transform:
 class _Mask(Transform):
     """`n_masks` bands of width uniform in [0, max_width] along one axis, set to 0 (the mean)."""
 
-    n_masks: int = 2  # bands masked per sample
-    max_width: int = 8  # widest band, in mel channels or frames
-    p: float = 1.0  # probability that a sample is augmented
+    settings: MaskConfig = field(default_factory=MaskConfig)
     axis: ClassVar[int]
 
     def draw(self, shape: Sequence[int], generator: torch.Generator) -> Params:
-        batch, size = shape[0], shape[self.axis]
-        width = torch.randint(0, min(self.max_width, size) + 1, (batch, self.n_masks), generator=generator)
-        start = (torch.rand(batch, self.n_masks, generator=generator) * (size - width + 1)).long()
-        width = width * _chosen(batch, self.p, generator)[:, None]
+        batch, size, n_masks = shape[0], shape[self.axis], self.settings.n_masks
+        width = torch.randint(0, min(self.settings.max_width, size) + 1, (batch, n_masks), generator=generator)
+        start = (torch.rand(batch, n_masks, generator=generator) * (size - width + 1)).long()
+        width = width * _chosen(batch, self.settings.p, generator)[:, None]
         return {"start": start, "width": width}
 
     def apply(self, x, targets, params):
@@ -101,13 +100,12 @@ class RandomGain(Transform):
     """
 
     name: ClassVar[str] = "gain"
-    max_db: float = 6.0  # largest gain either way, in dB
-    p: float = 1.0  # probability that a sample is augmented
-    channel_std: Sequence[float] | None = None
+    settings: GainConfig = field(default_factory=GainConfig)
+    channel_std: Sequence[float] | None = None  # set by the code (the normalization), not a param
 
     def draw(self, shape, generator):
-        gain = (2 * torch.rand(shape[0], generator=generator) - 1) * self.max_db
-        return {"gain_db": gain * _chosen(shape[0], self.p, generator)}
+        gain = (2 * torch.rand(shape[0], generator=generator) - 1) * self.settings.max_db
+        return {"gain_db": gain * _chosen(shape[0], self.settings.p, generator)}
 
     def apply(self, x, targets, params):
         shift = params["gain_db"].to(x.device, x.dtype).view(-1, 1, 1, 1)
@@ -124,21 +122,19 @@ class TimeShift(Transform):
     """Shift in time by up to `max_fraction` of the frames either way; circular roll or zero (mean) fill."""
 
     name: ClassVar[str] = "time_shift"
-    max_fraction: float = 0.1  # largest shift, as a share of the frames
-    circular: bool = True  # true: roll the frames round; false: fill with zeros (the mean)
-    p: float = 1.0  # probability that a sample is augmented
+    settings: TimeShiftConfig = field(default_factory=TimeShiftConfig)
 
     def draw(self, shape, generator):
-        limit = int(self.max_fraction * shape[3])
+        limit = int(self.settings.max_fraction * shape[3])
         shift = torch.randint(-limit, limit + 1, (shape[0],), generator=generator)
-        return {"shift": shift * _chosen(shape[0], self.p, generator)}
+        return {"shift": shift * _chosen(shape[0], self.settings.p, generator)}
 
     def apply(self, x, targets, params):
         frames = x.shape[3]
         source = torch.arange(frames, device=x.device) - params["shift"].to(x.device)[:, None]  # [B, frames]
         index = source.remainder(frames).view(x.shape[0], 1, 1, frames).expand_as(x)
         shifted = x.gather(3, index)
-        if not self.circular:
+        if not self.settings.circular:
             outside = (source < 0) | (source >= frames)
             shifted = shifted.masked_fill(outside.view(x.shape[0], 1, 1, frames), 0.0)
         return shifted, targets
@@ -152,15 +148,15 @@ class Mixup(Transform):
     """
 
     name: ClassVar[str] = "mixup"
-    alpha: float = 0.2  # the Beta(alpha, alpha) of the mixing weight
-    p: float = 1.0  # probability that a sample is mixed
+    settings: MixupConfig = field(default_factory=MixupConfig)
 
     def draw(self, shape, generator):
         # torch's Beta sampler takes no generator; a numpy one seeded from `generator` keeps the draw
         # reproducible from the same single source.
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        lam = torch.from_numpy(np.random.default_rng(seed).beta(self.alpha, self.alpha, shape[0])).float()
-        lam = torch.where(_chosen(shape[0], self.p, generator), lam, torch.ones_like(lam))
+        alpha = self.settings.alpha
+        lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, shape[0])).float()
+        lam = torch.where(_chosen(shape[0], self.settings.p, generator), lam, torch.ones_like(lam))
         return {"lam": lam, "partner": torch.randperm(shape[0], generator=generator)}
 
     def apply(self, x, targets, params):
@@ -170,7 +166,8 @@ class Mixup(Transform):
         return mixed_x, mixed_t
 
 
-ORDER: tuple[type[Transform], ...] = (RandomGain, TimeShift, FrequencyMask, TimeMask, Mixup)
+# By params name; applied in the order of synthaug.augment_configs.AUGMENTATION_CONFIGS.
+TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (RandomGain, TimeShift, FrequencyMask, TimeMask, Mixup)}
 
 
 class Augmenter:
@@ -181,33 +178,21 @@ class Augmenter:
 
     @classmethod
     def from_params(
-        cls, params: Mapping[str, Any] | None, *, channel_std: Sequence[float] | np.ndarray | None = None
+        cls,
+        params: Mapping[str, Any] | None,
+        *,
+        channel_std: Sequence[float] | np.ndarray | None = None,
+        key: str = "train_classifier.augment",
     ) -> Augmenter:
-        """Build from {name: {option: value}} with names from ORDER; a missing, None or False entry is off.
+        """Build from {name: {option: value}} (synthaug.augment_configs); a missing, None or False entry is off.
 
         `channel_std` (the per-mel-channel std of the normalization) goes to `gain`. Unknown names or
-        options are ConfigErrors naming `train_classifier.augment.<name>`.
+        options are ConfigErrors naming `key`.<name>.
         """
-        params = dict(params or {})
-        by_name = {t.name: t for t in ORDER}
-        unknown = sorted(set(params) - set(by_name))
-        if unknown:
-            raise ConfigError(f"train_classifier.augment.{unknown[0]}: unknown augmentation; valid: {', '.join(by_name)}")
-        transforms = []
-        for transform in ORDER:
-            options = params.get(transform.name)
-            if options is None or options is False:
-                continue
-            options = {} if options is True else dict(options)
-            if transform is RandomGain and channel_std is not None:
-                options.setdefault("channel_std", list(channel_std))
-            valid = {f.name for f in fields(transform)}
-            bad = sorted(set(options) - valid)
-            if bad:
-                raise ConfigError(
-                    f"train_classifier.augment.{transform.name}.{bad[0]}: unknown option; valid: {', '.join(sorted(valid))}"
-                )
-            transforms.append(transform(**options))
+        transforms: list[Transform] = []
+        for name, settings in augmentation_configs(params, key).items():
+            runtime = {"channel_std": None if channel_std is None else list(channel_std)} if name == RandomGain.name else {}
+            transforms.append(cast(Any, TRANSFORMS[name])(settings=settings, **runtime))  # each takes its own config type
         return cls(transforms)
 
     def __bool__(self) -> bool:

@@ -133,17 +133,6 @@ class Generator(EmaSampling, ABC):
         """Every hyperparameter with its default (the published recipe)."""
         return GENERATOR_CONFIGS[cls.name]().model_dump()
 
-    @classmethod
-    def is_conditional(cls, config: Mapping[str, Any]) -> bool:
-        """Whether `config` makes this a conditional generator: one model over every learned class."""
-        return generator_config(cls.name, config).conditional
-
-    @classmethod
-    def check_teacher(cls, config: Mapping[str, Any]) -> None:
-        """ConfigError when `config` is invalid, e.g. every training class is to teach a model that cannot
-        tell classes apart (teacher_classes: all without a conditional model)."""
-        generator_config(cls.name, config)
-
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
         """The class labels [n] a conditional generator samples `label` with (None when unconditional)."""
         if not self.class_conditional:
