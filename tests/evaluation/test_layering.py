@@ -1,5 +1,5 @@
 """Imports run one way, down the layers: evaluation/ never imports the trainers, stages or tools above it,
-nor the params types (stages unpack params into plain values)."""
+and takes params sections from the stages, never the whole params nor params.yaml."""
 
 import ast
 from pathlib import Path
@@ -30,10 +30,20 @@ def test_no_evaluation_module_imports_a_higher_layer():
     assert not upward, f"evaluation/ imports up the layers: {sorted(upward)}"
 
 
-def test_evaluation_and_curation_take_plain_values_not_params():
-    """The stages read params and pass plain values; the report and curation never import the params types."""
+WHOLE_PARAMS = {"Params", "load_params", "parse_params", "read_yaml"}
+
+
+def test_evaluation_and_curation_take_sections_never_the_whole_params():
+    """The stages read params.yaml and pass the sections a step needs (ReportSetup holds sections)."""
     import synthaug.curation
 
     paths = [*Path(synthaug.evaluation.__file__).parent.glob("*.py"), Path(synthaug.curation.__file__)]
-    readers = sorted(path.name for path in paths if "synthaug.config" in imported_modules(path))
-    assert not readers, f"these modules read params types: {readers}"
+    readers = sorted(
+        f"{path.name}: {alias.name}"
+        for path in paths
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "synthaug.config"
+        for alias in node.names
+        if alias.name in WHOLE_PARAMS
+    )
+    assert not readers, f"these modules take the whole params: {readers}"

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from synthaug.class_plan import Classes, describe_classes
+from synthaug.config import AuditParams, DatasetParams, EnsembleParams, ReportParams, ScarcityParams, TrainClassifierParams
 from synthaug.evaluation.audit_report import render_audit
 from synthaug.evaluation.comparison import (
     MIN_TEST_GROUPS_PER_CLASS,
@@ -42,26 +43,15 @@ from synthaug.evaluation.verdicts import render_against_classic, verdict_lines
 
 @dataclass(frozen=True)
 class ReportSetup:
-    """What the report states about the run, as plain values (the report stage reads them from params)."""
+    """The params sections whose settings the report states (the report stage passes them, never all params)."""
 
-    dataset_name: str
-    protocol: str  # medical or industrial
-    adapter: str
-    data_root: str
-    seeds: Sequence[int]  # train_classifier.seeds
-    confidence: float  # report.confidence
-    n_resamples: int  # report.n_resamples
-    epochs: int  # train_classifier.epochs
-    patience: int | None  # train_classifier.patience
+    dataset: DatasetParams
+    classifier: TrainClassifierParams
     generator_classes: Classes  # train_generator.classes
-    ensemble_split_seed: int  # ensemble.validation_split_seed
-    scarcity_early_stopping: bool  # scarcity.early_stopping
-    scarcity_gan_per_trial: bool  # scarcity.gan_per_trial
-    scarcity_trials: int  # len(scarcity.trials)
-    audit_repeats: int  # audit.repeats
-    audit_k: int  # audit.k
-    memorization_quantile: float  # audit.memorization_quantile
-    copy_distance_ratio: float  # audit.copy_distance_ratio
+    report: ReportParams
+    ensemble: EnsembleParams
+    scarcity: ScarcityParams
+    audit: AuditParams
 
 
 def resolution_lines(results: Mapping[str, MethodScores]) -> list[str]:
@@ -297,14 +287,14 @@ def multiple_comparisons_line(methods: Mapping[str, MethodScores], scarcity: Map
 
 def scarcity_budget_line(setup: ReportSetup) -> str:
     """The header's statement of what labelled data each point of the scarcity sweep read besides its subset."""
-    if setup.scarcity_early_stopping:
+    if setup.scarcity.early_stopping:
         selection = (
-            f"stop early (patience {setup.patience}) on N validation files per class drawn "
+            f"stop early (patience {setup.classifier.patience}) on N validation files per class drawn "
             "from the validation split, the same budget as training, never on the whole split"
         )
     else:
         selection = (
-            f"train a fixed {setup.epochs} epochs and keep the last, reading no validation data, as the "
+            f"train a fixed {setup.classifier.epochs} epochs and keep the last, reading no validation data, as the "
             "industrial study does (`scarcity.early_stopping: false`)"
         )
     return (
@@ -342,7 +332,7 @@ def method_notes(setup: ReportSetup, methods: Mapping[str, MethodScores], learne
         notes.append(
             f"- **ensemble_fitted**: member weights minimize the log loss on one half of the validation "
             f"groups (classes spread evenly, seed `ensemble.validation_split_seed` = "
-            f"{setup.ensemble_split_seed}); its validation scores and its val.-threshold column "
+            f"{setup.ensemble.validation_split_seed}); its validation scores and its val.-threshold column "
             "come from the other half only (where some class has fewer than two validation groups, the "
             "ensemble stage warns and fits and scores on all of validation). Every member's best epoch was chosen on the whole validation "
             "split, so validation scores stay optimistic for every method; the test scores are the honest ones."
@@ -373,7 +363,7 @@ def render(
     Every table is at most 8 columns wide whatever the number of classes, seeds or methods: per-class
     results are in long format (one row per method and class).
     """
-    seeds = list(setup.seeds)
+    seeds = list(setup.classifier.seeds)
     n_learned = n_classes if learned_classes is None else len(learned_classes)
     if len(seeds) == 1:
         seeds_line = (
@@ -385,12 +375,12 @@ def render(
             f"- **Seeds:** {len(seeds)} per method ({', '.join(map(str, seeds))}); tables give mean ± sample std over seeds."
         )
     lines = [
-        f"# Results: {setup.dataset_name} ({setup.protocol} protocol)",
+        f"# Results: {setup.dataset.name} ({setup.dataset.protocol} protocol)",
         "",
-        f"- **Data:** `{setup.dataset_name}` (adapter `{setup.adapter}`, `{setup.data_root}`), {n_classes} classes; every score is "
+        f"- **Data:** `{setup.dataset.name}` (adapter `{setup.dataset.adapter}`, `{setup.dataset.root}`), {n_classes} classes; every score is "
         "file-level on the real test split, which no generator and no classifier saw in training.",
         seeds_line,
-        f"- **Statistics:** {setup.confidence:.0%} bootstrap intervals from {setup.n_resamples} resamples of the test "
+        f"- **Statistics:** {setup.report.confidence:.0%} bootstrap intervals from {setup.report.n_resamples} resamples of the test "
         "groups (participants, patients or speakers, drawn with replacement within each class, all recordings of a "
         "group together) and of the seeds: beside each method's mean ± std, the interval of its seed-mean score; "
         "differences to the baseline are paired (same test files, the same draws, seeds paired). The p-values come "
@@ -425,7 +415,7 @@ def render(
         "",
         markdown_decision(methods, labels),
     ]
-    if setup.protocol == "medical":
+    if setup.dataset.protocol == "medical":
         lines += [
             "",
             "The medical study's published test scores on Coswara, for orientation (other data, one run each):",
@@ -446,14 +436,14 @@ def render(
         lines += render_audit(
             audits,
             methods,
-            repeats=setup.audit_repeats,
-            audit_k=setup.audit_k,
-            memorization_quantile=setup.memorization_quantile,
-            copy_distance_ratio=setup.copy_distance_ratio,
+            repeats=setup.audit.repeats,
+            audit_k=setup.audit.k,
+            memorization_quantile=setup.audit.memorization_quantile,
+            copy_distance_ratio=setup.audit.copy_distance_ratio,
         )
     if scarcity:
         lines += render_scarcity(
-            scarcity, scarcity_shares or {}, trials=setup.scarcity_trials, gan_per_trial=setup.scarcity_gan_per_trial
+            scarcity, scarcity_shares or {}, trials=len(setup.scarcity.trials), gan_per_trial=setup.scarcity.gan_per_trial
         )
     return "\n".join(lines) + "\n"
 

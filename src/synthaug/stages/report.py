@@ -110,29 +110,17 @@ def generator_classes(params: Params, features_dir: Path, class_names: list[str]
 
 
 def report_setup(params: Params) -> ReportSetup:
-    """The settings the report states, unpacked from params."""
+    """The params sections the report states."""
     from synthaug.evaluation.report import ReportSetup
 
-    dataset = params.dataset
     return ReportSetup(
-        dataset_name=dataset.name,
-        protocol=dataset.protocol,
-        adapter=dataset.adapter,
-        data_root=dataset.root,
-        seeds=list(params.train_classifier.seeds),
-        confidence=params.report.confidence,
-        n_resamples=params.report.n_resamples,
-        epochs=params.train_classifier.epochs,
-        patience=params.train_classifier.patience,
+        dataset=params.dataset,
+        classifier=params.train_classifier,
         generator_classes=params.train_generator.classes,
-        ensemble_split_seed=params.ensemble.validation_split_seed,
-        scarcity_early_stopping=params.scarcity.early_stopping,
-        scarcity_gan_per_trial=params.scarcity.gan_per_trial,
-        scarcity_trials=len(params.scarcity.trials),
-        audit_repeats=params.audit.repeats,
-        audit_k=params.audit.k,
-        memorization_quantile=params.audit.memorization_quantile,
-        copy_distance_ratio=params.audit.copy_distance_ratio,
+        report=params.report,
+        ensemble=params.ensemble,
+        scarcity=params.scarcity,
+        audit=params.audit,
     )
 
 
