@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from synthaug import tuning
 from synthaug.config import SearchDimension, TuneParams, deep_merge, load_params, read_yaml
 from synthaug.errors import ConfigError, SynthaugError
+from synthaug.stages.tune import trial_setup
 from synthaug.tuning.optuna_internals import trial_handle, trial_id
 
 torch.set_num_threads(1)  # the machine's other core belongs to someone else's measurement
@@ -305,7 +306,7 @@ def test_best_params_profile_applies_and_reads_back_floats(tmp_path):
     params = load_params(tmp_path / "params.yaml")
     study = finished_study({"ratio": 0.75, "lr": 5e-05, "latent_dim": 64}, {"positive": 8})
     path = tmp_path / "profiles" / "tuned-vae.yaml"
-    overlay = tuning.write_best_params(study, params, "vae", path)
+    overlay = tuning.write_best_params(study, trial_setup(params, "vae"), path)
     assert overlay == {
         "train_generator": {"models": {"vae": {"lr": 5e-05, "latent_dim": 64}}},
         "synthesize": {"minority_ratio": 0.75},
@@ -325,36 +326,38 @@ def test_tuned_curation_bounds_switch_curation_on_in_the_profile_with_every_boun
     params = load_params(REPO_ROOT / "params.yaml")
     assert not params.curation.enabled and params.curation.max_manifold_distance is not None
     study = finished_study({"ratio": 0.5, "curation.min_confidence": 0.3, "lr": 1e-4}, {"positive": 5})
-    overlay = tuning.write_best_params(study, params, "vae", tmp_path / "curated.yaml")
+    overlay = tuning.write_best_params(study, trial_setup(params, "vae"), tmp_path / "curated.yaml")
     assert overlay["curation"] == {"enabled": True, "max_manifold_distance": None, "min_copy_ratio": None, "min_confidence": 0.3}
     assert overlay["train_generator"] == {"models": {"vae": {"lr": 1e-4}}}
 
     # With curation on in params, the trial applied params' other bounds, so the profile writes them out.
     enabled = params.curation.model_copy(update={"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None})
-    overlay = tuning.best_overlay(tuning.best_trial(study), params.model_copy(update={"curation": enabled}), "vae")
+    overlay = tuning.best_overlay(tuning.best_trial(study), trial_setup(params.model_copy(update={"curation": enabled}), "vae"))
     assert overlay["curation"] == {"enabled": True, "max_manifold_distance": 2.0, "min_copy_ratio": None, "min_confidence": 0.3}
     # A trial that did not curate leaves curation as params.yaml has it.
     plain = finished_study({"ratio": 0.5, "lr": 1e-4}, {"positive": 5})
-    assert "curation" not in tuning.best_overlay(tuning.best_trial(plain), params, "vae")
+    assert "curation" not in tuning.best_overlay(tuning.best_trial(plain), trial_setup(params, "vae"))
 
 
 def test_best_params_in_all_mode_and_when_the_baseline_wins(tmp_path):
     params = load_params(REPO_ROOT / "params.yaml")
     all_mode = params.model_copy(update={"train_generator": params.train_generator.model_copy(update={"classes": "all"})})
     study = finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 13})
-    overlay = tuning.write_best_params(study, all_mode, "vae", tmp_path / "all.yaml")
+    overlay = tuning.write_best_params(study, trial_setup(all_mode, "vae"), tmp_path / "all.yaml")
     assert overlay["synthesize"] == {"n_per_class": 12}  # the mean of the per-class counts, rounded
     # A mean of 12.5 rounds half up, as synthaug.class_plan rounds every synthetic count (round() gives 12).
     half = tuning.write_best_params(
-        finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 15}), all_mode, "vae", tmp_path / "half.yaml"
+        finished_study({"ratio": 0.5, "lr": 1e-4, "latent_dim": 32}, {"a": 10, "b": 15}),
+        trial_setup(all_mode, "vae"),
+        tmp_path / "half.yaml",
     )
     assert half["synthesize"] == {"n_per_class": 13}
 
     baseline = finished_study({"ratio": 0.0, "lr": 1e-4, "latent_dim": 32}, {})
-    overlay = tuning.write_best_params(baseline, params, "vae", tmp_path / "baseline.yaml")
+    overlay = tuning.write_best_params(baseline, trial_setup(params, "vae"), tmp_path / "baseline.yaml")
     assert "synthesize" not in overlay and "baseline beat" in (tmp_path / "baseline.yaml").read_text()
     with pytest.raises(SynthaugError, match="no trial completed"):
-        tuning.write_best_params(optuna.create_study(), params, "vae", tmp_path / "none.yaml")
+        tuning.write_best_params(optuna.create_study(), trial_setup(params, "vae"), tmp_path / "none.yaml")
 
 
 # ---- the objective and the stage, end to end on the tiny demo data ---------------------------------------
@@ -371,7 +374,7 @@ def test_a_baseline_trial_trains_no_generator(tiny_project, monkeypatch):
     from synthaug.class_plan import synthetic_counts
 
     data = tuning.load_tune_data(tiny_project / "outputs/features")
-    setup = tuning.TrialSetup.from_params(load_params(tiny_project / "params.yaml"), "vae", num_threads=1)
+    setup = trial_setup(load_params(tiny_project / "params.yaml"), "vae", num_threads=1)
     names = data.train.class_names
     assert synthetic_counts(data.train.y, names, "minority", ratio=0.5, n_per_class=0) == {"positive": 5}
     assert synthetic_counts(data.train.y, names, "all", ratio=0.5, n_per_class=0) == {"negative": 23, "positive": 5}
@@ -410,7 +413,7 @@ def test_a_trial_draws_what_the_synthesize_stage_would_draw(tiny_project, monkey
     for classes in ("minority", ["negative"]):
         drawn.clear()
         update = {"train_generator": params.train_generator.model_copy(update={"classes": classes})}
-        setup = tuning.TrialSetup.from_params(params.model_copy(update=update), "vae", num_threads=1)
+        setup = trial_setup(params.model_copy(update=update), "vae", num_threads=1)
         result = tuning.evaluate_trial({"lr": 1e-3}, data, setup)  # no searched ratio: synthesize.minority_ratio
         expected = counts_per_class(
             data.train.y,
@@ -450,7 +453,7 @@ def test_a_trial_trains_its_classifier_with_the_tuned_train_classifier_keys(tiny
     monkeypatch.setattr(per_class, "fit_models", fit_models)
     monkeypatch.setattr(per_class, "sample_classes", sample_classes)
     monkeypatch.setattr(objective, "_train_classifier", train)
-    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    setup = trial_setup(params, "vae", num_threads=1)
     tuning.evaluate_trial({"lr": 1e-3, "train_classifier.fine_tune_epochs": 3}, data, setup)
     assert seen["classifier"].fine_tune_epochs == 3 and params.train_classifier.fine_tune_epochs == 0
     assert not any(k.startswith("train_classifier.") for k in seen["generator"])
@@ -463,7 +466,7 @@ def test_curation_bounds_of_a_trial_drop_the_samples_outside_them(tiny_project):
 
     params = load_params(tiny_project / "params.yaml")
     data = tuning.load_tune_data(tiny_project / "outputs/features")
-    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    setup = trial_setup(params, "vae", num_threads=1)
     assert tuning.curation_bounds({"ratio": 0.5}, tuning.pipeline_curation(CurationParams(enabled=False))) is None
     bounds = tuning.curation_bounds({"curation.min_confidence": 0.99}, None)
     assert bounds == {"max_manifold_distance": None, "min_copy_ratio": None, "min_confidence": 0.99}
@@ -515,13 +518,13 @@ def test_tuned_profile_curates_exactly_the_samples_its_trial_curated(tiny_projec
     space = {"ratio": SearchDimension(low=0.5, high=1.0), "curation.min_confidence": SearchDimension(low=0.05, high=0.2)}
     study = tuning.create_study("roundtrip", journal(tmp_path), n_trials=1, generator="vae", space=space, pruner="none")
     data = tuning.load_tune_data(tiny_project / "outputs/features")
-    setup = tuning.TrialSetup.from_params(params, "vae", num_threads=1)
+    setup = trial_setup(params, "vae", num_threads=1)
     quiet_worker(study, tuning.make_objective(study, data, setup))
     trial = tuning.best_trial(study)
     assert trial is not None and len(scored) == 1
     y, scores = scored[0]
 
-    tuning.write_best_params(study, params, "vae", project / "profiles" / "tuned-vae.yaml")
+    tuning.write_best_params(study, trial_setup(params, "vae"), project / "profiles" / "tuned-vae.yaml")
     apply_profile("tuned-vae", project / "params.yaml", project)
     tuned = load_params(project / "params.yaml")
 

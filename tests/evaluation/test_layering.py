@@ -33,11 +33,17 @@ def test_no_evaluation_module_imports_a_higher_layer():
 WHOLE_PARAMS = {"Params", "load_params", "parse_params", "read_yaml"}
 
 
-def test_evaluation_and_curation_take_sections_never_the_whole_params():
-    """The stages read params.yaml and pass the sections a step needs (ReportSetup holds sections)."""
+def test_evaluation_tuning_and_curation_take_sections_never_the_whole_params():
+    """The stages read params.yaml and pass the sections a step needs (ReportSetup and the tuning's
+    TrialSetup hold sections)."""
     import synthaug.curation
+    import synthaug.tuning
 
-    paths = [*Path(synthaug.evaluation.__file__).parent.glob("*.py"), Path(synthaug.curation.__file__)]
+    paths = [
+        *Path(synthaug.evaluation.__file__).parent.glob("*.py"),
+        *Path(synthaug.tuning.__file__).parent.glob("*.py"),
+        Path(synthaug.curation.__file__),
+    ]
     readers = sorted(
         f"{path.name}: {alias.name}"
         for path in paths

@@ -27,9 +27,24 @@ from pathlib import Path
 from synthaug import tuning
 from synthaug.class_plan import describe_classes, learned_classes
 from synthaug.cli_arguments import add_params
-from synthaug.config import PROFILES_DIR, load_params
+from synthaug.config import PROFILES_DIR, Params, load_params
 from synthaug.errors import ConfigError
 from synthaug.generator_configs import GENERATOR_CONFIGS
+
+
+def trial_setup(params: Params, generator: str, num_threads: int | None = None) -> tuning.TrialSetup:
+    """The params sections a trial of `generator` reads."""
+    return tuning.TrialSetup(
+        generator=generator,
+        generation=params.train_generator,
+        synthesize=params.synthesize,
+        classifier=params.train_classifier,
+        curation=params.curation,
+        audit=params.audit,
+        seeds=tuple(params.tune.seeds),
+        objective=params.report.primary_endpoints[0],
+        num_threads=num_threads,
+    )
 
 
 def main(
@@ -70,10 +85,10 @@ def main(
     where = f"study {name} in {tuning.redacted(storage_name) if storage_name else tuning.OPTUNA_DB}"
 
     data = tuning.load_tune_data(features_dir)
-    setup = tuning.TrialSetup.from_params(params, generator, num_threads=threads)
+    setup = trial_setup(params, generator, num_threads=threads)
     # train_generator.classes that no trial can use (minority on balanced data) stops here, before a study
     # is created, not in every trial.
-    learned_classes(data.train.y, data.train.class_names, setup.classes, setup.minority_tolerance)
+    learned_classes(data.train.y, data.train.class_names, setup.classes, setup.generation.minority_tolerance)
     if worker:
         study = tuning.load_study(name, optuna_storage)
     else:
@@ -109,11 +124,11 @@ def main(
     report = tuning.run_worker(study, tuning.make_objective(study, data, setup, tracking))
     best = tuning.finish_study(study, tracking)
     profile = Path(project_root) / PROFILES_DIR / f"tuned-{generator}.yaml"
-    tuning.write_best_params(study, params, generator, profile)
+    tuning.write_best_params(study, setup, profile)
     assert best is not None  # write_best_params refused a study with no completed trial
     print(
         f"tune: this worker finished {len(report.finished)} trial(s); best is trial {best.number} "
-        f"(validation macro F1 {best.value:.4f}) with {best.params}"
+        f"(validation {setup.objective} {best.value:.4f}) with {best.params}"
     )
     print(f"tune: best parameters -> {profile}\n  use them: synthaug profile tuned-{generator} && dvc repro")
     return profile

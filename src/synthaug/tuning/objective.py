@@ -30,7 +30,7 @@ from synthaug.tuning.mlflow_runs import Tracking, log_metrics, log_params, mlflo
 from synthaug.tuning.space import study_space, suggest
 
 if TYPE_CHECKING:
-    from synthaug.config import CurationParams, Params, TrainClassifierParams
+    from synthaug.config import AuditParams, CurationParams, SynthesizeParams, TrainClassifierParams, TrainGeneratorParams
     from synthaug.spectrograms import SpectrogramSet
 
 
@@ -65,50 +65,32 @@ def load_tune_data(features_dir: Path) -> TuneData:
 
 @dataclass(frozen=True)
 class TrialSetup:
-    """Everything a trial needs besides the suggested values: params.yaml's fixed settings."""
+    """Everything a trial needs besides the suggested values: the params sections it reads (the tune
+    stage passes them; never the whole params) and this worker's threads."""
 
     generator: str
-    generator_config: dict[str, Any]  # train_generator.models.<generator>; suggested values override it
-    classes: Classes  # minority | all | a list of class names (train_generator.classes)
-    generator_seed: int
-    generator_device: str
-    synthesize_seed: int
-    synthesize_batch_size: int
-    default_ratio: float | None  # minority mode without a searched ratio: synthesize.minority_ratio
-    default_per_class: int  # all mode without a searched ratio: synthesize.n_per_class
+    generation: TrainGeneratorParams  # classes, seed, device, minority_tolerance; models.<generator> is the base config
+    synthesize: SynthesizeParams  # seed and batch size of the sampling; minority_ratio or n_per_class without a searched ratio
     classifier: TrainClassifierParams
+    curation: CurationParams  # the pipeline's bounds, applied when curation.enabled
+    audit: AuditParams  # k, memorization_quantile and copy_distance_ratio: curation scored as the audit scores it
     seeds: tuple[int, ...]  # tune.seeds: one classifier per seed, the objective is their mean
-    # The pipeline's curation bounds {bound: value or None} when curation.enabled, else None.
-    fixed_curation: Mapping[str, float | None] | None
-    audit_k: int  # audit.k: neighbours of the manifold balls
-    memorization_quantile: float  # audit.memorization_quantile: sets the copy threshold
-    copy_distance_ratio: float  # audit.copy_distance_ratio: nearest/second-nearest bound of a copy
-    minority_tolerance: float  # train_generator.minority_tolerance
     objective: str = "auroc"  # report.primary_endpoints[0], scored on validation (synthaug.evaluation.endpoints)
     num_threads: int | None = None  # torch threads of this worker (None: all cores); not a params key
 
-    @classmethod
-    def from_params(cls, params: Params, generator: str, num_threads: int | None = None) -> TrialSetup:
-        return cls(
-            generator=generator,
-            generator_config=dict(params.train_generator.models.get(generator, {})),
-            classes=params.train_generator.classes,
-            generator_seed=params.train_generator.seed,
-            generator_device=params.train_generator.device,
-            synthesize_seed=params.synthesize.seed,
-            synthesize_batch_size=params.synthesize.batch_size,
-            default_ratio=params.synthesize.minority_ratio,
-            default_per_class=params.synthesize.n_per_class,
-            classifier=params.train_classifier,
-            seeds=tuple(params.tune.seeds),
-            num_threads=num_threads,
-            fixed_curation=pipeline_curation(params.curation),
-            audit_k=params.audit.k,
-            memorization_quantile=params.audit.memorization_quantile,
-            copy_distance_ratio=params.audit.copy_distance_ratio,
-            minority_tolerance=params.train_generator.minority_tolerance,
-            objective=params.report.primary_endpoints[0],
-        )
+    @property
+    def classes(self) -> Classes:
+        return self.generation.classes
+
+    @property
+    def generator_config(self) -> dict[str, Any]:
+        """train_generator.models.<generator>; a trial's suggested values override it."""
+        return dict(self.generation.models.get(self.generator, {}))
+
+    @property
+    def fixed_curation(self) -> Mapping[str, float | None] | None:
+        """The pipeline's curation bounds {bound: value or None} when curation.enabled, else None."""
+        return pipeline_curation(self.curation)
 
 
 def evaluate_trial(
@@ -140,8 +122,8 @@ def evaluate_trial(
     train = data.train
     class_names = list(train.class_names)
     ratio = values.get(RATIO)
-    if ratio is None and setup.default_ratio is not None:
-        ratio = configured_ratio(setup.classes, setup.default_ratio)
+    if ratio is None and setup.synthesize.minority_ratio is not None:
+        ratio = configured_ratio(setup.classes, setup.synthesize.minority_ratio)
     # The pipeline's rule (synthesize), with the trial's ratio; a class the ratio gives none is left out
     # (ratio 0 is the baseline trial).
     counts = synthetic_counts(
@@ -149,8 +131,8 @@ def evaluate_trial(
         class_names,
         setup.classes,
         ratio=None if ratio is None else float(ratio),
-        n_per_class=setup.default_per_class,
-        tolerance=setup.minority_tolerance,
+        n_per_class=setup.synthesize.n_per_class,
+        tolerance=setup.generation.minority_tolerance,
     )
     counts = {name: n for name, n in counts.items() if n > 0}
     train_x, train_y = train.x, train.y
@@ -173,10 +155,10 @@ def evaluate_trial(
             train.y,
             class_names,
             mode=setup.classes,
-            tolerance=setup.minority_tolerance,
-            seed=setup.generator_seed,
+            tolerance=setup.generation.minority_tolerance,
+            seed=setup.generation.seed,
             checkpoint_root=None,
-            device=setup.generator_device,
+            device=setup.generation.device,
             on_log=callback,
             progress=False,
         )
@@ -184,8 +166,8 @@ def evaluate_trial(
             by_class(trained, class_names),
             counts,
             class_names,
-            seed=setup.synthesize_seed,
-            batch_size=setup.synthesize_batch_size,
+            seed=setup.synthesize.seed,
+            batch_size=setup.synthesize.batch_size,
         )
         if not np.isfinite(x).all():
             raise FloatingPointError(f"generator {setup.generator} produced non-finite spectrograms with {dict(values)}")
@@ -298,9 +280,9 @@ def curation_scores(x: np.ndarray, y: np.ndarray, data: TuneData, setup: TrialSe
         data.train.y,
         val_embedded,
         data.val.y,
-        k=setup.audit_k,
-        quantile=setup.memorization_quantile,
-        copy_distance_ratio=setup.copy_distance_ratio,
+        k=setup.audit.k,
+        quantile=setup.audit.memorization_quantile,
+        copy_distance_ratio=setup.audit.copy_distance_ratio,
     )
     scores["confidence"] = predict_proba(model, x)[np.arange(len(y)), y]
     return scores

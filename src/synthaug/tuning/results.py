@@ -31,7 +31,7 @@ from synthaug.tuning.attrs import (
 from synthaug.tuning.mlflow_runs import Tracking, log_metrics, mlflow_client
 
 if TYPE_CHECKING:
-    from synthaug.config import Params
+    from synthaug.tuning.objective import TrialSetup
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -78,10 +78,10 @@ def finish_study(study: optuna.Study, tracking: Tracking | None = None) -> Froze
     return best
 
 
-def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str, Any]:
+def best_overlay(best: FrozenTrial, setup: TrialSetup) -> dict[str, Any]:
     """The best trial's values in params.yaml's shape (a profile overlay).
 
-    Generator values go to train_generator.models.<generator>; the ratio to synthesize.minority_ratio
+    Generator values go to train_generator.models.<setup.generator>; the ratio to synthesize.minority_ratio
     (minority mode or listed classes) or to synthesize.n_per_class = the mean of the trial's per-class counts (all mode,
     where params.yaml holds one count for every class). When the best trial drew no synthetic data
     (the baseline won) synthesize is left out: params.yaml cannot ask a generator for nothing.
@@ -96,15 +96,15 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     classifier = {
         k.removeprefix(CLASSIFIER_PREFIX): _plain(values.pop(k)) for k in list(values) if k.startswith(CLASSIFIER_PREFIX)
     }
-    curation = trial_curation(best, params)
+    curation = trial_curation(best, setup)
     overlay: dict[str, Any] = {"train_classifier": classifier} if classifier else {}
     if curation is not None:
         overlay["curation"] = {"enabled": True, **curation}
     if values:
-        overlay["train_generator"] = {"models": {generator: {k: _plain(v) for k, v in values.items()}}}
+        overlay["train_generator"] = {"models": {setup.generator: {k: _plain(v) for k, v in values.items()}}}
     counts = best.user_attrs.get(COUNTS_ATTR)
     if ratio is not None and (counts is None or sum(counts.values()) > 0):
-        if configured_ratio(params.train_generator.classes, 1.0) is not None:  # minority or listed classes
+        if configured_ratio(setup.classes, 1.0) is not None:  # minority or listed classes
             overlay["synthesize"] = {"minority_ratio": float(ratio)}
         elif counts:
             # The rounding of synthaug.class_plan (half up), not round()'s half to even.
@@ -112,16 +112,16 @@ def best_overlay(best: FrozenTrial, params: Params, generator: str) -> dict[str,
     return overlay
 
 
-def trial_curation(trial: FrozenTrial, params: Params) -> dict[str, float | None] | None:
+def trial_curation(trial: FrozenTrial, setup: TrialSetup) -> dict[str, float | None] | None:
     """{bound: value, None where not applied} that `trial` curated its synthetic samples with; None when it
     did not curate. As the trial recorded it, else (trials of earlier versions) as `curation_bounds` derives
-    it from the trial's values and params' `curation`."""
-    from synthaug.tuning.objective import curation_bounds, pipeline_curation  # objective imports study, which imports this module
+    it from the trial's values and the setup's `curation`."""
+    from synthaug.tuning.objective import curation_bounds  # objective imports study, which imports this module
 
     if CURATION_ATTR in trial.user_attrs:
         recorded = trial.user_attrs[CURATION_ATTR]
         return None if recorded is None else {b: _plain(recorded.get(b)) for b in CURATION_BOUNDS}
-    bounds = curation_bounds(trial.params, pipeline_curation(params.curation))
+    bounds = curation_bounds(trial.params, setup.fixed_curation)
     return None if bounds is None else {b: _plain(bounds[b]) for b in CURATION_BOUNDS}
 
 
@@ -130,7 +130,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def write_best_params(study: optuna.Study, params: Params, generator: str, path: Path) -> dict[str, Any]:
+def write_best_params(study: optuna.Study, setup: TrialSetup, path: Path) -> dict[str, Any]:
     """Write the best trial's values as a profile overlay YAML at `path` (atomically); return the overlay.
 
     `synthaug profile <name> && dvc repro` then re-runs the pipeline with them. Floats are written
@@ -143,18 +143,18 @@ def write_best_params(study: optuna.Study, params: Params, generator: str, path:
             f"study {study.study_name!r}: no trial completed, so there are no best parameters to write; "
             "see the trials' `error` attributes (optuna-dashboard or the MLflow runs)"
         )
-    overlay = best_overlay(best, params, generator)
+    overlay = best_overlay(best, setup)
     ratio = best.params.get(RATIO)
     n_trials = study.user_attrs.get(N_TRIALS_ATTR, len(study.trials))
     lines = [
         f"# Tuned by `synthaug tune`: study {study.study_name}, best of {n_trials} trials is trial {best.number}",
-        f"# (validation {params.report.primary_endpoints[0]} {best.value:.4f}, file level, mean over tune.seeds). Apply with:",
+        f"# (validation {setup.objective} {best.value:.4f}, file level, mean over tune.seeds). Apply with:",
         f"#   synthaug profile {Path(path).stem} && dvc repro",
         "# synthesize.* applies to every generator the pipeline trains.",
     ]
     if ratio is not None and "synthesize" not in overlay:
         lines.append(f"# The best trial used no synthetic data (ratio {ratio:g}): the baseline beat every trial")
-        lines.append(f"# with {generator} data, so the synthetic share is left as it is.")
+        lines.append(f"# with {setup.generator} data, so the synthetic share is left as it is.")
     text = "\n".join(lines) + "\n" + (yaml.safe_dump(overlay, sort_keys=False) if overlay else "{}\n")
     write_text_atomic(Path(path), text)
     return overlay
