@@ -94,3 +94,22 @@ def augmentation_configs(
             problems = [f"{key}.{name}.{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})" for e in exc.errors()]
             raise ConfigError("; ".join(problems)) from None
     return configs
+
+
+def checked_augmentation(augment: dict[str, Any], key: str) -> dict[str, Any]:
+    """`augment` unchanged once its transforms' options validate; for the params types' validators, a
+    ValueError naming `key`.NAME.OPTION otherwise."""
+    try:
+        augmentation_configs(augment, key)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return augment
+
+
+def classic_augmentation_default() -> dict[str, Any]:
+    """`train_classifier.classic_augmentation`'s default: mixup and SpecAugment's two masks."""
+    return {
+        "mixup": {"alpha": 0.2},
+        "time_mask": {"n_masks": 2, "max_width": 8},
+        "frequency_mask": {"n_masks": 2, "max_width": 8},
+    }

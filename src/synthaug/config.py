@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from synthaug.augment_configs import augmentation_configs
+from synthaug.augment_configs import checked_augmentation, classic_augmentation_default
 from synthaug.class_plan import DEFAULT_MINORITY_TOLERANCE
 from synthaug.config_base import Section
 from synthaug.errors import ConfigError
@@ -120,24 +120,6 @@ class SynthesizeParams(Section):
     previews_per_class: int = Field(2, ge=0)
 
 
-def checked_augmentation(augment: dict[str, Any], key: str) -> dict[str, Any]:
-    """`augment` unchanged once its transforms' options validate (synthaug.augment_configs); a pydantic
-    validator's error otherwise, naming `key`.NAME.OPTION."""
-    try:
-        augmentation_configs(augment, key)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    return augment
-
-
-def _classic_augmentation() -> dict[str, Any]:
-    return {
-        "mixup": {"alpha": 0.2},
-        "time_mask": {"n_masks": 2, "max_width": 8},
-        "frequency_mask": {"n_masks": 2, "max_width": 8},
-    }
-
-
 class TrainClassifierParams(Section):
     """The classifier and its one training loop; `model` and `augment` are checked by their builders."""
 
@@ -171,7 +153,7 @@ class TrainClassifierParams(Section):
     augment: dict[str, Any] = Field(default_factory=dict)  # classic augmentation of every training batch ({}: off)
     # The "+ classic augmentation" method (the train_classic stage, the minority sweep's classic arm):
     # the real data alone with this augmentation, the cheap bar every generator is compared with.
-    classic_augmentation: dict[str, Any] = Field(default_factory=_classic_augmentation)
+    classic_augmentation: dict[str, Any] = Field(default_factory=classic_augmentation_default)
 
     @field_validator("seeds")
     @classmethod
